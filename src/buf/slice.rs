@@ -1,0 +1,119 @@
+//! [`Slice`]: an owned sub-range of a buffer.
+
+use super::{IoBuf, IoBufMut};
+use std::ops;
+
+/// A sub-range `begin..end` of an owned buffer, itself usable as a buffer.
+///
+/// Reads into a `Slice` fill from `begin`; writes from it send the initialized bytes in
+/// `begin..end`. [`Slice::into_inner`] gives the whole buffer back.
+#[derive(Debug)]
+pub struct Slice<B> {
+    buf: B,
+    begin: usize,
+    end: usize,
+}
+
+impl<B: IoBuf> Slice<B> {
+    pub(crate) fn new(buf: B, begin: usize, end: usize) -> Self {
+        Slice { buf, begin, end }
+    }
+
+    /// Offset of the slice's first byte in the underlying buffer.
+    pub fn begin(&self) -> usize {
+        self.begin
+    }
+
+    /// Offset one past the slice's last byte in the underlying buffer.
+    pub fn end(&self) -> usize {
+        self.end
+    }
+
+    /// The underlying buffer.
+    pub fn get_ref(&self) -> &B {
+        &self.buf
+    }
+
+    /// The underlying buffer, mutably.
+    pub fn get_mut(&mut self) -> &mut B {
+        &mut self.buf
+    }
+
+    /// Gives back the whole underlying buffer.
+    pub fn into_inner(self) -> B {
+        self.buf
+    }
+}
+
+impl<B: IoBuf> ops::Deref for Slice<B> {
+    type Target = [u8];
+
+    /// The initialized bytes of the slice.
+    fn deref(&self) -> &[u8] {
+        let init = self.buf.bytes_init().clamp(self.begin, self.end);
+        // SAFETY: IoBuf promises `bytes_init` initialized bytes at `stable_ptr`; `begin..init`
+        // lies within them.
+        unsafe {
+            std::slice::from_raw_parts(self.buf.stable_ptr().add(self.begin), init - self.begin)
+        }
+    }
+}
+
+// SAFETY: the range lies within the inner buffer, whose memory is stable by its own contract.
+unsafe impl<B: IoBuf> IoBuf for Slice<B> {
+    fn stable_ptr(&self) -> *const u8 {
+        // SAFETY: begin <= bytes_total, so the offset stays within (or one past) the allocation.
+        unsafe { self.buf.stable_ptr().add(self.begin) }
+    }
+    fn bytes_init(&self) -> usize {
+        self.buf.bytes_init().clamp(self.begin, self.end) - self.begin
+    }
+    fn bytes_total(&self) -> usize {
+        self.end - self.begin
+    }
+}
+
+// SAFETY: as above; `set_init` translates to the inner buffer's offsets.
+unsafe impl<B: IoBufMut> IoBufMut for Slice<B> {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        // SAFETY: begin <= bytes_total, so the offset stays within (or one past) the allocation.
+        unsafe { self.buf.stable_mut_ptr().add(self.begin) }
+    }
+    unsafe fn set_init(&mut self, pos: usize) {
+        // SAFETY: the caller promises `pos` bytes from `begin` are initialized.
+        unsafe { self.buf.set_init(self.begin + pos) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::buf::{IoBuf, IoBufMut};
+
+    #[test]
+    fn slice_reports_its_own_window() {
+        let buf = b"hello world".to_vec();
+        let s = buf.slice(6..);
+        assert_eq!(&s[..], b"world");
+        assert_eq!(s.bytes_total(), s.get_ref().capacity() - 6);
+        assert_eq!(s.into_inner(), b"hello world");
+    }
+
+    #[test]
+    fn set_init_through_a_slice_grows_the_vec() {
+        let mut buf = Vec::with_capacity(8);
+        buf.extend_from_slice(b"ab");
+        let mut s = buf.slice(2..6);
+        // SAFETY: write two bytes at the slice start, then declare them initialized.
+        unsafe {
+            s.stable_mut_ptr().write_bytes(b'z', 2);
+            s.set_init(2);
+        }
+        assert_eq!(s.into_inner(), b"abzz");
+    }
+
+    #[test]
+    #[should_panic(expected = "out of the buffer's capacity")]
+    fn slice_past_capacity_panics() {
+        let _ = Vec::<u8>::with_capacity(4).slice(..100);
+    }
+}

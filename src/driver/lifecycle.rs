@@ -1,0 +1,234 @@
+//! The state of one operation slot, and its transitions.
+//!
+//! A slot lives in the driver's slab from the moment its entry is pushed until its *final*
+//! completion is reaped; its index (with a generation) is the entry's `user_data`. Who owns the
+//! operation's data depends on the state:
+//!
+//! | state       | data owned by                  | slot freed when                         |
+//! |-------------|--------------------------------|-----------------------------------------|
+//! | `Pending`   | the `Op` future                | never here: the future takes the result |
+//! | `Completed` | the `Op` future                | the future takes the result             |
+//! | `Streaming` | the multishot future           | the future sees the end of the stream   |
+//! | `Abandoned` | the slot (future was dropped)  | the final completion arrives            |
+//!
+//! "Final" means a completion without `IORING_CQE_F_MORE`. Single-shot ops get one completion,
+//! except zero-copy send, whose first completion carries `F_MORE` and whose buffer the kernel
+//! keeps reading until a second one flagged `F_NOTIF`. Multishot ops get a completion per item and
+//! end at the first one without `F_MORE`, whatever its result.
+//!
+//! This file is pure: no ring, no unsafe. The transitions are unit-tested with `Rc` payloads.
+
+use super::op::{Abandoned, CqeResult};
+use std::collections::VecDeque;
+use std::task::Waker;
+
+/// What one slot holds.
+pub(crate) enum Lifecycle {
+    /// In flight; the future waits with `waker` once polled. `partial` holds the first result of
+    /// a zero-copy send while its notification is awaited.
+    Pending {
+        waker: Option<Waker>,
+        partial: Option<CqeResult>,
+    },
+    /// The final completion arrived; the future has not taken it yet.
+    Completed(CqeResult),
+    /// A multishot operation: results queue up until the stream's future takes them.
+    Streaming {
+        ready: VecDeque<CqeResult>,
+        waker: Option<Waker>,
+        finished: bool,
+    },
+    /// The future was dropped in flight: the slot keeps its data alive until the final completion
+    /// and disposes of every result (closing returned fds, recycling provided buffers).
+    Abandoned(Box<dyn Abandoned>),
+}
+
+/// What the driver must do after a completion was applied to a slot.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum AfterCqe {
+    /// The slot stays; nothing to wake.
+    Keep,
+    /// The slot stays; wake its waiter (the waker was taken out for that).
+    Wake,
+    /// The slot's final completion arrived and nobody waits for it: free the slot.
+    Free,
+}
+
+impl Lifecycle {
+    pub(crate) fn new(multishot: bool) -> Self {
+        if multishot {
+            Lifecycle::Streaming {
+                ready: VecDeque::new(),
+                waker: None,
+                finished: false,
+            }
+        } else {
+            Lifecycle::Pending {
+                waker: None,
+                partial: None,
+            }
+        }
+    }
+
+    /// Whether the kernel may still post completions for this slot.
+    pub(crate) fn in_flight(&self) -> bool {
+        match self {
+            Lifecycle::Pending { .. } | Lifecycle::Abandoned(_) => true,
+            Lifecycle::Streaming { finished, .. } => !finished,
+            Lifecycle::Completed(_) => false,
+        }
+    }
+
+    /// Applies one completion. A waker to wake is moved into `wake`.
+    pub(crate) fn on_cqe(&mut self, cqe: CqeResult, wake: &mut Option<Waker>) -> AfterCqe {
+        let more = cqe.has_more();
+        match self {
+            Lifecycle::Pending { waker, partial } => {
+                if more {
+                    // Zero-copy send: the result is known but the buffer is still the kernel's.
+                    *partial = Some(cqe);
+                    return AfterCqe::Keep;
+                }
+                let result = if cqe.is_notification() {
+                    partial.take().unwrap_or(cqe)
+                } else {
+                    cqe
+                };
+                *wake = waker.take();
+                *self = Lifecycle::Completed(result);
+                AfterCqe::Wake
+            }
+            Lifecycle::Streaming {
+                ready,
+                waker,
+                finished,
+            } => {
+                if !more {
+                    *finished = true;
+                }
+                ready.push_back(cqe);
+                *wake = waker.take();
+                AfterCqe::Wake
+            }
+            Lifecycle::Abandoned(data) => {
+                data.dispose(&cqe);
+                if more {
+                    AfterCqe::Keep
+                } else {
+                    AfterCqe::Free
+                }
+            }
+            Lifecycle::Completed(_) => {
+                unreachable!("coring driver: a completion arrived for a slot that had completed")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::rc::Rc;
+
+    const MORE: u32 = io_uring::sys::IORING_CQE_F_MORE;
+    const NOTIF: u32 = io_uring::sys::IORING_CQE_F_NOTIF;
+
+    struct Payload {
+        _keep: Rc<()>,
+        disposed: Rc<std::cell::Cell<u32>>,
+    }
+
+    impl Abandoned for Payload {
+        fn dispose(&mut self, _cqe: &CqeResult) {
+            self.disposed.set(self.disposed.get() + 1);
+        }
+    }
+
+    fn cqe(res: i32, flags: u32) -> CqeResult {
+        CqeResult::from_raw(res, flags)
+    }
+
+    #[test]
+    fn single_shot_completes_on_first_cqe() {
+        let mut slot = Lifecycle::new(false);
+        let mut wake = None;
+        assert!(slot.in_flight());
+        assert_eq!(slot.on_cqe(cqe(5, 0), &mut wake), AfterCqe::Wake);
+        assert!(matches!(slot, Lifecycle::Completed(ref r) if r.result.as_ref().ok() == Some(&5)));
+        assert!(!slot.in_flight());
+    }
+
+    #[test]
+    fn zero_copy_send_waits_for_its_notification() {
+        let mut slot = Lifecycle::new(false);
+        let mut wake = None;
+        assert_eq!(slot.on_cqe(cqe(100, MORE), &mut wake), AfterCqe::Keep);
+        assert!(
+            slot.in_flight(),
+            "the buffer is the kernel's until the notification"
+        );
+        assert_eq!(slot.on_cqe(cqe(0, NOTIF), &mut wake), AfterCqe::Wake);
+        match slot {
+            Lifecycle::Completed(r) => assert_eq!(r.result.unwrap(), 100),
+            _ => panic!("not completed"),
+        }
+    }
+
+    #[test]
+    fn abandoned_data_lives_until_the_final_cqe() {
+        let keep = Rc::new(());
+        let disposed = Rc::new(std::cell::Cell::new(0));
+        let payload = Payload {
+            _keep: keep.clone(),
+            disposed: disposed.clone(),
+        };
+        let mut slot = Lifecycle::Abandoned(Box::new(payload));
+        let mut wake = None;
+        assert_eq!(Rc::strong_count(&keep), 2);
+        assert_eq!(slot.on_cqe(cqe(1, MORE), &mut wake), AfterCqe::Keep);
+        assert_eq!(
+            Rc::strong_count(&keep),
+            2,
+            "freed before the final completion"
+        );
+        assert_eq!(
+            slot.on_cqe(cqe(-libc::ECANCELED, 0), &mut wake),
+            AfterCqe::Free
+        );
+        assert_eq!(disposed.get(), 2, "every result is disposed of");
+        drop(slot);
+        assert_eq!(Rc::strong_count(&keep), 1);
+    }
+
+    #[test]
+    fn multishot_queues_results_and_ends_without_more() {
+        let mut slot = Lifecycle::new(true);
+        let mut wake = None;
+        assert_eq!(slot.on_cqe(cqe(1, MORE), &mut wake), AfterCqe::Wake);
+        assert_eq!(slot.on_cqe(cqe(2, MORE), &mut wake), AfterCqe::Wake);
+        assert!(slot.in_flight());
+        assert_eq!(
+            slot.on_cqe(cqe(-libc::ENOBUFS, 0), &mut wake),
+            AfterCqe::Wake
+        );
+        assert!(!slot.in_flight());
+        match slot {
+            Lifecycle::Streaming {
+                ready, finished, ..
+            } => {
+                assert!(finished);
+                assert_eq!(ready.len(), 3);
+            }
+            _ => panic!("not streaming"),
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "had completed")]
+    fn a_second_final_cqe_is_a_bug() {
+        let mut slot = Lifecycle::new(false);
+        let mut wake = None;
+        slot.on_cqe(cqe(0, 0), &mut wake);
+        slot.on_cqe(cqe(0, 0), &mut wake);
+    }
+}

@@ -1,0 +1,536 @@
+//! The driver: one io_uring and the slab of operation slots behind it.
+//!
+//! # Ground rules
+//!
+//! * **A pushed entry is the kernel's.** Once an entry is in the submission queue, its slot (and,
+//!   through the `Op` or the slot, the memory it points at) stays until its final completion is
+//!   reaped, whatever `io_uring_enter` returns. Nothing here ever removes a slot because a submit
+//!   failed.
+//! * **`user_data` = generation << 32 | slab index.** Reserved values have the top bit set and are
+//!   declared once, below. The generation makes a late cancel harmless even if the slab index was
+//!   reused.
+//! * **Batching.** `push` only writes the entry; the loop's `park` submits the whole turn's batch
+//!   with the same `io_uring_enter` that waits. A full queue is flushed and the push retried.
+//! * **Borrows.** The driver lives in a `RefCell` on its thread. Nothing in here runs user code:
+//!   wakers are collected and woken by the runtime after the borrow ends, and dead op data goes to
+//!   a graveyard the runtime empties outside the borrow too.
+//! * **Shutdown** cancels every in-flight op and reaps until none is left; if the kernel does not
+//!   finish within a bound, the remaining op data is leaked, never freed.
+//!
+//! The driver knows nothing of tasks or timers: it is told when to park and for how long.
+
+mod lifecycle;
+pub(crate) mod op;
+mod setup;
+
+pub(crate) use setup::RingConfig;
+pub use setup::RingMode;
+
+use io_uring::{opcode, squeue, types, IoUring};
+use lifecycle::{AfterCqe, Lifecycle};
+use op::{Abandoned, CqeResult};
+use slab::Slab;
+use std::cell::RefCell;
+use std::io;
+use std::os::fd::RawFd;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+/// The cancel entries' own completions.
+const CANCEL_TOKEN: u64 = u64::MAX;
+/// The multishot poll on the runtime's wake eventfd.
+const WAKE_TOKEN: u64 = u64::MAX - 1;
+/// Fire-and-forget ops that own no memory (closing an fd).
+const DETACHED_TOKEN: u64 = u64::MAX - 2;
+/// Generations stay below this so an op's user_data never collides with a reserved token.
+const GENERATION_MASK: u32 = 0x7fff_ffff;
+
+/// How long shutdown waits for the kernel to finish cancelled ops before leaking their memory.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+
+pub(crate) type DriverCell = RefCell<Driver>;
+
+struct Slot {
+    generation: u32,
+    lifecycle: Lifecycle,
+}
+
+/// Counters kept by the driver, cheap enough to keep always.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RingStats {
+    /// `io_uring_enter` calls made.
+    pub enters: u64,
+    /// Submission entries pushed (operations, cancels and internal ones).
+    pub pushed: u64,
+    /// Completions reaped.
+    pub completions: u64,
+}
+
+/// When `park` may return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Park {
+    /// Submit and reap what is ready, without waiting.
+    NoWait,
+    /// Wait for a completion or until the timeout passes.
+    Timeout(Duration),
+    /// Wait for a completion.
+    Forever,
+}
+
+pub(crate) struct Driver {
+    ring: IoUring,
+    mode: RingMode,
+    slots: Slab<Slot>,
+    generation: u32,
+    wake_fd: Option<RawFd>,
+    woken: Vec<Waker>,
+    graveyard: Vec<Box<dyn Abandoned>>,
+    stats: RingStats,
+    shut_down: bool,
+}
+
+impl Driver {
+    pub(crate) fn new(config: RingConfig) -> io::Result<Self> {
+        let (ring, mode) = setup::build_ring(config)?;
+        Ok(Driver {
+            ring,
+            mode,
+            slots: Slab::with_capacity(64),
+            generation: 0,
+            wake_fd: None,
+            woken: Vec::new(),
+            graveyard: Vec::new(),
+            stats: RingStats::default(),
+            shut_down: false,
+        })
+    }
+
+    pub(crate) fn mode(&self) -> RingMode {
+        self.mode
+    }
+
+    pub(crate) fn stats(&self) -> RingStats {
+        self.stats
+    }
+
+    /// Number of slots whose op the kernel may still complete.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|(_, s)| s.lifecycle.in_flight())
+            .count()
+    }
+
+    /// Number of slots in use (in flight, or completed and not yet taken).
+    pub(crate) fn slots_in_use(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Registers a slot for `entry` and queues it for the next submit.
+    pub(crate) fn push(
+        &mut self,
+        entry: squeue::Entry,
+        multishot: bool,
+        waker: &Waker,
+    ) -> io::Result<usize> {
+        if self.shut_down {
+            return Err(io::Error::other("coring: the runtime is shutting down"));
+        }
+        self.generation = (self.generation + 1) & GENERATION_MASK;
+        let generation = self.generation;
+        let mut lifecycle = Lifecycle::new(multishot);
+        match &mut lifecycle {
+            Lifecycle::Pending { waker: w, .. } | Lifecycle::Streaming { waker: w, .. } => {
+                *w = Some(waker.clone())
+            }
+            _ => {}
+        }
+        let index = self.slots.insert(Slot {
+            generation,
+            lifecycle,
+        });
+        let user_data = (u64::from(generation) << 32) | index as u64;
+        if let Err(err) = self.push_entry(&entry.user_data(user_data)) {
+            // The entry never reached the queue, so the kernel knows nothing of this slot.
+            self.slots.remove(index);
+            return Err(err);
+        }
+        Ok(index)
+    }
+
+    /// Queues an op that owns no memory and whose result nobody wants (closing an fd).
+    pub(crate) fn push_detached(&mut self, entry: squeue::Entry) -> io::Result<()> {
+        self.push_entry(&entry.user_data(DETACHED_TOKEN))
+    }
+
+    /// Arms a multishot poll on `fd` (an eventfd other threads write to wake this ring).
+    pub(crate) fn arm_wake_fd(&mut self, fd: RawFd) -> io::Result<()> {
+        self.wake_fd = Some(fd);
+        let entry = opcode::PollAdd::new(types::Fd(fd), libc::POLLIN as u32)
+            .multi(true)
+            .build();
+        self.push_entry(&entry.user_data(WAKE_TOKEN))
+    }
+
+    fn push_entry(&mut self, entry: &squeue::Entry) -> io::Result<()> {
+        for _ in 0..64 {
+            // SAFETY: every pointer in `entry` is owned by the op data the caller keeps in a slot
+            // (or the op owns no memory at all), which lives until the final completion: the
+            // OpCode contract, upheld by each `unsafe impl OpCode`.
+            let pushed = unsafe { self.ring.submission().push(entry) };
+            if pushed.is_ok() {
+                self.stats.pushed += 1;
+                return Ok(());
+            }
+            // The queue is full: hand the batch to the kernel and make room.
+            self.enter(Park::NoWait)?;
+            self.dispatch();
+            if self.mode == RingMode::SqPoll && self.ring.submission().is_full() {
+                self.ring.submitter().squeue_wait()?;
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            "coring: the submission queue stayed full; the kernel is not consuming entries",
+        ))
+    }
+
+    /// Takes the final result of a single-shot op, or records who to wake for it.
+    pub(crate) fn poll_result(&mut self, index: usize, waker: &Waker) -> Poll<CqeResult> {
+        let slot = &mut self.slots[index];
+        match &mut slot.lifecycle {
+            Lifecycle::Pending { waker: w, .. } => {
+                set_waker(w, waker);
+                Poll::Pending
+            }
+            Lifecycle::Completed(_) => match self.slots.remove(index).lifecycle {
+                Lifecycle::Completed(cqe) => Poll::Ready(cqe),
+                _ => unreachable!("coring driver: slot changed state under a borrow"),
+            },
+            _ => unreachable!("coring driver: a single-shot op polled a slot of another kind"),
+        }
+    }
+
+    /// Takes the next result of a multishot op; `true` with the result means it was the last.
+    pub(crate) fn poll_stream(
+        &mut self,
+        index: usize,
+        waker: &Waker,
+    ) -> Poll<Option<(CqeResult, bool)>> {
+        let Lifecycle::Streaming {
+            ready,
+            waker: w,
+            finished,
+        } = &mut self.slots[index].lifecycle
+        else {
+            unreachable!("coring driver: a multishot op polled a slot of another kind")
+        };
+        match ready.pop_front() {
+            Some(cqe) => {
+                let last = *finished && ready.is_empty();
+                if last {
+                    self.slots.remove(index);
+                }
+                Poll::Ready(Some((cqe, last)))
+            }
+            None if *finished => {
+                self.slots.remove(index);
+                Poll::Ready(None)
+            }
+            None => {
+                set_waker(w, waker);
+                Poll::Pending
+            }
+        }
+    }
+
+    /// The op's future was dropped: keep `data` until the final completion and cancel the op.
+    /// Returns the data if the op had already finished, for the caller to drop after the borrow.
+    pub(crate) fn abandon(
+        &mut self,
+        index: usize,
+        mut data: Box<dyn Abandoned>,
+    ) -> Option<Box<dyn Abandoned>> {
+        let slot = &mut self.slots[index];
+        let user_data = (u64::from(slot.generation) << 32) | index as u64;
+        let cancel = match &mut slot.lifecycle {
+            Lifecycle::Completed(cqe) => {
+                data.dispose(cqe);
+                self.slots.remove(index);
+                return Some(data);
+            }
+            Lifecycle::Streaming {
+                ready, finished, ..
+            } => {
+                for cqe in ready.drain(..) {
+                    data.dispose(&cqe);
+                }
+                if *finished {
+                    self.slots.remove(index);
+                    return Some(data);
+                }
+                true
+            }
+            Lifecycle::Pending { partial, .. } => {
+                // A zero-copy send that already has its result only waits for the kernel to let
+                // go of the buffer; there is nothing left to cancel.
+                if let Some(cqe) = partial.take() {
+                    data.dispose(&cqe);
+                    false
+                } else {
+                    true
+                }
+            }
+            Lifecycle::Abandoned(_) => {
+                unreachable!("coring driver: an op was abandoned twice")
+            }
+        };
+        slot.lifecycle = Lifecycle::Abandoned(data);
+        if cancel {
+            self.push_cancel(user_data);
+        }
+        None
+    }
+
+    fn push_cancel(&mut self, user_data: u64) {
+        let entry = opcode::AsyncCancel::new(user_data)
+            .build()
+            .user_data(CANCEL_TOKEN);
+        // If the cancel cannot be queued the op still completes on its own (or at shutdown, which
+        // retries cancels); its data stays in the slot either way, so ignoring this is sound.
+        let _ = self.push_entry(&entry);
+    }
+
+    /// Submits queued entries and, unless `park` is `NoWait`, waits for a completion.
+    pub(crate) fn park(&mut self, park: Park) -> io::Result<()> {
+        if park == Park::NoWait {
+            let mut sq = self.ring.submission();
+            sq.sync();
+            if sq.is_empty() && !sq.taskrun() && !sq.cq_overflow() {
+                // Nothing to submit and no deferred completions: skip the syscall.
+                return Ok(());
+            }
+        }
+        self.enter(park)
+    }
+
+    fn enter(&mut self, park: Park) -> io::Result<()> {
+        self.stats.enters += 1;
+        let submitter = self.ring.submitter();
+        let result = match park {
+            Park::NoWait => submitter.submit(),
+            Park::Forever => submitter.submit_and_wait(1),
+            Park::Timeout(timeout) => {
+                let ts = types::Timespec::new()
+                    .sec(timeout.as_secs())
+                    .nsec(timeout.subsec_nanos());
+                let args = types::SubmitArgs::new().timespec(&ts);
+                submitter.submit_with_args(1, &args)
+            }
+        };
+        match result {
+            Ok(_) => Ok(()),
+            // ETIME: the wait timed out. EINTR: a signal; the loop comes back. EBUSY/EAGAIN: the
+            // completion queue must be drained (or memory freed) first; the caller reaps next.
+            // Entries that were not consumed stay queued and go with the next enter.
+            Err(err)
+                if matches!(
+                    err.raw_os_error(),
+                    Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
+                ) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(io::Error::new(
+                err.kind(),
+                format!("coring: io_uring_enter failed: {err}"),
+            )),
+        }
+    }
+
+    /// Reaps every available completion, applying each to its slot. Wakers to wake are collected
+    /// for [`Driver::take_woken`].
+    pub(crate) fn dispatch(&mut self) {
+        let mut rearm_wake = false;
+        let mut cq = self.ring.completion();
+        cq.sync();
+        for cqe in &mut cq {
+            self.stats.completions += 1;
+            let user_data = cqe.user_data();
+            match user_data {
+                CANCEL_TOKEN | DETACHED_TOKEN => continue,
+                WAKE_TOKEN => {
+                    if let Some(fd) = self.wake_fd {
+                        drain_eventfd(fd);
+                    }
+                    if !io_uring::cqueue::more(cqe.flags()) && !self.shut_down {
+                        rearm_wake = true;
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            let index = (user_data & 0xffff_ffff) as usize;
+            let generation = (user_data >> 32) as u32;
+            let Some(slot) = self
+                .slots
+                .get_mut(index)
+                .filter(|s| s.generation == generation)
+            else {
+                debug_assert!(
+                    false,
+                    "coring driver: completion for an unknown slot {user_data:#x}"
+                );
+                continue;
+            };
+            let mut wake = None;
+            match slot
+                .lifecycle
+                .on_cqe(CqeResult::from_raw(cqe.result(), cqe.flags()), &mut wake)
+            {
+                AfterCqe::Keep => {}
+                AfterCqe::Wake => self.woken.extend(wake),
+                AfterCqe::Free => {
+                    if let Lifecycle::Abandoned(data) = self.slots.remove(index).lifecycle {
+                        self.graveyard.push(data);
+                    }
+                }
+            }
+        }
+        drop(cq);
+        if rearm_wake {
+            if let Some(fd) = self.wake_fd {
+                // Failing to re-arm only costs latency of remote wakes until the next turn.
+                let _ = self.arm_wake_fd(fd);
+            }
+        }
+    }
+
+    /// Moves the collected wakers into `out` (the caller wakes them after the borrow ends).
+    pub(crate) fn take_woken(&mut self, out: &mut Vec<Waker>) {
+        out.append(&mut self.woken);
+    }
+
+    /// Moves the data of finished abandoned ops into `out`, to be dropped after the borrow ends.
+    pub(crate) fn take_graveyard(&mut self, out: &mut Vec<Box<dyn Abandoned>>) {
+        out.append(&mut self.graveyard);
+    }
+
+    /// One round of shutdown: cancel what is in flight (first round, then every second), wait a
+    /// little, reap. Returns `true` once nothing is left in flight.
+    pub(crate) fn shutdown_step(
+        &mut self,
+        started: Instant,
+        last_cancel: &mut Option<Instant>,
+    ) -> bool {
+        self.shut_down = true;
+        if self.in_flight() == 0 {
+            return true;
+        }
+        let now = Instant::now();
+        if last_cancel.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
+            *last_cancel = Some(now);
+            let targets: Vec<u64> = self
+                .slots
+                .iter()
+                .filter(|(_, s)| s.lifecycle.in_flight())
+                .map(|(i, s)| (u64::from(s.generation) << 32) | i as u64)
+                .collect();
+            for user_data in targets {
+                self.push_cancel(user_data);
+            }
+            if self.wake_fd.take().is_some() {
+                self.push_cancel(WAKE_TOKEN);
+            }
+        }
+        if now.duration_since(started) >= SHUTDOWN_DEADLINE {
+            self.leak_in_flight();
+            return true;
+        }
+        if let Err(err) = self.enter(Park::Timeout(Duration::from_millis(50))) {
+            // The ring is unusable: nothing more will complete, so leak rather than free.
+            eprintln!("coring: shutdown could not reap completions ({err}); leaking op memory");
+            self.leak_in_flight();
+            return true;
+        }
+        self.dispatch();
+        self.woken.clear();
+        self.in_flight() == 0
+    }
+
+    /// Gives up on ops the kernel has not finished: their memory is leaked, never freed, because
+    /// the kernel may still write to it.
+    fn leak_in_flight(&mut self) {
+        let leaked: Vec<usize> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| s.lifecycle.in_flight())
+            .map(|(i, _)| i)
+            .collect();
+        eprintln!(
+            "coring: {} operations did not finish at shutdown; leaking their memory",
+            leaked.len()
+        );
+        for index in leaked {
+            std::mem::forget(self.slots.remove(index));
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // Normally the runtime has already run shutdown; this covers a driver built without one.
+        let started = Instant::now();
+        let mut last_cancel = None;
+        while !self.shutdown_step(started, &mut last_cancel) {}
+        self.graveyard.clear();
+        // Only now may the ring (and with it the kernel's view of these slots) go away.
+    }
+}
+
+fn set_waker(slot: &mut Option<Waker>, waker: &Waker) {
+    match slot {
+        Some(w) if w.will_wake(waker) => {}
+        _ => *slot = Some(waker.clone()),
+    }
+}
+
+fn drain_eventfd(fd: RawFd) {
+    let mut value = 0u64;
+    // SAFETY: reads 8 bytes into a local u64; the eventfd is non-blocking, so an empty counter
+    // returns EAGAIN instead of blocking. The result only matters as "drained".
+    let _ = unsafe { libc::read(fd, (&raw mut value).cast(), 8) };
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<DriverCell>>> = const { RefCell::new(None) };
+}
+
+/// Makes `driver` the current thread's driver, returning the previous one.
+pub(crate) fn set_current(driver: Option<Rc<DriverCell>>) -> Option<Rc<DriverCell>> {
+    CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), driver))
+}
+
+/// The current thread's driver.
+///
+/// # Panics
+///
+/// Outside a coring runtime.
+#[track_caller]
+pub(crate) fn current() -> Rc<DriverCell> {
+    CURRENT.with(|c| c.borrow().clone()).expect(
+        "coring: no runtime on this thread; I/O and timers must run inside coring::block_on, \
+         Runtime::block_on or a task spawned there",
+    )
+}
+
+/// Runs `f` on the current driver if there is one and it is not borrowed right now.
+pub(crate) fn try_with_current<R>(f: impl FnOnce(&mut Driver) -> R) -> Option<R> {
+    CURRENT.with(|c| {
+        let current = c.try_borrow().ok()?;
+        let driver = current.as_ref()?;
+        let mut driver = driver.try_borrow_mut().ok()?;
+        Some(f(&mut driver))
+    })
+}

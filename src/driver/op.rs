@@ -1,0 +1,284 @@
+//! `Op<T>`: an io_uring operation as a future, and the `OpCode` contract each opcode fulfils.
+//!
+//! An `Op` is created unsubmitted and touches nothing until first polled (so building one and
+//! dropping it is free). The first poll builds the submission entry from the op's own data and
+//! pushes it; the entry is submitted with the rest of the loop turn's batch. When the final
+//! completion arrives the data and the result go to [`OpCode::complete`], which hands buffers back.
+//!
+//! Dropped while in flight, an `Op` moves its data into the driver's slot, which keeps it alive
+//! until the final completion (see `lifecycle.rs`), and asks the kernel to cancel.
+
+use super::{Driver, DriverCell};
+use io_uring::{cqueue, squeue};
+use std::cell::RefCell;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+/// One completion: the result (negative errno already turned into an `io::Error`) and its flags.
+#[derive(Debug)]
+pub(crate) struct CqeResult {
+    pub(crate) result: io::Result<u32>,
+    pub(crate) flags: u32,
+}
+
+impl CqeResult {
+    /// The one place a kernel result becomes an `io::Result`.
+    pub(crate) fn from_raw(res: i32, flags: u32) -> Self {
+        let result = if res >= 0 {
+            Ok(res as u32)
+        } else {
+            Err(io::Error::from_raw_os_error(-res))
+        };
+        CqeResult { result, flags }
+    }
+
+    /// A failure that happened before the kernel saw the operation.
+    pub(crate) fn from_error(err: io::Error) -> Self {
+        CqeResult {
+            result: Err(err),
+            flags: 0,
+        }
+    }
+
+    pub(crate) fn has_more(&self) -> bool {
+        cqueue::more(self.flags)
+    }
+
+    pub(crate) fn is_notification(&self) -> bool {
+        cqueue::notif(self.flags)
+    }
+
+    /// The provided buffer the kernel picked for this result, if any.
+    pub(crate) fn buffer_id(&self) -> Option<u16> {
+        cqueue::buffer_select(self.flags)
+    }
+}
+
+/// An io_uring opcode together with the data its submission entry points at.
+///
+/// # Safety
+///
+/// Every pointer in the entry returned by `sqe` must point into memory owned by `self` that stays
+/// valid and does not move when `self` is moved (heap memory: a buffer's heap bytes, a boxed
+/// sockaddr or timespec), until `complete` consumes `self` or the driver drops the abandoned data
+/// after the final completion. File descriptors in the entry must be kept open by `self` (a
+/// `SharedFd` clone) for as long.
+pub(crate) unsafe trait OpCode: 'static {
+    /// What the future resolves to.
+    type Output;
+
+    /// Whether the kernel posts a completion per item (multishot) rather than one in all.
+    const MULTISHOT: bool = false;
+
+    /// Builds the submission entry; `user_data` is set by the driver.
+    fn sqe(&mut self) -> squeue::Entry;
+
+    /// Turns the final result into the output, handing owned buffers back.
+    fn complete(self, cqe: CqeResult) -> Self::Output;
+
+    /// Disposes of a result nobody will take: the future was dropped. Ops whose result is a new
+    /// fd close it here; ops that pick provided buffers give the buffer back.
+    fn dispose(&mut self, cqe: &CqeResult) {
+        let _ = cqe;
+    }
+}
+
+/// The data of an op whose future was dropped in flight, kept by the driver until the end.
+pub(crate) trait Abandoned {
+    /// Called with every completion that arrives after the future was dropped.
+    fn dispose(&mut self, cqe: &CqeResult);
+}
+
+impl<T: OpCode> Abandoned for T {
+    fn dispose(&mut self, cqe: &CqeResult) {
+        OpCode::dispose(self, cqe)
+    }
+}
+
+enum State<T> {
+    Unsubmitted(T),
+    InFlight {
+        driver: Rc<DriverCell>,
+        index: usize,
+        data: T,
+    },
+    Done,
+}
+
+/// A single-shot operation as a future. See the module docs.
+pub(crate) struct Op<T: OpCode> {
+    state: State<T>,
+}
+
+// The kernel points at heap memory owned by `T`, never at `T` itself, so moving the future is fine.
+impl<T: OpCode> Unpin for Op<T> {}
+
+impl<T: OpCode> Op<T> {
+    pub(crate) fn new(data: T) -> Self {
+        Op {
+            state: State::Unsubmitted(data),
+        }
+    }
+}
+
+impl<T: OpCode> Future for Op<T> {
+    type Output = T::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
+        let this = self.get_mut();
+        match std::mem::replace(&mut this.state, State::Done) {
+            State::Unsubmitted(mut data) => {
+                let driver = super::current();
+                let pushed = driver
+                    .borrow_mut()
+                    .push(data.sqe(), T::MULTISHOT, cx.waker());
+                match pushed {
+                    Ok(index) => {
+                        this.state = State::InFlight {
+                            driver,
+                            index,
+                            data,
+                        };
+                        Poll::Pending
+                    }
+                    Err(err) => Poll::Ready(data.complete(CqeResult::from_error(err))),
+                }
+            }
+            State::InFlight {
+                driver,
+                index,
+                data,
+            } => {
+                let polled = driver.borrow_mut().poll_result(index, cx.waker());
+                match polled {
+                    Poll::Ready(cqe) => Poll::Ready(data.complete(cqe)),
+                    Poll::Pending => {
+                        this.state = State::InFlight {
+                            driver,
+                            index,
+                            data,
+                        };
+                        Poll::Pending
+                    }
+                }
+            }
+            State::Done => panic!("coring: an operation future was polled after it completed"),
+        }
+    }
+}
+
+impl<T: OpCode> Drop for Op<T> {
+    fn drop(&mut self) {
+        if let State::InFlight {
+            driver,
+            index,
+            data,
+        } = std::mem::replace(&mut self.state, State::Done)
+        {
+            abandon(&driver, index, Box::new(data));
+        }
+    }
+}
+
+fn abandon(driver: &RefCell<Driver>, index: usize, data: Box<dyn Abandoned>) {
+    let leftover = driver.borrow_mut().abandon(index, data);
+    // Dropped after the borrow ends: a buffer's Drop may itself talk to the driver.
+    drop(leftover);
+}
+
+/// A multishot operation as a stream of results; see [`OpCode::MULTISHOT`].
+///
+/// The stream ends after the completion without `F_MORE`. Dropping it mid-stream abandons the
+/// data to the driver, which disposes of any further results and frees it at the final one.
+pub(crate) struct MultiOp<T: OpCode> {
+    state: State<T>,
+}
+
+impl<T: OpCode> Unpin for MultiOp<T> {}
+
+impl<T: OpCode> MultiOp<T> {
+    pub(crate) fn new(data: T) -> Self {
+        MultiOp {
+            state: State::Unsubmitted(data),
+        }
+    }
+
+    /// Whether the stream was armed and has since ended (so a new one must be armed).
+    pub(crate) fn is_done(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+
+    /// The next result, or `None` once the kernel ended the stream.
+    ///
+    /// Results go through `f` with the op's data, so the op can interpret them (say, map a buffer
+    /// id to a pooled buffer).
+    pub(crate) fn poll_next<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        f: impl FnOnce(&mut T, CqeResult) -> R,
+    ) -> Poll<Option<R>> {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::Unsubmitted(mut data) => {
+                let driver = super::current();
+                let pushed = driver.borrow_mut().push(data.sqe(), true, cx.waker());
+                match pushed {
+                    Ok(index) => {
+                        self.state = State::InFlight {
+                            driver,
+                            index,
+                            data,
+                        };
+                        Poll::Pending
+                    }
+                    Err(err) => Poll::Ready(Some(f(&mut data, CqeResult::from_error(err)))),
+                }
+            }
+            State::InFlight {
+                driver,
+                index,
+                mut data,
+            } => {
+                let polled = driver.borrow_mut().poll_stream(index, cx.waker());
+                match polled {
+                    Poll::Ready(Some((cqe, last))) => {
+                        let item = f(&mut data, cqe);
+                        if !last {
+                            self.state = State::InFlight {
+                                driver,
+                                index,
+                                data,
+                            };
+                        }
+                        Poll::Ready(Some(item))
+                    }
+                    Poll::Ready(None) => Poll::Ready(None),
+                    Poll::Pending => {
+                        self.state = State::InFlight {
+                            driver,
+                            index,
+                            data,
+                        };
+                        Poll::Pending
+                    }
+                }
+            }
+            State::Done => Poll::Ready(None),
+        }
+    }
+}
+
+impl<T: OpCode> Drop for MultiOp<T> {
+    fn drop(&mut self) {
+        if let State::InFlight {
+            driver,
+            index,
+            data,
+        } = std::mem::replace(&mut self.state, State::Done)
+        {
+            abandon(&driver, index, Box::new(data));
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! Building the ring: the best flags this kernel accepts, and plain errors when it accepts none.
+
+use io_uring::IoUring;
+use std::fmt;
+use std::io;
+
+/// How the ring was set up, best first. Recorded so benchmarks and bug reports can say which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RingMode {
+    /// `SINGLE_ISSUER | DEFER_TASKRUN`: completions are produced only when the runtime asks for
+    /// them, on its own thread, with no interrupts. The fastest mode (Linux 6.1+).
+    DeferTaskrun,
+    /// `COOP_TASKRUN`: no inter-processor interrupts for completions (Linux 5.19+).
+    CoopTaskrun,
+    /// No optional flags (Linux 5.11+).
+    Plain,
+    /// A kernel thread polls the submission queue (`SQPOLL`), asked for with `Builder::sqpoll`.
+    SqPoll,
+}
+
+impl fmt::Display for RingMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RingMode::DeferTaskrun => "SINGLE_ISSUER|DEFER_TASKRUN",
+            RingMode::CoopTaskrun => "COOP_TASKRUN",
+            RingMode::Plain => "plain",
+            RingMode::SqPoll => "SQPOLL",
+        })
+    }
+}
+
+/// Ring parameters chosen by the `Builder`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RingConfig {
+    pub(crate) entries: u32,
+    /// SQPOLL idle time in milliseconds, if asked for.
+    pub(crate) sqpoll_idle_ms: Option<u32>,
+}
+
+/// Creates the ring with the best mode the kernel takes, downgrading on `EINVAL`.
+pub(crate) fn build_ring(config: RingConfig) -> io::Result<(IoUring, RingMode)> {
+    let entries = config.entries.clamp(2, 32768).next_power_of_two();
+    let cq_entries = entries * 4;
+    let attempts: &[RingMode] = if config.sqpoll_idle_ms.is_some() {
+        &[RingMode::SqPoll]
+    } else {
+        &[
+            RingMode::DeferTaskrun,
+            RingMode::CoopTaskrun,
+            RingMode::Plain,
+        ]
+    };
+    let mut last_err = None;
+    for &mode in attempts {
+        let mut builder = IoUring::builder();
+        builder.setup_cqsize(cq_entries).setup_clamp();
+        match mode {
+            RingMode::DeferTaskrun => {
+                builder
+                    .setup_single_issuer()
+                    .setup_defer_taskrun()
+                    .setup_taskrun_flag()
+                    .setup_submit_all();
+            }
+            RingMode::CoopTaskrun => {
+                builder.setup_coop_taskrun().setup_taskrun_flag();
+            }
+            RingMode::Plain => {}
+            RingMode::SqPoll => {
+                builder.setup_sqpoll(config.sqpoll_idle_ms.unwrap_or(1000));
+            }
+        }
+        match builder.build(entries) {
+            Ok(ring) => {
+                check_features(&ring)?;
+                return Ok((ring, mode));
+            }
+            Err(err) if err.raw_os_error() == Some(libc::EINVAL) => last_err = Some(err),
+            Err(err) => return Err(explain_setup_error(err)),
+        }
+    }
+    Err(explain_setup_error(last_err.unwrap_or_else(|| {
+        io::Error::from_raw_os_error(libc::EINVAL)
+    })))
+}
+
+fn check_features(ring: &IoUring) -> io::Result<()> {
+    let params = ring.params();
+    if !params.is_feature_nodrop() || !params.is_feature_ext_arg() {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "coring: this kernel's io_uring lacks IORING_FEAT_NODROP or IORING_FEAT_EXT_ARG; \
+             coring needs Linux 5.11 or newer (5.19+ recommended, 6.1+ for the fastest mode)",
+        ));
+    }
+    Ok(())
+}
+
+/// Turns a failed `io_uring_setup` into an error that says why and what to do about it.
+pub(crate) fn explain_setup_error(err: io::Error) -> io::Error {
+    let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
+        .ok()
+        .map(|s| s.trim().to_owned());
+    let message = match err.raw_os_error() {
+        Some(libc::ENOSYS) => "coring: io_uring is not supported here: io_uring_setup failed with \
+             ENOSYS. The kernel was built without io_uring (CONFIG_IO_URING), is older than 5.1, \
+             or a seccomp filter answers ENOSYS for it (gVisor and some sandboxes do). coring needs \
+             Linux 5.11 or newer with io_uring; run on such a kernel or outside the sandbox."
+            .to_owned(),
+        Some(libc::EPERM) | Some(libc::EACCES) => {
+            let sysctl = match disabled.as_deref() {
+                Some("0") | None => "kernel.io_uring_disabled is 0 here, so a seccomp filter is the \
+                     likely cause"
+                    .to_owned(),
+                Some(v) => format!(
+                    "kernel.io_uring_disabled is {v} here, which is the likely cause: set it to 0 \
+                     (sysctl -w kernel.io_uring_disabled=0), or with 1 add this user to the group \
+                     in kernel.io_uring_group"
+                ),
+            };
+            format!(
+                "coring: io_uring is forbidden for this process: io_uring_setup failed with EPERM. \
+                 Either a seccomp filter blocks it (Docker's and containerd's default seccomp \
+                 profiles do: run with --security-opt seccomp=unconfined or a profile that allows \
+                 io_uring_setup, io_uring_enter and io_uring_register), or the \
+                 kernel.io_uring_disabled sysctl forbids it; {sysctl}."
+            )
+        }
+        Some(libc::ENOMEM) => "coring: io_uring_setup failed with ENOMEM: the ring's memory could \
+             not be locked. Raise RLIMIT_MEMLOCK (ulimit -l, or LimitMEMLOCK= in systemd) or ask \
+             for fewer entries with Builder::entries."
+            .to_owned(),
+        Some(libc::EMFILE) | Some(libc::ENFILE) => {
+            format!("coring: io_uring_setup failed: out of file descriptors ({err})")
+        }
+        _ => format!("coring: io_uring_setup failed: {err}"),
+    };
+    io::Error::new(err.kind(), message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eperm_names_both_causes_and_the_remedies() {
+        let err = explain_setup_error(io::Error::from_raw_os_error(libc::EPERM));
+        let text = err.to_string();
+        assert!(text.contains("seccomp"), "{text}");
+        assert!(text.contains("io_uring_disabled"), "{text}");
+        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+    }
+
+    #[test]
+    fn enosys_says_the_kernel_lacks_io_uring() {
+        let text = explain_setup_error(io::Error::from_raw_os_error(libc::ENOSYS)).to_string();
+        assert!(text.contains("ENOSYS") && text.contains("5.11"), "{text}");
+    }
+
+    #[test]
+    fn this_machine_gets_the_fastest_mode() {
+        let config = RingConfig {
+            entries: 8,
+            sqpoll_idle_ms: None,
+        };
+        let (_ring, mode) = build_ring(config).expect("io_uring is available on the test machine");
+        assert_eq!(mode, RingMode::DeferTaskrun);
+    }
+}

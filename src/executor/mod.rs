@@ -1,0 +1,147 @@
+//! The per-thread executor: a run queue of tasks, the registry of live ones, remote wakes.
+//!
+//! Nothing here knows about io_uring: the runtime asks the executor to run ready tasks (a bounded
+//! number per turn, so I/O and timers are serviced even if tasks keep waking each other), and the
+//! executor's `Shared` half tells the runtime's ring to wake when another thread wakes a task.
+//!
+//! Rule: no `RefCell` borrow is held while a task is polled, and `wake` only enqueues.
+
+mod join;
+mod remote;
+mod task;
+
+pub use join::{JoinError, JoinHandle};
+pub(crate) use remote::Shared;
+
+use slab::Slab;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io;
+use std::rc::Rc;
+use std::sync::Arc;
+use task::{Runnable, Task};
+
+pub(crate) struct Executor {
+    shared: Arc<Shared>,
+    queue: RefCell<VecDeque<Arc<dyn Runnable>>>,
+    /// Every live task, so shutdown can drop every future (even those only reachable from a
+    /// cycle of wakers).
+    registry: RefCell<Slab<Arc<dyn Runnable>>>,
+}
+
+impl Executor {
+    pub(crate) fn new() -> io::Result<Self> {
+        Ok(Executor {
+            shared: Shared::new()?,
+            queue: RefCell::new(VecDeque::with_capacity(256)),
+            registry: RefCell::new(Slab::with_capacity(256)),
+        })
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    pub(crate) fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let task = Arc::new(Task::new(future, self.shared.clone()));
+        task.set_registry_index(self.registry.borrow_mut().insert(task.clone()));
+        self.queue.borrow_mut().push_back(task.clone());
+        JoinHandle::new(task)
+    }
+
+    /// Runs up to `budget` ready tasks. Returns whether some are still ready.
+    pub(crate) fn run_ready(&self, budget: usize) -> bool {
+        for _ in 0..budget {
+            let next = self.queue.borrow_mut().pop_front();
+            let Some(task) = next else { return false };
+            if let Some(index) = task.run() {
+                let removed = self.registry.borrow_mut().try_remove(index);
+                drop(removed);
+            }
+        }
+        !self.queue.borrow().is_empty()
+    }
+
+    pub(crate) fn has_ready(&self) -> bool {
+        !self.queue.borrow().is_empty()
+    }
+
+    /// Moves tasks woken from other threads into the run queue.
+    pub(crate) fn drain_remote(&self) {
+        self.shared.drain_into(&mut self.queue.borrow_mut());
+    }
+
+    /// Number of live tasks.
+    pub(crate) fn live_tasks(&self) -> usize {
+        self.registry.borrow().len()
+    }
+
+    /// Drops every live task's future, on this thread. Futures may wake or spawn while dropped;
+    /// repeats until nothing is left.
+    pub(crate) fn shut_down(&self) {
+        drop(self.shared.close());
+        loop {
+            let tasks: Vec<_> = self.registry.borrow_mut().drain().collect();
+            if tasks.is_empty() {
+                break;
+            }
+            for task in &tasks {
+                task.shut_down();
+            }
+            drop(tasks);
+            let queued: Vec<_> = self.queue.borrow_mut().drain(..).collect();
+            drop(queued);
+        }
+        drop(self.shared.close());
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<Executor>>> = const { RefCell::new(None) };
+}
+
+/// Makes `executor` the current thread's executor, returning the previous one.
+pub(crate) fn set_current(executor: Option<Rc<Executor>>) -> Option<Rc<Executor>> {
+    CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), executor))
+}
+
+/// Queues `task` on this thread's executor if that is the task's own; `false` otherwise.
+fn push_local(shared: &Arc<Shared>, task: Arc<dyn Runnable>) -> bool {
+    CURRENT.with(|c| match c.try_borrow().ok().as_deref() {
+        Some(Some(executor)) if executor.shared.id == shared.id => {
+            executor.queue.borrow_mut().push_back(task);
+            true
+        }
+        _ => false,
+    })
+}
+
+/// Whether the executor owning `shared` is the one running on this thread.
+pub(crate) fn is_current(shared: &Shared) -> bool {
+    CURRENT.with(
+        |c| matches!(c.try_borrow().ok().as_deref(), Some(Some(e)) if e.shared.id == shared.id),
+    )
+}
+
+/// Spawns a task on the current thread's executor.
+///
+/// # Panics
+///
+/// Outside a coring runtime.
+#[track_caller]
+pub(crate) fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let executor = CURRENT.with(|c| c.borrow().clone()).expect(
+        "coring: spawn called outside a runtime; call it inside coring::block_on, \
+         Runtime::block_on or a task spawned there",
+    );
+    executor.spawn(future)
+}

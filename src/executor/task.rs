@@ -1,0 +1,225 @@
+//! A spawned task: its future, then its output, in one allocation shared by its wakers.
+//!
+//! # Who may touch what, when
+//!
+//! A task is created by `spawn` on its *owner thread* and belongs to one executor there.
+//!
+//! * `state` is atomic and may be touched anywhere (wakers set `SCHEDULED` from any thread).
+//! * `stage` (the future, then the output) and `join_waker` are touched only on the owner thread:
+//!   by the executor (poll, completion, shutdown) and by the `JoinHandle`, which is `!Send`.
+//!   The output is read only once `COMPLETE` is set, which happens after the last poll returned,
+//!   so a task that awaits its own handle or aborts itself never aliases the future being polled.
+//! * The future and the output are dropped only on the owner thread: when the task completes,
+//!   is aborted, or its executor shuts down (which drops every live future through its registry).
+//!   So a waker that outlives the runtime on another thread can only ever drop an empty shell.
+//!
+//! That last point is what makes the `unsafe impl Send + Sync` below sound.
+
+use super::join::JoinError;
+use super::remote::Shared;
+use std::cell::{Cell, UnsafeCell};
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
+/// Queued to run (locally or remotely); cleared just before a poll.
+const SCHEDULED: u8 = 1 << 0;
+/// The future finished (or was aborted or panicked); `stage` holds the output or is consumed.
+const COMPLETE: u8 = 1 << 1;
+/// `abort()` was called; the next run drops the future.
+const ABORT: u8 = 1 << 2;
+/// The `JoinHandle` was dropped: an output is dropped as soon as it is produced.
+const DETACHED: u8 = 1 << 3;
+
+enum Stage<F: Future> {
+    Running(F),
+    Finished(Result<F::Output, JoinError>),
+    Consumed,
+}
+
+/// The type-erased face of a task the executor runs.
+pub(crate) trait Runnable: Send + Sync {
+    /// Polls the task once (owner thread only). Returns the registry index once it completed.
+    fn run(self: Arc<Self>) -> Option<usize>;
+    /// Drops the future without polling it (owner thread only; executor shutdown).
+    fn shut_down(&self);
+}
+
+/// The face a `JoinHandle` sees.
+pub(crate) trait JoinTarget<T> {
+    fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>>;
+    fn abort(self: Arc<Self>);
+    fn is_finished(&self) -> bool;
+    fn detach(&self);
+}
+
+pub(crate) struct Task<F: Future> {
+    state: AtomicU8,
+    shared: Arc<Shared>,
+    registry_index: Cell<usize>,
+    stage: UnsafeCell<Stage<F>>,
+    join_waker: UnsafeCell<Option<Waker>>,
+}
+
+// SAFETY: the non-thread-safe parts (`stage`, `join_waker`, `registry_index`) are only accessed on
+// the owner thread, as the module docs lay out; other threads only touch `state` (atomic) and
+// `shared` (Sync), and can only drop a task whose future and output are already gone.
+unsafe impl<F: Future> Send for Task<F> {}
+// SAFETY: as for Send: shared references used off the owner thread only reach atomics.
+unsafe impl<F: Future> Sync for Task<F> {}
+
+impl<F: Future + 'static> Task<F> {
+    pub(crate) fn new(future: F, shared: Arc<Shared>) -> Self {
+        Task {
+            state: AtomicU8::new(SCHEDULED),
+            shared,
+            registry_index: Cell::new(usize::MAX),
+            stage: UnsafeCell::new(Stage::Running(future)),
+            join_waker: UnsafeCell::new(None),
+        }
+    }
+
+    pub(crate) fn set_registry_index(&self, index: usize) {
+        self.registry_index.set(index);
+    }
+
+    fn schedule(self: &Arc<Self>) {
+        let prev = self.state.fetch_or(SCHEDULED, Ordering::AcqRel);
+        if prev & (SCHEDULED | COMPLETE) != 0 {
+            return;
+        }
+        if !super::push_local(&self.shared, self.clone()) {
+            self.shared.push_remote(self.clone());
+        }
+    }
+
+    /// Stores the output (or drops it if detached) and wakes the joiner. Owner thread only.
+    fn finish(&self, output: Result<F::Output, JoinError>) {
+        let prev = self.state.fetch_or(COMPLETE, Ordering::AcqRel);
+        if prev & DETACHED != 0 {
+            drop(output);
+            return;
+        }
+        // SAFETY: owner thread, and the future is no longer being polled (see module docs).
+        unsafe { *self.stage.get() = Stage::Finished(output) };
+        // SAFETY: owner thread; no other reference to the join waker is live.
+        let waker = unsafe { (*self.join_waker.get()).take() };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Replaces the stage, returning the old one for the caller to drop outside any borrow.
+    fn take_stage(&self) -> Stage<F> {
+        // SAFETY: owner thread; called only when no poll of this future is in progress.
+        unsafe { std::mem::replace(&mut *self.stage.get(), Stage::Consumed) }
+    }
+}
+
+impl<F: Future + 'static> Runnable for Task<F> {
+    fn run(self: Arc<Self>) -> Option<usize> {
+        let prev = self.state.fetch_and(!SCHEDULED, Ordering::AcqRel);
+        if prev & COMPLETE != 0 {
+            return None;
+        }
+        if prev & ABORT != 0 {
+            drop(self.take_stage());
+            self.finish(Err(JoinError::cancelled()));
+            return Some(self.registry_index.get());
+        }
+        let waker = Waker::from(self.clone());
+        let mut cx = Context::from_waker(&waker);
+        // SAFETY: owner thread (only the executor that owns the task calls `run`). The future is
+        // never moved while in `Stage::Running`: the task lives in an Arc and the stage is only
+        // replaced after the future finished or is being dropped.
+        let polled = catch_unwind(AssertUnwindSafe(|| {
+            match unsafe { &mut *self.stage.get() } {
+                Stage::Running(future) => {
+                    // SAFETY: see above: pinned in place inside the Arc until dropped.
+                    unsafe { Pin::new_unchecked(future) }.poll(&mut cx)
+                }
+                _ => unreachable!("coring executor: a running task has no future"),
+            }
+        }));
+        let output = match polled {
+            Ok(Poll::Pending) => return None,
+            Ok(Poll::Ready(output)) => Ok(output),
+            Err(panic) => Err(JoinError::panic(panic)),
+        };
+        // The future is done: drop it now, on this thread, before publishing the output.
+        let finished = self.take_stage();
+        let dropped = catch_unwind(AssertUnwindSafe(|| drop(finished)));
+        let output = match (output, dropped) {
+            (Ok(value), Err(panic)) => {
+                drop(value);
+                Err(JoinError::panic(panic))
+            }
+            (output, _) => output,
+        };
+        self.finish(output);
+        Some(self.registry_index.get())
+    }
+
+    fn shut_down(&self) {
+        let prev = self.state.fetch_or(COMPLETE | DETACHED, Ordering::AcqRel);
+        if prev & COMPLETE == 0 {
+            let stage = self.take_stage();
+            // A panicking drop at shutdown is reported by the panic hook; the rest still go.
+            let _ = catch_unwind(AssertUnwindSafe(|| drop(stage)));
+        }
+        // SAFETY: owner thread.
+        let waker = unsafe { (*self.join_waker.get()).take() };
+        drop(waker);
+    }
+}
+
+impl<F: Future + 'static> JoinTarget<F::Output> for Task<F> {
+    fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<F::Output, JoinError>> {
+        if self.state.load(Ordering::Acquire) & COMPLETE == 0 {
+            // SAFETY: owner thread (JoinHandle is !Send); `finish` is not running concurrently.
+            let slot = unsafe { &mut *self.join_waker.get() };
+            match slot {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => *slot = Some(cx.waker().clone()),
+            }
+            return Poll::Pending;
+        }
+        match self.take_stage() {
+            Stage::Finished(output) => Poll::Ready(output),
+            // Shut down with its runtime before finishing.
+            Stage::Consumed => Poll::Ready(Err(JoinError::cancelled())),
+            Stage::Running(_) => unreachable!("coring executor: a complete task still runs"),
+        }
+    }
+
+    fn abort(self: Arc<Self>) {
+        self.state.fetch_or(ABORT, Ordering::AcqRel);
+        // Queue it (unless queued or done) so the executor sees the abort and drops the future.
+        self.schedule();
+    }
+
+    fn is_finished(&self) -> bool {
+        self.state.load(Ordering::Acquire) & COMPLETE != 0
+    }
+
+    fn detach(&self) {
+        let prev = self.state.fetch_or(DETACHED, Ordering::AcqRel);
+        if prev & COMPLETE != 0 {
+            // The output (if any) nobody will read: drop it here, on the owner thread.
+            drop(self.take_stage());
+        }
+    }
+}
+
+impl<F: Future + 'static> Wake for Task<F> {
+    fn wake(self: Arc<Self>) {
+        self.schedule();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.schedule();
+    }
+}

@@ -1,0 +1,69 @@
+//! `SharedFd`: a file descriptor that stays open while any operation on it is in flight.
+//!
+//! Every op on a socket holds a clone, so a socket dropped by its owner while a read is in flight
+//! (say, a cancelled accept or recv) is closed only after the kernel has finished with that read;
+//! the fd number cannot be reused under the kernel's feet (hazard H10).
+
+use io_uring::{opcode, types};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
+
+/// A reference-counted fd, closed when the last clone goes.
+#[derive(Clone, Debug)]
+pub(crate) struct SharedFd {
+    inner: Rc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    fd: RawFd,
+}
+
+impl SharedFd {
+    pub(crate) fn new(fd: OwnedFd) -> Self {
+        SharedFd {
+            inner: Rc::new(Inner {
+                fd: fd.into_raw_fd(),
+            }),
+        }
+    }
+
+    pub(crate) fn raw(&self) -> RawFd {
+        self.inner.fd
+    }
+
+    /// The fd as the kernel sees it in a submission entry.
+    pub(crate) fn types_fd(&self) -> types::Fd {
+        types::Fd(self.inner.fd)
+    }
+
+    /// Borrows the fd as a `socket2::SockRef`-compatible handle for socket options.
+    pub(crate) fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        // SAFETY: the fd is open for as long as `self.inner` lives, which outlives the borrow.
+        unsafe { std::os::fd::BorrowedFd::borrow_raw(self.inner.fd) }
+    }
+}
+
+impl AsRawFd for SharedFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.fd
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let fd = self.fd;
+        // Closing through the ring batches the close with the turn's other submissions. If no
+        // runtime is current, or its driver is busy (we are inside it), close synchronously:
+        // close(2) on a socket does not block unless SO_LINGER was set.
+        let queued = crate::driver::try_with_current(|driver| {
+            driver
+                .push_detached(opcode::Close::new(types::Fd(fd)).build())
+                .is_ok()
+        });
+        if queued != Some(true) {
+            // SAFETY: we own the fd (taken from an OwnedFd) and nothing else closes it.
+            drop(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+    }
+}

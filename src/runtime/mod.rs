@@ -1,0 +1,280 @@
+//! The runtime: one ring, one executor and one timer store on one thread, and the loop that
+//! drives them.
+//!
+//! Each turn of the loop:
+//!
+//! 1. polls the `block_on` future if it was woken;
+//! 2. runs up to [`TASK_BUDGET`] ready tasks, so tasks that keep waking each other cannot starve
+//!    I/O and timers;
+//! 3. fires due timers;
+//! 4. submits the turn's batch of entries and, if nothing is ready, waits in the kernel until a
+//!    completion, the next timer deadline, or a wake from another thread;
+//! 5. dispatches completions (waking their tasks) and takes in tasks woken from other threads.
+//!
+//! This module is the only glue between executor, driver and timers; it holds no `unsafe`.
+
+mod builder;
+mod context;
+
+pub use crate::driver::{RingMode, RingStats};
+pub use builder::Builder;
+
+use crate::driver::{Driver, Park, RingConfig};
+use crate::executor::{Executor, JoinHandle, Shared};
+use crate::time::timers::Timers;
+use context::{Core, EnterGuard};
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Instant;
+
+/// Task polls per loop turn before the ring is serviced.
+pub const TASK_BUDGET: usize = 256;
+
+/// A single-threaded io_uring runtime. It is `!Send`: it and its tasks stay on the thread that
+/// built it.
+///
+/// ```
+/// let runtime = coring::Runtime::new()?;
+/// let answer = runtime.block_on(async { coring::spawn(async { 42 }).await.unwrap() });
+/// assert_eq!(answer, 42);
+/// # std::io::Result::Ok(())
+/// ```
+pub struct Runtime {
+    core: Core,
+}
+
+impl Runtime {
+    /// A runtime with default settings. Equivalent to `Builder::new().build()`.
+    ///
+    /// # Errors
+    ///
+    /// If io_uring cannot be set up: the error says why (too old a kernel, a seccomp filter, the
+    /// `kernel.io_uring_disabled` sysctl, locked-memory limits) and what to do.
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new().build()
+    }
+
+    pub(crate) fn with_config(config: RingConfig) -> io::Result<Runtime> {
+        let executor = Rc::new(Executor::new()?);
+        let mut driver = Driver::new(config)?;
+        driver.arm_wake_fd(executor.shared().eventfd())?;
+        Ok(Runtime {
+            core: Core {
+                executor,
+                driver: Rc::new(RefCell::new(driver)),
+                timers: Rc::new(RefCell::new(Timers::new())),
+            },
+        })
+    }
+
+    /// Runs `future` to completion on this thread, along with every task spawned on this runtime.
+    ///
+    /// # Panics
+    ///
+    /// If called from inside a running runtime (spawn or await the future instead), or if the
+    /// ring fails in a way the runtime cannot recover from.
+    #[track_caller]
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let _guard = EnterGuard::enter(&self.core);
+        let mut future = pin!(future);
+        let main = Arc::new(MainWaker {
+            woken: AtomicBool::new(true),
+            shared: self.core.executor.shared().clone(),
+        });
+        let waker = Waker::from(main.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut turn = Turn::default();
+        loop {
+            if main.woken.swap(false, Ordering::AcqRel) {
+                if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                    return output;
+                }
+            }
+            if let Err(err) = self.turn(&main.woken, &mut turn) {
+                panic!("{err}");
+            }
+        }
+    }
+
+    /// One loop turn after the main future's poll.
+    fn turn(&self, main_woken: &AtomicBool, turn: &mut Turn) -> io::Result<()> {
+        let core = &self.core;
+        let more = core.executor.run_ready(TASK_BUDGET);
+
+        let now = Instant::now();
+        let next_deadline = {
+            let mut timers = core.timers.borrow_mut();
+            timers.fire_due(now, &mut turn.wakers);
+            timers.next_deadline()
+        };
+        turn.wake_all();
+
+        let shared: &Shared = core.executor.shared();
+        let busy = more || core.executor.has_ready() || main_woken.load(Ordering::Acquire);
+        let park = if busy || !shared.prepare_park(main_woken) {
+            Park::NoWait
+        } else {
+            match next_deadline {
+                Some(deadline) => Park::Timeout(deadline.saturating_duration_since(now)),
+                None => Park::Forever,
+            }
+        };
+        let parked = {
+            let mut driver = core.driver.borrow_mut();
+            let parked = driver.park(park);
+            driver.dispatch();
+            driver.take_woken(&mut turn.wakers);
+            driver.take_graveyard(&mut turn.graveyard);
+            parked
+        };
+        if park != Park::NoWait {
+            shared.after_park();
+        }
+        turn.wake_all();
+        turn.graveyard.clear();
+        core.executor.drain_remote();
+        parked
+    }
+
+    /// Spawns a task on this runtime; it runs while the runtime runs a `block_on`.
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        self.core.executor.spawn(future)
+    }
+
+    /// Which ring set-up this kernel granted.
+    pub fn ring_mode(&self) -> RingMode {
+        self.core.driver.borrow().mode()
+    }
+
+    /// The driver's counters (submissions, completions, `io_uring_enter` calls).
+    pub fn ring_stats(&self) -> RingStats {
+        self.core.driver.borrow().stats()
+    }
+
+    /// Operations the kernel may still complete (a gauge for leak tests).
+    pub fn ops_in_flight(&self) -> usize {
+        self.core.driver.borrow().in_flight()
+    }
+
+    /// Operation slots in use: in flight, or completed and not yet taken by their future.
+    pub fn op_slots_in_use(&self) -> usize {
+        self.core.driver.borrow().slots_in_use()
+    }
+
+    /// Tasks spawned and not yet finished.
+    pub fn live_tasks(&self) -> usize {
+        self.core.executor.live_tasks()
+    }
+
+    /// Timers registered and not yet fired.
+    pub fn pending_timers(&self) -> usize {
+        self.core.timers.borrow().len()
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        // Order matters. Dropping task futures abandons their in-flight ops to the driver (which
+        // cancels them), so tasks go first; then the driver reaps until the kernel is done with
+        // every op; only then may op memory and the ring go.
+        let _guard = EnterGuard::enter_for_shutdown(&self.core);
+        self.core.executor.shut_down();
+        let started = Instant::now();
+        let mut last_cancel = None;
+        let mut graveyard = Vec::new();
+        loop {
+            let done = {
+                let mut driver = self.core.driver.borrow_mut();
+                let done = driver.shutdown_step(started, &mut last_cancel);
+                driver.take_graveyard(&mut graveyard);
+                done
+            };
+            graveyard.clear();
+            if done {
+                break;
+            }
+        }
+        self.core.timers.borrow_mut().clear();
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("ring_mode", &self.ring_mode())
+            .field("live_tasks", &self.live_tasks())
+            .finish()
+    }
+}
+
+/// Scratch space reused every turn, so the loop does not allocate.
+#[derive(Default)]
+struct Turn {
+    wakers: Vec<Waker>,
+    graveyard: Vec<Box<dyn crate::driver::op::Abandoned>>,
+}
+
+impl Turn {
+    fn wake_all(&mut self) {
+        for waker in self.wakers.drain(..) {
+            waker.wake();
+        }
+    }
+}
+
+/// The `block_on` future's waker: a flag, plus a wake-up of the ring when set from elsewhere.
+struct MainWaker {
+    woken: AtomicBool,
+    shared: Arc<Shared>,
+}
+
+impl Wake for MainWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        if !crate::executor::is_current(&self.shared) {
+            self.shared.unpark();
+        }
+    }
+}
+
+/// Runs `future` on a new single-threaded runtime on this thread.
+///
+/// ```
+/// let value = coring::block_on(async { 1 + 1 });
+/// assert_eq!(value, 2);
+/// ```
+///
+/// # Panics
+///
+/// If io_uring cannot be set up, with the message [`Runtime::new`] would return (use
+/// `Runtime::new()` to handle it), or if called inside a running runtime.
+#[track_caller]
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    let runtime = Runtime::new().unwrap_or_else(|err| panic!("{err}"));
+    runtime.block_on(future)
+}
+
+/// Sends one no-op through the ring and waits for its completion: the runtime's own overhead
+/// per operation, with no I/O. Useful for benchmarks and for checking the ring works.
+///
+/// ```
+/// coring::block_on(async { coring::runtime::nop().await.unwrap() });
+/// ```
+pub async fn nop() -> io::Result<()> {
+    crate::op::nop::nop().await
+}

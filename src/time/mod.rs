@@ -1,0 +1,193 @@
+//! Time: `sleep`, `sleep_until`, `timeout`, `interval`.
+//!
+//! Timers live in a per-thread store in user space; only the ring's timed wait wakes the loop,
+//! so any number of sleeps cost one kernel timeout. A sleep never completes before its deadline:
+//! it checks the clock itself when polled.
+//!
+//! ```
+//! use std::time::Duration;
+//! coring::block_on(async {
+//!     let start = coring::time::Instant::now();
+//!     coring::time::sleep(Duration::from_millis(20)).await;
+//!     assert!(start.elapsed() >= Duration::from_millis(20));
+//!     let slow = coring::time::sleep(Duration::from_secs(60));
+//!     assert!(coring::time::timeout(Duration::from_millis(5), slow).await.is_err());
+//! });
+//! ```
+
+mod interval;
+pub(crate) mod timers;
+
+pub use interval::{interval, interval_at, Interval, MissedTickBehavior};
+pub use std::time::Instant;
+
+use std::cell::RefCell;
+use std::fmt;
+use std::future::{poll_fn, Future};
+use std::pin::{pin, Pin};
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use timers::{TimerKey, Timers};
+
+/// Errors of this module.
+pub mod error {
+    use std::fmt;
+
+    /// A [`timeout`](super::timeout) ran out before its future finished.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Elapsed(pub(super) ());
+
+    impl fmt::Display for Elapsed {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("deadline has elapsed")
+        }
+    }
+
+    impl std::error::Error for Elapsed {}
+
+    impl From<Elapsed> for std::io::Error {
+        fn from(_: Elapsed) -> Self {
+            std::io::Error::new(std::io::ErrorKind::TimedOut, "deadline has elapsed")
+        }
+    }
+}
+
+pub(crate) type TimersCell = RefCell<Timers>;
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<TimersCell>>> = const { RefCell::new(None) };
+}
+
+pub(crate) fn set_current(timers: Option<Rc<TimersCell>>) -> Option<Rc<TimersCell>> {
+    CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), timers))
+}
+
+#[track_caller]
+fn current() -> Rc<TimersCell> {
+    CURRENT.with(|c| c.borrow().clone()).expect(
+        "coring: timers need a runtime; await sleeps inside coring::block_on, \
+         Runtime::block_on or a task spawned there",
+    )
+}
+
+/// Waits until `duration` has passed.
+pub fn sleep(duration: Duration) -> Sleep {
+    sleep_until(
+        Instant::now()
+            .checked_add(duration)
+            .unwrap_or_else(far_future),
+    )
+}
+
+/// Waits until `deadline`.
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep {
+        deadline,
+        registered: None,
+    }
+}
+
+fn far_future() -> Instant {
+    // About 30 years: far enough to mean "never", near enough not to overflow Instant.
+    Instant::now() + Duration::from_secs(86400 * 365 * 30)
+}
+
+/// The future returned by [`sleep`] and [`sleep_until`].
+///
+/// It registers with the runtime's timers when first polled and unregisters when dropped.
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct Sleep {
+    deadline: Instant,
+    registered: Option<(Rc<TimersCell>, TimerKey)>,
+}
+
+impl Sleep {
+    /// The instant this sleep completes at.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Whether the deadline has passed.
+    pub fn is_elapsed(&self) -> bool {
+        Instant::now() >= self.deadline
+    }
+
+    /// Moves the deadline (earlier or later), as if the sleep had been created for `deadline`.
+    pub fn reset(&mut self, deadline: Instant) {
+        self.unregister();
+        self.deadline = deadline;
+    }
+
+    fn unregister(&mut self) {
+        if let Some((timers, key)) = self.registered.take() {
+            timers.borrow_mut().remove(key);
+        }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if Instant::now() >= self.deadline {
+            self.unregister();
+            return Poll::Ready(());
+        }
+        if let Some((timers, key)) = &self.registered {
+            if timers.borrow_mut().update(*key, cx.waker()) {
+                return Poll::Pending;
+            }
+        }
+        let timers = current();
+        let key = timers
+            .borrow_mut()
+            .insert(self.deadline, cx.waker().clone());
+        self.registered = Some((timers, key));
+        Poll::Pending
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        self.unregister();
+    }
+}
+
+impl fmt::Debug for Timers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Timers").field("len", &self.len()).finish()
+    }
+}
+
+/// Runs `future` with a time limit: its output, or [`error::Elapsed`] if `duration` passes
+/// first (the future is then dropped, cancelling whatever I/O it had in flight).
+pub async fn timeout<F: Future>(
+    duration: Duration,
+    future: F,
+) -> Result<F::Output, error::Elapsed> {
+    let deadline = Instant::now()
+        .checked_add(duration)
+        .unwrap_or_else(far_future);
+    timeout_at(deadline, future).await
+}
+
+/// Like [`timeout`], with an absolute deadline.
+pub async fn timeout_at<F: Future>(
+    deadline: Instant,
+    future: F,
+) -> Result<F::Output, error::Elapsed> {
+    let mut future = pin!(future);
+    let mut sleep = sleep_until(deadline);
+    poll_fn(|cx| {
+        if let Poll::Ready(output) = future.as_mut().poll(cx) {
+            return Poll::Ready(Ok(output));
+        }
+        match Pin::new(&mut sleep).poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(error::Elapsed(()))),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}
