@@ -47,6 +47,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod buf;
+pub mod io;
+pub mod net;
 mod driver;
 mod executor;
 mod fd;

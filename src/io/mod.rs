@@ -1,0 +1,1 @@
+//! Owned-buffer I/O traits and buffered readers and writers.
