@@ -47,14 +47,15 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod buf;
-pub mod io;
-pub mod net;
 mod driver;
 mod executor;
 mod fd;
+pub mod io;
+pub mod net;
 mod op;
 pub mod runtime;
 pub mod sync;
+mod sys;
 pub mod task;
 pub mod time;
 

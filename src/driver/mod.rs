@@ -43,6 +43,8 @@ const CANCEL_TOKEN: u64 = u64::MAX;
 const WAKE_TOKEN: u64 = u64::MAX - 1;
 /// Fire-and-forget ops that own no memory (closing an fd).
 const DETACHED_TOKEN: u64 = u64::MAX - 2;
+/// A wake-up posted to this ring by another ring's `MSG_RING`.
+const MSG_WAKE_TOKEN: u64 = u64::MAX - 3;
 /// Generations stay below this so an op's user_data never collides with a reserved token.
 const GENERATION_MASK: u32 = 0x7fff_ffff;
 
@@ -65,6 +67,8 @@ pub struct RingStats {
     pub pushed: u64,
     /// Completions reaped.
     pub completions: u64,
+    /// Wake-ups received from other rings through `MSG_RING`.
+    pub msg_ring_wakes: u64,
 }
 
 /// When `park` may return.
@@ -161,7 +165,26 @@ impl Driver {
 
     /// Queues an op that owns no memory and whose result nobody wants (closing an fd).
     pub(crate) fn push_detached(&mut self, entry: squeue::Entry) -> io::Result<()> {
+        if self.shut_down {
+            // Shutdown may have reaped its last completion already: nothing would submit this.
+            return Err(io::Error::other("coring: the runtime is shutting down"));
+        }
         self.push_entry(&entry.user_data(DETACHED_TOKEN))
+    }
+
+    /// The ring's fd, for other rings to post wake-ups to with `MSG_RING`.
+    pub(crate) fn ring_fd(&self) -> RawFd {
+        use std::os::fd::AsRawFd;
+        self.ring.as_raw_fd()
+    }
+
+    /// Queues a `MSG_RING` that posts a wake-up completion on another ring. Goes out with this
+    /// ring's next submit, so waking another core costs no syscall of its own.
+    pub(crate) fn push_msg_ring(&mut self, target_ring: RawFd) -> io::Result<()> {
+        let entry = opcode::MsgRingData::new(types::Fd(target_ring), 0, MSG_WAKE_TOKEN, None)
+            .build()
+            .flags(squeue::Flags::SKIP_SUCCESS);
+        self.push_detached(entry)
     }
 
     /// Arms a multishot poll on `fd` (an eventfd other threads write to wake this ring).
@@ -315,6 +338,14 @@ impl Driver {
         self.enter(park)
     }
 
+    /// Submits whatever is queued, without waiting and without reaping.
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        if self.ring.submission().is_empty() {
+            return Ok(());
+        }
+        self.enter(Park::NoWait)
+    }
+
     fn enter(&mut self, park: Park) -> io::Result<()> {
         self.stats.enters += 1;
         let submitter = self.ring.submitter();
@@ -360,6 +391,10 @@ impl Driver {
             let user_data = cqe.user_data();
             match user_data {
                 CANCEL_TOKEN | DETACHED_TOKEN => continue,
+                MSG_WAKE_TOKEN => {
+                    self.stats.msg_ring_wakes += 1;
+                    continue;
+                }
                 WAKE_TOKEN => {
                     if let Some(fd) = self.wake_fd {
                         drain_eventfd(fd);
@@ -426,6 +461,10 @@ impl Driver {
     ) -> bool {
         self.shut_down = true;
         if self.in_flight() == 0 {
+            // Detached entries (closes, wake-ups for other rings) still queued must go out.
+            if let Err(err) = self.flush() {
+                eprintln!("{err}");
+            }
             return true;
         }
         let now = Instant::now();

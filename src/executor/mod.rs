@@ -11,7 +11,7 @@ mod remote;
 mod task;
 
 pub use join::{JoinError, JoinHandle};
-pub(crate) use remote::Shared;
+pub(crate) use remote::{Injected, RingNotifier, Shared};
 
 use slab::Slab;
 use std::cell::RefCell;
@@ -31,9 +31,9 @@ pub(crate) struct Executor {
 }
 
 impl Executor {
-    pub(crate) fn new() -> io::Result<Self> {
+    pub(crate) fn new(notifier: Option<RingNotifier>) -> io::Result<Self> {
         Ok(Executor {
-            shared: Shared::new()?,
+            shared: Shared::new(notifier)?,
             queue: RefCell::new(VecDeque::with_capacity(256)),
             registry: RefCell::new(Slab::with_capacity(256)),
         })
@@ -73,7 +73,12 @@ impl Executor {
 
     /// Moves tasks woken from other threads into the run queue.
     pub(crate) fn drain_remote(&self) {
-        self.shared.drain_into(&mut self.queue.borrow_mut());
+        let pending = self.shared.drain_into(&mut self.queue.borrow_mut());
+        if pending {
+            for work in self.shared.take_injected() {
+                work();
+            }
+        }
     }
 
     /// Number of live tasks.
@@ -84,7 +89,11 @@ impl Executor {
     /// Drops every live task's future, on this thread. Futures may wake or spawn while dropped;
     /// repeats until nothing is left.
     pub(crate) fn shut_down(&self) {
-        drop(self.shared.close());
+        let (queued, injected) = self.shared.close();
+        drop(queued);
+        // Work sent from other threads that never ran: dropping it drops its reply channels,
+        // which tells the senders.
+        drop(injected);
         loop {
             let tasks: Vec<_> = self.registry.borrow_mut().drain().collect();
             if tasks.is_empty() {
@@ -98,6 +107,13 @@ impl Executor {
             drop(queued);
         }
         drop(self.shared.close());
+    }
+
+    /// How often this executor's owner was woken from other threads, by which path.
+    pub(crate) fn notify_counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let counts = &self.shared.notified;
+        (counts.msg_ring.load(Relaxed), counts.eventfd.load(Relaxed))
     }
 }
 

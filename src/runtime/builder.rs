@@ -1,6 +1,6 @@
 //! `Builder`: runtime settings.
 
-use super::Runtime;
+use super::{MultiRuntime, Runtime};
 use crate::driver::RingConfig;
 use std::io;
 use std::time::Duration;
@@ -16,6 +16,9 @@ use std::time::Duration;
 pub struct Builder {
     entries: u32,
     sqpoll_idle: Option<Duration>,
+    workers: Option<usize>,
+    pin_cores: bool,
+    msg_ring: bool,
 }
 
 impl Default for Builder {
@@ -30,6 +33,9 @@ impl Builder {
         Builder {
             entries: 256,
             sqpoll_idle: None,
+            workers: None,
+            pin_cores: false,
+            msg_ring: true,
         }
     }
 
@@ -48,17 +54,57 @@ impl Builder {
         self
     }
 
+    /// Number of worker threads for [`build_multi`](Self::build_multi) (default: the available
+    /// cores). [`build`](Self::build) always makes one runtime on the calling thread.
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = Some(workers.max(1));
+        self
+    }
+
+    /// Pins worker N to core N (modulo the core count). Off by default.
+    pub fn pin_cores(mut self, pin: bool) -> Self {
+        self.pin_cores = pin;
+        self
+    }
+
+    pub(crate) fn pins_cores(&self) -> bool {
+        self.pin_cores
+    }
+
+    /// Whether wake-ups from other workers travel ring to ring with `MSG_RING` (the default)
+    /// rather than through an eventfd write. Threads without a ring always use the eventfd.
+    pub fn msg_ring(mut self, enabled: bool) -> Self {
+        self.msg_ring = enabled;
+        self
+    }
+
+    /// Starts a thread-per-core runtime of [`workers`](Self::workers) threads, each with its own
+    /// ring, run queue and timers.
+    ///
+    /// # Errors
+    ///
+    /// If a worker's ring cannot be set up (see [`Runtime::new`]) or its thread not spawned.
+    pub fn build_multi(&self) -> io::Result<MultiRuntime> {
+        let count = self.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        });
+        MultiRuntime::start(self, count)
+    }
+
     /// Builds a runtime on this thread.
     ///
     /// # Errors
     ///
     /// If io_uring cannot be set up (see [`Runtime::new`]).
     pub fn build(&self) -> io::Result<Runtime> {
-        Runtime::with_config(RingConfig {
+        let config = RingConfig {
             entries: self.entries,
             sqpoll_idle_ms: self
                 .sqpoll_idle
                 .map(|d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX)),
-        })
+        };
+        Runtime::with_config(config, self.msg_ring)
     }
 }

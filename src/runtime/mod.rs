@@ -15,9 +15,11 @@
 
 mod builder;
 mod context;
+mod workers;
 
 pub use crate::driver::{RingMode, RingStats};
 pub use builder::Builder;
+pub use workers::{current_worker, workers, MultiRuntime, RemoteJoinHandle, WorkerHandle};
 
 use crate::driver::{Driver, Park, RingConfig};
 use crate::executor::{Executor, JoinHandle, Shared};
@@ -61,10 +63,16 @@ impl Runtime {
         Builder::new().build()
     }
 
-    pub(crate) fn with_config(config: RingConfig) -> io::Result<Runtime> {
-        let executor = Rc::new(Executor::new()?);
+    pub(crate) fn with_config(config: RingConfig, msg_ring: bool) -> io::Result<Runtime> {
+        let notifier: Option<crate::executor::RingNotifier> = if msg_ring {
+            Some(notify_through_ring)
+        } else {
+            None
+        };
+        let executor = Rc::new(Executor::new(notifier)?);
         let mut driver = Driver::new(config)?;
         driver.arm_wake_fd(executor.shared().eventfd())?;
+        executor.shared().set_ring_fd(driver.ring_fd());
         Ok(Runtime {
             core: Core {
                 executor,
@@ -94,6 +102,11 @@ impl Runtime {
         loop {
             if main.woken.swap(false, Ordering::AcqRel) {
                 if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                    // Wake-ups posted to other rings must not wait for a next turn that may
+                    // never come.
+                    if let Err(err) = self.core.driver.borrow_mut().flush() {
+                        eprintln!("{err}");
+                    }
                     return output;
                 }
             }
@@ -172,6 +185,11 @@ impl Runtime {
         self.core.driver.borrow().slots_in_use()
     }
 
+    /// Wake-ups this runtime received from other threads: `(through MSG_RING, through eventfd)`.
+    pub fn wake_counts(&self) -> (u64, u64) {
+        self.core.executor.notify_counts()
+    }
+
     /// Tasks spawned and not yet finished.
     pub fn live_tasks(&self) -> usize {
         self.core.executor.live_tasks()
@@ -216,6 +234,14 @@ impl fmt::Debug for Runtime {
             .field("live_tasks", &self.live_tasks())
             .finish()
     }
+}
+
+/// Posts a wake-up to another ring from this thread's ring, if this thread runs a runtime.
+fn notify_through_ring(target_ring_fd: std::os::fd::RawFd) -> bool {
+    crate::driver::try_with_current(|driver| {
+        driver.ring_fd() != target_ring_fd && driver.push_msg_ring(target_ring_fd).is_ok()
+    })
+    .unwrap_or(false)
 }
 
 /// Scratch space reused every turn, so the loop does not allocate.

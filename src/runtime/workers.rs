@@ -1,0 +1,340 @@
+//! Thread-per-core: one runtime per worker thread, each with its own ring, run queue and
+//! timers, and no work stealing. Work moves between cores only when asked to, through a
+//! [`WorkerHandle`]; wake-ups between cores go from ring to ring with `MSG_RING`.
+//!
+//! ```
+//! let runtime = coring::Builder::new().workers(2).build_multi()?;
+//! let sum = runtime.block_on(async {
+//!     // Runs on worker 0, which can send work to the others.
+//!     let other = coring::runtime::workers()[1].clone();
+//!     let from_1 = other.spawn(async { coring::runtime::current_worker() }).await.unwrap();
+//!     from_1.unwrap() + coring::runtime::current_worker().unwrap()
+//! });
+//! assert_eq!(sum, 1);
+//! # std::io::Result::Ok(())
+//! ```
+
+use super::Builder;
+use crate::executor::{Injected, JoinError, Shared};
+use crate::sync::oneshot;
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::{pin, Pin};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread;
+
+thread_local! {
+    static WORKER: RefCell<Option<(usize, Arc<[WorkerHandle]>)>> = const { RefCell::new(None) };
+}
+
+/// The index of the worker this thread is, inside a multi-worker runtime.
+pub fn current_worker() -> Option<usize> {
+    WORKER.with(|w| w.borrow().as_ref().map(|(i, _)| *i))
+}
+
+/// Handles to every worker of the multi-worker runtime this thread belongs to (empty outside
+/// one), in worker order.
+pub fn workers() -> Arc<[WorkerHandle]> {
+    WORKER
+        .with(|w| w.borrow().as_ref().map(|(_, all)| all.clone()))
+        .unwrap_or_else(|| Arc::new([]))
+}
+
+/// A `Send` handle to one worker: spawn work there from any thread.
+#[derive(Clone)]
+pub struct WorkerHandle {
+    index: usize,
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for WorkerHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkerHandle")
+            .field("index", &self.index)
+            .finish()
+    }
+}
+
+impl WorkerHandle {
+    /// The worker's index.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Runs a `Send` future on this worker; await the handle (from any thread or core) for its
+    /// output.
+    pub fn spawn<F>(&self, future: F) -> RemoteJoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.spawn_with(move || future)
+    }
+
+    /// Builds a future *on* this worker with `make` and runs it there. The future need not be
+    /// `Send` (it may hold `Rc`s and sockets of that core); only `make` crosses threads.
+    pub fn spawn_with<C, F>(&self, make: C) -> RemoteJoinHandle<F::Output>
+    where
+        C: FnOnce() -> F + Send + 'static,
+        F: Future + 'static,
+        F::Output: Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let work: Injected = Box::new(move || {
+            let task = crate::executor::spawn(async move { make().await });
+            crate::executor::spawn(async move {
+                // The caller may have dropped its handle; then nobody wants the output.
+                let _ = tx.send(task.await);
+            });
+        });
+        // A stopped worker refuses the work; dropping it drops `tx`, which the handle reports.
+        let _ = self.shared.inject(work);
+        RemoteJoinHandle { rx }
+    }
+}
+
+/// The output of work spawned on another worker. `Send`; await it anywhere.
+#[derive(Debug)]
+pub struct RemoteJoinHandle<T> {
+    rx: oneshot::Receiver<Result<T, JoinError>>,
+}
+
+impl<T> Future for RemoteJoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match Pin::new(&mut self.rx).poll(cx) {
+            Poll::Ready(Ok(result)) => Poll::Ready(result),
+            // The worker stopped before running it to the end.
+            Poll::Ready(Err(_)) => Poll::Ready(Err(JoinError::cancelled())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// A thread-per-core runtime: `n` worker threads named `coring-worker-N`, each running its own
+/// single-threaded [`Runtime`](super::Runtime). Built by [`Builder::build_multi`].
+///
+/// Dropping it stops every worker: each drops its tasks, drains its ring, and its thread is
+/// joined. A worker that panicked is reported on stderr and does not hang the others.
+pub struct MultiRuntime {
+    handles: Arc<[WorkerHandle]>,
+    stops: Vec<oneshot::Sender<()>>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl fmt::Debug for MultiRuntime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MultiRuntime")
+            .field("workers", &self.handles.len())
+            .finish()
+    }
+}
+
+impl MultiRuntime {
+    pub(crate) fn start(builder: &Builder, count: usize) -> io::Result<MultiRuntime> {
+        let count = count.max(1);
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let mut go = Vec::new();
+        let mut stops = Vec::new();
+        let mut threads = Vec::new();
+        for index in 0..count {
+            let builder = builder.clone();
+            let ready_tx = ready_tx.clone();
+            let (go_tx, go_rx) = std::sync::mpsc::channel::<Option<Arc<[WorkerHandle]>>>();
+            let (stop_tx, stop_rx) = oneshot::channel::<()>();
+            go.push(go_tx);
+            stops.push(stop_tx);
+            let thread = thread::Builder::new()
+                .name(format!("coring-worker-{index}"))
+                .spawn(move || worker_main(index, builder, ready_tx, go_rx, stop_rx))
+                .map_err(|e| {
+                    io::Error::new(e.kind(), format!("coring: spawning worker {index}: {e}"))
+                })?;
+            threads.push(thread);
+        }
+        drop(ready_tx);
+        let mut handles: Vec<Option<WorkerHandle>> = vec![None; count];
+        let mut first_error = None;
+        for _ in 0..count {
+            match ready_rx.recv() {
+                Ok((index, Ok(shared))) => handles[index] = Some(WorkerHandle { index, shared }),
+                Ok((_, Err(err))) => {
+                    first_error.get_or_insert(err);
+                }
+                Err(_) => {
+                    first_error
+                        .get_or_insert(io::Error::other("coring: a worker died while starting"));
+                }
+            }
+        }
+        let handles: Option<Vec<WorkerHandle>> = handles.into_iter().collect();
+        let handles: Arc<[WorkerHandle]> = match (handles, first_error) {
+            (Some(handles), None) => handles.into(),
+            (_, error) => {
+                for tx in go {
+                    // A worker that already failed has gone; nothing to tell it.
+                    let _ = tx.send(None);
+                }
+                for thread in threads {
+                    let _ = thread.join();
+                }
+                return Err(
+                    error.unwrap_or_else(|| io::Error::other("coring: a worker failed to start"))
+                );
+            }
+        };
+        for tx in go {
+            // Every worker is alive and waiting for this, so the send cannot fail.
+            let _ = tx.send(Some(handles.clone()));
+        }
+        Ok(MultiRuntime {
+            handles,
+            stops,
+            threads,
+        })
+    }
+
+    /// Handles to every worker, in order.
+    pub fn handles(&self) -> &[WorkerHandle] {
+        &self.handles
+    }
+
+    /// Runs `future` on worker 0 and blocks this thread until it finishes.
+    ///
+    /// # Panics
+    ///
+    /// Resumes the future's panic here; panics if worker 0 stopped first.
+    pub fn block_on<F>(&self, future: F) -> F::Output
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        unwrap_join(wait(self.handles[0].spawn(future)))
+    }
+
+    /// Runs the future built by `main` on *every* worker (the same async main everywhere, as
+    /// monoio's and glommio's pools do) and returns the outputs in worker order.
+    ///
+    /// # Panics
+    ///
+    /// Resumes the first panic of a worker's main here.
+    pub fn run_on_all<C, F>(&self, main: C) -> Vec<F::Output>
+    where
+        C: Fn(usize) -> F + Send + Sync + 'static,
+        F: Future + 'static,
+        F::Output: Send + 'static,
+    {
+        let main = Arc::new(main);
+        let running: Vec<_> = self
+            .handles
+            .iter()
+            .map(|worker| {
+                let main = main.clone();
+                let index = worker.index;
+                worker.spawn_with(move || main(index))
+            })
+            .collect();
+        running
+            .into_iter()
+            .map(|handle| unwrap_join(wait(handle)))
+            .collect()
+    }
+
+    /// Cross-core wake-ups each worker received so far, as `(through MSG_RING, through eventfd)`.
+    pub fn wake_counts(&self) -> Vec<(u64, u64)> {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.handles
+            .iter()
+            .map(|h| {
+                (
+                    h.shared.notified.msg_ring.load(Relaxed),
+                    h.shared.notified.eventfd.load(Relaxed),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for MultiRuntime {
+    fn drop(&mut self) {
+        // Dropping each stop sender ends that worker's main future.
+        self.stops.clear();
+        for (index, thread) in self.threads.drain(..).enumerate() {
+            if thread.join().is_err() {
+                eprintln!("coring: worker {index} panicked");
+            }
+        }
+    }
+}
+
+type Ready = std::sync::mpsc::Sender<(usize, io::Result<Arc<Shared>>)>;
+
+fn worker_main(
+    index: usize,
+    builder: Builder,
+    ready: Ready,
+    go: std::sync::mpsc::Receiver<Option<Arc<[WorkerHandle]>>>,
+    stop: oneshot::Receiver<()>,
+) {
+    if builder.pins_cores() {
+        let cores = thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        if let Err(err) = crate::sys::pin_current_thread(index % cores) {
+            eprintln!("{err}; worker {index} runs unpinned");
+        }
+    }
+    let runtime = match builder.build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            // The builder thread is waiting for exactly one message per worker.
+            let _ = ready.send((index, Err(err)));
+            return;
+        }
+    };
+    if ready
+        .send((index, Ok(runtime.core.executor.shared().clone())))
+        .is_err()
+    {
+        return;
+    }
+    let Ok(Some(all)) = go.recv() else { return };
+    WORKER.with(|w| *w.borrow_mut() = Some((index, all)));
+    // Runs until the MultiRuntime drops its stop sender.
+    let _ = runtime.block_on(stop);
+    drop(runtime);
+    WORKER.with(|w| *w.borrow_mut() = None);
+}
+
+fn unwrap_join<T>(result: Result<T, JoinError>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(err) => match err.try_into_panic() {
+            Ok(payload) => std::panic::resume_unwind(payload),
+            Err(err) => panic!("coring: the worker stopped before the future finished ({err})"),
+        },
+    }
+}
+
+/// Blocks this (non-worker) thread until `future` completes.
+fn wait<F: Future>(future: F) -> F::Output {
+    struct ThreadWaker(thread::Thread);
+    impl Wake for ThreadWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        thread::park();
+    }
+}
