@@ -1,1 +1,3 @@
+//! Network benchmarks (filled in by the TCP benchmark work).
+
 fn main() {}

@@ -22,8 +22,13 @@
 //! # Ok(()) }
 //! ```
 
+mod fixed;
+mod region;
+mod ring;
 mod slice;
 
+pub use fixed::{FixedBuf, FixedBufPool};
+pub use ring::{BufRing, RingBuf};
 pub use slice::Slice;
 
 use std::io;
@@ -49,6 +54,12 @@ pub unsafe trait IoBuf: Unpin + 'static {
 
     /// Total capacity in bytes.
     fn bytes_total(&self) -> usize;
+
+    /// The index of the registered buffer this memory belongs to, if it is one (a
+    /// [`FixedBuf`]). Fixed-buffer operations require it.
+    fn fixed_index(&self) -> Option<u16> {
+        None
+    }
 
     /// Narrows the buffer to `range` (of the capacity), keeping ownership of the whole.
     ///

@@ -71,6 +71,9 @@ unsafe impl<B: IoBuf> IoBuf for Slice<B> {
     fn bytes_total(&self) -> usize {
         self.end - self.begin
     }
+    fn fixed_index(&self) -> Option<u16> {
+        self.buf.fixed_index()
+    }
 }
 
 // SAFETY: as above; `set_init` translates to the inner buffer's offsets.

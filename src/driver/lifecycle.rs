@@ -130,8 +130,8 @@ mod tests {
     use super::*;
     use std::rc::Rc;
 
-    const MORE: u32 = io_uring::sys::IORING_CQE_F_MORE;
-    const NOTIF: u32 = io_uring::sys::IORING_CQE_F_NOTIF;
+    const MORE: u32 = 1 << 1; // IORING_CQE_F_MORE
+    const NOTIF: u32 = 1 << 3; // IORING_CQE_F_NOTIF
 
     struct Payload {
         _keep: Rc<()>,

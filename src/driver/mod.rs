@@ -21,6 +21,7 @@
 
 mod lifecycle;
 pub(crate) mod op;
+mod register;
 mod setup;
 
 pub(crate) use setup::RingConfig;
@@ -92,6 +93,7 @@ pub(crate) struct Driver {
     graveyard: Vec<Box<dyn Abandoned>>,
     stats: RingStats,
     shut_down: bool,
+    buffer_groups: u16,
 }
 
 impl Driver {
@@ -107,6 +109,7 @@ impl Driver {
             graveyard: Vec::new(),
             stats: RingStats::default(),
             shut_down: false,
+            buffer_groups: 0,
         })
     }
 
@@ -178,13 +181,17 @@ impl Driver {
         self.ring.as_raw_fd()
     }
 
-    /// Queues a `MSG_RING` that posts a wake-up completion on another ring. Goes out with this
-    /// ring's next submit, so waking another core costs no syscall of its own.
+    /// Posts a wake-up completion on another ring with `MSG_RING`. The target gets a completion
+    /// straight into its queue: no eventfd read on its side.
     pub(crate) fn push_msg_ring(&mut self, target_ring: RawFd) -> io::Result<()> {
         let entry = opcode::MsgRingData::new(types::Fd(target_ring), 0, MSG_WAKE_TOKEN, None)
             .build()
             .flags(squeue::Flags::SKIP_SUCCESS);
-        self.push_detached(entry)
+        self.push_detached(entry)?;
+        // Submit now: the waking task may keep this core busy for a long time, or this thread
+        // may be about to block outside the loop (joining workers). A submit-only enter is one
+        // syscall, like the eventfd write it replaces, and also carries anything else queued.
+        self.enter(Park::NoWait)
     }
 
     /// Arms a multishot poll on `fd` (an eventfd other threads write to wake this ring).

@@ -173,8 +173,4 @@ impl Shared {
         self.closed.store(true, SeqCst);
         (std::mem::take(&mut *queue), std::mem::take(&mut *injected))
     }
-
-    pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(SeqCst)
-    }
 }

@@ -100,7 +100,8 @@ impl<F: Future + 'static> Task<F> {
     fn finish(&self, output: Result<F::Output, JoinError>) {
         let prev = self.state.fetch_or(COMPLETE, Ordering::AcqRel);
         if prev & DETACHED != 0 {
-            drop(output);
+            // Nobody will read it; a panicking Drop must not take the worker down.
+            let _ = catch_unwind(AssertUnwindSafe(|| drop(output)));
             return;
         }
         // SAFETY: owner thread, and the future is no longer being polled (see module docs).
@@ -126,7 +127,9 @@ impl<F: Future + 'static> Runnable for Task<F> {
             return None;
         }
         if prev & ABORT != 0 {
-            drop(self.take_stage());
+            let stage = self.take_stage();
+            // A panicking Drop must not take the worker down; the abort still completes.
+            let _ = catch_unwind(AssertUnwindSafe(|| drop(stage)));
             self.finish(Err(JoinError::cancelled()));
             return Some(self.registry_index.get());
         }
@@ -136,6 +139,7 @@ impl<F: Future + 'static> Runnable for Task<F> {
         // never moved while in `Stage::Running`: the task lives in an Arc and the stage is only
         // replaced after the future finished or is being dropped.
         let polled = catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: as above: owner thread, no other reference to the stage is live.
             match unsafe { &mut *self.stage.get() } {
                 Stage::Running(future) => {
                     // SAFETY: see above: pinned in place inside the Arc until dropped.
@@ -209,7 +213,8 @@ impl<F: Future + 'static> JoinTarget<F::Output> for Task<F> {
         let prev = self.state.fetch_or(DETACHED, Ordering::AcqRel);
         if prev & COMPLETE != 0 {
             // The output (if any) nobody will read: drop it here, on the owner thread.
-            drop(self.take_stage());
+            let stage = self.take_stage();
+            let _ = catch_unwind(AssertUnwindSafe(|| drop(stage)));
         }
     }
 }

@@ -1,4 +1,23 @@
 //! One opcode per file: the data an operation owns while the kernel works on it, and its
 //! `unsafe impl OpCode` saying why the pointers in its entry stay valid.
 
+pub(crate) mod accept;
+pub(crate) mod accept_multi;
+pub(crate) mod connect;
+pub(crate) mod fixed;
+pub(crate) mod heap;
 pub(crate) mod nop;
+pub(crate) mod recv;
+pub(crate) mod recv_msg;
+pub(crate) mod recv_multi;
+pub(crate) mod send;
+pub(crate) mod send_msg;
+pub(crate) mod send_zc;
+pub(crate) mod shutdown;
+
+/// An all-zero `msghdr`: no name, no iovecs, no control data.
+fn zeroed_msghdr() -> libc::msghdr {
+    // SAFETY: `msghdr` is plain data (integers and raw pointers, plus padding on some targets);
+    // all zeroes is a valid value: null pointers and zero lengths.
+    unsafe { std::mem::zeroed() }
+}

@@ -15,12 +15,15 @@ pub(crate) struct Core {
 
 /// Makes `core` current until dropped, then restores what was current before.
 pub(crate) struct EnterGuard {
-    previous: (
-        Option<Rc<Executor>>,
-        Option<Rc<DriverCell>>,
-        Option<Rc<TimersCell>>,
-    ),
+    previous: Previous,
 }
+
+/// What was current before: restored on exit.
+type Previous = (
+    Option<Rc<Executor>>,
+    Option<Rc<DriverCell>>,
+    Option<Rc<TimersCell>>,
+);
 
 impl EnterGuard {
     /// Enters `core` to run it.

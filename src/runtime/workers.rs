@@ -216,6 +216,22 @@ impl MultiRuntime {
         unwrap_join(wait(self.handles[0].spawn(future)))
     }
 
+    /// Builds a future on worker 0 with `make` and blocks this thread until it finishes. Unlike
+    /// [`block_on`](Self::block_on), the future need not be `Send`: it may hold sockets and `Rc`s
+    /// of worker 0.
+    ///
+    /// # Panics
+    ///
+    /// Resumes the future's panic here; panics if worker 0 stopped first.
+    pub fn block_on_with<C, F>(&self, make: C) -> F::Output
+    where
+        C: FnOnce() -> F + Send + 'static,
+        F: Future + 'static,
+        F::Output: Send + 'static,
+    {
+        unwrap_join(wait(self.handles[0].spawn_with(make)))
+    }
+
     /// Runs the future built by `main` on *every* worker (the same async main everywhere, as
     /// monoio's and glommio's pools do) and returns the outputs in worker order.
     ///

@@ -1,9 +1,11 @@
-//! Tasks: spawning, yielding, joining.
+//! Tasks: spawning, yielding, joining, and running blocking code off the core.
 
+mod blocking;
 mod join_all;
 mod yield_now;
 
 pub use crate::executor::{JoinError, JoinHandle};
+pub use blocking::{spawn_blocking, BlockingHandle};
 pub use join_all::{join_all, JoinAll};
 pub use yield_now::yield_now;
 

@@ -71,6 +71,21 @@ fn current() -> Rc<TimersCell> {
     )
 }
 
+/// Runs `f` on the current timer store if it is store `store_id`.
+fn with_store(store_id: usize, f: impl FnOnce(&mut Timers)) {
+    CURRENT.with(|c| {
+        if let Ok(current) = c.try_borrow() {
+            if let Some(timers) = current.as_ref() {
+                if let Ok(mut timers) = timers.try_borrow_mut() {
+                    if timers.store_id() == store_id {
+                        f(&mut timers);
+                    }
+                }
+            }
+        }
+    });
+}
+
 /// Waits until `duration` has passed.
 pub fn sleep(duration: Duration) -> Sleep {
     sleep_until(
@@ -95,12 +110,15 @@ fn far_future() -> Instant {
 
 /// The future returned by [`sleep`] and [`sleep_until`].
 ///
-/// It registers with the runtime's timers when first polled and unregisters when dropped.
+/// It registers with the runtime's timers when first polled and unregisters when dropped. It is
+/// `Send`, so futures that sleep can be sent to another worker; it registers with the timers of
+/// the thread that polls it.
 #[derive(Debug)]
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
     deadline: Instant,
-    registered: Option<(Rc<TimersCell>, TimerKey)>,
+    /// The store it is registered in (by id, not by pointer, so `Sleep` stays `Send`) and its key.
+    registered: Option<(usize, TimerKey)>,
 }
 
 impl Sleep {
@@ -121,8 +139,10 @@ impl Sleep {
     }
 
     fn unregister(&mut self) {
-        if let Some((timers, key)) = self.registered.take() {
-            timers.borrow_mut().remove(key);
+        if let Some((store_id, key)) = self.registered.take() {
+            // Dropped away from its store (another thread, or after its runtime ended): the entry
+            // stays there until its deadline and then wakes nobody who cares.
+            with_store(store_id, |timers| timers.remove(key));
         }
     }
 }
@@ -135,16 +155,15 @@ impl Future for Sleep {
             self.unregister();
             return Poll::Ready(());
         }
-        if let Some((timers, key)) = &self.registered {
-            if timers.borrow_mut().update(*key, cx.waker()) {
+        let timers = current();
+        let mut timers = timers.borrow_mut();
+        if let Some((store_id, key)) = self.registered {
+            if store_id == timers.store_id() && timers.update(key, cx.waker()) {
                 return Poll::Pending;
             }
         }
-        let timers = current();
-        let key = timers
-            .borrow_mut()
-            .insert(self.deadline, cx.waker().clone());
-        self.registered = Some((timers, key));
+        let key = timers.insert(self.deadline, cx.waker().clone());
+        self.registered = Some((timers.store_id(), key));
         Poll::Pending
     }
 }

@@ -16,21 +16,26 @@ pub(crate) struct TimerKey {
     id: u64,
 }
 
-impl TimerKey {
-    pub(crate) fn deadline(&self) -> Instant {
-        self.deadline
-    }
-}
-
-#[derive(Default)]
 pub(crate) struct Timers {
     entries: BTreeMap<TimerKey, Waker>,
     next_id: u64,
+    store_id: usize,
 }
+
+static NEXT_STORE_ID: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
 
 impl Timers {
     pub(crate) fn new() -> Self {
-        Timers::default()
+        Timers {
+            entries: BTreeMap::new(),
+            next_id: 0,
+            store_id: NEXT_STORE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    /// Unique per store, so a timer can tell whether the current store is the one it is in.
+    pub(crate) fn store_id(&self) -> usize {
+        self.store_id
     }
 
     /// Registers `waker` to be woken at `deadline`.

@@ -1,0 +1,270 @@
+//! Provided buffer rings: a pool of buffers the kernel picks from when data *arrives*, instead of
+//! a buffer per pending read.
+//!
+//! With a plain read, every idle connection pins a buffer for as long as it waits. With a
+//! [`BufRing`], connections wait with no buffer at all; the kernel takes one from the ring only
+//! when bytes come in, and the completion says which ([`RingBuf`]). Dropping the `RingBuf` hands
+//! the buffer back to the kernel. So memory per idle connection is nearly constant, and a burst
+//! that drains the ring is back-pressure (`ENOBUFS`, re-armed when buffers return), not an error.
+//!
+//! Several rings may exist per runtime (each gets its own buffer group id).
+
+use super::region::Region;
+use crate::driver::{self, DriverCell};
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::io;
+use std::ops::Deref;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::task::Waker;
+
+/// One ring entry as the kernel reads it (`struct io_uring_buf`). The ring's tail shares the
+/// `resv` field of entry 0.
+#[repr(C)]
+struct RawEntry {
+    addr: u64,
+    len: u32,
+    bid: u16,
+    resv: u16,
+}
+
+/// A ring of provided buffers registered with the current runtime's ring.
+///
+/// ```
+/// coring::block_on(async {
+///     let ring = coring::buf::BufRing::new(64, 4096).unwrap();
+///     assert_eq!(ring.available(), 64);
+/// });
+/// ```
+#[derive(Clone)]
+pub struct BufRing {
+    inner: Rc<RingInner>,
+}
+
+struct RingInner {
+    bgid: u16,
+    entries: u16,
+    size: usize,
+    ring: Region,
+    buffers: Region,
+    tail: Cell<u16>,
+    available: Cell<usize>,
+    returns: Cell<u64>,
+    waiters: RefCell<Vec<Waker>>,
+    driver: Rc<DriverCell>,
+}
+
+impl BufRing {
+    /// Allocates `entries` buffers of `buf_size` bytes and registers them as a new buffer group.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` unless `entries` is a power of two in 1..=32768 and `buf_size` non-zero;
+    /// the kernel's error (with the RLIMIT_MEMLOCK hint for ENOMEM) if registration fails.
+    ///
+    /// # Panics
+    ///
+    /// Outside a coring runtime.
+    #[track_caller]
+    pub fn new(entries: u16, buf_size: usize) -> io::Result<BufRing> {
+        if !entries.is_power_of_two()
+            || entries > 32768
+            || buf_size == 0
+            || buf_size > u32::MAX as usize
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "coring: a buffer ring needs a power-of-two count up to 32768 of non-empty buffers",
+            ));
+        }
+        let count = usize::from(entries);
+        let ring = Region::new(count * std::mem::size_of::<RawEntry>(), 4096)?;
+        let buffers = Region::new(count.checked_mul(buf_size).ok_or_else(too_large)?, 64)?;
+        let driver = driver::current();
+        let bgid = driver.borrow_mut().next_buffer_group();
+        let inner = RingInner {
+            bgid,
+            entries,
+            size: buf_size,
+            ring,
+            buffers,
+            tail: Cell::new(0),
+            available: Cell::new(0),
+            returns: Cell::new(0),
+            waiters: RefCell::new(Vec::new()),
+            driver,
+        };
+        // SAFETY: `ring` is page-aligned room for `entries` entries; it and the buffers live in
+        // `inner`, whose Drop unregisters the group before the memory is freed.
+        unsafe {
+            inner
+                .driver
+                .borrow_mut()
+                .register_buf_ring(inner.ring.at(0) as u64, entries, bgid)?
+        };
+        for bid in 0..entries {
+            inner.publish(bid);
+        }
+        inner.returns.set(0);
+        Ok(BufRing {
+            inner: Rc::new(inner),
+        })
+    }
+
+    /// The buffer group id operations name to pick from this ring.
+    pub fn group_id(&self) -> u16 {
+        self.inner.bgid
+    }
+
+    /// Size of each buffer.
+    pub fn buf_size(&self) -> usize {
+        self.inner.size
+    }
+
+    /// Number of buffers in the ring.
+    pub fn capacity(&self) -> usize {
+        usize::from(self.inner.entries)
+    }
+
+    /// Buffers the kernel can pick from right now.
+    pub fn available(&self) -> usize {
+        self.inner.available.get()
+    }
+
+    /// How many times a buffer has been handed back to the kernel (a gauge for tests).
+    pub fn returns(&self) -> u64 {
+        self.inner.returns.get()
+    }
+
+    /// Takes ownership of buffer `bid`, which the kernel filled with `len` bytes.
+    pub(crate) fn take(&self, bid: u16, len: usize) -> RingBuf {
+        assert!(
+            bid < self.inner.entries,
+            "coring: the kernel named buffer {bid} outside the ring"
+        );
+        self.inner
+            .available
+            .set(self.inner.available.get().saturating_sub(1));
+        RingBuf {
+            ring: self.inner.clone(),
+            bid,
+            len: len.min(self.inner.size),
+        }
+    }
+
+    /// Hands buffer `bid` straight back (a result nobody will read).
+    pub(crate) fn recycle(&self, bid: u16) {
+        drop(self.take(bid, 0));
+    }
+
+    /// Registers `waker` to be woken when a buffer comes back.
+    pub(crate) fn wait_for_buffers(&self, waker: &Waker) {
+        let mut waiters = self.inner.waiters.borrow_mut();
+        if !waiters.iter().any(|w| w.will_wake(waker)) {
+            waiters.push(waker.clone());
+        }
+    }
+}
+
+impl RingInner {
+    /// Puts buffer `bid` at the tail and publishes the new tail to the kernel.
+    fn publish(&self, bid: u16) {
+        let tail = self.tail.get();
+        let slot = usize::from(tail & (self.entries - 1));
+        let entry = self
+            .ring
+            .at(slot * std::mem::size_of::<RawEntry>())
+            .cast::<RawEntry>();
+        // SAFETY: `slot` < entries, so `entry` is inside the ring region. The slot is past the
+        // published tail, so the kernel does not read it until the tail store below; only its
+        // own fields (not `resv`, which may be the tail) are written.
+        unsafe {
+            (&raw mut (*entry).addr).write(self.buffers.at(usize::from(bid) * self.size) as u64);
+            (&raw mut (*entry).len).write(self.size as u32);
+            (&raw mut (*entry).bid).write(bid);
+        }
+        let tail = tail.wrapping_add(1);
+        self.tail.set(tail);
+        // SAFETY: the tail is the u16 at offset 14 of the page-aligned ring (entry 0's `resv`),
+        // shared with the kernel, which reads it with acquire semantics.
+        let shared_tail = unsafe { AtomicU16::from_ptr(self.ring.at(14).cast::<u16>()) };
+        shared_tail.store(tail, Ordering::Release);
+        self.available.set(self.available.get() + 1);
+        self.returns.set(self.returns.get() + 1);
+    }
+}
+
+impl Drop for RingInner {
+    fn drop(&mut self) {
+        // Every RingBuf and every op using the group holds an Rc to us, so the kernel is done.
+        if let Ok(mut driver) = self.driver.try_borrow_mut() {
+            let _ = driver.unregister_buf_ring(self.bgid);
+        }
+    }
+}
+
+impl fmt::Debug for BufRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BufRing")
+            .field("group_id", &self.inner.bgid)
+            .field("capacity", &self.inner.entries)
+            .field("buf_size", &self.inner.size)
+            .field("available", &self.available())
+            .finish()
+    }
+}
+
+fn too_large() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, "coring: buffer ring too large")
+}
+
+/// A buffer the kernel filled from a [`BufRing`]. Dereferences to the bytes received; dropping
+/// it gives the buffer back to the ring.
+pub struct RingBuf {
+    ring: Rc<RingInner>,
+    bid: u16,
+    len: usize,
+}
+
+impl RingBuf {
+    /// The buffer's id in its ring.
+    pub fn buffer_id(&self) -> u16 {
+        self.bid
+    }
+
+    /// Shortens the visible bytes to `len` (no effect if already shorter).
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+}
+
+impl Deref for RingBuf {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        let ptr = self.ring.buffers.at(usize::from(self.bid) * self.ring.size);
+        // SAFETY: the kernel handed buffer `bid` to us with this completion and will not touch
+        // it until we publish it again (on drop); `len` <= size; the region is initialized.
+        unsafe { std::slice::from_raw_parts(ptr, self.len) }
+    }
+}
+
+impl fmt::Debug for RingBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RingBuf")
+            .field("bid", &self.bid)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+impl Drop for RingBuf {
+    fn drop(&mut self) {
+        self.ring.publish(self.bid);
+        let waiters = std::mem::take(&mut *self.ring.waiters.borrow_mut());
+        for waiter in waiters {
+            waiter.wake();
+        }
+    }
+}

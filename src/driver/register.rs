@@ -1,0 +1,78 @@
+//! Registering memory with the ring: fixed buffers and provided-buffer rings.
+//!
+//! Registration hands the kernel long-lived pointers, so these functions are `unsafe`: the caller
+//! (the `buf` module) promises the memory outlives the registration.
+
+use super::Driver;
+use std::io;
+
+impl Driver {
+    /// Registers `iovecs` as the ring's fixed buffers (one table per ring).
+    ///
+    /// # Safety
+    ///
+    /// Each iovec must describe memory that stays allocated and unmoved until
+    /// [`Driver::unregister_buffers`] returns or the ring is dropped.
+    pub(crate) unsafe fn register_buffers(&mut self, iovecs: &[libc::iovec]) -> io::Result<()> {
+        // SAFETY: forwarded from the caller's contract.
+        unsafe { self.ring.submitter().register_buffers(iovecs) }.map_err(explain_memlock)
+    }
+
+    pub(crate) fn unregister_buffers(&mut self) -> io::Result<()> {
+        self.ring.submitter().unregister_buffers()
+    }
+
+    /// A buffer group id not used yet on this ring.
+    pub(crate) fn next_buffer_group(&mut self) -> u16 {
+        self.buffer_groups = self.buffer_groups.wrapping_add(1);
+        self.buffer_groups
+    }
+
+    /// Registers a provided-buffer ring of `entries` entries at `ring_addr` as group `bgid`.
+    ///
+    /// # Safety
+    ///
+    /// `ring_addr` must be page-aligned memory for `entries` `io_uring_buf` entries, and it and
+    /// every buffer later published in it must stay allocated until
+    /// [`Driver::unregister_buf_ring`] returns or the ring is dropped.
+    pub(crate) unsafe fn register_buf_ring(
+        &mut self,
+        ring_addr: u64,
+        entries: u16,
+        bgid: u16,
+    ) -> io::Result<()> {
+        // SAFETY: forwarded from the caller's contract.
+        unsafe {
+            self.ring
+                .submitter()
+                .register_buf_ring_with_flags(ring_addr, entries, bgid, 0)
+        }
+        .map_err(explain_memlock)
+    }
+
+    pub(crate) fn unregister_buf_ring(&mut self, bgid: u16) -> io::Result<()> {
+        self.ring.submitter().unregister_buf_ring(bgid)
+    }
+}
+
+/// Registration fails with ENOMEM when the locked-memory limit is reached: say which limit.
+fn explain_memlock(err: io::Error) -> io::Error {
+    match err.raw_os_error() {
+        Some(libc::ENOMEM) => io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            "coring: registering buffers with io_uring failed with ENOMEM: the locked-memory \
+             limit (RLIMIT_MEMLOCK) is too low for this many buffers. Raise it (ulimit -l, \
+             LimitMEMLOCK= in systemd, --ulimit memlock= in Docker) or register fewer/smaller \
+             buffers",
+        ),
+        Some(libc::EBUSY) => io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "coring: this runtime's ring already has registered buffers (one FixedBufPool per \
+             runtime)",
+        ),
+        _ => io::Error::new(
+            err.kind(),
+            format!("coring: io_uring registration failed: {err}"),
+        ),
+    }
+}

@@ -1,0 +1,63 @@
+//! The one place `io` writes into a caller's owned buffer.
+//!
+//! Copying bytes into an [`IoBufMut`] means writing through its raw pointer and then declaring
+//! the bytes initialized, which `IoBufMut` only allows through `unsafe`. Readers that serve bytes
+//! from memory (`BufReader`'s buffer, `&[u8]`) all go through [`put_slice`], so that `unsafe`
+//! is written and checked once. (It would sit as well in `buf/` as a safe `IoBufMut` helper.)
+
+use crate::buf::IoBufMut;
+
+/// Copies as much of `src` as fits into `dst`, starting at `dst`'s first byte, marks the copied
+/// bytes initialized, and returns how many were copied: `min(src.len(), dst.bytes_total())`.
+///
+/// This is what a read does: bytes land at the start of the buffer, and bytes of `dst` that were
+/// already initialized past the copied ones stay as they were.
+pub(crate) fn put_slice<B: IoBufMut>(dst: &mut B, src: &[u8]) -> usize {
+    let n = src.len().min(dst.bytes_total());
+    if n == 0 {
+        // An empty buffer's pointer may be dangling or null; touch nothing.
+        return 0;
+    }
+    // SAFETY: `IoBufMut` promises `stable_mut_ptr` is valid for writes of `bytes_total` bytes and
+    // `n` is no more than that; `src` is valid for reads of `n` bytes. `ptr::copy` is a memmove,
+    // so it is correct even if a strange buffer type aliased `src`.
+    unsafe { std::ptr::copy(src.as_ptr(), dst.stable_mut_ptr(), n) };
+    // SAFETY: the first `n <= bytes_total` bytes were initialized by the copy just above.
+    unsafe { dst.set_init(n) };
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::put_slice;
+    use crate::buf::IoBuf;
+
+    #[test]
+    fn copies_what_fits_from_the_start() {
+        let mut buf = Vec::with_capacity(4);
+        assert_eq!(put_slice(&mut buf, b"abcdef"), buf.capacity().min(6));
+        assert_eq!(&buf[..4], b"abcd");
+    }
+
+    #[test]
+    fn overwrites_the_start_and_keeps_the_rest() {
+        let mut buf = b"xxxxxx".to_vec();
+        assert_eq!(put_slice(&mut buf, b"ab"), 2);
+        assert_eq!(buf, b"abxxxx");
+    }
+
+    #[test]
+    fn into_a_slice_lands_at_its_begin() {
+        let mut buf = Vec::with_capacity(8);
+        buf.extend_from_slice(b"12");
+        let mut slice = buf.slice(2..5);
+        assert_eq!(put_slice(&mut slice, b"abcdef"), 3);
+        assert_eq!(slice.into_inner(), b"12abc");
+    }
+
+    #[test]
+    fn empty_buffer_takes_nothing() {
+        let mut buf: Box<[u8]> = Box::new([]);
+        assert_eq!(put_slice(&mut buf, b"abc"), 0);
+    }
+}

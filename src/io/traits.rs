@@ -1,0 +1,191 @@
+//! [`AsyncReadRent`] and [`AsyncWriteRent`]: reads and writes that take owned buffers and give
+//! them back, with forwarding impls for `&mut T` and in-memory impls for `&[u8]` and `Vec<u8>`.
+
+use super::put_slice;
+use crate::buf::{BufResult, IoBuf, IoBufMut};
+use std::future::{ready, Future};
+use std::io;
+
+/// Something bytes can be read from, one owned buffer at a time.
+///
+/// # Contract
+///
+/// - **Buffers in, buffers back.** `read` takes the buffer by value and returns it with the
+///   outcome, whether the read succeeded or not.
+/// - A read writes at most `buf.bytes_total()` bytes **starting at the buffer's first byte** (for
+///   a [`Slice`](crate::buf::Slice), at its begin), marks the first `n` initialized, and returns
+///   `Ok(n)`. For a `Vec<u8>` that means `len` becomes at least `n`: reading into a `Vec` with
+///   some bytes already in it overwrites them from the start, so read into
+///   `vec.slice(vec.len()..)` to append instead.
+/// - `Ok(0)` from a buffer with room (`bytes_total() > 0`) is the **end of the stream**: no more
+///   bytes will come. `Ok(0)` from a buffer with no room means nothing.
+/// - An error of kind `Interrupted` may be retried; the helpers in this module do.
+/// - The returned future need not be `Send`: coring runs it on the thread that created it.
+/// - Dropping the future before it finishes drops the buffer (the runtime keeps it while the
+///   kernel may still write to it), and bytes the dropped read had taken may be lost.
+///
+/// # Example
+///
+/// ```
+/// use coring::io::AsyncReadRent;
+///
+/// coring::block_on(async {
+///     let mut reader: &[u8] = b"hello";
+///     let (n, buf) = reader.read(Vec::with_capacity(3)).await;
+///     assert_eq!((n.unwrap(), &buf[..]), (3, &b"hel"[..]));
+///     let (n, buf) = reader.read(buf).await;
+///     assert_eq!((n.unwrap(), &buf[..2]), (2, &b"lo"[..]));
+///     assert_eq!(reader.read(buf).await.0.unwrap(), 0, "end of stream");
+/// });
+/// ```
+pub trait AsyncReadRent {
+    /// Reads some bytes into the start of `buf` and returns how many, with the buffer. See the
+    /// trait documentation for the contract.
+    fn read<B: IoBufMut>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>>;
+}
+
+/// Something bytes can be written to, one owned buffer at a time.
+///
+/// # Contract
+///
+/// - **Buffers in, buffers back.** `write` takes the buffer by value and returns it with the
+///   outcome.
+/// - A write sends some of the buffer's **initialized** bytes (`bytes_init()`, from its first
+///   byte) and returns `Ok(n)`: possibly fewer than all of them. `Ok(0)` for a non-empty buffer
+///   means the writer cannot take more; [`write_all`](super::AsyncWriteRentExt::write_all) turns
+///   it into a `WriteZero` error.
+/// - `flush` pushes any bytes the writer itself buffers to their destination.
+/// - `shutdown` flushes, then ends the writing side (for TCP, the peer reads end of stream).
+///   Writes after it fail.
+/// - The returned futures need not be `Send`. Dropping a write future before it finishes leaves
+///   unknown how much of the buffer was written.
+///
+/// # Example
+///
+/// ```
+/// use coring::io::AsyncWriteRent;
+///
+/// coring::block_on(async {
+///     let mut out = Vec::new();
+///     let (n, _buf) = out.write("hello").await;
+///     assert_eq!(n.unwrap(), 5);
+///     out.shutdown().await.unwrap();
+///     assert_eq!(out, b"hello");
+/// });
+/// ```
+pub trait AsyncWriteRent {
+    /// Writes some of `buf`'s initialized bytes and returns how many, with the buffer.
+    fn write<B: IoBuf>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>>;
+
+    /// Sends whatever the writer buffers to its destination.
+    fn flush(&mut self) -> impl Future<Output = io::Result<()>>;
+
+    /// Flushes, then shuts the writing side down.
+    fn shutdown(&mut self) -> impl Future<Output = io::Result<()>>;
+}
+
+impl<T: AsyncReadRent + ?Sized> AsyncReadRent for &mut T {
+    fn read<B: IoBufMut>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
+        (**self).read(buf)
+    }
+}
+
+impl<T: AsyncWriteRent + ?Sized> AsyncWriteRent for &mut T {
+    fn write<B: IoBuf>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
+        (**self).write(buf)
+    }
+
+    fn flush(&mut self) -> impl Future<Output = io::Result<()>> {
+        (**self).flush()
+    }
+
+    fn shutdown(&mut self) -> impl Future<Output = io::Result<()>> {
+        (**self).shutdown()
+    }
+}
+
+/// Reading from a byte slice copies from its front and advances it; the empty slice is the end
+/// of the stream. Never waits.
+impl AsyncReadRent for &[u8] {
+    fn read<B: IoBufMut>(&mut self, mut buf: B) -> impl Future<Output = BufResult<usize, B>> {
+        let n = put_slice(&mut buf, self);
+        *self = &self[n..];
+        ready((Ok(n), buf))
+    }
+}
+
+/// Writing to a `Vec<u8>` appends every initialized byte of the buffer. Never waits or fails;
+/// `flush` and `shutdown` do nothing.
+impl AsyncWriteRent for Vec<u8> {
+    fn write<B: IoBuf>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
+        // A whole-buffer slice derefs to exactly the initialized bytes, without `unsafe`.
+        let all = buf.slice(..);
+        self.extend_from_slice(&all);
+        ready((Ok(all.len()), all.into_inner()))
+    }
+
+    fn flush(&mut self) -> impl Future<Output = io::Result<()>> {
+        ready(Ok(()))
+    }
+
+    fn shutdown(&mut self) -> impl Future<Output = io::Result<()>> {
+        ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{AsyncReadRent, AsyncWriteRent};
+    use crate::buf::IoBuf;
+
+    #[test]
+    fn slice_reader_reads_into_the_start_and_advances() {
+        crate::block_on(async {
+            let mut reader: &[u8] = b"abcdef";
+            let (n, buf) = reader.read(b"zzzzzzzz".to_vec()).await;
+            assert_eq!(n.unwrap(), 6);
+            assert_eq!(
+                buf, b"abcdefzz",
+                "bytes past the read are left as they were"
+            );
+            assert!(reader.is_empty());
+            let (n, _) = reader.read(Vec::with_capacity(4)).await;
+            assert_eq!(n.unwrap(), 0);
+        });
+    }
+
+    #[test]
+    fn reading_into_a_tail_slice_appends() {
+        crate::block_on(async {
+            let mut reader: &[u8] = b"cd";
+            let mut buf = Vec::with_capacity(8);
+            buf.extend_from_slice(b"ab");
+            let start = buf.len();
+            let (n, slice) = reader.read(buf.slice(start..)).await;
+            assert_eq!(n.unwrap(), 2);
+            assert_eq!(slice.into_inner(), b"abcd");
+        });
+    }
+
+    #[test]
+    fn vec_writer_appends_initialized_bytes_only() {
+        crate::block_on(async {
+            let mut out = b"<".to_vec();
+            let mut buf = Vec::with_capacity(16);
+            buf.extend_from_slice(b"xy");
+            let (n, buf) = out.write(buf).await;
+            assert_eq!(n.unwrap(), 2);
+            assert_eq!(buf, b"xy", "the buffer comes back");
+            // Through the `&mut W` forwarding impl.
+            async fn write_through<W: AsyncWriteRent>(
+                mut writer: W,
+                bytes: &'static [u8],
+            ) -> usize {
+                writer.write(bytes).await.0.unwrap()
+            }
+            assert_eq!(write_through(&mut out, b"z").await, 1);
+            out.flush().await.unwrap();
+            assert_eq!(out, b"<xyz");
+        });
+    }
+}

@@ -1,0 +1,330 @@
+//! [`TcpListener`]: a listening TCP socket whose accepts go through the ring.
+
+use super::{first_ok, socket_addr, TcpStream};
+use crate::driver::op::MultiOp;
+use crate::fd::SharedFd;
+use crate::op;
+use crate::op::accept_multi::AcceptMulti;
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use std::cell::Cell;
+use std::fmt;
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+/// First wait after an accept failed for lack of fds or memory.
+const BACKOFF_MIN: Duration = Duration::from_millis(10);
+/// Longest wait between accepts that keep failing for lack of fds or memory.
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// How to set up a listening socket, for [`TcpListener::bind_with`].
+///
+/// The defaults are those of [`TcpListener::bind`]: a backlog of 1024, `SO_REUSEADDR` on,
+/// `SO_REUSEPORT` off.
+///
+/// ```
+/// use coring::net::{ListenOptions, TcpListener};
+///
+/// // Two listeners on one port, as a thread-per-core server gives one to each core.
+/// let options = ListenOptions::new().reuse_port(true).backlog(4096);
+/// let first = TcpListener::bind_with("127.0.0.1:0", &options)?;
+/// let second = TcpListener::bind_with(first.local_addr()?, &options)?;
+/// assert_eq!(first.local_addr()?, second.local_addr()?);
+/// # std::io::Result::Ok(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ListenOptions {
+    backlog: i32,
+    reuse_address: bool,
+    reuse_port: bool,
+    only_v6: Option<bool>,
+}
+
+impl Default for ListenOptions {
+    fn default() -> Self {
+        ListenOptions {
+            backlog: 1024,
+            reuse_address: true,
+            reuse_port: false,
+            only_v6: None,
+        }
+    }
+}
+
+impl ListenOptions {
+    /// The defaults: backlog 1024, `SO_REUSEADDR` on, `SO_REUSEPORT` off.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The length of the queue of connections waiting to be accepted (the kernel caps it at
+    /// `net.core.somaxconn`).
+    pub fn backlog(mut self, backlog: u32) -> Self {
+        self.backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
+        self
+    }
+
+    /// `SO_REUSEADDR`: rebind a port that still has connections in `TIME_WAIT` (on by default).
+    pub fn reuse_address(mut self, reuse: bool) -> Self {
+        self.reuse_address = reuse;
+        self
+    }
+
+    /// `SO_REUSEPORT`: let several listeners bind the same address, the kernel spreading new
+    /// connections among them; one listener per core is the usual thread-per-core set-up.
+    pub fn reuse_port(mut self, reuse: bool) -> Self {
+        self.reuse_port = reuse;
+        self
+    }
+
+    /// `IPV6_V6ONLY` for IPv6 addresses: whether `[::]` also accepts IPv4 connections (`false`)
+    /// or not (`true`). Unset, the system default applies.
+    pub fn only_v6(mut self, only_v6: bool) -> Self {
+        self.only_v6 = Some(only_v6);
+        self
+    }
+
+    fn listen(&self, addr: SocketAddr) -> io::Result<Socket> {
+        // socket2 creates the socket with SOCK_CLOEXEC on Linux.
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_reuse_address(self.reuse_address)?;
+        if self.reuse_port {
+            socket.set_reuse_port(true)?;
+        }
+        if let (Some(only_v6), SocketAddr::V6(_)) = (self.only_v6, addr) {
+            socket.set_only_v6(only_v6)?;
+        }
+        socket.bind(&addr.into())?;
+        socket.listen(self.backlog)?;
+        Ok(socket)
+    }
+}
+
+/// A TCP socket listening for connections.
+///
+/// Binding is synchronous (it never waits); [`accept`](TcpListener::accept) waits on the ring.
+/// The socket is closed when the listener is dropped and no accept on it is in flight.
+///
+/// ```
+/// use coring::net::{TcpListener, TcpStream};
+///
+/// coring::block_on(async {
+///     let listener = TcpListener::bind("127.0.0.1:0")?;
+///     let addr = listener.local_addr()?;
+///     let client = coring::spawn(async move { TcpStream::connect(addr).await });
+///     let (stream, peer) = listener.accept().await?;
+///     assert_eq!(peer, client.await.unwrap()?.local_addr()?);
+///     assert_eq!(stream.local_addr()?, addr);
+///     std::io::Result::Ok(())
+/// })?;
+/// # std::io::Result::Ok(())
+/// ```
+///
+/// # Running out of file descriptors
+///
+/// When the process (`EMFILE`) or the system (`ENFILE`) is out of fds, or the kernel out of memory
+/// (`ENOBUFS`, `ENOMEM`), `accept` returns that error and the connection stays in the backlog.
+/// Trying again at once would fail again at once, so the *next* accept on this listener first
+/// waits: 10 ms, doubling with each consecutive failure up to 1 s. A loop that logs the error and
+/// accepts again therefore does not spin; a successful accept resets the wait.
+pub struct TcpListener {
+    fd: SharedFd,
+    /// How long the next accept waits first, after accepts failed for lack of resources.
+    backoff: Cell<Option<Duration>>,
+}
+
+impl TcpListener {
+    /// Binds to `addr` and listens, with the defaults of [`ListenOptions`].
+    ///
+    /// `addr` is anything `std` can turn into socket addresses; each is tried in order and the
+    /// last error is returned if none works. A host name is resolved with the system resolver,
+    /// which may block: servers normally bind a literal address such as `"0.0.0.0:8080"`.
+    pub fn bind(addr: impl std::net::ToSocketAddrs) -> io::Result<TcpListener> {
+        Self::bind_with(addr, &ListenOptions::default())
+    }
+
+    /// Binds to `addr` and listens, set up as `options` says (backlog, `SO_REUSEPORT`, ...).
+    pub fn bind_with(
+        addr: impl std::net::ToSocketAddrs,
+        options: &ListenOptions,
+    ) -> io::Result<TcpListener> {
+        let socket = first_ok(addr.to_socket_addrs()?, |addr| options.listen(addr))?;
+        Ok(TcpListener::from_fd(socket.into()))
+    }
+
+    /// Wraps a listener made with the standard library (it is switched to blocking mode, which
+    /// io_uring handles without blocking the thread).
+    pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        listener.set_nonblocking(false)?;
+        Ok(TcpListener::from_fd(listener.into()))
+    }
+
+    fn from_fd(fd: OwnedFd) -> TcpListener {
+        TcpListener {
+            fd: SharedFd::new(fd),
+            backoff: Cell::new(None),
+        }
+    }
+
+    /// Waits for a connection and returns it with the peer's address.
+    ///
+    /// The new socket is close-on-exec. Errors are returned as they come (see the type's docs
+    /// for the wait after running out of fds). Dropping the future cancels the accept; if a
+    /// connection was accepted anyway, it is closed.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        if let Some(delay) = self.backoff.get() {
+            crate::time::sleep(delay).await;
+        }
+        match op::accept::accept(&self.fd).await {
+            Ok((fd, peer)) => {
+                self.note_outcome(None);
+                Ok((TcpStream::from_fd(fd), peer))
+            }
+            Err(err) => {
+                self.note_outcome(Some(&err));
+                Err(err)
+            }
+        }
+    }
+
+    /// A stream of incoming connections, served by one multishot accept: a single submission
+    /// yields a completion per connection, re-armed only when the kernel ends it (after an
+    /// error, such as running out of fds, which also starts the back-off of [`accept`]).
+    ///
+    /// [`accept`]: TcpListener::accept
+    ///
+    /// ```
+    /// # use coring::net::TcpListener;
+    /// # async fn serve(listener: TcpListener) {
+    /// let mut incoming = listener.incoming();
+    /// while let Some(stream) = incoming.next().await {
+    ///     match stream {
+    ///         Ok(stream) => drop(coring::spawn(async move { drop(stream) })),
+    ///         Err(err) => eprintln!("accept: {err}"),
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming {
+            listener: self,
+            op: None,
+        }
+    }
+
+    /// Resets the back-off after a success, lengthens it after running out of resources.
+    fn note_outcome(&self, error: Option<&io::Error>) {
+        match error {
+            None => self.backoff.set(None),
+            Some(err) if is_out_of_resources(err) => {
+                let next = self
+                    .backoff
+                    .get()
+                    .map_or(BACKOFF_MIN, |d| (d * 2).min(BACKOFF_MAX));
+                self.backoff.set(Some(next));
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// The address the listener is bound to (with the port the kernel chose for port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        socket_addr(SockRef::from(self).local_addr()?)
+    }
+}
+
+impl AsRawFd for TcpListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.raw()
+    }
+}
+
+impl AsFd for TcpListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpListener")
+            .field("fd", &self.fd.raw())
+            .field("local_addr", &self.local_addr().ok())
+            .finish()
+    }
+}
+
+/// Whether an accept failed because fds or kernel memory ran out (the connection stays queued).
+fn is_out_of_resources(err: &io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+/// Incoming connections of a [`TcpListener`]; see [`TcpListener::incoming`].
+pub struct Incoming<'a> {
+    listener: &'a TcpListener,
+    op: Option<MultiOp<AcceptMulti>>,
+}
+
+impl fmt::Debug for Incoming<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Incoming")
+            .field("listener", self.listener)
+            .finish()
+    }
+}
+
+impl Incoming<'_> {
+    /// The next connection, or the error accepting it. Never `None`: a listener does not run out
+    /// of connections; the `Option` lets `while let` loops read naturally.
+    pub async fn next(&mut self) -> Option<io::Result<TcpStream>> {
+        loop {
+            if self.op.is_none() {
+                if let Some(delay) = self.listener.backoff.get() {
+                    crate::time::sleep(delay).await;
+                }
+            }
+            let listener = self.listener;
+            let op = self
+                .op
+                .get_or_insert_with(|| op::accept_multi::accept_multi(&listener.fd));
+            let next =
+                poll_fn(|cx| op.poll_next(cx, |_, cqe| op::accept_multi::take_fd(cqe))).await;
+            if op.is_done() {
+                self.op = None;
+            }
+            if let Some(result) = next {
+                listener.note_outcome(result.as_ref().err());
+                return Some(result.map(TcpStream::from_fd));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_of_resources_means_fds_or_memory() {
+        for errno in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM] {
+            assert!(is_out_of_resources(&io::Error::from_raw_os_error(errno)));
+        }
+        assert!(!is_out_of_resources(&io::Error::from_raw_os_error(
+            libc::ECONNABORTED
+        )));
+        assert!(!is_out_of_resources(&io::Error::other("x")));
+    }
+
+    #[test]
+    fn options_default_to_a_plain_reusable_listener() {
+        let options = ListenOptions::new();
+        assert_eq!(options.backlog, 1024);
+        assert!(options.reuse_address && !options.reuse_port);
+        assert_eq!(ListenOptions::new().backlog(u32::MAX).backlog, i32::MAX);
+    }
+}

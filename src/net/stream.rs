@@ -1,0 +1,312 @@
+//! [`TcpStream`]: a TCP connection whose reads and writes go through the ring.
+
+use super::addr::resolve;
+use super::{socket_addr, OwnedReadHalf, OwnedWriteHalf, ToSocketAddrs};
+use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::fd::SharedFd;
+use crate::op;
+use crate::op::heap::LossFlag;
+use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::rc::Rc;
+use std::time::Duration;
+
+/// A TCP connection.
+///
+/// Every method takes `&self`, so one task can read while another writes through a shared
+/// reference (or an `Rc<TcpStream>`), or the stream can be split into owned halves with
+/// [`into_split`](TcpStream::into_split). The socket is closed on drop, through the ring, once no
+/// operation on it is in flight.
+///
+/// ```
+/// use coring::net::{TcpListener, TcpStream};
+/// use std::net::Shutdown;
+///
+/// coring::block_on(async {
+///     let listener = TcpListener::bind("127.0.0.1:0")?;
+///     let addr = listener.local_addr()?;
+///     let client = coring::spawn(async move {
+///         let stream = TcpStream::connect(addr).await?;
+///         stream.set_nodelay(true)?;
+///         stream.write_all(b"hello".to_vec()).await.0?;
+///         stream.shutdown(Shutdown::Write).await
+///     });
+///
+///     let (stream, _) = listener.accept().await?;
+///     let mut received = Vec::new();
+///     loop {
+///         let (n, buf) = stream.read(Vec::with_capacity(2)).await;
+///         match n? {
+///             0 => break, // end of stream: the client shut down its side
+///             n => received.extend_from_slice(&buf[..n]),
+///         }
+///     }
+///     assert_eq!(received, b"hello");
+///     client.await.unwrap()
+/// })?;
+/// # std::io::Result::Ok(())
+/// ```
+///
+/// # Cancellation
+///
+/// Dropping a `read` or `write` future cancels it. If the kernel had already moved bytes (the
+/// cancel lost the race), they cannot be handed back; the stream remembers it, and every later
+/// read (for a lost read) or write (for a lost write) fails with an error saying so, instead of
+/// carrying on with a gap in the byte stream. Cancelling a wait for data that has not arrived,
+/// the usual case of a read timeout, loses nothing.
+#[derive(Debug)]
+pub struct TcpStream {
+    fd: SharedFd,
+    read_loss: LossFlag,
+    write_loss: LossFlag,
+}
+
+impl TcpStream {
+    /// Connects to `addr`, trying each address it resolves to in order, and returns the first
+    /// connection made or the last error (`ConnectionRefused`, ...).
+    ///
+    /// `addr` may be a `SocketAddr`, an `(ip, port)` pair, `"host:port"` or `(host, port)`; host
+    /// names are resolved without blocking the core (see [`lookup_host`](super::lookup_host)).
+    ///
+    /// ```
+    /// use coring::net::{TcpListener, TcpStream};
+    ///
+    /// coring::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0")?;
+    ///     let port = listener.local_addr()?.port();
+    ///     // "localhost" may resolve to ::1 first; nobody listens there, so 127.0.0.1 is tried.
+    ///     let stream = TcpStream::connect(("localhost", port)).await?;
+    ///     assert_eq!(stream.peer_addr()?, listener.local_addr()?);
+    ///     std::io::Result::Ok(())
+    /// })?;
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub async fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
+        let mut last = None;
+        for addr in resolve(addr).await? {
+            match Self::connect_addr(addr).await {
+                Ok(stream) => return Ok(stream),
+                Err(err) => last = Some(err),
+            }
+        }
+        Err(last.unwrap_or_else(super::no_addresses))
+    }
+
+    /// Like [`connect`](TcpStream::connect), giving up with `TimedOut` after `timeout` (for the
+    /// resolution and all attempts together).
+    pub async fn connect_timeout<A: ToSocketAddrs>(
+        addr: A,
+        timeout: Duration,
+    ) -> io::Result<TcpStream> {
+        crate::time::timeout(timeout, Self::connect(addr))
+            .await
+            .unwrap_or_else(|_| {
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("coring: connecting timed out after {timeout:?}"),
+                ))
+            })
+    }
+
+    async fn connect_addr(addr: SocketAddr) -> io::Result<TcpStream> {
+        // socket2 creates the socket with SOCK_CLOEXEC on Linux.
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        let stream = TcpStream::from_fd(socket.into());
+        op::connect::connect(&stream.fd, SockAddr::from(addr)).await?;
+        Ok(stream)
+    }
+
+    /// Wraps a connection made with the standard library (it is switched to blocking mode, which
+    /// io_uring handles without blocking the thread).
+    pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        stream.set_nonblocking(false)?;
+        Ok(TcpStream::from_fd(stream.into()))
+    }
+
+    pub(crate) fn from_fd(fd: OwnedFd) -> TcpStream {
+        TcpStream {
+            fd: SharedFd::new(fd),
+            read_loss: LossFlag::default(),
+            write_loss: LossFlag::default(),
+        }
+    }
+
+    /// The socket, for ops defined elsewhere in the crate (registered-buffer and zero-copy I/O).
+    pub(crate) fn shared_fd(&self) -> &SharedFd {
+        &self.fd
+    }
+
+    /// The flag a dropped read sets when it had consumed bytes (see "Cancellation" above).
+    pub(crate) fn read_loss_flag(&self) -> LossFlag {
+        self.read_loss.clone()
+    }
+
+    /// Reads into `buf` from its start, up to its capacity, and returns the number of bytes read
+    /// with the buffer (whose length now covers them). `Ok(0)` is the end of the stream: the peer
+    /// shut down its writing side (or `buf` has no capacity).
+    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        if self.read_loss.is_set() {
+            return (Err(lost("read")), buf);
+        }
+        op::recv::recv(&self.fd, buf, Some(self.read_loss.clone())).await
+    }
+
+    /// Reads into several buffers in order (scatter), each from its start up to its capacity.
+    ///
+    /// ```
+    /// use coring::net::{TcpListener, TcpStream};
+    ///
+    /// coring::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0")?;
+    ///     let client = TcpStream::connect(listener.local_addr()?).await?;
+    ///     let (server, _) = listener.accept().await?;
+    ///
+    ///     let (n, _) = client.writev(vec![b"head ".to_vec(), b"body".to_vec()]).await;
+    ///     assert_eq!(n?, 9);
+    ///     let (n, bufs) = server.readv(vec![Vec::with_capacity(5), Vec::with_capacity(64)]).await;
+    ///     assert_eq!(n?, 9);
+    ///     assert_eq!((&bufs[0][..], &bufs[1][..]), (&b"head "[..], &b"body"[..]));
+    ///     std::io::Result::Ok(())
+    /// })?;
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub async fn readv<B: IoBufMut>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
+        if self.read_loss.is_set() {
+            return (Err(lost("read")), bufs);
+        }
+        let (result, bufs) =
+            op::recv_msg::recv_msg(&self.fd, bufs, Some(self.read_loss.clone())).await;
+        (result.map(|(n, _)| n), bufs)
+    }
+
+    /// Writes some of `buf`'s initialized bytes and returns how many were written, with the
+    /// buffer. Writing to a connection the peer closed is a `BrokenPipe` error, never `SIGPIPE`.
+    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        if self.write_loss.is_set() {
+            return (Err(lost("write")), buf);
+        }
+        op::send::send(&self.fd, buf, Some(self.write_loss.clone())).await
+    }
+
+    /// Writes all of `buf`'s initialized bytes, in as many writes as it takes. A write that
+    /// accepts nothing is a `WriteZero` error.
+    ///
+    /// Dropped after some bytes went out but not all, it leaves the peer with a cut-off message;
+    /// the stream remembers it as for a dropped [`write`](TcpStream::write), and later writes fail.
+    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
+        let total = buf.bytes_init();
+        let mut buf = buf;
+        let mut done = 0;
+        let mut cut_short = CutShort {
+            flag: &self.write_loss,
+            armed: false,
+        };
+        while done < total {
+            let (result, slice) = self.write(buf.slice(done..total)).await;
+            buf = slice.into_inner();
+            let err = match result {
+                Ok(0) => io::ErrorKind::WriteZero.into(),
+                Ok(n) => {
+                    done += n;
+                    // Armed only across the await: a returned error is reported as itself.
+                    cut_short.armed = done < total;
+                    continue;
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => err,
+            };
+            cut_short.armed = false;
+            return (Err(err), buf);
+        }
+        (Ok(()), buf)
+    }
+
+    /// Writes the initialized bytes of several buffers, in order (gather), and returns how many
+    /// were written in all; like [`write`](TcpStream::write), it may write only some.
+    pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
+        if self.write_loss.is_set() {
+            return (Err(lost("write")), bufs);
+        }
+        op::send_msg::send_msg(&self.fd, bufs, None, Some(self.write_loss.clone())).await
+    }
+
+    /// Shuts down the reading side, the writing side (the peer reads end of stream once it has
+    /// read everything sent), or both.
+    pub async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        op::shutdown::shutdown(&self.fd, how).await
+    }
+
+    /// Sets `TCP_NODELAY`: send small writes at once rather than waiting to coalesce them.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        SockRef::from(self).set_tcp_nodelay(nodelay)
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        SockRef::from(self).tcp_nodelay()
+    }
+
+    /// Sets `SO_LINGER`. `Some(Duration::ZERO)` makes closing the socket reset the connection
+    /// (the peer sees `ConnectionReset`) instead of shutting it down cleanly.
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        SockRef::from(self).set_linger(linger)
+    }
+
+    /// The `SO_LINGER` setting.
+    pub fn linger(&self) -> io::Result<Option<Duration>> {
+        SockRef::from(self).linger()
+    }
+
+    /// The address of the other end.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        socket_addr(SockRef::from(self).peer_addr()?)
+    }
+
+    /// The address of this end.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        socket_addr(SockRef::from(self).local_addr()?)
+    }
+
+    /// Splits the stream into a reading half and a writing half that can move to different
+    /// tasks. The socket closes when both are dropped; dropping the writing half shuts down the
+    /// writing side. [`OwnedReadHalf::reunite`] puts them back together.
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        super::split::split(Rc::new(self))
+    }
+}
+
+impl AsRawFd for TcpStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.raw()
+    }
+}
+
+impl AsFd for TcpStream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// Sets the write-loss flag if dropped while armed: a `write_all` future dropped between writes.
+struct CutShort<'a> {
+    flag: &'a LossFlag,
+    armed: bool,
+}
+
+impl Drop for CutShort<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.flag.set();
+        }
+    }
+}
+
+fn lost(direction: &str) -> io::Error {
+    io::Error::other(format!(
+        "coring: an earlier {direction} on this TCP stream was cancelled after the kernel had \
+         already moved bytes, so the byte stream has a gap; the stream can no longer {direction} \
+         in order"
+    ))
+}

@@ -1,0 +1,137 @@
+//! [`UdpSocket`]: datagrams sent and received through the ring.
+
+use super::{first_ok, socket_addr};
+use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::fd::SharedFd;
+use crate::op;
+use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+/// A UDP socket.
+///
+/// Binding and connecting are synchronous (neither waits for the network); sending and receiving
+/// go through the ring with owned buffers. A datagram larger than the receive buffer is cut to
+/// the buffer's capacity (the rest is discarded, as with `recv(2)`).
+///
+/// ```
+/// use coring::net::UdpSocket;
+///
+/// coring::block_on(async {
+///     let a = UdpSocket::bind("127.0.0.1:0")?;
+///     let b = UdpSocket::bind("127.0.0.1:0")?;
+///     a.send_to(b"ping".to_vec(), b.local_addr()?).await.0?;
+///     let (result, buf) = b.recv_from(Vec::with_capacity(1500)).await;
+///     let (n, from) = result?;
+///     assert_eq!((&buf[..n], from), (&b"ping"[..], a.local_addr()?));
+///     std::io::Result::Ok(())
+/// })?;
+/// # std::io::Result::Ok(())
+/// ```
+#[derive(Debug)]
+pub struct UdpSocket {
+    fd: SharedFd,
+}
+
+impl UdpSocket {
+    /// Binds to `addr` (each address it resolves to is tried in order; the last error is
+    /// returned). A host name is resolved with the system resolver, which may block; bind a
+    /// literal address such as `"0.0.0.0:5353"` on a running runtime.
+    pub fn bind(addr: impl std::net::ToSocketAddrs) -> io::Result<UdpSocket> {
+        let socket = first_ok(addr.to_socket_addrs()?, |addr| {
+            // socket2 creates the socket with SOCK_CLOEXEC on Linux.
+            let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+            socket.bind(&addr.into())?;
+            Ok(socket)
+        })?;
+        Ok(UdpSocket::from_fd(socket.into()))
+    }
+
+    /// Wraps a socket made with the standard library (it is switched to blocking mode, which
+    /// io_uring handles without blocking the thread).
+    pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
+        socket.set_nonblocking(false)?;
+        Ok(UdpSocket::from_fd(socket.into()))
+    }
+
+    fn from_fd(fd: OwnedFd) -> UdpSocket {
+        UdpSocket {
+            fd: SharedFd::new(fd),
+        }
+    }
+
+    /// Sets the default peer: [`send`](UdpSocket::send) goes there and only its datagrams are
+    /// received. Synchronous (UDP has no handshake); the first address `addr` resolves to that
+    /// works is used.
+    pub fn connect(&self, addr: impl std::net::ToSocketAddrs) -> io::Result<()> {
+        let socket = SockRef::from(self);
+        first_ok(addr.to_socket_addrs()?, |addr| socket.connect(&addr.into()))
+    }
+
+    /// Sends `buf`'s initialized bytes as one datagram to `target`; returns the bytes sent.
+    pub async fn send_to<B: IoBuf>(&self, buf: B, target: SocketAddr) -> BufResult<usize, B> {
+        let addr = Some(SockAddr::from(target));
+        let (result, mut bufs) = op::send_msg::send_msg(&self.fd, vec![buf], addr, None).await;
+        (result, take_only(&mut bufs))
+    }
+
+    /// Receives one datagram into `buf` (from its start, up to its capacity); returns its length
+    /// and its sender.
+    pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SocketAddr), B> {
+        let (result, mut bufs) = op::recv_msg::recv_msg(&self.fd, vec![buf], None).await;
+        let buf = take_only(&mut bufs);
+        let result = result.and_then(|(n, from)| match from {
+            Some(from) => Ok((n, from)),
+            None => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "coring: a datagram arrived without an IPv4 or IPv6 sender address",
+            )),
+        });
+        (result, buf)
+    }
+
+    /// Sends `buf`'s initialized bytes as one datagram to the connected peer.
+    pub async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        op::send::send(&self.fd, buf, None).await
+    }
+
+    /// Receives one datagram from the connected peer into `buf` (from its start, up to its
+    /// capacity); returns its length.
+    pub async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        op::recv::recv(&self.fd, buf, None).await
+    }
+
+    /// The address this socket is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        socket_addr(SockRef::from(self).local_addr()?)
+    }
+
+    /// The connected peer's address (`NotConnected` if there is none).
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        socket_addr(SockRef::from(self).peer_addr()?)
+    }
+
+    /// Sets `SO_BROADCAST`: whether datagrams may be sent to a broadcast address.
+    pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
+        SockRef::from(self).set_broadcast(on)
+    }
+}
+
+/// The single buffer a one-buffer message op hands back.
+fn take_only<B>(bufs: &mut Vec<B>) -> B {
+    bufs.pop()
+        .unwrap_or_else(|| unreachable!("coring: a message op hands back the buffers it took"))
+}
+
+impl AsRawFd for UdpSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.raw()
+    }
+}
+
+impl AsFd for UdpSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}

@@ -1,0 +1,181 @@
+//! The zero-copy paths of a [`TcpStream`]: reads into registered buffers, a multishot receive
+//! through a provided buffer ring, and zero-copy send.
+
+use super::TcpStream;
+use crate::buf::{BufResult, BufRing, IoBuf, IoBufMut, RingBuf};
+use crate::driver::op::{CqeResult, MultiOp};
+use crate::fd::SharedFd;
+use crate::op::heap::LossFlag;
+use crate::op::recv_multi::{recv_multi, RecvMulti};
+use crate::op::{fixed, send_zc};
+use std::future::poll_fn;
+use std::io;
+use std::task::{Context, Poll};
+
+impl TcpStream {
+    /// Reads into a registered buffer ([`FixedBuf`](crate::buf::FixedBuf), or a slice of one)
+    /// with `READ_FIXED`.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if the buffer is not from a [`FixedBufPool`](crate::buf::FixedBufPool);
+    /// otherwise as [`TcpStream::read`].
+    pub async fn read_fixed<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        match fixed::read_fixed(self.shared_fd(), buf) {
+            Ok(op) => op.await,
+            Err(buf) => (Err(not_fixed()), buf),
+        }
+    }
+
+    /// Writes from a registered buffer with `WRITE_FIXED`; may write less than all of it.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if the buffer is not from a [`FixedBufPool`](crate::buf::FixedBufPool);
+    /// otherwise as [`TcpStream::write`].
+    pub async fn write_fixed<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        match fixed::write_fixed(self.shared_fd(), buf) {
+            Ok(op) => op.await,
+            Err(buf) => (Err(not_fixed()), buf),
+        }
+    }
+
+    /// Sends without copying the payload into the kernel (`SEND_ZC`); may send less than all of
+    /// it. Resolves, and gives the buffer back, only once the kernel has let go of it (its
+    /// notification completion); dropped early, the runtime keeps the buffer until then.
+    ///
+    /// When it pays off: large sends (tens of KiB and up) to a real NIC, where the copy is the
+    /// cost. On loopback the kernel copies anyway and the extra completion makes it slower than
+    /// [`TcpStream::write`].
+    pub async fn send_zc<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        send_zc::send_zc(self.shared_fd(), buf).await
+    }
+
+    /// A stream of received data through `ring`: one multishot receive, the kernel picking a
+    /// buffer from the ring only when bytes arrive. See [`RecvStream`].
+    pub fn recv_stream(&self, ring: &BufRing) -> RecvStream {
+        RecvStream {
+            fd: self.shared_fd().clone(),
+            ring: ring.clone(),
+            op: None,
+            ended: false,
+            loss: self.read_loss_flag(),
+        }
+    }
+}
+
+fn not_fixed() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "coring: read_fixed/write_fixed need a buffer from a FixedBufPool",
+    )
+}
+
+/// Received data as pooled buffers, from a multishot receive on a provided buffer ring.
+///
+/// Each item is a [`RingBuf`] holding the bytes of one arrival; drop it (or let it go out of
+/// scope) to give the buffer back. When the ring runs dry the kernel ends the receive with
+/// `ENOBUFS`; the stream waits for buffers to come back and re-arms, so the reader sees
+/// back-pressure, never an error or a false end of file.
+///
+/// ```no_run
+/// # async fn demo(stream: coring::net::TcpStream) -> std::io::Result<()> {
+/// let ring = coring::buf::BufRing::new(256, 4096)?;
+/// let mut incoming = stream.recv_stream(&ring);
+/// while let Some(chunk) = incoming.next().await {
+///     let chunk = chunk?;
+///     println!("{} bytes", chunk.len());
+/// }
+/// # Ok(()) }
+/// ```
+pub struct RecvStream {
+    fd: SharedFd,
+    ring: BufRing,
+    op: Option<MultiOp<RecvMulti>>,
+    ended: bool,
+    loss: LossFlag,
+}
+
+enum Arrival {
+    Data(RingBuf),
+    Eof,
+    NoBuffers,
+    Failed(io::Error),
+}
+
+impl RecvStream {
+    /// The next chunk of received bytes; `None` at end of file.
+    pub async fn next(&mut self) -> Option<io::Result<RingBuf>> {
+        poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// Polls for the next chunk.
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<RingBuf>>> {
+        loop {
+            if self.ended {
+                return Poll::Ready(None);
+            }
+            let op = self
+                .op
+                .get_or_insert_with(|| recv_multi(&self.fd, &self.ring, self.loss.clone()));
+            let arrival = match op.poll_next(cx, classify) {
+                Poll::Pending => return Poll::Pending,
+                // The kernel ended the receive without a final item: arm a new one.
+                Poll::Ready(None) => {
+                    self.op = None;
+                    continue;
+                }
+                Poll::Ready(Some(arrival)) => arrival,
+            };
+            if op.is_done() {
+                self.op = None;
+            }
+            match arrival {
+                Arrival::Data(buf) => return Poll::Ready(Some(Ok(buf))),
+                Arrival::Eof => {
+                    self.ended = true;
+                    return Poll::Ready(None);
+                }
+                Arrival::NoBuffers => {
+                    // Back-pressure: wait until a reader hands a buffer back, then re-arm.
+                    self.op = None;
+                    if self.ring.available() == 0 {
+                        self.ring.wait_for_buffers(cx.waker());
+                        return Poll::Pending;
+                    }
+                }
+                Arrival::Failed(err) => {
+                    self.ended = self.op.is_none();
+                    return Poll::Ready(Some(Err(err)));
+                }
+            }
+        }
+    }
+}
+
+fn classify(data: &mut RecvMulti, cqe: CqeResult) -> Arrival {
+    let bid = cqe.buffer_id();
+    match (cqe.result, bid) {
+        (Ok(0), bid) => {
+            if let Some(bid) = bid {
+                data.ring().recycle(bid);
+            }
+            Arrival::Eof
+        }
+        (Ok(n), Some(bid)) => Arrival::Data(data.ring().take(bid, n as usize)),
+        (Ok(_), None) => Arrival::Failed(io::Error::other(
+            "coring: a buffer-select receive completed without naming its buffer",
+        )),
+        (Err(err), _) if err.raw_os_error() == Some(libc::ENOBUFS) => Arrival::NoBuffers,
+        (Err(err), _) => Arrival::Failed(err),
+    }
+}
+
+impl std::fmt::Debug for RecvStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvStream")
+            .field("ring", &self.ring)
+            .field("ended", &self.ended)
+            .finish()
+    }
+}

@@ -1,0 +1,86 @@
+//! `ACCEPT`: take one connection off a listening socket.
+//!
+//! The kernel writes the peer's address into a heap `sockaddr_storage` and its length into the
+//! `socklen_t` beside it, both owned by the op. The new socket is created with `SOCK_CLOEXEC`.
+//! If the future is dropped and the accept completes anyway (the cancel lost the race), the new
+//! fd is closed in `dispose`, so a cancelled accept never leaks a connection (hazard H5).
+
+use super::heap::Heap;
+use crate::driver::op::{CqeResult, Op, OpCode};
+use crate::fd::SharedFd;
+use io_uring::{opcode, squeue};
+use socket2::{SockAddr, SockAddrStorage};
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{FromRawFd, OwnedFd};
+
+/// Where the kernel writes the peer's address.
+struct PeerAddr {
+    storage: SockAddrStorage,
+    len: libc::socklen_t,
+}
+
+pub(crate) struct Accept {
+    fd: SharedFd,
+    addr: Heap<PeerAddr>,
+}
+
+/// Accepts one connection on the listening socket `fd`.
+pub(crate) fn accept(fd: &SharedFd) -> Op<Accept> {
+    let storage = SockAddrStorage::zeroed();
+    let len = storage.size_of();
+    Op::new(Accept {
+        fd: fd.clone(),
+        addr: Heap::new(PeerAddr { storage, len }),
+    })
+}
+
+// SAFETY: the entry points at `addr.storage` and `addr.len`, which live in `self.addr`, a heap
+// allocation owned by this op that does not move when the op moves and is freed only when the op
+// data is dropped (after the final completion, by the `Op` or by the driver's abandoned slot). The
+// listening fd is kept open by the `SharedFd` clone in `self.fd` for as long.
+unsafe impl OpCode for Accept {
+    type Output = io::Result<(OwnedFd, SocketAddr)>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        let peer = self.addr.as_ptr();
+        // SAFETY: `peer` points to a live, owned `PeerAddr`; taking field addresses reads nothing.
+        let (addr, len) = unsafe { (&raw mut (*peer).storage, &raw mut (*peer).len) };
+        // `SockAddrStorage` is `repr(transparent)` over `sockaddr_storage`.
+        opcode::Accept::new(self.fd.types_fd(), addr.cast::<libc::sockaddr>(), len)
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+    }
+
+    fn complete(mut self, cqe: CqeResult) -> Self::Output {
+        let raw = cqe.result?;
+        // SAFETY: a successful accept returns a new fd that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
+        let PeerAddr { storage, len } = std::mem::replace(
+            self.addr.get_mut(),
+            PeerAddr {
+                storage: SockAddrStorage::zeroed(),
+                len: 0,
+            },
+        );
+        // SAFETY: the kernel filled `storage` with an address of the socket's family and set
+        // `len` to its length (capped at the storage size).
+        let addr = unsafe { SockAddr::new(storage, len) };
+        let addr = addr.as_socket().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "coring: accepted a connection whose peer address is not IPv4 or IPv6",
+            )
+        })?;
+        Ok((fd, addr))
+    }
+
+    fn dispose(&mut self, cqe: &CqeResult) {
+        if let Ok(raw) = cqe.result {
+            // Nobody will take this connection: close it so the peer sees it closed and the fd
+            // does not leak. The driver is borrowed here, so this closes synchronously.
+            // SAFETY: a successful accept returns a new fd that nothing else owns.
+            drop(unsafe { OwnedFd::from_raw_fd(raw as i32) });
+        }
+    }
+}

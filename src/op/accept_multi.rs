@@ -1,0 +1,45 @@
+//! Multishot `ACCEPT`: one submission, a completion per incoming connection.
+
+use crate::driver::op::{CqeResult, MultiOp, OpCode};
+use crate::fd::SharedFd;
+use io_uring::{opcode, squeue};
+use std::os::fd::{FromRawFd, OwnedFd};
+
+pub(crate) struct AcceptMulti {
+    fd: SharedFd,
+}
+
+pub(crate) fn accept_multi(fd: &SharedFd) -> MultiOp<AcceptMulti> {
+    MultiOp::new(AcceptMulti { fd: fd.clone() })
+}
+
+// SAFETY: the entry carries no pointer (no peer address is asked for); the listening socket is
+// kept open by the `SharedFd` clone for as long as this op's data lives.
+unsafe impl OpCode for AcceptMulti {
+    type Output = ();
+
+    const MULTISHOT: bool = true;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        opcode::AcceptMulti::new(self.fd.types_fd())
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+    }
+
+    fn complete(self, _cqe: CqeResult) {}
+
+    fn dispose(&mut self, cqe: &CqeResult) {
+        if let Ok(raw) = cqe.result {
+            // A connection nobody will take: close it rather than leak it.
+            // SAFETY: a successful accept returns a new fd that nothing else owns.
+            drop(unsafe { OwnedFd::from_raw_fd(raw as i32) });
+        }
+    }
+}
+
+/// Turns one multishot accept result into an owned fd.
+pub(crate) fn take_fd(cqe: CqeResult) -> std::io::Result<OwnedFd> {
+    let raw = cqe.result?;
+    // SAFETY: a successful accept returns a new fd that nothing else owns; we take it once.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw as i32) })
+}

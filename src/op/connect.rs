@@ -1,0 +1,46 @@
+//! `CONNECT`: connect a socket to a peer address.
+//!
+//! The address lives in a heap `SockAddr` owned by the op; the kernel may read it after the
+//! submitting call returns (the connect is retried when the handshake finishes).
+
+use super::heap::Heap;
+use crate::driver::op::{CqeResult, Op, OpCode};
+use crate::fd::SharedFd;
+use io_uring::{opcode, squeue};
+use socket2::SockAddr;
+use std::io;
+
+pub(crate) struct Connect {
+    fd: SharedFd,
+    addr: Heap<SockAddr>,
+}
+
+/// Connects `fd` to `addr`.
+pub(crate) fn connect(fd: &SharedFd, addr: SockAddr) -> Op<Connect> {
+    Op::new(Connect {
+        fd: fd.clone(),
+        addr: Heap::new(addr),
+    })
+}
+
+// SAFETY: the entry points at the address inside `self.addr`, a heap allocation owned by this op
+// that does not move when the op moves and is freed only with the op data, after the final
+// completion. The socket is kept open by the `SharedFd` clone in `self.fd` for as long.
+unsafe impl OpCode for Connect {
+    type Output = io::Result<()>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        let addr = self.addr.get();
+        // `SockAddr::as_ptr` points into the `SockAddr` itself, which lives in `self.addr`.
+        opcode::Connect::new(
+            self.fd.types_fd(),
+            addr.as_ptr().cast::<libc::sockaddr>(),
+            addr.len(),
+        )
+        .build()
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        cqe.result.map(drop)
+    }
+}

@@ -1,0 +1,88 @@
+//! `READ_FIXED` / `WRITE_FIXED`: I/O through a registered buffer, named by its index, so the
+//! kernel skips mapping the pages on every operation.
+
+use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::driver::op::{CqeResult, Op, OpCode};
+use crate::fd::SharedFd;
+use io_uring::{opcode, squeue};
+
+pub(crate) struct ReadFixed<B> {
+    fd: SharedFd,
+    buf: B,
+    index: u16,
+}
+
+pub(crate) struct WriteFixed<B> {
+    fd: SharedFd,
+    buf: B,
+    index: u16,
+}
+
+/// `None` if `buf` is not a registered buffer.
+pub(crate) fn read_fixed<B: IoBufMut>(fd: &SharedFd, buf: B) -> Result<Op<ReadFixed<B>>, B> {
+    match buf.fixed_index() {
+        Some(index) => Ok(Op::new(ReadFixed {
+            fd: fd.clone(),
+            buf,
+            index,
+        })),
+        None => Err(buf),
+    }
+}
+
+/// `None` if `buf` is not a registered buffer.
+pub(crate) fn write_fixed<B: IoBuf>(fd: &SharedFd, buf: B) -> Result<Op<WriteFixed<B>>, B> {
+    match buf.fixed_index() {
+        Some(index) => Ok(Op::new(WriteFixed {
+            fd: fd.clone(),
+            buf,
+            index,
+        })),
+        None => Err(buf),
+    }
+}
+
+// SAFETY: the entry points at `bytes_total` bytes of `self.buf`, a registered buffer (index
+// `self.index`) kept valid and in place by its `IoBufMut` contract and by the pool it belongs
+// to, while the op owns it. The socket is kept open by the `SharedFd` clone.
+unsafe impl<B: IoBufMut> OpCode for ReadFixed<B> {
+    type Output = BufResult<usize, B>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        let len = u32::try_from(self.buf.bytes_total()).unwrap_or(u32::MAX);
+        // Offset -1: use (and advance) the file position, as read(2) does; sockets ignore it.
+        opcode::ReadFixed::new(
+            self.fd.types_fd(),
+            self.buf.stable_mut_ptr(),
+            len,
+            self.index,
+        )
+        .offset(u64::MAX)
+        .build()
+    }
+
+    fn complete(mut self, cqe: CqeResult) -> Self::Output {
+        let result = cqe.result.map(|n| {
+            // SAFETY: the kernel wrote `n` bytes from the buffer's start, `n` <= the length given.
+            unsafe { self.buf.set_init(n as usize) };
+            n as usize
+        });
+        (result, self.buf)
+    }
+}
+
+// SAFETY: the entry points at `bytes_init` bytes of `self.buf`, as for `ReadFixed`.
+unsafe impl<B: IoBuf> OpCode for WriteFixed<B> {
+    type Output = BufResult<usize, B>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        let len = u32::try_from(self.buf.bytes_init()).unwrap_or(u32::MAX);
+        opcode::WriteFixed::new(self.fd.types_fd(), self.buf.stable_ptr(), len, self.index)
+            .offset(u64::MAX)
+            .build()
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        (cqe.result.map(|n| n as usize), self.buf)
+    }
+}

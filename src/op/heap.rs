@@ -1,0 +1,98 @@
+//! [`Heap<T>`]: a heap allocation the kernel may point at, and [`LossFlag`], how a dropped
+//! stream op tells its stream that bytes went missing.
+//!
+//! Ops keep socket addresses, lengths and message headers here rather than in a `Box`: a `Box`
+//! asserts unique access every time it is moved, which (under Rust's aliasing rules) would
+//! invalidate the raw pointer already handed to the kernel. `Heap` holds only a raw pointer, so
+//! moving the op moves nothing the kernel sees and asserts nothing about it.
+
+use std::cell::Cell;
+use std::ptr::NonNull;
+use std::rc::Rc;
+
+/// A value on the heap at an address that never changes until the `Heap` is dropped.
+pub(crate) struct Heap<T> {
+    ptr: NonNull<T>,
+}
+
+impl<T> Heap<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Heap {
+            ptr: NonNull::from(Box::leak(Box::new(value))),
+        }
+    }
+
+    /// The address handed to the kernel; valid until `self` is dropped.
+    pub(crate) fn as_ptr(&self) -> *mut T {
+        self.ptr.as_ptr()
+    }
+
+    /// The value, read after the kernel has finished with it (in `complete` or `dispose`).
+    pub(crate) fn get(&self) -> &T {
+        // SAFETY: the pointer came from a live Box we own. Ops only call this once their final
+        // completion arrived (or before submitting), so the kernel is not writing meanwhile.
+        unsafe { self.ptr.as_ref() }
+    }
+
+    /// The value, mutably, under the same rule as [`Heap::get`].
+    pub(crate) fn get_mut(&mut self) -> &mut T {
+        // SAFETY: as in `get`; `&mut self` rules out other Rust references.
+        unsafe { self.ptr.as_mut() }
+    }
+}
+
+impl<T> Drop for Heap<T> {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from `Box::leak` in `new` and is freed exactly once, here. An
+        // op's `Heap` is dropped only after its final completion (the driver keeps abandoned op
+        // data until then), so the kernel no longer points at it.
+        drop(unsafe { Box::from_raw(self.ptr.as_ptr()) });
+    }
+}
+
+/// Set when a byte-stream op whose future was dropped had moved bytes anyway (the cancel lost
+/// the race with the completion): the stream's byte order can no longer be trusted.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct LossFlag(Rc<Cell<bool>>);
+
+impl LossFlag {
+    pub(crate) fn set(&self) {
+        self.0.set(true);
+    }
+
+    pub(crate) fn is_set(&self) -> bool {
+        self.0.get()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heap_keeps_its_address_across_moves() {
+        let heap = Heap::new([7u8; 16]);
+        let before = heap.as_ptr();
+        let moved = [heap];
+        assert_eq!(moved[0].as_ptr(), before);
+        assert_eq!(moved[0].get(), &[7u8; 16]);
+    }
+
+    #[test]
+    fn heap_drops_its_value_once() {
+        let rc = Rc::new(());
+        let heap = Heap::new(rc.clone());
+        assert_eq!(Rc::strong_count(&rc), 2);
+        drop(heap);
+        assert_eq!(Rc::strong_count(&rc), 1);
+    }
+
+    #[test]
+    fn loss_flag_is_shared_by_clones() {
+        let flag = LossFlag::default();
+        let clone = flag.clone();
+        assert!(!flag.is_set());
+        clone.set();
+        assert!(flag.is_set());
+    }
+}

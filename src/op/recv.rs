@@ -1,0 +1,58 @@
+//! `RECV`: receive bytes from a socket into an owned buffer.
+//!
+//! The kernel writes into the buffer's heap memory from its start, up to its capacity
+//! (`bytes_total`); `complete` then marks the received bytes initialized and hands the buffer
+//! back. The same op serves TCP streams and connected UDP sockets.
+
+use super::heap::LossFlag;
+use crate::buf::{BufResult, IoBufMut};
+use crate::driver::op::{CqeResult, Op, OpCode};
+use crate::fd::SharedFd;
+use io_uring::{opcode, squeue};
+
+pub(crate) struct Recv<B> {
+    fd: SharedFd,
+    buf: B,
+    /// Set if the future is dropped and the receive had taken bytes anyway.
+    loss: Option<LossFlag>,
+}
+
+/// Receives into `buf` from `fd`. If `loss` is given, it is set when a dropped receive had
+/// consumed bytes nobody will see.
+pub(crate) fn recv<B: IoBufMut>(fd: &SharedFd, buf: B, loss: Option<LossFlag>) -> Op<Recv<B>> {
+    Op::new(Recv {
+        fd: fd.clone(),
+        buf,
+        loss,
+    })
+}
+
+// SAFETY: the entry points at `bytes_total` bytes of `self.buf`, whose `IoBufMut` contract keeps
+// them valid, writable and in place while the op owns the buffer (until `complete` hands it back,
+// or the driver drops the abandoned op after its final completion). The socket is kept open by
+// the `SharedFd` clone in `self.fd` for as long.
+unsafe impl<B: IoBufMut> OpCode for Recv<B> {
+    type Output = BufResult<usize, B>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        let len = u32::try_from(self.buf.bytes_total()).unwrap_or(u32::MAX);
+        opcode::Recv::new(self.fd.types_fd(), self.buf.stable_mut_ptr(), len).build()
+    }
+
+    fn complete(mut self, cqe: CqeResult) -> Self::Output {
+        let result = cqe.result.map(|n| {
+            let n = n as usize;
+            // SAFETY: the kernel reported writing `n` bytes from the buffer's start, and `n` is at
+            // most the length we passed, which is at most `bytes_total`.
+            unsafe { self.buf.set_init(n) };
+            n
+        });
+        (result, self.buf)
+    }
+
+    fn dispose(&mut self, cqe: &CqeResult) {
+        if let (Ok(1..), Some(loss)) = (&cqe.result, &self.loss) {
+            loss.set();
+        }
+    }
+}

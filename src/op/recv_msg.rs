@@ -1,0 +1,96 @@
+//! `RECVMSG`: scattered receive into several owned buffers, with the sender's address.
+//!
+//! Serves `readv` on streams and `recv_from` on UDP sockets. The message header, the iovec array
+//! and the `sockaddr_storage` the kernel writes the sender into all live on the heap, owned by the
+//! op. Each buffer is filled from its start up to its capacity, in order.
+
+use super::heap::{Heap, LossFlag};
+use crate::buf::{BufResult, IoBufMut};
+use crate::driver::op::{CqeResult, Op, OpCode};
+use crate::fd::SharedFd;
+use io_uring::{opcode, squeue};
+use socket2::{SockAddr, SockAddrStorage};
+use std::net::SocketAddr;
+
+pub(crate) struct RecvMsg<B> {
+    fd: SharedFd,
+    bufs: Vec<B>,
+    /// One entry per buffer; the Vec's heap array is what `msg.msg_iov` points at.
+    iovecs: Vec<libc::iovec>,
+    name: Heap<SockAddrStorage>,
+    msg: Heap<libc::msghdr>,
+    loss: Option<LossFlag>,
+}
+
+/// Receives into `bufs`, in order, from `fd`, with the sender's address.
+pub(crate) fn recv_msg<B: IoBufMut>(
+    fd: &SharedFd,
+    bufs: Vec<B>,
+    loss: Option<LossFlag>,
+) -> Op<RecvMsg<B>> {
+    Op::new(RecvMsg {
+        fd: fd.clone(),
+        iovecs: Vec::with_capacity(bufs.len()),
+        bufs,
+        name: Heap::new(SockAddrStorage::zeroed()),
+        msg: Heap::new(super::zeroed_msghdr()),
+        loss,
+    })
+}
+
+// SAFETY: the entry points at `self.msg`, a heap allocation owned by the op. The header points at
+// `self.name` (heap, owned, `size_of` bytes), at the heap array of `self.iovecs` (not resized
+// after this call) and, through the iovecs, at `bytes_total` writable bytes of each buffer in
+// `self.bufs`, which their `IoBufMut` contract keeps valid and in place while the op owns them.
+// All of it lives until `complete` or until the driver drops the abandoned op after its final
+// completion. The socket is kept open by the `SharedFd` clone in `self.fd` for as long.
+unsafe impl<B: IoBufMut> OpCode for RecvMsg<B> {
+    type Output = BufResult<(usize, Option<SocketAddr>), Vec<B>>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        self.iovecs.clear();
+        self.iovecs
+            .extend(self.bufs.iter_mut().map(|b| libc::iovec {
+                iov_base: b.stable_mut_ptr().cast(),
+                iov_len: b.bytes_total(),
+            }));
+        let namelen = self.name.get().size_of();
+        let name = self.name.as_ptr();
+        let msg = self.msg.get_mut();
+        msg.msg_name = name.cast();
+        msg.msg_namelen = namelen;
+        msg.msg_iov = self.iovecs.as_mut_ptr();
+        msg.msg_iovlen = self.iovecs.len() as _;
+        opcode::RecvMsg::new(self.fd.types_fd(), self.msg.as_ptr()).build()
+    }
+
+    fn complete(mut self, cqe: CqeResult) -> Self::Output {
+        let n = match cqe.result {
+            Ok(n) => n as usize,
+            Err(err) => return (Err(err), self.bufs),
+        };
+        let mut left = n;
+        for buf in &mut self.bufs {
+            let filled = left.min(buf.bytes_total());
+            // SAFETY: the kernel fills the iovecs in order, each up to its length
+            // (`bytes_total`), and reported `n` bytes in all; `filled` is this buffer's share.
+            unsafe { buf.set_init(filled) };
+            left -= filled;
+        }
+        let namelen = self.msg.get().msg_namelen;
+        let storage = std::mem::replace(self.name.get_mut(), SockAddrStorage::zeroed());
+        let addr = (namelen > 0).then(|| {
+            let len = namelen.min(storage.size_of());
+            // SAFETY: the kernel wrote the sender's address (of the socket's family) into
+            // `storage` and its length into `msg_namelen`; a zero family yields `None` below.
+            unsafe { SockAddr::new(storage, len) }
+        });
+        (Ok((n, addr.and_then(|a| a.as_socket()))), self.bufs)
+    }
+
+    fn dispose(&mut self, cqe: &CqeResult) {
+        if let (Ok(1..), Some(loss)) = (&cqe.result, &self.loss) {
+            loss.set();
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! Multishot `RECV` with buffer selection: one submission, a completion per arrival, each naming
+//! the provided buffer the kernel filled.
+//!
+//! The stream ends at the first completion without `F_MORE`: end of file (0), an error, or
+//! `ENOBUFS` when the ring ran dry (back-pressure: the caller re-arms once buffers return).
+
+use super::heap::LossFlag;
+use crate::buf::BufRing;
+use crate::driver::op::{CqeResult, MultiOp, OpCode};
+use crate::fd::SharedFd;
+use io_uring::{opcode, squeue};
+
+pub(crate) struct RecvMulti {
+    fd: SharedFd,
+    ring: BufRing,
+    loss: LossFlag,
+}
+
+pub(crate) fn recv_multi(fd: &SharedFd, ring: &BufRing, loss: LossFlag) -> MultiOp<RecvMulti> {
+    MultiOp::new(RecvMulti {
+        fd: fd.clone(),
+        ring: ring.clone(),
+        loss,
+    })
+}
+
+impl RecvMulti {
+    pub(crate) fn ring(&self) -> &BufRing {
+        &self.ring
+    }
+}
+
+// SAFETY: the entry carries no pointer: the kernel writes into buffers of the ring, whose memory
+// the `BufRing` clone in `self.ring` keeps registered and allocated for as long as this op's data
+// lives (until its final completion). The socket is kept open by the `SharedFd` clone.
+unsafe impl OpCode for RecvMulti {
+    type Output = ();
+
+    const MULTISHOT: bool = true;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        opcode::RecvMulti::new(self.fd.types_fd(), self.ring.group_id()).build()
+    }
+
+    fn complete(self, _cqe: CqeResult) {}
+
+    fn dispose(&mut self, cqe: &CqeResult) {
+        if let Some(bid) = cqe.buffer_id() {
+            // Bytes arrived after the stream was dropped: they are lost to the reader.
+            if matches!(cqe.result, Ok(1..)) {
+                self.loss.set();
+            }
+            self.ring.recycle(bid);
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! `SEND`: send the initialized bytes of an owned buffer on a connected socket.
+//!
+//! Sent with `MSG_NOSIGNAL`, so writing to a connection the peer closed is an `EPIPE` error
+//! (`io::ErrorKind::BrokenPipe`) rather than a `SIGPIPE` that kills the process.
+
+use super::heap::LossFlag;
+use crate::buf::{BufResult, IoBuf};
+use crate::driver::op::{CqeResult, Op, OpCode};
+use crate::fd::SharedFd;
+use io_uring::{opcode, squeue};
+
+pub(crate) struct Send<B> {
+    fd: SharedFd,
+    buf: B,
+    /// Set if the future is dropped and the send had written bytes anyway.
+    loss: Option<LossFlag>,
+}
+
+/// Sends `buf`'s initialized bytes on `fd`. If `loss` is given, it is set when a dropped send had
+/// sent bytes the caller cannot know about.
+pub(crate) fn send<B: IoBuf>(fd: &SharedFd, buf: B, loss: Option<LossFlag>) -> Op<Send<B>> {
+    Op::new(Send {
+        fd: fd.clone(),
+        buf,
+        loss,
+    })
+}
+
+// SAFETY: the entry points at `bytes_init` initialized bytes of `self.buf`, which its `IoBuf`
+// contract keeps valid and in place while the op owns the buffer (until `complete` hands it back,
+// or the driver drops the abandoned op after its final completion). The socket is kept open by
+// the `SharedFd` clone in `self.fd` for as long.
+unsafe impl<B: IoBuf> OpCode for Send<B> {
+    type Output = BufResult<usize, B>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        let len = u32::try_from(self.buf.bytes_init()).unwrap_or(u32::MAX);
+        opcode::Send::new(self.fd.types_fd(), self.buf.stable_ptr(), len)
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        (cqe.result.map(|n| n as usize), self.buf)
+    }
+
+    fn dispose(&mut self, cqe: &CqeResult) {
+        if let (Ok(1..), Some(loss)) = (&cqe.result, &self.loss) {
+            loss.set();
+        }
+    }
+}

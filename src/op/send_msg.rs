@@ -1,0 +1,82 @@
+//! `SENDMSG`: gathered send from several owned buffers, optionally to an address.
+//!
+//! Serves `writev` on streams (no address) and `send_to` on UDP sockets (one buffer and an
+//! address). The message header, the iovec array and the address all live on the heap, owned by
+//! the op. Sent with `MSG_NOSIGNAL`, so a closed peer is `EPIPE`, never `SIGPIPE`.
+
+use super::heap::{Heap, LossFlag};
+use crate::buf::{BufResult, IoBuf};
+use crate::driver::op::{CqeResult, Op, OpCode};
+use crate::fd::SharedFd;
+use io_uring::{opcode, squeue};
+use socket2::SockAddr;
+
+pub(crate) struct SendMsg<B> {
+    fd: SharedFd,
+    bufs: Vec<B>,
+    /// One entry per buffer; the Vec's heap array is what `msg.msg_iov` points at.
+    iovecs: Vec<libc::iovec>,
+    addr: Option<Heap<SockAddr>>,
+    msg: Heap<libc::msghdr>,
+    loss: Option<LossFlag>,
+}
+
+/// Sends the initialized bytes of `bufs`, in order, on `fd` (to `addr` if given).
+pub(crate) fn send_msg<B: IoBuf>(
+    fd: &SharedFd,
+    bufs: Vec<B>,
+    addr: Option<SockAddr>,
+    loss: Option<LossFlag>,
+) -> Op<SendMsg<B>> {
+    Op::new(SendMsg {
+        fd: fd.clone(),
+        iovecs: Vec::with_capacity(bufs.len()),
+        bufs,
+        addr: addr.map(Heap::new),
+        msg: Heap::new(super::zeroed_msghdr()),
+        loss,
+    })
+}
+
+// SAFETY: the entry points at `self.msg`, a heap allocation owned by the op. The header points at
+// the heap array of `self.iovecs` (not resized after this call), at the address in `self.addr`
+// (heap, owned) and, through the iovecs, at the initialized bytes of each buffer in `self.bufs`,
+// which their `IoBuf` contract keeps valid and in place while the op owns them. All of it lives
+// until `complete` or until the driver drops the abandoned op after its final completion. The
+// socket is kept open by the `SharedFd` clone in `self.fd` for as long.
+unsafe impl<B: IoBuf> OpCode for SendMsg<B> {
+    type Output = BufResult<usize, Vec<B>>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        self.iovecs.clear();
+        self.iovecs.extend(self.bufs.iter().map(|b| libc::iovec {
+            iov_base: b.stable_ptr().cast_mut().cast(),
+            iov_len: b.bytes_init(),
+        }));
+        let (name, namelen) = match &self.addr {
+            Some(addr) => {
+                let addr = addr.get();
+                (addr.as_ptr().cast_mut().cast(), addr.len())
+            }
+            None => (std::ptr::null_mut(), 0),
+        };
+        let msg = self.msg.get_mut();
+        msg.msg_name = name;
+        msg.msg_namelen = namelen;
+        msg.msg_iov = self.iovecs.as_mut_ptr();
+        msg.msg_iovlen = self.iovecs.len() as _;
+        opcode::SendMsg::new(self.fd.types_fd(), self.msg.as_ptr())
+            .flags(libc::MSG_NOSIGNAL as u32)
+            .build()
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        (cqe.result.map(|n| n as usize), self.bufs)
+    }
+
+    fn dispose(&mut self, cqe: &CqeResult) {
+        if let (Ok(1..), Some(loss)) = (&cqe.result, &self.loss) {
+            loss.set();
+        }
+    }
+}

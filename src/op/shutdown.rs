@@ -1,0 +1,39 @@
+//! `SHUTDOWN`: shut down one or both directions of a connected socket.
+
+use crate::driver::op::{CqeResult, Op, OpCode};
+use crate::fd::SharedFd;
+use io_uring::{opcode, squeue};
+use std::io;
+use std::net::Shutdown as How;
+
+pub(crate) struct Shutdown {
+    fd: SharedFd,
+    how: i32,
+}
+
+/// Shuts down the `how` direction(s) of `fd`.
+pub(crate) fn shutdown(fd: &SharedFd, how: How) -> Op<Shutdown> {
+    let how = match how {
+        How::Read => libc::SHUT_RD,
+        How::Write => libc::SHUT_WR,
+        How::Both => libc::SHUT_RDWR,
+    };
+    Op::new(Shutdown {
+        fd: fd.clone(),
+        how,
+    })
+}
+
+// SAFETY: the entry carries no pointers; the socket is kept open by the `SharedFd` clone in
+// `self.fd` until the op data is dropped after its completion.
+unsafe impl OpCode for Shutdown {
+    type Output = io::Result<()>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        opcode::Shutdown::new(self.fd.types_fd(), self.how).build()
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        cqe.result.map(drop)
+    }
+}

@@ -1,0 +1,162 @@
+//! A task that never stops being ready (it loops on `yield_now` forever) must not starve the rest
+//! of the loop: the runtime polls a bounded number of tasks per turn, then fires due timers and
+//! services the ring. A 20 ms sleep still fires within about 100 ms, and I/O still completes.
+
+use coring::task::yield_now;
+use coring::time::{sleep, Instant};
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
+use std::time::Duration;
+
+/// Aborts the process if still alive after `limit`: a hang becomes a failure, not a stuck suite.
+struct Watchdog {
+    _alive: Sender<()>,
+}
+
+fn watchdog(what: &'static str, limit: Duration) -> Watchdog {
+    let (alive, done) = channel::<()>();
+    std::thread::spawn(move || {
+        if done.recv_timeout(limit) == Err(RecvTimeoutError::Timeout) {
+            eprintln!("watchdog: `{what}` still runs after {limit:?}: starved; aborting");
+            std::process::abort();
+        }
+    });
+    Watchdog { _alive: alive }
+}
+
+/// Spawns `n` tasks that yield forever, counting their polls.
+fn spawn_busy(n: usize) -> Rc<Cell<u64>> {
+    let spins = Rc::new(Cell::new(0u64));
+    for _ in 0..n {
+        let spins = spins.clone();
+        coring::spawn(async move {
+            loop {
+                spins.set(spins.get() + 1);
+                yield_now().await;
+            }
+        });
+    }
+    spins
+}
+
+#[test]
+fn a_sleep_fires_on_time_beside_a_task_that_yields_forever() {
+    let _watchdog = watchdog(
+        "a_sleep_fires_on_time_beside_a_task_that_yields_forever",
+        Duration::from_secs(10),
+    );
+    let runtime = coring::Runtime::new().unwrap();
+    let (took, spins) = runtime.block_on(async {
+        let spins = spawn_busy(1);
+        let start = Instant::now();
+        sleep(Duration::from_millis(20)).await;
+        (start.elapsed(), spins.get())
+    });
+    eprintln!("the 20 ms sleep fired after {took:?}; the busy task spun {spins} times");
+    assert!(took >= Duration::from_millis(20));
+    assert!(took < Duration::from_millis(100), "starved: {took:?}");
+    assert!(spins > 0, "the busy task ran meanwhile");
+}
+
+#[test]
+fn a_spawned_sleeper_fires_on_time_beside_many_busy_tasks() {
+    let _watchdog = watchdog(
+        "a_spawned_sleeper_fires_on_time_beside_many_busy_tasks",
+        Duration::from_secs(10),
+    );
+    let runtime = coring::Runtime::new().unwrap();
+    let took = runtime.block_on(async {
+        // More busy tasks than one turn's budget.
+        let _spins = spawn_busy(1_000);
+        coring::spawn(async {
+            let start = Instant::now();
+            sleep(Duration::from_millis(20)).await;
+            start.elapsed()
+        })
+        .await
+        .unwrap()
+    });
+    eprintln!("the 20 ms sleep fired after {took:?} beside 1,000 busy tasks");
+    assert!(took >= Duration::from_millis(20));
+    assert!(took < Duration::from_millis(100), "starved: {took:?}");
+}
+
+#[test]
+fn an_interval_keeps_ticking_beside_a_busy_task() {
+    let _watchdog = watchdog(
+        "an_interval_keeps_ticking_beside_a_busy_task",
+        Duration::from_secs(10),
+    );
+    let runtime = coring::Runtime::new().unwrap();
+    let took = runtime.block_on(async {
+        let _spins = spawn_busy(1);
+        let mut every = coring::time::interval(Duration::from_millis(10));
+        let start = Instant::now();
+        for _ in 0..6 {
+            every.tick().await;
+        }
+        start.elapsed()
+    });
+    // Ticks at 0, 10, ..., 50 ms.
+    assert!(took >= Duration::from_millis(50), "{took:?}");
+    assert!(took < Duration::from_millis(150), "starved: {took:?}");
+}
+
+#[test]
+fn io_completes_beside_a_task_that_yields_forever() {
+    let _watchdog = watchdog(
+        "io_completes_beside_a_task_that_yields_forever",
+        Duration::from_secs(10),
+    );
+    let runtime = coring::Runtime::new().unwrap();
+    let took = runtime.block_on(async {
+        let _spins = spawn_busy(1);
+        let start = Instant::now();
+        for _ in 0..100 {
+            coring::runtime::nop().await.unwrap();
+        }
+        start.elapsed()
+    });
+    assert!(took < Duration::from_millis(500), "starved: {took:?}");
+}
+
+#[test]
+fn a_socket_read_that_completes_later_is_not_starved_by_a_busy_task() {
+    // Unlike a no-op (completed inline as it is submitted), a receive completes asynchronously,
+    // when the data arrives: the kernel then has to be asked for completions even though the
+    // loop never has a reason to wait.
+    let _watchdog = watchdog(
+        "a_socket_read_that_completes_later_is_not_starved_by_a_busy_task",
+        Duration::from_secs(10),
+    );
+    let runtime = coring::Runtime::new().unwrap();
+    let (n, took) = runtime.block_on(async {
+        let socket = coring::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = socket.local_addr().unwrap();
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            let out = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            out.send_to(b"ping", addr).unwrap();
+        });
+        let _spins = spawn_busy(1);
+        let start = Instant::now();
+        // Timers are not starved (see above), so a timeout turns starvation into a failure.
+        let (n, buf) =
+            coring::time::timeout(Duration::from_secs(2), socket.recv(Vec::with_capacity(16)))
+                .await
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "the datagram never came out of the ring while a task kept busy: starved"
+                    )
+                });
+        let took = start.elapsed();
+        sender.join().unwrap();
+        let n = n.unwrap();
+        assert_eq!(&buf[..n], b"ping");
+        (n, took)
+    });
+    assert_eq!(n, 4);
+    eprintln!("the datagram sent after 20 ms was received after {took:?}");
+    assert!(took < Duration::from_millis(200), "starved: {took:?}");
+}

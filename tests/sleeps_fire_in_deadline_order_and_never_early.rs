@@ -1,0 +1,152 @@
+//! Two hundred sleeps with random deadlines 0–50 ms apart wake in deadline order (equal
+//! deadlines in either order) and none wakes before its deadline.
+
+use coring::time::{sleep, sleep_until, Instant};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
+use std::time::Duration;
+
+/// Aborts the process if still alive after `limit`: a hang becomes a failure, not a stuck suite.
+struct Watchdog {
+    _alive: Sender<()>,
+}
+
+fn watchdog(what: &'static str, limit: Duration) -> Watchdog {
+    let (alive, done) = channel::<()>();
+    std::thread::spawn(move || {
+        if done.recv_timeout(limit) == Err(RecvTimeoutError::Timeout) {
+            eprintln!("watchdog: `{what}` still runs after {limit:?}: a hang; aborting");
+            std::process::abort();
+        }
+    });
+    Watchdog { _alive: alive }
+}
+
+/// A small xorshift generator, seeded from the clock (the seed is printed for replays).
+struct Rng(u64);
+
+impl Rng {
+    fn from_clock() -> Self {
+        let seed = std::env::var("SLEEP_ORDER_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+                    | 1
+            });
+        eprintln!("seed: SLEEP_ORDER_SEED={seed}");
+        Rng(seed)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+const SLEEPS: usize = 200;
+/// Deadlines start this far after the tasks are spawned, so every sleep goes through the timer
+/// store (none is already due at its first poll, whatever the scheduling order).
+const HEAD_START: Duration = Duration::from_millis(20);
+/// How late a wake may be before we call it a bug (generous for a loaded CI machine).
+const LATE: Duration = Duration::from_millis(40);
+
+#[test]
+fn random_sleeps_wake_in_deadline_order_and_never_early() {
+    let _watchdog = watchdog(
+        "random_sleeps_wake_in_deadline_order_and_never_early",
+        Duration::from_secs(20),
+    );
+    let mut rng = Rng::from_clock();
+    let runtime = coring::Runtime::new().unwrap();
+    let woke: Rc<RefCell<Vec<(usize, Instant, Instant)>>> = Rc::default();
+    runtime.block_on(async {
+        let start = Instant::now() + HEAD_START;
+        let handles: Vec<_> = (0..SLEEPS)
+            .map(|i| {
+                let deadline = start + Duration::from_micros(rng.below(50_001));
+                let woke = woke.clone();
+                coring::spawn(async move {
+                    sleep_until(deadline).await;
+                    woke.borrow_mut().push((i, deadline, Instant::now()));
+                })
+            })
+            .collect();
+        for result in coring::task::join_all(handles).await {
+            result.unwrap();
+        }
+    });
+    let woke = woke.borrow();
+    assert_eq!(woke.len(), SLEEPS);
+    let mut max_late = Duration::ZERO;
+    for &(i, deadline, at) in woke.iter() {
+        assert!(
+            at >= deadline,
+            "sleep {i} woke {:?} before its deadline",
+            deadline - at
+        );
+        max_late = max_late.max(at - deadline);
+    }
+    for pair in woke.windows(2) {
+        let ((a, a_deadline, _), (b, b_deadline, _)) = (pair[0], pair[1]);
+        assert!(
+            a_deadline <= b_deadline,
+            "sleep {a} (deadline +{:?}) woke before sleep {b} (deadline +{:?})",
+            a_deadline.duration_since(woke[0].1),
+            b_deadline.duration_since(woke[0].1)
+        );
+    }
+    eprintln!("latest wake: {max_late:?} after its deadline");
+    assert!(max_late < LATE, "a sleep woke {max_late:?} late");
+    assert_eq!(runtime.pending_timers(), 0);
+}
+
+#[test]
+fn relative_sleeps_in_one_join_all_never_wake_early() {
+    let _watchdog = watchdog(
+        "relative_sleeps_in_one_join_all_never_wake_early",
+        Duration::from_secs(20),
+    );
+    let mut rng = Rng::from_clock();
+    let durations: Vec<u64> = (0..SLEEPS).map(|_| rng.below(50_001)).collect();
+    let runtime = coring::Runtime::new().unwrap();
+    let late = runtime.block_on(async {
+        let sleeps = durations.iter().map(|&micros| async move {
+            let created = Instant::now();
+            let nap = sleep(Duration::from_micros(micros));
+            let deadline = nap.deadline();
+            assert!(deadline >= created + Duration::from_micros(micros));
+            nap.await;
+            let now = Instant::now();
+            assert!(now >= deadline, "woke {:?} early", deadline - now);
+            now - deadline
+        });
+        coring::task::join_all(sleeps).await
+    });
+    let max_late = late.into_iter().max().unwrap();
+    eprintln!("latest wake: {max_late:?} after its deadline");
+    assert!(max_late < LATE, "a sleep woke {max_late:?} late");
+    assert_eq!(runtime.pending_timers(), 0);
+}
+
+#[test]
+fn a_zero_sleep_and_a_past_deadline_complete_at_once() {
+    let _watchdog = watchdog(
+        "a_zero_sleep_and_a_past_deadline_complete_at_once",
+        Duration::from_secs(10),
+    );
+    let runtime = coring::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let start = Instant::now();
+        sleep(Duration::ZERO).await;
+        sleep_until(start - Duration::from_millis(1)).await;
+        assert!(start.elapsed() < Duration::from_millis(20));
+    });
+    assert_eq!(runtime.pending_timers(), 0);
+}

@@ -1,0 +1,188 @@
+//! Blocking closures run on the `coring-blocking` pool, and their completion wakes the awaiting
+//! task on its own core: many concurrent calls all come back with their values, a panicking
+//! closure gives a `JoinError` whose `is_panic` is true, and the runtime's thread keeps serving
+//! timers (and everything else) while the closures sleep.
+
+use std::panic::AssertUnwindSafe;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// A hang fails the test instead of stalling the suite.
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// Runs `body` on its own thread and fails if it does not finish within `limit`.
+fn within<T: Send + 'static>(limit: Duration, body: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(std::panic::catch_unwind(AssertUnwindSafe(body)));
+    });
+    match rx.recv_timeout(limit) {
+        Ok(Ok(value)) => value,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(_) => panic!("the scenario still runs after {limit:?}: a hang"),
+    }
+}
+
+fn thread_name() -> String {
+    thread::current().name().unwrap_or("").to_owned()
+}
+
+#[test]
+fn many_concurrent_calls_from_one_runtime_complete_with_their_values() {
+    within(LIMIT, || {
+        coring::block_on(async {
+            let runtime_thread = thread::current().id();
+            // From the block_on future itself...
+            let handles: Vec<_> = (0..500u64)
+                .map(|n| {
+                    coring::task::spawn_blocking(move || {
+                        if n % 50 == 0 {
+                            thread::sleep(Duration::from_millis(5));
+                        }
+                        (n * n, thread_name())
+                    })
+                })
+                .collect();
+            for (n, result) in coring::task::join_all(handles)
+                .await
+                .into_iter()
+                .enumerate()
+            {
+                let (square, ran_on) = result.unwrap();
+                assert_eq!(square, (n * n) as u64);
+                assert_eq!(ran_on, "coring-blocking");
+            }
+            assert_eq!(thread::current().id(), runtime_thread);
+
+            // ...and from many spawned tasks, each resumed on the runtime's thread.
+            let tasks: Vec<_> = (0..200u64)
+                .map(|n| {
+                    coring::spawn(async move {
+                        let value = coring::task::spawn_blocking(move || n + 1).await.unwrap();
+                        assert_eq!(thread::current().id(), runtime_thread);
+                        value
+                    })
+                })
+                .collect();
+            let values: Vec<u64> = coring::task::join_all(tasks)
+                .await
+                .into_iter()
+                .map(Result::unwrap)
+                .collect();
+            assert_eq!(values, (1..=200).collect::<Vec<_>>());
+        });
+    });
+}
+
+#[test]
+fn a_panicking_closure_gives_a_panic_join_error_and_the_runtime_goes_on() {
+    within(LIMIT, || {
+        coring::block_on(async {
+            let err = coring::task::spawn_blocking(|| -> u32 { panic!("blocking boom") })
+                .await
+                .expect_err("the closure panicked");
+            assert!(err.is_panic(), "{err:?}");
+            assert!(!err.is_cancelled());
+            let payload = err.into_panic();
+            assert_eq!(payload.downcast_ref::<&str>(), Some(&"blocking boom"));
+
+            // The pool and the runtime both carry on.
+            let after = coring::task::spawn_blocking(|| 42).await.unwrap();
+            assert_eq!(after, 42);
+        });
+    });
+}
+
+#[test]
+fn the_runtime_thread_is_not_blocked_while_closures_sleep() {
+    within(LIMIT, || {
+        coring::block_on(async {
+            let start = Instant::now();
+            let sleepers: Vec<_> = (0..4)
+                .map(|i| {
+                    coring::task::spawn_blocking(move || {
+                        thread::sleep(Duration::from_millis(300));
+                        i
+                    })
+                })
+                .collect();
+
+            // A timer on the runtime fires on time while all four sleep.
+            coring::time::sleep(Duration::from_millis(50)).await;
+            let timer_fired = start.elapsed();
+            assert!(
+                timer_fired >= Duration::from_millis(50)
+                    && timer_fired < Duration::from_millis(250),
+                "a 50 ms timer fired after {timer_fired:?} while blocking closures slept"
+            );
+
+            // So does a stream of ticks.
+            let mut ticks = 0;
+            let mut interval = coring::time::interval(Duration::from_millis(10));
+            while start.elapsed() < Duration::from_millis(200) {
+                interval.tick().await;
+                ticks += 1;
+            }
+            assert!(ticks >= 8, "only {ticks} ticks of 10 ms in 150 ms");
+
+            // The four slept side by side on four pool threads.
+            let done: Vec<_> = coring::task::join_all(sleepers)
+                .await
+                .into_iter()
+                .map(Result::unwrap)
+                .collect();
+            assert_eq!(done, [0, 1, 2, 3]);
+            let all_done = start.elapsed();
+            assert!(all_done >= Duration::from_millis(300), "{all_done:?}");
+            assert!(
+                all_done < Duration::from_millis(1000),
+                "four 300 ms sleeps took {all_done:?}: they did not run in parallel"
+            );
+        });
+    });
+}
+
+#[test]
+fn each_worker_gets_its_own_results_back() {
+    within(LIMIT, || {
+        let runtime = coring::Builder::new().workers(2).build_multi().unwrap();
+        let per_worker = runtime.run_on_all(|index| async move {
+            let tasks: Vec<_> = (0..100usize)
+                .map(|n| {
+                    coring::spawn(async move {
+                        let value = coring::task::spawn_blocking(move || {
+                            thread::sleep(Duration::from_micros(200));
+                            index * 1000 + n
+                        })
+                        .await
+                        .unwrap();
+                        // The wake came back to this task's own core.
+                        assert_eq!(coring::runtime::current_worker(), Some(index));
+                        value
+                    })
+                })
+                .collect();
+            coring::task::join_all(tasks)
+                .await
+                .into_iter()
+                .map(Result::unwrap)
+                .sum::<usize>()
+        });
+        let expected = |index: usize| (0..100).map(|n| index * 1000 + n).sum::<usize>();
+        assert_eq!(per_worker, [expected(0), expected(1)]);
+    });
+}
+
+#[test]
+fn a_dropped_handle_detaches_and_the_closure_still_runs() {
+    within(LIMIT, || {
+        let (tx, rx) = std::sync::mpsc::channel();
+        coring::block_on(async move {
+            drop(coring::task::spawn_blocking(move || {
+                thread::sleep(Duration::from_millis(20));
+                tx.send("ran").unwrap();
+            }));
+        });
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok("ran"));
+    });
+}
