@@ -66,6 +66,7 @@
 //! ```
 
 mod addr;
+mod io_impls;
 mod listener;
 mod split;
 mod stream;

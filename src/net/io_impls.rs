@@ -1,0 +1,49 @@
+//! The owned-buffer I/O traits for sockets, so `BufReader`, `BufWriter` and `copy` work on them.
+
+use super::{OwnedReadHalf, OwnedWriteHalf, TcpStream};
+use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::io::{AsyncReadRent, AsyncWriteRent};
+use std::future::{ready, Future};
+use std::io;
+use std::net::Shutdown;
+
+impl AsyncReadRent for TcpStream {
+    fn read<B: IoBufMut>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
+        TcpStream::read(self, buf)
+    }
+}
+
+impl AsyncWriteRent for TcpStream {
+    fn write<B: IoBuf>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
+        TcpStream::write(self, buf)
+    }
+
+    /// A socket buffers nothing in user space.
+    fn flush(&mut self) -> impl Future<Output = io::Result<()>> {
+        ready(Ok(()))
+    }
+
+    fn shutdown(&mut self) -> impl Future<Output = io::Result<()>> {
+        TcpStream::shutdown(self, Shutdown::Write)
+    }
+}
+
+impl AsyncReadRent for OwnedReadHalf {
+    fn read<B: IoBufMut>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
+        OwnedReadHalf::read(self, buf)
+    }
+}
+
+impl AsyncWriteRent for OwnedWriteHalf {
+    fn write<B: IoBuf>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
+        OwnedWriteHalf::write(self, buf)
+    }
+
+    fn flush(&mut self) -> impl Future<Output = io::Result<()>> {
+        ready(Ok(()))
+    }
+
+    fn shutdown(&mut self) -> impl Future<Output = io::Result<()>> {
+        OwnedWriteHalf::shutdown(self)
+    }
+}
