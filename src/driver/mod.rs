@@ -70,6 +70,10 @@ pub struct RingStats {
     pub completions: u64,
     /// Wake-ups received from other rings through `MSG_RING`.
     pub msg_ring_wakes: u64,
+    /// Completions the kernel *dropped* (its CQ overflow counter). With `IORING_FEAT_NODROP`,
+    /// which coring requires, overflowing completions are held back and flushed instead, so
+    /// this stays 0 unless the kernel ran out of memory for them.
+    pub cq_dropped: u32,
 }
 
 /// When `park` may return.
@@ -440,6 +444,7 @@ impl Driver {
                 }
             }
         }
+        self.stats.cq_dropped = cq.overflow();
         drop(cq);
         if rearm_wake {
             if let Some(fd) = self.wake_fd {

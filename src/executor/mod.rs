@@ -14,13 +14,14 @@ pub use join::{JoinError, JoinHandle};
 pub(crate) use remote::{Injected, RingNotifier, Shared};
 
 use slab::Slab;
+use std::cell::Cell;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
-use task::{Runnable, Task};
+use task::{Ran, Runnable, Task};
 
 pub(crate) struct Executor {
     shared: Arc<Shared>,
@@ -28,6 +29,8 @@ pub(crate) struct Executor {
     /// Every live task, so shutdown can drop every future (even those only reachable from a
     /// cycle of wakers).
     registry: RefCell<Slab<Arc<dyn Runnable>>>,
+    /// Tasks spawned and not finished (registered or not).
+    live: Cell<usize>,
 }
 
 impl Executor {
@@ -36,6 +39,7 @@ impl Executor {
             shared: Shared::new(notifier)?,
             queue: RefCell::new(VecDeque::with_capacity(256)),
             registry: RefCell::new(Slab::with_capacity(256)),
+            live: Cell::new(0),
         })
     }
 
@@ -49,7 +53,8 @@ impl Executor {
         F::Output: 'static,
     {
         let task = Arc::new(Task::new(future, self.shared.clone()));
-        task.set_registry_index(self.registry.borrow_mut().insert(task.clone()));
+        // Registered only if its first poll leaves it pending: until then the run queue holds it.
+        self.live.set(self.live.get() + 1);
         self.queue.borrow_mut().push_back(task.clone());
         JoinHandle::new(task)
     }
@@ -59,9 +64,19 @@ impl Executor {
         for _ in 0..budget {
             let next = self.queue.borrow_mut().pop_front();
             let Some(task) = next else { return false };
-            if let Some(index) = task.run() {
-                let removed = self.registry.borrow_mut().try_remove(index);
-                drop(removed);
+            match task.run() {
+                Ran::Pending => {}
+                Ran::FirstPending(task) => {
+                    let index = self.registry.borrow_mut().insert(task.clone());
+                    task.set_registry_index(index);
+                }
+                Ran::Finished(index) => {
+                    self.live.set(self.live.get() - 1);
+                    if let Some(index) = index {
+                        let removed = self.registry.borrow_mut().try_remove(index);
+                        drop(removed);
+                    }
+                }
             }
         }
         !self.queue.borrow().is_empty()
@@ -83,30 +98,29 @@ impl Executor {
 
     /// Number of live tasks.
     pub(crate) fn live_tasks(&self) -> usize {
-        self.registry.borrow().len()
+        self.live.get()
     }
 
     /// Drops every live task's future, on this thread. Futures may wake or spawn while dropped;
     /// repeats until nothing is left.
     pub(crate) fn shut_down(&self) {
-        let (queued, injected) = self.shared.close();
-        drop(queued);
+        let (remote, injected) = self.shared.close();
         // Work sent from other threads that never ran: dropping it drops its reply channels,
         // which tells the senders.
         drop(injected);
+        let mut tasks = remote;
         loop {
-            let tasks: Vec<_> = self.registry.borrow_mut().drain().collect();
+            tasks.extend(self.registry.borrow_mut().drain());
+            tasks.extend(self.queue.borrow_mut().drain(..));
             if tasks.is_empty() {
                 break;
             }
-            for task in &tasks {
+            // Dropping futures may wake or spawn tasks; the loop picks those up.
+            for task in tasks.drain(..) {
                 task.shut_down();
             }
-            drop(tasks);
-            let queued: Vec<_> = self.queue.borrow_mut().drain(..).collect();
-            drop(queued);
         }
-        drop(self.shared.close());
+        self.live.set(0);
     }
 
     /// How often this executor's owner was woken from other threads, by which path.

@@ -19,11 +19,12 @@ use super::join::JoinError;
 use super::remote::Shared;
 use std::cell::{Cell, UnsafeCell};
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 /// Queued to run (locally or remotely); cleared just before a poll.
 const SCHEDULED: u8 = 1 << 0;
@@ -42,11 +43,27 @@ enum Stage<F: Future> {
 
 /// The type-erased face of a task the executor runs.
 pub(crate) trait Runnable: Send + Sync {
-    /// Polls the task once (owner thread only). Returns the registry index once it completed.
-    fn run(self: Arc<Self>) -> Option<usize>;
+    /// Polls the task once (owner thread only).
+    fn run(self: Arc<Self>) -> Ran;
+    /// Records where the executor's registry keeps this task.
+    fn set_registry_index(&self, index: usize);
     /// Drops the future without polling it (owner thread only; executor shutdown).
     fn shut_down(&self);
 }
+
+/// What a poll of a task came to.
+pub(crate) enum Ran {
+    /// Still pending (and already in the registry).
+    Pending,
+    /// Pending for the first time: the executor must register it so shutdown can find it.
+    /// Tasks that finish in their first poll never touch the registry.
+    FirstPending(Arc<dyn Runnable>),
+    /// Finished; the registry index to free, if it was registered.
+    Finished(Option<usize>),
+}
+
+/// No registry slot yet.
+const UNREGISTERED: usize = usize::MAX;
 
 /// The face a `JoinHandle` sees.
 pub(crate) trait JoinTarget<T> {
@@ -76,14 +93,55 @@ impl<F: Future + 'static> Task<F> {
         Task {
             state: AtomicU8::new(SCHEDULED),
             shared,
-            registry_index: Cell::new(usize::MAX),
+            registry_index: Cell::new(UNREGISTERED),
             stage: UnsafeCell::new(Stage::Running(future)),
             join_waker: UnsafeCell::new(None),
         }
     }
 
-    pub(crate) fn set_registry_index(&self, index: usize) {
-        self.registry_index.set(index);
+    fn registered_at(&self) -> Option<usize> {
+        Some(self.registry_index.get()).filter(|&i| i != UNREGISTERED)
+    }
+
+    /// A waker for this task that borrows the caller's reference: polling does not touch the
+    /// reference count unless the future clones the waker.
+    fn borrowed_waker(self: &Arc<Self>) -> ManuallyDrop<Waker> {
+        let raw = RawWaker::new(Arc::as_ptr(self).cast(), &Self::WAKER_VTABLE);
+        // SAFETY: the vtable below upholds the RawWaker contract for a pointer obtained from
+        // `Arc::<Task<F>>::as_ptr`; the ManuallyDrop makes this waker not own a count, and it is
+        // only used while `self` (which does own one) is alive.
+        ManuallyDrop::new(unsafe { Waker::from_raw(raw) })
+    }
+
+    const WAKER_VTABLE: RawWakerVTable = RawWakerVTable::new(
+        Self::waker_clone,
+        Self::waker_wake,
+        Self::waker_wake_by_ref,
+        Self::waker_drop,
+    );
+
+    unsafe fn waker_clone(ptr: *const ()) -> RawWaker {
+        // SAFETY: `ptr` came from `Arc::as_ptr` of a live task (the waker being cloned keeps it
+        // alive); the new RawWaker owns the count added here.
+        unsafe { Arc::increment_strong_count(ptr.cast::<Self>()) };
+        RawWaker::new(ptr, &Self::WAKER_VTABLE)
+    }
+
+    unsafe fn waker_wake(ptr: *const ()) {
+        // SAFETY: an owned waker carries one strong count, which this takes over and drops.
+        let task = unsafe { Arc::from_raw(ptr.cast::<Self>()) };
+        task.schedule();
+    }
+
+    unsafe fn waker_wake_by_ref(ptr: *const ()) {
+        // SAFETY: the waker keeps the task alive during the call; ManuallyDrop leaves its count.
+        let task = ManuallyDrop::new(unsafe { Arc::from_raw(ptr.cast::<Self>()) });
+        task.schedule();
+    }
+
+    unsafe fn waker_drop(ptr: *const ()) {
+        // SAFETY: an owned waker carries one strong count, released here.
+        unsafe { Arc::decrement_strong_count(ptr.cast::<Self>()) };
     }
 
     fn schedule(self: &Arc<Self>) {
@@ -121,19 +179,23 @@ impl<F: Future + 'static> Task<F> {
 }
 
 impl<F: Future + 'static> Runnable for Task<F> {
-    fn run(self: Arc<Self>) -> Option<usize> {
+    fn set_registry_index(&self, index: usize) {
+        self.registry_index.set(index);
+    }
+
+    fn run(self: Arc<Self>) -> Ran {
         let prev = self.state.fetch_and(!SCHEDULED, Ordering::AcqRel);
         if prev & COMPLETE != 0 {
-            return None;
+            return Ran::Pending;
         }
         if prev & ABORT != 0 {
             let stage = self.take_stage();
             // A panicking Drop must not take the worker down; the abort still completes.
             let _ = catch_unwind(AssertUnwindSafe(|| drop(stage)));
             self.finish(Err(JoinError::cancelled()));
-            return Some(self.registry_index.get());
+            return Ran::Finished(self.registered_at());
         }
-        let waker = Waker::from(self.clone());
+        let waker = self.borrowed_waker();
         let mut cx = Context::from_waker(&waker);
         // SAFETY: owner thread (only the executor that owns the task calls `run`). The future is
         // never moved while in `Stage::Running`: the task lives in an Arc and the stage is only
@@ -149,7 +211,12 @@ impl<F: Future + 'static> Runnable for Task<F> {
             }
         }));
         let output = match polled {
-            Ok(Poll::Pending) => return None,
+            Ok(Poll::Pending) => {
+                return match self.registered_at() {
+                    Some(_) => Ran::Pending,
+                    None => Ran::FirstPending(self),
+                };
+            }
             Ok(Poll::Ready(output)) => Ok(output),
             Err(panic) => Err(JoinError::panic(panic)),
         };
@@ -164,7 +231,7 @@ impl<F: Future + 'static> Runnable for Task<F> {
             (output, _) => output,
         };
         self.finish(output);
-        Some(self.registry_index.get())
+        Ran::Finished(self.registered_at())
     }
 
     fn shut_down(&self) {
@@ -216,15 +283,5 @@ impl<F: Future + 'static> JoinTarget<F::Output> for Task<F> {
             let stage = self.take_stage();
             let _ = catch_unwind(AssertUnwindSafe(|| drop(stage)));
         }
-    }
-}
-
-impl<F: Future + 'static> Wake for Task<F> {
-    fn wake(self: Arc<Self>) {
-        self.schedule();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.schedule();
     }
 }

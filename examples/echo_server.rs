@@ -1,0 +1,90 @@
+//! A TCP echo server: every byte a client sends comes back.
+//!
+//! ```text
+//! cargo run --release --example echo_server -- [--addr 127.0.0.1:7000] [--workers N] [--ring]
+//! cargo run --release --example echo_client -- --connections 50 --size 1024 --duration 5
+//! ```
+//!
+//! Each connection is a task with one owned buffer that goes to the kernel with every read and
+//! comes back with the bytes (`(result, buf) = stream.read(buf).await`), then goes out with
+//! `write_all` and comes back again: no copy, no allocation per message.
+//!
+//! With `--ring`, connections read through a provided buffer ring instead (`recv_stream`): an
+//! idle connection holds no buffer at all, the kernel takes one from the worker's shared ring
+//! only when bytes arrive. The chunk is copied into the connection's write buffer (a ring
+//! buffer goes back to the ring when dropped, so it cannot be lent to a write).
+//!
+//! With `--workers N`, N cores each run a runtime and a `SO_REUSEPORT` listener of their own.
+
+#[path = "common/args.rs"]
+mod args;
+#[path = "common/server.rs"]
+mod server;
+
+use coring::buf::BufRing;
+use coring::net::TcpStream;
+use std::io;
+use std::net::SocketAddr;
+
+const USAGE: &str = "usage: echo_server [--addr 127.0.0.1:7000] [--workers N] [--ring]";
+/// Bytes read at a time per connection.
+const BUF_SIZE: usize = 16 * 1024;
+/// Buffers in each worker's ring for `--ring` (of `BUF_SIZE` bytes: 8 MiB per worker).
+const RING_ENTRIES: u16 = 512;
+
+fn main() {
+    let mut args = args::Args::from_env(USAGE);
+    let addr: SocketAddr = args.value("--addr", "127.0.0.1:7000".parse().unwrap());
+    let workers: usize = args.value("--workers", 1);
+    let ring = args.flag("--ring");
+    args.finish();
+
+    let mode = if ring { "buffer ring" } else { "owned buffers" };
+    server::run(
+        "echo_server",
+        addr,
+        workers,
+        mode,
+        move |_worker, listener| async move {
+            if ring {
+                // One ring per worker, shared by all its connections.
+                let ring = BufRing::new(RING_ENTRIES, BUF_SIZE)?;
+                server::accept_each(listener, |stream| echo_ring(stream, ring.clone())).await
+            } else {
+                server::accept_each(listener, echo).await
+            }
+        },
+    );
+}
+
+/// Read, write back, repeat, with one buffer passed to the kernel and back.
+async fn echo(stream: TcpStream) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    let mut buf = Vec::with_capacity(BUF_SIZE);
+    loop {
+        // A read fills the buffer from its start and only ever extends its length: clear it.
+        buf.clear();
+        let (read, back) = stream.read(buf).await;
+        if read? == 0 {
+            return Ok(()); // the client closed
+        }
+        let (written, back) = stream.write_all(back).await;
+        written?;
+        buf = back;
+    }
+}
+
+/// The same through a provided buffer ring: the kernel picks a buffer when data arrives.
+async fn echo_ring(stream: TcpStream, ring: BufRing) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    let mut incoming = stream.recv_stream(&ring);
+    let mut out = Vec::with_capacity(BUF_SIZE);
+    while let Some(chunk) = incoming.next().await {
+        out.clear();
+        out.extend_from_slice(&chunk?); // the ring buffer goes back to the kernel here
+        let (written, back) = stream.write_all(out).await;
+        written?;
+        out = back;
+    }
+    Ok(())
+}
