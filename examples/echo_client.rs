@@ -29,7 +29,7 @@ fn main() -> ExitCode {
     let addr: SocketAddr = args.value("--addr", "127.0.0.1:7000".parse().unwrap());
     let connections: usize = args.value("--connections", 50);
     let size: usize = args.value("--size", 1024).max(8);
-    let duration = Duration::from_secs_f64(args.value("--duration", 5.0));
+    let duration = args.seconds("--duration", 5.0);
     args.finish();
 
     println!(

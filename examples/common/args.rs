@@ -52,6 +52,13 @@ impl Args {
             .unwrap_or_else(|e| self.fail(&format!("{name} {text}: {e}")))
     }
 
+    /// The value of `--name SECS` (fractions allowed) as a `Duration`, or `default` seconds.
+    pub fn seconds(&mut self, name: &str, default: f64) -> std::time::Duration {
+        let secs: f64 = self.value(name, default);
+        std::time::Duration::try_from_secs_f64(secs)
+            .unwrap_or_else(|e| self.fail(&format!("{name} {secs}: {e}")))
+    }
+
     /// The positional arguments left; an unknown `--option` is an error.
     pub fn finish(self) -> Vec<String> {
         if let Some(unknown) = self.rest.iter().find(|a| a.starts_with("--")) {

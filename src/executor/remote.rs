@@ -158,7 +158,8 @@ impl Shared {
         &self,
         out: &mut std::collections::VecDeque<Arc<dyn Runnable>>,
     ) -> bool {
-        if !self.pending.swap(false, SeqCst) {
+        // A plain load first: the common case, nothing pending, then costs no locked swap.
+        if !self.pending.load(SeqCst) || !self.pending.swap(false, SeqCst) {
             return false;
         }
         let batch = std::mem::take(&mut *self.queue.lock().unwrap_or_else(|e| e.into_inner()));

@@ -124,11 +124,16 @@ impl Runtime {
         let core = &self.core;
         let more = core.executor.run_ready(TASK_BUDGET);
 
-        let now = Instant::now();
-        let next_deadline = {
+        let (now, next_deadline) = {
             let mut timers = core.timers.borrow_mut();
-            timers.fire_due(now, &mut turn.wakers);
-            timers.next_deadline()
+            if timers.len() == 0 {
+                // No timers: skip the clock read.
+                (None, None)
+            } else {
+                let now = Instant::now();
+                timers.fire_due(now, &mut turn.wakers);
+                (Some(now), timers.next_deadline())
+            }
         };
         turn.wake_all();
 
@@ -139,6 +144,7 @@ impl Runtime {
         } else {
             match next_deadline {
                 Some(deadline) => {
+                    let now = now.unwrap_or_else(Instant::now);
                     Park::Timeout(timer_tick(deadline, self.epoch).saturating_duration_since(now))
                 }
                 None => Park::Forever,

@@ -1,0 +1,162 @@
+//! The seed's `wget`: fetch the response headers of several web sites at once, on one thread.
+//!
+//! ```text
+//! cargo run --release --example wget                      # three demo sites on loopback
+//! cargo run --release --example wget -- www.example.com www.rust-lang.org:80 [--timeout 10]
+//! ```
+//!
+//! For each `HOST[:PORT]` (port 80 by default) it prints `wget HOST...`, connects, sends
+//! `GET / HTTP/1.0` with a `Host` header, and prints the response's head one line at a time as
+//! `HOST header > LINE`. With no host given it first starts three small HTTP servers on loopback,
+//! in the same runtime, and fetches from them.
+//!
+//! # From asyncio to coring
+//!
+//! | seed (asyncio)                                   | here (coring)                                   |
+//! |--------------------------------------------------|-------------------------------------------------|
+//! | `loop = asyncio.get_event_loop()`                | `coring::block_on(async { ... })`               |
+//! | `tasks = [wget(host) for host in ...]`           | `coring::spawn(wget(host, limit))` per host      |
+//! | `loop.run_until_complete(asyncio.wait(tasks))`   | `coring::task::join_all(tasks).await`           |
+//! | `yield from asyncio.open_connection(host, 80)`   | `TcpStream::connect((host, port)).await` (names resolved off the core) |
+//! | `writer.write(header)`; `yield from drain()`     | `stream.write_all(request).await`: the buffer is *given* to the kernel and handed back |
+//! | `yield from reader.readline()`                   | `reader.next_line(8192).await`: a slice of the reader's buffer, no copy, bounded |
+//! | `writer.close()`                                 | dropping the stream                              |
+//!
+//! Unlike the seed, one bad site cannot hang or kill the others: each fetch (connect included)
+//! has a time limit (`--timeout SECS`, 10 by default), a header line may be at most 8 KiB and a
+//! head at most 100 header lines, and a failing site prints one line `HOST error > REASON`. The
+//! exit status is 1 if any site failed. A site's lines are printed together once its head is
+//! complete, so the output of sites answering at the same time does not interleave.
+
+#[path = "common/args.rs"]
+mod args;
+#[path = "common/demo_servers.rs"]
+mod demo_servers;
+#[path = "common/http_date.rs"]
+mod http_date;
+
+use coring::io::BufReader;
+use coring::net::TcpStream;
+use std::io::{ErrorKind, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::time::Duration;
+
+const USAGE: &str = "usage: wget [--timeout SECS] [HOST[:PORT] ...]\n\
+                     With no host, fetches from three demo servers it starts on loopback.";
+const DEFAULT_PORT: u16 = 80;
+/// The longest header line accepted, `\r\n` included.
+const MAX_LINE: usize = 8 * 1024;
+/// The most header lines accepted after the status line.
+const MAX_HEADERS: usize = 100;
+
+fn main() -> ExitCode {
+    let mut args = args::Args::from_env(USAGE);
+    let limit = args.seconds("--timeout", 10.0);
+    let hosts = args.finish();
+
+    let all_ok = coring::block_on(async move {
+        let hosts = match hosts.is_empty() {
+            false => hosts,
+            true => {
+                let demo = demo_servers::start().expect("start the demo servers");
+                eprintln!("(no host given: fetching from three demo servers on loopback)");
+                demo
+            }
+        };
+        let tasks = hosts
+            .into_iter()
+            .map(|host| coring::spawn(wget(host, limit)));
+        let done = coring::task::join_all(tasks).await;
+        done.into_iter().all(|fetched| matches!(fetched, Ok(true)))
+    });
+    if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Fetches `host`'s response head and prints it, or one error line. Returns whether it worked.
+async fn wget(host: String, limit: Duration) -> bool {
+    println!("wget {host}...");
+    let outcome = match coring::time::timeout(limit, fetch_head(&host)).await {
+        Ok(outcome) => outcome,
+        Err(_elapsed) => Err(format!("timed out after {limit:?}")),
+    };
+    let mut out = std::io::stdout().lock();
+    match outcome {
+        Ok(lines) => {
+            for line in &lines {
+                let _ = writeln!(out, "{host} header > {line}");
+            }
+            true
+        }
+        Err(reason) => {
+            let _ = writeln!(out, "{host} error > {reason}");
+            false
+        }
+    }
+}
+
+/// Connects, sends the request, and returns the head's lines (status line first, without line
+/// endings), or why not. The connection is closed when this returns (the body is ignored).
+async fn fetch_head(host: &str) -> Result<Vec<String>, String> {
+    let stream = TcpStream::connect(address(host))
+        .await
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    let request = format!("GET / HTTP/1.0\r\nHost: {host}\r\n\r\n");
+    let (sent, _request) = stream.write_all(request).await;
+    sent.map_err(|e| format!("cannot send the request: {e}"))?;
+
+    let mut reader = BufReader::with_capacity(MAX_LINE, stream);
+    let mut lines = Vec::new();
+    loop {
+        let line = match reader.next_line(MAX_LINE).await {
+            Ok(Some(line)) if line.ends_with(b"\n") => line,
+            Ok(_) => return Err("connection closed before the end of the header".into()),
+            Err(e) if e.kind() == ErrorKind::InvalidData => {
+                return Err(format!("header line longer than {MAX_LINE} bytes"))
+            }
+            Err(e) => return Err(format!("cannot read the response: {e}")),
+        };
+        if line == b"\r\n" || line == b"\n" {
+            return Ok(lines);
+        }
+        if lines.is_empty() {
+            check_status_line(line)?;
+        } else if lines.len() > MAX_HEADERS {
+            return Err(format!("more than {MAX_HEADERS} header lines"));
+        }
+        lines.push(String::from_utf8_lossy(line).trim_end().to_owned());
+    }
+}
+
+/// The status line must be `HTTP/1.x CODE REASON` (as `httparse` reads it).
+fn check_status_line(line: &[u8]) -> Result<(), String> {
+    let mut no_headers = [];
+    match httparse::Response::new(&mut no_headers).parse(line) {
+        // Partial: a valid status line, and (of course) no blank line after it yet.
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!(
+            "not an HTTP response ({e}): {:?}",
+            String::from_utf8_lossy(&line[..line.len().min(60)])
+        )),
+    }
+}
+
+/// `HOST[:PORT]` as `TcpStream::connect` takes it: `"example.com"`, `"example.com:8080"`,
+/// `"127.0.0.1:80"`, `"::1"` and `"[::1]:8080"`.
+fn address(arg: &str) -> (String, u16) {
+    if let Ok(addr) = arg.parse::<SocketAddr>() {
+        return (addr.ip().to_string(), addr.port());
+    }
+    if arg.parse::<IpAddr>().is_err() {
+        if let Some((host, port)) = arg.rsplit_once(':') {
+            if let Ok(port) = port.parse() {
+                return (host.to_owned(), port);
+            }
+        }
+    }
+    (arg.to_owned(), DEFAULT_PORT)
+}
