@@ -58,6 +58,9 @@ struct Mode {
     window: Duration,
     /// Runs of each measurement (interleaved across servers; the best throughput is kept).
     reps: usize,
+    /// Extra attempts of a run during which other processes used more than [`OTHERS_MAX`] of a
+    /// CPU (the machine is shared).
+    retries: usize,
     echo_sizes: &'static [usize],
     echo_conns: &'static [usize],
     wrk_conns: usize,
@@ -71,6 +74,7 @@ const FULL: Mode = Mode {
     warmup: Duration::from_secs(1),
     window: Duration::from_secs(5),
     reps: 2,
+    retries: 3,
     echo_sizes: &[1024, 16 * 1024],
     echo_conns: &[50, 500],
     wrk_conns: 50,
@@ -84,6 +88,7 @@ const QUICK: Mode = Mode {
     warmup: Duration::from_millis(300),
     window: Duration::from_secs(1),
     reps: 1,
+    retries: 2,
     echo_sizes: &[1024, 16 * 1024],
     echo_conns: &[50, 500],
     wrk_conns: 50,
@@ -97,6 +102,7 @@ const SMOKE: Mode = Mode {
     warmup: Duration::from_millis(50),
     window: Duration::from_millis(150),
     reps: 1,
+    retries: 0,
     echo_sizes: &[1024, 16 * 1024],
     echo_conns: &[8],
     wrk_conns: 8,

@@ -6,27 +6,33 @@
 //! ```
 //!
 //! For each `HOST[:PORT]` (port 80 by default) it prints `wget HOST...`, connects, sends
-//! `GET / HTTP/1.0` with a `Host` header, and prints the response's head one line at a time as
-//! `HOST header > LINE`. With no host given it first starts three small HTTP servers on loopback,
-//! in the same runtime, and fetches from them.
+//! `GET / HTTP/1.0` with a `Host` header, reads the response's head line by line up to the blank
+//! line, prints each line as `HOST header > LINE`, and closes. With no host given it first starts
+//! three small HTTP servers on loopback, in the same runtime, and fetches from them.
 //!
 //! # From asyncio to coring
 //!
-//! | seed (asyncio)                                   | here (coring)                                   |
-//! |--------------------------------------------------|-------------------------------------------------|
-//! | `loop = asyncio.get_event_loop()`                | `coring::block_on(async { ... })`               |
-//! | `tasks = [wget(host) for host in ...]`           | `coring::spawn(wget(host, limit))` per host      |
-//! | `loop.run_until_complete(asyncio.wait(tasks))`   | `coring::task::join_all(tasks).await`           |
-//! | `yield from asyncio.open_connection(host, 80)`   | `TcpStream::connect((host, port)).await` (names resolved off the core) |
-//! | `writer.write(header)`; `yield from drain()`     | `stream.write_all(request).await`: the buffer is *given* to the kernel and handed back |
-//! | `yield from reader.readline()`                   | `reader.next_line(8192).await`: a slice of the reader's buffer, no copy, bounded |
-//! | `writer.close()`                                 | dropping the stream                              |
+//! | seed (asyncio)                                 | here (coring)                              |
+//! |------------------------------------------------|--------------------------------------------|
+//! | `loop = asyncio.get_event_loop()`              | `coring::block_on(async { ... })`          |
+//! | `tasks = [wget(host) for host in ...]`         | `coring::spawn(wget(host, limit))` each    |
+//! | `loop.run_until_complete(asyncio.wait(tasks))` | `coring::task::join_all(tasks).await`      |
+//! | `yield from asyncio.open_connection(host, 80)` | `TcpStream::connect((host, port)).await`   |
+//! | `writer.write(header)`; `yield from drain()`   | `stream.write_all(request).await`          |
+//! | `yield from reader.readline()`                 | `reader.next_line(8192).await`             |
+//! | `writer.close()`                               | dropping the stream                        |
+//!
+//! Host names are resolved off the core (on the blocking pool), so one slow DNS answer does not
+//! stall the other fetches. `write_all` takes the request *by value*: the kernel reads it after
+//! the call has returned, so the buffer belongs to the operation until it hands it back.
+//! `next_line` returns a slice of the reader's own buffer (no copy) and refuses a line longer
+//! than its bound instead of growing.
 //!
 //! Unlike the seed, one bad site cannot hang or kill the others: each fetch (connect included)
 //! has a time limit (`--timeout SECS`, 10 by default), a header line may be at most 8 KiB and a
 //! head at most 100 header lines, and a failing site prints one line `HOST error > REASON`. The
 //! exit status is 1 if any site failed. A site's lines are printed together once its head is
-//! complete, so the output of sites answering at the same time does not interleave.
+//! complete, so the heads of sites answering at the same time do not interleave.
 
 #[path = "common/args.rs"]
 mod args;
@@ -56,13 +62,11 @@ fn main() -> ExitCode {
     let hosts = args.finish();
 
     let all_ok = coring::block_on(async move {
-        let hosts = match hosts.is_empty() {
-            false => hosts,
-            true => {
-                let demo = demo_servers::start().expect("start the demo servers");
-                eprintln!("(no host given: fetching from three demo servers on loopback)");
-                demo
-            }
+        let hosts = if hosts.is_empty() {
+            eprintln!("(no host given: fetching from three demo servers on loopback)");
+            demo_servers::start().expect("start the demo servers")
+        } else {
+            hosts
         };
         let tasks = hosts
             .into_iter()

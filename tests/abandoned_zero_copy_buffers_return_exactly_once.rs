@@ -220,7 +220,12 @@ async fn ring_buffers(runtime: &Runtime) {
             "ring round {round}: {} buffer returns ({kept} held by the reader)",
             ring.returns() - returns
         );
-        drop(stream); // the writer sees the connection close.
+        // The writer sees the connection close (the close goes out with the next turn, so
+        // let the runtime turn rather than block it in `join`).
+        drop(stream);
+        while !writer.is_finished() {
+            sleep(Duration::from_millis(1)).await;
+        }
         writer.join().unwrap();
     }
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -324,6 +329,9 @@ async fn send_zc_buffers(runtime: &Runtime) {
         .await;
         assert_eq!(sampled().0, 1, "the buffer must be dropped exactly once");
         drop(stream);
+        while !reader.is_finished() {
+            sleep(Duration::from_millis(1)).await;
+        }
         let read = reader.join().unwrap();
         eprintln!("send_zc round {round}: dropped after {wait} ms; the peer then read {read} B");
     }

@@ -60,8 +60,14 @@ fn build_example(name: &str) -> PathBuf {
         .unwrap_or_else(|| panic!("cargo reported no executable for example {name}"))
 }
 
-/// An HTTP/1.0 server on a std thread: reads each request head, answers with `head`, closes.
+/// An HTTP/1.0 server on a std thread: reads each request head, answers with `head` and a
+/// short body, closes.
 fn http_server(head: &'static str) -> String {
+    raw_server(format!("{head}\r\n\r\nbody of {head:?}"))
+}
+
+/// A server on a std thread that reads each request head, sends `response` as it is, closes.
+fn raw_server(response: String) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let host = listener.local_addr().unwrap().to_string();
     std::thread::spawn(move || {
@@ -75,7 +81,7 @@ fn http_server(head: &'static str) -> String {
                     Ok(n) => request.extend_from_slice(&buf[..n]),
                 }
             }
-            let _ = stream.write_all(format!("{head}\r\n\r\nbody of {head:?}").as_bytes());
+            let _ = stream.write_all(response.as_bytes());
         }
     });
     host
@@ -206,4 +212,40 @@ fn with_no_arguments_it_fetches_from_its_three_demo_servers() {
         3,
         "each demo server names itself differently: {servers:?}"
     );
+}
+
+#[test]
+fn cut_off_heads_too_many_headers_and_non_http_answers_are_one_error_each() {
+    let _watchdog = watchdog("wget against broken servers", Duration::from_secs(300));
+    wget();
+    let headers = |n: usize| {
+        (0..n)
+            .map(|i| format!("X-H{i}: {i}\r\n"))
+            .collect::<String>()
+    };
+    let cut_off = raw_server("HTTP/1.0 200 OK\r\nServer: cut\r\n".into());
+    let too_many = raw_server(format!("HTTP/1.0 200 OK\r\n{}\r\n", headers(101)));
+    let at_limit = raw_server(format!("HTTP/1.0 200 OK\r\n{}\r\n", headers(100)));
+    let not_http = raw_server("SSH-2.0-OpenSSH_9.2\r\n".into());
+
+    let (output, stdout) = run(&[&cut_off, &too_many, &at_limit, &not_http]);
+    assert_eq!(output.status.code(), Some(1));
+    let error = |host: &str| {
+        let errors = lines_for(&stdout, host, "error");
+        assert_eq!(errors.len(), 1, "one error line for {host}: {stdout}");
+        assert!(
+            lines_for(&stdout, host, "header").is_empty(),
+            "{host}: no headers"
+        );
+        errors[0].to_owned()
+    };
+    assert!(error(&cut_off).contains("before the end of the header"));
+    assert!(error(&too_many).contains("more than 100 header lines"));
+    assert!(error(&not_http).contains("not an HTTP response"));
+    assert_eq!(
+        lines_for(&stdout, &at_limit, "header").len(),
+        101,
+        "100 headers are fine"
+    );
+    assert!(lines_for(&stdout, &at_limit, "error").is_empty());
 }

@@ -1,6 +1,9 @@
 //! A tiny command-line parser for the examples: `--name value`, `--name=value`, `--flag`, and
 //! positional arguments. Bad input prints the usage and exits with status 2.
 
+// Each example uses some of these.
+#![allow(dead_code)]
+
 use std::fmt::Display;
 use std::str::FromStr;
 
@@ -22,7 +25,6 @@ impl Args {
     }
 
     /// Whether `--name` was given (taken out of the arguments).
-    #[allow(dead_code)] // not every example has a plain flag
     pub fn flag(&mut self, name: &str) -> bool {
         let before = self.rest.len();
         self.rest.retain(|a| a != name);

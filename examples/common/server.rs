@@ -34,7 +34,7 @@ where
         run_multi(addr, workers, announce, worker_main)
     };
     if let Err(err) = result {
-        eprintln!("{name}: {err}");
+        eprintln!("{name} on {addr}: {err}");
         std::process::exit(1);
     }
 }

@@ -268,3 +268,18 @@ impl Drop for RingBuf {
         }
     }
 }
+
+// SAFETY: the bytes live in the ring's buffer region, which never moves and outlives the
+// RingBuf (it holds an Rc to the ring); the kernel does not write buffer `bid` again until the
+// RingBuf is dropped and the buffer republished. `len` <= size, and all of it is initialized.
+unsafe impl super::IoBuf for RingBuf {
+    fn stable_ptr(&self) -> *const u8 {
+        self.ring.buffers.at(usize::from(self.bid) * self.ring.size)
+    }
+    fn bytes_init(&self) -> usize {
+        self.len
+    }
+    fn bytes_total(&self) -> usize {
+        self.len
+    }
+}

@@ -146,6 +146,9 @@ impl TcpStream {
     /// Reads into `buf` from its start, up to its capacity, and returns the number of bytes read
     /// with the buffer (whose length now covers them). `Ok(0)` is the end of the stream: the peer
     /// shut down its writing side (or `buf` has no capacity).
+    ///
+    /// A `Vec`'s length only grows to cover what was read, never shrinks: when reusing a `Vec`
+    /// for reads, `clear()` it first (or use the returned count), or stale bytes past `n` remain.
     pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         if self.read_loss.is_set() {
             return (Err(lost("read")), buf);

@@ -1,0 +1,261 @@
+//! The `http_server` example as `wrk` uses it: three requests pipelined in one write get three
+//! responses in order on a connection that stays open; `Connection: close` and HTTP/1.0 close
+//! it after the response; a request head over 8 KiB gets `400 Bad Request` and the connection
+//! is closed.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Servers started by this test, killed by the watchdog before it aborts.
+static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// Aborts the process (after killing the servers) if still alive after `limit`.
+struct Watchdog {
+    _alive: Sender<()>,
+}
+
+fn watchdog(what: &'static str, limit: Duration) -> Watchdog {
+    let (alive, done) = channel::<()>();
+    std::thread::spawn(move || {
+        if done.recv_timeout(limit) == Err(RecvTimeoutError::Timeout) {
+            eprintln!("watchdog: `{what}` still runs after {limit:?}: a hang; aborting");
+            for &pid in CHILDREN.lock().unwrap().iter() {
+                // SAFETY: kill(2) has no memory-safety preconditions.
+                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            }
+            std::process::abort();
+        }
+    });
+    Watchdog { _alive: alive }
+}
+
+fn build_example(name: &str) -> PathBuf {
+    let output = Command::new(env!("CARGO"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["build", "--release", "--quiet", "--offline"])
+        .args([
+            "--message-format=json-render-diagnostics",
+            "--example",
+            name,
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run cargo build for the example");
+    assert!(output.status.success(), "building example {name} failed");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let key = "\"executable\":\"";
+    stdout
+        .lines()
+        .filter(|line| line.contains("\"reason\":\"compiler-artifact\""))
+        .filter(|line| line.contains(&format!("\"name\":\"{name}\"")))
+        .find_map(|line| {
+            let start = line.find(key)? + key.len();
+            let end = start + line[start..].find('"')?;
+            Some(PathBuf::from(&line[start..end]))
+        })
+        .unwrap_or_else(|| panic!("cargo reported no executable for example {name}"))
+}
+
+/// A running server example, killed on drop (panics included).
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `program --addr 127.0.0.1:PORT args..` on a port that was free, and waits for its
+/// "listening on" line; another port is tried if the server could not bind.
+fn start_server(program: &PathBuf, args: &[&str]) -> Server {
+    for _ in 0..5 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = Command::new(program)
+            .args(["--addr", &format!("127.0.0.1:{port}")])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the server example");
+        CHILDREN.lock().unwrap().push(child.id());
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let (line_tx, line_rx) = channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                let _ = line_tx.send(line);
+            }
+        });
+        let server = Server { child, port };
+        match line_rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(line) if line.contains(&format!("listening on 127.0.0.1:{port}")) => return server,
+            other => eprintln!("server on port {port} did not start: {other:?}; retrying"),
+        }
+    }
+    panic!("the server example did not start");
+}
+
+fn connect(port: u16) -> TcpStream {
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+}
+
+/// Reads one response (head and `Content-Length` body); returns the status, the head's headers
+/// in lowercase as `name: value` lines, and the body.
+fn read_response(stream: &mut TcpStream, pending: &mut Vec<u8>) -> (u16, Vec<String>, Vec<u8>) {
+    read_response_to(stream, pending, false)
+}
+
+/// Like `read_response`; a response to `HEAD` (`head_only`) has no body.
+fn read_response_to(
+    stream: &mut TcpStream,
+    pending: &mut Vec<u8>,
+    head_only: bool,
+) -> (u16, Vec<String>, Vec<u8>) {
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut response = httparse::Response::new(&mut headers);
+        if let httparse::Status::Complete(head) = response.parse(pending).unwrap() {
+            let lines: Vec<String> = response
+                .headers
+                .iter()
+                .map(|h| {
+                    format!("{}: {}", h.name, String::from_utf8_lossy(h.value)).to_ascii_lowercase()
+                })
+                .collect();
+            let length: usize = if head_only {
+                0
+            } else {
+                lines
+                    .iter()
+                    .find_map(|l| l.strip_prefix("content-length: "))
+                    .expect("a Content-Length")
+                    .parse()
+                    .unwrap()
+            };
+            let code = response.code.unwrap();
+            if pending.len() >= head + length {
+                let body = pending[head..head + length].to_vec();
+                pending.drain(..head + length);
+                return (code, lines, body);
+            }
+        }
+        let mut buf = [0; 4096];
+        let n = stream.read(&mut buf).expect("read a response");
+        assert!(n > 0, "the connection closed in the middle of a response");
+        pending.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// After the last response: the server closes the connection (read returns 0).
+fn assert_closed(stream: &mut TcpStream, pending: &[u8]) {
+    assert!(
+        pending.is_empty(),
+        "nothing after the last response: {pending:?}"
+    );
+    let mut rest = Vec::new();
+    stream
+        .read_to_end(&mut rest)
+        .expect("the server closes the connection");
+    assert!(rest.is_empty(), "nothing after the last response: {rest:?}");
+}
+
+const GET: &str = "GET / HTTP/1.1\r\nHost: test\r\n\r\n";
+
+#[test]
+fn pipelined_requests_get_responses_in_order_and_the_connection_stays_open() {
+    let _watchdog = watchdog("http_server pipelining", Duration::from_secs(300));
+    let server = start_server(&build_example("http_server"), &[]);
+    let mut stream = connect(server.port);
+    let mut pending = Vec::new();
+
+    stream.write_all(GET.repeat(3).as_bytes()).unwrap();
+    for _ in 0..3 {
+        let (code, headers, body) = read_response(&mut stream, &mut pending);
+        assert_eq!((code, &body[..]), (200, &b"Hello, world!"[..]));
+        assert!(
+            !headers.contains(&"connection: close".to_owned()),
+            "{headers:?}"
+        );
+    }
+    assert!(pending.is_empty(), "exactly three responses");
+
+    // Still open: a HEAD gets the head alone, and `Connection: close` ends the connection.
+    let head = "HEAD / HTTP/1.1\r\nHost: test\r\n\r\n";
+    let close = "GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
+    stream
+        .write_all(format!("{head}{close}").as_bytes())
+        .unwrap();
+    let (code, headers, _) = read_response_to(&mut stream, &mut pending, true);
+    assert_eq!(code, 200);
+    assert!(headers.contains(&"content-length: 13".to_owned()));
+    let (code, headers, body) = read_response(&mut stream, &mut pending);
+    assert_eq!(
+        (code, &body[..]),
+        (200, &b"Hello, world!"[..]),
+        "no body was sent for HEAD"
+    );
+    assert!(
+        headers.contains(&"connection: close".to_owned()),
+        "{headers:?}"
+    );
+    assert_closed(&mut stream, &pending);
+
+    // HTTP/1.0 without keep-alive: one response, then the server closes.
+    let mut stream = connect(server.port);
+    stream.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let (code, _, body) = read_response(&mut stream, &mut pending);
+    assert_eq!((code, &body[..]), (200, &b"Hello, world!"[..]));
+    assert_closed(&mut stream, &pending);
+}
+
+#[test]
+fn a_request_head_over_8_kib_gets_400_and_the_connection_closes() {
+    let _watchdog = watchdog("http_server oversized head", Duration::from_secs(300));
+    let server = start_server(&build_example("http_server"), &[]);
+
+    // One good request first, then a head of 9 KiB, in one write.
+    let mut stream = connect(server.port);
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: test\r\nX-Big: {}\r\n\r\n",
+        "b".repeat(9 * 1024)
+    );
+    stream.write_all(format!("{GET}{big}").as_bytes()).unwrap();
+    let mut pending = Vec::new();
+    let (code, _, body) = read_response(&mut stream, &mut pending);
+    assert_eq!((code, &body[..]), (200, &b"Hello, world!"[..]));
+    let (code, headers, _) = read_response(&mut stream, &mut pending);
+    assert_eq!(code, 400);
+    assert!(
+        headers.contains(&"connection: close".to_owned()),
+        "{headers:?}"
+    );
+    assert_closed(&mut stream, &pending);
+
+    // A head that never ends, sent slowly past 8 KiB: also 400 once the bound is passed.
+    let mut stream = connect(server.port);
+    stream.write_all(b"GET / HTTP/1.1\r\nX-Endless: ").unwrap();
+    for _ in 0..10 {
+        stream.write_all(&[b'e'; 1024]).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (code, _, _) = read_response(&mut stream, &mut pending);
+    assert_eq!(code, 400);
+    assert_closed(&mut stream, &pending);
+}
