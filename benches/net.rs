@@ -166,7 +166,7 @@ fn main() {
         report += &wget_case(&mode, &cores);
     }
     if wanted("multi") {
-        report += &multi_case(&mode);
+        report += &multi_case(&mode, &cores);
     }
     println!("\n{report}");
 }
@@ -180,15 +180,41 @@ const ECHO_SERVERS: [(&str, &str); 3] = [
     ("coring BufRing recv_stream", "echo-coring-ring"),
 ];
 
-/// What one measured load run gave.
-#[derive(Clone, Copy, Default)]
+/// What one measured load run gave, per request (round trip, HTTP request, fetch).
+#[derive(Clone, Copy)]
 struct LoadRun {
     per_sec: f64,
     p50_us: f64,
     p99_us: f64,
+    /// The server processes' `utime + stime`.
     server_cpu_us: f64,
+    /// Everything the server's CPU did (user, system, irq, softirq), if the server had a CPU of
+    /// its own: loopback TCP's receive path runs as softirq on the sending CPU and is nobody's
+    /// utime or stime.
+    core_us: f64,
+    /// The load generator's (or client's) CPU time.
     client_cpu_us: f64,
     enters: Option<f64>,
+    /// CPU time other processes used during the window, as a fraction of one CPU.
+    others: f64,
+    /// Failed requests (wget fetches).
+    errors: f64,
+}
+
+impl Default for LoadRun {
+    fn default() -> Self {
+        LoadRun {
+            per_sec: 0.0,
+            p50_us: f64::NAN,
+            p99_us: f64::NAN,
+            server_cpu_us: f64::NAN,
+            core_us: f64::NAN,
+            client_cpu_us: f64::NAN,
+            enters: None,
+            others: f64::NAN,
+            errors: 0.0,
+        }
+    }
 }
 
 impl LoadRun {
@@ -199,31 +225,106 @@ impl LoadRun {
             self
         }
     }
+
+    /// `others` as a table cell, flagged when over the limit.
+    fn others_cell(&self) -> String {
+        let flag = if self.others > OTHERS_MAX { " ⚠" } else { "" };
+        format!("{:.0}%{flag}", self.others * 100.0)
+    }
 }
+
+/// Largest share of a CPU other processes may use during a window before the run is repeated.
+const OTHERS_MAX: f64 = 0.05;
+
+/// Runs `run` until other processes stayed under [`OTHERS_MAX`] during its window, at most
+/// `1 + mode.retries` times; keeps the least disturbed run otherwise.
+fn measured(mode: &Mode, label: &str, mut run: impl FnMut() -> LoadRun) -> LoadRun {
+    let mut kept: Option<LoadRun> = None;
+    for attempt in 0..=mode.retries {
+        if mode.retries > 0 {
+            wait_for_quiet(label);
+        }
+        let r = run();
+        if r.others.is_nan() || r.others <= OTHERS_MAX {
+            return r;
+        }
+        println!(
+            "  {label}: other processes used {:.0}% of a CPU during the window; {}",
+            r.others * 100.0,
+            if attempt < mode.retries {
+                "measuring again"
+            } else {
+                "keeping the least disturbed run"
+            }
+        );
+        if kept.is_none_or(|k| r.others < k.others) {
+            kept = Some(r);
+        }
+    }
+    kept.expect("at least one run")
+}
+
+/// Waits (up to [`QUIET_WAIT`]) until the machine has been nearly idle for half a second: the
+/// machine is shared, and a compile running next to a benchmark halves its figures.
+fn wait_for_quiet(label: &str) {
+    let deadline = Instant::now() + QUIET_WAIT;
+    let mut said = false;
+    loop {
+        let before = SysTimes::now();
+        let start = Instant::now();
+        std::thread::sleep(Duration::from_millis(500));
+        let after = SysTimes::now();
+        let busy: u64 = after.busy.iter().sum::<u64>() - before.busy.iter().sum::<u64>();
+        let share = busy as f64 / start.elapsed().as_nanos() as f64;
+        if share < 0.1 {
+            return;
+        }
+        if Instant::now() > deadline {
+            println!(
+                "  {label}: the machine stayed busy ({:.0}% of a CPU); measuring anyway",
+                share * 100.0
+            );
+            return;
+        }
+        if !said {
+            println!(
+                "  {label}: waiting for other processes to finish ({:.0}% of a CPU busy)",
+                share * 100.0
+            );
+            said = true;
+        }
+    }
+}
+
+/// Longest wait for a quiet machine before a measurement.
+const QUIET_WAIT: Duration = Duration::from_secs(120);
 
 fn echo_case(mode: &Mode, cores: &Cores) -> String {
     let mut out = String::from(
         "### a. Echo ping-pong (server pinned to one CPU, load generator to the other)\n\n\
          | msg | conns | server | round trips/s | vs tokio | p50 µs | p99 µs | server CPU µs/RT \
-         | vs tokio | load CPU µs/RT | enters/RT |\n\
-         |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+         | vs tokio | server core µs/RT | load CPU µs/RT | enters/RT | others |\n\
+         |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for &size in mode.echo_sizes {
         for &conns in mode.echo_conns {
             let mut best = [LoadRun::default(); ECHO_SERVERS.len()];
             for _ in 0..mode.reps {
                 for (i, (label, kind)) in ECHO_SERVERS.iter().enumerate() {
-                    let run = echo_run(kind, size, conns, mode, Pin::Cpu(cores.server), {
-                        Pin::Cpu(cores.load)
+                    let name = format!("echo {} x{conns} {label}", kib(size));
+                    let run = measured(mode, &name, || {
+                        echo_run(kind, size, conns, mode, cores, true)
                     });
                     println!(
-                        "echo {} x{conns} {label}: {:.0} RT/s, p99 {:.0} µs, server {:.2} µs/RT, \
-                         enters/RT {}",
-                        kib(size),
+                        "{name}: {:.0} RT/s, p99 {:.0} µs, server {:.2} µs/RT (core {:.2}), \
+                         load {:.2} µs/RT, enters/RT {}, others {}",
                         run.per_sec,
                         run.p99_us,
                         run.server_cpu_us,
+                        run.core_us,
+                        run.client_cpu_us,
                         opt(run.enters, 4),
+                        run.others_cell(),
                     );
                     best[i] = best[i].better(run);
                 }
@@ -234,7 +335,7 @@ fn echo_case(mode: &Mode, cores: &Cores) -> String {
                 let _ = writeln!(
                     out,
                     "| {} | {conns} | {label} | {:.0} | {:.3}× | {:.0} | {:.0} | {:.2} | {:.3}× | \
-                     {:.2} | {} |",
+                     {:.2} | {:.2} | {} | {} |",
                     kib(size),
                     run.per_sec,
                     run.per_sec / tokio.per_sec,
@@ -242,8 +343,10 @@ fn echo_case(mode: &Mode, cores: &Cores) -> String {
                     run.p99_us,
                     run.server_cpu_us,
                     run.server_cpu_us / tokio.server_cpu_us,
+                    run.core_us,
                     run.client_cpu_us,
                     opt(run.enters, 4),
+                    run.others_cell(),
                 );
             }
         }
@@ -252,15 +355,21 @@ fn echo_case(mode: &Mode, cores: &Cores) -> String {
     out
 }
 
-/// Starts `server_kind`, drives it with the load generator, stops it.
+/// Starts `server_kind`, drives it with the load generator, stops it. `pinned`: server and load
+/// generator each on a CPU of their own; otherwise both may run anywhere.
 fn echo_run(
     server_kind: &str,
     size: usize,
     conns: usize,
     mode: &Mode,
-    server_pin: Pin,
-    load_pin: Pin,
+    cores: &Cores,
+    pinned: bool,
 ) -> LoadRun {
+    let (server_pin, load_pin) = if pinned {
+        (Pin::Cpu(cores.server), Pin::Cpu(cores.load))
+    } else {
+        (Pin::Any, Pin::Any)
+    };
     let mut server = ServerProc::start(server_kind, server_pin);
     let args = [
         "load".to_owned(),
@@ -292,20 +401,26 @@ fn echo_run(
     server.stop();
     let result = result
         .unwrap_or_else(|| panic!("load generator for {server_kind} printed no RESULT ({status})"));
-    let f = |name| field(&result, name);
-    let rts = f("rts");
-    let secs = f("window_ns") / 1e9;
+    let rts = field(&result, "rts");
+    let window = Window::parse(&result);
     let enters = match marks.as_slice() {
         [Some(a), Some(b)] => Some((b - a) as f64 / rts),
         _ => None,
     };
     LoadRun {
-        per_sec: rts / secs,
-        p50_us: f("p50_ns") / 1e3,
-        p99_us: f("p99_ns") / 1e3,
-        server_cpu_us: f("server_cpu_ns") / 1e3 / rts,
-        client_cpu_us: f("client_cpu_ns") / 1e3 / rts,
+        per_sec: rts / window.secs,
+        p50_us: field(&result, "p50_ns") / 1e3,
+        p99_us: field(&result, "p99_ns") / 1e3,
+        server_cpu_us: window.server_cpu * 1e6 / rts,
+        core_us: if pinned {
+            window.busy(cores.server) * 1e6 / rts
+        } else {
+            f64::NAN
+        },
+        client_cpu_us: window.client_cpu * 1e6 / rts,
         enters,
+        others: window.others,
+        errors: 0.0,
     }
 }
 
@@ -330,54 +445,69 @@ fn http_case(mode: &Mode, cores: &Cores) -> String {
     let mut notes = Vec::new();
     for _ in 0..mode.reps {
         for (i, (label, kind)) in servers.iter().enumerate() {
-            let mut server = ServerProc::start(kind, Pin::Cpu(cores.server));
-            let before = server.mark();
-            let cpu_before = proc_cpu(server.pid());
-            let wrk = wrk_run(server.port, mode, Pin::Cpu(cores.load));
-            let cpu = proc_cpu(server.pid()).saturating_sub(cpu_before);
-            let after = server.mark();
-            server.stop();
-            let Some(wrk) = wrk else {
-                notes.push(format!("{label}: wrk failed"));
-                continue;
-            };
-            if !wrk.errors.is_empty() {
-                notes.push(format!("{label}: {}", wrk.errors));
-            }
-            let run = LoadRun {
-                per_sec: wrk.per_sec,
-                p50_us: wrk.p50_us,
-                p99_us: wrk.p99_us,
-                server_cpu_us: cpu.as_secs_f64() * 1e6 / wrk.requests,
-                client_cpu_us: f64::NAN,
-                enters: before
-                    .zip(after)
-                    .map(|(a, b)| (b - a) as f64 / wrk.requests),
-            };
+            let run = measured(mode, &format!("http {label}"), || {
+                let mut server = ServerProc::start(kind, Pin::Cpu(cores.server));
+                let before = server.mark();
+                let start = Probe::take(&[server.pid()]);
+                let wrk = wrk_run(server.port, mode, Pin::Cpu(cores.load));
+                let end = Probe::take(&[server.pid()]);
+                let after = server.mark();
+                server.stop();
+                let Some(wrk) = wrk else {
+                    notes.push(format!("{label}: wrk failed"));
+                    return LoadRun::default();
+                };
+                if !wrk.errors.is_empty() {
+                    notes.push(format!("{label}: {}", wrk.errors));
+                }
+                // The parent's own CPU time stands in for the client's; wrk's comes from wait4.
+                let window = Window::parse(&end.fields_since(&start));
+                let n = wrk.requests;
+                LoadRun {
+                    per_sec: wrk.per_sec,
+                    p50_us: wrk.p50_us,
+                    p99_us: wrk.p99_us,
+                    server_cpu_us: window.server_cpu * 1e6 / n,
+                    core_us: window.busy(cores.server) * 1e6 / n,
+                    client_cpu_us: wrk.cpu.as_secs_f64() * 1e6 / n,
+                    enters: before.zip(after).map(|(a, b)| (b - a) as f64 / n),
+                    others: (window.others - wrk.cpu.as_secs_f64() / window.secs).max(0.0),
+                    errors: 0.0,
+                }
+            });
             println!(
-                "http {label}: {:.0} req/s, p99 {:.0} µs, server {:.2} µs/req, enters/req {}",
+                "http {label}: {:.0} req/s, p99 {:.0} µs, server {:.2} µs/req (core {:.2}), \
+                 wrk {:.2} µs/req, enters/req {}, others {}",
                 run.per_sec,
                 run.p99_us,
                 run.server_cpu_us,
-                opt(run.enters, 4)
+                run.core_us,
+                run.client_cpu_us,
+                opt(run.enters, 4),
+                run.others_cell(),
             );
             best[i] = best[i].better(run);
         }
     }
-    out += "| server | req/s | vs tokio | p50 µs | p99 µs | server CPU µs/req | vs tokio | enters/req |\n\
-            |---|---:|---:|---:|---:|---:|---:|---:|\n";
+    out += "| server | req/s | vs tokio | p50 µs | p99 µs | server CPU µs/req | vs tokio \
+            | server core µs/req | wrk CPU µs/req | enters/req | others |\n\
+            |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
     for (i, (label, _)) in servers.iter().enumerate() {
         let (run, tokio) = (best[i], best[0]);
         let _ = writeln!(
             out,
-            "| {label} | {:.0} | {:.3}× | {:.0} | {:.0} | {:.2} | {:.3}× | {} |",
+            "| {label} | {:.0} | {:.3}× | {:.0} | {:.0} | {:.2} | {:.3}× | {:.2} | {:.2} | {} | \
+             {} |",
             run.per_sec,
             run.per_sec / tokio.per_sec,
             run.p50_us,
             run.p99_us,
             run.server_cpu_us,
             run.server_cpu_us / tokio.server_cpu_us,
+            run.core_us,
+            run.client_cpu_us,
             opt(run.enters, 4),
+            run.others_cell(),
         );
     }
     for note in notes {
@@ -393,9 +523,12 @@ struct WrkRun {
     p50_us: f64,
     p99_us: f64,
     errors: String,
+    /// wrk's own CPU time.
+    cpu: Duration,
 }
 
 fn wrk_run(port: u16, mode: &Mode, pin: Pin) -> Option<WrkRun> {
+    use std::io::Read as _;
     let mut cmd = Command::new("wrk");
     cmd.args([
         "-t1".to_owned(),
@@ -404,15 +537,20 @@ fn wrk_run(port: u16, mode: &Mode, pin: Pin) -> Option<WrkRun> {
         "--latency".to_owned(),
         format!("http://127.0.0.1:{port}/"),
     ])
+    .stdin(Stdio::null())
     .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let output = pin.spawn(&mut cmd).ok()?.wait_with_output().ok()?;
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    if !output.status.success() {
-        eprintln!(
-            "wrk failed: {text}{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+    .stderr(Stdio::inherit());
+    let mut child = pin.spawn(&mut cmd).ok()?;
+    let mut text = String::new();
+    child
+        .stdout
+        .take()
+        .expect("wrk stdout")
+        .read_to_string(&mut text)
+        .ok()?;
+    let (success, cpu) = wait_with_cpu(child);
+    if !success {
+        eprintln!("wrk failed: {text}");
         return None;
     }
     let mut run = WrkRun {
@@ -421,6 +559,7 @@ fn wrk_run(port: u16, mode: &Mode, pin: Pin) -> Option<WrkRun> {
         p50_us: f64::NAN,
         p99_us: f64::NAN,
         errors: String::new(),
+        cpu,
     };
     for line in text.lines().map(str::trim) {
         if let Some(rest) = line.strip_prefix("Requests/sec:") {
@@ -440,6 +579,22 @@ fn wrk_run(port: u16, mode: &Mode, pin: Pin) -> Option<WrkRun> {
         }
     }
     Some(run)
+}
+
+/// Reaps `child` with `wait4`: whether it exited with status 0, and the CPU time it used.
+fn wait_with_cpu(child: Child) -> (bool, Duration) {
+    let mut status = 0;
+    // SAFETY: rusage is plain data; all zeroes is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `status` and `usage` are valid and writable for the call; `child` is our child and
+    // has not been reaped (std reaps only in `wait`/`try_wait`, which are not called on it).
+    let rc = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    if rc < 0 {
+        return (false, Duration::ZERO);
+    }
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    (ok, tv(usage.ru_utime) + tv(usage.ru_stime))
 }
 
 /// A wrk duration such as `812.00us`, `1.23ms` or `2.00s`, in microseconds.
@@ -485,75 +640,85 @@ fn wget_case(mode: &Mode, cores: &Cores) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(",");
+    let pids = farm
+        .children
+        .iter()
+        .map(|c| c.id().to_string())
+        .collect::<Vec<_>>()
+        .join(",");
     let clients = [("tokio current-thread", "tokio"), ("coring", "coring")];
-    let mut best: [Option<WgetRun>; 2] = [None, None];
+    let mut best = [LoadRun::default(); 2];
     for _ in 0..mode.reps {
         for (i, (label, runtime)) in clients.iter().enumerate() {
-            let args = [
-                "wget".to_owned(),
-                runtime.to_string(),
-                addrs.clone(),
-                mode.wget_inflight.to_string(),
-                mode.warmup.as_millis().to_string(),
-                mode.window.as_millis().to_string(),
-            ];
-            let output = spawn_self(&args, Pin::Cpu(cores.load))
-                .wait_with_output()
-                .expect("wget client");
-            let text = String::from_utf8_lossy(&output.stdout);
-            let line = text
-                .lines()
-                .find(|l| l.starts_with("RESULT "))
-                .unwrap_or_else(|| panic!("wget {runtime} printed no RESULT: {text}"));
-            let fetches = field(line, "fetches");
-            let run = WgetRun {
-                per_sec: fetches / (field(line, "window_ns") / 1e9),
-                cpu_us: field(line, "cpu_ns") / 1e3 / fetches,
-                errors: field(line, "errors"),
-                enters: line
-                    .contains("enters=")
-                    .then(|| field(line, "enters") / fetches),
-            };
-            println!(
-                "wget {label}: {:.0} fetches/s, client {:.2} µs/fetch, {} errors, enters/fetch {}",
-                run.per_sec,
-                run.cpu_us,
-                run.errors,
-                opt(run.enters, 3)
-            );
-            best[i] = Some(match best[i].take() {
-                Some(b) if b.per_sec >= run.per_sec => b,
-                _ => run,
+            let name = format!("wget {label}");
+            let run = measured(mode, &name, || {
+                let args = [
+                    "wget".to_owned(),
+                    runtime.to_string(),
+                    addrs.clone(),
+                    mode.wget_inflight.to_string(),
+                    mode.warmup.as_millis().to_string(),
+                    mode.window.as_millis().to_string(),
+                    pids.clone(),
+                ];
+                let output = spawn_self(&args, Pin::Cpu(cores.load))
+                    .wait_with_output()
+                    .expect("wget client");
+                let text = String::from_utf8_lossy(&output.stdout);
+                let line = text
+                    .lines()
+                    .find(|l| l.starts_with("RESULT "))
+                    .unwrap_or_else(|| panic!("wget {runtime} printed no RESULT: {text}"));
+                let fetches = field(line, "fetches");
+                let window = Window::parse(line);
+                LoadRun {
+                    per_sec: fetches / window.secs,
+                    server_cpu_us: window.server_cpu * 1e6 / fetches,
+                    core_us: window.busy(cores.server) * 1e6 / fetches,
+                    client_cpu_us: window.client_cpu * 1e6 / fetches,
+                    enters: line
+                        .contains("enters=")
+                        .then(|| field(line, "enters") / fetches),
+                    others: window.others,
+                    errors: field(line, "errors"),
+                    ..LoadRun::default()
+                }
             });
+            println!(
+                "{name}: {:.0} fetches/s, client {:.2} µs/fetch, nginx {:.2} µs/fetch, {} errors, \
+                 enters/fetch {}, others {}",
+                run.per_sec,
+                run.client_cpu_us,
+                run.server_cpu_us,
+                run.errors,
+                opt(run.enters, 3),
+                run.others_cell(),
+            );
+            best[i] = best[i].better(run);
         }
     }
     drop(farm);
-    out += "| client | fetches/s | vs tokio | client CPU µs/fetch | vs tokio | errors | enters/fetch |\n\
-            |---|---:|---:|---:|---:|---:|---:|\n";
-    let tokio = best[0].expect("tokio wget run");
+    out += "| client | fetches/s | vs tokio | client CPU µs/fetch | vs tokio | nginx CPU µs/fetch \
+            | errors | enters/fetch | others |\n\
+            |---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+    let tokio = best[0];
     for (i, (label, _)) in clients.iter().enumerate() {
-        let run = best[i].expect("wget run");
+        let run = best[i];
         let _ = writeln!(
             out,
-            "| {label} | {:.0} | {:.3}× | {:.2} | {:.3}× | {:.0} | {} |",
+            "| {label} | {:.0} | {:.3}× | {:.2} | {:.3}× | {:.2} | {:.0} | {} | {} |",
             run.per_sec,
             run.per_sec / tokio.per_sec,
-            run.cpu_us,
-            run.cpu_us / tokio.cpu_us,
+            run.client_cpu_us,
+            run.client_cpu_us / tokio.client_cpu_us,
+            run.server_cpu_us,
             run.errors,
             opt(run.enters, 3),
+            run.others_cell(),
         );
     }
     out.push('\n');
     out
-}
-
-#[derive(Clone, Copy)]
-struct WgetRun {
-    per_sec: f64,
-    cpu_us: f64,
-    errors: f64,
-    enters: Option<f64>,
 }
 
 fn find_nginx() -> Option<String> {
@@ -660,26 +825,31 @@ const MULTI_SERVERS: [(&str, &str); 3] = [
     ("coring build_multi(2), SO_REUSEPORT", "echo2-coring"),
 ];
 
-fn multi_case(mode: &Mode) -> String {
+fn multi_case(mode: &Mode, cores: &Cores) -> String {
     let mut out = String::from(
         "### d. Echo on two workers, 1 KiB (load generator NOT pinned: it shares the two CPUs \
          with the servers)\n\n\
          | msg | conns | server | round trips/s | vs best tokio | p50 µs | p99 µs | server CPU \
-         µs/RT | vs best tokio |\n\
-         |---|---:|---|---:|---:|---:|---:|---:|---:|\n",
+         µs/RT | vs best tokio | load CPU µs/RT | others |\n\
+         |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     let size = 1024;
     for &conns in mode.multi_conns {
         let mut best = [LoadRun::default(); MULTI_SERVERS.len()];
         for _ in 0..mode.reps {
             for (i, (label, kind)) in MULTI_SERVERS.iter().enumerate() {
-                let run = echo_run(kind, size, conns, mode, Pin::Any, Pin::Any);
+                let name = format!("multi {} x{conns} {label}", kib(size));
+                let run = measured(mode, &name, || {
+                    echo_run(kind, size, conns, mode, cores, false)
+                });
                 println!(
-                    "multi {} x{conns} {label}: {:.0} RT/s, p99 {:.0} µs, server {:.2} µs/RT",
-                    kib(size),
+                    "{name}: {:.0} RT/s, p99 {:.0} µs, server {:.2} µs/RT, load {:.2} µs/RT, \
+                     others {}",
                     run.per_sec,
                     run.p99_us,
-                    run.server_cpu_us
+                    run.server_cpu_us,
+                    run.client_cpu_us,
+                    run.others_cell(),
                 );
                 best[i] = best[i].better(run);
             }
@@ -689,7 +859,8 @@ fn multi_case(mode: &Mode) -> String {
             let run = best[i];
             let _ = writeln!(
                 out,
-                "| {} | {conns} | {label} | {:.0} | {:.3}× | {:.0} | {:.0} | {:.2} | {:.3}× |",
+                "| {} | {conns} | {label} | {:.0} | {:.3}× | {:.0} | {:.0} | {:.2} | {:.3}× | \
+                 {:.2} | {} |",
                 kib(size),
                 run.per_sec,
                 run.per_sec / tokio.per_sec,
@@ -697,6 +868,8 @@ fn multi_case(mode: &Mode) -> String {
                 run.p99_us,
                 run.server_cpu_us,
                 run.server_cpu_us / tokio.server_cpu_us,
+                run.client_cpu_us,
+                run.others_cell(),
             );
         }
     }
@@ -738,6 +911,10 @@ fn child(args: &[String]) {
                 inflight: num(3) as usize,
                 warmup: Duration::from_millis(num(4)),
                 window: Duration::from_millis(num(5)),
+                nginx: arg(6)
+                    .split(',')
+                    .map(|p| p.parse().expect("nginx pid"))
+                    .collect(),
             };
             match arg(1) {
                 "coring" => wget_coring(run),
@@ -1170,10 +1347,10 @@ fn load_echo(args: &LoadArgs) {
     }
     let mut reaped: Vec<(u64, i32)> = Vec::with_capacity(2 * args.conns);
     let mut latencies: Vec<u32> = Vec::with_capacity(1 << 20);
-    let mut measuring = false;
     let mut phase_end = Instant::now() + args.warmup;
-    let (mut window_start, mut round_trips) = (Instant::now(), 0u64);
-    let (mut server_cpu, mut client_cpu) = (Duration::ZERO, Duration::ZERO);
+    let mut round_trips = 0u64;
+    // Taken when the measured window starts.
+    let mut start: Option<Probe> = None;
     loop {
         {
             let mut sq = ring.submission();
@@ -1231,7 +1408,7 @@ fn load_echo(args: &LoadArgs) {
                 }
             }
             if c.sent == args.size && c.got == args.size {
-                if measuring {
+                if start.is_some() {
                     round_trips += 1;
                     let nanos = now.duration_since(c.started).as_nanos();
                     latencies.push(u32::try_from(nanos).unwrap_or(u32::MAX));
@@ -1244,11 +1421,9 @@ fn load_echo(args: &LoadArgs) {
             }
         }
         if now >= phase_end {
-            if measuring {
-                server_cpu = proc_cpu(args.server_pid).saturating_sub(server_cpu);
-                client_cpu = process_cpu_time().saturating_sub(client_cpu);
-                println!("MARK");
-                let window = now.duration_since(window_start);
+            let probe = Probe::take(&[args.server_pid]);
+            println!("MARK");
+            if let Some(start) = &start {
                 latencies.sort_unstable();
                 let pct = |p: usize| {
                     latencies
@@ -1257,25 +1432,18 @@ fn load_echo(args: &LoadArgs) {
                         .unwrap_or(0)
                 };
                 println!(
-                    "RESULT rts={round_trips} window_ns={} p50_ns={} p99_ns={} server_cpu_ns={} \
-                     client_cpu_ns={}",
-                    window.as_nanos(),
+                    "RESULT rts={round_trips} p50_ns={} p99_ns={} {}",
                     pct(50),
                     pct(99),
-                    server_cpu.as_nanos(),
-                    client_cpu.as_nanos(),
+                    probe.fields_since(start),
                 );
                 io::stdout().flush().expect("stdout");
                 // Exit with operations in flight and without dropping their memory.
                 std::process::exit(0);
             }
-            println!("MARK");
             io::stdout().flush().expect("stdout");
-            server_cpu = proc_cpu(args.server_pid);
-            client_cpu = process_cpu_time();
-            measuring = true;
-            window_start = now;
             phase_end = now + args.window;
+            start = Some(probe);
         }
     }
 }
@@ -1287,13 +1455,14 @@ struct WgetArgs {
     inflight: usize,
     warmup: Duration,
     window: Duration,
+    /// The nginx processes, whose CPU time is reported as the servers'.
+    nginx: Vec<u32>,
 }
 
-fn wget_result(fetches: u64, errors: u64, window: Duration, cpu: Duration, extra: &str) {
+fn wget_result(fetches: u64, errors: u64, start: &Probe, end: &Probe, extra: &str) {
     println!(
-        "RESULT fetches={fetches} errors={errors} window_ns={} cpu_ns={}{extra}",
-        window.as_nanos(),
-        cpu.as_nanos()
+        "RESULT fetches={fetches} errors={errors} {}{extra}",
+        end.fields_since(start)
     );
     io::stdout().flush().expect("stdout");
     std::process::exit(0);
@@ -1329,25 +1498,16 @@ fn wget_coring(args: WgetArgs) {
             });
         }
         coring::time::sleep(args.warmup).await;
-        let (d0, e0, c0, s0) = (
-            done.get(),
-            errors.get(),
-            process_cpu_time(),
-            runtime.ring_stats(),
-        );
-        let t0 = Instant::now();
+        let (d0, e0, s0) = (done.get(), errors.get(), runtime.ring_stats());
+        let start = Probe::take(&args.nginx);
         coring::time::sleep(args.window).await;
-        let (d1, e1, c1, s1) = (
-            done.get(),
-            errors.get(),
-            process_cpu_time(),
-            runtime.ring_stats(),
-        );
+        let end = Probe::take(&args.nginx);
+        let (d1, e1, s1) = (done.get(), errors.get(), runtime.ring_stats());
         wget_result(
             d1 - d0,
             e1 - e0,
-            t0.elapsed(),
-            c1.saturating_sub(c0),
+            &start,
+            &end,
             &format!(" enters={}", s1.enters - s0.enters),
         );
     });
@@ -1405,11 +1565,12 @@ fn wget_tokio(args: WgetArgs) {
             });
         }
         tokio::time::sleep(args.warmup).await;
-        let (d0, e0, c0) = (done.load(Relaxed), errors.load(Relaxed), process_cpu_time());
-        let t0 = Instant::now();
+        let (d0, e0) = (done.load(Relaxed), errors.load(Relaxed));
+        let start = Probe::take(&args.nginx);
         tokio::time::sleep(args.window).await;
-        let (d1, e1, c1) = (done.load(Relaxed), errors.load(Relaxed), process_cpu_time());
-        wget_result(d1 - d0, e1 - e0, t0.elapsed(), c1.saturating_sub(c0), "");
+        let end = Probe::take(&args.nginx);
+        let (d1, e1) = (done.load(Relaxed), errors.load(Relaxed));
+        wget_result(d1 - d0, e1 - e0, &start, &end, "");
     });
 }
 
@@ -1579,6 +1740,135 @@ fn cpus_in(set: &libc::cpu_set_t) -> Vec<usize> {
         .collect()
 }
 
+/// What a measuring child samples at both ends of its window: the time, the servers' and its own
+/// CPU time, and the machine's CPU time per CPU.
+struct Probe {
+    at: Instant,
+    servers: Duration,
+    own: Duration,
+    sys: SysTimes,
+}
+
+impl Probe {
+    fn take(server_pids: &[u32]) -> Probe {
+        Probe {
+            at: Instant::now(),
+            servers: server_pids.iter().map(|&pid| proc_cpu(pid)).sum(),
+            own: process_cpu_time(),
+            sys: SysTimes::now(),
+        }
+    }
+
+    /// The window from `start` to this probe as `name=value` fields for a `RESULT` line (read
+    /// back with [`Window::parse`]).
+    fn fields_since(&self, start: &Probe) -> String {
+        let mut out = format!(
+            "window_ns={} server_cpu_ns={} client_cpu_ns={} tasks_ns={}",
+            self.at.duration_since(start.at).as_nanos(),
+            self.servers.saturating_sub(start.servers).as_nanos(),
+            self.own.saturating_sub(start.own).as_nanos(),
+            self.sys.tasks_total() - start.sys.tasks_total(),
+        );
+        for (cpu, (end, begin)) in self.sys.busy.iter().zip(&start.sys.busy).enumerate() {
+            let _ = write!(out, " busy{cpu}_ns={}", end - begin);
+        }
+        out
+    }
+}
+
+/// A measured window as the parent reads it, in seconds.
+struct Window {
+    secs: f64,
+    server_cpu: f64,
+    client_cpu: f64,
+    /// CPU time of every process but the servers and the client, as a fraction of one CPU.
+    others: f64,
+    busy: Vec<f64>,
+}
+
+impl Window {
+    fn parse(line: &str) -> Window {
+        let s = |name: &str| field(line, name) / 1e9;
+        let (secs, server_cpu, client_cpu) =
+            (s("window_ns"), s("server_cpu_ns"), s("client_cpu_ns"));
+        let others = ((s("tasks_ns") - server_cpu - client_cpu) / secs).max(0.0);
+        let busy = (0..)
+            .map_while(|cpu| {
+                let name = format!("busy{cpu}_ns");
+                line.contains(&format!(" {name}=")).then(|| s(&name))
+            })
+            .collect();
+        Window {
+            secs,
+            server_cpu,
+            client_cpu,
+            others,
+            busy,
+        }
+    }
+
+    /// Everything CPU `cpu` did during the window (user, system, irq, softirq).
+    fn busy(&self, cpu: usize) -> f64 {
+        self.busy.get(cpu).copied().unwrap_or(f64::NAN)
+    }
+}
+
+/// CPU time per CPU from `/proc/stat`, in nanoseconds. `tasks` is user + nice + system, what the
+/// processes' utime and stime add up to; `busy` adds irq and softirq time, which is nobody's
+/// utime or stime (loopback TCP's receive path runs as softirq on the sending CPU).
+struct SysTimes {
+    tasks: Vec<u64>,
+    busy: Vec<u64>,
+}
+
+impl SysTimes {
+    fn now() -> SysTimes {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let tick = tick_ns();
+        let mut times = SysTimes {
+            tasks: Vec::new(),
+            busy: Vec::new(),
+        };
+        for line in stat.lines() {
+            // "cpuN ..." lines; the "cpu ..." line (all CPUs together) is left out.
+            let Some(rest) = line
+                .strip_prefix("cpu")
+                .filter(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+            else {
+                continue;
+            };
+            let mut fields = rest.split_whitespace();
+            let Some(Ok(cpu)) = fields.next().map(str::parse::<usize>) else {
+                continue;
+            };
+            // user nice system idle iowait irq softirq steal ...
+            let v: Vec<u64> = fields.filter_map(|f| f.parse().ok()).collect();
+            if v.len() < 7 {
+                continue;
+            }
+            let tasks = (v[0] + v[1] + v[2]) * tick;
+            if times.tasks.len() <= cpu {
+                times.tasks.resize(cpu + 1, 0);
+                times.busy.resize(cpu + 1, 0);
+            }
+            times.tasks[cpu] = tasks;
+            times.busy[cpu] = tasks + (v[5] + v[6]) * tick;
+        }
+        times
+    }
+
+    fn tasks_total(&self) -> u64 {
+        self.tasks.iter().sum()
+    }
+}
+
+/// Nanoseconds per clock tick (`USER_HZ`), the unit of `/proc/stat` and `/proc/<pid>/stat`.
+fn tick_ns() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    1_000_000_000 / hz
+}
+
 /// `utime + stime` of process `pid` (all its threads), from `/proc/<pid>/stat`.
 fn proc_cpu(pid: u32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -1591,10 +1881,8 @@ fn proc_cpu(pid: u32) -> Duration {
         .take(2)
         .filter_map(|f| f.parse().ok())
         .collect();
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
     let ticks: u64 = fields.iter().sum();
-    Duration::from_nanos(ticks * 1_000_000_000 / hz)
+    Duration::from_nanos(ticks * tick_ns())
 }
 
 /// CPU time used by this process so far (user and system, every thread).

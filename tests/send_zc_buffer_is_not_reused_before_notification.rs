@@ -196,7 +196,9 @@ async fn send_zc_all(stream: &TcpStream, buf: QBuf) {
         buf = slice.into_inner();
         match n {
             Ok(n) => done += n,
-            Err(err) if is_efault(&err) => panic!("send_zc: EFAULT, the kernel hit a released page"),
+            Err(err) if is_efault(&err) => {
+                panic!("send_zc: EFAULT, the kernel hit a released page")
+            }
             Err(err) => panic!("send_zc failed: {err}"),
         }
     }
@@ -229,8 +231,15 @@ async fn receive_messages(stream: &TcpStream, seed: u64) -> (usize, usize) {
                 break;
             }
             let payload = &pending[16..16 + len];
-            assert!(!payload.contains(&POISON), "message {messages}: poison arrived");
-            assert_eq!(checksum(payload), sum, "message {messages} ({len} B) corrupted");
+            assert!(
+                !payload.contains(&POISON),
+                "message {messages}: poison arrived"
+            );
+            assert_eq!(
+                checksum(payload),
+                sum,
+                "message {messages} ({len} B) corrupted"
+            );
             pending.drain(..16 + len);
             messages += 1;
         }
@@ -296,7 +305,11 @@ struct PrefixChecker {
 impl PrefixChecker {
     fn feed(&mut self, bytes: &[u8]) {
         for &b in bytes {
-            assert_ne!(b, POISON, "poison at byte {}: a released buffer was sent", self.total);
+            assert_ne!(
+                b, POISON,
+                "poison at byte {}: a released buffer was sent",
+                self.total
+            );
             if b == pattern(self.seq, self.offset) {
                 self.offset += 1;
             } else if let Some(j) = (1..8).find(|&j| b == pattern(self.seq + j, 0)) {
@@ -369,7 +382,10 @@ async fn dropped_sends(listener: &TcpListener) {
         dropped.get(),
         checker.total
     );
-    assert!(dropped.get() > 0, "no send_zc was dropped: nothing was tested");
+    assert!(
+        dropped.get() > 0,
+        "no send_zc was dropped: nothing was tested"
+    );
 }
 
 /// Phase 3: receives into quarantine buffers dropped mid-flight while a peer trickles data in.
@@ -408,7 +424,11 @@ async fn dropped_reads() {
                 Err(_) => dropped += 1,
                 Ok((Ok(n), buf)) => {
                     for (k, &b) in buf.bytes()[..n].iter().enumerate() {
-                        assert_eq!(b, pattern(0, position + k), "round {round}: byte {position}");
+                        assert_eq!(
+                            b,
+                            pattern(0, position + k),
+                            "round {round}: byte {position}"
+                        );
                     }
                     position += n;
                     checked += n;

@@ -1,14 +1,21 @@
 //! What other threads may touch: the remote run queue and the wake-up of a parked ring.
 //!
-//! The park/unpark handshake (both sides `SeqCst`):
+//! The park/unpark handshake is one atomic word with two bits, `PENDING` (something was queued
+//! or woken from another thread) and `PARKED` (the owner is blocking, or about to, in the
+//! kernel). Every step is a read-modify-write of that one word, so the steps are totally ordered
+//! without relying on `SeqCst` between different locations:
 //!
-//! * owner, before blocking in the kernel: `parked = true`, then look at `pending`; if anything
-//!   is pending, `parked = false` and do not block.
-//! * waker on another thread: push, `pending = true`, then `if parked.swap(false)` write the
+//! * owner, before blocking: compare-exchange `0 → PARKED`; if it fails, something is pending
+//!   and the owner does not block.
+//! * waker on another thread: push, then `fetch_or(PENDING)`; if the old value was exactly
+//!   `PARKED` (parked, nothing pending yet), this waker is the one that notifies: it writes the
 //!   eventfd (which the ring polls, so the blocked `io_uring_enter` returns).
 //!
-//! Either the owner sees `pending`, or the waker sees `parked` and notifies: a wake is never
-//! lost, and the owner is notified at most once per park.
+//! * owner, after the kernel returns: clear `PARKED`; before taking the queue: clear `PENDING`.
+//!
+//! Either the owner's exchange sees `PENDING`, or the waker's `fetch_or` sees `PARKED` and
+//! notifies: a wake is never lost, and the owner is notified at most once per park. The loom
+//! models at the bottom check this over every interleaving.
 //!
 //! Notifying: a waker running on a thread with its own ring (another coring worker) posts the
 //! wake-up with `MSG_RING` from its ring to the owner's, batched with its own submissions; a
@@ -19,9 +26,28 @@ use super::task::Runnable;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{
-    AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst,
+    AtomicI32, AtomicU64, AtomicUsize, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed,
+    Ordering::SeqCst,
 };
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+// The handshake's own atomics and locks are loom's under `--cfg loom`, so the model checker
+// explores their interleavings (see the `loom_model` tests below).
+#[cfg(loom)]
+use loom::sync::{
+    atomic::{AtomicBool, AtomicU8},
+    Mutex,
+};
+#[cfg(not(loom))]
+use std::sync::{
+    atomic::{AtomicBool, AtomicU8},
+    Mutex,
+};
+
+/// Work was queued, or a waker fired, from another thread since the owner last looked.
+const PENDING: u8 = 1;
+/// The owner is blocking in the kernel, or about to.
+const PARKED: u8 = 2;
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
 
@@ -48,8 +74,8 @@ pub(crate) struct Shared {
     ring_fd: AtomicI32,
     notifier: Option<RingNotifier>,
     pub(crate) notified: NotifyCounts,
-    pending: AtomicBool,
-    parked: AtomicBool,
+    /// `PENDING | PARKED` bits; see the module docs.
+    state: AtomicU8,
     closed: AtomicBool,
     eventfd: OwnedFd,
 }
@@ -72,8 +98,7 @@ impl Shared {
             ring_fd: AtomicI32::new(-1),
             notifier,
             notified: NotifyCounts::default(),
-            pending: AtomicBool::new(false),
-            parked: AtomicBool::new(false),
+            state: AtomicU8::new(0),
             closed: AtomicBool::new(false),
             // SAFETY: `fd` was just returned by eventfd and is owned by nobody else.
             eventfd: unsafe { OwnedFd::from_raw_fd(fd) },
@@ -95,7 +120,6 @@ impl Shared {
         }
         queue.push(task);
         drop(queue);
-        self.pending.store(true, SeqCst);
         self.unpark();
     }
 
@@ -112,7 +136,6 @@ impl Shared {
         }
         injected.push(work);
         drop(injected);
-        self.pending.store(true, SeqCst);
         self.unpark();
         Ok(())
     }
@@ -122,9 +145,9 @@ impl Shared {
         std::mem::take(&mut *self.injected.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Wakes the owner if it is blocked in the kernel (or about to be).
+    /// Marks work pending and wakes the owner if it is blocked in the kernel (or about to be).
     pub(crate) fn unpark(&self) {
-        if self.parked.swap(false, SeqCst) {
+        if self.state.fetch_or(PENDING, AcqRel) == PARKED {
             let ring_fd = self.ring_fd.load(SeqCst);
             if ring_fd >= 0 && self.notifier.is_some_and(|notify| notify(ring_fd)) {
                 self.notified.msg_ring.fetch_add(1, Relaxed);
@@ -140,17 +163,14 @@ impl Shared {
 
     /// Owner side of the handshake; returns `false` if something is pending and the owner must
     /// not block.
-    pub(crate) fn prepare_park(&self, other_work: &AtomicBool) -> bool {
-        self.parked.store(true, SeqCst);
-        if self.pending.load(SeqCst) || other_work.load(SeqCst) {
-            self.parked.store(false, SeqCst);
-            return false;
-        }
-        true
+    pub(crate) fn prepare_park(&self) -> bool {
+        self.state
+            .compare_exchange(0, PARKED, AcqRel, Acquire)
+            .is_ok()
     }
 
     pub(crate) fn after_park(&self) {
-        self.parked.store(false, SeqCst);
+        self.state.fetch_and(!PARKED, AcqRel);
     }
 
     /// Moves remotely woken tasks into `out`; `true` if anything was pending (tasks or work).
@@ -158,8 +178,10 @@ impl Shared {
         &self,
         out: &mut std::collections::VecDeque<Arc<dyn Runnable>>,
     ) -> bool {
-        // A plain load first: the common case, nothing pending, then costs no locked swap.
-        if !self.pending.load(SeqCst) || !self.pending.swap(false, SeqCst) {
+        // A plain load first: the common case, nothing pending, then costs no locked operation.
+        if self.state.load(Acquire) & PENDING == 0
+            || self.state.fetch_and(!PENDING, AcqRel) & PENDING == 0
+        {
             return false;
         }
         let batch = std::mem::take(&mut *self.queue.lock().unwrap_or_else(|e| e.into_inner()));
@@ -173,5 +195,90 @@ impl Shared {
         let mut injected = self.injected.lock().unwrap_or_else(|e| e.into_inner());
         self.closed.store(true, SeqCst);
         (std::mem::take(&mut *queue), std::mem::take(&mut *injected))
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_model {
+    //! Run with `RUSTFLAGS="--cfg loom" cargo test --release --lib loom_model`.
+    use super::*;
+    use crate::executor::task::Ran;
+    use loom::sync::atomic::AtomicBool;
+
+    struct Nothing;
+    impl Runnable for Nothing {
+        fn run(self: Arc<Self>) -> Ran {
+            Ran::Pending
+        }
+        fn set_registry_index(&self, _: usize) {}
+        fn shut_down(&self) {}
+    }
+
+    /// A remote wake racing the owner's decision to block is never lost: either the owner sees
+    /// the pending work and does not block, or the waker notifies it.
+    #[test]
+    fn remote_push_versus_park_loses_no_wake() {
+        loom::model(|| {
+            let shared = Shared::new(None).unwrap();
+            let remote = shared.clone();
+            let waker = loom::thread::spawn(move || remote.push_remote(Arc::new(Nothing)));
+            let blocks = shared.prepare_park();
+            waker.join().unwrap();
+            let notified = shared.notified.eventfd.load(Relaxed);
+            assert!(!blocks || notified == 1, "owner blocked and nobody woke it");
+            if !blocks {
+                shared.after_park();
+            }
+            let mut queue = std::collections::VecDeque::new();
+            assert!(shared.drain_into(&mut queue));
+            assert_eq!(queue.len(), 1, "the task is delivered exactly once");
+        });
+    }
+
+    /// The same for the `block_on` future's flag, set by a waker on another thread.
+    #[test]
+    fn main_wake_versus_park_loses_no_wake() {
+        loom::model(|| {
+            let shared = Shared::new(None).unwrap();
+            let woken = Arc::new(AtomicBool::new(false));
+            let (remote, flag) = (shared.clone(), woken.clone());
+            let waker = loom::thread::spawn(move || {
+                flag.store(true, Relaxed);
+                remote.unpark();
+            });
+            let blocks = shared.prepare_park();
+            waker.join().unwrap();
+            let notified = shared.notified.eventfd.load(Relaxed);
+            assert!(!blocks || notified == 1, "owner blocked and nobody woke it");
+            if !blocks {
+                // Not blocking means the owner goes round its loop and sees the flag.
+                let mut queue = std::collections::VecDeque::new();
+                assert!(shared.drain_into(&mut queue));
+                assert!(woken.load(Relaxed));
+            }
+        });
+    }
+
+    /// Two wakers at once: both tasks arrive, and the owner is notified at most once per park.
+    #[test]
+    fn two_remote_pushes_notify_at_most_once() {
+        loom::model(|| {
+            let shared = Shared::new(None).unwrap();
+            let blocks = shared.prepare_park();
+            let threads: Vec<_> = (0..2)
+                .map(|_| {
+                    let remote = shared.clone();
+                    loom::thread::spawn(move || remote.push_remote(Arc::new(Nothing)))
+                })
+                .collect();
+            for t in threads {
+                t.join().unwrap();
+            }
+            assert!(blocks);
+            assert_eq!(shared.notified.eventfd.load(Relaxed), 1);
+            let mut queue = std::collections::VecDeque::new();
+            shared.drain_into(&mut queue);
+            assert_eq!(queue.len(), 2);
+        });
     }
 }

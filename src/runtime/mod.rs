@@ -139,7 +139,7 @@ impl Runtime {
 
         let shared: &Shared = core.executor.shared();
         let busy = more || core.executor.has_ready() || main_woken.load(Ordering::Acquire);
-        let park = if busy || !shared.prepare_park(main_woken) {
+        let park = if busy || !shared.prepare_park() {
             Park::NoWait
         } else {
             match next_deadline {
