@@ -13,12 +13,13 @@
 //! process, CPU accounting and core: servers are pinned to the first allowed CPU, load generators
 //! (and `wrk`) to the second. Cases:
 //!
-//! * `echo`: ping-pong of 1 KiB and 16 KiB messages over 50 and 500 connections against three
+//! * `echo`: ping-pong of 1 KiB and 16 KiB messages over 50 and 500 connections against four
 //!   servers: coring with `read`/`write_all` and one reused `Vec` per connection; coring with a
 //!   multishot receive into a [`BufRing`](coring::buf::BufRing) (`recv_stream`); tokio's
-//!   current-thread runtime with `read`/`write_all`. One load generator for all of them: a bare
-//!   `io-uring` loop (no runtime) that keeps one message in flight per connection.
-//! * `http`: a minimal keep-alive HTTP/1.1 "hello" server (coring, tokio) driven by
+//!   current-thread runtime with `read`/`write_all`; and a hand-written io_uring loop with
+//!   coring's ring flags and no runtime (the practical limit). One load generator for all of
+//!   them: a bare `io-uring` loop that keeps one message in flight per connection.
+//! * `http`: a minimal keep-alive HTTP/1.1 "hello" server (tokio, coring, raw loop) driven by
 //!   `wrk -t1 -c50`.
 //! * `wget`: the seed's wget at scale: a client keeping 200 fetches in flight (connect,
 //!   `GET / HTTP/1.0`, read the head, close) against four nginx servers; coring vs tokio clients.
@@ -26,10 +27,21 @@
 //!   worker, tokio multi-thread (2 workers), two tokio current-thread runtimes on `SO_REUSEPORT`
 //!   sockets. The load generator is not pinned (there are only two cores).
 //!
+//! Measuring on a shared 2-CPU machine: each configuration runs in rounds, the servers taking
+//! turns within a round; tables show medians over rounds, and ratios are geometric means of the
+//! ratios within each round. Before each run the bench waits for the machine to be idle, and a
+//! run during which our processes waited for a CPU held by another process (their run-queue
+//! delay, from `schedstat`) for more than 3% of the window is repeated (the "others" column).
+//!
 //! Server CPU is the server process's `utime + stime` (`/proc/<pid>/stat`) over the measured
-//! window; coring's `io_uring_enter` calls come from its own `ring_stats()`, sampled at the start
-//! and the end of the window. Without `--bench` (as `cargo test --all-targets` runs bench
-//! binaries) every case runs once with tiny sizes and the binary exits 0.
+//! window; "server core" is everything its CPU did (`/proc/stat`, softirq included); coring's and
+//! the raw loop's `io_uring_enter` calls come from their own counters (`ring_stats()`), sampled at
+//! the start and the end of the window. Without `--bench` (as `cargo test --all-targets` runs
+//! bench binaries) every case runs once with tiny sizes and the binary exits 0.
+//!
+//! With `NET_BENCH_RAW_BATCH=N,µs` set, cases a and b also run the raw loop with batched waits:
+//! each `io_uring_enter` waits for up to N completions but at most µs microseconds
+//! (`min_wait_usec`, Linux 6.12), the experiment behind the note on `io_uring_enter` counts.
 
 use io_uring::{opcode, types, IoUring};
 use std::fmt::Write as _;
@@ -172,15 +184,9 @@ fn main() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// a. Echo ping-pong, one pinned core each for the server and the load generator.
+// Measurements: one run, rounds of runs, and their summary.
 
-const ECHO_SERVERS: [(&str, &str); 3] = [
-    ("tokio current-thread", "echo-tokio"),
-    ("coring read/write_all", "echo-coring"),
-    ("coring BufRing recv_stream", "echo-coring-ring"),
-];
-
-/// What one measured load run gave, per request (round trip, HTTP request, fetch).
+/// What one measured run gave, per request (round trip, HTTP request, fetch).
 #[derive(Clone, Copy)]
 struct LoadRun {
     per_sec: f64,
@@ -188,14 +194,15 @@ struct LoadRun {
     p99_us: f64,
     /// The server processes' `utime + stime`.
     server_cpu_us: f64,
-    /// Everything the server's CPU did (user, system, irq, softirq), if the server had a CPU of
-    /// its own: loopback TCP's receive path runs as softirq on the sending CPU and is nobody's
-    /// utime or stime.
+    /// Everything the server's CPU did (user, system, irq, softirq, from `/proc/stat`), if the
+    /// server had a CPU of its own. Above `server_cpu_us` when softirq work ran outside the
+    /// server's own context (in `ksoftirqd`) or interrupts were taken while it slept.
     core_us: f64,
     /// The load generator's (or client's) CPU time.
     client_cpu_us: f64,
     enters: Option<f64>,
-    /// CPU time other processes used during the window, as a fraction of one CPU.
+    /// How long our processes waited for a CPU another process held, as a fraction of the window
+    /// (their run-queue delay, `/proc/<pid>/task/*/schedstat`).
     others: f64,
     /// Failed requests (wget fetches).
     errors: f64,
@@ -204,7 +211,7 @@ struct LoadRun {
 impl Default for LoadRun {
     fn default() -> Self {
         LoadRun {
-            per_sec: 0.0,
+            per_sec: f64::NAN,
             p50_us: f64::NAN,
             p99_us: f64::NAN,
             server_cpu_us: f64::NAN,
@@ -217,52 +224,11 @@ impl Default for LoadRun {
     }
 }
 
-impl LoadRun {
-    fn better(self, other: LoadRun) -> LoadRun {
-        if other.per_sec > self.per_sec {
-            other
-        } else {
-            self
-        }
-    }
+/// Largest run-queue delay of our processes (a fraction of the window) before a run is repeated.
+const OTHERS_MAX: f64 = 0.03;
 
-    /// `others` as a table cell, flagged when over the limit.
-    fn others_cell(&self) -> String {
-        let flag = if self.others > OTHERS_MAX { " ⚠" } else { "" };
-        format!("{:.0}%{flag}", self.others * 100.0)
-    }
-}
-
-/// Largest share of a CPU other processes may use during a window before the run is repeated.
-const OTHERS_MAX: f64 = 0.05;
-
-/// Runs `run` until other processes stayed under [`OTHERS_MAX`] during its window, at most
-/// `1 + mode.retries` times; keeps the least disturbed run otherwise.
-fn measured(mode: &Mode, label: &str, mut run: impl FnMut() -> LoadRun) -> LoadRun {
-    let mut kept: Option<LoadRun> = None;
-    for attempt in 0..=mode.retries {
-        if mode.retries > 0 {
-            wait_for_quiet(label);
-        }
-        let r = run();
-        if r.others.is_nan() || r.others <= OTHERS_MAX {
-            return r;
-        }
-        println!(
-            "  {label}: other processes used {:.0}% of a CPU during the window; {}",
-            r.others * 100.0,
-            if attempt < mode.retries {
-                "measuring again"
-            } else {
-                "keeping the least disturbed run"
-            }
-        );
-        if kept.is_none_or(|k| r.others < k.others) {
-            kept = Some(r);
-        }
-    }
-    kept.expect("at least one run")
-}
+/// Longest wait for a quiet machine before a measurement.
+const QUIET_WAIT: Duration = Duration::from_secs(120);
 
 /// Waits (up to [`QUIET_WAIT`]) until the machine has been nearly idle for half a second: the
 /// machine is shared, and a compile running next to a benchmark halves its figures.
@@ -273,8 +239,7 @@ fn wait_for_quiet(label: &str) {
         let before = SysTimes::now();
         let start = Instant::now();
         std::thread::sleep(Duration::from_millis(500));
-        let after = SysTimes::now();
-        let busy: u64 = after.busy.iter().sum::<u64>() - before.busy.iter().sum::<u64>();
+        let busy = SysTimes::now().busy_total() - before.busy_total();
         let share = busy as f64 / start.elapsed().as_nanos() as f64;
         if share < 0.1 {
             return;
@@ -296,57 +261,181 @@ fn wait_for_quiet(label: &str) {
     }
 }
 
-/// Longest wait for a quiet machine before a measurement.
-const QUIET_WAIT: Duration = Duration::from_secs(120);
+/// Runs `run` until no other process held our CPUs for more than [`OTHERS_MAX`] of its window,
+/// at most `1 + mode.retries` times (each after [`wait_for_quiet`]); keeps the least disturbed
+/// run otherwise.
+fn measured(mode: &Mode, label: &str, mut run: impl FnMut() -> LoadRun) -> LoadRun {
+    let mut kept: Option<LoadRun> = None;
+    for attempt in 0..=mode.retries {
+        if mode.retries > 0 {
+            wait_for_quiet(label);
+        }
+        let r = run();
+        if r.others.is_nan() || r.others <= OTHERS_MAX {
+            return r;
+        }
+        println!(
+            "  {label}: our processes waited {:.0}% of the window for a CPU held by others; {}",
+            r.others * 100.0,
+            if attempt < mode.retries {
+                "measuring again"
+            } else {
+                "keeping the least disturbed run"
+            }
+        );
+        if kept.is_none_or(|k| r.others < k.others) {
+            kept = Some(r);
+        }
+    }
+    kept.expect("at least one run")
+}
 
-fn echo_case(mode: &Mode, cores: &Cores) -> String {
-    let mut out = String::from(
-        "### a. Echo ping-pong (server pinned to one CPU, load generator to the other)\n\n\
-         | msg | conns | server | round trips/s | vs tokio | p50 µs | p99 µs | server CPU µs/RT \
-         | vs tokio | server core µs/RT | load CPU µs/RT | enters/RT | others |\n\
-         |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
-    );
-    for &size in mode.echo_sizes {
-        for &conns in mode.echo_conns {
-            let mut best = [LoadRun::default(); ECHO_SERVERS.len()];
-            for _ in 0..mode.reps {
-                for (i, (label, kind)) in ECHO_SERVERS.iter().enumerate() {
-                    let name = format!("echo {} x{conns} {label}", kib(size));
-                    let run = measured(mode, &name, || {
-                        echo_run(kind, size, conns, mode, cores, true)
-                    });
+/// The runs of one configuration: `rounds[r][s]` is server `s` in round `r`. Servers take turns
+/// within a round, so slow drifts of the shared machine hit them alike, and ratios are taken
+/// within a round.
+struct Rounds {
+    rounds: Vec<Vec<LoadRun>>,
+}
+
+impl Rounds {
+    /// `mode.reps` rounds of `one(kind)` for every `(label, kind)` in `servers`.
+    fn run(
+        mode: &Mode,
+        case: &str,
+        servers: &[(&str, &str)],
+        mut one: impl FnMut(&str) -> LoadRun,
+    ) -> Rounds {
+        let mut rounds = Vec::new();
+        for _ in 0..mode.reps {
+            let round = servers
+                .iter()
+                .map(|(label, kind)| {
+                    let name = format!("{case} {label}");
+                    let run = measured(mode, &name, || one(kind));
                     println!(
-                        "{name}: {:.0} RT/s, p99 {:.0} µs, server {:.2} µs/RT (core {:.2}), \
-                         load {:.2} µs/RT, enters/RT {}, others {}",
+                        "{name}: {:.0}/s, p99 {:.0} µs, server {:.2} µs (core {:.2}), client \
+                         {:.2} µs, enters {}, others {:.1}%",
                         run.per_sec,
                         run.p99_us,
                         run.server_cpu_us,
                         run.core_us,
                         run.client_cpu_us,
                         opt(run.enters, 4),
-                        run.others_cell(),
+                        run.others * 100.0,
                     );
-                    best[i] = best[i].better(run);
-                }
-            }
-            let tokio = best[0];
-            for (i, (label, _)) in ECHO_SERVERS.iter().enumerate() {
-                let run = best[i];
+                    run
+                })
+                .collect();
+            rounds.push(round);
+        }
+        Rounds { rounds }
+    }
+
+    /// The median over rounds of `f` for server `s`.
+    fn median(&self, s: usize, f: impl Fn(&LoadRun) -> f64) -> f64 {
+        median(self.rounds.iter().map(|round| f(&round[s])).collect())
+    }
+
+    /// The geometric mean over rounds of `f(server s) / f(base)`, where `base` picks the
+    /// reference server of each round.
+    fn ratio(
+        &self,
+        s: usize,
+        base: impl Fn(&[LoadRun]) -> usize,
+        f: impl Fn(&LoadRun) -> f64,
+    ) -> f64 {
+        let logs: Vec<f64> = self
+            .rounds
+            .iter()
+            .map(|round| (f(&round[s]) / f(&round[base(round)])).ln())
+            .collect();
+        (logs.iter().sum::<f64>() / logs.len() as f64).exp()
+    }
+
+    fn enters(&self, s: usize) -> Option<f64> {
+        let values: Vec<f64> = self.rounds.iter().filter_map(|r| r[s].enters).collect();
+        (!values.is_empty()).then(|| median(values))
+    }
+
+    /// The worst run-queue delay of server `s`'s runs, as a table cell.
+    fn others(&self, s: usize) -> String {
+        if self.rounds.iter().all(|r| r[s].others.is_nan()) {
+            return "n/a".to_owned();
+        }
+        let worst = self.rounds.iter().map(|r| r[s].others).fold(0.0, f64::max);
+        let flag = if worst > OTHERS_MAX { " ⚠" } else { "" };
+        format!("{:.1}%{flag}", worst * 100.0)
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+/// The first server of every round: tokio current-thread in cases a–c.
+fn first(_: &[LoadRun]) -> usize {
+    0
+}
+
+/// `servers`, plus the raw loop with batched waits (`kind`) when `$NET_BENCH_RAW_BATCH` is set.
+fn with_experiment(
+    servers: &[(&'static str, &'static str)],
+    kind: &'static str,
+) -> Vec<(&'static str, &'static str)> {
+    let mut all = servers.to_vec();
+    if std::env::var_os("NET_BENCH_RAW_BATCH").is_some() {
+        all.push(("raw io_uring loop, batched waits", kind));
+    }
+    all
+}
+
+// ---------------------------------------------------------------------------------------------
+// a. Echo ping-pong, one pinned core each for the server and the load generator.
+
+const ECHO_SERVERS: [(&str, &str); 4] = [
+    ("tokio current-thread", "echo-tokio"),
+    ("coring read/write_all", "echo-coring"),
+    ("coring BufRing recv_stream", "echo-coring-ring"),
+    ("raw io_uring loop (no runtime)", "echo-raw"),
+];
+
+fn echo_case(mode: &Mode, cores: &Cores) -> String {
+    let mut out = format!(
+        "### a. Echo ping-pong (server pinned to one CPU, load generator to the other; medians \
+         of {} rounds, ratios averaged over rounds)\n\n\
+         | msg | conns | server | round trips/s | vs tokio | p50 µs | p99 µs | server CPU µs/RT \
+         | vs tokio | server core µs/RT | load CPU µs/RT | enters/RT | others |\n\
+         |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        mode.reps
+    );
+    for &size in mode.echo_sizes {
+        for &conns in mode.echo_conns {
+            let case = format!("echo {} x{conns}", kib(size));
+            let servers = with_experiment(&ECHO_SERVERS, "echo-raw-batch");
+            let rounds = Rounds::run(mode, &case, &servers, |kind| {
+                echo_run(kind, size, conns, mode, cores, true)
+            });
+            for (s, (label, _)) in servers.iter().enumerate() {
                 let _ = writeln!(
                     out,
                     "| {} | {conns} | {label} | {:.0} | {:.3}× | {:.0} | {:.0} | {:.2} | {:.3}× | \
                      {:.2} | {:.2} | {} | {} |",
                     kib(size),
-                    run.per_sec,
-                    run.per_sec / tokio.per_sec,
-                    run.p50_us,
-                    run.p99_us,
-                    run.server_cpu_us,
-                    run.server_cpu_us / tokio.server_cpu_us,
-                    run.core_us,
-                    run.client_cpu_us,
-                    opt(run.enters, 4),
-                    run.others_cell(),
+                    rounds.median(s, |r| r.per_sec),
+                    rounds.ratio(s, first, |r| r.per_sec),
+                    rounds.median(s, |r| r.p50_us),
+                    rounds.median(s, |r| r.p99_us),
+                    rounds.median(s, |r| r.server_cpu_us),
+                    rounds.ratio(s, first, |r| r.server_cpu_us),
+                    rounds.median(s, |r| r.core_us),
+                    rounds.median(s, |r| r.client_cpu_us),
+                    opt(rounds.enters(s), 4),
+                    rounds.others(s),
                 );
             }
         }
@@ -419,7 +508,8 @@ fn echo_run(
         },
         client_cpu_us: window.client_cpu * 1e6 / rts,
         enters,
-        others: window.others,
+        // Unpinned, the servers and the load generator wait for each other's CPUs.
+        others: if pinned { window.others } else { f64::NAN },
         errors: 0.0,
     }
 }
@@ -427,87 +517,73 @@ fn echo_run(
 // ---------------------------------------------------------------------------------------------
 // b. HTTP/1.1 keep-alive hello with wrk.
 
+const HTTP_SERVERS: [(&str, &str); 3] = [
+    ("tokio current-thread", "http-tokio"),
+    ("coring", "http-coring"),
+    ("raw io_uring loop (no runtime)", "http-raw"),
+];
+
 fn http_case(mode: &Mode, cores: &Cores) -> String {
     let mut out = format!(
-        "### b. HTTP/1.1 keep-alive hello, `wrk -t1 -c{} -d{}s` (server and wrk pinned)\n\n",
-        mode.wrk_conns, mode.wrk_secs
+        "### b. HTTP/1.1 keep-alive hello, `wrk -t1 -c{} -d{}s` (server and wrk pinned; medians \
+         of {} rounds)\n\n",
+        mode.wrk_conns, mode.wrk_secs, mode.reps
     );
     if Command::new("wrk").arg("--version").output().is_err() {
         out += "skipped: `wrk` is not installed (`apt-get install -y wrk`).\n\n";
         println!("http: skipped, wrk not found");
         return out;
     }
-    let servers = [
-        ("tokio current-thread", "http-tokio"),
-        ("coring", "http-coring"),
-    ];
-    let mut best = [LoadRun::default(); 2];
     let mut notes = Vec::new();
-    for _ in 0..mode.reps {
-        for (i, (label, kind)) in servers.iter().enumerate() {
-            let run = measured(mode, &format!("http {label}"), || {
-                let mut server = ServerProc::start(kind, Pin::Cpu(cores.server));
-                let before = server.mark();
-                let start = Probe::take(&[server.pid()]);
-                let wrk = wrk_run(server.port, mode, Pin::Cpu(cores.load));
-                let end = Probe::take(&[server.pid()]);
-                let after = server.mark();
-                server.stop();
-                let Some(wrk) = wrk else {
-                    notes.push(format!("{label}: wrk failed"));
-                    return LoadRun::default();
-                };
-                if !wrk.errors.is_empty() {
-                    notes.push(format!("{label}: {}", wrk.errors));
-                }
-                // The parent's own CPU time stands in for the client's; wrk's comes from wait4.
-                let window = Window::parse(&end.fields_since(&start));
-                let n = wrk.requests;
-                LoadRun {
-                    per_sec: wrk.per_sec,
-                    p50_us: wrk.p50_us,
-                    p99_us: wrk.p99_us,
-                    server_cpu_us: window.server_cpu * 1e6 / n,
-                    core_us: window.busy(cores.server) * 1e6 / n,
-                    client_cpu_us: wrk.cpu.as_secs_f64() * 1e6 / n,
-                    enters: before.zip(after).map(|(a, b)| (b - a) as f64 / n),
-                    others: (window.others - wrk.cpu.as_secs_f64() / window.secs).max(0.0),
-                    errors: 0.0,
-                }
-            });
-            println!(
-                "http {label}: {:.0} req/s, p99 {:.0} µs, server {:.2} µs/req (core {:.2}), \
-                 wrk {:.2} µs/req, enters/req {}, others {}",
-                run.per_sec,
-                run.p99_us,
-                run.server_cpu_us,
-                run.core_us,
-                run.client_cpu_us,
-                opt(run.enters, 4),
-                run.others_cell(),
-            );
-            best[i] = best[i].better(run);
+    let servers = with_experiment(&HTTP_SERVERS, "http-raw-batch");
+    let rounds = Rounds::run(mode, "http", &servers, |kind| {
+        let mut server = ServerProc::start(kind, Pin::Cpu(cores.server));
+        let before = server.mark();
+        let start = Probe::take(&[server.pid()], true);
+        let wrk = wrk_run(server.port, mode, Pin::Cpu(cores.load));
+        let end = Probe::take(&[server.pid()], true);
+        let after = server.mark();
+        server.stop();
+        let Some(wrk) = wrk else {
+            notes.push(format!("{kind}: wrk failed"));
+            return LoadRun::default();
+        };
+        if !wrk.errors.is_empty() {
+            notes.push(format!("{kind}: {}", wrk.errors));
         }
-    }
+        // This process's CPU time stands in for the client's; wrk's own comes from wait4.
+        let window = Window::parse(&end.fields_since(&start));
+        let n = wrk.requests;
+        LoadRun {
+            per_sec: wrk.per_sec,
+            p50_us: wrk.p50_us,
+            p99_us: wrk.p99_us,
+            server_cpu_us: window.server_cpu * 1e6 / n,
+            core_us: window.busy(cores.server) * 1e6 / n,
+            client_cpu_us: wrk.cpu.as_secs_f64() * 1e6 / n,
+            enters: before.zip(after).map(|(a, b)| (b - a) as f64 / n),
+            others: window.others,
+            errors: 0.0,
+        }
+    });
     out += "| server | req/s | vs tokio | p50 µs | p99 µs | server CPU µs/req | vs tokio \
             | server core µs/req | wrk CPU µs/req | enters/req | others |\n\
             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
-    for (i, (label, _)) in servers.iter().enumerate() {
-        let (run, tokio) = (best[i], best[0]);
+    for (s, (label, _)) in servers.iter().enumerate() {
         let _ = writeln!(
             out,
             "| {label} | {:.0} | {:.3}× | {:.0} | {:.0} | {:.2} | {:.3}× | {:.2} | {:.2} | {} | \
              {} |",
-            run.per_sec,
-            run.per_sec / tokio.per_sec,
-            run.p50_us,
-            run.p99_us,
-            run.server_cpu_us,
-            run.server_cpu_us / tokio.server_cpu_us,
-            run.core_us,
-            run.client_cpu_us,
-            opt(run.enters, 4),
-            run.others_cell(),
+            rounds.median(s, |r| r.per_sec),
+            rounds.ratio(s, first, |r| r.per_sec),
+            rounds.median(s, |r| r.p50_us),
+            rounds.median(s, |r| r.p99_us),
+            rounds.median(s, |r| r.server_cpu_us),
+            rounds.ratio(s, first, |r| r.server_cpu_us),
+            rounds.median(s, |r| r.core_us),
+            rounds.median(s, |r| r.client_cpu_us),
+            opt(rounds.enters(s), 4),
+            rounds.others(s),
         );
     }
     for note in notes {
@@ -615,11 +691,13 @@ fn wrk_micros(text: &str) -> f64 {
 // ---------------------------------------------------------------------------------------------
 // c. The seed's wget at scale: connect, GET, head, close, against four nginx servers.
 
+const WGET_CLIENTS: [(&str, &str); 2] = [("tokio current-thread", "tokio"), ("coring", "coring")];
+
 fn wget_case(mode: &Mode, cores: &Cores) -> String {
     let mut out = format!(
         "### c. wget at scale: {} fetches in flight against 4 nginx (nginx pinned to one CPU, \
-         client to the other)\n\n",
-        mode.wget_inflight
+         client to the other; medians of {} rounds)\n\n",
+        mode.wget_inflight, mode.reps
     );
     let Some(nginx) = find_nginx() else {
         out += "skipped: nginx is not installed (`apt-get install -y nginx`).\n\n";
@@ -646,75 +724,55 @@ fn wget_case(mode: &Mode, cores: &Cores) -> String {
         .map(|c| c.id().to_string())
         .collect::<Vec<_>>()
         .join(",");
-    let clients = [("tokio current-thread", "tokio"), ("coring", "coring")];
-    let mut best = [LoadRun::default(); 2];
-    for _ in 0..mode.reps {
-        for (i, (label, runtime)) in clients.iter().enumerate() {
-            let name = format!("wget {label}");
-            let run = measured(mode, &name, || {
-                let args = [
-                    "wget".to_owned(),
-                    runtime.to_string(),
-                    addrs.clone(),
-                    mode.wget_inflight.to_string(),
-                    mode.warmup.as_millis().to_string(),
-                    mode.window.as_millis().to_string(),
-                    pids.clone(),
-                ];
-                let output = spawn_self(&args, Pin::Cpu(cores.load))
-                    .wait_with_output()
-                    .expect("wget client");
-                let text = String::from_utf8_lossy(&output.stdout);
-                let line = text
-                    .lines()
-                    .find(|l| l.starts_with("RESULT "))
-                    .unwrap_or_else(|| panic!("wget {runtime} printed no RESULT: {text}"));
-                let fetches = field(line, "fetches");
-                let window = Window::parse(line);
-                LoadRun {
-                    per_sec: fetches / window.secs,
-                    server_cpu_us: window.server_cpu * 1e6 / fetches,
-                    core_us: window.busy(cores.server) * 1e6 / fetches,
-                    client_cpu_us: window.client_cpu * 1e6 / fetches,
-                    enters: line
-                        .contains("enters=")
-                        .then(|| field(line, "enters") / fetches),
-                    others: window.others,
-                    errors: field(line, "errors"),
-                    ..LoadRun::default()
-                }
-            });
-            println!(
-                "{name}: {:.0} fetches/s, client {:.2} µs/fetch, nginx {:.2} µs/fetch, {} errors, \
-                 enters/fetch {}, others {}",
-                run.per_sec,
-                run.client_cpu_us,
-                run.server_cpu_us,
-                run.errors,
-                opt(run.enters, 3),
-                run.others_cell(),
-            );
-            best[i] = best[i].better(run);
+    let rounds = Rounds::run(mode, "wget", &WGET_CLIENTS, |runtime| {
+        let args = [
+            "wget".to_owned(),
+            runtime.to_owned(),
+            addrs.clone(),
+            mode.wget_inflight.to_string(),
+            mode.warmup.as_millis().to_string(),
+            mode.window.as_millis().to_string(),
+            pids.clone(),
+        ];
+        let output = spawn_self(&args, Pin::Cpu(cores.load))
+            .wait_with_output()
+            .expect("wget client");
+        let text = String::from_utf8_lossy(&output.stdout);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("RESULT "))
+            .unwrap_or_else(|| panic!("wget {runtime} printed no RESULT: {text}"));
+        let fetches = field(line, "fetches");
+        let window = Window::parse(line);
+        LoadRun {
+            per_sec: fetches / window.secs,
+            server_cpu_us: window.server_cpu * 1e6 / fetches,
+            core_us: window.busy(cores.server) * 1e6 / fetches,
+            client_cpu_us: window.client_cpu * 1e6 / fetches,
+            enters: line
+                .contains("enters=")
+                .then(|| field(line, "enters") / fetches),
+            others: window.others,
+            errors: field(line, "errors"),
+            ..LoadRun::default()
         }
-    }
+    });
     drop(farm);
     out += "| client | fetches/s | vs tokio | client CPU µs/fetch | vs tokio | nginx CPU µs/fetch \
             | errors | enters/fetch | others |\n\
             |---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
-    let tokio = best[0];
-    for (i, (label, _)) in clients.iter().enumerate() {
-        let run = best[i];
+    for (s, (label, _)) in WGET_CLIENTS.iter().enumerate() {
         let _ = writeln!(
             out,
             "| {label} | {:.0} | {:.3}× | {:.2} | {:.3}× | {:.2} | {:.0} | {} | {} |",
-            run.per_sec,
-            run.per_sec / tokio.per_sec,
-            run.client_cpu_us,
-            run.client_cpu_us / tokio.client_cpu_us,
-            run.server_cpu_us,
-            run.errors,
-            opt(run.enters, 3),
-            run.others_cell(),
+            rounds.median(s, |r| r.per_sec),
+            rounds.ratio(s, first, |r| r.per_sec),
+            rounds.median(s, |r| r.client_cpu_us),
+            rounds.ratio(s, first, |r| r.client_cpu_us),
+            rounds.median(s, |r| r.server_cpu_us),
+            rounds.median(s, |r| r.errors),
+            opt(rounds.enters(s), 3),
+            rounds.others(s),
         );
     }
     out.push('\n');
@@ -826,50 +884,37 @@ const MULTI_SERVERS: [(&str, &str); 3] = [
 ];
 
 fn multi_case(mode: &Mode, cores: &Cores) -> String {
-    let mut out = String::from(
+    let mut out = format!(
         "### d. Echo on two workers, 1 KiB (load generator NOT pinned: it shares the two CPUs \
-         with the servers)\n\n\
+         with the servers; medians of {} rounds; ratios against the faster tokio set-up of each \
+         round)\n\n\
          | msg | conns | server | round trips/s | vs best tokio | p50 µs | p99 µs | server CPU \
-         µs/RT | vs best tokio | load CPU µs/RT | others |\n\
+         µs/RT | vs that tokio | load CPU µs/RT | others |\n\
          |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        mode.reps
     );
     let size = 1024;
+    // The faster of the two tokio set-ups in each round.
+    let best_tokio = |round: &[LoadRun]| usize::from(round[1].per_sec > round[0].per_sec);
     for &conns in mode.multi_conns {
-        let mut best = [LoadRun::default(); MULTI_SERVERS.len()];
-        for _ in 0..mode.reps {
-            for (i, (label, kind)) in MULTI_SERVERS.iter().enumerate() {
-                let name = format!("multi {} x{conns} {label}", kib(size));
-                let run = measured(mode, &name, || {
-                    echo_run(kind, size, conns, mode, cores, false)
-                });
-                println!(
-                    "{name}: {:.0} RT/s, p99 {:.0} µs, server {:.2} µs/RT, load {:.2} µs/RT, \
-                     others {}",
-                    run.per_sec,
-                    run.p99_us,
-                    run.server_cpu_us,
-                    run.client_cpu_us,
-                    run.others_cell(),
-                );
-                best[i] = best[i].better(run);
-            }
-        }
-        let tokio = best[0].better(best[1]);
-        for (i, (label, _)) in MULTI_SERVERS.iter().enumerate() {
-            let run = best[i];
+        let case = format!("multi {} x{conns}", kib(size));
+        let rounds = Rounds::run(mode, &case, &MULTI_SERVERS, |kind| {
+            echo_run(kind, size, conns, mode, cores, false)
+        });
+        for (s, (label, _)) in MULTI_SERVERS.iter().enumerate() {
             let _ = writeln!(
                 out,
                 "| {} | {conns} | {label} | {:.0} | {:.3}× | {:.0} | {:.0} | {:.2} | {:.3}× | \
                  {:.2} | {} |",
                 kib(size),
-                run.per_sec,
-                run.per_sec / tokio.per_sec,
-                run.p50_us,
-                run.p99_us,
-                run.server_cpu_us,
-                run.server_cpu_us / tokio.server_cpu_us,
-                run.client_cpu_us,
-                run.others_cell(),
+                rounds.median(s, |r| r.per_sec),
+                rounds.ratio(s, best_tokio, |r| r.per_sec),
+                rounds.median(s, |r| r.p50_us),
+                rounds.median(s, |r| r.p99_us),
+                rounds.median(s, |r| r.server_cpu_us),
+                rounds.ratio(s, best_tokio, |r| r.server_cpu_us),
+                rounds.median(s, |r| r.client_cpu_us),
+                rounds.others(s),
             );
         }
     }
@@ -944,6 +989,12 @@ fn server(kind: &str) {
         "echo2-coring" => coring_multi_server(),
         "echo2-tokio-mt" => tokio_multi_server(),
         "echo2-tokio-ct" => tokio_two_runtimes_server(),
+        "echo-raw" => raw_server(Proto::Echo, None),
+        "http-raw" => raw_server(Proto::Http, None),
+        // Experiments: wait for up to N completions, at most µs microseconds (`min_wait_usec`),
+        // N,µs from $NET_BENCH_RAW_BATCH (default 32,50).
+        "echo-raw-batch" => raw_server(Proto::Echo, Some(raw_batch())),
+        "http-raw-batch" => raw_server(Proto::Http, Some(raw_batch())),
         other => panic!("unknown server {other}"),
     }
 }
@@ -1124,6 +1175,224 @@ fn coring_multi_server() {
             }
         }
     });
+}
+
+/// `(completions, µs)` for the batching raw server, from `$NET_BENCH_RAW_BATCH` ("32,50").
+fn raw_batch() -> (u32, u32) {
+    let spec = std::env::var("NET_BENCH_RAW_BATCH").unwrap_or_default();
+    let mut parts = spec.split(',').map(|p| p.trim().parse().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(want), Some(usec)) => (want, usec),
+        _ => (32, 50),
+    }
+}
+
+// --- the raw io_uring server: no runtime -------------------------------------------------------
+
+/// One connection of the raw server.
+struct RawConn {
+    stream: std::net::TcpStream,
+    buf: Vec<u8>,
+    /// HTTP: bytes of an incomplete request head.
+    pending: Vec<u8>,
+    /// HTTP: responses to pipelined requests.
+    out: Vec<u8>,
+    /// What the current send sends: a pointer into `buf`, `out` or [`RESPONSE`], and its length.
+    send_ptr: *const u8,
+    send_len: usize,
+    sent: usize,
+}
+
+const RAW_ACCEPT: u64 = 0;
+const RAW_CONTROL: u64 = 1;
+const RAW_RECV: u64 = 2;
+const RAW_SEND: u64 = 3;
+
+/// The practical limit: a hand-written io_uring loop with coring's ring flags
+/// (SINGLE_ISSUER | DEFER_TASKRUN | TASKRUN_FLAG | SUBMIT_ALL, 1024 entries), a multishot accept,
+/// and per connection one `recv` into its own buffer and one `send` at a time. All of a turn's
+/// entries go in one `io_uring_enter`, which then waits for one completion — or, with `batch`
+/// = `(n, µs)`, for `n` completions but at most `µs` microseconds (`min_wait_usec`, Linux 6.12).
+fn raw_server(proto: Proto, batch: Option<(u32, u32)>) {
+    use io_uring::{cqueue, squeue};
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let listener = std_listener(loopback(0), false);
+    let port = listener.local_addr().expect("local_addr").port();
+    let mut ring = IoUring::builder()
+        .setup_cqsize(4 * CORING_ENTRIES)
+        .setup_single_issuer()
+        .setup_defer_taskrun()
+        .setup_taskrun_flag()
+        .setup_submit_all()
+        .build(CORING_ENTRIES)
+        .expect("io_uring with SINGLE_ISSUER | DEFER_TASKRUN");
+    // SAFETY: eventfd has no memory-safety preconditions; the result is checked.
+    let control = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+    assert!(control >= 0, "eventfd: {}", io::Error::last_os_error());
+    control_thread(move || {
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: writes 8 bytes from a live local buffer to the eventfd.
+        let _ = unsafe { libc::write(control, one.as_ptr().cast(), one.len()) };
+    });
+    ready(port, if batch.is_some() { "raw-batch" } else { "raw" });
+    let accept = || {
+        opcode::AcceptMulti::new(types::Fd(listener.as_raw_fd()))
+            .build()
+            .user_data(RAW_ACCEPT)
+    };
+    let watch_control = || {
+        opcode::PollAdd::new(types::Fd(control), libc::POLLIN as u32)
+            .multi(true)
+            .build()
+            .user_data(RAW_CONTROL)
+    };
+    let recv = |key: usize, c: &mut RawConn| {
+        opcode::Recv::new(
+            types::Fd(c.stream.as_raw_fd()),
+            c.buf.as_mut_ptr(),
+            c.buf.len() as u32,
+        )
+        .build()
+        .user_data(((key as u64) << 2) | RAW_RECV)
+    };
+    let send = |key: usize, c: &RawConn| {
+        // SAFETY: `sent < send_len`, inside the memory `send_ptr` points at.
+        let ptr = unsafe { c.send_ptr.add(c.sent) };
+        opcode::Send::new(
+            types::Fd(c.stream.as_raw_fd()),
+            ptr,
+            (c.send_len - c.sent) as u32,
+        )
+        .flags(libc::MSG_NOSIGNAL)
+        .build()
+        .user_data(((key as u64) << 2) | RAW_SEND)
+    };
+    let mut conns: slab::Slab<RawConn> = slab::Slab::with_capacity(1024);
+    let mut queue: Vec<squeue::Entry> = vec![accept(), watch_control()];
+    let mut reaped: Vec<(u64, i32, u32)> = Vec::with_capacity(4096);
+    let mut enters = 0u64;
+    let mut completions = 0u64;
+    loop {
+        {
+            let mut sq = ring.submission();
+            for entry in queue.drain(..) {
+                // SAFETY: every entry points into a connection's heap buffers (which stay in
+                // place while the connection is in the slab, and a connection leaves the slab
+                // only when it has no operation in flight), into `RESPONSE`, or at nothing; the
+                // queue never holds more than one entry per connection plus two.
+                unsafe { sq.push(&entry).expect("submission queue full") };
+            }
+        }
+        enters += 1;
+        let entered = match batch {
+            None => ring.submit_and_wait(1),
+            Some((want, min_wait)) => {
+                let args = types::SubmitArgs::new().min_wait_usec(min_wait);
+                ring.submitter().submit_with_args(want as usize, &args)
+            }
+        };
+        match entered {
+            Ok(_) => {}
+            Err(err) if matches!(err.raw_os_error(), Some(libc::ETIME | libc::EINTR)) => {}
+            Err(err) => panic!("raw server: io_uring_enter: {err}"),
+        }
+        reaped.extend(
+            ring.completion()
+                .map(|cqe: cqueue::Entry| (cqe.user_data(), cqe.result(), cqe.flags())),
+        );
+        completions += reaped.len() as u64;
+        for (user_data, result, flags) in reaped.drain(..) {
+            let key = (user_data >> 2) as usize;
+            match user_data & 3 {
+                RAW_ACCEPT => {
+                    if result >= 0 {
+                        // SAFETY: the kernel just created this fd for us; nobody else owns it.
+                        let stream = unsafe { std::net::TcpStream::from_raw_fd(result) };
+                        let _ = stream.set_nodelay(true);
+                        let entry = conns.vacant_entry();
+                        let key = entry.key();
+                        let conn = entry.insert(RawConn {
+                            stream,
+                            buf: vec![
+                                0;
+                                if proto == Proto::Http {
+                                    HTTP_BUF
+                                } else {
+                                    ECHO_BUF
+                                }
+                            ],
+                            pending: Vec::new(),
+                            out: Vec::new(),
+                            send_ptr: std::ptr::null(),
+                            send_len: 0,
+                            sent: 0,
+                        });
+                        queue.push(recv(key, conn));
+                    }
+                    if !cqueue::more(flags) {
+                        queue.push(accept());
+                    }
+                }
+                RAW_CONTROL => {
+                    let mut value = [0u8; 8];
+                    // SAFETY: reads at most 8 bytes into a live local buffer.
+                    let _ = unsafe { libc::read(control, value.as_mut_ptr().cast(), 8) };
+                    print_stats(&format!("enters={enters} completions={completions}"));
+                    if !cqueue::more(flags) {
+                        queue.push(watch_control());
+                    }
+                }
+                RAW_RECV => {
+                    let conn = &mut conns[key];
+                    if result <= 0 {
+                        conns.remove(key);
+                        continue;
+                    }
+                    let n = result as usize;
+                    conn.sent = 0;
+                    if proto == Proto::Http {
+                        let data = &conn.buf[..n];
+                        match take_requests(&mut conn.pending, data) {
+                            Ok(0) => {
+                                queue.push(recv(key, conn));
+                                continue;
+                            }
+                            Ok(1) => {
+                                conn.send_ptr = RESPONSE.as_ptr();
+                                conn.send_len = RESPONSE.len();
+                            }
+                            Ok(k) => {
+                                conn.out = RESPONSE.repeat(k);
+                                conn.send_ptr = conn.out.as_ptr();
+                                conn.send_len = conn.out.len();
+                            }
+                            Err(_) => {
+                                conns.remove(key);
+                                continue;
+                            }
+                        }
+                    } else {
+                        conn.send_ptr = conn.buf.as_ptr();
+                        conn.send_len = n;
+                    }
+                    queue.push(send(key, conn));
+                }
+                _ => {
+                    let conn = &mut conns[key];
+                    if result < 0 {
+                        conns.remove(key);
+                        continue;
+                    }
+                    conn.sent += result as usize;
+                    if conn.sent < conn.send_len {
+                        queue.push(send(key, conn));
+                    } else {
+                        queue.push(recv(key, conn));
+                    }
+                }
+            }
+        }
+    }
 }
 
 // --- tokio servers ----------------------------------------------------------------------------
@@ -1421,7 +1690,7 @@ fn load_echo(args: &LoadArgs) {
             }
         }
         if now >= phase_end {
-            let probe = Probe::take(&[args.server_pid]);
+            let probe = Probe::take(&[args.server_pid], true);
             println!("MARK");
             if let Some(start) = &start {
                 latencies.sort_unstable();
@@ -1499,9 +1768,9 @@ fn wget_coring(args: WgetArgs) {
         }
         coring::time::sleep(args.warmup).await;
         let (d0, e0, s0) = (done.get(), errors.get(), runtime.ring_stats());
-        let start = Probe::take(&args.nginx);
+        let start = Probe::take(&args.nginx, false);
         coring::time::sleep(args.window).await;
-        let end = Probe::take(&args.nginx);
+        let end = Probe::take(&args.nginx, false);
         let (d1, e1, s1) = (done.get(), errors.get(), runtime.ring_stats());
         wget_result(
             d1 - d0,
@@ -1566,9 +1835,9 @@ fn wget_tokio(args: WgetArgs) {
         }
         tokio::time::sleep(args.warmup).await;
         let (d0, e0) = (done.load(Relaxed), errors.load(Relaxed));
-        let start = Probe::take(&args.nginx);
+        let start = Probe::take(&args.nginx, false);
         tokio::time::sleep(args.window).await;
-        let end = Probe::take(&args.nginx);
+        let end = Probe::take(&args.nginx, false);
         let (d1, e1) = (done.load(Relaxed), errors.load(Relaxed));
         wget_result(d1 - d0, e1 - e0, &start, &end, "");
     });
@@ -1740,21 +2009,41 @@ fn cpus_in(set: &libc::cpu_set_t) -> Vec<usize> {
         .collect()
 }
 
-/// What a measuring child samples at both ends of its window: the time, the servers' and its own
-/// CPU time, and the machine's CPU time per CPU.
+/// What a measuring process samples at both ends of its window: the time, the servers' and its
+/// own CPU time and run-queue delay, and the machine's CPU time per CPU.
 struct Probe {
     at: Instant,
     servers: Duration,
     own: Duration,
+    /// Time the servers' and this process's threads waited for a CPU.
+    delay: Duration,
+    /// Time the `ksoftirqd` threads ran.
+    softirq: Duration,
     sys: SysTimes,
 }
 
 impl Probe {
-    fn take(server_pids: &[u32]) -> Probe {
+    /// `server_delay`: count the servers' run-queue delay too (not when several servers share a
+    /// CPU on purpose, as the nginx processes do).
+    fn take(server_pids: &[u32], server_delay: bool) -> Probe {
+        let delay = server_pids
+            .iter()
+            .filter(|_| server_delay)
+            .map(|pid| run_delay(&pid.to_string()))
+            .sum::<Duration>()
+            + run_delay("self");
+        // The network stack's own softirq threads run because of the benchmark; time they held
+        // a CPU is not another process's doing.
+        let softirq = ksoftirqd_pids()
+            .iter()
+            .map(|pid| run_time(pid))
+            .sum::<Duration>();
         Probe {
             at: Instant::now(),
             servers: server_pids.iter().map(|&pid| proc_cpu(pid)).sum(),
             own: process_cpu_time(),
+            delay,
+            softirq,
             sys: SysTimes::now(),
         }
     }
@@ -1763,14 +2052,16 @@ impl Probe {
     /// back with [`Window::parse`]).
     fn fields_since(&self, start: &Probe) -> String {
         let mut out = format!(
-            "window_ns={} server_cpu_ns={} client_cpu_ns={} tasks_ns={}",
+            "window_ns={} server_cpu_ns={} client_cpu_ns={} delay_ns={}",
             self.at.duration_since(start.at).as_nanos(),
             self.servers.saturating_sub(start.servers).as_nanos(),
             self.own.saturating_sub(start.own).as_nanos(),
-            self.sys.tasks_total() - start.sys.tasks_total(),
+            (self.delay.saturating_sub(start.delay))
+                .saturating_sub(self.softirq.saturating_sub(start.softirq))
+                .as_nanos(),
         );
         for (cpu, (end, begin)) in self.sys.busy.iter().zip(&start.sys.busy).enumerate() {
-            let _ = write!(out, " busy{cpu}_ns={}", end - begin);
+            let _ = write!(out, " busy{cpu}_ns={}", end.saturating_sub(*begin));
         }
         out
     }
@@ -1781,7 +2072,7 @@ struct Window {
     secs: f64,
     server_cpu: f64,
     client_cpu: f64,
-    /// CPU time of every process but the servers and the client, as a fraction of one CPU.
+    /// Run-queue delay of the servers and the client, as a fraction of the window.
     others: f64,
     busy: Vec<f64>,
 }
@@ -1789,9 +2080,7 @@ struct Window {
 impl Window {
     fn parse(line: &str) -> Window {
         let s = |name: &str| field(line, name) / 1e9;
-        let (secs, server_cpu, client_cpu) =
-            (s("window_ns"), s("server_cpu_ns"), s("client_cpu_ns"));
-        let others = ((s("tasks_ns") - server_cpu - client_cpu) / secs).max(0.0);
+        let secs = s("window_ns");
         let busy = (0..)
             .map_while(|cpu| {
                 let name = format!("busy{cpu}_ns");
@@ -1800,9 +2089,9 @@ impl Window {
             .collect();
         Window {
             secs,
-            server_cpu,
-            client_cpu,
-            others,
+            server_cpu: s("server_cpu_ns"),
+            client_cpu: s("client_cpu_ns"),
+            others: s("delay_ns") / secs,
             busy,
         }
     }
@@ -1813,11 +2102,53 @@ impl Window {
     }
 }
 
-/// CPU time per CPU from `/proc/stat`, in nanoseconds. `tasks` is user + nice + system, what the
-/// processes' utime and stime add up to; `busy` adds irq and softirq time, which is nobody's
-/// utime or stime (loopback TCP's receive path runs as softirq on the sending CPU).
+/// The `ksoftirqd/N` kernel threads.
+fn ksoftirqd_pids() -> &'static [String] {
+    static PIDS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    PIDS.get_or_init(|| {
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|comm| comm.starts_with("ksoftirqd/"))
+            })
+            .collect()
+    })
+}
+
+/// Time thread `pid` spent on a CPU (the first field of `/proc/<pid>/schedstat`).
+fn run_time(pid: &str) -> Duration {
+    std::fs::read_to_string(format!("/proc/{pid}/schedstat"))
+        .ok()
+        .and_then(|stat| stat.split_whitespace().next()?.parse().ok())
+        .map_or(Duration::ZERO, Duration::from_nanos)
+}
+
+/// Time the threads of process `pid` ("self" for this one) spent runnable, waiting for a CPU
+/// (the second field of `/proc/<pid>/task/<tid>/schedstat`). Threads that already exited are
+/// not counted.
+fn run_delay(pid: &str) -> Duration {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Duration::ZERO;
+    };
+    let nanos: u64 = tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum();
+    Duration::from_nanos(nanos)
+}
+
+/// CPU time per CPU from `/proc/stat`, in nanoseconds: user, nice, system, irq and softirq, so
+/// also the softirq work that is nobody's utime or stime (loopback TCP's receive path runs as
+/// softirq on the sending CPU, often inside the sender's system call, sometimes in `ksoftirqd`).
+/// Tick-sampled: good to a few percent over a window of seconds.
 struct SysTimes {
-    tasks: Vec<u64>,
     busy: Vec<u64>,
 }
 
@@ -1825,10 +2156,7 @@ impl SysTimes {
     fn now() -> SysTimes {
         let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
         let tick = tick_ns();
-        let mut times = SysTimes {
-            tasks: Vec::new(),
-            busy: Vec::new(),
-        };
+        let mut busy = Vec::new();
         for line in stat.lines() {
             // "cpuN ..." lines; the "cpu ..." line (all CPUs together) is left out.
             let Some(rest) = line
@@ -1846,19 +2174,16 @@ impl SysTimes {
             if v.len() < 7 {
                 continue;
             }
-            let tasks = (v[0] + v[1] + v[2]) * tick;
-            if times.tasks.len() <= cpu {
-                times.tasks.resize(cpu + 1, 0);
-                times.busy.resize(cpu + 1, 0);
+            if busy.len() <= cpu {
+                busy.resize(cpu + 1, 0);
             }
-            times.tasks[cpu] = tasks;
-            times.busy[cpu] = tasks + (v[5] + v[6]) * tick;
+            busy[cpu] = (v[0] + v[1] + v[2] + v[5] + v[6]) * tick;
         }
-        times
+        SysTimes { busy }
     }
 
-    fn tasks_total(&self) -> u64 {
-        self.tasks.iter().sum()
+    fn busy_total(&self) -> u64 {
+        self.busy.iter().sum()
     }
 }
 

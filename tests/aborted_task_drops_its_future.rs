@@ -2,27 +2,13 @@
 //! timers, in-flight operations, `Rc`s), and the handle then gives a `JoinError` whose
 //! `is_cancelled()` is true. Aborting a finished task changes nothing.
 
+mod common;
+
+use common::Watchdog;
 use coring::time::sleep;
 use std::cell::Cell;
 use std::rc::Rc;
-use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
 use std::time::Duration;
-
-/// Aborts the process if still alive after `limit`: a hang becomes a failure, not a stuck suite.
-struct Watchdog {
-    _alive: Sender<()>,
-}
-
-fn watchdog(what: &'static str, limit: Duration) -> Watchdog {
-    let (alive, done) = channel::<()>();
-    std::thread::spawn(move || {
-        if done.recv_timeout(limit) == Err(RecvTimeoutError::Timeout) {
-            eprintln!("watchdog: `{what}` still runs after {limit:?}: a hang; aborting");
-            std::process::abort();
-        }
-    });
-    Watchdog { _alive: alive }
-}
 
 /// Sets its flag when dropped.
 struct DropFlag(Rc<Cell<bool>>);
@@ -41,9 +27,9 @@ async fn yield_a_few_times() {
 
 #[test]
 fn aborting_a_sleeping_task_drops_its_future_and_gives_is_cancelled() {
-    let _watchdog = watchdog(
+    let _watchdog = Watchdog::new(
+        10,
         "aborting_a_sleeping_task_drops_its_future_and_gives_is_cancelled",
-        Duration::from_secs(10),
     );
     let runtime = coring::Runtime::new().unwrap();
     runtime.block_on(async {
@@ -77,9 +63,9 @@ fn aborting_a_sleeping_task_drops_its_future_and_gives_is_cancelled() {
 
 #[test]
 fn the_join_handle_of_an_aborted_task_resolves_without_waiting_for_it() {
-    let _watchdog = watchdog(
+    let _watchdog = Watchdog::new(
+        10,
         "the_join_handle_of_an_aborted_task_resolves_without_waiting_for_it",
-        Duration::from_secs(10),
     );
     let runtime = coring::Runtime::new().unwrap();
     runtime.block_on(async {
@@ -154,9 +140,9 @@ fn is_finished_tracks_a_running_task() {
 
 #[test]
 fn aborting_a_task_with_operations_in_flight_frees_their_slots() {
-    let _watchdog = watchdog(
+    let _watchdog = Watchdog::new(
+        10,
         "aborting_a_task_with_operations_in_flight_frees_their_slots",
-        Duration::from_secs(10),
     );
     let runtime = coring::Runtime::new().unwrap();
     runtime.block_on(async {
@@ -188,10 +174,7 @@ fn aborting_a_task_with_operations_in_flight_frees_their_slots() {
 
 #[test]
 fn a_task_can_abort_itself_through_its_own_handle() {
-    let _watchdog = watchdog(
-        "a_task_can_abort_itself_through_its_own_handle",
-        Duration::from_secs(10),
-    );
+    let _watchdog = Watchdog::new(10, "a_task_can_abort_itself_through_its_own_handle");
     let runtime = coring::Runtime::new().unwrap();
     runtime.block_on(async {
         let (tx, rx) = coring::sync::oneshot::channel::<coring::task::JoinHandle<()>>();

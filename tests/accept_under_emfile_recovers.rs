@@ -5,84 +5,46 @@
 //! set), because it lowers `RLIMIT_NOFILE` and fills the fd table, which must never affect the
 //! parent test process.
 
+mod common;
+
+use common::process::{is_child, run_child};
+use common::{cpu_time, lower_fd_limit};
 use coring::net::TcpListener;
 use coring::time::timeout;
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const CHILD_ENV: &str = "CORING_EMFILE_CHILD";
 /// Printed by the child when every assertion passed (libtest exits 0 when no test matched).
 const CHILD_OK: &str = "CORING_EMFILE_CHILD_OK";
 const CHILD_DEADLINE: Duration = Duration::from_secs(60);
-const FD_LIMIT: libc::rlim_t = 64;
+const FD_LIMIT: u64 = 64;
 
 #[test]
 fn accept_under_emfile_recovers() {
-    if std::env::var_os(CHILD_ENV).is_some() {
+    if is_child(CHILD_ENV) {
         child();
         println!("{CHILD_OK}");
         return;
     }
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "accept_under_emfile_recovers",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > CHILD_DEADLINE {
-            child.kill().unwrap();
-            let _ = child.wait();
-            panic!("the child did not finish within {CHILD_DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut out = String::new();
-    let mut err = String::new();
-    child.stdout.unwrap().read_to_string(&mut out).unwrap();
-    child.stderr.unwrap().read_to_string(&mut err).unwrap();
+    let run = run_child(
+        "accept_under_emfile_recovers",
+        &[(CHILD_ENV, "1")],
+        CHILD_DEADLINE,
+    );
+    assert!(
+        !run.timed_out,
+        "the child did not finish within {CHILD_DEADLINE:?}"
+    );
+    let (out, err) = (run.stdout, run.stderr);
     eprintln!("child stdout:\n{out}\nchild stderr:\n{err}");
+    let status = run.status;
     assert!(status.success(), "the child failed: {status}");
     assert!(out.contains(CHILD_OK), "the child did not run the scenario");
 }
 
-fn cpu_time() -> Duration {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage fills the struct we pass; RUSAGE_SELF is always valid.
-    let usage = unsafe {
-        assert_eq!(libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()), 0);
-        usage.assume_init()
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
-}
-
-fn lower_fd_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit read and write the struct we pass.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
-        limit.rlim_cur = FD_LIMIT.min(limit.rlim_max);
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
-    }
-}
-
 fn child() {
-    lower_fd_limit();
+    lower_fd_limit(FD_LIMIT);
     coring::block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();

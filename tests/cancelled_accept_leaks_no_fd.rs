@@ -6,15 +6,14 @@
 //!
 //! One test per file: the fd count is per process, and tests in one binary run in parallel.
 
+mod common;
+
+use common::open_fds;
 use coring::net::TcpListener;
 use coring::time::{sleep, timeout};
 use coring::Runtime;
 use std::io::Read;
 use std::time::{Duration, Instant};
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
 
 /// Waits (letting the runtime turn) until `done` holds, or panics after a few seconds.
 async fn eventually(what: &str, mut done: impl FnMut() -> bool) {

@@ -3,32 +3,18 @@
 //! runtime must flush it (`GETEVENTS` when the overflow flag is up, retry on `EBUSY`). Every
 //! completion must arrive, and nothing may hang (tokio-uring's `completion_overflow`).
 
-use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
+mod common;
+
+use common::Watchdog;
 use std::time::Duration;
-
-/// Aborts the process if still alive after `limit`: a hang becomes a failure, not a stuck suite.
-struct Watchdog {
-    _alive: Sender<()>,
-}
-
-fn watchdog(what: &'static str, limit: Duration) -> Watchdog {
-    let (alive, done) = channel::<()>();
-    std::thread::spawn(move || {
-        if done.recv_timeout(limit) == Err(RecvTimeoutError::Timeout) {
-            eprintln!("watchdog: `{what}` still runs after {limit:?}: a hang; aborting");
-            std::process::abort();
-        }
-    });
-    Watchdog { _alive: alive }
-}
 
 const OPS: usize = 10_000;
 
 #[test]
 fn ten_thousand_nops_from_join_all_complete_through_a_tiny_ring() {
-    let _watchdog = watchdog(
+    let _watchdog = Watchdog::new(
+        30,
         "ten_thousand_nops_from_join_all_complete_through_a_tiny_ring",
-        Duration::from_secs(30),
     );
     let runtime = coring::Builder::new().entries(2).build().unwrap();
     let before = runtime.ring_stats();
@@ -52,9 +38,9 @@ fn ten_thousand_nops_from_join_all_complete_through_a_tiny_ring() {
 
 #[test]
 fn ten_thousand_nops_from_spawned_tasks_complete_through_a_tiny_ring() {
-    let _watchdog = watchdog(
+    let _watchdog = Watchdog::new(
+        30,
         "ten_thousand_nops_from_spawned_tasks_complete_through_a_tiny_ring",
-        Duration::from_secs(30),
     );
     let runtime = coring::Builder::new().entries(2).build().unwrap();
     let results = runtime.block_on(async {
@@ -75,10 +61,7 @@ fn ten_thousand_nops_from_spawned_tasks_complete_through_a_tiny_ring() {
 
 #[test]
 fn repeated_overflowing_bursts_keep_working() {
-    let _watchdog = watchdog(
-        "repeated_overflowing_bursts_keep_working",
-        Duration::from_secs(60),
-    );
+    let _watchdog = Watchdog::new(60, "repeated_overflowing_bursts_keep_working");
     let runtime = coring::Builder::new().entries(2).build().unwrap();
     runtime.block_on(async {
         for round in 0..20 {
@@ -97,9 +80,9 @@ fn a_burst_of_asynchronous_completions_overflows_the_queue_and_none_is_lost() {
     // No-ops complete inline as they are submitted, two at a time here, so they never pile up
     // in the completion queue. Receives do: a thousand are armed, the datagrams arrive while the
     // runtime's thread is blocked, and then a thousand completions land at once on a queue of 8.
-    let _watchdog = watchdog(
+    let _watchdog = Watchdog::new(
+        60,
         "a_burst_of_asynchronous_completions_overflows_the_queue_and_none_is_lost",
-        Duration::from_secs(60),
     );
     const SOCKETS: usize = 1_000;
     let runtime = coring::Builder::new().entries(2).build().unwrap();

@@ -4,8 +4,10 @@
 //! the queue never holds more than its capacity. Run with both wake-up paths between workers
 //! (`MSG_RING` and eventfd).
 
+mod common;
+
+use common::within;
 use coring::sync::mpsc;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake};
 use std::time::Duration;
@@ -14,19 +16,6 @@ use std::time::Duration;
 const LIMIT: Duration = Duration::from_secs(60);
 const PER_SENDER: u32 = 100_000;
 const CAPACITY: usize = 128;
-
-/// Runs `body` on its own thread and fails if it does not finish within `limit`.
-fn within<T: Send + 'static>(limit: Duration, body: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(std::panic::catch_unwind(AssertUnwindSafe(body)));
-    });
-    match rx.recv_timeout(limit) {
-        Ok(Ok(value)) => value,
-        Ok(Err(panic)) => std::panic::resume_unwind(panic),
-        Err(_) => panic!("the scenario still runs after {limit:?}: a hang"),
-    }
-}
 
 /// Sender ids inside a message.
 const FROM_WORKER: u8 = 0;

@@ -3,6 +3,9 @@
 //! `spawn_with`. A panic over there comes back as a `JoinError` whose `is_panic` is true, and the
 //! worker goes on; `MultiRuntime::block_on` resumes its future's panic on the calling thread.
 
+mod common;
+
+use common::within;
 use std::cell::{Cell, RefCell};
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
@@ -10,19 +13,6 @@ use std::time::Duration;
 
 /// A hang fails the test instead of stalling the suite.
 const LIMIT: Duration = Duration::from_secs(30);
-
-/// Runs `body` on its own thread and fails if it does not finish within `limit`.
-fn within<T: Send + 'static>(limit: Duration, body: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(std::panic::catch_unwind(AssertUnwindSafe(body)));
-    });
-    match rx.recv_timeout(limit) {
-        Ok(Ok(value)) => value,
-        Ok(Err(panic)) => std::panic::resume_unwind(panic),
-        Err(_) => panic!("the scenario still runs after {limit:?}: a hang"),
-    }
-}
 
 fn two_workers() -> coring::runtime::MultiRuntime {
     coring::Builder::new().workers(2).build_multi().unwrap()

@@ -7,48 +7,13 @@
 //! silently skip them (H5). Likewise a `write_all` dropped after part of its buffer went out
 //! makes later writes fail.
 
-use coring::buf::{IoBuf, IoBufMut};
+mod common;
+
+use common::buf::Probe;
 use coring::net::{TcpListener, TcpStream};
 use coring::time::{sleep, timeout};
 use coring::Runtime;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-
-/// How many `CountedBuf`s have been dropped.
-static DROPS: AtomicUsize = AtomicUsize::new(0);
-
-/// A heap buffer that counts its drops.
-struct CountedBuf(Vec<u8>);
-
-impl Drop for CountedBuf {
-    fn drop(&mut self) {
-        DROPS.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-// SAFETY: delegates to the Vec, whose heap bytes stay put when the wrapper moves.
-unsafe impl IoBuf for CountedBuf {
-    fn stable_ptr(&self) -> *const u8 {
-        self.0.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.0.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.0.capacity()
-    }
-}
-
-// SAFETY: delegates to the Vec's implementation.
-unsafe impl IoBufMut for CountedBuf {
-    fn stable_mut_ptr(&mut self) -> *mut u8 {
-        self.0.as_mut_ptr()
-    }
-    unsafe fn set_init(&mut self, pos: usize) {
-        // SAFETY: the caller's promise is passed on unchanged.
-        unsafe { self.0.set_init(pos) }
-    }
-}
 
 async fn pair() -> (TcpStream, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -67,21 +32,18 @@ fn byte_at(i: usize) -> u8 {
 #[test]
 fn dropped_read_keeps_its_buffer_until_completion() {
     let runtime = Runtime::new().unwrap();
+    let probe = Probe::default();
     runtime.block_on(async {
         let (client, server) = pair().await;
 
         // Nothing was sent, so the read waits; the timeout drops it in flight.
-        let buf = CountedBuf(Vec::with_capacity(64 * 1024));
+        let buf = probe.buf(Vec::with_capacity(64 * 1024));
         let r = timeout(Duration::from_millis(20), server.read(buf)).await;
         assert!(r.is_err(), "nothing was sent, yet the read finished");
 
         // The kernel has not answered the cancel yet (it is submitted on the next loop turn),
         // so the runtime still owns the buffer: it must not have been freed.
-        assert_eq!(
-            DROPS.load(Ordering::SeqCst),
-            0,
-            "buffer freed while in flight"
-        );
+        assert_eq!(probe.dropped(), 0, "buffer freed while in flight");
         assert_eq!(
             runtime.ops_in_flight(),
             1,
@@ -95,7 +57,7 @@ fn dropped_read_keeps_its_buffer_until_completion() {
             sleep(Duration::from_millis(1)).await;
         }
         sleep(Duration::from_millis(10)).await;
-        assert_eq!(DROPS.load(Ordering::SeqCst), 1);
+        assert_eq!(probe.dropped(), 1);
 
         // Bytes sent from now on all arrive, in order, in new reads.
         const TOTAL: usize = 1 << 20;
@@ -107,10 +69,10 @@ fn dropped_read_keeps_its_buffer_until_completion() {
         let mut received = 0;
         timeout(Duration::from_secs(30), async {
             while received < TOTAL {
-                let (n, buf) = server.read(CountedBuf(Vec::with_capacity(4096))).await;
+                let (n, buf) = server.read(probe.buf(Vec::with_capacity(4096))).await;
                 let n = n.expect("the stream must still read after a clean cancel");
                 assert!(n > 0, "early end of stream at {received}");
-                for (k, &b) in buf.0[..n].iter().enumerate() {
+                for (k, &b) in buf[..n].iter().enumerate() {
                     assert_eq!(b, byte_at(received + k), "byte {} corrupt", received + k);
                 }
                 received += n;

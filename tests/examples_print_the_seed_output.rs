@@ -5,28 +5,14 @@
 //! The examples are built with the same `cargo` that runs this test (release, offline), then
 //! their binaries are run directly, so the timing measures the program and not cargo.
 
+mod common;
+
+use common::Watchdog;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-
-/// Aborts the process if still alive after `limit`: a hang becomes a failure, not a stuck suite.
-struct Watchdog {
-    _alive: Sender<()>,
-}
-
-fn watchdog(what: &'static str, limit: Duration) -> Watchdog {
-    let (alive, done) = channel::<()>();
-    std::thread::spawn(move || {
-        if done.recv_timeout(limit) == Err(RecvTimeoutError::Timeout) {
-            eprintln!("watchdog: `{what}` still runs after {limit:?}: a hang; aborting");
-            std::process::abort();
-        }
-    });
-    Watchdog { _alive: alive }
-}
 
 /// The seed's output (`asyncio-tutorial.md`), byte for byte: note the space after "200 OK".
 const SEED_PRODUCER_CONSUMER: &str = "\
@@ -87,10 +73,7 @@ fn examples() -> &'static (PathBuf, PathBuf) {
 
 #[test]
 fn producer_consumer_prints_the_seed_lines_exactly() {
-    let _watchdog = watchdog(
-        "producer_consumer_prints_the_seed_lines_exactly",
-        Duration::from_secs(600),
-    );
+    let _watchdog = Watchdog::new(600, "producer_consumer_prints_the_seed_lines_exactly");
     let (_, producer_consumer) = examples();
     let output = Command::new(producer_consumer)
         .stdin(Stdio::null())
@@ -115,10 +98,7 @@ fn producer_consumer_prints_the_seed_lines_exactly() {
 
 #[test]
 fn hello_prints_four_lines_in_order_in_about_one_second() {
-    let _watchdog = watchdog(
-        "hello_prints_four_lines_in_order_in_about_one_second",
-        Duration::from_secs(600),
-    );
+    let _watchdog = Watchdog::new(600, "hello_prints_four_lines_in_order_in_about_one_second");
     let (hello, _) = examples();
     let start = Instant::now();
     let mut child = Command::new(hello)

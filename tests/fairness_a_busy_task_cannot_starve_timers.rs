@@ -2,28 +2,14 @@
 //! of the loop: the runtime polls a bounded number of tasks per turn, then fires due timers and
 //! services the ring. A 20 ms sleep still fires within about 100 ms, and I/O still completes.
 
+mod common;
+
+use common::Watchdog;
 use coring::task::yield_now;
 use coring::time::{sleep, Instant};
 use std::cell::Cell;
 use std::rc::Rc;
-use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
 use std::time::Duration;
-
-/// Aborts the process if still alive after `limit`: a hang becomes a failure, not a stuck suite.
-struct Watchdog {
-    _alive: Sender<()>,
-}
-
-fn watchdog(what: &'static str, limit: Duration) -> Watchdog {
-    let (alive, done) = channel::<()>();
-    std::thread::spawn(move || {
-        if done.recv_timeout(limit) == Err(RecvTimeoutError::Timeout) {
-            eprintln!("watchdog: `{what}` still runs after {limit:?}: starved; aborting");
-            std::process::abort();
-        }
-    });
-    Watchdog { _alive: alive }
-}
 
 /// Spawns `n` tasks that yield forever, counting their polls.
 fn spawn_busy(n: usize) -> Rc<Cell<u64>> {
@@ -42,9 +28,9 @@ fn spawn_busy(n: usize) -> Rc<Cell<u64>> {
 
 #[test]
 fn a_sleep_fires_on_time_beside_a_task_that_yields_forever() {
-    let _watchdog = watchdog(
+    let _watchdog = Watchdog::new(
+        10,
         "a_sleep_fires_on_time_beside_a_task_that_yields_forever",
-        Duration::from_secs(10),
     );
     let runtime = coring::Runtime::new().unwrap();
     let (took, spins) = runtime.block_on(async {
@@ -61,10 +47,7 @@ fn a_sleep_fires_on_time_beside_a_task_that_yields_forever() {
 
 #[test]
 fn a_spawned_sleeper_fires_on_time_beside_many_busy_tasks() {
-    let _watchdog = watchdog(
-        "a_spawned_sleeper_fires_on_time_beside_many_busy_tasks",
-        Duration::from_secs(10),
-    );
+    let _watchdog = Watchdog::new(10, "a_spawned_sleeper_fires_on_time_beside_many_busy_tasks");
     let runtime = coring::Runtime::new().unwrap();
     let took = runtime.block_on(async {
         // More busy tasks than one turn's budget.
@@ -84,10 +67,7 @@ fn a_spawned_sleeper_fires_on_time_beside_many_busy_tasks() {
 
 #[test]
 fn an_interval_keeps_ticking_beside_a_busy_task() {
-    let _watchdog = watchdog(
-        "an_interval_keeps_ticking_beside_a_busy_task",
-        Duration::from_secs(10),
-    );
+    let _watchdog = Watchdog::new(10, "an_interval_keeps_ticking_beside_a_busy_task");
     let runtime = coring::Runtime::new().unwrap();
     let took = runtime.block_on(async {
         let _spins = spawn_busy(1);
@@ -105,10 +85,7 @@ fn an_interval_keeps_ticking_beside_a_busy_task() {
 
 #[test]
 fn io_completes_beside_a_task_that_yields_forever() {
-    let _watchdog = watchdog(
-        "io_completes_beside_a_task_that_yields_forever",
-        Duration::from_secs(10),
-    );
+    let _watchdog = Watchdog::new(10, "io_completes_beside_a_task_that_yields_forever");
     let runtime = coring::Runtime::new().unwrap();
     let took = runtime.block_on(async {
         let _spins = spawn_busy(1);
@@ -126,9 +103,9 @@ fn a_socket_read_that_completes_later_is_not_starved_by_a_busy_task() {
     // Unlike a no-op (completed inline as it is submitted), a receive completes asynchronously,
     // when the data arrives: the kernel then has to be asked for completions even though the
     // loop never has a reason to wait.
-    let _watchdog = watchdog(
+    let _watchdog = Watchdog::new(
+        10,
         "a_socket_read_that_completes_later_is_not_starved_by_a_busy_task",
-        Duration::from_secs(10),
     );
     let runtime = coring::Runtime::new().unwrap();
     let (n, took) = runtime.block_on(async {

@@ -3,110 +3,13 @@
 //! it after the response; a request head over 8 KiB gets `400 Bad Request` and the connection
 //! is closed.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
-use std::sync::Mutex;
+mod common;
+
+use common::examples::{build_example, start_server};
+use common::Watchdog;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::time::Duration;
-
-/// Servers started by this test, killed by the watchdog before it aborts.
-static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
-
-/// Aborts the process (after killing the servers) if still alive after `limit`.
-struct Watchdog {
-    _alive: Sender<()>,
-}
-
-fn watchdog(what: &'static str, limit: Duration) -> Watchdog {
-    let (alive, done) = channel::<()>();
-    std::thread::spawn(move || {
-        if done.recv_timeout(limit) == Err(RecvTimeoutError::Timeout) {
-            eprintln!("watchdog: `{what}` still runs after {limit:?}: a hang; aborting");
-            for &pid in CHILDREN.lock().unwrap().iter() {
-                // SAFETY: kill(2) has no memory-safety preconditions.
-                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-            }
-            std::process::abort();
-        }
-    });
-    Watchdog { _alive: alive }
-}
-
-fn build_example(name: &str) -> PathBuf {
-    let output = Command::new(env!("CARGO"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["build", "--release", "--quiet", "--offline"])
-        .args([
-            "--message-format=json-render-diagnostics",
-            "--example",
-            name,
-        ])
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run cargo build for the example");
-    assert!(output.status.success(), "building example {name} failed");
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    let key = "\"executable\":\"";
-    stdout
-        .lines()
-        .filter(|line| line.contains("\"reason\":\"compiler-artifact\""))
-        .filter(|line| line.contains(&format!("\"name\":\"{name}\"")))
-        .find_map(|line| {
-            let start = line.find(key)? + key.len();
-            let end = start + line[start..].find('"')?;
-            Some(PathBuf::from(&line[start..end]))
-        })
-        .unwrap_or_else(|| panic!("cargo reported no executable for example {name}"))
-}
-
-/// A running server example, killed on drop (panics included).
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `program --addr 127.0.0.1:PORT args..` on a port that was free, and waits for its
-/// "listening on" line; another port is tried if the server could not bind.
-fn start_server(program: &PathBuf, args: &[&str]) -> Server {
-    for _ in 0..5 {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut child = Command::new(program)
-            .args(["--addr", &format!("127.0.0.1:{port}")])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the server example");
-        CHILDREN.lock().unwrap().push(child.id());
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let (line_tx, line_rx) = channel();
-        std::thread::spawn(move || {
-            for line in stdout.lines().map_while(Result::ok) {
-                let _ = line_tx.send(line);
-            }
-        });
-        let server = Server { child, port };
-        match line_rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(line) if line.contains(&format!("listening on 127.0.0.1:{port}")) => return server,
-            other => eprintln!("server on port {port} did not start: {other:?}; retrying"),
-        }
-    }
-    panic!("the server example did not start");
-}
 
 fn connect(port: u16) -> TcpStream {
     let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -180,7 +83,7 @@ const GET: &str = "GET / HTTP/1.1\r\nHost: test\r\n\r\n";
 
 #[test]
 fn pipelined_requests_get_responses_in_order_and_the_connection_stays_open() {
-    let _watchdog = watchdog("http_server pipelining", Duration::from_secs(300));
+    let _watchdog = Watchdog::new(300, "http_server pipelining");
     let server = start_server(&build_example("http_server"), &[]);
     let mut stream = connect(server.port);
     let mut pending = Vec::new();
@@ -227,7 +130,7 @@ fn pipelined_requests_get_responses_in_order_and_the_connection_stays_open() {
 
 #[test]
 fn a_request_head_over_8_kib_gets_400_and_the_connection_closes() {
-    let _watchdog = watchdog("http_server oversized head", Duration::from_secs(300));
+    let _watchdog = Watchdog::new(300, "http_server oversized head");
     let server = start_server(&build_example("http_server"), &[]);
 
     // One good request first, then a head of 9 KiB, in one write.

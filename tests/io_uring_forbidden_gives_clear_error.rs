@@ -15,9 +15,11 @@
     target_arch = "riscv64"
 ))]
 
-use std::io::{self, Read};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
+
+use common::process::run_child;
+use std::io;
+use std::time::Duration;
 
 /// Environment variable telling a re-executed test binary that it is the child, and which errno
 /// its seccomp filter should return for `io_uring_setup`.
@@ -75,50 +77,16 @@ fn run_scenario(
 }
 
 fn parent(test_name: &str, mode: &str) {
-    let exe = std::env::current_exe().expect("current_exe");
-    let mut child = Command::new(&exe)
-        .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, mode)
-        .env("RUST_BACKTRACE", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawning {}: {e}", exe.display()));
-
-    // Drain both pipes on threads so a chatty child cannot block on a full pipe.
-    let mut out = child.stdout.take().expect("stdout piped");
-    let mut err = child.stderr.take().expect("stderr piped");
-    let out_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for child") {
-            break Some(status);
-        }
-        if started.elapsed() > CHILD_DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let stdout = out_reader.join().unwrap_or_default();
-    let stderr = err_reader.join().unwrap_or_default();
-    let report = format!("--- child stdout ---\n{stdout}\n--- child stderr ---\n{stderr}");
-
-    let Some(status) = status else {
-        panic!("child ({mode}) did not finish within {CHILD_DEADLINE:?}\n{report}");
-    };
+    let run = run_child(
+        test_name,
+        &[(CHILD_ENV, mode), ("RUST_BACKTRACE", "1")],
+        CHILD_DEADLINE,
+    );
+    let (status, stdout, report) = (run.status, &run.stdout, run.report());
+    assert!(
+        !run.timed_out,
+        "child ({mode}) did not finish within {CHILD_DEADLINE:?}\n{report}"
+    );
     assert!(
         status.success(),
         "child ({mode}) failed: {status}\n{report}"

@@ -2,35 +2,18 @@
 //! the futures finish: spawned tasks (100,000 of them), plain async blocks, a mixture of ready and
 //! sleeping ones, and none at all.
 
+mod common;
+
+use common::Watchdog;
 use coring::task::{join_all, yield_now};
 use coring::time::sleep;
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
 use std::time::Duration;
-
-/// Aborts the process if still alive after `limit`: a hang becomes a failure, not a stuck suite.
-struct Watchdog {
-    _alive: Sender<()>,
-}
-
-fn watchdog(what: &'static str, limit: Duration) -> Watchdog {
-    let (alive, done) = channel::<()>();
-    std::thread::spawn(move || {
-        if done.recv_timeout(limit) == Err(RecvTimeoutError::Timeout) {
-            eprintln!("watchdog: `{what}` still runs after {limit:?}: a hang; aborting");
-            std::process::abort();
-        }
-    });
-    Watchdog { _alive: alive }
-}
 
 #[test]
 fn a_hundred_thousand_spawned_tasks_are_joined_in_order() {
-    let _watchdog = watchdog(
-        "a_hundred_thousand_spawned_tasks_are_joined_in_order",
-        Duration::from_secs(60),
-    );
+    let _watchdog = Watchdog::new(60, "a_hundred_thousand_spawned_tasks_are_joined_in_order");
     const TASKS: u64 = 100_000;
     let runtime = coring::Runtime::new().unwrap();
     let outputs = runtime.block_on(async {
@@ -57,9 +40,9 @@ fn a_hundred_thousand_spawned_tasks_are_joined_in_order() {
 
 #[test]
 fn plain_async_blocks_finishing_in_reverse_come_back_in_input_order() {
-    let _watchdog = watchdog(
+    let _watchdog = Watchdog::new(
+        10,
         "plain_async_blocks_finishing_in_reverse_come_back_in_input_order",
-        Duration::from_secs(10),
     );
     let runtime = coring::Runtime::new().unwrap();
     let finished = Rc::new(RefCell::new(Vec::new()));
@@ -88,10 +71,7 @@ fn plain_async_blocks_finishing_in_reverse_come_back_in_input_order() {
 
 #[test]
 fn a_mixture_of_ready_yielding_and_sleeping_futures() {
-    let _watchdog = watchdog(
-        "a_mixture_of_ready_yielding_and_sleeping_futures",
-        Duration::from_secs(10),
-    );
+    let _watchdog = Watchdog::new(10, "a_mixture_of_ready_yielding_and_sleeping_futures");
     let runtime = coring::Runtime::new().unwrap();
     let outputs = runtime.block_on(async {
         let futures = (0..300u32).map(|i| async move {

@@ -6,6 +6,8 @@
 //!
 //! The tests in this file count the process's threads, so they run one at a time.
 
+mod common;
+
 use coring::sync::{mpsc, oneshot};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,18 +22,11 @@ const LIMIT: Duration = Duration::from_secs(30);
 /// Tests here look at every thread of the process, so they must not overlap.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// Runs `body` on its own thread and fails if it does not finish within `limit`.
+/// Runs `body` on its own thread, one scenario at a time, and fails if it does not finish
+/// within `limit`.
 fn within<T: Send + 'static>(limit: Duration, body: impl FnOnce() -> T + Send + 'static) -> T {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(std::panic::catch_unwind(AssertUnwindSafe(body)));
-    });
-    match rx.recv_timeout(limit) {
-        Ok(Ok(value)) => value,
-        Ok(Err(panic)) => std::panic::resume_unwind(panic),
-        Err(_) => panic!("the scenario still runs after {limit:?}: a hang"),
-    }
+    common::within(limit, body)
 }
 
 /// Names of this process's threads that are coring workers (`/proc/self/task/*/comm`).

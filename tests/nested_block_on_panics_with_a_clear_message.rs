@@ -2,25 +2,11 @@
 //! and ring would not be serviced while the inner one runs), so it panics at once with a message
 //! that says what happened and what to do instead. The outer runtime is unharmed.
 
+mod common;
+
+use common::Watchdog;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
 use std::time::Duration;
-
-/// Aborts the process if still alive after `limit`: a hang becomes a failure, not a stuck suite.
-struct Watchdog {
-    _alive: Sender<()>,
-}
-
-fn watchdog(what: &'static str, limit: Duration) -> Watchdog {
-    let (alive, done) = channel::<()>();
-    std::thread::spawn(move || {
-        if done.recv_timeout(limit) == Err(RecvTimeoutError::Timeout) {
-            eprintln!("watchdog: `{what}` still runs after {limit:?}: a hang; aborting");
-            std::process::abort();
-        }
-    });
-    Watchdog { _alive: alive }
-}
 
 fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
     payload
@@ -52,9 +38,9 @@ async fn outer_still_works() {
 
 #[test]
 fn free_block_on_inside_block_on_panics_and_the_outer_runtime_goes_on() {
-    let _watchdog = watchdog(
+    let _watchdog = Watchdog::new(
+        10,
         "free_block_on_inside_block_on_panics_and_the_outer_runtime_goes_on",
-        Duration::from_secs(10),
     );
     coring::block_on(async {
         let inner_ran = std::cell::Cell::new(false);
@@ -70,10 +56,7 @@ fn free_block_on_inside_block_on_panics_and_the_outer_runtime_goes_on() {
 
 #[test]
 fn the_same_runtime_nested_in_itself_panics_and_goes_on() {
-    let _watchdog = watchdog(
-        "the_same_runtime_nested_in_itself_panics_and_goes_on",
-        Duration::from_secs(10),
-    );
+    let _watchdog = Watchdog::new(10, "the_same_runtime_nested_in_itself_panics_and_goes_on");
     let runtime = coring::Runtime::new().unwrap();
     runtime.block_on(async {
         let caught = catch_unwind(AssertUnwindSafe(|| runtime.block_on(async { 0 })));
@@ -88,9 +71,9 @@ fn the_same_runtime_nested_in_itself_panics_and_goes_on() {
 
 #[test]
 fn block_on_in_a_spawned_task_is_a_join_error_with_the_message() {
-    let _watchdog = watchdog(
+    let _watchdog = Watchdog::new(
+        10,
         "block_on_in_a_spawned_task_is_a_join_error_with_the_message",
-        Duration::from_secs(10),
     );
     coring::block_on(async {
         let err = coring::spawn(async { coring::block_on(async { 0 }) })
@@ -105,9 +88,9 @@ fn block_on_in_a_spawned_task_is_a_join_error_with_the_message() {
 #[test]
 #[should_panic(expected = "block_on called from inside a running runtime")]
 fn an_uncaught_nested_block_on_propagates_out_of_the_outer_block_on() {
-    let _watchdog = watchdog(
+    let _watchdog = Watchdog::new(
+        10,
         "an_uncaught_nested_block_on_propagates_out_of_the_outer_block_on",
-        Duration::from_secs(10),
     );
     coring::block_on(async {
         coring::block_on(async {});

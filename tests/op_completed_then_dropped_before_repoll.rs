@@ -3,28 +3,13 @@
 //! not yet taken") and dropping the future takes it out. Nothing may leak, be cancelled twice,
 //! or hit a "completion for an unknown slot" later.
 
+mod common;
+
+use common::Watchdog;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::Pin;
-use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
 use std::task::Poll;
-use std::time::Duration;
-
-/// Aborts the process if still alive after `limit`: a hang becomes a failure, not a stuck suite.
-struct Watchdog {
-    _alive: Sender<()>,
-}
-
-fn watchdog(what: &'static str, limit: Duration) -> Watchdog {
-    let (alive, done) = channel::<()>();
-    std::thread::spawn(move || {
-        if done.recv_timeout(limit) == Err(RecvTimeoutError::Timeout) {
-            eprintln!("watchdog: `{what}` still runs after {limit:?}: a hang; aborting");
-            std::process::abort();
-        }
-    });
-    Watchdog { _alive: alive }
-}
 
 type Nop = Pin<Box<dyn Future<Output = io::Result<()>>>>;
 
@@ -62,9 +47,9 @@ const OPS: usize = 500;
 
 #[test]
 fn completed_ops_dropped_before_repoll_release_their_slots() {
-    let _watchdog = watchdog(
+    let _watchdog = Watchdog::new(
+        20,
         "completed_ops_dropped_before_repoll_release_their_slots",
-        Duration::from_secs(20),
     );
     let runtime = coring::Runtime::new().unwrap();
     runtime.block_on(async {
@@ -96,7 +81,7 @@ fn completed_ops_dropped_before_repoll_release_their_slots() {
 
 #[test]
 fn the_same_inside_a_spawned_task() {
-    let _watchdog = watchdog("the_same_inside_a_spawned_task", Duration::from_secs(20));
+    let _watchdog = Watchdog::new(20, "the_same_inside_a_spawned_task");
     let runtime = coring::Runtime::new().unwrap();
     runtime.block_on(async {
         let rt = &runtime;
@@ -119,7 +104,7 @@ fn the_same_inside_a_spawned_task() {
 
 #[test]
 fn half_taken_half_dropped() {
-    let _watchdog = watchdog("half_taken_half_dropped", Duration::from_secs(20));
+    let _watchdog = Watchdog::new(20, "half_taken_half_dropped");
     let runtime = coring::Runtime::new().unwrap();
     runtime.block_on(async {
         let mut ops: Vec<Nop> = (0..OPS)
@@ -139,10 +124,7 @@ fn half_taken_half_dropped() {
 
 #[test]
 fn ops_dropped_while_still_in_flight_are_reaped_later() {
-    let _watchdog = watchdog(
-        "ops_dropped_while_still_in_flight_are_reaped_later",
-        Duration::from_secs(20),
-    );
+    let _watchdog = Watchdog::new(20, "ops_dropped_while_still_in_flight_are_reaped_later");
     let runtime = coring::Runtime::new().unwrap();
     runtime.block_on(async {
         let mut ops: Vec<Nop> = (0..OPS)

@@ -2,30 +2,16 @@
 //! `JoinError` whose `is_panic()` is true, carrying the payload. The other tasks keep running
 //! and `block_on` returns normally.
 
+mod common;
+
+use common::Watchdog;
 use coring::time::sleep;
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
 use std::task::{Context, Poll};
 use std::time::Duration;
-
-/// Aborts the process if still alive after `limit`: a hang becomes a failure, not a stuck suite.
-struct Watchdog {
-    _alive: Sender<()>,
-}
-
-fn watchdog(what: &'static str, limit: Duration) -> Watchdog {
-    let (alive, done) = channel::<()>();
-    std::thread::spawn(move || {
-        if done.recv_timeout(limit) == Err(RecvTimeoutError::Timeout) {
-            eprintln!("watchdog: `{what}` still runs after {limit:?}: a hang; aborting");
-            std::process::abort();
-        }
-    });
-    Watchdog { _alive: alive }
-}
 
 fn message(err: coring::task::JoinError) -> String {
     assert!(err.is_panic(), "{err:?}");
@@ -74,10 +60,7 @@ fn ticker(ticks: Rc<Cell<u32>>, stop: Rc<Cell<bool>>) -> coring::task::JoinHandl
 
 #[test]
 fn a_panicking_task_gives_is_panic_and_the_others_go_on() {
-    let _watchdog = watchdog(
-        "a_panicking_task_gives_is_panic_and_the_others_go_on",
-        Duration::from_secs(10),
-    );
+    let _watchdog = Watchdog::new(10, "a_panicking_task_gives_is_panic_and_the_others_go_on");
     let runtime = coring::Runtime::new().unwrap();
     let returned = runtime.block_on(async {
         let ticks = Rc::new(Cell::new(0));
@@ -122,10 +105,7 @@ fn ticks_forever() -> bool {
 
 #[test]
 fn a_detached_panicking_task_does_not_disturb_the_runtime() {
-    let _watchdog = watchdog(
-        "a_detached_panicking_task_does_not_disturb_the_runtime",
-        Duration::from_secs(10),
-    );
+    let _watchdog = Watchdog::new(10, "a_detached_panicking_task_does_not_disturb_the_runtime");
     let runtime = coring::Runtime::new().unwrap();
     runtime.block_on(async {
         for _ in 0..10 {
@@ -175,9 +155,9 @@ fn a_future_whose_drop_panics_after_it_finished_is_a_join_error() {
 
 #[test]
 fn aborting_a_task_whose_future_panics_on_drop_does_not_take_down_block_on() {
-    let _watchdog = watchdog(
+    let _watchdog = Watchdog::new(
+        10,
         "aborting_a_task_whose_future_panics_on_drop_does_not_take_down_block_on",
-        Duration::from_secs(10),
     );
     let runtime = coring::Runtime::new().unwrap();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -210,9 +190,9 @@ fn aborting_a_task_whose_future_panics_on_drop_does_not_take_down_block_on() {
 
 #[test]
 fn a_panicking_drop_at_runtime_shutdown_does_not_stop_the_others_being_dropped() {
-    let _watchdog = watchdog(
+    let _watchdog = Watchdog::new(
+        10,
         "a_panicking_drop_at_runtime_shutdown_does_not_stop_the_others_being_dropped",
-        Duration::from_secs(10),
     );
     let dropped = Rc::new(Cell::new(0));
     struct Count(Rc<Cell<u32>>);
@@ -239,9 +219,9 @@ fn a_panicking_drop_at_runtime_shutdown_does_not_stop_the_others_being_dropped()
 
 #[test]
 fn a_detached_task_whose_output_panics_on_drop_does_not_take_down_block_on() {
-    let _watchdog = watchdog(
+    let _watchdog = Watchdog::new(
+        10,
         "a_detached_task_whose_output_panics_on_drop_does_not_take_down_block_on",
-        Duration::from_secs(10),
     );
     let runtime = coring::Runtime::new().unwrap();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

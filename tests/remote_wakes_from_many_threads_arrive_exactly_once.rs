@@ -3,25 +3,11 @@
 //! receiving task — woken from other threads over and over, parked in between — never misses a
 //! wake-up.
 
+mod common;
+
+use common::Watchdog;
 use coring::sync::mpsc;
-use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
 use std::time::Duration;
-
-/// Aborts the process if still alive after `limit`: a hang becomes a failure, not a stuck suite.
-struct Watchdog {
-    _alive: Sender<()>,
-}
-
-fn watchdog(what: &'static str, limit: Duration) -> Watchdog {
-    let (alive, done) = channel::<()>();
-    std::thread::spawn(move || {
-        if done.recv_timeout(limit) == Err(RecvTimeoutError::Timeout) {
-            eprintln!("watchdog: `{what}` still runs after {limit:?}: a lost wake-up; aborting");
-            std::process::abort();
-        }
-    });
-    Watchdog { _alive: alive }
-}
 
 const SENDERS: usize = 4;
 const PER_SENDER: u32 = 25_000;
@@ -63,9 +49,9 @@ fn start_senders(
 
 #[test]
 fn a_hundred_thousand_messages_from_four_threads_arrive_once_and_in_order() {
-    let _watchdog = watchdog(
+    let _watchdog = Watchdog::new(
+        60,
         "a_hundred_thousand_messages_from_four_threads_arrive_once_and_in_order",
-        Duration::from_secs(60),
     );
     let runtime = coring::Runtime::new().unwrap();
     let counts = runtime.block_on(async {
@@ -86,10 +72,7 @@ fn a_hundred_thousand_messages_from_four_threads_arrive_once_and_in_order() {
 
 #[test]
 fn senders_that_pause_so_the_runtime_parks_between_bursts() {
-    let _watchdog = watchdog(
-        "senders_that_pause_so_the_runtime_parks_between_bursts",
-        Duration::from_secs(60),
-    );
+    let _watchdog = Watchdog::new(60, "senders_that_pause_so_the_runtime_parks_between_bursts");
     let runtime = coring::Runtime::new().unwrap();
     let counts = runtime.block_on(async {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -111,10 +94,7 @@ fn senders_that_pause_so_the_runtime_parks_between_bursts() {
 
 #[test]
 fn the_block_on_future_itself_receives_from_four_threads() {
-    let _watchdog = watchdog(
-        "the_block_on_future_itself_receives_from_four_threads",
-        Duration::from_secs(60),
-    );
+    let _watchdog = Watchdog::new(60, "the_block_on_future_itself_receives_from_four_threads");
     let runtime = coring::Runtime::new().unwrap();
     let (tx, rx) = mpsc::unbounded_channel();
     let senders = start_senders(tx, 1_000);

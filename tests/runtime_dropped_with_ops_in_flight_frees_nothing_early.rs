@@ -6,28 +6,15 @@
 //! ring before the drop, and the drop waits for them (invariant 3 of the design notes); a freed
 //! buffer would not be visible here, which is what the op-level tests with `Rc` payloads cover.
 
+mod common;
+
+use common::Watchdog;
 use coring::sync::{mpsc, oneshot};
 use coring::time::sleep;
 use std::cell::Cell;
 use std::rc::Rc;
-use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
+use std::sync::mpsc::channel;
 use std::time::{Duration, Instant};
-
-/// Aborts the process if still alive after `limit`: a hang becomes a failure, not a stuck suite.
-struct Watchdog {
-    _alive: Sender<()>,
-}
-
-fn watchdog(what: &'static str, limit: Duration) -> Watchdog {
-    let (alive, done) = channel::<()>();
-    std::thread::spawn(move || {
-        if done.recv_timeout(limit) == Err(RecvTimeoutError::Timeout) {
-            eprintln!("watchdog: `{what}` still runs after {limit:?}: a hang; aborting");
-            std::process::abort();
-        }
-    });
-    Watchdog { _alive: alive }
-}
 
 /// Counts drops.
 struct DropFlag(Rc<Cell<usize>>);
@@ -90,9 +77,9 @@ fn spawn_stuck_tasks(dropped: &Rc<Cell<usize>>) -> usize {
 
 #[test]
 fn dropping_a_runtime_with_pending_tasks_and_ops_drops_every_future() {
-    let _watchdog = watchdog(
+    let _watchdog = Watchdog::new(
+        30,
         "dropping_a_runtime_with_pending_tasks_and_ops_drops_every_future",
-        Duration::from_secs(30),
     );
     let dropped = Rc::new(Cell::new(0));
     let runtime = coring::Runtime::new().unwrap();
@@ -135,9 +122,9 @@ fn dropping_a_runtime_with_pending_tasks_and_ops_drops_every_future() {
 
 #[test]
 fn dropping_a_runtime_whose_tasks_were_never_run_drops_them() {
-    let _watchdog = watchdog(
+    let _watchdog = Watchdog::new(
+        10,
         "dropping_a_runtime_whose_tasks_were_never_run_drops_them",
-        Duration::from_secs(10),
     );
     let dropped = Rc::new(Cell::new(0));
     let polled = Rc::new(Cell::new(false));
@@ -158,10 +145,7 @@ fn dropping_a_runtime_whose_tasks_were_never_run_drops_them() {
 
 #[test]
 fn a_join_handle_outliving_its_runtime_reports_cancelled() {
-    let _watchdog = watchdog(
-        "a_join_handle_outliving_its_runtime_reports_cancelled",
-        Duration::from_secs(10),
-    );
+    let _watchdog = Watchdog::new(10, "a_join_handle_outliving_its_runtime_reports_cancelled");
     let first = coring::Runtime::new().unwrap();
     let handle = first.spawn(async {
         sleep(Duration::from_secs(3600)).await;
@@ -178,9 +162,9 @@ fn a_join_handle_outliving_its_runtime_reports_cancelled() {
 
 #[test]
 fn futures_that_spawn_and_wake_while_dropped_at_shutdown_are_dropped_too() {
-    let _watchdog = watchdog(
+    let _watchdog = Watchdog::new(
+        10,
         "futures_that_spawn_and_wake_while_dropped_at_shutdown_are_dropped_too",
-        Duration::from_secs(10),
     );
     /// Spawns another (flagged) task and sends on a channel from its destructor.
     struct Rude {
@@ -229,9 +213,9 @@ fn futures_that_spawn_and_wake_while_dropped_at_shutdown_are_dropped_too() {
 
 #[test]
 fn a_waker_that_outlives_its_runtime_on_another_thread_is_harmless() {
-    let _watchdog = watchdog(
+    let _watchdog = Watchdog::new(
+        10,
         "a_waker_that_outlives_its_runtime_on_another_thread_is_harmless",
-        Duration::from_secs(10),
     );
     let dropped = Rc::new(Cell::new(0));
     let (send_waker, wakers) = channel::<std::task::Waker>();
@@ -272,9 +256,9 @@ fn a_waker_that_outlives_its_runtime_on_another_thread_is_harmless() {
 
 #[test]
 fn an_op_future_kept_past_its_runtime_can_still_be_dropped() {
-    let _watchdog = watchdog(
+    let _watchdog = Watchdog::new(
+        10,
         "an_op_future_kept_past_its_runtime_can_still_be_dropped",
-        Duration::from_secs(10),
     );
     let runtime = coring::Runtime::new().unwrap();
     let mut ops: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>>>>> =
@@ -298,9 +282,9 @@ fn an_op_future_kept_past_its_runtime_can_still_be_dropped() {
 
 #[test]
 fn a_runtime_dropped_inside_another_runtime_leaves_the_outer_one_working() {
-    let _watchdog = watchdog(
+    let _watchdog = Watchdog::new(
+        10,
         "a_runtime_dropped_inside_another_runtime_leaves_the_outer_one_working",
-        Duration::from_secs(10),
     );
     let dropped = Rc::new(Cell::new(0));
     let outer = coring::Runtime::new().unwrap();

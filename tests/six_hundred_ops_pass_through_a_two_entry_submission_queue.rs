@@ -2,33 +2,15 @@
 //! and the push retried, never an error, a panic or a lost operation (tokio-uring's
 //! `too_many_submissions`, liburing's `sq-full`).
 
-use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
-use std::time::Duration;
+mod common;
 
-/// Aborts the process if still alive after `limit`: a hang becomes a failure, not a stuck suite.
-struct Watchdog {
-    _alive: Sender<()>,
-}
-
-fn watchdog(what: &'static str, limit: Duration) -> Watchdog {
-    let (alive, done) = channel::<()>();
-    std::thread::spawn(move || {
-        if done.recv_timeout(limit) == Err(RecvTimeoutError::Timeout) {
-            eprintln!("watchdog: `{what}` still runs after {limit:?}: a hang; aborting");
-            std::process::abort();
-        }
-    });
-    Watchdog { _alive: alive }
-}
+use common::Watchdog;
 
 const OPS: usize = 600;
 
 #[test]
 fn six_hundred_spawned_nops_all_succeed() {
-    let _watchdog = watchdog(
-        "six_hundred_spawned_nops_all_succeed",
-        Duration::from_secs(30),
-    );
+    let _watchdog = Watchdog::new(30, "six_hundred_spawned_nops_all_succeed");
     let runtime = coring::Builder::new().entries(2).build().unwrap();
     let before = runtime.ring_stats();
     let results = runtime.block_on(async {
@@ -64,9 +46,9 @@ fn six_hundred_spawned_nops_all_succeed() {
 
 #[test]
 fn six_hundred_nops_polled_in_one_turn_from_one_task_all_succeed() {
-    let _watchdog = watchdog(
+    let _watchdog = Watchdog::new(
+        30,
         "six_hundred_nops_polled_in_one_turn_from_one_task_all_succeed",
-        Duration::from_secs(30),
     );
     let runtime = coring::Builder::new().entries(2).build().unwrap();
     let results = runtime
@@ -79,9 +61,9 @@ fn six_hundred_nops_polled_in_one_turn_from_one_task_all_succeed() {
 
 #[test]
 fn tasks_doing_nops_back_to_back_through_a_two_entry_queue() {
-    let _watchdog = watchdog(
+    let _watchdog = Watchdog::new(
+        30,
         "tasks_doing_nops_back_to_back_through_a_two_entry_queue",
-        Duration::from_secs(30),
     );
     let runtime = coring::Builder::new().entries(2).build().unwrap();
     let done = runtime.block_on(async {

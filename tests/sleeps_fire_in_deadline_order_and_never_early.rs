@@ -1,54 +1,13 @@
 //! Two hundred sleeps with random deadlines 0–50 ms apart wake in deadline order (equal
 //! deadlines in either order) and none wakes before its deadline.
 
+mod common;
+
+use common::{Watchdog, Xorshift};
 use coring::time::{sleep, sleep_until, Instant};
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
 use std::time::Duration;
-
-/// Aborts the process if still alive after `limit`: a hang becomes a failure, not a stuck suite.
-struct Watchdog {
-    _alive: Sender<()>,
-}
-
-fn watchdog(what: &'static str, limit: Duration) -> Watchdog {
-    let (alive, done) = channel::<()>();
-    std::thread::spawn(move || {
-        if done.recv_timeout(limit) == Err(RecvTimeoutError::Timeout) {
-            eprintln!("watchdog: `{what}` still runs after {limit:?}: a hang; aborting");
-            std::process::abort();
-        }
-    });
-    Watchdog { _alive: alive }
-}
-
-/// A small xorshift generator, seeded from the clock (the seed is printed for replays).
-struct Rng(u64);
-
-impl Rng {
-    fn from_clock() -> Self {
-        let seed = std::env::var("SLEEP_ORDER_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos() as u64
-                    | 1
-            });
-        eprintln!("seed: SLEEP_ORDER_SEED={seed}");
-        Rng(seed)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
 
 const SLEEPS: usize = 200;
 /// Deadlines start this far after the tasks are spawned, so every sleep goes through the timer
@@ -59,11 +18,8 @@ const LATE: Duration = Duration::from_millis(40);
 
 #[test]
 fn random_sleeps_wake_in_deadline_order_and_never_early() {
-    let _watchdog = watchdog(
-        "random_sleeps_wake_in_deadline_order_and_never_early",
-        Duration::from_secs(20),
-    );
-    let mut rng = Rng::from_clock();
+    let _watchdog = Watchdog::new(20, "random_sleeps_wake_in_deadline_order_and_never_early");
+    let mut rng = Xorshift::from_env_or_clock("SLEEP_ORDER_SEED");
     let runtime = coring::Runtime::new().unwrap();
     let woke: Rc<RefCell<Vec<(usize, Instant, Instant)>>> = Rc::default();
     runtime.block_on(async {
@@ -109,11 +65,8 @@ fn random_sleeps_wake_in_deadline_order_and_never_early() {
 
 #[test]
 fn relative_sleeps_in_one_join_all_never_wake_early() {
-    let _watchdog = watchdog(
-        "relative_sleeps_in_one_join_all_never_wake_early",
-        Duration::from_secs(20),
-    );
-    let mut rng = Rng::from_clock();
+    let _watchdog = Watchdog::new(20, "relative_sleeps_in_one_join_all_never_wake_early");
+    let mut rng = Xorshift::from_env_or_clock("SLEEP_ORDER_SEED");
     let durations: Vec<u64> = (0..SLEEPS).map(|_| rng.below(50_001)).collect();
     let runtime = coring::Runtime::new().unwrap();
     let late = runtime.block_on(async {
@@ -137,10 +90,7 @@ fn relative_sleeps_in_one_join_all_never_wake_early() {
 
 #[test]
 fn a_zero_sleep_and_a_past_deadline_complete_at_once() {
-    let _watchdog = watchdog(
-        "a_zero_sleep_and_a_past_deadline_complete_at_once",
-        Duration::from_secs(10),
-    );
+    let _watchdog = Watchdog::new(10, "a_zero_sleep_and_a_past_deadline_complete_at_once");
     let runtime = coring::Runtime::new().unwrap();
     runtime.block_on(async {
         let start = Instant::now();

@@ -3,25 +3,14 @@
 //! closure gives a `JoinError` whose `is_panic` is true, and the runtime's thread keeps serving
 //! timers (and everything else) while the closures sleep.
 
-use std::panic::AssertUnwindSafe;
+mod common;
+
+use common::within;
 use std::thread;
 use std::time::{Duration, Instant};
 
 /// A hang fails the test instead of stalling the suite.
 const LIMIT: Duration = Duration::from_secs(30);
-
-/// Runs `body` on its own thread and fails if it does not finish within `limit`.
-fn within<T: Send + 'static>(limit: Duration, body: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = std::sync::mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(std::panic::catch_unwind(AssertUnwindSafe(body)));
-    });
-    match rx.recv_timeout(limit) {
-        Ok(Ok(value)) => value,
-        Ok(Err(panic)) => std::panic::resume_unwind(panic),
-        Err(_) => panic!("the scenario still runs after {limit:?}: a hang"),
-    }
-}
 
 fn thread_name() -> String {
     thread::current().name().unwrap_or("").to_owned()

@@ -3,27 +3,16 @@
 //! spawn local `!Send` tasks there. With `pin_cores(true)` worker N runs on core N (modulo the
 //! core count).
 
+mod common;
+
+use common::within;
 use std::cell::Cell;
 use std::collections::HashSet;
-use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::time::Duration;
 
 /// A hang fails the test instead of stalling the suite.
 const LIMIT: Duration = Duration::from_secs(30);
-
-/// Runs `body` on its own thread and fails if it does not finish within `limit`.
-fn within<T: Send + 'static>(limit: Duration, body: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(std::panic::catch_unwind(AssertUnwindSafe(body)));
-    });
-    match rx.recv_timeout(limit) {
-        Ok(Ok(value)) => value,
-        Ok(Err(panic)) => std::panic::resume_unwind(panic),
-        Err(_) => panic!("the scenario still runs after {limit:?}: a hang"),
-    }
-}
 
 #[derive(Debug, PartialEq)]
 struct Seen {

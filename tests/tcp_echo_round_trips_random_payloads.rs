@@ -2,6 +2,9 @@
 //! in random-sized writes) to an echo server and reading it back in random-sized reads; every
 //! byte must come back in order (length, checksum and content are compared).
 
+mod common;
+
+use common::{checksum, Xorshift};
 use coring::net::{TcpListener, TcpStream};
 use coring::time::timeout;
 use std::net::Shutdown;
@@ -10,41 +13,6 @@ use std::time::{Duration, Instant};
 
 const CONNECTIONS: usize = 1_000;
 const MAX_PAYLOAD: usize = 64 * 1024;
-
-/// xorshift64*: small, fast, reproducible; no `rand` dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform-ish in `1..=max`.
-    fn up_to(&mut self, max: usize) -> usize {
-        1 + (self.next() % max as u64) as usize
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-}
-
-/// Fletcher-64-style checksum over the payload.
-fn checksum(data: &[u8]) -> u64 {
-    let (mut a, mut b) = (0u64, 0u64);
-    for &byte in data {
-        a = (a + u64::from(byte)) % 0xFFFF_FFFF;
-        b = (b + a) % 0xFFFF_FFFF;
-    }
-    (b << 32) | a
-}
 
 async fn echo(stream: TcpStream) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(16 * 1024);
@@ -61,7 +29,7 @@ async fn echo(stream: TcpStream) -> std::io::Result<()> {
 }
 
 async fn client(addr: std::net::SocketAddr, id: u64) -> Result<usize, String> {
-    let mut rng = Rng::new(id + 1);
+    let mut rng = Xorshift::new(id + 1);
     let len = rng.up_to(MAX_PAYLOAD);
     let payload = rng.bytes(len);
     let expected = (payload.len(), checksum(&payload));
@@ -75,7 +43,7 @@ async fn client(addr: std::net::SocketAddr, id: u64) -> Result<usize, String> {
     let writer = {
         let stream = stream.clone();
         let payload = payload.clone();
-        let mut rng = Rng::new(id ^ 0xABCD);
+        let mut rng = Xorshift::new(id ^ 0xABCD);
         coring::spawn(async move {
             let mut sent = 0;
             while sent < payload.len() {

@@ -2,25 +2,11 @@
 //! not much after); around a ready future it gives the output at once. Either way its timer is
 //! gone afterwards.
 
+mod common;
+
+use common::Watchdog;
 use coring::time::{error::Elapsed, sleep, timeout, Instant};
-use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
 use std::time::Duration;
-
-/// Aborts the process if still alive after `limit`: a hang becomes a failure, not a stuck suite.
-struct Watchdog {
-    _alive: Sender<()>,
-}
-
-fn watchdog(what: &'static str, limit: Duration) -> Watchdog {
-    let (alive, done) = channel::<()>();
-    std::thread::spawn(move || {
-        if done.recv_timeout(limit) == Err(RecvTimeoutError::Timeout) {
-            eprintln!("watchdog: `{what}` still runs after {limit:?}: a hang; aborting");
-            std::process::abort();
-        }
-    });
-    Watchdog { _alive: alive }
-}
 
 const LIMIT: Duration = Duration::from_millis(50);
 /// "Not much later": the ring's timed wait should end within a few milliseconds of the deadline.
@@ -28,10 +14,7 @@ const SLACK: Duration = Duration::from_millis(50);
 
 #[test]
 fn a_pending_future_times_out_after_about_fifty_ms() {
-    let _watchdog = watchdog(
-        "a_pending_future_times_out_after_about_fifty_ms",
-        Duration::from_secs(10),
-    );
+    let _watchdog = Watchdog::new(10, "a_pending_future_times_out_after_about_fifty_ms");
     let runtime = coring::Runtime::new().unwrap();
     let (result, took) = runtime.block_on(async {
         let start = Instant::now();
@@ -49,10 +32,7 @@ fn a_pending_future_times_out_after_about_fifty_ms() {
 
 #[test]
 fn a_pending_future_in_a_spawned_task_times_out() {
-    let _watchdog = watchdog(
-        "a_pending_future_in_a_spawned_task_times_out",
-        Duration::from_secs(10),
-    );
+    let _watchdog = Watchdog::new(10, "a_pending_future_in_a_spawned_task_times_out");
     let runtime = coring::Runtime::new().unwrap();
     let took = runtime.block_on(async {
         coring::spawn(async {
@@ -70,10 +50,7 @@ fn a_pending_future_in_a_spawned_task_times_out() {
 
 #[test]
 fn a_ready_future_returns_its_output_at_once() {
-    let _watchdog = watchdog(
-        "a_ready_future_returns_its_output_at_once",
-        Duration::from_secs(10),
-    );
+    let _watchdog = Watchdog::new(10, "a_ready_future_returns_its_output_at_once");
     let runtime = coring::Runtime::new().unwrap();
     runtime.block_on(async {
         let start = Instant::now();
@@ -86,9 +63,9 @@ fn a_ready_future_returns_its_output_at_once() {
 
 #[test]
 fn a_future_that_finishes_before_the_deadline_wins_and_leaves_no_timer() {
-    let _watchdog = watchdog(
+    let _watchdog = Watchdog::new(
+        10,
         "a_future_that_finishes_before_the_deadline_wins_and_leaves_no_timer",
-        Duration::from_secs(10),
     );
     let runtime = coring::Runtime::new().unwrap();
     runtime.block_on(async {

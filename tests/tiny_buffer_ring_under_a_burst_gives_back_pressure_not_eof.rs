@@ -113,9 +113,9 @@ fn run(entries: u16, buf_size: usize) {
             items += 1;
             // Slow processing: every few items, sit on what we hold while the peer keeps
             // sending, so the ring runs dry.
-            if items % 3 == 0 {
+            if items % 8 == 0 {
                 stalls += 1;
-                sleep(Duration::from_micros(200 + (items % 7) * 300)).await;
+                sleep(Duration::from_micros(100 + (items % 7) * 200)).await;
             }
             if items % 5 == 0 {
                 check_and_drop(&mut held, &mut received);

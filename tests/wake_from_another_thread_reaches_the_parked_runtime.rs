@@ -5,38 +5,22 @@
 //! No `coring::time::timeout` here on purpose: its timer would bound the park. A watchdog thread
 //! turns a lost wake-up into a failure instead.
 
+mod common;
+
+use common::Watchdog;
 use coring::sync::{mpsc, oneshot};
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
+use std::sync::mpsc::channel;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
-
-/// Aborts the process if still alive after `limit`: a hang becomes a failure, not a stuck suite.
-struct Watchdog {
-    _alive: Sender<()>,
-}
-
-fn watchdog(what: &'static str, limit: Duration) -> Watchdog {
-    let (alive, done) = channel::<()>();
-    std::thread::spawn(move || {
-        if done.recv_timeout(limit) == Err(RecvTimeoutError::Timeout) {
-            eprintln!("watchdog: `{what}` still runs after {limit:?}: a lost wake-up; aborting");
-            std::process::abort();
-        }
-    });
-    Watchdog { _alive: alive }
-}
 
 const DELAY: Duration = Duration::from_millis(100);
 
 #[test]
 fn block_on_future_waits_on_a_oneshot_sent_from_a_thread() {
-    let _watchdog = watchdog(
-        "block_on_future_waits_on_a_oneshot_sent_from_a_thread",
-        Duration::from_secs(10),
-    );
+    let _watchdog = Watchdog::new(10, "block_on_future_waits_on_a_oneshot_sent_from_a_thread");
     let runtime = coring::Runtime::new().unwrap();
     let (value, took) = runtime.block_on(async {
         let (tx, rx) = oneshot::channel::<u32>();
@@ -62,10 +46,7 @@ fn block_on_future_waits_on_a_oneshot_sent_from_a_thread() {
 
 #[test]
 fn spawned_task_waits_on_a_oneshot_sent_from_a_thread() {
-    let _watchdog = watchdog(
-        "spawned_task_waits_on_a_oneshot_sent_from_a_thread",
-        Duration::from_secs(10),
-    );
+    let _watchdog = Watchdog::new(10, "spawned_task_waits_on_a_oneshot_sent_from_a_thread");
     let runtime = coring::Runtime::new().unwrap();
     let (tx, rx) = oneshot::channel::<&'static str>();
     let value = runtime.block_on(async {
@@ -84,9 +65,9 @@ fn spawned_task_waits_on_a_oneshot_sent_from_a_thread() {
 
 #[test]
 fn spawned_task_receives_a_trickle_of_mpsc_messages_from_a_thread() {
-    let _watchdog = watchdog(
+    let _watchdog = Watchdog::new(
+        20,
         "spawned_task_receives_a_trickle_of_mpsc_messages_from_a_thread",
-        Duration::from_secs(20),
     );
     let runtime = coring::Runtime::new().unwrap();
     let received = runtime.block_on(async {
@@ -159,9 +140,9 @@ async fn take_raw_wakes(rounds: usize, polls: &AtomicUsize) {
 
 #[test]
 fn raw_waker_woken_from_a_thread_a_thousand_times_reaches_block_on() {
-    let _watchdog = watchdog(
+    let _watchdog = Watchdog::new(
+        30,
         "raw_waker_woken_from_a_thread_a_thousand_times_reaches_block_on",
-        Duration::from_secs(30),
     );
     let runtime = coring::Runtime::new().unwrap();
     let polls = AtomicUsize::new(0);
@@ -172,9 +153,9 @@ fn raw_waker_woken_from_a_thread_a_thousand_times_reaches_block_on() {
 
 #[test]
 fn raw_waker_woken_from_a_thread_a_thousand_times_reaches_a_task() {
-    let _watchdog = watchdog(
+    let _watchdog = Watchdog::new(
+        30,
         "raw_waker_woken_from_a_thread_a_thousand_times_reaches_a_task",
-        Duration::from_secs(30),
     );
     let runtime = coring::Runtime::new().unwrap();
     runtime.block_on(async {

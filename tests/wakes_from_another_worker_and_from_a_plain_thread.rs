@@ -9,27 +9,16 @@
 //! needs the wake-up), then completes a oneshot the target's task awaits. Whatever the path, the
 //! wake-up must arrive promptly, even when the waking worker stays busy after the wake.
 
+mod common;
+
+use common::within;
 use coring::sync::oneshot;
-use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
 /// A hang fails the test instead of stalling the suite.
 const LIMIT: Duration = Duration::from_secs(30);
 /// Long enough for an idle worker to block in `io_uring_enter`.
 const SETTLE: Duration = Duration::from_millis(50);
-
-/// Runs `body` on its own thread and fails if it does not finish within `limit`.
-fn within<T: Send + 'static>(limit: Duration, body: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(std::panic::catch_unwind(AssertUnwindSafe(body)));
-    });
-    match rx.recv_timeout(limit) {
-        Ok(Ok(value)) => value,
-        Ok(Err(panic)) => std::panic::resume_unwind(panic),
-        Err(_) => panic!("the scenario still runs after {limit:?}: a hang"),
-    }
-}
 
 /// Who completes the oneshot that the task on worker 1 waits for.
 #[derive(Clone, Copy, Debug)]

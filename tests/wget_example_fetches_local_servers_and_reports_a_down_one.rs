@@ -3,61 +3,21 @@
 //! `HOST header > LINE`, one `HOST error > ...` line for the down one, and exits non-zero.
 //! With no arguments it fetches from its own three demo servers and exits 0.
 
+mod common;
+
+use common::examples::build_example;
+use common::Watchdog;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-
-/// Aborts the process if still alive after `limit`: a hang becomes a failure, not a stuck suite.
-struct Watchdog {
-    _alive: Sender<()>,
-}
-
-fn watchdog(what: &'static str, limit: Duration) -> Watchdog {
-    let (alive, done) = channel::<()>();
-    std::thread::spawn(move || {
-        if done.recv_timeout(limit) == Err(RecvTimeoutError::Timeout) {
-            eprintln!("watchdog: `{what}` still runs after {limit:?}: a hang; aborting");
-            std::process::abort();
-        }
-    });
-    Watchdog { _alive: alive }
-}
 
 /// Builds the example once per test process (release, offline) and returns its executable.
 fn wget() -> &'static PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| build_example("wget"))
-}
-
-fn build_example(name: &str) -> PathBuf {
-    let output = Command::new(env!("CARGO"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["build", "--release", "--quiet", "--offline"])
-        .args([
-            "--message-format=json-render-diagnostics",
-            "--example",
-            name,
-        ])
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run cargo build for the example");
-    assert!(output.status.success(), "building example {name} failed");
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    let key = "\"executable\":\"";
-    stdout
-        .lines()
-        .filter(|line| line.contains("\"reason\":\"compiler-artifact\""))
-        .filter(|line| line.contains(&format!("\"name\":\"{name}\"")))
-        .find_map(|line| {
-            let start = line.find(key)? + key.len();
-            let end = start + line[start..].find('"')?;
-            Some(PathBuf::from(&line[start..end]))
-        })
-        .unwrap_or_else(|| panic!("cargo reported no executable for example {name}"))
 }
 
 /// An HTTP/1.0 server on a std thread: reads each request head, answers with `head` and a
@@ -118,10 +78,7 @@ const TWO: &str =
 
 #[test]
 fn two_good_servers_print_their_heads_and_the_down_one_one_error() {
-    let _watchdog = watchdog(
-        "wget against two servers and a down one",
-        Duration::from_secs(300),
-    );
+    let _watchdog = Watchdog::new(300, "wget against two servers and a down one");
     wget();
     let (one, two) = (http_server(ONE), http_server(TWO));
     // A port that was just free, and is closed again: connecting is refused.
@@ -180,7 +137,7 @@ fn two_good_servers_print_their_heads_and_the_down_one_one_error() {
 
 #[test]
 fn with_no_arguments_it_fetches_from_its_three_demo_servers() {
-    let _watchdog = watchdog("wget with no arguments", Duration::from_secs(300));
+    let _watchdog = Watchdog::new(300, "wget with no arguments");
     wget();
     let (output, stdout) = run(&[]);
     assert!(
@@ -216,7 +173,7 @@ fn with_no_arguments_it_fetches_from_its_three_demo_servers() {
 
 #[test]
 fn cut_off_heads_too_many_headers_and_non_http_answers_are_one_error_each() {
-    let _watchdog = watchdog("wget against broken servers", Duration::from_secs(300));
+    let _watchdog = Watchdog::new(300, "wget against broken servers");
     wget();
     let headers = |n: usize| {
         (0..n)

@@ -4,55 +4,15 @@
 //!
 //! Without nginx the test is skipped, except under CI (`CI` set), where it fails.
 
+mod common;
+
+use common::examples::build_example;
+use common::Watchdog;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// Aborts the process if still alive after `limit`: a hang becomes a failure, not a stuck suite.
-struct Watchdog {
-    _alive: Sender<()>,
-}
-
-fn watchdog(what: &'static str, limit: Duration) -> Watchdog {
-    let (alive, done) = channel::<()>();
-    std::thread::spawn(move || {
-        if done.recv_timeout(limit) == Err(RecvTimeoutError::Timeout) {
-            eprintln!("watchdog: `{what}` still runs after {limit:?}: a hang; aborting");
-            std::process::abort();
-        }
-    });
-    Watchdog { _alive: alive }
-}
-
-fn build_example(name: &str) -> PathBuf {
-    let output = Command::new(env!("CARGO"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["build", "--release", "--quiet", "--offline"])
-        .args([
-            "--message-format=json-render-diagnostics",
-            "--example",
-            name,
-        ])
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run cargo build for the example");
-    assert!(output.status.success(), "building example {name} failed");
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    let key = "\"executable\":\"";
-    stdout
-        .lines()
-        .filter(|line| line.contains("\"reason\":\"compiler-artifact\""))
-        .filter(|line| line.contains(&format!("\"name\":\"{name}\"")))
-        .find_map(|line| {
-            let start = line.find(key)? + key.len();
-            let end = start + line[start..].find('"')?;
-            Some(PathBuf::from(&line[start..end]))
-        })
-        .unwrap_or_else(|| panic!("cargo reported no executable for example {name}"))
-}
 
 /// `name` on PATH, or in the sbin directories PATH may lack.
 fn find_program(name: &str) -> Option<PathBuf> {
@@ -184,7 +144,7 @@ fn without_date_value(lines: &[String]) -> Vec<String> {
 
 #[test]
 fn wget_prints_the_header_lines_curl_sees_from_nginx() {
-    let _watchdog = watchdog("wget against nginx", Duration::from_secs(300));
+    let _watchdog = Watchdog::new(300, "wget against nginx");
     let Some(nginx) = find_program("nginx") else {
         if std::env::var_os("CI").is_some() {
             panic!("nginx is not installed, and CI is set: .ci/run should have installed it");

@@ -3,65 +3,22 @@
 //! naming the limit, and exits non-zero at once, having used little memory and having taken
 //! only what the socket buffers hold.
 
+mod common;
+
+use common::examples::build_example;
+use common::Watchdog;
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
+use std::sync::mpsc::channel;
 use std::time::{Duration, Instant};
-
-/// Aborts the process if still alive after `limit`: a hang becomes a failure, not a stuck suite.
-struct Watchdog {
-    _alive: Sender<()>,
-}
-
-fn watchdog(what: &'static str, limit: Duration) -> Watchdog {
-    let (alive, done) = channel::<()>();
-    std::thread::spawn(move || {
-        if done.recv_timeout(limit) == Err(RecvTimeoutError::Timeout) {
-            eprintln!("watchdog: `{what}` still runs after {limit:?}: a hang; aborting");
-            std::process::abort();
-        }
-    });
-    Watchdog { _alive: alive }
-}
-
-fn build_example(name: &str) -> PathBuf {
-    let output = Command::new(env!("CARGO"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["build", "--release", "--quiet", "--offline"])
-        .args([
-            "--message-format=json-render-diagnostics",
-            "--example",
-            name,
-        ])
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run cargo build for the example");
-    assert!(output.status.success(), "building example {name} failed");
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    let key = "\"executable\":\"";
-    stdout
-        .lines()
-        .filter(|line| line.contains("\"reason\":\"compiler-artifact\""))
-        .filter(|line| line.contains(&format!("\"name\":\"{name}\"")))
-        .find_map(|line| {
-            let start = line.find(key)? + key.len();
-            let end = start + line[start..].find('"')?;
-            Some(PathBuf::from(&line[start..end]))
-        })
-        .unwrap_or_else(|| panic!("cargo reported no executable for example {name}"))
-}
 
 /// How much the endless server would send to a client that never stops reading.
 const ENDLESS: u64 = 1 << 30;
 
 #[test]
 fn an_endless_header_line_is_an_error_at_the_limit_with_bounded_memory() {
-    let _watchdog = watchdog(
-        "wget against an endless header line",
-        Duration::from_secs(300),
-    );
+    let _watchdog = Watchdog::new(300, "wget against an endless header line");
     let wget = build_example("wget");
 
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

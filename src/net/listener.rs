@@ -17,7 +17,7 @@ use std::time::Duration;
 /// First wait after an accept failed for lack of fds or memory.
 const BACKOFF_MIN: Duration = Duration::from_millis(10);
 /// Longest wait between accepts that keep failing for lack of fds or memory.
-const BACKOFF_MAX: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_millis(50);
 
 /// How to set up a listening socket, for [`TcpListener::bind_with`].
 ///

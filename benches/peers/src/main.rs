@@ -1,0 +1,820 @@
+//! The peer suite (issue 6): the same servers written for coring, tokio (current-thread),
+//! monoio, compio, glommio, tokio-uring and a hand-written io_uring loop with no runtime (the
+//! ceiling), driven by one load generator, in one run, with ratios.
+//!
+//! ```text
+//! cargo build --release                      # in benches/peers (its own workspace)
+//! target/release/peers                       # full run: 3 s windows, best of 2 (about 6 min)
+//! target/release/peers --quick               # 1 s windows, one run of each (about 1 min)
+//! target/release/peers echo                  # only cases whose name contains "echo"
+//! target/release/peers --servers raw,coring,tokio
+//! ```
+//!
+//! Every server and the load generator is this binary re-executed (`--child server KIND PROTO`,
+//! `--child load ...`), so each has its own process, CPU accounting and core: servers are pinned
+//! (`sched_setaffinity`) to the first CPU this process may use, the load generator and `wrk` to
+//! the second. Workloads:
+//!
+//! * echo ping-pong, 1 KiB and 16 KiB messages, 50 and 500 connections, one message in flight
+//!   per connection; the load generator is a bare io_uring loop (`load.rs`), the same for all.
+//! * HTTP/1.1 keep-alive hello, `wrk -t1 -c50` (skipped when `wrk` is not installed).
+//!
+//! Server CPU per request is the server process's `utime + stime` (`/proc/<pid>/stat`) over the
+//! measured window divided by the requests in it; `enters/req` comes from the server's own
+//! counter where it has one (coring's `ring_stats().enters`, the raw loop's count).
+
+mod load;
+mod servers;
+mod sys;
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Read as _};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use sys::{field, Cores, Pin, Probe, ServerProc, Window};
+
+/// Sizes and durations of one run of the suite.
+struct Mode {
+    name: &'static str,
+    warmup: Duration,
+    window: Duration,
+    /// Runs of each measurement, interleaved across servers; the table shows the median.
+    reps: usize,
+    /// Extra attempts of a run during which other processes used more than [`OTHERS_MAX`] of a
+    /// CPU (only while the suite is within its time budget).
+    retries: usize,
+    /// Longest wait for a quiet machine before each measurement.
+    quiet_wait: Duration,
+    /// Longest total time spent waiting for a quiet machine.
+    quiet_total: Duration,
+    /// After this much time, no more retries and no waiting for quiet.
+    budget: Duration,
+    /// After this much time, no further repetition is started.
+    hard_limit: Duration,
+}
+
+const FULL: Mode = Mode {
+    name: "full",
+    warmup: Duration::from_millis(400),
+    window: Duration::from_secs(1),
+    reps: 5,
+    retries: 2,
+    quiet_wait: Duration::from_secs(10),
+    quiet_total: Duration::from_secs(45),
+    budget: Duration::from_secs(360),
+    hard_limit: Duration::from_secs(400),
+};
+
+const QUICK: Mode = Mode {
+    name: "quick",
+    warmup: Duration::from_millis(300),
+    window: Duration::from_secs(1),
+    reps: 1,
+    retries: 0,
+    quiet_wait: Duration::from_secs(2),
+    quiet_total: Duration::from_secs(20),
+    budget: Duration::from_secs(180),
+    hard_limit: Duration::from_secs(180),
+};
+
+/// Largest share of a CPU other processes may use during a window before it is measured again.
+const OTHERS_MAX: f64 = 0.05;
+
+const ECHO_SIZES: [usize; 2] = [1024, 16 * 1024];
+const ECHO_CONNS: [usize; 2] = [50, 500];
+const WRK_CONNS: usize = 50;
+
+/// The servers, in table order: (id, crate whose version is shown, label).
+const SERVERS: [(&str, &str, &str); 8] = [
+    ("raw", "io-uring", "raw io_uring loop"),
+    ("coring", "coring", "coring read/write_all"),
+    ("coring-ring", "coring", "coring BufRing recv_stream"),
+    ("tokio", "tokio", "tokio current-thread"),
+    ("monoio", "monoio", "monoio"),
+    ("compio", "compio", "compio"),
+    ("glommio", "glommio", "glommio"),
+    ("tokio-uring", "tokio-uring", "tokio-uring"),
+];
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--child") {
+        child(&args[1..]);
+        return;
+    }
+    let mut mode = if args.iter().any(|a| a == "--quick") {
+        QUICK
+    } else {
+        FULL
+    };
+    let mut servers: Vec<usize> = (0..SERVERS.len()).collect();
+    let mut filter: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--quick" | "--full" => {}
+            "--reps" => {
+                i += 1;
+                mode.reps = args.get(i).and_then(|r| r.parse().ok()).expect("--reps N");
+            }
+            "--window" => {
+                i += 1;
+                let secs: f64 = args
+                    .get(i)
+                    .and_then(|r| r.parse().ok())
+                    .expect("--window S");
+                mode.window = Duration::from_secs_f64(secs);
+            }
+            "--servers" => {
+                i += 1;
+                let list = args.get(i).expect("--servers a,b,c");
+                servers = list
+                    .split(',')
+                    .map(|s| {
+                        SERVERS
+                            .iter()
+                            .position(|(id, _, _)| id == &s)
+                            .unwrap_or_else(|| panic!("unknown server {s}"))
+                    })
+                    .collect();
+            }
+            "-h" | "--help" => {
+                println!(
+                    "usage: peers [--quick] [--reps N] [--window SECS] [--servers {}] [echo] [http]",
+                    SERVERS.map(|s| s.0).join(",")
+                );
+                return;
+            }
+            other if other.starts_with('-') => panic!("unknown option {other}"),
+            other => filter.push(other.to_owned()),
+        }
+        i += 1;
+    }
+    // A filter names a case exactly ("echo 1 KiB x50"), or is a word of case names ("echo").
+    let wanted = |case: &str| {
+        filter.is_empty()
+            || filter
+                .iter()
+                .any(|f| case == f || case.split(' ').any(|word| word == f))
+    };
+    let cores = Cores::detect();
+    let started = Instant::now();
+    let versions = Versions::read();
+    println!(
+        "coring peer suite, {} mode ({} s windows, {} run(s) each): kernel {}, CPUs {:?}: servers \
+         on CPU {}, load on CPU {}{}",
+        mode.name,
+        mode.window.as_secs_f64(),
+        mode.reps,
+        kernel_release(),
+        cores.all,
+        cores.server,
+        cores.load,
+        if cores.server == cores.load {
+            " (one CPU only: server and load share it)"
+        } else {
+            ""
+        },
+    );
+    println!("versions: {}", versions.line());
+    let mut cases: Vec<Case> = Vec::new();
+    for size in ECHO_SIZES {
+        for conns in ECHO_CONNS {
+            let case = Case::Echo { size, conns };
+            if wanted(&case.name()) {
+                cases.push(case);
+            }
+        }
+    }
+    let mut notes = Vec::new();
+    if wanted(&Case::Http.name()) {
+        let have_wrk = Command::new("wrk")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok();
+        if have_wrk {
+            cases.push(Case::Http);
+        } else {
+            notes.push("http skipped: `wrk` is not installed (`apt-get install -y wrk`)".into());
+            println!("http: skipped, wrk not found");
+        }
+    }
+    let mut suite = Suite {
+        rows: cases
+            .iter()
+            .flat_map(|&case| {
+                servers.iter().map(move |&server| Row {
+                    case,
+                    server,
+                    runs: Vec::new(),
+                    syscalls: None,
+                })
+            })
+            .collect(),
+        mode,
+        cores,
+        started,
+        waited: Duration::ZERO,
+        notes,
+        failed_own: false,
+    };
+    suite.run_all();
+    println!("\n{}", suite.table(&versions, started.elapsed()));
+    // A failed run of coring or of the raw loop fails the suite; a peer's failure is a note.
+    if suite.failed_own {
+        eprintln!("peers: a coring or raw-loop run failed");
+        std::process::exit(1);
+    }
+}
+
+impl Run {
+    fn quiet(&self) -> bool {
+        self.others <= OTHERS_MAX
+    }
+}
+
+/// A workload.
+#[derive(Clone, Copy, PartialEq)]
+enum Case {
+    Echo { size: usize, conns: usize },
+    Http,
+}
+
+impl Case {
+    fn name(&self) -> String {
+        match self {
+            Case::Echo { size, conns } => format!("echo {} KiB x{conns}", size / 1024),
+            Case::Http => format!("http wrk -t1 -c{WRK_CONNS}"),
+        }
+    }
+}
+
+/// What one measured run gave, per request (echo round trip or HTTP request).
+#[derive(Clone, Copy)]
+struct Run {
+    per_sec: f64,
+    p99_us: f64,
+    /// The server process's `utime + stime` per request.
+    server_cpu_us: f64,
+    /// Everything the server's CPU did (user, system, irq, softirq) per request.
+    core_us: f64,
+    /// The load generator's (or wrk's) CPU time per request.
+    load_us: f64,
+    enters: Option<f64>,
+    /// CPU time other processes used during the window, as a fraction of one CPU.
+    others: f64,
+    /// The server CPU's speed just before the run ([`sys::cpu_speed`]).
+    speed: f64,
+    /// System calls and `io_uring_enter` calls per request, from a run with `perf stat`
+    /// attached (the syscall pass).
+    syscalls: Option<(f64, f64)>,
+}
+
+impl Default for Run {
+    fn default() -> Self {
+        Run {
+            per_sec: f64::NAN,
+            p99_us: f64::NAN,
+            server_cpu_us: f64::NAN,
+            core_us: f64::NAN,
+            load_us: f64::NAN,
+            enters: None,
+            others: f64::NAN,
+            speed: f64::NAN,
+            syscalls: None,
+        }
+    }
+}
+
+/// One row of the table: a case and a server, with every run's throughput.
+struct Row {
+    case: Case,
+    server: usize,
+    runs: Vec<Run>,
+    /// (system calls, `io_uring_enter` calls) per request, from the syscall pass.
+    syscalls: Option<(f64, f64)>,
+}
+
+impl Row {
+    /// The run that stands for the row: the median by throughput of the undisturbed runs
+    /// (other processes used at most [`OTHERS_MAX`] of a CPU), or of all runs when none was
+    /// undisturbed (then `true`: flagged in the table).
+    fn headline(&self) -> (Run, bool) {
+        let quiet: Vec<Run> = self.runs.iter().copied().filter(|r| r.quiet()).collect();
+        let (mut pool, disturbed) = if quiet.is_empty() {
+            (self.runs.clone(), true)
+        } else {
+            (quiet, false)
+        };
+        if pool.is_empty() {
+            return (Run::default(), true);
+        }
+        pool.sort_by(|a, b| a.per_sec.total_cmp(&b.per_sec));
+        // The upper median of an even count: with two runs, the better one.
+        (pool[pool.len() / 2], disturbed)
+    }
+}
+
+struct Suite {
+    mode: Mode,
+    cores: Cores,
+    started: Instant,
+    /// Time spent so far waiting for a quiet machine.
+    waited: Duration,
+    /// One per case and server, cases in order, servers in order within a case.
+    rows: Vec<Row>,
+    notes: Vec<String>,
+    /// A run of coring or of the raw loop failed.
+    failed_own: bool,
+}
+
+impl Suite {
+    fn within_budget(&self) -> bool {
+        self.started.elapsed() < self.mode.budget
+    }
+
+    /// Measures every case and server `reps` times: each repetition goes through all cases, and
+    /// within a case through all servers in an order that rotates from one repetition to the
+    /// next, so drift on the machine does not favour one server. Keeps the best run of each.
+    /// Repetitions after the first are skipped once [`Mode::hard_limit`] has passed.
+    fn run_all(&mut self) {
+        let n_rows = self.rows.len();
+        for rep in 0..self.mode.reps {
+            if rep > 0 && self.started.elapsed() > self.mode.hard_limit {
+                self.notes.push(format!(
+                    "time limit: stopped after {rep} of {} runs of each",
+                    self.mode.reps
+                ));
+                break;
+            }
+            let mut first = 0;
+            while first < n_rows {
+                let case = self.rows[first].case;
+                let n = self.rows[first..]
+                    .iter()
+                    .take_while(|r| r.case == case)
+                    .count();
+                for k in 0..n {
+                    let index = first + (k + rep * (n / 2 + 1)) % n;
+                    self.measure_row(index);
+                }
+                first += n;
+            }
+        }
+        self.syscall_pass();
+    }
+
+    /// One more run of every case and server with `perf stat` counting the server's system
+    /// calls (kept out of the throughput figures). Skipped with a note without perf.
+    fn syscall_pass(&mut self) {
+        if self.rows.is_empty() {
+            return;
+        }
+        let probe = Command::new("perf")
+            .args(["stat", "-x,", "-e", "raw_syscalls:sys_enter", "--", "true"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if !probe.is_ok_and(|s| s.success()) {
+            self.notes.push(
+                "syscalls/req: not measured (`perf stat -e raw_syscalls:sys_enter` does not \
+                 work here)"
+                    .into(),
+            );
+            return;
+        }
+        for index in 0..self.rows.len() {
+            let (case, server) = (self.rows[index].case, self.rows[index].server);
+            let run = match case {
+                Case::Echo { size, conns } => self.echo_run(server, size, conns, true),
+                Case::Http => self.http_run(server, true),
+            };
+            let syscalls = run.and_then(|r| r.syscalls);
+            println!(
+                "{} {}: syscalls/req {}, io_uring_enter/req {}  [{:.0} s]",
+                case.name(),
+                SERVERS[server].2,
+                opt(syscalls.map(|s| s.0), 3),
+                opt(syscalls.map(|s| s.1), 4),
+                self.started.elapsed().as_secs_f64(),
+            );
+            self.rows[index].syscalls = syscalls;
+        }
+    }
+
+    fn measure_row(&mut self, index: usize) {
+        let (case, server) = (self.rows[index].case, self.rows[index].server);
+        let label = format!("{} {}", case.name(), SERVERS[server].2);
+        let mut kept: Option<Run> = None;
+        for attempt in 0..=self.mode.retries {
+            if self.within_budget() && self.waited < self.mode.quiet_total {
+                let start = Instant::now();
+                sys::wait_for_quiet(&label, self.mode.quiet_wait);
+                self.waited += start.elapsed();
+            }
+            let speed = sys::cpu_speed(self.cores.server, Duration::from_millis(30));
+            let run = match case {
+                Case::Echo { size, conns } => self.echo_run(server, size, conns, false),
+                Case::Http => self.http_run(server, false),
+            }
+            .map(|run| Run { speed, ..run });
+            let Some(run) = run else {
+                self.notes.push(format!("{label}: run failed"));
+                self.failed_own |= matches!(SERVERS[server].0, "raw" | "coring" | "coring-ring");
+                break;
+            };
+            let disturbed = run.others > OTHERS_MAX;
+            if kept.is_none_or(|k| run.others < k.others) {
+                kept = Some(run);
+            }
+            if !disturbed || attempt == self.mode.retries || !self.within_budget() {
+                break;
+            }
+            println!(
+                "  {label}: other processes used {:.0}% of a CPU; measuring again",
+                run.others * 100.0
+            );
+        }
+        let Some(run) = kept else { return };
+        println!(
+            "{label}: {:.0}/s, p99 {:.0} µs, server {:.2} µs/req (core {:.2}), load {:.2} \
+             µs/req, enters/req {}, others {:.0}%, speed {:.0}  [{:.0} s]",
+            run.per_sec,
+            run.p99_us,
+            run.server_cpu_us,
+            run.core_us,
+            run.load_us,
+            opt(run.enters, 4),
+            run.others * 100.0,
+            run.speed,
+            self.started.elapsed().as_secs_f64(),
+        );
+        self.rows[index].runs.push(run);
+    }
+
+    /// Starts the server, drives it with the load generator, stops it.
+    /// `count`: with a [`sys::SyscallCounter`] attached to the server for its whole life.
+    fn echo_run(&self, server: usize, size: usize, conns: usize, count: bool) -> Option<Run> {
+        let kind = SERVERS[server].0;
+        let mut srv = ServerProc::start(kind, "echo", Pin::Cpu(self.cores.server))?;
+        let counter = if count {
+            sys::SyscallCounter::attach(srv.pid())
+        } else {
+            None
+        };
+        let args = [
+            "load".to_owned(),
+            srv.port.to_string(),
+            conns.to_string(),
+            size.to_string(),
+            self.mode.warmup.as_millis().to_string(),
+            self.mode.window.as_millis().to_string(),
+            srv.pid().to_string(),
+        ];
+        let mut load = sys::spawn_self(&args, Pin::Cpu(self.cores.load));
+        let mut stdout = BufReader::new(load.stdout.take().expect("load stdout"));
+        let mut marks = Vec::new();
+        let mut result = None;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if stdout.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            let line = line.trim();
+            if line == "MARK" {
+                marks.push(srv.mark());
+            } else if line.starts_with("RESULT ") {
+                result = Some(line.to_owned());
+            }
+        }
+        let status = load.wait();
+        let counted = counter.and_then(sys::SyscallCounter::finish);
+        srv.stop();
+        let Some(result) = result else {
+            eprintln!("load generator against {kind} printed no RESULT ({status:?})");
+            return None;
+        };
+        let rts = field(&result, "rts");
+        let window = Window::parse(&result);
+        let enters = match marks.as_slice() {
+            [Some(a), Some(b)] => Some((b - a) as f64 / rts),
+            _ => None,
+        };
+        Some(Run {
+            per_sec: rts / window.secs,
+            p99_us: field(&result, "p99_ns") / 1e3,
+            server_cpu_us: window.server_cpu * 1e6 / rts,
+            core_us: window.busy(self.cores.server) * 1e6 / rts,
+            load_us: window.client_cpu * 1e6 / rts,
+            enters,
+            others: window.others,
+            speed: f64::NAN,
+            syscalls: counted.map(|c| {
+                let n = field(&result, "rts_total");
+                (c.all as f64 / n, c.io_uring_enter as f64 / n)
+            }),
+        })
+    }
+
+    /// Starts the HTTP server, runs `wrk -t1 -c50` against it for the window, stops it.
+    fn http_run(&self, server: usize, count: bool) -> Option<Run> {
+        let kind = SERVERS[server].0;
+        let mut srv = ServerProc::start(kind, "http", Pin::Cpu(self.cores.server))?;
+        let counter = if count {
+            sys::SyscallCounter::attach(srv.pid())
+        } else {
+            None
+        };
+        let port = srv.port;
+        // Warm up: a short wrk run first (connections, page faults, the server's first tasks).
+        let warmup = Duration::from_millis(self.mode.warmup.as_millis().max(1000) as u64);
+        let warm_requests =
+            wrk_run(port, warmup, Pin::Cpu(self.cores.load)).map_or(f64::NAN, |w| w.requests);
+        let before = srv.mark();
+        let start = Probe::take(srv.pid());
+        let wrk = wrk_run(port, self.mode.window, Pin::Cpu(self.cores.load));
+        let end = Probe::take(srv.pid());
+        let after = srv.mark();
+        let counted = counter.and_then(sys::SyscallCounter::finish);
+        srv.stop();
+        let wrk = wrk?;
+        if !wrk.errors.is_empty() {
+            eprintln!("http {kind}: {}", wrk.errors);
+        }
+        // This process's own CPU time is near zero; wrk's comes from wait4.
+        let window = Window::parse(&end.fields_since(&start));
+        let n = wrk.requests;
+        Some(Run {
+            per_sec: wrk.per_sec,
+            p99_us: wrk.p99_us,
+            server_cpu_us: window.server_cpu * 1e6 / n,
+            core_us: window.busy(self.cores.server) * 1e6 / n,
+            load_us: wrk.cpu.as_secs_f64() * 1e6 / n,
+            enters: before.zip(after).map(|(a, b)| (b - a) as f64 / n),
+            others: (window.others - wrk.cpu.as_secs_f64() / window.secs).max(0.0),
+            speed: f64::NAN,
+            syscalls: counted.map(|c| {
+                let n = warm_requests + n;
+                (c.all as f64 / n, c.io_uring_enter as f64 / n)
+            }),
+        })
+    }
+
+    /// The markdown report: one table with a row per case and server.
+    fn table(&self, versions: &Versions, took: Duration) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "Peer suite, {} mode ({} s windows, {} runs of each; figures from the median run among \
+             those that other processes left alone, `*` marks a disturbed run, ⚠ a row with no \
+             undisturbed run), kernel {}, {}; took {:.0} s.\n",
+            self.mode.name,
+            self.mode.window.as_secs_f64(),
+            self.mode.reps,
+            kernel_release(),
+            versions.line(),
+            took.as_secs_f64(),
+        );
+        out += "| workload | server | req/s | vs tokio | vs raw | server CPU µs/req | CPU vs tokio \
+                | CPU vs raw | p99 µs | syscalls/req | io_uring_enter/req | all runs (k req/s) | others |\n\
+                |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n";
+        let mut cases: Vec<Case> = Vec::new();
+        for row in &self.rows {
+            if !cases.contains(&row.case) {
+                cases.push(row.case);
+            }
+        }
+        for case in cases {
+            let rows: Vec<&Row> = self.rows.iter().filter(|r| r.case == case).collect();
+            let case = case.name();
+            let find = |id: &str| {
+                rows.iter()
+                    .find(|r| SERVERS[r.server].0 == id)
+                    .map_or_else(Run::default, |r| r.headline().0)
+            };
+            let (tokio, raw) = (find("tokio"), find("raw"));
+            for row in rows {
+                let (r, disturbed) = row.headline();
+                let all = row
+                    .runs
+                    .iter()
+                    .map(|run| {
+                        let mark = if run.quiet() { "" } else { "*" };
+                        format!("{:.0}{mark}", run.per_sec / 1e3)
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let flag = if disturbed { " ⚠" } else { "" };
+                let _ = writeln!(
+                    out,
+                    "| {case} | {} | {:.0}{flag} | {} | {} | {:.2} | {} | {} | {:.0} | {} | {} | {all} | \
+                     {:.0}% |",
+                    SERVERS[row.server].2,
+                    r.per_sec,
+                    ratio(r.per_sec, tokio.per_sec),
+                    ratio(r.per_sec, raw.per_sec),
+                    r.server_cpu_us,
+                    ratio(r.server_cpu_us, tokio.server_cpu_us),
+                    ratio(r.server_cpu_us, raw.server_cpu_us),
+                    r.p99_us,
+                    opt(row.syscalls.map(|s| s.0), 2),
+                    opt(row.syscalls.map(|s| s.1), 3),
+                    r.others * 100.0,
+                );
+            }
+        }
+        for note in &self.notes {
+            let _ = writeln!(out, "\nnote: {note}");
+        }
+        out
+    }
+}
+
+struct WrkRun {
+    requests: f64,
+    per_sec: f64,
+    p99_us: f64,
+    errors: String,
+    /// wrk's own CPU time.
+    cpu: Duration,
+}
+
+fn wrk_run(port: u16, duration: Duration, pin: Pin) -> Option<WrkRun> {
+    let mut cmd = Command::new("wrk");
+    cmd.args([
+        "-t1".to_owned(),
+        format!("-c{WRK_CONNS}"),
+        format!("-d{}s", duration.as_secs().max(1)),
+        "--latency".to_owned(),
+        format!("http://127.0.0.1:{port}/"),
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
+    let mut child = pin.spawn(&mut cmd).ok()?;
+    let mut text = String::new();
+    child
+        .stdout
+        .take()
+        .expect("wrk stdout")
+        .read_to_string(&mut text)
+        .ok()?;
+    let (success, cpu) = sys::wait_with_cpu(child);
+    if !success {
+        eprintln!("wrk failed: {text}");
+        return None;
+    }
+    let mut run = WrkRun {
+        requests: f64::NAN,
+        per_sec: f64::NAN,
+        p99_us: f64::NAN,
+        errors: String::new(),
+        cpu,
+    };
+    for line in text.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("Requests/sec:") {
+            run.per_sec = rest.trim().parse().unwrap_or(f64::NAN);
+        } else if line.contains(" requests in ") {
+            run.requests = line
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(f64::NAN);
+        } else if let Some(rest) = line.strip_prefix("99%") {
+            run.p99_us = wrk_micros(rest.trim());
+        } else if line.starts_with("Socket errors") || line.starts_with("Non-2xx") {
+            run.errors += line;
+        }
+    }
+    Some(run)
+}
+
+/// A wrk duration such as `812.00us`, `1.23ms` or `2.00s`, in microseconds.
+fn wrk_micros(text: &str) -> f64 {
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(text.len());
+    let value: f64 = text[..split].parse().unwrap_or(f64::NAN);
+    match &text[split..] {
+        "us" => value,
+        "ms" => value * 1e3,
+        "s" => value * 1e6,
+        "m" => value * 60e6,
+        _ => f64::NAN,
+    }
+}
+
+fn child(args: &[String]) {
+    let arg = |i: usize| -> &str {
+        args.get(i)
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("child: missing argument {i} in {args:?}"))
+    };
+    let num = |i: usize| -> u64 {
+        arg(i)
+            .parse()
+            .unwrap_or_else(|_| panic!("child: argument {i} of {args:?} is not a number"))
+    };
+    match arg(0) {
+        "server" => servers::run(arg(1), servers::Proto::parse(arg(2))),
+        "load" => load::load_echo(&load::LoadArgs {
+            port: num(1) as u16,
+            conns: num(2) as usize,
+            size: num(3) as usize,
+            warmup: Duration::from_millis(num(4)),
+            window: Duration::from_millis(num(5)),
+            server_pid: num(6) as u32,
+        }),
+        other => panic!("unknown child {other}"),
+    }
+}
+
+/// Versions of the runtimes (from this crate's Cargo.lock) and coring's commit.
+struct Versions {
+    crates: Vec<(&'static str, String)>,
+    coring_commit: String,
+    rustc: String,
+}
+
+impl Versions {
+    fn read() -> Versions {
+        let dir = env!("CARGO_MANIFEST_DIR");
+        let lock = std::fs::read_to_string(format!("{dir}/Cargo.lock")).unwrap_or_default();
+        let version = |name: &str| {
+            lock.split("[[package]]")
+                .filter(|p| p.contains(&format!("name = \"{name}\"\n")))
+                .filter_map(|p| p.lines().find_map(|l| l.strip_prefix("version = ")))
+                .map(|v| v.trim_matches('"').to_owned())
+                .max_by(|a, b| a.len().cmp(&b.len()).then(a.cmp(b)))
+                .unwrap_or_else(|| "?".to_owned())
+        };
+        let crates = [
+            "tokio",
+            "monoio",
+            "compio",
+            "glommio",
+            "tokio-uring",
+            "io-uring",
+        ]
+        .into_iter()
+        .map(|c| (c, version(c)))
+        .collect();
+        let git = |args: &[&str]| {
+            Command::new("git")
+                .arg("-C")
+                .arg(format!("{dir}/../.."))
+                .args(args)
+                .output()
+                .ok()
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+                .unwrap_or_default()
+        };
+        let mut coring_commit = git(&["rev-parse", "--short", "HEAD"]);
+        if !git(&["status", "--porcelain", "--", "src", "Cargo.toml"]).is_empty() {
+            coring_commit += "+dirty src";
+        }
+        let rustc = Command::new("rustc")
+            .arg("--version")
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default();
+        Versions {
+            crates,
+            coring_commit,
+            rustc,
+        }
+    }
+
+    fn line(&self) -> String {
+        let mut out = format!("coring {}", self.coring_commit);
+        for (name, version) in &self.crates {
+            let _ = write!(out, ", {name} {version}");
+        }
+        if !self.rustc.is_empty() {
+            let _ = write!(out, ", {}", self.rustc);
+        }
+        out
+    }
+}
+
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "?".to_owned())
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    if a.is_finite() && b.is_finite() && b > 0.0 {
+        format!("{:.2}×", a / b)
+    } else {
+        "–".to_owned()
+    }
+}
+
+fn opt(value: Option<f64>, digits: usize) -> String {
+    value.map_or_else(|| "–".to_owned(), |v| format!("{v:.digits$}"))
+}

@@ -1,0 +1,121 @@
+//! coring: `read`/`write_all` with one owned `Vec` per connection, or (`ring`) a multishot
+//! receive into a shared provided-buffer ring (`recv_stream`), each received chunk written back
+//! as it is (a `RingBuf` is an `IoBuf`) and returned to the ring when the write is done.
+
+use super::{
+    print_stats, ready, responses, take_requests, Proto, ECHO_BUF, ENTRIES, HTTP_BUF, RESPONSE,
+};
+use coring::buf::BufRing;
+use coring::net::{ListenOptions, TcpListener, TcpStream};
+use std::io;
+
+/// Buffers in the ring (echo: 1024 × 16 KiB; http: 256 × 4 KiB).
+const RING_ECHO: u16 = 1024;
+const RING_HTTP: u16 = 256;
+
+pub fn run(proto: Proto, ring: bool) {
+    let runtime = coring::Builder::new()
+        .entries(ENTRIES)
+        .build()
+        .unwrap_or_else(|err| panic!("coring runtime: {err}"));
+    let listener =
+        TcpListener::bind_with("127.0.0.1:0", &ListenOptions::new().backlog(4096)).expect("bind");
+    let port = listener.local_addr().expect("local_addr").port();
+    let (tx, mut rx) = coring::sync::mpsc::unbounded_channel::<()>();
+    super::control_thread(move || {
+        let _ = tx.send(());
+    });
+    ready(port, &runtime.ring_mode().to_string());
+    runtime.block_on(async {
+        let buffers = ring.then(|| {
+            let (n, size) = match proto {
+                Proto::Echo => (RING_ECHO, ECHO_BUF),
+                Proto::Http => (RING_HTTP, HTTP_BUF),
+            };
+            BufRing::new(n, size).unwrap_or_else(|e| panic!("buffer ring: {e}"))
+        });
+        coring::spawn(async move {
+            let mut incoming = listener.incoming();
+            while let Some(stream) = incoming.next().await {
+                let stream = match stream {
+                    Ok(stream) => stream,
+                    Err(err) => {
+                        eprintln!("coring accept: {err}");
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                match (proto, &buffers) {
+                    (Proto::Echo, None) => coring::spawn(super::watch(echo(stream))),
+                    (Proto::Echo, Some(ring)) => {
+                        coring::spawn(super::watch(echo_ring(stream, ring.clone())))
+                    }
+                    (Proto::Http, None) => coring::spawn(super::watch(http(stream))),
+                    (Proto::Http, Some(ring)) => {
+                        coring::spawn(super::watch(http_ring(stream, ring.clone())))
+                    }
+                };
+            }
+        });
+        while rx.recv().await.is_some() {
+            let stats = runtime.ring_stats();
+            print_stats(&format!("enters={}", stats.enters));
+        }
+    });
+}
+
+async fn echo(stream: TcpStream) -> io::Result<()> {
+    let mut buf = Vec::with_capacity(ECHO_BUF);
+    loop {
+        buf.clear();
+        let (n, b) = stream.read(buf).await;
+        if n? == 0 {
+            return Ok(());
+        }
+        let (written, b) = stream.write_all(b).await;
+        written?;
+        buf = b;
+    }
+}
+
+async fn echo_ring(stream: TcpStream, ring: BufRing) -> io::Result<()> {
+    let mut chunks = stream.recv_stream(&ring);
+    while let Some(chunk) = chunks.next().await {
+        // The chunk goes out as it is and back to the ring when the write returns it.
+        let (written, _chunk) = stream.write_all(chunk?).await;
+        written?;
+    }
+    Ok(())
+}
+
+async fn http(stream: TcpStream) -> io::Result<()> {
+    let mut buf = Vec::with_capacity(HTTP_BUF);
+    let mut pending = Vec::new();
+    loop {
+        buf.clear();
+        let (n, b) = stream.read(buf).await;
+        buf = b;
+        if n? == 0 {
+            return Ok(());
+        }
+        match take_requests(&mut pending, &buf)? {
+            0 => {}
+            1 => stream.write_all(RESPONSE).await.0?,
+            k => stream.write_all(responses(k)).await.0?,
+        }
+    }
+}
+
+async fn http_ring(stream: TcpStream, ring: BufRing) -> io::Result<()> {
+    let mut chunks = stream.recv_stream(&ring);
+    let mut pending = Vec::new();
+    while let Some(chunk) = chunks.next().await {
+        let k = take_requests(&mut pending, &chunk?)?;
+        match k {
+            0 => {}
+            1 => stream.write_all(RESPONSE).await.0?,
+            k => stream.write_all(responses(k)).await.0?,
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,193 @@
+//! The servers: the same two protocols written for each runtime, as alike as their APIs allow.
+//!
+//! * echo: one task per connection, one buffer of [`ECHO_BUF`] bytes reused for every read,
+//!   whatever was read written back whole (`write_all`), `TCP_NODELAY` set.
+//! * http: one task per connection, a [`HTTP_BUF`]-byte read buffer; every complete request head
+//!   (up to `\r\n\r\n`) is answered with the fixed [`RESPONSE`]. No parsing beyond that.
+//!
+//! Every server listens on 127.0.0.1 with a backlog of 4096 (glommio: its own `bind`, 1024),
+//! prints `READY port=N`, and answers each `mark` line on stdin with one `STATS` line (with
+//! `enters=N` where the server counts its `io_uring_enter` calls). End of stdin ends it.
+
+pub mod compio_srv;
+pub mod coring_srv;
+pub mod glommio_srv;
+pub mod monoio_srv;
+pub mod raw;
+pub mod tokio_srv;
+pub mod tokio_uring_srv;
+
+use std::io::{self, BufRead, Write as _};
+use std::net::SocketAddr;
+
+/// Read buffer of every echo server (and buffer size of coring's buffer ring for echo).
+pub const ECHO_BUF: usize = 16 * 1024;
+/// Read buffer of the HTTP servers.
+pub const HTTP_BUF: usize = 4096;
+/// Longest request head accepted.
+pub const HEAD_MAX: usize = 8 * 1024;
+/// Submission queue entries, where a runtime lets one choose (coring, monoio, tokio-uring,
+/// glommio; compio's default is this already; the raw loop).
+pub const ENTRIES: u32 = 1024;
+pub const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nHello, world!";
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Proto {
+    Echo,
+    Http,
+}
+
+impl Proto {
+    pub fn parse(s: &str) -> Proto {
+        match s {
+            "echo" => Proto::Echo,
+            "http" => Proto::Http,
+            other => panic!("unknown protocol {other}"),
+        }
+    }
+}
+
+/// Runs server `kind` for `proto` until stdin closes (or the parent kills it).
+pub fn run(kind: &str, proto: Proto) {
+    match kind {
+        "raw" => raw::run(proto),
+        "coring" => coring_srv::run(proto, false),
+        "coring-ring" => coring_srv::run(proto, true),
+        "tokio" => tokio_srv::run(proto),
+        "monoio" => monoio_srv::run(proto),
+        "compio" => compio_srv::run(proto),
+        "glommio" => glommio_srv::run(proto),
+        "tokio-uring" => tokio_uring_srv::run(proto),
+        other => panic!("unknown server {other}"),
+    }
+}
+
+/// Runs a connection's handler, then [`closed`].
+pub async fn watch<F: std::future::Future<Output = io::Result<()>>>(handler: F) -> io::Result<()> {
+    let result = handler.await;
+    closed();
+    result
+}
+
+/// Called when a connection ends. With `PEERS_EXIT_ON_CLOSE=1` in the environment the server
+/// exits then, from the thread that runs the connections: `profile.sh` uses it under valgrind,
+/// where a thread blocked in `io_uring_enter` keeps the stdin thread from ever running.
+pub fn closed() {
+    static EXIT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *EXIT.get_or_init(|| std::env::var_os("PEERS_EXIT_ON_CLOSE").is_some_and(|v| v == "1")) {
+        std::process::exit(0);
+    }
+}
+
+/// A listening std socket on 127.0.0.1 (any port) with `SO_REUSEADDR` and a 4096 backlog.
+pub fn std_listener() -> std::net::TcpListener {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    socket.set_reuse_address(true).expect("SO_REUSEADDR");
+    socket
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("bind");
+    socket.listen(4096).expect("listen");
+    socket.into()
+}
+
+/// Tells the parent the server listens, on which port.
+pub fn ready(port: u16, note: &str) {
+    println!("READY port={port} mode={note}");
+    io::stdout().flush().expect("stdout");
+}
+
+/// Reads the parent's commands on stdin in a thread: each `mark` line calls `mark`, which must
+/// answer with one `STATS` line; end of input ends the process.
+pub fn control_thread(mark: impl Fn() + Send + 'static) {
+    std::thread::spawn(move || {
+        for line in io::stdin().lock().lines() {
+            match line.as_deref() {
+                Ok("mark") => mark(),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        std::process::exit(0);
+    });
+}
+
+/// The control thread of a server that keeps no counters.
+pub fn plain_control_thread() {
+    control_thread(|| print_stats(""));
+}
+
+pub fn print_stats(stats: &str) {
+    println!("STATS {stats}");
+    io::stdout().flush().expect("stdout");
+}
+
+/// Counts the complete request heads in `pending` + `data` and keeps the incomplete rest in
+/// `pending`. When `pending` is empty and `data` ends on a head (the usual case: one request per
+/// read), nothing is copied. A head longer than [`HEAD_MAX`] is `InvalidData`.
+pub fn take_requests(pending: &mut Vec<u8>, data: &[u8]) -> io::Result<usize> {
+    let (count, used) = if pending.is_empty() {
+        let (count, used) = count_heads(data);
+        pending.extend_from_slice(&data[used..]);
+        (count, 0)
+    } else {
+        pending.extend_from_slice(data);
+        count_heads(pending)
+    };
+    pending.drain(..used);
+    if pending.len() > HEAD_MAX {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "request head too long",
+        ));
+    }
+    Ok(count)
+}
+
+/// How many complete heads `data` starts with, and how many bytes they take.
+fn count_heads(data: &[u8]) -> (usize, usize) {
+    let mut start = 0;
+    let mut count = 0;
+    while let Some(end) = head_end(&data[start..]) {
+        start += end;
+        count += 1;
+    }
+    (count, start)
+}
+
+/// The length of the head at the start of `data`, through its blank line, if it is complete.
+fn head_end(data: &[u8]) -> Option<usize> {
+    data.windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|at| at + 4)
+}
+
+/// `k` responses back to back (`k` > 1 only when a client pipelines; wrk does not).
+pub fn responses(k: usize) -> Vec<u8> {
+    RESPONSE.repeat(k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heads_are_counted_across_reads() {
+        let mut pending = Vec::new();
+        assert_eq!(
+            take_requests(&mut pending, b"GET / HTTP/1.1\r\n\r\n").unwrap(),
+            1
+        );
+        assert!(pending.is_empty());
+        assert_eq!(
+            take_requests(&mut pending, b"GET / HTTP/1.1\r\nA: b\r").unwrap(),
+            0
+        );
+        assert_eq!(
+            take_requests(&mut pending, b"\n\r\nGET / HTTP/1.1\r\n\r\nGE").unwrap(),
+            2
+        );
+        assert_eq!(pending, b"GE");
+        assert!(take_requests(&mut pending, &[b'x'; HEAD_MAX]).is_err());
+    }
+}

@@ -1,0 +1,74 @@
+//! monoio with its io_uring driver (no flags, 1024 entries): `read`/`write_all` with one owned
+//! `Vec` per connection (the rent API).
+
+use super::{
+    plain_control_thread, ready, responses, take_requests, Proto, ECHO_BUF, ENTRIES, HTTP_BUF,
+    RESPONSE,
+};
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+use std::io;
+
+pub fn run(proto: Proto) {
+    let mut runtime = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+        .with_entries(ENTRIES)
+        .build()
+        .expect("monoio runtime");
+    let listener = super::std_listener();
+    let port = listener.local_addr().expect("local_addr").port();
+    plain_control_thread();
+    ready(port, "monoio-iouring");
+    runtime.block_on(async move {
+        let listener = monoio::net::TcpListener::from_std(listener).expect("monoio listener");
+        loop {
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(err) => {
+                    eprintln!("monoio accept: {err}");
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            match proto {
+                Proto::Echo => monoio::spawn(super::watch(echo(stream))),
+                Proto::Http => monoio::spawn(super::watch(http(stream))),
+            };
+        }
+    });
+}
+
+async fn echo(mut stream: TcpStream) -> io::Result<()> {
+    let mut buf = Vec::with_capacity(ECHO_BUF);
+    loop {
+        buf.clear();
+        let (n, b) = stream.read(buf).await;
+        if n? == 0 {
+            return Ok(());
+        }
+        let (written, b) = stream.write_all(b).await;
+        written?;
+        buf = b;
+    }
+}
+
+async fn http(mut stream: TcpStream) -> io::Result<()> {
+    let mut buf = Vec::with_capacity(HTTP_BUF);
+    let mut pending = Vec::new();
+    loop {
+        buf.clear();
+        let (n, b) = stream.read(buf).await;
+        buf = b;
+        if n? == 0 {
+            return Ok(());
+        }
+        match take_requests(&mut pending, &buf)? {
+            0 => {}
+            1 => {
+                stream.write_all(RESPONSE).await.0?;
+            }
+            k => {
+                stream.write_all(responses(k)).await.0?;
+            }
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! Building the example programs and running the server examples, for the tests that run them
+//! as a user would.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::channel;
+use std::time::Duration;
+
+/// Builds example `name` with the `cargo` running this test (release, offline) and returns its
+/// executable.
+pub fn build_example(name: &str) -> PathBuf {
+    let output = Command::new(env!("CARGO"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["build", "--release", "--quiet", "--offline"])
+        .args([
+            "--message-format=json-render-diagnostics",
+            "--example",
+            name,
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run cargo build for the example");
+    assert!(output.status.success(), "building example {name} failed");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let key = "\"executable\":\"";
+    stdout
+        .lines()
+        .filter(|line| line.contains("\"reason\":\"compiler-artifact\""))
+        .filter(|line| line.contains(&format!("\"name\":\"{name}\"")))
+        .find_map(|line| {
+            let start = line.find(key)? + key.len();
+            let end = start + line[start..].find('"')?;
+            Some(PathBuf::from(&line[start..end]))
+        })
+        .unwrap_or_else(|| panic!("cargo reported no executable for example {name}"))
+}
+
+/// A running server example, killed on drop (panics included).
+#[derive(Debug)]
+pub struct Server {
+    child: Child,
+    /// The loopback port it listens on.
+    pub port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `program --addr 127.0.0.1:PORT args..` on a port that was free, and waits for its
+/// "listening on" line; another port is tried if the server could not bind. The watchdog kills
+/// it if it fires.
+pub fn start_server(program: &Path, args: &[&str]) -> Server {
+    for _ in 0..5 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = Command::new(program)
+            .args(["--addr", &format!("127.0.0.1:{port}")])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the server example");
+        super::kill_on_abort(child.id());
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let (line_tx, line_rx) = channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                let _ = line_tx.send(line);
+            }
+        });
+        let server = Server { child, port };
+        match line_rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(line) if line.contains(&format!("listening on 127.0.0.1:{port}")) => return server,
+            other => eprintln!("server on port {port} did not start: {other:?}; retrying"),
+        }
+    }
+    panic!("the server example did not start");
+}

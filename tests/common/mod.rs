@@ -1,0 +1,127 @@
+//! The harness the integration tests share, used with `mod common;` from a test file.
+//!
+//! * [`Watchdog`]: turns a hang into a failure (message, then `abort`), and [`within`] for
+//!   scenarios that run on their own thread and should fail with a panic instead;
+//! * [`Xorshift`] and [`checksum`]: reproducible payloads and a cheap integrity check
+//!   ([`rng`](self::rng)); a stream verifier for sequence-numbered, checksummed frames
+//!   ([`frames`](self::frames));
+//! * [`ProbeBuf`](buf::ProbeBuf): an I/O buffer that counts its drops (or panics in `Drop`);
+//! * [`CountingAlloc`]: a global allocator that counts live bytes and allocations
+//!   ([`alloc`](self::alloc)); a test binary opts in with
+//!   `#[global_allocator] static A: common::CountingAlloc = common::CountingAlloc::new();`
+//! * gauges of this process and others — [`open_fds`], [`rss_bytes`], [`cpu_time`],
+//!   [`process_cpu_time`] — and re-running the test binary as a child process with lowered
+//!   limits ([`process`](self::process));
+//! * building and starting the example programs ([`examples`](self::examples)).
+//!
+//! Not every test binary uses every piece, hence the blanket `dead_code` allowance.
+
+#![allow(dead_code, unused_imports)]
+
+pub mod alloc;
+pub mod buf;
+pub mod examples;
+pub mod frames;
+pub mod process;
+pub mod rng;
+
+pub use alloc::{CountingAlloc, HeapSnapshot};
+pub use process::{cpu_time, lower_fd_limit, open_fds, process_cpu_time, rss_bytes};
+pub use rng::{checksum, Xorshift};
+
+use std::future::{poll_fn, Future};
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::Duration;
+
+/// The longest [`Watchdog::note`] kept, in bytes.
+pub const NOTE_CAPACITY: usize = 512;
+
+/// Child processes to kill before a watchdog aborts, so a hang leaves no server behind.
+static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// Registers a child process for the watchdog to kill if it fires.
+pub fn kill_on_abort(pid: u32) {
+    CHILDREN.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
+}
+
+/// Aborts the process if still alive after its limit: a hang becomes a failure, not a stuck
+/// suite. Dropping it (at the end of the test, or when the test panics) stands it down.
+///
+/// Before aborting it prints what was hanging and the last [`note`](Watchdog::note) the test left
+/// (say, the runtime's gauges: ops in flight, slots in use), and kills registered child processes.
+#[derive(Debug)]
+pub struct Watchdog {
+    _alive: Sender<()>,
+    note: Arc<Mutex<String>>,
+}
+
+impl Watchdog {
+    /// A watchdog for `what` (usually the test's name) that fires after `secs` seconds.
+    pub fn new(secs: u64, what: &str) -> Watchdog {
+        let limit = Duration::from_secs(secs);
+        let what = what.to_owned();
+        let (alive, done) = channel::<()>();
+        // Reserved up front so notes of up to this length never reallocate: a test that counts
+        // heap bytes may leave notes between its snapshots.
+        let note = Arc::new(Mutex::new(String::with_capacity(NOTE_CAPACITY)));
+        let last_note = note.clone();
+        std::thread::spawn(move || {
+            if done.recv_timeout(limit) == Err(RecvTimeoutError::Timeout) {
+                eprintln!("watchdog: `{what}` still runs after {limit:?}: a hang; aborting");
+                let note = last_note.lock().unwrap_or_else(|e| e.into_inner());
+                if !note.is_empty() {
+                    eprintln!("watchdog: last note: {note}");
+                }
+                for &pid in CHILDREN.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                    // SAFETY: kill(2) has no memory-safety preconditions.
+                    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+                }
+                std::process::abort();
+            }
+        });
+        Watchdog {
+            _alive: alive,
+            note,
+        }
+    }
+
+    /// Leaves a line for the watchdog to print if it fires (replacing the previous one). Cut to
+    /// [`NOTE_CAPACITY`] bytes, so it allocates nothing beyond what `note` itself holds.
+    pub fn note(&self, note: &str) {
+        let mut end = note.len().min(NOTE_CAPACITY);
+        while !note.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut kept = self.note.lock().unwrap_or_else(|e| e.into_inner());
+        kept.clear();
+        kept.push_str(&note[..end]);
+    }
+}
+
+/// Runs `body` on its own thread and fails (panics) if it does not finish within `limit`; a panic
+/// in `body` is passed on.
+pub fn within<T: Send + 'static>(limit: Duration, body: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(std::panic::catch_unwind(AssertUnwindSafe(body)));
+    });
+    match rx.recv_timeout(limit) {
+        Ok(Ok(value)) => value,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(_) => panic!("the scenario still runs after {limit:?}: a hang"),
+    }
+}
+
+/// Polls `fut` once: its output if that poll finished it, `None` if it is pending (an op's
+/// first poll queues its entry for the loop's next submission).
+pub async fn poll_once<F: Future + ?Sized>(mut fut: Pin<&mut F>) -> Option<F::Output> {
+    poll_fn(|cx| match fut.as_mut().poll(cx) {
+        Poll::Ready(output) => Poll::Ready(Some(output)),
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await
+}
