@@ -121,7 +121,7 @@ pub fn run(proto: Proto) {
                                 conns[fd as usize] = None;
                                 // SAFETY: no operation is in flight on `fd` (its recv is done).
                                 unsafe { libc::close(fd) };
-                                super::super::closed();
+                                super::closed();
                             }
                         },
                     }
