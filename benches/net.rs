@@ -1107,23 +1107,17 @@ async fn coring_echo(stream: coring::net::TcpStream) -> io::Result<()> {
     }
 }
 
-/// Echo from a multishot receive into the shared buffer ring. A `RingBuf` cannot be written
-/// directly (it is not an `IoBuf`), so each chunk is copied into a reused `Vec` and the ring
-/// buffer handed back at once.
+/// Echo from a multishot receive into the shared buffer ring: each chunk is a `RingBuf`, written
+/// back as it is (no copy) and handed back to the ring once the send is done.
 async fn coring_echo_ring(
     stream: coring::net::TcpStream,
     ring: coring::buf::BufRing,
 ) -> io::Result<()> {
     let mut chunks = stream.recv_stream(&ring);
-    let mut out = Vec::with_capacity(ECHO_BUF);
     while let Some(chunk) = chunks.next().await {
-        let chunk = chunk?;
-        out.clear();
-        out.extend_from_slice(&chunk);
-        drop(chunk);
-        let (written, b) = stream.write_all(out).await;
+        let (written, chunk) = stream.write_all(chunk?).await;
         written?;
-        out = b;
+        drop(chunk);
     }
     Ok(())
 }

@@ -5,7 +5,8 @@
 #   benches/peers/profile.sh TOOL SERVER http [SECS]
 #
 #   TOOL     perf       perf record -e cpu-clock -g (kernel and user), then the top symbols
-#            callgrind  valgrind --tool=callgrind (user space only, deterministic): instructions
+#            callgrind  valgrind --tool=callgrind (user space only, deterministic; extra options
+#                       in $CALLGRIND_ARGS, e.g. --cache-sim=yes): instructions
 #                       per request and the top functions
 #            strace     strace -c -f: system calls per request, by call
 #            syscalls   perf stat on the raw_syscalls tracepoints: calls per request, no ptrace
@@ -31,7 +32,7 @@ tag="$server-$proto${size:+-$size}${conns:+-x$conns}"
 
 wrap=()
 case "$tool" in
-    callgrind) wrap=(valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.$tag") ;;
+    callgrind) wrap=(valgrind --tool=callgrind ${CALLGRIND_ARGS:-} --callgrind-out-file="$out/callgrind.$tag") ;;
     strace) wrap=(strace -c -f -o "$out/strace.$tag") ;;
     perf | syscalls) ;;
     *) echo "unknown tool $tool" >&2; exit 2 ;;
@@ -40,8 +41,11 @@ esac
 fifo="$out/stdin.$$"
 rm -f "$fifo"
 mkfifo "$fifo"
-# The server exits when the first connection closes (when the load is over).
-PEERS_EXIT_ON_CLOSE=1 taskset -c 0 "${wrap[@]}" "$bin" --child server "$server" "$proto" <"$fifo" >"$out/server.$tag" &
+# The server exits when the load is over: when the first connection closes (echo), the second
+# (http: wrk tries one connection before its run).
+closes=1
+[[ "$proto" == http ]] && closes=2
+PEERS_EXIT_ON_CLOSE=$closes taskset -c 0 "${wrap[@]}" "$bin" --child server "$server" "$proto" <"$fifo" >"$out/server.$tag" &
 spid=$!
 exec 3>"$fifo"   # holds the server's stdin open; closing it ends the server
 rm -f "$fifo"

@@ -41,6 +41,9 @@ pub fn load_echo(args: &LoadArgs) {
         .map(|_| {
             let stream = std::net::TcpStream::connect(addr).expect("connect to the echo server");
             stream.set_nodelay(true).expect("TCP_NODELAY");
+            if let Ok(cc) = std::env::var("PEERS_CC") {
+                crate::sys::set_congestion(stream.as_raw_fd(), &cc).expect("TCP_CONGESTION");
+            }
             Conn {
                 stream,
                 buf: vec![0; args.size],

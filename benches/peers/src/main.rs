@@ -4,9 +4,9 @@
 //!
 //! ```text
 //! cargo build --release                      # in benches/peers (its own workspace)
-//! target/release/peers                       # full run: 3 s windows, best of 2 (about 6 min)
-//! target/release/peers --quick               # 1 s windows, one run of each (about 1 min)
-//! target/release/peers echo                  # only cases whose name contains "echo"
+//! target/release/peers                       # full run: 1 s windows, 5 runs each (about 7.5 min)
+//! target/release/peers --quick               # 1 s windows, one run of each (about 2.5 min)
+//! target/release/peers echo                  # only the echo cases (or "http", or a case name)
 //! target/release/peers --servers raw,coring,tokio
 //! ```
 //!
@@ -20,8 +20,16 @@
 //! * HTTP/1.1 keep-alive hello, `wrk -t1 -c50` (skipped when `wrk` is not installed).
 //!
 //! Server CPU per request is the server process's `utime + stime` (`/proc/<pid>/stat`) over the
-//! measured window divided by the requests in it; `enters/req` comes from the server's own
-//! counter where it has one (coring's `ring_stats().enters`, the raw loop's count).
+//! measured window divided by the requests in it. System calls and `io_uring_enter` calls per
+//! request come from one extra run of each case and server with `perf stat` counting the
+//! `raw_syscalls:sys_enter` / `syscalls:sys_enter_io_uring_enter` tracepoints of the server
+//! (kept out of the throughput figures). Each run also logs coring's and the raw loop's own
+//! `io_uring_enter` counter, TCP segments per request and a memory-latency probe of the server
+//! CPU (this VM's host slows it down for stretches of seconds).
+//!
+//! The machine may be shared: before each run the suite waits (a bounded time) for it to be
+//! idle, a run during which other processes used more than 5% of a CPU is measured again (while
+//! within the time budget) and marked `*`, and the table shows the median of the undisturbed runs.
 
 mod load;
 mod servers;
@@ -267,6 +275,8 @@ struct Run {
     others: f64,
     /// The server CPU's speed just before the run ([`sys::cpu_speed`]).
     speed: f64,
+    /// TCP segments (both directions) per request.
+    segs: f64,
     /// System calls and `io_uring_enter` calls per request, from a run with `perf stat`
     /// attached (the syscall pass).
     syscalls: Option<(f64, f64)>,
@@ -283,6 +293,7 @@ impl Default for Run {
             enters: None,
             others: f64::NAN,
             speed: f64::NAN,
+            segs: f64::NAN,
             syscalls: None,
         }
     }
@@ -440,13 +451,14 @@ impl Suite {
         let Some(run) = kept else { return };
         println!(
             "{label}: {:.0}/s, p99 {:.0} µs, server {:.2} µs/req (core {:.2}), load {:.2} \
-             µs/req, enters/req {}, others {:.0}%, speed {:.0}  [{:.0} s]",
+             µs/req, enters/req {}, segs/req {:.2}, others {:.0}%, mem {:.1} ns/load  [{:.0} s]",
             run.per_sec,
             run.p99_us,
             run.server_cpu_us,
             run.core_us,
             run.load_us,
             opt(run.enters, 4),
+            run.segs,
             run.others * 100.0,
             run.speed,
             self.started.elapsed().as_secs_f64(),
@@ -512,6 +524,7 @@ impl Suite {
             enters,
             others: window.others,
             speed: f64::NAN,
+            segs: window.segs / rts,
             syscalls: counted.map(|c| {
                 let n = field(&result, "rts_total");
                 (c.all as f64 / n, c.io_uring_enter as f64 / n)
@@ -556,6 +569,7 @@ impl Suite {
             enters: before.zip(after).map(|(a, b)| (b - a) as f64 / n),
             others: (window.others - wrk.cpu.as_secs_f64() / window.secs).max(0.0),
             speed: f64::NAN,
+            segs: window.segs / n,
             syscalls: counted.map(|c| {
                 let n = warm_requests + n;
                 (c.all as f64 / n, c.io_uring_enter as f64 / n)
@@ -568,9 +582,11 @@ impl Suite {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "Peer suite, {} mode ({} s windows, {} runs of each; figures from the median run among \
-             those that other processes left alone, `*` marks a disturbed run, ⚠ a row with no \
-             undisturbed run), kernel {}, {}; took {:.0} s.\n",
+            "Peer suite, {} mode ({} s windows, {} runs of each; req/s, CPU and p99 from the median \
+             run among those that other processes left alone, `*` marks a disturbed run, ⚠ a row \
+             with no undisturbed run; ratios are the median over repetitions of the ratio to the \
+             reference's run of the same repetition, measured seconds apart), kernel {}, {}; took \
+             {:.0} s.\n",
             self.mode.name,
             self.mode.window.as_secs_f64(),
             self.mode.reps,
@@ -590,11 +606,7 @@ impl Suite {
         for case in cases {
             let rows: Vec<&Row> = self.rows.iter().filter(|r| r.case == case).collect();
             let case = case.name();
-            let find = |id: &str| {
-                rows.iter()
-                    .find(|r| SERVERS[r.server].0 == id)
-                    .map_or_else(Run::default, |r| r.headline().0)
-            };
+            let find = |id: &str| rows.iter().copied().find(|r| SERVERS[r.server].0 == id);
             let (tokio, raw) = (find("tokio"), find("raw"));
             for row in rows {
                 let (r, disturbed) = row.headline();
@@ -614,11 +626,11 @@ impl Suite {
                      {:.0}% |",
                     SERVERS[row.server].2,
                     r.per_sec,
-                    ratio(r.per_sec, tokio.per_sec),
-                    ratio(r.per_sec, raw.per_sec),
+                    paired(row, tokio, |r| r.per_sec),
+                    paired(row, raw, |r| r.per_sec),
                     r.server_cpu_us,
-                    ratio(r.server_cpu_us, tokio.server_cpu_us),
-                    ratio(r.server_cpu_us, raw.server_cpu_us),
+                    paired(row, tokio, |r| r.server_cpu_us),
+                    paired(row, raw, |r| r.server_cpu_us),
                     r.p99_us,
                     opt(row.syscalls.map(|s| s.0), 2),
                     opt(row.syscalls.map(|s| s.1), 3),
@@ -807,12 +819,35 @@ fn kernel_release() -> String {
         .unwrap_or_else(|_| "?".to_owned())
 }
 
-fn ratio(a: f64, b: f64) -> String {
-    if a.is_finite() && b.is_finite() && b > 0.0 {
-        format!("{:.2}×", a / b)
-    } else {
-        "–".to_owned()
+/// `f(row) / f(reference)` run by run (the runs of one repetition were measured seconds apart,
+/// so slow phases of the machine hit both), median over the repetitions where both runs were
+/// undisturbed (over all of them if there is none).
+fn paired(row: &Row, reference: Option<&Row>, f: impl Fn(&Run) -> f64) -> String {
+    let Some(reference) = reference else {
+        return "–".to_owned();
+    };
+    let pairs: Vec<(&Run, &Run)> = row.runs.iter().zip(&reference.runs).collect();
+    let quiet: Vec<(&Run, &Run)> = pairs
+        .iter()
+        .copied()
+        .filter(|(a, b)| a.quiet() && b.quiet())
+        .collect();
+    let mut ratios: Vec<f64> = if quiet.is_empty() { pairs } else { quiet }
+        .into_iter()
+        .map(|(a, b)| f(a) / f(b))
+        .filter(|r| r.is_finite())
+        .collect();
+    if ratios.is_empty() {
+        return "–".to_owned();
     }
+    ratios.sort_by(f64::total_cmp);
+    let n = ratios.len();
+    let median = if n % 2 == 1 {
+        ratios[n / 2]
+    } else {
+        (ratios[n / 2 - 1] + ratios[n / 2]) / 2.0
+    };
+    format!("{median:.2}×")
 }
 
 fn opt(value: Option<f64>, digits: usize) -> String {

@@ -152,6 +152,9 @@ fn cpus_in(set: &libc::cpu_set_t) -> Vec<usize> {
 /// process's CPU time, and the machine's CPU time per CPU.
 pub struct Probe {
     at: Instant,
+    /// TCP segments sent by the whole machine (`OutSegs` in `/proc/net/snmp`): over loopback,
+    /// both ends' data and pure ACKs.
+    segs: u64,
     server: Duration,
     own: Duration,
     sys: SysTimes,
@@ -161,6 +164,7 @@ impl Probe {
     pub fn take(server_pid: u32) -> Probe {
         Probe {
             at: Instant::now(),
+            segs: tcp_out_segs(),
             server: proc_cpu(server_pid),
             own: process_cpu_time(),
             sys: SysTimes::now(),
@@ -171,8 +175,9 @@ impl Probe {
     /// [`Window::parse`]).
     pub fn fields_since(&self, start: &Probe) -> String {
         let mut out = format!(
-            "window_ns={} server_cpu_ns={} client_cpu_ns={} tasks_ns={}",
+            "window_ns={} segs={} server_cpu_ns={} client_cpu_ns={} tasks_ns={}",
             self.at.duration_since(start.at).as_nanos(),
+            self.segs.saturating_sub(start.segs),
             self.server.saturating_sub(start.server).as_nanos(),
             self.own.saturating_sub(start.own).as_nanos(),
             self.sys.tasks_total() - start.sys.tasks_total(),
@@ -187,6 +192,8 @@ impl Probe {
 /// A measured window as the parent reads it, in seconds.
 pub struct Window {
     pub secs: f64,
+    /// TCP segments sent on the machine during the window.
+    pub segs: f64,
     pub server_cpu: f64,
     pub client_cpu: f64,
     /// CPU time of every process but the server and the client, as a fraction of one CPU.
@@ -208,6 +215,7 @@ impl Window {
             .collect();
         Window {
             secs,
+            segs: field(line, "segs"),
             server_cpu,
             client_cpu,
             others,
@@ -358,27 +366,39 @@ pub fn wait_for_quiet(label: &str, limit: Duration) -> f64 {
     }
 }
 
-/// How fast CPU `cpu` runs plain code right now: iterations of a fixed integer loop per
-/// microsecond, spun for `spin` on a thread pinned to it. On this VM the host makes a core's
-/// speed vary by up to 2× over seconds (no other process in the guest runs meanwhile), so each
-/// run records it next to its figures.
+/// How fast CPU `cpu` works through memory right now: dependent loads over a 16 MiB random
+/// cycle (L2 misses, mostly L3 or memory), in nanoseconds per load, for `spin` on a thread
+/// pinned to it. On this VM the host makes the whole machine up to 1.5× slower for stretches of
+/// many seconds (no other process in the guest runs meanwhile; a pure ALU loop does not see it,
+/// memory-bound code does), so each run records this next to its figures.
 pub fn cpu_speed(cpu: usize, spin: Duration) -> f64 {
     std::thread::spawn(move || {
         let _ = set_affinity(&cpu_set(&[cpu]));
-        let start = Instant::now();
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut n: u64 = 0;
-        while start.elapsed() < spin {
-            for _ in 0..1000 {
-                // xorshift: a dependent chain the compiler cannot fold away.
+        static CYCLE: std::sync::OnceLock<Vec<u32>> = std::sync::OnceLock::new();
+        let next = CYCLE.get_or_init(|| {
+            // Sattolo's shuffle: one cycle through all slots, in random order.
+            let n = 4 << 20;
+            let mut v: Vec<u32> = (0..n as u32).collect();
+            let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+            for i in (1..n).rev() {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
+                v.swap(i, (x % i as u64) as usize);
+            }
+            v
+        });
+        let start = Instant::now();
+        let mut at = 0u32;
+        let mut n: u64 = 0;
+        while start.elapsed() < spin {
+            for _ in 0..1000 {
+                at = next[at as usize];
             }
             n += 1000;
         }
-        std::hint::black_box(x);
-        n as f64 / start.elapsed().as_micros() as f64
+        std::hint::black_box(at);
+        start.elapsed().as_nanos() as f64 / n as f64
     })
     .join()
     .unwrap_or(f64::NAN)
@@ -436,4 +456,38 @@ impl SyscallCounter {
             io_uring_enter: count("syscalls:sys_enter_io_uring_enter")?,
         })
     }
+}
+
+/// Sets the congestion control of a TCP socket (`TCP_CONGESTION`).
+pub fn set_congestion(fd: i32, name: &str) -> io::Result<()> {
+    // SAFETY: the pointer and length describe `name`'s bytes, valid for the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_CONGESTION,
+            name.as_ptr().cast(),
+            name.len() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// `Tcp: OutSegs` from `/proc/net/snmp`.
+fn tcp_out_segs() -> u64 {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
+    let mut tcp = snmp.lines().filter(|l| l.starts_with("Tcp:"));
+    let (Some(names), Some(values)) = (tcp.next(), tcp.next()) else {
+        return 0;
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(name, _)| *name == "OutSegs")
+        .and_then(|(_, value)| value.parse().ok())
+        .unwrap_or(0)
 }

@@ -28,10 +28,17 @@ pub fn run(proto: Proto, ring: bool) {
     ready(port, &runtime.ring_mode().to_string());
     runtime.block_on(async {
         let buffers = ring.then(|| {
-            let (n, size) = match proto {
+            let (mut n, size) = match proto {
                 Proto::Echo => (RING_ECHO, ECHO_BUF),
                 Proto::Http => (RING_HTTP, HTTP_BUF),
             };
+            // For experiments: PEERS_RING_BUFFERS=N overrides the number of buffers.
+            if let Some(v) = std::env::var("PEERS_RING_BUFFERS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+            {
+                n = v;
+            }
             BufRing::new(n, size).unwrap_or_else(|e| panic!("buffer ring: {e}"))
         });
         coring::spawn(async move {
@@ -59,7 +66,10 @@ pub fn run(proto: Proto, ring: bool) {
         });
         while rx.recv().await.is_some() {
             let stats = runtime.ring_stats();
-            print_stats(&format!("enters={}", stats.enters));
+            print_stats(&format!(
+                "enters={} pushed={} completions={}",
+                stats.enters, stats.pushed, stats.completions
+            ));
         }
     });
 }

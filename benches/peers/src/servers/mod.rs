@@ -69,12 +69,21 @@ pub async fn watch<F: std::future::Future<Output = io::Result<()>>>(handler: F) 
     result
 }
 
-/// Called when a connection ends. With `PEERS_EXIT_ON_CLOSE=1` in the environment the server
-/// exits then, from the thread that runs the connections: `profile.sh` uses it under valgrind,
-/// where a thread blocked in `io_uring_enter` keeps the stdin thread from ever running.
+/// Called when a connection ends. With `PEERS_EXIT_ON_CLOSE=N` in the environment the server
+/// exits when the N-th connection has ended, from the thread that runs the connections:
+/// `profile.sh` uses it under valgrind, where a thread blocked in `io_uring_enter` keeps the
+/// stdin thread from ever running (wrk opens and closes one connection before its run: N=2).
 pub fn closed() {
-    static EXIT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    if *EXIT.get_or_init(|| std::env::var_os("PEERS_EXIT_ON_CLOSE").is_some_and(|v| v == "1")) {
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    static LIMIT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    static CLOSED: AtomicUsize = AtomicUsize::new(0);
+    let limit = *LIMIT.get_or_init(|| {
+        std::env::var("PEERS_EXIT_ON_CLOSE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    });
+    if limit > 0 && CLOSED.fetch_add(1, Relaxed) + 1 >= limit {
         std::process::exit(0);
     }
 }
@@ -84,6 +93,10 @@ pub fn std_listener() -> std::net::TcpListener {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
     socket.set_reuse_address(true).expect("SO_REUSEADDR");
+    if let Ok(cc) = std::env::var("PEERS_CC") {
+        use std::os::fd::AsRawFd;
+        crate::sys::set_congestion(socket.as_raw_fd(), &cc).expect("TCP_CONGESTION");
+    }
     socket
         .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
         .expect("bind");
