@@ -40,7 +40,6 @@ async fn pair() -> (TcpStream, std::net::TcpStream) {
 }
 
 #[test]
-#[ignore = "known bug 1 in tests/README.md"]
 fn a_read_dropped_before_submission_does_not_leave_a_silent_gap() {
     let _watchdog = Watchdog::new(20, "a_read_dropped_before_submission");
     coring::block_on(async {
@@ -80,7 +79,6 @@ fn a_read_dropped_before_submission_does_not_leave_a_silent_gap() {
 }
 
 #[test]
-#[ignore = "known bug 1 in tests/README.md"]
 fn a_write_dropped_before_submission_does_not_send_behind_the_writers_back() {
     let _watchdog = Watchdog::new(20, "a_write_dropped_before_submission");
     coring::block_on(async {
@@ -108,6 +106,82 @@ fn a_write_dropped_before_submission_does_not_send_behind_the_writers_back() {
                  next write did not report it"
             ),
             Err(err) => assert!(reports_loss(&err), "unexpected error: {err}"),
+        }
+    });
+}
+
+/// The zero-copy paths share the stream's directions: a `read_fixed`, or a `recv_stream`, after a
+/// dropped `read` gets the bytes in order or the loss error, never later bytes.
+#[test]
+fn a_read_fixed_or_recv_stream_after_a_dropped_read_sees_no_silent_gap() {
+    let _watchdog = Watchdog::new(20, "zero_copy_read_after_a_dropped_read");
+    coring::block_on(async {
+        let pool = coring::buf::FixedBufPool::new(1, 4096).expect("fixed buffers");
+        let ring = coring::buf::BufRing::new(4, 4096).expect("buffer ring");
+        for path in ["read_fixed", "recv_stream"] {
+            let (client, mut server) = pair().await;
+            server.write_all(b"hello").unwrap();
+            std::thread::sleep(Duration::from_millis(5));
+
+            let mut dropped = Box::pin(client.read(Vec::with_capacity(64)));
+            assert!(poll_once(dropped.as_mut()).await.is_none());
+            drop(dropped);
+
+            let next = async {
+                if path == "read_fixed" {
+                    let buf = pool.take().await;
+                    let (result, buf) = client.read_fixed(buf).await;
+                    result.map(|n| buf[..n].to_vec())
+                } else {
+                    let mut chunks = client.recv_stream(&ring);
+                    match chunks.next().await {
+                        Some(chunk) => chunk.map(|c| c.to_vec()),
+                        None => Ok(Vec::new()),
+                    }
+                }
+            };
+            match timeout(Duration::from_millis(500), next).await {
+                Ok(Ok(bytes)) => assert_eq!(bytes, b"hello", "{path} skipped bytes"),
+                Ok(Err(err)) => assert!(reports_loss(&err), "{path}: unexpected error: {err}"),
+                Err(_) => panic!("{path} waited: \"hello\" went to the dropped read unreported"),
+            }
+        }
+    });
+}
+
+/// A `send_zc` (or `write_fixed`) after a dropped `write_all` fails with the loss error, or the
+/// peer gets only its bytes.
+#[test]
+fn a_send_zc_or_write_fixed_after_a_dropped_write_does_not_send_behind_the_writers_back() {
+    let _watchdog = Watchdog::new(20, "zero_copy_write_after_a_dropped_write");
+    coring::block_on(async {
+        let pool = coring::buf::FixedBufPool::new(1, 4096).expect("fixed buffers");
+        for path in ["send_zc", "write_fixed"] {
+            let (client, mut server) = pair().await;
+            let mut dropped = Box::pin(client.write_all(b"AAAA".to_vec()));
+            assert!(poll_once(dropped.as_mut()).await.is_none());
+            drop(dropped);
+
+            let result = if path == "send_zc" {
+                client.send_zc(b"BBBB".to_vec()).await.0
+            } else {
+                let mut buf = pool.take().await;
+                buf.extend_from_slice(b"BBBB");
+                client.write_fixed(buf).await.0
+            };
+            let mut received = Vec::new();
+            let mut buf = [0u8; 64];
+            while let Ok(n @ 1..) = server.read(&mut buf) {
+                received.extend_from_slice(&buf[..n]);
+            }
+            match result {
+                Ok(n) => assert_eq!(
+                    String::from_utf8_lossy(&received),
+                    "BBBB"[..n].to_owned(),
+                    "{path}: the peer got the bytes of a cancelled write unreported"
+                ),
+                Err(err) => assert!(reports_loss(&err), "{path}: unexpected error: {err}"),
+            }
         }
     });
 }

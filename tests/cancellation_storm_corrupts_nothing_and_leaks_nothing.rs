@@ -614,7 +614,6 @@ fn fd_delta(before: usize) -> i64 {
 }
 
 #[test]
-#[ignore = "known bug: a stream op dropped before submission can lose bytes silently (tests/README.md bug 1)"]
 fn cancellation_storm_corrupts_nothing_and_leaks_nothing() {
     let target = target();
     let watchdog = Watchdog::new(120 + target / 400, "cancellation storm");

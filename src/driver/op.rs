@@ -84,6 +84,11 @@ pub(crate) unsafe trait OpCode: 'static {
     fn dispose(&mut self, cqe: &CqeResult) {
         let _ = cqe;
     }
+
+    /// Called once when the future is dropped while the op is in flight, before the data moves
+    /// to the driver: stream ops tell their stream to hold its next op back until this one's
+    /// final completion (see `op/loss.rs`).
+    fn abandoned(&mut self) {}
 }
 
 /// The data of an op whose future was dropped in flight, kept by the driver until the end.
@@ -175,9 +180,10 @@ impl<T: OpCode> Drop for Op<T> {
         if let State::InFlight {
             driver,
             index,
-            data,
+            mut data,
         } = std::mem::replace(&mut self.state, State::Done)
         {
+            data.abandoned();
             abandon(&driver, index, Box::new(data));
         }
     }
@@ -275,9 +281,10 @@ impl<T: OpCode> Drop for MultiOp<T> {
         if let State::InFlight {
             driver,
             index,
-            data,
+            mut data,
         } = std::mem::replace(&mut self.state, State::Done)
         {
+            data.abandoned();
             abandon(&driver, index, Box::new(data));
         }
     }

@@ -5,7 +5,7 @@ use super::{socket_addr, OwnedReadHalf, OwnedWriteHalf, ToSocketAddrs};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::fd::SharedFd;
 use crate::op;
-use crate::op::heap::LossFlag;
+use crate::op::loss::LossFlag;
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 use std::io;
 use std::net::{Shutdown, SocketAddr};
@@ -55,7 +55,10 @@ use std::time::Duration;
 /// cancel lost the race), they cannot be handed back; the stream remembers it, and every later
 /// read (for a lost read) or write (for a lost write) fails with an error saying so, instead of
 /// carrying on with a gap in the byte stream. Cancelling a wait for data that has not arrived,
-/// the usual case of a read timeout, loses nothing.
+/// the usual case of a read timeout, loses nothing. Until the kernel has answered the cancel,
+/// the next read (or write) waits for it before it starts: that is how it knows which of the
+/// two happened. The same holds for the zero-copy paths (`read_fixed`, `write_fixed`,
+/// `send_zc`, `recv_stream`), which share the stream's two directions.
 #[derive(Debug)]
 pub struct TcpStream {
     fd: SharedFd,
@@ -138,9 +141,14 @@ impl TcpStream {
         &self.fd
     }
 
-    /// The flag a dropped read sets when it had consumed bytes (see "Cancellation" above).
-    pub(crate) fn read_loss_flag(&self) -> LossFlag {
-        self.read_loss.clone()
+    /// The reading direction's loss flag (see "Cancellation" above).
+    pub(crate) fn read_loss(&self) -> &LossFlag {
+        &self.read_loss
+    }
+
+    /// The writing direction's loss flag.
+    pub(crate) fn write_loss(&self) -> &LossFlag {
+        &self.write_loss
     }
 
     /// Reads into `buf` from its start, up to its capacity, and returns the number of bytes read
@@ -150,10 +158,10 @@ impl TcpStream {
     /// A `Vec`'s length only grows to cover what was read, never shrinks: when reusing a `Vec`
     /// for reads, `clear()` it first (or use the returned count), or stale bytes past `n` remain.
     pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        if self.read_loss.is_set() {
-            return (Err(lost("read")), buf);
+        if let Err(err) = self.read_loss.ready("read").await {
+            return (Err(err), buf);
         }
-        op::recv::recv(&self.fd, buf, Some(self.read_loss.clone())).await
+        op::recv::recv(&self.fd, buf, Some(self.read_loss.watch())).await
     }
 
     /// Reads into several buffers in order (scatter), each from its start up to its capacity.
@@ -176,21 +184,21 @@ impl TcpStream {
     /// # std::io::Result::Ok(())
     /// ```
     pub async fn readv<B: IoBufMut>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-        if self.read_loss.is_set() {
-            return (Err(lost("read")), bufs);
+        if let Err(err) = self.read_loss.ready("read").await {
+            return (Err(err), bufs);
         }
         let (result, bufs) =
-            op::recv_msg::recv_msg(&self.fd, bufs, Some(self.read_loss.clone())).await;
+            op::recv_msg::recv_msg(&self.fd, bufs, Some(self.read_loss.watch())).await;
         (result.map(|(n, _)| n), bufs)
     }
 
     /// Writes some of `buf`'s initialized bytes and returns how many were written, with the
     /// buffer. Writing to a connection the peer closed is a `BrokenPipe` error, never `SIGPIPE`.
     pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        if self.write_loss.is_set() {
-            return (Err(lost("write")), buf);
+        if let Err(err) = self.write_loss.ready("write").await {
+            return (Err(err), buf);
         }
-        op::send::send(&self.fd, buf, Some(self.write_loss.clone())).await
+        op::send::send(&self.fd, buf, Some(self.write_loss.watch())).await
     }
 
     /// Writes all of `buf`'s initialized bytes, in as many writes as it takes. A write that
@@ -229,10 +237,10 @@ impl TcpStream {
     /// Writes the initialized bytes of several buffers, in order (gather), and returns how many
     /// were written in all; like [`write`](TcpStream::write), it may write only some.
     pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-        if self.write_loss.is_set() {
-            return (Err(lost("write")), bufs);
+        if let Err(err) = self.write_loss.ready("write").await {
+            return (Err(err), bufs);
         }
-        op::send_msg::send_msg(&self.fd, bufs, None, Some(self.write_loss.clone())).await
+        op::send_msg::send_msg(&self.fd, bufs, None, Some(self.write_loss.watch())).await
     }
 
     /// Shuts down the reading side, the writing side (the peer reads end of stream once it has
@@ -304,12 +312,4 @@ impl Drop for CutShort<'_> {
             self.flag.set();
         }
     }
-}
-
-fn lost(direction: &str) -> io::Error {
-    io::Error::other(format!(
-        "coring: an earlier {direction} on this TCP stream was cancelled after the kernel had \
-         already moved bytes, so the byte stream has a gap; the stream can no longer {direction} \
-         in order"
-    ))
 }

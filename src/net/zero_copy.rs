@@ -5,7 +5,7 @@ use super::TcpStream;
 use crate::buf::{BufResult, BufRing, IoBuf, IoBufMut, RingBuf};
 use crate::driver::op::{CqeResult, MultiOp};
 use crate::fd::SharedFd;
-use crate::op::heap::LossFlag;
+use crate::op::loss::LossFlag;
 use crate::op::recv_multi::{recv_multi, RecvMulti};
 use crate::op::{fixed, send_zc};
 use std::future::poll_fn;
@@ -21,7 +21,10 @@ impl TcpStream {
     /// `InvalidInput` if the buffer is not from a [`FixedBufPool`](crate::buf::FixedBufPool);
     /// otherwise as [`TcpStream::read`].
     pub async fn read_fixed<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        match fixed::read_fixed(self.shared_fd(), buf) {
+        if let Err(err) = self.read_loss().ready("read").await {
+            return (Err(err), buf);
+        }
+        match fixed::read_fixed(self.shared_fd(), buf, self.read_loss().watch()) {
             Ok(op) => op.await,
             Err(buf) => (Err(not_fixed()), buf),
         }
@@ -34,7 +37,10 @@ impl TcpStream {
     /// `InvalidInput` if the buffer is not from a [`FixedBufPool`](crate::buf::FixedBufPool);
     /// otherwise as [`TcpStream::write`].
     pub async fn write_fixed<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        match fixed::write_fixed(self.shared_fd(), buf) {
+        if let Err(err) = self.write_loss().ready("write").await {
+            return (Err(err), buf);
+        }
+        match fixed::write_fixed(self.shared_fd(), buf, self.write_loss().watch()) {
             Ok(op) => op.await,
             Err(buf) => (Err(not_fixed()), buf),
         }
@@ -48,7 +54,10 @@ impl TcpStream {
     /// cost. On loopback the kernel copies anyway and the extra completion makes it slower than
     /// [`TcpStream::write`].
     pub async fn send_zc<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        send_zc::send_zc(self.shared_fd(), buf).await
+        if let Err(err) = self.write_loss().ready("write").await {
+            return (Err(err), buf);
+        }
+        send_zc::send_zc(self.shared_fd(), buf, self.write_loss().watch()).await
     }
 
     /// A stream of received data through `ring`: one multishot receive, the kernel picking a
@@ -59,7 +68,7 @@ impl TcpStream {
             ring: ring.clone(),
             op: None,
             ended: false,
-            loss: self.read_loss_flag(),
+            loss: self.read_loss().clone(),
         }
     }
 }
@@ -115,9 +124,16 @@ impl RecvStream {
             if self.ended {
                 return Poll::Ready(None);
             }
+            if self.op.is_none() {
+                // Arming (or re-arming) a receive: earlier cancelled reads must have settled.
+                if let Err(err) = std::task::ready!(self.loss.poll_ready(cx, "read")) {
+                    self.ended = true;
+                    return Poll::Ready(Some(Err(err)));
+                }
+            }
             let op = self
                 .op
-                .get_or_insert_with(|| recv_multi(&self.fd, &self.ring, self.loss.clone()));
+                .get_or_insert_with(|| recv_multi(&self.fd, &self.ring, self.loss.watch()));
             let arrival = match op.poll_next(cx, classify) {
                 Poll::Pending => return Poll::Pending,
                 // The kernel ended the receive without a final item: arm a new one.

@@ -1,6 +1,7 @@
 //! `READ_FIXED` / `WRITE_FIXED`: I/O through a registered buffer, named by its index, so the
 //! kernel skips mapping the pages on every operation.
 
+use super::loss::LossWatch;
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::op::{CqeResult, Op, OpCode};
 use crate::fd::SharedFd;
@@ -10,33 +11,45 @@ pub(crate) struct ReadFixed<B> {
     fd: SharedFd,
     buf: B,
     index: u16,
+    loss: LossWatch,
 }
 
 pub(crate) struct WriteFixed<B> {
     fd: SharedFd,
     buf: B,
     index: u16,
+    loss: LossWatch,
 }
 
 /// `None` if `buf` is not a registered buffer.
-pub(crate) fn read_fixed<B: IoBufMut>(fd: &SharedFd, buf: B) -> Result<Op<ReadFixed<B>>, B> {
+pub(crate) fn read_fixed<B: IoBufMut>(
+    fd: &SharedFd,
+    buf: B,
+    loss: LossWatch,
+) -> Result<Op<ReadFixed<B>>, B> {
     match buf.fixed_index() {
         Some(index) => Ok(Op::new(ReadFixed {
             fd: fd.clone(),
             buf,
             index,
+            loss,
         })),
         None => Err(buf),
     }
 }
 
 /// `None` if `buf` is not a registered buffer.
-pub(crate) fn write_fixed<B: IoBuf>(fd: &SharedFd, buf: B) -> Result<Op<WriteFixed<B>>, B> {
+pub(crate) fn write_fixed<B: IoBuf>(
+    fd: &SharedFd,
+    buf: B,
+    loss: LossWatch,
+) -> Result<Op<WriteFixed<B>>, B> {
     match buf.fixed_index() {
         Some(index) => Ok(Op::new(WriteFixed {
             fd: fd.clone(),
             buf,
             index,
+            loss,
         })),
         None => Err(buf),
     }
@@ -69,6 +82,14 @@ unsafe impl<B: IoBufMut> OpCode for ReadFixed<B> {
         });
         (result, self.buf)
     }
+
+    fn dispose(&mut self, cqe: &CqeResult) {
+        self.loss.record(cqe);
+    }
+
+    fn abandoned(&mut self) {
+        self.loss.abandoned();
+    }
 }
 
 // SAFETY: the entry points at `bytes_init` bytes of `self.buf`, as for `ReadFixed`.
@@ -84,5 +105,13 @@ unsafe impl<B: IoBuf> OpCode for WriteFixed<B> {
 
     fn complete(self, cqe: CqeResult) -> Self::Output {
         (cqe.result.map(|n| n as usize), self.buf)
+    }
+
+    fn dispose(&mut self, cqe: &CqeResult) {
+        self.loss.record(cqe);
+    }
+
+    fn abandoned(&mut self) {
+        self.loss.abandoned();
     }
 }

@@ -1,14 +1,11 @@
-//! [`Heap<T>`]: a heap allocation the kernel may point at, and [`LossFlag`], how a dropped
-//! stream op tells its stream that bytes went missing.
+//! [`Heap<T>`]: a heap allocation the kernel may point at.
 //!
 //! Ops keep socket addresses, lengths and message headers here rather than in a `Box`: a `Box`
 //! asserts unique access every time it is moved, which (under Rust's aliasing rules) would
 //! invalidate the raw pointer already handed to the kernel. `Heap` holds only a raw pointer, so
 //! moving the op moves nothing the kernel sees and asserts nothing about it.
 
-use std::cell::Cell;
 use std::ptr::NonNull;
-use std::rc::Rc;
 
 /// A value on the heap at an address that never changes until the `Heap` is dropped.
 pub(crate) struct Heap<T> {
@@ -50,24 +47,10 @@ impl<T> Drop for Heap<T> {
     }
 }
 
-/// Set when a byte-stream op whose future was dropped had moved bytes anyway (the cancel lost
-/// the race with the completion): the stream's byte order can no longer be trusted.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct LossFlag(Rc<Cell<bool>>);
-
-impl LossFlag {
-    pub(crate) fn set(&self) {
-        self.0.set(true);
-    }
-
-    pub(crate) fn is_set(&self) -> bool {
-        self.0.get()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::rc::Rc;
 
     #[test]
     fn heap_keeps_its_address_across_moves() {
@@ -85,14 +68,5 @@ mod tests {
         assert_eq!(Rc::strong_count(&rc), 2);
         drop(heap);
         assert_eq!(Rc::strong_count(&rc), 1);
-    }
-
-    #[test]
-    fn loss_flag_is_shared_by_clones() {
-        let flag = LossFlag::default();
-        let clone = flag.clone();
-        assert!(!flag.is_set());
-        clone.set();
-        assert!(flag.is_set());
     }
 }

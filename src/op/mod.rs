@@ -6,6 +6,7 @@ pub(crate) mod accept_multi;
 pub(crate) mod connect;
 pub(crate) mod fixed;
 pub(crate) mod heap;
+pub(crate) mod loss;
 pub(crate) mod nop;
 pub(crate) mod recv;
 pub(crate) mod recv_msg;

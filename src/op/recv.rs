@@ -4,7 +4,7 @@
 //! (`bytes_total`); `complete` then marks the received bytes initialized and hands the buffer
 //! back. The same op serves TCP streams and connected UDP sockets.
 
-use super::heap::LossFlag;
+use super::loss::LossWatch;
 use crate::buf::{BufResult, IoBufMut};
 use crate::driver::op::{CqeResult, Op, OpCode};
 use crate::fd::SharedFd;
@@ -14,12 +14,12 @@ pub(crate) struct Recv<B> {
     fd: SharedFd,
     buf: B,
     /// Set if the future is dropped and the receive had taken bytes anyway.
-    loss: Option<LossFlag>,
+    loss: Option<LossWatch>,
 }
 
 /// Receives into `buf` from `fd`. If `loss` is given, it is set when a dropped receive had
 /// consumed bytes nobody will see.
-pub(crate) fn recv<B: IoBufMut>(fd: &SharedFd, buf: B, loss: Option<LossFlag>) -> Op<Recv<B>> {
+pub(crate) fn recv<B: IoBufMut>(fd: &SharedFd, buf: B, loss: Option<LossWatch>) -> Op<Recv<B>> {
     Op::new(Recv {
         fd: fd.clone(),
         buf,
@@ -51,8 +51,14 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
     }
 
     fn dispose(&mut self, cqe: &CqeResult) {
-        if let (Ok(1..), Some(loss)) = (&cqe.result, &self.loss) {
-            loss.set();
+        if let Some(loss) = &self.loss {
+            loss.record(cqe);
+        }
+    }
+
+    fn abandoned(&mut self) {
+        if let Some(loss) = &mut self.loss {
+            loss.abandoned();
         }
     }
 }

@@ -4,7 +4,8 @@
 //! and the `sockaddr_storage` the kernel writes the sender into all live on the heap, owned by the
 //! op. Each buffer is filled from its start up to its capacity, in order.
 
-use super::heap::{Heap, LossFlag};
+use super::heap::Heap;
+use super::loss::LossWatch;
 use crate::buf::{BufResult, IoBufMut};
 use crate::driver::op::{CqeResult, Op, OpCode};
 use crate::fd::SharedFd;
@@ -19,14 +20,14 @@ pub(crate) struct RecvMsg<B> {
     iovecs: Vec<libc::iovec>,
     name: Heap<SockAddrStorage>,
     msg: Heap<libc::msghdr>,
-    loss: Option<LossFlag>,
+    loss: Option<LossWatch>,
 }
 
 /// Receives into `bufs`, in order, from `fd`, with the sender's address.
 pub(crate) fn recv_msg<B: IoBufMut>(
     fd: &SharedFd,
     bufs: Vec<B>,
-    loss: Option<LossFlag>,
+    loss: Option<LossWatch>,
 ) -> Op<RecvMsg<B>> {
     Op::new(RecvMsg {
         fd: fd.clone(),
@@ -89,8 +90,14 @@ unsafe impl<B: IoBufMut> OpCode for RecvMsg<B> {
     }
 
     fn dispose(&mut self, cqe: &CqeResult) {
-        if let (Ok(1..), Some(loss)) = (&cqe.result, &self.loss) {
-            loss.set();
+        if let Some(loss) = &self.loss {
+            loss.record(cqe);
+        }
+    }
+
+    fn abandoned(&mut self) {
+        if let Some(loss) = &mut self.loss {
+            loss.abandoned();
         }
     }
 }

@@ -4,7 +4,7 @@
 //! The stream ends at the first completion without `F_MORE`: end of file (0), an error, or
 //! `ENOBUFS` when the ring ran dry (back-pressure: the caller re-arms once buffers return).
 
-use super::heap::LossFlag;
+use super::loss::LossWatch;
 use crate::buf::BufRing;
 use crate::driver::op::{CqeResult, MultiOp, OpCode};
 use crate::fd::SharedFd;
@@ -13,10 +13,10 @@ use io_uring::{opcode, squeue};
 pub(crate) struct RecvMulti {
     fd: SharedFd,
     ring: BufRing,
-    loss: LossFlag,
+    loss: LossWatch,
 }
 
-pub(crate) fn recv_multi(fd: &SharedFd, ring: &BufRing, loss: LossFlag) -> MultiOp<RecvMulti> {
+pub(crate) fn recv_multi(fd: &SharedFd, ring: &BufRing, loss: LossWatch) -> MultiOp<RecvMulti> {
     MultiOp::new(RecvMulti {
         fd: fd.clone(),
         ring: ring.clone(),
@@ -47,10 +47,12 @@ unsafe impl OpCode for RecvMulti {
     fn dispose(&mut self, cqe: &CqeResult) {
         if let Some(bid) = cqe.buffer_id() {
             // Bytes arrived after the stream was dropped: they are lost to the reader.
-            if matches!(cqe.result, Ok(1..)) {
-                self.loss.set();
-            }
+            self.loss.record(cqe);
             self.ring.recycle(bid);
         }
+    }
+
+    fn abandoned(&mut self) {
+        self.loss.abandoned();
     }
 }

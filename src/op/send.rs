@@ -3,7 +3,7 @@
 //! Sent with `MSG_NOSIGNAL`, so writing to a connection the peer closed is an `EPIPE` error
 //! (`io::ErrorKind::BrokenPipe`) rather than a `SIGPIPE` that kills the process.
 
-use super::heap::LossFlag;
+use super::loss::LossWatch;
 use crate::buf::{BufResult, IoBuf};
 use crate::driver::op::{CqeResult, Op, OpCode};
 use crate::fd::SharedFd;
@@ -13,12 +13,12 @@ pub(crate) struct Send<B> {
     fd: SharedFd,
     buf: B,
     /// Set if the future is dropped and the send had written bytes anyway.
-    loss: Option<LossFlag>,
+    loss: Option<LossWatch>,
 }
 
 /// Sends `buf`'s initialized bytes on `fd`. If `loss` is given, it is set when a dropped send had
 /// sent bytes the caller cannot know about.
-pub(crate) fn send<B: IoBuf>(fd: &SharedFd, buf: B, loss: Option<LossFlag>) -> Op<Send<B>> {
+pub(crate) fn send<B: IoBuf>(fd: &SharedFd, buf: B, loss: Option<LossWatch>) -> Op<Send<B>> {
     Op::new(Send {
         fd: fd.clone(),
         buf,
@@ -45,8 +45,14 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
     }
 
     fn dispose(&mut self, cqe: &CqeResult) {
-        if let (Ok(1..), Some(loss)) = (&cqe.result, &self.loss) {
-            loss.set();
+        if let Some(loss) = &self.loss {
+            loss.record(cqe);
+        }
+    }
+
+    fn abandoned(&mut self) {
+        if let Some(loss) = &mut self.loss {
+            loss.abandoned();
         }
     }
 }

@@ -4,7 +4,8 @@
 //! address). The message header, the iovec array and the address all live on the heap, owned by
 //! the op. Sent with `MSG_NOSIGNAL`, so a closed peer is `EPIPE`, never `SIGPIPE`.
 
-use super::heap::{Heap, LossFlag};
+use super::heap::Heap;
+use super::loss::LossWatch;
 use crate::buf::{BufResult, IoBuf};
 use crate::driver::op::{CqeResult, Op, OpCode};
 use crate::fd::SharedFd;
@@ -18,7 +19,7 @@ pub(crate) struct SendMsg<B> {
     iovecs: Vec<libc::iovec>,
     addr: Option<Heap<SockAddr>>,
     msg: Heap<libc::msghdr>,
-    loss: Option<LossFlag>,
+    loss: Option<LossWatch>,
 }
 
 /// Sends the initialized bytes of `bufs`, in order, on `fd` (to `addr` if given).
@@ -26,7 +27,7 @@ pub(crate) fn send_msg<B: IoBuf>(
     fd: &SharedFd,
     bufs: Vec<B>,
     addr: Option<SockAddr>,
-    loss: Option<LossFlag>,
+    loss: Option<LossWatch>,
 ) -> Op<SendMsg<B>> {
     Op::new(SendMsg {
         fd: fd.clone(),
@@ -75,8 +76,14 @@ unsafe impl<B: IoBuf> OpCode for SendMsg<B> {
     }
 
     fn dispose(&mut self, cqe: &CqeResult) {
-        if let (Ok(1..), Some(loss)) = (&cqe.result, &self.loss) {
-            loss.set();
+        if let Some(loss) = &self.loss {
+            loss.record(cqe);
+        }
+    }
+
+    fn abandoned(&mut self) {
+        if let Some(loss) = &mut self.loss {
+            loss.abandoned();
         }
     }
 }

@@ -3,6 +3,7 @@
 //! `F_NOTIF`; only then is the buffer handed back (the driver's lifecycle waits for it, even if
 //! the future was dropped).
 
+use super::loss::LossWatch;
 use crate::buf::{BufResult, IoBuf};
 use crate::driver::op::{CqeResult, Op, OpCode};
 use crate::fd::SharedFd;
@@ -11,12 +12,14 @@ use io_uring::{opcode, squeue};
 pub(crate) struct SendZc<B> {
     fd: SharedFd,
     buf: B,
+    loss: LossWatch,
 }
 
-pub(crate) fn send_zc<B: IoBuf>(fd: &SharedFd, buf: B) -> Op<SendZc<B>> {
+pub(crate) fn send_zc<B: IoBuf>(fd: &SharedFd, buf: B, loss: LossWatch) -> Op<SendZc<B>> {
     Op::new(SendZc {
         fd: fd.clone(),
         buf,
+        loss,
     })
 }
 
@@ -39,5 +42,16 @@ unsafe impl<B: IoBuf> OpCode for SendZc<B> {
 
     fn complete(self, cqe: CqeResult) -> Self::Output {
         (cqe.result.map(|n| n as usize), self.buf)
+    }
+
+    fn dispose(&mut self, cqe: &CqeResult) {
+        // The notification carries no byte count; the send's own result does.
+        if !cqe.is_notification() {
+            self.loss.record(cqe);
+        }
+    }
+
+    fn abandoned(&mut self) {
+        self.loss.abandoned();
     }
 }

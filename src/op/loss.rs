@@ -1,0 +1,228 @@
+//! [`LossFlag`]: how a byte stream stays in order when its reads or writes are cancelled.
+//!
+//! Cancelling an io_uring op is a race: a `recv` whose future was dropped may still take bytes
+//! from the socket, a `send` may still put bytes on the wire, and nobody will see either result.
+//! Each direction of a stream has one flag. An op of that direction carries a [`LossWatch`]:
+//!
+//! * when the op's future is dropped in flight, the watch starts *settling* the flag: until the
+//!   op's final completion, nobody knows whether bytes moved;
+//! * when a completion of the abandoned op reports bytes moved, the flag is set for good;
+//! * when the abandoned op's data is freed (after its final completion) the settling ends.
+//!
+//! The stream's next op of that direction first waits for [`LossFlag::ready`]: no abandoned op
+//! still settling, and no loss recorded. Without the wait, a read dropped right after its first
+//! poll (its entry queued, not yet submitted) would still run in the next batch, *together with*
+//! the next read: the dropped one takes the waiting bytes, the next one returns later bytes, and
+//! the gap is silent. With it, the next op either runs in order or fails saying why.
+
+use crate::driver::op::CqeResult;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+/// One direction of a byte stream: whether cancelled ops lost bytes, and whether some still may.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct LossFlag(Rc<State>);
+
+#[derive(Debug, Default)]
+struct State {
+    lost: Cell<bool>,
+    /// Abandoned ops of this direction whose final completion has not been reaped.
+    settling: Cell<u32>,
+    /// Ops waiting for `settling` to reach 0. Only filled on the (rare) slow path.
+    waiters: RefCell<Vec<Waker>>,
+}
+
+impl LossFlag {
+    /// Records that bytes went missing: every later op of this direction fails.
+    pub(crate) fn set(&self) {
+        self.0.lost.set(true);
+    }
+
+    #[cfg(test)]
+    fn is_set(&self) -> bool {
+        self.0.lost.get()
+    }
+
+    /// What an op of this direction carries, to report back if it is abandoned.
+    pub(crate) fn watch(&self) -> LossWatch {
+        LossWatch {
+            flag: self.clone(),
+            settling: false,
+        }
+    }
+
+    /// Waits until no abandoned op of this direction is in flight, then fails if one lost bytes.
+    /// `direction` ("read" or "write") goes into the error message.
+    pub(crate) fn ready(&self, direction: &'static str) -> Ready<'_> {
+        Ready {
+            flag: self,
+            direction,
+        }
+    }
+
+    /// [`ready`](LossFlag::ready) as a poll function, for hand-written futures and streams.
+    pub(crate) fn poll_ready(
+        &self,
+        cx: &mut Context<'_>,
+        direction: &'static str,
+    ) -> Poll<io::Result<()>> {
+        let state = &*self.0;
+        if state.settling.get() > 0 {
+            let mut waiters = state.waiters.borrow_mut();
+            if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                waiters.push(cx.waker().clone());
+            }
+            return Poll::Pending;
+        }
+        if state.lost.get() {
+            return Poll::Ready(Err(lost(direction)));
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn settled_one(&self) {
+        let state = &*self.0;
+        let left = state.settling.get().saturating_sub(1);
+        state.settling.set(left);
+        if left == 0 {
+            // Taken out first: waking only queues tasks, but no borrow is held across it anyway.
+            let waiters = std::mem::take(&mut *state.waiters.borrow_mut());
+            for waker in waiters {
+                waker.wake();
+            }
+        }
+    }
+}
+
+/// Future of [`LossFlag::ready`].
+#[derive(Debug)]
+pub(crate) struct Ready<'a> {
+    flag: &'a LossFlag,
+    direction: &'static str,
+}
+
+impl Future for Ready<'_> {
+    type Output = io::Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.flag.poll_ready(cx, self.direction)
+    }
+}
+
+/// An op's link to its stream's [`LossFlag`]. See the module docs.
+#[derive(Debug)]
+pub(crate) struct LossWatch {
+    flag: LossFlag,
+    settling: bool,
+}
+
+impl LossWatch {
+    /// The op's future was dropped in flight: hold the direction's next op back until the op's
+    /// data (and with it this watch) is freed after the final completion.
+    pub(crate) fn abandoned(&mut self) {
+        if !self.settling {
+            self.settling = true;
+            let state = &*self.flag.0;
+            state.settling.set(state.settling.get() + 1);
+        }
+    }
+
+    /// A completion of the abandoned op: if it moved bytes, they are lost to the stream.
+    pub(crate) fn record(&self, cqe: &CqeResult) {
+        if matches!(cqe.result, Ok(1..)) {
+            self.flag.set();
+        }
+    }
+}
+
+impl Drop for LossWatch {
+    fn drop(&mut self) {
+        if self.settling {
+            self.flag.settled_one();
+        }
+    }
+}
+
+fn lost(direction: &str) -> io::Error {
+    io::Error::other(format!(
+        "coring: an earlier {direction} on this TCP stream was cancelled after the kernel had \
+         already moved bytes, so the byte stream has a gap; the stream can no longer {direction} \
+         in order"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::Wake;
+
+    struct CountingWaker(AtomicUsize);
+
+    impl Wake for CountingWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn poll(flag: &LossFlag, waker: &Waker) -> Poll<io::Result<()>> {
+        flag.poll_ready(&mut Context::from_waker(waker), "read")
+    }
+
+    #[test]
+    fn a_clean_flag_is_ready_at_once() {
+        let flag = LossFlag::default();
+        let waker = Waker::noop();
+        assert!(matches!(poll(&flag, waker), Poll::Ready(Ok(()))));
+        // A watch that was never abandoned holds nothing back.
+        drop(flag.watch());
+        assert!(matches!(poll(&flag, waker), Poll::Ready(Ok(()))));
+    }
+
+    #[test]
+    fn an_abandoned_op_holds_the_next_one_until_its_data_goes() {
+        let flag = LossFlag::default();
+        let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
+        let waker = Waker::from(counter.clone());
+        let mut watch = flag.watch();
+        watch.abandoned();
+        watch.abandoned(); // idempotent
+        assert!(poll(&flag, &waker).is_pending());
+        assert!(poll(&flag, &waker).is_pending()); // registered once
+        watch.record(&CqeResult::from_raw(-libc::ECANCELED, 0));
+        drop(watch);
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        assert!(matches!(poll(&flag, &waker), Poll::Ready(Ok(()))));
+    }
+
+    #[test]
+    fn bytes_moved_by_an_abandoned_op_fail_every_later_op() {
+        let flag = LossFlag::default();
+        let mut watch = flag.watch();
+        watch.abandoned();
+        watch.record(&CqeResult::from_raw(5, 0));
+        drop(watch);
+        let Poll::Ready(Err(err)) = poll(&flag, Waker::noop()) else {
+            panic!("expected the loss error");
+        };
+        assert!(err.to_string().contains("byte stream has a gap"), "{err}");
+        assert!(flag.is_set());
+    }
+
+    #[test]
+    fn two_abandoned_ops_settle_when_both_are_gone() {
+        let flag = LossFlag::default();
+        let (mut a, mut b) = (flag.watch(), flag.watch());
+        a.abandoned();
+        b.abandoned();
+        drop(a);
+        assert!(poll(&flag, Waker::noop()).is_pending());
+        drop(b);
+        assert!(poll(&flag, Waker::noop()).is_ready());
+    }
+}
