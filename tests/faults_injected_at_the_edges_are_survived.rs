@@ -265,7 +265,6 @@ fn a_panic_in_a_tasks_drop_is_reported_and_the_runtime_goes_on() {
 }
 
 #[test]
-#[ignore = "known bug 3 in tests/README.md"]
 fn a_panic_in_a_buffers_drop_after_an_abandoned_op_does_not_stop_the_runtime() {
     let _serial = one_at_a_time();
     let _watchdog = Watchdog::new(30, "a_panic_in_a_buffers_drop");
@@ -329,7 +328,6 @@ impl<F: Future + ?Sized> Future for WithPanickyWaker<F> {
 }
 
 #[test]
-#[ignore = "known bug 4 in tests/README.md"]
 fn a_panic_inside_a_wakers_wake_does_not_stop_the_runtime() {
     let _serial = one_at_a_time();
     let _watchdog = Watchdog::new(30, "a_panic_inside_a_wakers_wake");

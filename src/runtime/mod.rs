@@ -29,6 +29,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -162,7 +163,7 @@ impl Runtime {
             shared.after_park();
         }
         turn.wake_all();
-        turn.graveyard.clear();
+        turn.bury();
         core.executor.drain_remote();
         parked
     }
@@ -229,7 +230,7 @@ impl Drop for Runtime {
                 driver.take_graveyard(&mut graveyard);
                 done
             };
-            graveyard.clear();
+            bury(&mut graveyard);
             if done {
                 break;
             }
@@ -275,10 +276,25 @@ struct Turn {
 }
 
 impl Turn {
+    /// Wakes every collected waker. A waker may be user code: if its `wake` panics, the loop
+    /// goes on and the other wakers are still woken (the panic hook has printed the message).
     fn wake_all(&mut self) {
         for waker in self.wakers.drain(..) {
-            waker.wake();
+            let _ = catch_unwind(AssertUnwindSafe(|| waker.wake()));
         }
+    }
+
+    /// Frees the data of abandoned ops whose final completion arrived.
+    fn bury(&mut self) {
+        bury(&mut self.graveyard);
+    }
+}
+
+/// Drops abandoned op data, which holds user buffers: a buffer whose `Drop` panics must not end
+/// the loop (or, at shutdown, leave the rest of the data undropped).
+fn bury(graveyard: &mut Vec<Box<dyn crate::driver::op::Abandoned>>) {
+    for data in graveyard.drain(..) {
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(data)));
     }
 }
 
