@@ -42,7 +42,9 @@ struct PoolInner {
     size: usize,
     count: usize,
     free: RefCell<Vec<u16>>,
-    waiters: RefCell<VecDeque<Waker>>,
+    /// Tasks waiting in `take`, by waiter id, in arrival order.
+    waiters: RefCell<VecDeque<(u64, Waker)>>,
+    next_waiter: Cell<u64>,
     checked_in: Cell<u64>,
     driver: Rc<DriverCell>,
 }
@@ -88,6 +90,7 @@ impl FixedBufPool {
                 count,
                 free: RefCell::new(free),
                 waiters: RefCell::new(VecDeque::new()),
+                next_waiter: Cell::new(0),
                 checked_in: Cell::new(0),
                 driver,
             }),
@@ -104,15 +107,20 @@ impl FixedBufPool {
         })
     }
 
-    /// Checks out a buffer, waiting for one to be returned if none is free.
+    /// Checks out a buffer, waiting for one to be returned if none is free. Waiters are served
+    /// in order; a waiter dropped before it got its buffer passes its turn on.
     pub async fn take(&self) -> FixedBuf {
+        let mut waiting = Waiting {
+            pool: &self.inner,
+            id: None,
+        };
         poll_fn(|cx| match self.try_take() {
-            Some(buf) => Poll::Ready(buf),
+            Some(buf) => {
+                waiting.leave_queue();
+                Poll::Ready(buf)
+            }
             None => {
-                self.inner
-                    .waiters
-                    .borrow_mut()
-                    .push_back(cx.waker().clone());
+                waiting.enqueue(cx.waker());
                 Poll::Pending
             }
         })
@@ -147,6 +155,70 @@ impl fmt::Debug for FixedBufPool {
             .field("size", &self.inner.size)
             .field("available", &self.available())
             .finish()
+    }
+}
+
+impl PoolInner {
+    /// Hands the turn to the first waiter (it takes its entry out of the queue).
+    fn wake_next(&self) {
+        let waiter = self.waiters.borrow_mut().pop_front();
+        if let Some((_, waker)) = waiter {
+            waker.wake();
+        }
+    }
+}
+
+/// A `take` call's place in the waiters' queue.
+struct Waiting<'a> {
+    pool: &'a PoolInner,
+    /// Set once queued; the entry leaves the queue when woken (popped) or in `leave_queue`.
+    id: Option<u64>,
+}
+
+impl Waiting<'_> {
+    fn enqueue(&mut self, waker: &Waker) {
+        let mut waiters = self.pool.waiters.borrow_mut();
+        if let Some(id) = self.id {
+            if let Some((_, w)) = waiters.iter_mut().find(|(i, _)| *i == id) {
+                // Still queued (a spurious poll): keep the place, refresh the waker.
+                if !w.will_wake(waker) {
+                    *w = waker.clone();
+                }
+                return;
+            }
+        }
+        let id = *self.id.get_or_insert_with(|| {
+            let id = self.pool.next_waiter.get();
+            self.pool.next_waiter.set(id + 1);
+            id
+        });
+        // Woken but a buffer was taken before it polled: queued again, at the back.
+        waiters.push_back((id, waker.clone()));
+    }
+
+    /// Leaves the queue; returns whether the entry was still queued (not woken).
+    fn leave_queue(&mut self) -> bool {
+        let Some(id) = self.id.take() else {
+            return true;
+        };
+        let mut waiters = self.pool.waiters.borrow_mut();
+        match waiters.iter().position(|(i, _)| *i == id) {
+            Some(at) => {
+                waiters.remove(at);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        // Dropped after a returned buffer woke it, before it took the buffer: without passing
+        // the turn on, the next waiter would sleep with a buffer free.
+        if !self.leave_queue() && !self.pool.free.borrow().is_empty() {
+            self.pool.wake_next();
+        }
     }
 }
 
@@ -237,10 +309,7 @@ impl Drop for FixedBuf {
     fn drop(&mut self) {
         self.pool.free.borrow_mut().push(self.index);
         self.pool.checked_in.set(self.pool.checked_in.get() + 1);
-        let waiter = self.pool.waiters.borrow_mut().pop_front();
-        if let Some(waiter) = waiter {
-            waiter.wake();
-        }
+        self.pool.wake_next();
     }
 }
 
