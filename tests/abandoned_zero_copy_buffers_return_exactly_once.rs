@@ -121,8 +121,12 @@ async fn fixed_buffers(runtime: &Runtime) {
         client.write_all(vec![i as u8; 100]).await.0.unwrap();
         sleep(Duration::from_millis(2)).await;
         let buf = pool.try_take().unwrap();
-        let r = timeout(Duration::ZERO, server.read_fixed(buf)).await;
-        assert!(r.is_err(), "a zero timeout should drop the read");
+        match timeout(Duration::ZERO, server.read_fixed(buf)).await {
+            Err(_) => {} // dropped in flight
+            // An earlier dropped read took bytes: the stream refuses reads, buffer handed back.
+            Ok((Err(err), buf)) if err.to_string().contains("byte stream has a gap") => drop(buf),
+            Ok((result, _)) => panic!("a zero timeout should drop the read, got {result:?}"),
+        }
     }
     reap(runtime, "read_fixed dropped with data pending", || {
         assert!(pool.available() <= COUNT, "a buffer came back twice");

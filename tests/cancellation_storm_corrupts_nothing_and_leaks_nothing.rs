@@ -25,7 +25,9 @@
 //!
 //! Figures printed at the end, with their targets: cancellations (≥ `CORING_STORM`, default
 //! 100,000), corrupted frames (0), stalled ops (0), streams ended early by the server (0, it
-//! drops a stream it finds corrupt), EFAULT results (0), unexpected errors (0), fd delta (0), heap
+//! drops a stream it finds corrupt), EFAULT results (0), late kernel writes into released
+//! buffers (0: the clients' reads use quarantine buffers, `tests/common/quarantine.rs`),
+//! unexpected errors (0), fd delta (0), heap
 //! delta once the runtime is dropped (0 B; the baseline is taken after a small warm-up storm,
 //! which allocates std's lazy statics), orphan slots (`op_slots_in_use()` and `ops_in_flight()`
 //! both 0 once the clients are done and the server stopped).
@@ -37,6 +39,7 @@
 mod common;
 
 use common::frames::{encode, Corrupt, FrameReader};
+use common::quarantine::{check_quarantine, QuarantineBuf};
 use common::{open_fds, poll_once, CountingAlloc, HeapSnapshot, Watchdog, Xorshift};
 use coring::net::{Incoming, TcpListener, TcpStream};
 use coring::time::{sleep, timeout};
@@ -309,7 +312,8 @@ async fn session(rng: &mut Xorshift, servers: &[SocketAddr], conn: u32, stats: &
             let most = if rng.percent(50) { 64 } else { 16 * 1024 };
             let capacity = rng.up_to(most);
             let point = Point::sometimes(rng, 30);
-            let read = stream.read(Vec::with_capacity(capacity));
+            // A quarantine buffer: a kernel write after the runtime released it is counted.
+            let read = stream.read(QuarantineBuf::new(capacity));
             match under(point, Kind::Read, stats, read).await {
                 Err(Dropped::Cancelled) => {}
                 Err(Dropped::Stalled) => {
@@ -692,6 +696,10 @@ fn cancellation_storm_corrupts_nothing_and_leaks_nothing() {
         s.first_corruption[1].get()
     );
     println!("  EFAULT results       {}", s.efault.get());
+    let late_writes = check_quarantine();
+    println!(
+        "  late kernel writes   {late_writes} (into quarantined client read buffers after release)"
+    );
     let errors: Vec<ErrorNote> = s.errors.iter().filter_map(Cell::get).collect();
     println!("  unexpected errors    {} {errors:?}", s.unexpected.get());
     println!("  fd delta             {fd_delta}");
@@ -716,6 +724,7 @@ fn cancellation_storm_corrupts_nothing_and_leaks_nothing() {
     );
     assert_eq!(s.ended_by_server.get(), 0, "streams ended early");
     assert_eq!(s.efault.get(), 0, "EFAULT results");
+    assert_eq!(late_writes, 0, "kernel writes into released buffers");
     assert_eq!(s.unexpected.get(), 0, "unexpected errors: {errors:?}");
     assert!(
         s.frames_client.get() > 0,

@@ -23,6 +23,7 @@ pub mod buf;
 pub mod examples;
 pub mod frames;
 pub mod process;
+pub mod quarantine;
 pub mod rng;
 
 pub use alloc::{CountingAlloc, HeapSnapshot};
