@@ -21,14 +21,14 @@ fn a_kernel_write_after_release_is_counted() {
     drop(buf); // poisoned, still mapped (quarantined)
     let mut fds = [0; 2];
     // SAFETY: a fresh pipe; the fds are ours and closed below.
-    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    let piped = unsafe { libc::pipe(fds.as_mut_ptr()) };
+    assert_eq!(piped, 0);
     // SAFETY: writes 5 bytes from a static string into the pipe.
-    assert_eq!(
-        unsafe { libc::write(fds[1], b"late!".as_ptr().cast(), 5) },
-        5
-    );
+    let written = unsafe { libc::write(fds[1], b"late!".as_ptr().cast(), 5) };
+    assert_eq!(written, 5);
     // SAFETY: the mapping is still mapped (in quarantine) and writable; this is the late write.
-    assert_eq!(unsafe { libc::read(fds[0], ptr.cast(), 5) }, 5);
+    let read = unsafe { libc::read(fds[0], ptr.cast(), 5) };
+    assert_eq!(read, 5);
     // SAFETY: closing our own fds.
     unsafe {
         libc::close(fds[0]);
