@@ -8,6 +8,7 @@
 
 mod join;
 mod remote;
+mod state;
 mod task;
 
 pub use join::{JoinError, JoinHandle};

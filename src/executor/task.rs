@@ -4,7 +4,8 @@
 //!
 //! A task is created by `spawn` on its *owner thread* and belongs to one executor there.
 //!
-//! * `state` is atomic and may be touched anywhere (wakers set `SCHEDULED` from any thread).
+//! * `state` is atomic and may be touched anywhere (wakers set `SCHEDULED` from any thread); its
+//!   transitions are in `state.rs`, with loom models.
 //! * `stage` (the future, then the output) and `join_waker` are touched only on the owner thread:
 //!   by the executor (poll, completion, shutdown) and by the `JoinHandle`, which is `!Send`.
 //!   The output is read only once `COMPLETE` is set, which happens after the last poll returned,
@@ -17,23 +18,14 @@
 
 use super::join::JoinError;
 use super::remote::Shared;
+use super::state::{Run, TaskState};
 use std::cell::{Cell, UnsafeCell};
 use std::future::Future;
 use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
-
-/// Queued to run (locally or remotely); cleared just before a poll.
-const SCHEDULED: u8 = 1 << 0;
-/// The future finished (or was aborted or panicked); `stage` holds the output or is consumed.
-const COMPLETE: u8 = 1 << 1;
-/// `abort()` was called; the next run drops the future.
-const ABORT: u8 = 1 << 2;
-/// The `JoinHandle` was dropped: an output is dropped as soon as it is produced.
-const DETACHED: u8 = 1 << 3;
 
 enum Stage<F: Future> {
     Running(F),
@@ -74,7 +66,7 @@ pub(crate) trait JoinTarget<T> {
 }
 
 pub(crate) struct Task<F: Future> {
-    state: AtomicU8,
+    state: TaskState,
     shared: Arc<Shared>,
     registry_index: Cell<usize>,
     stage: UnsafeCell<Stage<F>>,
@@ -91,7 +83,7 @@ unsafe impl<F: Future> Sync for Task<F> {}
 impl<F: Future + 'static> Task<F> {
     pub(crate) fn new(future: F, shared: Arc<Shared>) -> Self {
         Task {
-            state: AtomicU8::new(SCHEDULED),
+            state: TaskState::new(),
             shared,
             registry_index: Cell::new(UNREGISTERED),
             stage: UnsafeCell::new(Stage::Running(future)),
@@ -145,8 +137,7 @@ impl<F: Future + 'static> Task<F> {
     }
 
     fn schedule(self: &Arc<Self>) {
-        let prev = self.state.fetch_or(SCHEDULED, Ordering::AcqRel);
-        if prev & (SCHEDULED | COMPLETE) != 0 {
+        if !self.state.schedule() {
             return;
         }
         if !super::push_local(&self.shared, self.clone()) {
@@ -156,8 +147,7 @@ impl<F: Future + 'static> Task<F> {
 
     /// Stores the output (or drops it if detached) and wakes the joiner. Owner thread only.
     fn finish(&self, output: Result<F::Output, JoinError>) {
-        let prev = self.state.fetch_or(COMPLETE, Ordering::AcqRel);
-        if prev & DETACHED != 0 {
+        if self.state.complete() {
             // Nobody will read it; a panicking Drop must not take the worker down.
             let _ = catch_unwind(AssertUnwindSafe(|| drop(output)));
             return;
@@ -184,11 +174,11 @@ impl<F: Future + 'static> Runnable for Task<F> {
     }
 
     fn run(self: Arc<Self>) -> Ran {
-        let prev = self.state.fetch_and(!SCHEDULED, Ordering::AcqRel);
-        if prev & COMPLETE != 0 {
+        let run = self.state.start_run();
+        if run == Run::Skip {
             return Ran::Pending;
         }
-        if prev & ABORT != 0 {
+        if run == Run::Abort {
             let stage = self.take_stage();
             // A panicking Drop must not take the worker down; the abort still completes.
             let _ = catch_unwind(AssertUnwindSafe(|| drop(stage)));
@@ -235,8 +225,7 @@ impl<F: Future + 'static> Runnable for Task<F> {
     }
 
     fn shut_down(&self) {
-        let prev = self.state.fetch_or(COMPLETE | DETACHED, Ordering::AcqRel);
-        if prev & COMPLETE == 0 {
+        if self.state.shut_down() {
             let stage = self.take_stage();
             // A panicking drop at shutdown is reported by the panic hook; the rest still go.
             let _ = catch_unwind(AssertUnwindSafe(|| drop(stage)));
@@ -249,7 +238,7 @@ impl<F: Future + 'static> Runnable for Task<F> {
 
 impl<F: Future + 'static> JoinTarget<F::Output> for Task<F> {
     fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<F::Output, JoinError>> {
-        if self.state.load(Ordering::Acquire) & COMPLETE == 0 {
+        if !self.state.is_complete() {
             // SAFETY: owner thread (JoinHandle is !Send); `finish` is not running concurrently.
             let slot = unsafe { &mut *self.join_waker.get() };
             match slot {
@@ -267,18 +256,17 @@ impl<F: Future + 'static> JoinTarget<F::Output> for Task<F> {
     }
 
     fn abort(self: Arc<Self>) {
-        self.state.fetch_or(ABORT, Ordering::AcqRel);
+        self.state.abort();
         // Queue it (unless queued or done) so the executor sees the abort and drops the future.
         self.schedule();
     }
 
     fn is_finished(&self) -> bool {
-        self.state.load(Ordering::Acquire) & COMPLETE != 0
+        self.state.is_complete()
     }
 
     fn detach(&self) {
-        let prev = self.state.fetch_or(DETACHED, Ordering::AcqRel);
-        if prev & COMPLETE != 0 {
+        if self.state.detach() {
             // The output (if any) nobody will read: drop it here, on the owner thread.
             let stage = self.take_stage();
             let _ = catch_unwind(AssertUnwindSafe(|| drop(stage)));
