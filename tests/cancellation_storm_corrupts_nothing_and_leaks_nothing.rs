@@ -41,7 +41,8 @@ mod common;
 use common::frames::{encode, Corrupt, FrameReader};
 use common::quarantine::{check_quarantine, QuarantineBuf};
 use common::{open_fds, poll_once, CountingAlloc, HeapSnapshot, Watchdog, Xorshift};
-use coring::net::{Incoming, TcpListener, TcpStream};
+use coring::buf::{BufRing, IoBuf};
+use coring::net::{Incoming, RecvStream, TcpListener, TcpStream};
 use coring::time::{sleep, timeout};
 use coring::Runtime;
 use std::cell::Cell;
@@ -74,9 +75,20 @@ enum Kind {
     Connect,
     Sleep,
     Nop,
+    SendZc,
+    RecvStream,
 }
 
-const KIND_NAMES: [&str; 6] = ["read", "write_all", "accept", "connect", "sleep", "nop"];
+const KIND_NAMES: [&str; 8] = [
+    "read",
+    "write_all",
+    "accept",
+    "connect",
+    "sleep",
+    "nop",
+    "send_zc",
+    "recv_stream (the multishot receive dropped)",
+];
 
 #[derive(Clone, Copy, Debug)]
 enum Point {
@@ -134,7 +146,7 @@ type ErrorNote = (Kind, Option<i32>, io::ErrorKind);
 struct Stats {
     target: u64,
     cancelled: Cell<u64>,
-    by_kind: [Cell<u64>; 6],
+    by_kind: [Cell<u64>; 8],
     by_point: [Cell<u64>; 5],
     completed: Cell<u64>,
     sessions: Cell<u64>,
@@ -150,7 +162,7 @@ struct Stats {
     server_resets: Cell<u64>,
     efault: Cell<u64>,
     unexpected: Cell<u64>,
-    stalls: [Cell<u64>; 6],
+    stalls: [Cell<u64>; 8],
     late_loss: Cell<u64>,
     ended_by_server: Cell<u64>,
     errors: [Cell<Option<ErrorNote>>; 8],
@@ -282,7 +294,13 @@ fn payload_len(rng: &mut Xorshift) -> usize {
 }
 
 /// Connect, then a few frames, each written and read back through cancellable ops.
-async fn session(rng: &mut Xorshift, servers: &[SocketAddr], conn: u32, stats: &Stats) {
+async fn session(
+    rng: &mut Xorshift,
+    servers: &[SocketAddr],
+    conn: u32,
+    stats: &Stats,
+    ring: &BufRing,
+) {
     let addr = servers[rng.below(servers.len() as u64) as usize];
     let point = Point::sometimes(rng, 50);
     let stream = match under(point, Kind::Connect, stats, TcpStream::connect(addr)).await {
@@ -291,6 +309,10 @@ async fn session(rng: &mut Xorshift, servers: &[SocketAddr], conn: u32, stats: &
         Ok(Err(err)) => return stats.unexpected(Kind::Connect, &err),
     };
     bump(&stats.sessions, 1);
+    // Some sessions go through the zero-copy paths: send_zc, and a multishot receive into the
+    // shared buffer ring (cancelled by dropping the receive stream itself).
+    let zero_copy = rng.percent(30);
+    let mut chunks: Option<RecvStream> = None;
     let mut reader = FrameReader::for_connection(conn);
     for seq in 0..rng.range(1, 12) as u32 {
         let len = payload_len(rng);
@@ -298,6 +320,23 @@ async fn session(rng: &mut Xorshift, servers: &[SocketAddr], conn: u32, stats: &
         // A cancelled write is retried: if it had sent bytes, the stream says so now.
         loop {
             let point = Point::sometimes(rng, 60);
+            if zero_copy {
+                match under(point, Kind::SendZc, stats, stream.send_zc(frame.clone())).await {
+                    Err(Dropped::Cancelled) => continue,
+                    Err(Dropped::Stalled) => return,
+                    Ok((Ok(n), frame)) => {
+                        // The rest of a short send, not cancelled (a cut frame is a test bug).
+                        match stream.write_all(frame.slice(n..)).await.0 {
+                            Ok(()) => break,
+                            Err(err) if is_reset(&err) => return bump(&stats.ended_by_server, 1),
+                            Err(err) => return stats.unexpected(Kind::Write, &err),
+                        }
+                    }
+                    Ok((Err(err), _)) if reports_loss(&err) => return bump(&stats.write_loss, 1),
+                    Ok((Err(err), _)) if is_reset(&err) => return bump(&stats.ended_by_server, 1),
+                    Ok((Err(err), _)) => return stats.unexpected(Kind::SendZc, &err),
+                }
+            }
             let write = stream.write_all(frame.clone());
             match under(point, Kind::Write, stats, write).await {
                 Err(Dropped::Cancelled) => continue,
@@ -312,6 +351,26 @@ async fn session(rng: &mut Xorshift, servers: &[SocketAddr], conn: u32, stats: &
             let most = if rng.percent(50) { 64 } else { 16 * 1024 };
             let capacity = rng.up_to(most);
             let point = Point::sometimes(rng, 30);
+            if zero_copy {
+                let mut receive = chunks.take().unwrap_or_else(|| stream.recv_stream(ring));
+                let next = under(point, Kind::RecvStream, stats, receive.next()).await;
+                match next {
+                    Err(Dropped::Cancelled) => drop(receive), // the multishot receive with it
+                    Err(Dropped::Stalled) => return,
+                    Ok(None) => return bump(&stats.ended_by_server, 1),
+                    Ok(Some(Ok(chunk))) => {
+                        chunks = Some(receive);
+                        match reader.push(&chunk) {
+                            Ok(frames) => bump(&stats.frames_client, frames),
+                            Err(corrupt) => return stats.corrupted(0, corrupt),
+                        }
+                    }
+                    Ok(Some(Err(err))) if reports_loss(&err) => return bump(&stats.read_loss, 1),
+                    Ok(Some(Err(err))) if is_reset(&err) => return bump(&stats.ended_by_server, 1),
+                    Ok(Some(Err(err))) => return stats.unexpected(Kind::RecvStream, &err),
+                }
+                continue;
+            }
             // A quarantine buffer: a kernel write after the runtime released it is counted.
             let read = stream.read(QuarantineBuf::new(capacity));
             match under(point, Kind::Read, stats, read).await {
@@ -392,6 +451,8 @@ async fn accept_once<'a>(
 }
 
 async fn client(id: u64, seed: u64, servers: Rc<[SocketAddr]>, stats: Rc<Stats>) {
+    // 64 × 16 KiB, shared by the client's zero-copy sessions (one at a time).
+    let ring = BufRing::new(64, 16 * 1024).expect("a buffer ring");
     let mut rng = Xorshift::new(seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let side = TcpListener::bind(format!("127.0.0.{}:0", 5 + id % 4)).unwrap();
     let mut incoming = None;
@@ -402,7 +463,7 @@ async fn client(id: u64, seed: u64, servers: Rc<[SocketAddr]>, stats: Rc<Stats>)
             0..=39 => {
                 stats.doing[id as usize].set("session");
                 conn += 1;
-                session(&mut rng, &servers, conn, &stats).await;
+                session(&mut rng, &servers, conn, &stats, &ring).await;
             }
             40..=54 => {
                 stats.doing[id as usize].set("accept");
