@@ -40,9 +40,12 @@ mod args;
 mod demo_servers;
 #[path = "common/http_date.rs"]
 mod http_date;
+#[path = "common/http_head.rs"]
+mod http_head;
 
 use coring::io::BufReader;
 use coring::net::TcpStream;
+use http_head::{ResponseHead, MAX_LINE};
 use std::io::{ErrorKind, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
@@ -51,10 +54,6 @@ use std::time::Duration;
 const USAGE: &str = "usage: wget [--timeout SECS] [HOST[:PORT] ...]\n\
                      With no host, fetches from three demo servers it starts on loopback.";
 const DEFAULT_PORT: u16 = 80;
-/// The longest header line accepted, `\r\n` included.
-const MAX_LINE: usize = 8 * 1024;
-/// The most header lines accepted after the status line.
-const MAX_HEADERS: usize = 100;
 
 fn main() -> ExitCode {
     let mut args = args::Args::from_env(USAGE);
@@ -114,7 +113,7 @@ async fn fetch_head(host: &str) -> Result<Vec<String>, String> {
     sent.map_err(|e| format!("cannot send the request: {e}"))?;
 
     let mut reader = BufReader::with_capacity(MAX_LINE, stream);
-    let mut lines = Vec::new();
+    let mut head = ResponseHead::default();
     loop {
         let line = match reader.next_line(MAX_LINE).await {
             Ok(Some(line)) if line.ends_with(b"\n") => line,
@@ -124,28 +123,9 @@ async fn fetch_head(host: &str) -> Result<Vec<String>, String> {
             }
             Err(e) => return Err(format!("cannot read the response: {e}")),
         };
-        if line == b"\r\n" || line == b"\n" {
-            return Ok(lines);
+        if head.line(line)? {
+            return Ok(head.lines);
         }
-        if lines.is_empty() {
-            check_status_line(line)?;
-        } else if lines.len() > MAX_HEADERS {
-            return Err(format!("more than {MAX_HEADERS} header lines"));
-        }
-        lines.push(String::from_utf8_lossy(line).trim_end().to_owned());
-    }
-}
-
-/// The status line must be `HTTP/1.x CODE REASON` (as `httparse` reads it).
-fn check_status_line(line: &[u8]) -> Result<(), String> {
-    let mut no_headers = [];
-    match httparse::Response::new(&mut no_headers).parse(line) {
-        // Partial: a valid status line, and (of course) no blank line after it yet.
-        Ok(_) => Ok(()),
-        Err(e) => Err(format!(
-            "not an HTTP response ({e}): {:?}",
-            String::from_utf8_lossy(&line[..line.len().min(60)])
-        )),
     }
 }
 

@@ -50,6 +50,9 @@ pub mod buf;
 mod driver;
 mod executor;
 mod fd;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzz_support;
 pub mod io;
 pub mod net;
 mod op;

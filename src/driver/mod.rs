@@ -29,6 +29,8 @@ pub use setup::RingMode;
 
 use io_uring::{opcode, squeue, types, IoUring};
 use lifecycle::{AfterCqe, Lifecycle};
+#[cfg(fuzzing)]
+pub(crate) use lifecycle::{AfterCqe as FuzzAfterCqe, Lifecycle as FuzzLifecycle};
 use op::{Abandoned, CqeResult};
 use slab::Slab;
 use std::cell::RefCell;

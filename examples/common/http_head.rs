@@ -1,0 +1,190 @@
+//! The examples' HTTP/1 head handling, with no I/O: what `http_server` answers to the bytes a
+//! connection has sent so far, and how `wget` checks a response head line by line.
+//!
+//! Kept pure so the fuzz targets (`fuzz/fuzz_targets/http_head.rs`) include this very file with
+//! `#[path]`, as the examples do; it needs `crate::http_date` next to it.
+
+// Each example uses half of this.
+#![allow(dead_code)]
+
+use crate::http_date;
+
+/// The longest request head the server accepts.
+pub const MAX_HEAD: usize = 8 * 1024;
+/// The most headers a request may have.
+pub const MAX_REQUEST_HEADERS: usize = 64;
+/// The body of every `200` response.
+pub const BODY: &str = "Hello, world!";
+
+/// The longest response header line `wget` accepts, `\r\n` included.
+pub const MAX_LINE: usize = 8 * 1024;
+/// The most header lines `wget` accepts after the status line.
+pub const MAX_RESPONSE_HEADERS: usize = 100;
+
+/// What a batch of input asks for, once its complete requests are answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batch {
+    /// Input bytes used up (heads and bodies).
+    pub consumed: usize,
+    /// Body bytes of the last request still to come (to be skipped).
+    pub skip: usize,
+    /// Close once the responses are written.
+    pub close: bool,
+}
+
+/// Answers every complete request at the front of `input` into `output`.
+pub fn answer(input: &[u8], output: &mut Vec<u8>) -> Batch {
+    http_date::with_now(|date| answer_at(input, output, date))
+}
+
+/// [`answer`] with a given `Date` header value.
+pub fn answer_at(input: &[u8], output: &mut Vec<u8>, date: &str) -> Batch {
+    let mut batch = Batch {
+        consumed: 0,
+        skip: 0,
+        close: false,
+    };
+    while batch.consumed < input.len() {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_REQUEST_HEADERS];
+        let mut request = httparse::Request::new(&mut headers);
+        let rest = &input[batch.consumed..];
+        let head_len = match request.parse(rest) {
+            Ok(httparse::Status::Complete(n)) if n <= MAX_HEAD => n,
+            Ok(httparse::Status::Partial) if rest.len() < MAX_HEAD => break,
+            // Too long, malformed, or too many headers.
+            _ => return bad_request(batch, output, date, 400, "Bad Request"),
+        };
+        let header = |name: &str| {
+            request
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case(name))
+                .map(|h| h.value)
+        };
+        if header("transfer-encoding").is_some() {
+            return bad_request(batch, output, date, 501, "Not Implemented");
+        }
+        let body_len = match header("content-length").map(std::str::from_utf8) {
+            None => 0,
+            Some(Ok(text)) => match text.trim().parse::<usize>() {
+                Ok(n) => n,
+                Err(_) => return bad_request(batch, output, date, 400, "Bad Request"),
+            },
+            Some(Err(_)) => return bad_request(batch, output, date, 400, "Bad Request"),
+        };
+        let connection = header("connection")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let has = |token: &str| {
+            connection
+                .split(|&b| b == b',')
+                .any(|t| t.trim_ascii() == token.as_bytes())
+        };
+        batch.close = match request.version {
+            Some(1) => has("close"),
+            _ => !has("keep-alive"),
+        };
+        write_hello(
+            output,
+            date,
+            request.method == Some("HEAD"),
+            request.version,
+            batch.close,
+        );
+        let body_here = body_len.min(rest.len() - head_len);
+        batch.consumed += head_len + body_here;
+        batch.skip = body_len - body_here;
+        if batch.close || batch.skip > 0 {
+            break;
+        }
+    }
+    batch
+}
+
+fn write_hello(
+    output: &mut Vec<u8>,
+    date: &str,
+    head_only: bool,
+    version: Option<u8>,
+    close: bool,
+) {
+    let connection = match (close, version) {
+        (true, _) => "Connection: close\r\n",
+        (false, Some(0)) => "Connection: keep-alive\r\n",
+        (false, _) => "",
+    };
+    output.extend_from_slice(
+        format!(
+            "HTTP/1.1 200 OK\r\nServer: coring\r\nDate: {date}\r\nContent-Type: text/plain\r\n\
+             Content-Length: {}\r\n{connection}\r\n",
+            BODY.len()
+        )
+        .as_bytes(),
+    );
+    if !head_only {
+        output.extend_from_slice(BODY.as_bytes());
+    }
+}
+
+/// An error response, after the responses already in `output`; then the connection closes.
+fn bad_request(
+    mut batch: Batch,
+    output: &mut Vec<u8>,
+    date: &str,
+    code: u16,
+    reason: &str,
+) -> Batch {
+    output.extend_from_slice(&response_at(date, code, reason));
+    batch.close = true;
+    batch
+}
+
+/// A response without a body that closes the connection.
+pub fn response(code: u16, reason: &str) -> Vec<u8> {
+    http_date::with_now(|date| response_at(date, code, reason))
+}
+
+fn response_at(date: &str, code: u16, reason: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 {code} {reason}\r\nServer: coring\r\nDate: {date}\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// A response head as `wget` reads it: one line at a time, status line first.
+#[derive(Debug, Default)]
+pub struct ResponseHead {
+    /// The lines so far, without their line endings.
+    pub lines: Vec<String>,
+}
+
+impl ResponseHead {
+    /// Takes the next line, `\n` included. `Ok(true)`: it was the blank line that ends the head.
+    pub fn line(&mut self, line: &[u8]) -> Result<bool, String> {
+        if line == b"\r\n" || line == b"\n" {
+            return Ok(true);
+        }
+        if self.lines.is_empty() {
+            check_status_line(line)?;
+        } else if self.lines.len() > MAX_RESPONSE_HEADERS {
+            return Err(format!("more than {MAX_RESPONSE_HEADERS} header lines"));
+        }
+        self.lines
+            .push(String::from_utf8_lossy(line).trim_end().to_owned());
+        Ok(false)
+    }
+}
+
+/// The status line must be `HTTP/1.x CODE REASON` (as `httparse` reads it).
+fn check_status_line(line: &[u8]) -> Result<(), String> {
+    let mut no_headers = [];
+    match httparse::Response::new(&mut no_headers).parse(line) {
+        // Partial: a valid status line, and (of course) no blank line after it yet.
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!(
+            "not an HTTP response ({e}): {:?}",
+            String::from_utf8_lossy(&line[..line.len().min(60)])
+        )),
+    }
+}
