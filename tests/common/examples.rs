@@ -45,6 +45,13 @@ pub struct Server {
     pub port: u16,
 }
 
+impl Server {
+    /// The server's process id (for its gauges: `process_rss_bytes`, `process_open_fds`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();

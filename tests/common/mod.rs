@@ -27,7 +27,10 @@ pub mod quarantine;
 pub mod rng;
 
 pub use alloc::{CountingAlloc, HeapSnapshot};
-pub use process::{cpu_time, lower_fd_limit, open_fds, process_cpu_time, rss_bytes};
+pub use process::{
+    cpu_time, lower_fd_limit, open_fds, process_cpu_time, process_open_fds, process_rss_bytes,
+    rss_bytes,
+};
 pub use rng::{checksum, Xorshift};
 
 use std::future::{poll_fn, Future};
@@ -115,6 +118,17 @@ pub fn within<T: Send + 'static>(limit: Duration, body: impl FnOnce() -> T + Sen
         Ok(Err(panic)) => std::panic::resume_unwind(panic),
         Err(_) => panic!("the scenario still runs after {limit:?}: a hang"),
     }
+}
+
+/// The `p`-th percentile (0.0..=100.0, nearest rank) of `samples`, which it sorts; zero if
+/// there are none.
+pub fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    if samples.is_empty() {
+        return Duration::ZERO;
+    }
+    samples.sort_unstable();
+    let rank = ((p / 100.0) * samples.len() as f64).ceil() as usize;
+    samples[rank.clamp(1, samples.len()) - 1]
 }
 
 /// Polls `fut` once: its output if that poll finished it, `None` if it is pending (an op's

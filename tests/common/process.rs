@@ -100,6 +100,49 @@ pub fn spawn_child(test: &str, env: &str) -> (Child, Receiver<String>) {
     (child, rx)
 }
 
+/// [`spawn_child`] with more environment variables for the child (say, the ports it should
+/// use): `vars` are set besides `env`.
+pub fn spawn_child_with_env(
+    test: &str,
+    env: &str,
+    vars: &[(&str, &str)],
+) -> (Child, Receiver<String>) {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(env, "1")
+        .envs(vars.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    super::kill_on_abort(child.id());
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// Resident set size of process `pid` (`VmRSS` in `/proc/<pid>/status`), in bytes; `None` if
+/// it is gone.
+pub fn process_rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// File descriptors process `pid` has open (entries of `/proc/<pid>/fd`); `None` if it is gone.
+pub fn process_open_fds(pid: u32) -> Option<usize> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
+}
+
 /// What a child process printed, and how it ended.
 #[derive(Debug)]
 pub struct ChildRun {
