@@ -1,17 +1,20 @@
 //! A minimal keep-alive HTTP/1.1 server answering `Hello, world!`, for `wrk`.
 //!
 //! ```text
-//! cargo run --release --example http_server -- [--addr 127.0.0.1:8080] [--workers N]
+//! cargo run --release --example http_server -- [--addr 127.0.0.1:8080] [--workers N] \
+//!     [--head-deadline-ms 10000] [--idle-timeout-ms 30000]
 //! wrk -t2 -c50 -d10s http://127.0.0.1:8080/
 //! ```
 //!
-//! Per connection, one task and one input buffer. Every read appends to the buffer; every
+//! Per connection, one task and one input buffer (1 KiB at first, doubling when nearly full up
+//! to 16 KiB, so an idle or slow connection holds little). Every read appends to it; every
 //! complete request head in it is parsed with `httparse` and answered into one output buffer,
 //! which goes out in a single write: pipelined requests cost one read and one write per batch.
 //!
 //! Bounds: a request head is at most 8 KiB (past that: `400 Bad Request` and close); a client
 //! must send a whole head within 10 s of its first byte (slowloris: `408` and close); an idle
-//! keep-alive connection is closed after 30 s. HTTP/1.1 keeps the connection unless the client
+//! keep-alive connection is closed after 30 s (both can be changed with `--head-deadline-ms` and
+//! `--idle-timeout-ms`). HTTP/1.1 keeps the connection unless the client
 //! says `Connection: close`; HTTP/1.0 closes it unless the client says `Connection: keep-alive`.
 //! A `Content-Length` body is read and ignored; `Transfer-Encoding` is answered with `501`.
 
@@ -32,25 +35,49 @@ use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::time::Duration;
 
-const USAGE: &str = "usage: http_server [--addr 127.0.0.1:8080] [--workers N]";
-const HEAD_DEADLINE: Duration = Duration::from_secs(10);
-const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+const USAGE: &str = "usage: http_server [--addr 127.0.0.1:8080] [--workers N] \
+                     [--head-deadline-ms 10000] [--idle-timeout-ms 30000]";
+/// How long a client may take to send a whole request head, from its first byte.
+const HEAD_DEADLINE_MS: u64 = 10_000;
+/// How long a keep-alive connection may stay idle between requests.
+const IDLE_TIMEOUT_MS: u64 = 30_000;
+
+/// The read buffer a connection starts with (it doubles when nearly full, up to 16 KiB).
+const FIRST_READ: usize = 1024;
+
+/// The connection deadlines (`--head-deadline-ms`, `--idle-timeout-ms`).
+#[derive(Debug, Clone, Copy)]
+struct Deadlines {
+    head: Duration,
+    idle: Duration,
+}
 
 fn main() {
     let mut args = args::Args::from_env(USAGE);
     let addr: SocketAddr = args.value("--addr", "127.0.0.1:8080".parse().unwrap());
     let workers: usize = args.value("--workers", 1);
+    let deadlines = Deadlines {
+        head: Duration::from_millis(args.value("--head-deadline-ms", HEAD_DEADLINE_MS)),
+        idle: Duration::from_millis(args.value("--idle-timeout-ms", IDLE_TIMEOUT_MS)),
+    };
     args.finish();
-    server::run("http_server", addr, workers, "keep-alive", |_, listener| {
-        server::accept_each(listener, connection)
-    });
+    server::run(
+        "http_server",
+        addr,
+        workers,
+        "keep-alive",
+        move |_, listener| {
+            server::accept_each(listener, move |stream| connection(stream, deadlines))
+        },
+    );
 }
 
-async fn connection(stream: TcpStream) -> io::Result<()> {
+async fn connection(stream: TcpStream, deadlines: Deadlines) -> io::Result<()> {
     stream.set_nodelay(true)?;
-    // Room for a whole 8 KiB head behind a partial one, and for many pipelined requests.
-    let mut input = Vec::with_capacity(2 * MAX_HEAD);
-    let mut output = Vec::with_capacity(4096);
+    // Small at first, so an idle or slow connection holds little; grown as needed up to room
+    // for a whole 8 KiB head behind a partial one (and for many pipelined requests).
+    let mut input = Vec::with_capacity(FIRST_READ);
+    let mut output = Vec::new(); // allocated by the first response
     let mut skip = 0; // body bytes still to discard
     let mut head_started: Option<Instant> = None;
     loop {
@@ -69,16 +96,22 @@ async fn connection(stream: TcpStream) -> io::Result<()> {
         if batch.close {
             return linger_close(stream).await;
         }
-        // A partial head must be complete within HEAD_DEADLINE of its first byte.
+        // A partial head must be complete within the head deadline of its first byte.
         head_started = if input.is_empty() {
             None
         } else {
             head_started.or(Some(Instant::now()))
         };
         let deadline = match head_started {
-            Some(start) => start + HEAD_DEADLINE,
-            None => Instant::now() + IDLE_TIMEOUT,
+            Some(start) => start + deadlines.head,
+            None => Instant::now() + deadlines.idle,
         };
+        // Never past 2 * MAX_HEAD: what is left here is less than one head (a longer partial
+        // head has been answered with 400), so at least MAX_HEAD bytes of room stay free.
+        if input.capacity() - input.len() < FIRST_READ / 2 && input.capacity() < 2 * MAX_HEAD {
+            let room = (2 * input.capacity()).min(2 * MAX_HEAD);
+            input.reserve_exact(room - input.len());
+        }
         let len = input.len();
         let Ok((read, back)) = timeout_at(deadline, stream.read(input.slice(len..))).await else {
             if head_started.is_some() {
