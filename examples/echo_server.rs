@@ -11,8 +11,9 @@
 //!
 //! With `--ring`, connections read through a provided buffer ring instead (`recv_stream`): an
 //! idle connection holds no buffer at all, the kernel takes one from the worker's shared ring
-//! only when bytes arrive. The chunk is copied into the connection's write buffer (a ring
-//! buffer goes back to the ring when dropped, so it cannot be lent to a write).
+//! only when bytes arrive. Each chunk is written back as it is (a `RingBuf` is an owned buffer
+//! like any other) and goes back to the ring once the write is done: no copy, and no buffer
+//! held by an idle connection.
 //!
 //! With `--workers N`, N cores each run a runtime and a `SO_REUSEPORT` listener of their own.
 
@@ -78,13 +79,10 @@ async fn echo(stream: TcpStream) -> io::Result<()> {
 async fn echo_ring(stream: TcpStream, ring: BufRing) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let mut incoming = stream.recv_stream(&ring);
-    let mut out = Vec::with_capacity(BUF_SIZE);
     while let Some(chunk) = incoming.next().await {
-        out.clear();
-        out.extend_from_slice(&chunk?); // the ring buffer goes back to the kernel here
-        let (written, back) = stream.write_all(out).await;
+        let (written, chunk) = stream.write_all(chunk?).await;
         written?;
-        out = back;
+        drop(chunk); // back to the ring for the kernel's next receive
     }
     Ok(())
 }
