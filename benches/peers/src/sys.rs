@@ -171,6 +171,17 @@ impl Probe {
         }
     }
 
+    /// [`Probe::take`] with the CPU time of several processes (the nginx farm) as the server's.
+    pub fn take_many(pids: &[u32]) -> Probe {
+        Probe {
+            at: Instant::now(),
+            segs: tcp_out_segs(),
+            server: pids.iter().map(|&pid| proc_cpu(pid)).sum(),
+            own: process_cpu_time(),
+            sys: SysTimes::now(),
+        }
+    }
+
     /// The window from `start` to this probe as `name=value` fields (read back with
     /// [`Window::parse`]).
     pub fn fields_since(&self, start: &Probe) -> String {
@@ -490,4 +501,52 @@ fn tcp_out_segs() -> u64 {
         .find(|(name, _)| *name == "OutSegs")
         .and_then(|(_, value)| value.parse().ok())
         .unwrap_or(0)
+}
+
+/// What a bounded child run gave: its standard output, whether it exited with 0, its wall time,
+/// and the CPU time every other process used meanwhile (its own from `wait4`).
+pub struct Bounded {
+    pub stdout: String,
+    pub ok: bool,
+    pub wall: Duration,
+    pub others: Duration,
+}
+
+/// Runs this binary as `--child ARGS...` pinned with `pin`, reads its output to the end and
+/// reaps it; kills it (SIGKILL) if it is still running after `limit`.
+pub fn run_bounded(args: &[String], pin: Pin, limit: Duration) -> Bounded {
+    use std::io::Read as _;
+    let before = SysTimes::now();
+    let start = Instant::now();
+    let mut child = spawn_self(args, pin);
+    drop(child.stdin.take());
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    // The killer gives up as soon as the output has ended; it is joined before the child is
+    // reaped, so it can never signal a pid that was reused.
+    let killer = std::thread::spawn(move || {
+        if rx.recv_timeout(limit).is_err() {
+            eprintln!("child {pid} ran longer than {limit:?}: killed");
+            // SAFETY: kill has no memory preconditions; `pid` is our child, not yet reaped.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        }
+    });
+    let mut stdout = String::new();
+    let _ = child
+        .stdout
+        .take()
+        .expect("child stdout")
+        .read_to_string(&mut stdout);
+    let _ = tx.send(());
+    let _ = killer.join();
+    let (ok, cpu) = wait_with_cpu(child);
+    let wall = start.elapsed();
+    let after = SysTimes::now();
+    let all = Duration::from_nanos(after.tasks_total().saturating_sub(before.tasks_total()));
+    Bounded {
+        stdout,
+        ok,
+        wall,
+        others: all.saturating_sub(cpu),
+    }
 }

@@ -1,4 +1,6 @@
-//! tokio's current-thread runtime (epoll): `read` into a `&mut [u8]`, `write_all`.
+//! tokio (epoll): `read` into a `&mut [u8]`, `write_all`; on the current-thread runtime, or
+//! (`multi`) on the multi-thread runtime with one worker thread, the accept loop itself a task on
+//! the worker (a second worker would only contend for the one pinned server CPU).
 
 use super::{
     plain_control_thread, ready, responses, take_requests, Proto, ECHO_BUF, HTTP_BUF, RESPONSE,
@@ -7,16 +9,30 @@ use std::io;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-pub fn run(proto: Proto) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+pub fn run(proto: Proto, multi: bool) {
+    let runtime = if multi {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    }
+    .expect("tokio runtime");
     let listener = super::std_listener();
     let port = listener.local_addr().expect("local_addr").port();
     plain_control_thread();
-    ready(port, "tokio-current-thread");
-    runtime.block_on(async move {
+    ready(
+        port,
+        if multi {
+            "tokio-multi-thread-1-worker"
+        } else {
+            "tokio-current-thread"
+        },
+    );
+    let serve = async move {
         listener.set_nonblocking(true).expect("nonblocking");
         let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
         loop {
@@ -33,7 +49,12 @@ pub fn run(proto: Proto) {
                 Proto::Http => tokio::spawn(super::watch(http(stream))),
             };
         }
-    });
+    };
+    if multi {
+        let _ = runtime.block_on(runtime.spawn(serve));
+    } else {
+        runtime.block_on(serve);
+    }
 }
 
 async fn echo(mut stream: TcpStream) -> io::Result<()> {

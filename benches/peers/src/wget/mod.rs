@@ -1,0 +1,289 @@
+//! The seed's wget at scale: [`INFLIGHT`] fetches in flight (connect, `GET / HTTP/1.1` with
+//! `Connection: close`, read the response head, close), the *client* being the runtime under
+//! test, against four local nginx servers (one per loopback address 127.0.0.1..=4, so the
+//! 4-tuples of the many short connections spread over four ephemeral-port spaces).
+//!
+//! The parent starts the nginx farm ([`NginxFarm`], pinned to the second CPU) and a client child
+//! per runtime (`--child wget RUNTIME ADDRS INFLIGHT WARMUP_MS WINDOW_MS NGINX_PIDS`, pinned to
+//! the first CPU). The client runs `INFLIGHT` tasks, each fetching in a loop with a per-fetch
+//! [`FETCH_TIMEOUT`]; a measuring thread ([`measure`]) samples the counters and CPU times after the
+//! warm-up and after the window, prints one `RESULT` line and ends the process.
+
+mod clients;
+mod raw;
+
+use crate::sys::Probe;
+use std::io::{self, Write as _};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+/// Fetches in flight (the issue's figure).
+pub const INFLIGHT: usize = 200;
+/// Longest a fetch may take before it counts as an error and its connection is dropped.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(2);
+/// Read buffer of a client.
+pub const BUF: usize = 4096;
+/// Longest response head accepted.
+pub const HEAD_MAX: usize = 8 * 1024;
+pub const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+
+/// Completed fetches, failed ones (errors and timeouts), and timeouts alone.
+pub static DONE: AtomicU64 = AtomicU64::new(0);
+pub static ERRORS: AtomicU64 = AtomicU64::new(0);
+pub static TIMEOUTS: AtomicU64 = AtomicU64::new(0);
+
+pub struct WgetArgs {
+    pub addrs: Vec<SocketAddr>,
+    pub inflight: usize,
+    pub warmup: Duration,
+    pub window: Duration,
+    /// The nginx processes, whose CPU time is reported as the servers'.
+    pub nginx: Vec<u32>,
+}
+
+impl WgetArgs {
+    /// The address of fetch loop `i`.
+    pub fn addr(&self, i: usize) -> SocketAddr {
+        self.addrs[i % self.addrs.len()]
+    }
+}
+
+/// The child: `args` are `RUNTIME ADDRS INFLIGHT WARMUP_MS WINDOW_MS NGINX_PIDS`.
+pub fn child(args: &[String]) {
+    let num = |i: usize| -> u64 { args[i].parse().expect("wget: number") };
+    let run = WgetArgs {
+        addrs: args[1]
+            .split(',')
+            .map(|a| a.parse().expect("wget address"))
+            .collect(),
+        inflight: num(2) as usize,
+        warmup: Duration::from_millis(num(3)),
+        window: Duration::from_millis(num(4)),
+        nginx: args[5]
+            .split(',')
+            .map(|p| p.parse().expect("nginx pid"))
+            .collect(),
+    };
+    measure(run.warmup, run.window, run.nginx.clone());
+    match args[0].as_str() {
+        "raw" => raw::run(&run),
+        "coring" => clients::coring(&run),
+        "tokio" => clients::tokio(&run),
+        "monoio" => clients::monoio(&run),
+        "compio" => clients::compio(&run),
+        "glommio" => clients::glommio(&run),
+        "tokio-uring" => clients::tokio_uring(&run),
+        other => panic!("unknown wget client {other}"),
+    }
+    // A client returns only if its runtime failed; the measuring thread ends the process.
+    std::thread::sleep(Duration::from_secs(3600));
+}
+
+/// Starts the measuring thread: after `warmup` it samples the counters and the CPU times, after
+/// `window` again, prints `RESULT fetches=… errors=… timeouts=… <window fields>` and exits the
+/// process (so every client is bounded by warm-up + window, whatever its runtime does).
+fn measure(warmup: Duration, window: Duration, nginx: Vec<u32>) {
+    std::thread::spawn(move || {
+        std::thread::sleep(warmup);
+        let counts = || {
+            (
+                DONE.load(Relaxed),
+                ERRORS.load(Relaxed),
+                TIMEOUTS.load(Relaxed),
+            )
+        };
+        let (d0, e0, t0) = counts();
+        let start = Probe::take_many(&nginx);
+        std::thread::sleep(window);
+        let end = Probe::take_many(&nginx);
+        let (d1, e1, t1) = counts();
+        println!(
+            "RESULT fetches={} errors={} timeouts={} {}",
+            d1 - d0,
+            e1 - e0,
+            t1 - t0,
+            end.fields_since(&start)
+        );
+        let _ = io::stdout().flush();
+        std::process::exit(0);
+    });
+}
+
+/// Counts the end of one fetch.
+pub fn count(result: io::Result<()>) {
+    match result {
+        Ok(()) => DONE.fetch_add(1, Relaxed),
+        Err(err) => {
+            if err.kind() == io::ErrorKind::TimedOut {
+                TIMEOUTS.fetch_add(1, Relaxed);
+            }
+            ERRORS.fetch_add(1, Relaxed)
+        }
+    };
+}
+
+pub fn timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "fetch timed out")
+}
+
+/// Collects response bytes until the head is complete: `Ok(true)` when it is.
+#[derive(Default)]
+pub struct Head {
+    seen: Vec<u8>,
+}
+
+impl Head {
+    pub fn feed(&mut self, data: &[u8]) -> io::Result<bool> {
+        if data.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed before the response head",
+            ));
+        }
+        if self.seen.is_empty() && has_head_end(data) {
+            return Ok(true);
+        }
+        self.seen.extend_from_slice(data);
+        if has_head_end(&self.seen) {
+            return Ok(true);
+        }
+        if self.seen.len() > HEAD_MAX {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "response head too long",
+            ));
+        }
+        Ok(false)
+    }
+}
+
+fn has_head_end(data: &[u8]) -> bool {
+    data.windows(4).any(|w| w == b"\r\n\r\n")
+}
+
+pub fn find_nginx() -> Option<String> {
+    ["nginx", "/usr/sbin/nginx", "/usr/local/sbin/nginx"]
+        .into_iter()
+        .find(|path| {
+            Command::new(path)
+                .arg("-v")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .map(str::to_owned)
+}
+
+/// nginx servers in a temporary directory, one per loopback address 127.0.0.1..=N (each
+/// `master_process off`, one worker: one process), pinned with the given affinity; killed and
+/// cleaned up on drop (and the parent kills them on SIGINT/SIGTERM through [`crate::cleanup`]).
+pub struct NginxFarm {
+    dir: PathBuf,
+    pub children: Vec<Child>,
+    pub addrs: Vec<SocketAddr>,
+}
+
+impl NginxFarm {
+    pub fn start(nginx: &str, count: usize, pin: crate::sys::Pin) -> io::Result<NginxFarm> {
+        let dir = std::env::temp_dir().join(format!("coring-peers-nginx-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let mut farm = NginxFarm {
+            dir,
+            children: Vec::new(),
+            addrs: Vec::new(),
+        };
+        for i in 0..count {
+            let ip = format!("127.0.0.{}", i + 1);
+            let port = std::net::TcpListener::bind((ip.as_str(), 0))?
+                .local_addr()?
+                .port();
+            let addr: SocketAddr = format!("{ip}:{port}").parse().expect("address");
+            let d = farm.dir.display();
+            let conf = format!(
+                "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx-{i}.pid;\n\
+                 error_log {d}/error-{i}.log error;\n\
+                 events {{ worker_connections 4096; }}\n\
+                 http {{\n  access_log off;\n  default_type text/plain;\n\
+                 client_body_temp_path {d}/body-{i};\n  proxy_temp_path {d}/proxy-{i};\n\
+                 fastcgi_temp_path {d}/fastcgi-{i};\n  uwsgi_temp_path {d}/uwsgi-{i};\n\
+                 scgi_temp_path {d}/scgi-{i};\n\
+                 server {{ listen {addr} backlog=4096; return 200 \"hello\\n\"; }}\n}}\n"
+            );
+            let path = farm.dir.join(format!("nginx-{i}.conf"));
+            std::fs::write(&path, conf)?;
+            let mut cmd = Command::new(nginx);
+            cmd.arg("-p")
+                .arg(&farm.dir)
+                .arg("-e")
+                .arg(farm.dir.join(format!("error-{i}.log")))
+                .arg("-c")
+                .arg(&path)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            // If the suite dies without cleaning up (SIGKILL), the kernel kills nginx too.
+            // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+            unsafe {
+                use std::os::unix::process::CommandExt as _;
+                cmd.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+            let child = pin.spawn(&mut cmd)?;
+            crate::cleanup::register(child.id());
+            farm.children.push(child);
+            farm.addrs.push(addr);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for (i, addr) in farm.addrs.iter().enumerate() {
+            while std::net::TcpStream::connect(addr).is_err() {
+                if let Ok(Some(status)) = farm.children[i].try_wait() {
+                    let log = std::fs::read_to_string(farm.dir.join(format!("error-{i}.log")))
+                        .unwrap_or_default();
+                    return Err(io::Error::other(format!(
+                        "nginx {i} exited ({status}): {log}"
+                    )));
+                }
+                if Instant::now() > deadline {
+                    return Err(io::Error::other(format!(
+                        "nginx {i} never listened on {addr}"
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Ok(farm)
+    }
+
+    pub fn pids(&self) -> String {
+        self.children
+            .iter()
+            .map(|c| c.id().to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn addr_list(&self) -> String {
+        self.addrs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+impl Drop for NginxFarm {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+            crate::cleanup::unregister(child.id());
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
