@@ -48,6 +48,8 @@
 
 pub mod buf;
 mod driver;
+#[cfg(feature = "fault-injection")]
+pub use driver::faults;
 mod executor;
 mod fd;
 #[cfg(fuzzing)]

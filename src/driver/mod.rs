@@ -19,6 +19,8 @@
 //!
 //! The driver knows nothing of tasks or timers: it is told when to park and for how long.
 
+#[cfg(feature = "fault-injection")]
+pub mod faults;
 mod lifecycle;
 pub(crate) mod op;
 mod register;
@@ -164,6 +166,16 @@ impl Driver {
             lifecycle,
         });
         let user_data = (u64::from(generation) << 32) | index as u64;
+        #[cfg(feature = "fault-injection")]
+        if let Some(errno) = faults::take_failed_op(entry.get_opcode() as u8, multishot) {
+            // Failed "by the kernel" at submission: completed without ever being queued.
+            let mut wake = None;
+            let cqe = CqeResult::from_raw(-errno, 0);
+            if self.slots[index].lifecycle.on_cqe(cqe, &mut wake) == AfterCqe::Wake {
+                self.woken.extend(wake);
+            }
+            return Ok(index);
+        }
         if let Err(err) = self.push_entry(&entry.user_data(user_data)) {
             // The entry never reached the queue, so the kernel knows nothing of this slot.
             self.slots.remove(index);
@@ -211,6 +223,13 @@ impl Driver {
 
     fn push_entry(&mut self, entry: &squeue::Entry) -> io::Result<()> {
         for _ in 0..64 {
+            // A scripted "full queue": the push is refused before it happens.
+            #[cfg(feature = "fault-injection")]
+            if faults::take_full_push() {
+                self.enter(Park::NoWait)?;
+                self.dispatch();
+                continue;
+            }
             // SAFETY: every pointer in `entry` is owned by the op data the caller keeps in a slot
             // (or the op owns no memory at all), which lives until the final completion: the
             // OpCode contract, upheld by each `unsafe impl OpCode`.
@@ -340,6 +359,13 @@ impl Driver {
 
     /// Submits queued entries and, unless `park` is `NoWait`, waits for a completion.
     pub(crate) fn park(&mut self, park: Park) -> io::Result<()> {
+        // Wake-ups collected outside a turn's dispatch (a full queue was drained mid-push, or an
+        // op failed before reaching the kernel) must not wait for the kernel's next completion.
+        let park = if self.woken.is_empty() {
+            park
+        } else {
+            Park::NoWait
+        };
         if park == Park::NoWait {
             let mut sq = self.ring.submission();
             sq.sync();
@@ -362,10 +388,21 @@ impl Driver {
     fn enter(&mut self, park: Park) -> io::Result<()> {
         self.stats.enters += 1;
         let submitter = self.ring.submitter();
+        // A scripted failure is returned instead of the syscall, which then never happens.
+        #[cfg(feature = "fault-injection")]
+        let injected = faults::take_enter_error();
+        #[cfg(feature = "fault-injection")]
+        let park = if injected.is_some() { None } else { Some(park) };
+        #[cfg(not(feature = "fault-injection"))]
+        let park = Some(park);
         let result = match park {
-            Park::NoWait => submitter.submit(),
-            Park::Forever => submitter.submit_and_wait(1),
-            Park::Timeout(timeout) => {
+            #[cfg(feature = "fault-injection")]
+            None => Err(injected.unwrap_or_else(|| io::Error::other("coring: no fault"))),
+            #[cfg(not(feature = "fault-injection"))]
+            None => unreachable!(),
+            Some(Park::NoWait) => submitter.submit(),
+            Some(Park::Forever) => submitter.submit_and_wait(1),
+            Some(Park::Timeout(timeout)) => {
                 let ts = types::Timespec::new()
                     .sec(timeout.as_secs())
                     .nsec(timeout.subsec_nanos());

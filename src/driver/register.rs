@@ -14,6 +14,10 @@ impl Driver {
     /// Each iovec must describe memory that stays allocated and unmoved until
     /// [`Driver::unregister_buffers`] returns or the ring is dropped.
     pub(crate) unsafe fn register_buffers(&mut self, iovecs: &[libc::iovec]) -> io::Result<()> {
+        #[cfg(feature = "fault-injection")]
+        if let Some(err) = super::faults::take_registration_error() {
+            return Err(explain_memlock(err));
+        }
         // SAFETY: forwarded from the caller's contract.
         unsafe { self.ring.submitter().register_buffers(iovecs) }.map_err(explain_memlock)
     }
@@ -41,6 +45,10 @@ impl Driver {
         entries: u16,
         bgid: u16,
     ) -> io::Result<()> {
+        #[cfg(feature = "fault-injection")]
+        if let Some(err) = super::faults::take_registration_error() {
+            return Err(explain_memlock(err));
+        }
         // SAFETY: forwarded from the caller's contract.
         unsafe {
             self.ring

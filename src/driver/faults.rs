@@ -1,0 +1,153 @@
+//! Scripted faults for tests (cargo feature `fault-injection`; not compiled otherwise).
+//!
+//! Some of the kernel's failure modes cannot be produced on demand: `io_uring_enter` failing with
+//! `EAGAIN`, `EBUSY` or `EINTR`, a submission queue the kernel is slow to drain, an op the kernel
+//! fails at submission, registration running out of locked memory. A test scripts them here, for
+//! the current thread's runtime; the driver consults the script at each of those points.
+//!
+//! Every fault is what the kernel itself could do, so the runtime's invariants must hold under
+//! it: an injected `enter` error is returned *instead of* the syscall (nothing is submitted or
+//! reaped, as when the kernel refuses the call); an op failed at submission is completed with
+//! the scripted result and never reaches the kernel (as an invalid entry would be), so no data
+//! moves; a "full" queue only makes a push fail, so the driver flushes and retries.
+//!
+//! ```
+//! # #[cfg(feature = "fault-injection")] {
+//! use coring::faults;
+//! coring::block_on(async {
+//!     faults::fail_next_enters(libc::EINTR, 3); // retried by the loop, invisible to the op
+//!     coring::time::sleep(std::time::Duration::from_millis(1)).await;
+//!     assert_eq!(faults::pending(), faults::Pending::default());
+//! });
+//! # }
+//! ```
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io;
+
+/// Which ops an injected submission failure applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpKind {
+    /// Any op (the next one pushed).
+    Any,
+    /// `RECV` (`TcpStream::read`, `UdpSocket::recv`), single-shot.
+    Recv,
+    /// `SEND` (`TcpStream::write`, `write_all`'s writes).
+    Send,
+    /// `ACCEPT`, single-shot (`TcpListener::accept`).
+    Accept,
+    /// Multishot `ACCEPT` (`TcpListener::incoming`).
+    AcceptMulti,
+    /// Multishot `RECV` into a buffer ring (`TcpStream::recv_stream`).
+    RecvMulti,
+    /// `CONNECT`.
+    Connect,
+}
+
+/// What is still scripted and has not happened yet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pending {
+    /// `io_uring_enter` failures left.
+    pub enters: usize,
+    /// Pushes left that find the queue "full".
+    pub full_pushes: usize,
+    /// Ops left to fail at submission.
+    pub failed_ops: usize,
+    /// Registrations left to fail.
+    pub registrations: usize,
+}
+
+#[derive(Default)]
+struct Script {
+    enters: VecDeque<i32>,
+    full_pushes: usize,
+    failed_ops: VecDeque<(OpKind, i32)>,
+    registrations: VecDeque<i32>,
+}
+
+thread_local! {
+    static SCRIPT: RefCell<Script> = RefCell::new(Script::default());
+}
+
+fn with<R>(f: impl FnOnce(&mut Script) -> R) -> R {
+    SCRIPT.with(|s| f(&mut s.borrow_mut()))
+}
+
+/// The next `count` `io_uring_enter` calls on this thread fail with `errno` without entering
+/// the kernel. `EAGAIN`, `EBUSY`, `EINTR` (and `ETIME`) are retried by the loop; any other
+/// errno is fatal to the ring: `block_on` panics saying so.
+pub fn fail_next_enters(errno: i32, count: usize) {
+    with(|s| s.enters.extend(std::iter::repeat_n(errno, count)));
+}
+
+/// The next `count` pushes on this thread find the submission queue full, as when the kernel
+/// has not consumed the entries yet: the driver must submit what is queued and retry.
+pub fn fill_next_pushes(count: usize) {
+    with(|s| s.full_pushes += count);
+}
+
+/// The next op of `kind` pushed on this thread is failed by the "kernel" at submission with
+/// `-errno`: it completes with that error without running (no bytes move, no fd is made).
+/// Scripted failures apply in order, each to the first op that matches it.
+pub fn fail_next_op(kind: OpKind, errno: i32) {
+    with(|s| s.failed_ops.push_back((kind, errno)));
+}
+
+/// The next `count` buffer registrations (`FixedBufPool::new`, `BufRing::new`) on this thread
+/// fail with `errno`, as they do with `ENOMEM` when the locked-memory limit is reached.
+pub fn fail_next_registrations(errno: i32, count: usize) {
+    with(|s| s.registrations.extend(std::iter::repeat_n(errno, count)));
+}
+
+/// What is scripted and has not happened yet.
+pub fn pending() -> Pending {
+    with(|s| Pending {
+        enters: s.enters.len(),
+        full_pushes: s.full_pushes,
+        failed_ops: s.failed_ops.len(),
+        registrations: s.registrations.len(),
+    })
+}
+
+/// Forgets everything scripted on this thread.
+pub fn clear() {
+    with(|s| *s = Script::default());
+}
+
+pub(crate) fn take_enter_error() -> Option<io::Error> {
+    with(|s| s.enters.pop_front()).map(io::Error::from_raw_os_error)
+}
+
+pub(crate) fn take_full_push() -> bool {
+    with(|s| {
+        let full = s.full_pushes > 0;
+        s.full_pushes = s.full_pushes.saturating_sub(1);
+        full
+    })
+}
+
+/// The scripted submission failure for an op with `opcode`, if the next one matches.
+pub(crate) fn take_failed_op(opcode: u8, multishot: bool) -> Option<i32> {
+    use io_uring::opcode;
+    let kind_matches = |kind: OpKind| match kind {
+        OpKind::Any => true,
+        OpKind::Recv => opcode == opcode::Recv::CODE && !multishot,
+        OpKind::Send => opcode == opcode::Send::CODE,
+        OpKind::Accept => opcode == opcode::Accept::CODE && !multishot,
+        OpKind::AcceptMulti => opcode == opcode::AcceptMulti::CODE && multishot,
+        OpKind::RecvMulti => opcode == opcode::RecvMulti::CODE && multishot,
+        OpKind::Connect => opcode == opcode::Connect::CODE,
+    };
+    with(|s| {
+        let at = s
+            .failed_ops
+            .iter()
+            .position(|(kind, _)| kind_matches(*kind))?;
+        s.failed_ops.remove(at).map(|(_, errno)| errno)
+    })
+}
+
+pub(crate) fn take_registration_error() -> Option<io::Error> {
+    with(|s| s.registrations.pop_front()).map(io::Error::from_raw_os_error)
+}
