@@ -104,7 +104,10 @@ fn check_batch(input: &[u8], out: &[u8], batch: Batch) {
 }
 
 fn count(haystack: &[u8], needle: &[u8]) -> usize {
-    haystack.windows(needle.len()).filter(|w| *w == needle).count()
+    haystack
+        .windows(needle.len())
+        .filter(|w| *w == needle)
+        .count()
 }
 
 /// `wget`'s loop: `BufReader::next_line(MAX_LINE)` lines into `ResponseHead::line`.
