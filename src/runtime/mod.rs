@@ -51,8 +51,6 @@ pub const TASK_BUDGET: usize = 256;
 /// ```
 pub struct Runtime {
     core: Core,
-    /// Origin of the millisecond grid timer wake-ups are rounded up to.
-    epoch: Instant,
 }
 
 impl Runtime {
@@ -77,7 +75,6 @@ impl Runtime {
         driver.arm_wake_fd(executor.shared().eventfd())?;
         executor.shared().set_ring_fd(driver.ring_fd());
         Ok(Runtime {
-            epoch: Instant::now(),
             core: Core {
                 executor,
                 driver: Rc::new(RefCell::new(driver)),
@@ -146,7 +143,7 @@ impl Runtime {
             match next_deadline {
                 Some(deadline) => {
                     let now = now.unwrap_or_else(Instant::now);
-                    Park::Timeout(timer_tick(deadline, self.epoch).saturating_duration_since(now))
+                    Park::Timeout(deadline.saturating_duration_since(now))
                 }
                 None => Park::Forever,
             }
@@ -246,18 +243,6 @@ impl fmt::Debug for Runtime {
             .field("live_tasks", &self.live_tasks())
             .finish()
     }
-}
-
-/// Rounds a timer deadline up to the next millisecond of the runtime's grid, so timers due
-/// within the same millisecond fire in one loop turn (one kernel wait) rather than one each.
-/// Sleeps never end early: each checks the clock itself. Costs at most 1 ms of lateness.
-fn timer_tick(deadline: Instant, epoch: Instant) -> Instant {
-    const TICK_NANOS: u128 = 1_000_000;
-    let since = deadline.saturating_duration_since(epoch).as_nanos();
-    let ticks = since.div_ceil(TICK_NANOS);
-    let rounded =
-        std::time::Duration::from_nanos(u64::try_from(ticks * TICK_NANOS).unwrap_or(u64::MAX));
-    epoch.checked_add(rounded).unwrap_or(deadline)
 }
 
 /// Posts a wake-up to another ring from this thread's ring, if this thread runs a runtime.
