@@ -11,8 +11,9 @@ mod remote;
 mod state;
 mod task;
 
-pub use join::{JoinError, JoinHandle};
+pub use join::JoinError;
 pub(crate) use remote::{Injected, RingNotifier, Shared};
+pub use task::JoinHandle;
 
 use slab::Slab;
 use std::cell::Cell;
@@ -22,14 +23,14 @@ use std::future::Future;
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
-use task::{Ran, Runnable, Task};
+use task::{new_task, Ran, TaskRef};
 
 pub(crate) struct Executor {
     shared: Arc<Shared>,
-    queue: RefCell<VecDeque<Arc<dyn Runnable>>>,
+    queue: RefCell<VecDeque<TaskRef>>,
     /// Every live task, so shutdown can drop every future (even those only reachable from a
     /// cycle of wakers).
-    registry: RefCell<Slab<Arc<dyn Runnable>>>,
+    registry: RefCell<Slab<TaskRef>>,
     /// Tasks spawned and not finished (registered or not).
     live: Cell<usize>,
 }
@@ -53,11 +54,11 @@ impl Executor {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let task = Arc::new(Task::new(future, self.shared.clone()));
+        let (task, handle) = new_task(future, self.shared.clone());
         // Registered only if its first poll leaves it pending: until then the run queue holds it.
         self.live.set(self.live.get() + 1);
-        self.queue.borrow_mut().push_back(task.clone());
-        JoinHandle::new(task)
+        self.queue.borrow_mut().push_back(task);
+        handle
     }
 
     /// Runs up to `budget` ready tasks. Returns whether some are still ready.
@@ -68,8 +69,10 @@ impl Executor {
             match task.run() {
                 Ran::Pending => {}
                 Ran::FirstPending(task) => {
-                    let index = self.registry.borrow_mut().insert(task.clone());
-                    task.set_registry_index(index);
+                    let mut registry = self.registry.borrow_mut();
+                    let entry = registry.vacant_entry();
+                    task.set_registry_index(entry.key());
+                    entry.insert(task);
                 }
                 Ran::Finished(index) => {
                     self.live.set(self.live.get() - 1);
@@ -141,14 +144,15 @@ pub(crate) fn set_current(executor: Option<Rc<Executor>>) -> Option<Rc<Executor>
     CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), executor))
 }
 
-/// Queues `task` on this thread's executor if that is the task's own; `false` otherwise.
-fn push_local(shared: &Arc<Shared>, task: Arc<dyn Runnable>) -> bool {
+/// Queues `task` on this thread's executor if that is the task's own (executor `id`); hands it
+/// back otherwise.
+fn push_local(id: usize, task: TaskRef) -> Result<(), TaskRef> {
     CURRENT.with(|c| match c.try_borrow().ok().as_deref() {
-        Some(Some(executor)) if executor.shared.id == shared.id => {
+        Some(Some(executor)) if executor.shared.id == id => {
             executor.queue.borrow_mut().push_back(task);
-            true
+            Ok(())
         }
-        _ => false,
+        _ => Err(task),
     })
 }
 

@@ -22,7 +22,7 @@
 //! thread without a ring writes the owner's eventfd. The executor knows nothing of rings: the
 //! runtime hands it a plain function ([`RingNotifier`]) that does the posting.
 
-use super::task::Runnable;
+use super::task::TaskRef;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{
@@ -69,7 +69,7 @@ pub(crate) struct NotifyCounts {
 pub(crate) struct Shared {
     /// Unique per executor, so a waker can tell "my executor is running on this thread".
     pub(crate) id: usize,
-    queue: Mutex<Vec<Arc<dyn Runnable>>>,
+    queue: Mutex<Vec<TaskRef>>,
     injected: Mutex<Vec<Injected>>,
     ring_fd: AtomicI32,
     notifier: Option<RingNotifier>,
@@ -109,18 +109,18 @@ impl Shared {
         self.eventfd.as_raw_fd()
     }
 
-    /// Queues a task woken from a thread other than its owner's running executor.
-    pub(crate) fn push_remote(&self, task: Arc<dyn Runnable>) {
+    /// Queues a task woken from a thread other than its owner's running executor. Hands the
+    /// task back if the runtime is gone, for the caller to drop once it no longer borrows `self`
+    /// (the task may hold the last reference to this `Shared`).
+    pub(crate) fn push_remote(&self, task: TaskRef) -> Option<TaskRef> {
         let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         if self.closed.load(SeqCst) {
-            drop(queue);
-            // The runtime is gone: its futures were dropped at shutdown, so this is an empty shell.
-            drop(task);
-            return;
+            return Some(task);
         }
         queue.push(task);
         drop(queue);
         self.unpark();
+        None
     }
 
     /// Records the owner's ring, so wakers on other rings can post to it with `MSG_RING`.
@@ -174,10 +174,7 @@ impl Shared {
     }
 
     /// Moves remotely woken tasks into `out`; `true` if anything was pending (tasks or work).
-    pub(crate) fn drain_into(
-        &self,
-        out: &mut std::collections::VecDeque<Arc<dyn Runnable>>,
-    ) -> bool {
+    pub(crate) fn drain_into(&self, out: &mut std::collections::VecDeque<TaskRef>) -> bool {
         // A plain load first: the common case, nothing pending, then costs no locked operation.
         if self.state.load(Acquire) & PENDING == 0
             || self.state.fetch_and(!PENDING, AcqRel) & PENDING == 0
@@ -190,7 +187,7 @@ impl Shared {
     }
 
     /// Refuses further remote wakes and returns what was queued (to drop on the owner thread).
-    pub(crate) fn close(&self) -> (Vec<Arc<dyn Runnable>>, Vec<Injected>) {
+    pub(crate) fn close(&self) -> (Vec<TaskRef>, Vec<Injected>) {
         let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         let mut injected = self.injected.lock().unwrap_or_else(|e| e.into_inner());
         self.closed.store(true, SeqCst);
@@ -202,16 +199,12 @@ impl Shared {
 mod loom_model {
     //! Run with `RUSTFLAGS="--cfg loom" cargo test --release --lib loom_model`.
     use super::*;
-    use crate::executor::task::Ran;
+    use crate::executor::task::{new_task, JoinHandle};
     use loom::sync::atomic::AtomicBool;
 
-    struct Nothing;
-    impl Runnable for Nothing {
-        fn run(self: Arc<Self>) -> Ran {
-            Ran::Pending
-        }
-        fn set_registry_index(&self, _: usize) {}
-        fn shut_down(&self) {}
+    /// A task that does nothing, with its handle (kept on the owner thread: it is `!Send`).
+    fn task(shared: &Arc<Shared>) -> (TaskRef, JoinHandle<()>) {
+        new_task(async {}, shared.clone())
     }
 
     /// A remote wake racing the owner's decision to block is never lost: either the owner sees
@@ -221,7 +214,8 @@ mod loom_model {
         loom::model(|| {
             let shared = Shared::new(None).unwrap();
             let remote = shared.clone();
-            let waker = loom::thread::spawn(move || remote.push_remote(Arc::new(Nothing)));
+            let (task, _handle) = task(&shared);
+            let waker = loom::thread::spawn(move || assert!(remote.push_remote(task).is_none()));
             let blocks = shared.prepare_park();
             waker.join().unwrap();
             let notified = shared.notified.eventfd.load(Relaxed);
@@ -265,10 +259,13 @@ mod loom_model {
         loom::model(|| {
             let shared = Shared::new(None).unwrap();
             let blocks = shared.prepare_park();
+            let mut handles = Vec::new();
             let threads: Vec<_> = (0..2)
                 .map(|_| {
                     let remote = shared.clone();
-                    loom::thread::spawn(move || remote.push_remote(Arc::new(Nothing)))
+                    let (task, handle) = task(&shared);
+                    handles.push(handle);
+                    loom::thread::spawn(move || assert!(remote.push_remote(task).is_none()))
                 })
                 .collect();
             for t in threads {
