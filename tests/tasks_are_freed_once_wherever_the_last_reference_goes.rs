@@ -41,7 +41,7 @@ impl Drop for Tracked {
     }
 }
 
-/// Pending until woken once (`yield_now` would do, but this one counts as a real wait).
+/// Sends a clone of its waker once, then stays pending for good (until shutdown drops it).
 async fn pending_forever_after_sending_waker(to: mpsc::Sender<Waker>) {
     let _held = Tracked::new();
     let mut sent = false;
