@@ -26,8 +26,8 @@ pub(crate) mod op;
 mod register;
 mod setup;
 
-pub(crate) use setup::RingConfig;
 pub use setup::RingMode;
+pub(crate) use setup::{CompletionBatch, RingConfig};
 
 use io_uring::{opcode, squeue, types, IoUring};
 use lifecycle::{AfterCqe, Lifecycle};
@@ -102,6 +102,7 @@ pub(crate) struct Driver {
     stats: RingStats,
     shut_down: bool,
     buffer_groups: u16,
+    batch: Option<CompletionBatch>,
 }
 
 impl Driver {
@@ -118,6 +119,7 @@ impl Driver {
             stats: RingStats::default(),
             shut_down: false,
             buffer_groups: 0,
+            batch: config.batch,
         })
     }
 
@@ -401,13 +403,32 @@ impl Driver {
             #[cfg(not(feature = "fault-injection"))]
             None => unreachable!(),
             Some(Park::NoWait) => submitter.submit(),
-            Some(Park::Forever) => submitter.submit_and_wait(1),
+            Some(Park::Forever) => match self.batch {
+                None => submitter.submit_and_wait(1),
+                Some(batch) => {
+                    let args = types::SubmitArgs::new().min_wait_usec(batch.max_delay_us);
+                    submitter.submit_with_args(batch.wait_for as usize, &args)
+                }
+            },
             Some(Park::Timeout(timeout)) => {
                 let ts = types::Timespec::new()
                     .sec(timeout.as_secs())
                     .nsec(timeout.subsec_nanos());
                 let args = types::SubmitArgs::new().timespec(&ts);
-                submitter.submit_with_args(1, &args)
+                // The kernel does not end a minimum wait early for a shorter timeout: clamp it,
+                // so a due timer is never held back by the batch.
+                let min_wait_us = self.batch.map_or(0, |batch| {
+                    u32::try_from(timeout.as_micros())
+                        .unwrap_or(u32::MAX)
+                        .min(batch.max_delay_us)
+                });
+                match self.batch {
+                    Some(batch) if min_wait_us > 0 => submitter.submit_with_args(
+                        batch.wait_for as usize,
+                        &args.min_wait_usec(min_wait_us),
+                    ),
+                    _ => submitter.submit_with_args(1, &args),
+                }
             }
         };
         match result {

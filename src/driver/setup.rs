@@ -35,6 +35,17 @@ pub(crate) struct RingConfig {
     pub(crate) entries: u32,
     /// SQPOLL idle time in milliseconds, if asked for.
     pub(crate) sqpoll_idle_ms: Option<u32>,
+    /// Completion batching for waits, if asked for (`Builder::completion_batch`).
+    pub(crate) batch: Option<CompletionBatch>,
+}
+
+/// How a waiting `io_uring_enter` batches completions: it returns once `wait_for` completions
+/// are ready, or `max_delay_us` after it started if at least one is (`min_wait_usec`), or at
+/// the first completion after that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CompletionBatch {
+    pub(crate) wait_for: u32,
+    pub(crate) max_delay_us: u32,
 }
 
 /// Creates the ring with the best mode the kernel takes, downgrading on `EINVAL`.
@@ -72,7 +83,7 @@ pub(crate) fn build_ring(config: RingConfig) -> io::Result<(IoUring, RingMode)> 
         }
         match builder.build(entries) {
             Ok(ring) => {
-                check_features(&ring)?;
+                check_features(&ring, config)?;
                 return Ok((ring, mode));
             }
             Err(err) if err.raw_os_error() == Some(libc::EINVAL) => last_err = Some(err),
@@ -84,7 +95,7 @@ pub(crate) fn build_ring(config: RingConfig) -> io::Result<(IoUring, RingMode)> 
     })))
 }
 
-fn check_features(ring: &IoUring) -> io::Result<()> {
+fn check_features(ring: &IoUring, config: RingConfig) -> io::Result<()> {
     let params = ring.params();
     if !params.is_feature_nodrop() || !params.is_feature_ext_arg() {
         return Err(io::Error::new(
@@ -93,7 +104,20 @@ fn check_features(ring: &IoUring) -> io::Result<()> {
              coring needs Linux 5.11 or newer (5.19+ recommended, 6.1+ for the fastest mode)",
         ));
     }
+    if config.batch.is_some() && !params.is_feature_min_timeout() {
+        return Err(min_timeout_unsupported());
+    }
     Ok(())
+}
+
+/// Without `IORING_FEAT_MIN_TIMEOUT` the kernel ignores `min_wait_usec` and would wait for the
+/// whole batch however long it takes: refuse rather than stall.
+fn min_timeout_unsupported() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "coring: Builder::completion_batch needs IORING_FEAT_MIN_TIMEOUT (Linux 6.12 or newer); \
+         build the runtime without completion_batch on this kernel",
+    )
 }
 
 /// Turns a failed `io_uring_setup` into an error that says why and what to do about it.
@@ -158,10 +182,22 @@ mod tests {
     }
 
     #[test]
+    fn missing_min_timeout_names_the_kernel_and_the_way_out() {
+        let err = min_timeout_unsupported();
+        let text = err.to_string();
+        assert!(
+            text.contains("6.12") && text.contains("completion_batch"),
+            "{text}"
+        );
+        assert_eq!(err.kind(), io::ErrorKind::Unsupported);
+    }
+
+    #[test]
     fn this_machine_gets_the_fastest_mode() {
         let config = RingConfig {
             entries: 8,
             sqpoll_idle_ms: None,
+            batch: None,
         };
         let (_ring, mode) = build_ring(config).expect("io_uring is available on the test machine");
         assert_eq!(mode, RingMode::DeferTaskrun);

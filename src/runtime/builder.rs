@@ -1,7 +1,7 @@
 //! `Builder`: runtime settings.
 
 use super::{MultiRuntime, Runtime};
-use crate::driver::RingConfig;
+use crate::driver::{CompletionBatch, RingConfig};
 use std::io;
 use std::time::Duration;
 
@@ -19,6 +19,7 @@ pub struct Builder {
     workers: Option<usize>,
     pin_cores: bool,
     msg_ring: bool,
+    batch: Option<(u32, Duration)>,
 }
 
 impl Default for Builder {
@@ -36,6 +37,7 @@ impl Builder {
             workers: None,
             pin_cores: false,
             msg_ring: true,
+            batch: None,
         }
     }
 
@@ -67,6 +69,28 @@ impl Builder {
         self
     }
 
+    fn completion_batch_config(&self) -> io::Result<Option<CompletionBatch>> {
+        let Some((wait_for, max_delay)) = self.batch else {
+            return Ok(None);
+        };
+        if wait_for <= 1 {
+            return Ok(None);
+        }
+        if max_delay.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "coring: Builder::completion_batch needs a max_delay above zero (a wait for \
+                 several completions with no time bound can hold a lone one forever)",
+            ));
+        }
+        // Rounded up, so a sub-microsecond delay still bounds the wait.
+        let micros = max_delay.as_nanos().div_ceil(1000);
+        Ok(Some(CompletionBatch {
+            wait_for,
+            max_delay_us: u32::try_from(micros).unwrap_or(u32::MAX),
+        }))
+    }
+
     pub(crate) fn pins_cores(&self) -> bool {
         self.pin_cores
     }
@@ -75,6 +99,37 @@ impl Builder {
     /// rather than through an eventfd write. Threads without a ring always use the eventfd.
     pub fn msg_ring(mut self, enabled: bool) -> Self {
         self.msg_ring = enabled;
+        self
+    }
+
+    /// Batches completions when the runtime waits for the kernel: a wait returns once
+    /// `wait_for` completions are ready, or `max_delay` after it began if at least one is
+    /// (the first one after that if none had come by then). Off by default.
+    ///
+    /// A busy server then takes several completions per `io_uring_enter` instead of one or two
+    /// (measured: 0.5 enters per HTTP request become 0.06, 0.064 per echo round trip over 500
+    /// connections become 0.030), at the price of up to `max_delay` added latency when the load is
+    /// light. Timers are not delayed: a wait never outlasts the next timer's deadline. Tens of
+    /// microseconds is the useful range; `wait_for` of the order of the connections that are
+    /// usually active.
+    ///
+    /// Needs Linux 6.12 (`IORING_FEAT_MIN_TIMEOUT`); on an older kernel [`build`](Self::build)
+    /// fails with [`Unsupported`](io::ErrorKind::Unsupported) rather than let waits stall.
+    /// `wait_for` of 0 or 1 turns batching off. A zero `max_delay` with `wait_for` above 1 makes
+    /// `build` fail with [`InvalidInput`](io::ErrorKind::InvalidInput): a wait with no bound
+    /// could hold a lone completion forever.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let runtime = coring::Builder::new()
+    ///     .completion_batch(32, Duration::from_micros(50))
+    ///     .build()?;
+    /// runtime.block_on(async { coring::time::sleep(Duration::from_millis(1)).await });
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn completion_batch(mut self, wait_for: u32, max_delay: Duration) -> Self {
+        self.batch = Some((wait_for, max_delay));
         self
     }
 
@@ -104,7 +159,42 @@ impl Builder {
             sqpoll_idle_ms: self
                 .sqpoll_idle
                 .map(|d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX)),
+            batch: self.completion_batch_config()?,
         };
         Runtime::with_config(config, self.msg_ring)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch_of(wait_for: u32, max_delay: Duration) -> io::Result<Option<CompletionBatch>> {
+        Builder::new()
+            .completion_batch(wait_for, max_delay)
+            .completion_batch_config()
+    }
+
+    #[test]
+    fn completion_batch_is_off_unless_asked_for() {
+        assert_eq!(Builder::new().completion_batch_config().unwrap(), None);
+        assert_eq!(batch_of(1, Duration::from_micros(50)).unwrap(), None);
+        assert_eq!(batch_of(0, Duration::ZERO).unwrap(), None);
+    }
+
+    #[test]
+    fn completion_batch_without_a_delay_is_refused() {
+        let err = batch_of(8, Duration::ZERO).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("max_delay"), "{err}");
+    }
+
+    #[test]
+    fn completion_batch_delay_rounds_up_to_whole_microseconds() {
+        let batch = |d| batch_of(16, d).unwrap().unwrap().max_delay_us;
+        assert_eq!(batch(Duration::from_nanos(1)), 1);
+        assert_eq!(batch(Duration::from_nanos(1500)), 2);
+        assert_eq!(batch(Duration::from_micros(50)), 50);
+        assert_eq!(batch(Duration::from_secs(u64::MAX)), u32::MAX);
     }
 }

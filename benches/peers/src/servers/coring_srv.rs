@@ -14,8 +14,16 @@ const RING_ECHO: u16 = 1024;
 const RING_HTTP: u16 = 256;
 
 pub fn run(proto: Proto, ring: bool) {
-    let runtime = coring::Builder::new()
-        .entries(ENTRIES)
+    let mut builder = coring::Builder::new().entries(ENTRIES);
+    // For experiments: PEERS_CORING_BATCH=WAIT_FOR,MAX_DELAY_US turns on completion batching.
+    if let Some((wait_for, max_delay_us)) = std::env::var("PEERS_CORING_BATCH").ok().and_then(|v| {
+        let (n, us) = v.split_once(',')?;
+        Some((n.parse().ok()?, us.parse().ok()?))
+    }) {
+        builder =
+            builder.completion_batch(wait_for, std::time::Duration::from_micros(max_delay_us));
+    }
+    let runtime = builder
         .build()
         .unwrap_or_else(|err| panic!("coring runtime: {err}"));
     let listener =
