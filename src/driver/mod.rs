@@ -389,48 +389,14 @@ impl Driver {
 
     fn enter(&mut self, park: Park) -> io::Result<()> {
         self.stats.enters += 1;
-        let submitter = self.ring.submitter();
         // A scripted failure is returned instead of the syscall, which then never happens.
         #[cfg(feature = "fault-injection")]
-        let injected = faults::take_enter_error();
-        #[cfg(feature = "fault-injection")]
-        let park = if injected.is_some() { None } else { Some(park) };
-        #[cfg(not(feature = "fault-injection"))]
-        let park = Some(park);
-        let result = match park {
-            #[cfg(feature = "fault-injection")]
-            None => Err(injected.unwrap_or_else(|| io::Error::other("coring: no fault"))),
-            #[cfg(not(feature = "fault-injection"))]
-            None => unreachable!(),
-            Some(Park::NoWait) => submitter.submit(),
-            Some(Park::Forever) => match self.batch {
-                None => submitter.submit_and_wait(1),
-                Some(batch) => {
-                    let args = types::SubmitArgs::new().min_wait_usec(batch.max_delay_us);
-                    submitter.submit_with_args(batch.wait_for as usize, &args)
-                }
-            },
-            Some(Park::Timeout(timeout)) => {
-                let ts = types::Timespec::new()
-                    .sec(timeout.as_secs())
-                    .nsec(timeout.subsec_nanos());
-                let args = types::SubmitArgs::new().timespec(&ts);
-                // The kernel does not end a minimum wait early for a shorter timeout: clamp it,
-                // so a due timer is never held back by the batch.
-                let min_wait_us = self.batch.map_or(0, |batch| {
-                    u32::try_from(timeout.as_micros())
-                        .unwrap_or(u32::MAX)
-                        .min(batch.max_delay_us)
-                });
-                match self.batch {
-                    Some(batch) if min_wait_us > 0 => submitter.submit_with_args(
-                        batch.wait_for as usize,
-                        &args.min_wait_usec(min_wait_us),
-                    ),
-                    _ => submitter.submit_with_args(1, &args),
-                }
-            }
+        let result = match faults::take_enter_error() {
+            Some(err) => Err(err),
+            None => self.submit_and_wait(park),
         };
+        #[cfg(not(feature = "fault-injection"))]
+        let result = self.submit_and_wait(park);
         match result {
             Ok(_) => Ok(()),
             // ETIME: the wait timed out. EINTR: a signal; the loop comes back. EBUSY/EAGAIN: the
@@ -448,6 +414,33 @@ impl Driver {
                 err.kind(),
                 format!("coring: io_uring_enter failed: {err}"),
             )),
+        }
+    }
+
+    /// The `io_uring_enter` itself: submit, and wait as `park` and the batching say.
+    fn submit_and_wait(&self, park: Park) -> io::Result<usize> {
+        let submitter = self.ring.submitter();
+        let timeout = match park {
+            Park::NoWait => return submitter.submit(),
+            Park::Forever => None,
+            Park::Timeout(timeout) => Some(timeout),
+        };
+        let (want, min_wait_us) = wait_shape(self.batch, timeout);
+        match timeout {
+            None if min_wait_us == 0 => submitter.submit_and_wait(want),
+            None => {
+                let args = types::SubmitArgs::new().min_wait_usec(min_wait_us);
+                submitter.submit_with_args(want, &args)
+            }
+            Some(timeout) => {
+                let ts = types::Timespec::new()
+                    .sec(timeout.as_secs())
+                    .nsec(timeout.subsec_nanos());
+                let args = types::SubmitArgs::new()
+                    .timespec(&ts)
+                    .min_wait_usec(min_wait_us);
+                submitter.submit_with_args(want, &args)
+            }
         }
     }
 
@@ -644,4 +637,58 @@ pub(crate) fn try_with_current<R>(f: impl FnOnce(&mut Driver) -> R) -> Option<R>
         let mut driver = driver.try_borrow_mut().ok()?;
         Some(f(&mut driver))
     })
+}
+
+/// How many completions a wait asks for, and its minimum wait in microseconds (0: none): one
+/// completion without batching; with it, the batch, but never a minimum wait longer than the
+/// timeout, because the kernel does not end a minimum wait early for a shorter timeout and a due
+/// timer would be held back.
+fn wait_shape(batch: Option<CompletionBatch>, timeout: Option<Duration>) -> (usize, u32) {
+    let Some(batch) = batch else {
+        return (1, 0);
+    };
+    let min_wait_us = match timeout {
+        None => batch.max_delay_us,
+        Some(timeout) => u32::try_from(timeout.as_micros())
+            .unwrap_or(u32::MAX)
+            .min(batch.max_delay_us),
+    };
+    if min_wait_us == 0 {
+        (1, 0)
+    } else {
+        (batch.wait_for as usize, min_wait_us)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BATCH: CompletionBatch = CompletionBatch {
+        wait_for: 32,
+        max_delay_us: 50,
+    };
+
+    #[test]
+    fn without_batching_a_wait_wants_one_completion() {
+        assert_eq!(wait_shape(None, None), (1, 0));
+        assert_eq!(wait_shape(None, Some(Duration::from_secs(1))), (1, 0));
+    }
+
+    #[test]
+    fn a_batched_wait_wants_the_batch_within_max_delay() {
+        assert_eq!(wait_shape(Some(BATCH), None), (32, 50));
+        assert_eq!(
+            wait_shape(Some(BATCH), Some(Duration::from_secs(1))),
+            (32, 50)
+        );
+    }
+
+    #[test]
+    fn a_timer_due_sooner_shortens_the_minimum_wait() {
+        let due_in = |micros| wait_shape(Some(BATCH), Some(Duration::from_micros(micros)));
+        assert_eq!(due_in(20), (32, 20));
+        // Due now: no minimum wait at all, and no batch to wait for.
+        assert_eq!(due_in(0), (1, 0));
+    }
 }
