@@ -10,7 +10,7 @@
 #                       per request and the top functions
 #            strace     strace -c -f: system calls per request, by call
 #            syscalls   perf stat on the raw_syscalls tracepoints: calls per request, no ptrace
-#   SERVER   raw coring coring-ring tokio monoio compio glommio tokio-uring
+#   SERVER   raw coring coring-ring coring-batch tokio monoio compio glommio tokio-uring
 #
 # The server is pinned to CPU 0 and the load generator (or wrk) to CPU 1, as in the suite.
 # Output goes to $OUT (default /tmp/peers-profile). Build first: cargo build --release.

@@ -141,10 +141,15 @@ const ECHO_CONNS: [usize; 2] = [50, 500];
 const WRK_CONNS: usize = 50;
 
 /// The servers, in table order: (id, crate whose version is shown, label).
-const SERVERS: [(&str, &str, &str); 9] = [
+const SERVERS: [(&str, &str, &str); 10] = [
     ("raw", "io-uring", "raw io_uring loop"),
     ("coring", "coring", "coring read/write_all"),
     ("coring-ring", "coring", "coring BufRing recv_stream"),
+    (
+        "coring-batch",
+        "coring",
+        "coring BufRing + completion_batch",
+    ),
     ("tokio", "tokio", "tokio current-thread"),
     ("tokio-mt", "tokio", "tokio multi-thread, 1 worker"),
     ("monoio", "monoio", "monoio"),
@@ -350,21 +355,23 @@ impl Case {
     }
 
     /// Whether `server` (an id of [`SERVERS`]) takes part in this case: the servers in every
-    /// network-server case; wget has no BufRing variant and no multi-thread tokio client (not
+    /// network-server case; wget has no BufRing variants and no multi-thread tokio client (not
     /// asked for); the task cases have no raw loop (no tasks) and one coring (no I/O).
     fn supports(&self, server: &str) -> bool {
         match self {
             Case::Echo { .. } | Case::Http => true,
-            Case::Wget => !matches!(server, "coring-ring" | "tokio-mt"),
-            Case::Sleeps { .. } | Case::Spawn { .. } => !matches!(server, "raw" | "coring-ring"),
+            Case::Wget => !matches!(server, "coring-ring" | "coring-batch" | "tokio-mt"),
+            Case::Sleeps { .. } | Case::Spawn { .. } => {
+                !matches!(server, "raw" | "coring-ring" | "coring-batch")
+            }
         }
     }
 }
 
 fn count_name(n: usize) -> String {
-    if n >= 1_000_000 && n % 1_000_000 == 0 {
+    if n >= 1_000_000 && n.is_multiple_of(1_000_000) {
         format!("{}M", n / 1_000_000)
-    } else if n >= 1000 && n % 1000 == 0 {
+    } else if n >= 1000 && n.is_multiple_of(1000) {
         format!("{}k", n / 1000)
     } else {
         n.to_string()
@@ -570,7 +577,10 @@ impl Suite {
             .map(|run| Run { speed, ..run });
             let Some(run) = run else {
                 self.notes.push(format!("{label}: run failed"));
-                self.failed_own |= matches!(SERVERS[server].0, "raw" | "coring" | "coring-ring");
+                self.failed_own |= matches!(
+                    SERVERS[server].0,
+                    "raw" | "coring" | "coring-ring" | "coring-batch"
+                );
                 break;
             };
             let disturbed = run.others > OTHERS_MAX;

@@ -13,13 +13,22 @@ use std::io;
 const RING_ECHO: u16 = 1024;
 const RING_HTTP: u16 = 256;
 
-pub fn run(proto: Proto, ring: bool) {
+/// The completion batching of the `coring-batch` server: up to 32 completions per wait, held at
+/// most 50 µs (`Builder::completion_batch`).
+const BATCH: (u32, u64) = (32, 50);
+
+pub fn run(proto: Proto, ring: bool, batch: bool) {
     let mut builder = coring::Builder::new().entries(ENTRIES);
-    // For experiments: PEERS_CORING_BATCH=WAIT_FOR,MAX_DELAY_US turns on completion batching.
-    if let Some((wait_for, max_delay_us)) = std::env::var("PEERS_CORING_BATCH").ok().and_then(|v| {
-        let (n, us) = v.split_once(',')?;
-        Some((n.parse().ok()?, us.parse().ok()?))
-    }) {
+    // For experiments: PEERS_CORING_BATCH=WAIT_FOR,MAX_DELAY_US sets (or with 0,0 removes) the
+    // batching of any coring server.
+    let batch = std::env::var("PEERS_CORING_BATCH")
+        .ok()
+        .and_then(|v| {
+            let (n, us) = v.split_once(',')?;
+            Some((n.parse().ok()?, us.parse().ok()?))
+        })
+        .or(batch.then_some(BATCH));
+    if let Some((wait_for, max_delay_us)) = batch.filter(|&(n, _)| n > 1) {
         builder =
             builder.completion_batch(wait_for, std::time::Duration::from_micros(max_delay_us));
     }

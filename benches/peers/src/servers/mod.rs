@@ -51,8 +51,9 @@ impl Proto {
 pub fn run(kind: &str, proto: Proto) {
     match kind {
         "raw" => raw::run(proto),
-        "coring" => coring_srv::run(proto, false),
-        "coring-ring" => coring_srv::run(proto, true),
+        "coring" => coring_srv::run(proto, false, false),
+        "coring-ring" => coring_srv::run(proto, true, false),
+        "coring-batch" => coring_srv::run(proto, true, true),
         "tokio" => tokio_srv::run(proto, false),
         "tokio-mt" => tokio_srv::run(proto, true),
         "monoio" => monoio_srv::run(proto),
