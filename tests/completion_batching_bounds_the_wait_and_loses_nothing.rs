@@ -56,6 +56,39 @@ fn a_lone_completion_waits_for_max_delay_and_no_longer() {
 }
 
 #[test]
+fn a_completion_after_max_delay_is_not_held_again() {
+    within(LIMIT, || {
+        let max_delay = Duration::from_secs(1);
+        let runtime = coring::Builder::new()
+            .completion_batch(64, max_delay)
+            .build()
+            .unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let peer = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            // The connect completes at once but is held up to max_delay; the read's wait starts
+            // after that and its minimum wait runs out well before this write.
+            std::thread::sleep(3 * max_delay);
+            let sent = Instant::now();
+            stream.write_all(b"x").unwrap();
+            sent
+        });
+        let arrived = runtime.block_on(async move {
+            let stream = TcpStream::connect(addr).await.unwrap();
+            let (n, _) = stream.read(Vec::with_capacity(8)).await;
+            assert_eq!(n.unwrap(), 1);
+            Instant::now()
+        });
+        let sent = peer.join().unwrap();
+        let took = arrived.duration_since(sent);
+        // The minimum wait ran out while nothing had come: the first completion ends the wait
+        // at once instead of being held for another max_delay.
+        assert!(took < max_delay - Duration::from_millis(100), "{took:?}");
+    });
+}
+
+#[test]
 fn a_timer_due_before_max_delay_is_not_held() {
     within(LIMIT, || {
         let runtime = coring::Builder::new()

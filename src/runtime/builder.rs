@@ -106,12 +106,15 @@ impl Builder {
     /// `wait_for` completions are ready, or `max_delay` after it began if at least one is
     /// (the first one after that if none had come by then). Off by default.
     ///
-    /// A busy server then takes several completions per `io_uring_enter` instead of one or two
-    /// (measured: 0.5 enters per HTTP request become 0.06, 0.064 per echo round trip over 500
-    /// connections become 0.030), at the price of up to `max_delay` added latency when the load is
-    /// light. Timers are not delayed: a wait never outlasts the next timer's deadline. Tens of
-    /// microseconds is the useful range; `wait_for` of the order of the connections that are
-    /// usually active.
+    /// A busy server then takes many completions per `io_uring_enter` instead of one or two
+    /// (measured on an HTTP keep-alive benchmark with `(32, 50 µs)`: 0.55 enters per request
+    /// became 0.07, and server CPU per request fell by about 9%). The price is up to `max_delay`
+    /// of added latency for a completion that comes within `max_delay` of the wait's start: a
+    /// single connection in ping-pong waits that long for every message. A completion on an idle
+    /// runtime is not held (its wait began long before), and timers are never held: a wait does
+    /// not outlast the next timer's deadline. Tens of microseconds is the useful range, and
+    /// `wait_for` about the number of connections that are usually active (a larger one makes
+    /// every wait last the full `max_delay`).
     ///
     /// Needs Linux 6.12 (`IORING_FEAT_MIN_TIMEOUT`); on an older kernel [`build`](Self::build)
     /// fails with [`Unsupported`](io::ErrorKind::Unsupported) rather than let waits stall.
