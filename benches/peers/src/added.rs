@@ -3,9 +3,10 @@
 //! suite's rows, repetitions, quiet-machine waits and paired ratios; this file runs them and
 //! prints their two tables.
 
+use crate::report::paired;
 use crate::sys::{self, field, Pin, Window};
 use crate::wget::{self, NginxFarm};
-use crate::{paired, Case, Row, Run, Suite, SERVERS};
+use crate::{Case, Row, Run, Suite, SERVERS};
 use std::fmt::Write as _;
 use std::time::Duration;
 

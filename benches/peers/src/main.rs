@@ -44,16 +44,19 @@
 mod added;
 mod cleanup;
 mod load;
+mod report;
 mod servers;
 mod sys;
 mod tasks;
 mod wget;
+mod wrk;
 
-use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read as _};
+use report::{kernel_release, opt, Versions};
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use sys::{field, Cores, Pin, Probe, ServerProc, Window};
+use wrk::wrk_run;
 
 /// Sizes and durations of one run of the suite.
 struct Mode {
@@ -730,156 +733,6 @@ impl Suite {
             ..Run::default()
         })
     }
-
-    /// The markdown report: one table with a row per case and server.
-    fn table(&self, versions: &Versions, took: Duration) -> String {
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "Peer suite, {} mode ({} s windows, {} runs of each; req/s, CPU and p99 from the median \
-             run among those that other processes left alone, `*` marks a disturbed run, ⚠ a row \
-             with no undisturbed run; ratios are the median over repetitions of the ratio to the \
-             reference's run of the same repetition, measured seconds apart), kernel {}, {}; took \
-             {:.0} s.\n",
-            self.mode.name,
-            self.mode.window.as_secs_f64(),
-            self.mode.reps,
-            kernel_release(),
-            versions.line(),
-            took.as_secs_f64(),
-        );
-        if !self.rows.iter().any(|r| r.case.is_server()) {
-            out += "(no network-server case ran)\n";
-            out += &added::tables(self);
-            for note in &self.notes {
-                let _ = writeln!(out, "\nnote: {note}");
-            }
-            return out;
-        }
-        out += "| workload | server | req/s | vs tokio | vs raw | server CPU µs/req | CPU vs tokio \
-                | CPU vs raw | p99 µs | syscalls/req | io_uring_enter/req | all runs (k req/s) | others |\n\
-                |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n";
-        let mut cases: Vec<Case> = Vec::new();
-        for row in self.rows.iter().filter(|r| r.case.is_server()) {
-            if !cases.contains(&row.case) {
-                cases.push(row.case);
-            }
-        }
-        for case in cases {
-            let rows: Vec<&Row> = self.rows.iter().filter(|r| r.case == case).collect();
-            let case = case.name();
-            let find = |id: &str| rows.iter().copied().find(|r| SERVERS[r.server].0 == id);
-            let (tokio, raw) = (find("tokio"), find("raw"));
-            for row in rows {
-                let (r, disturbed) = row.headline();
-                let all = row
-                    .runs
-                    .iter()
-                    .map(|run| {
-                        let mark = if run.quiet() { "" } else { "*" };
-                        format!("{:.0}{mark}", run.per_sec / 1e3)
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                let flag = if disturbed { " ⚠" } else { "" };
-                let _ = writeln!(
-                    out,
-                    "| {case} | {} | {:.0}{flag} | {} | {} | {:.2} | {} | {} | {:.0} | {} | {} | {all} | \
-                     {:.0}% |",
-                    SERVERS[row.server].2,
-                    r.per_sec,
-                    paired(row, tokio, |r| r.per_sec),
-                    paired(row, raw, |r| r.per_sec),
-                    r.server_cpu_us,
-                    paired(row, tokio, |r| r.server_cpu_us),
-                    paired(row, raw, |r| r.server_cpu_us),
-                    r.p99_us,
-                    opt(row.syscalls.map(|s| s.0), 2),
-                    opt(row.syscalls.map(|s| s.1), 3),
-                    r.others * 100.0,
-                );
-            }
-        }
-        out += &added::tables(self);
-        for note in &self.notes {
-            let _ = writeln!(out, "\nnote: {note}");
-        }
-        out
-    }
-}
-
-struct WrkRun {
-    requests: f64,
-    per_sec: f64,
-    p99_us: f64,
-    errors: String,
-    /// wrk's own CPU time.
-    cpu: Duration,
-}
-
-fn wrk_run(port: u16, duration: Duration, pin: Pin) -> Option<WrkRun> {
-    let mut cmd = Command::new("wrk");
-    cmd.args([
-        "-t1".to_owned(),
-        format!("-c{WRK_CONNS}"),
-        format!("-d{}s", duration.as_secs().max(1)),
-        "--latency".to_owned(),
-        format!("http://127.0.0.1:{port}/"),
-    ])
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::inherit());
-    let mut child = pin.spawn(&mut cmd).ok()?;
-    let mut text = String::new();
-    child
-        .stdout
-        .take()
-        .expect("wrk stdout")
-        .read_to_string(&mut text)
-        .ok()?;
-    let (success, cpu) = sys::wait_with_cpu(child);
-    if !success {
-        eprintln!("wrk failed: {text}");
-        return None;
-    }
-    let mut run = WrkRun {
-        requests: f64::NAN,
-        per_sec: f64::NAN,
-        p99_us: f64::NAN,
-        errors: String::new(),
-        cpu,
-    };
-    for line in text.lines().map(str::trim) {
-        if let Some(rest) = line.strip_prefix("Requests/sec:") {
-            run.per_sec = rest.trim().parse().unwrap_or(f64::NAN);
-        } else if line.contains(" requests in ") {
-            run.requests = line
-                .split_whitespace()
-                .next()
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(f64::NAN);
-        } else if let Some(rest) = line.strip_prefix("99%") {
-            run.p99_us = wrk_micros(rest.trim());
-        } else if line.starts_with("Socket errors") || line.starts_with("Non-2xx") {
-            run.errors += line;
-        }
-    }
-    Some(run)
-}
-
-/// A wrk duration such as `812.00us`, `1.23ms` or `2.00s`, in microseconds.
-fn wrk_micros(text: &str) -> f64 {
-    let split = text
-        .find(|c: char| c.is_ascii_alphabetic())
-        .unwrap_or(text.len());
-    let value: f64 = text[..split].parse().unwrap_or(f64::NAN);
-    match &text[split..] {
-        "us" => value,
-        "ms" => value * 1e3,
-        "s" => value * 1e6,
-        "m" => value * 60e6,
-        _ => f64::NAN,
-    }
 }
 
 fn child(args: &[String]) {
@@ -907,114 +760,4 @@ fn child(args: &[String]) {
         "tasks" => tasks::child(&args[1..]),
         other => panic!("unknown child {other}"),
     }
-}
-
-/// Versions of the runtimes (from this crate's Cargo.lock) and coring's commit.
-struct Versions {
-    crates: Vec<(&'static str, String)>,
-    coring_commit: String,
-    rustc: String,
-}
-
-impl Versions {
-    fn read() -> Versions {
-        let dir = env!("CARGO_MANIFEST_DIR");
-        let lock = std::fs::read_to_string(format!("{dir}/Cargo.lock")).unwrap_or_default();
-        let version = |name: &str| {
-            lock.split("[[package]]")
-                .filter(|p| p.contains(&format!("name = \"{name}\"\n")))
-                .filter_map(|p| p.lines().find_map(|l| l.strip_prefix("version = ")))
-                .map(|v| v.trim_matches('"').to_owned())
-                .max_by(|a, b| a.len().cmp(&b.len()).then(a.cmp(b)))
-                .unwrap_or_else(|| "?".to_owned())
-        };
-        let crates = [
-            "tokio",
-            "monoio",
-            "compio",
-            "glommio",
-            "tokio-uring",
-            "io-uring",
-        ]
-        .into_iter()
-        .map(|c| (c, version(c)))
-        .collect();
-        let git = |args: &[&str]| {
-            Command::new("git")
-                .arg("-C")
-                .arg(format!("{dir}/../.."))
-                .args(args)
-                .output()
-                .ok()
-                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-                .unwrap_or_default()
-        };
-        let mut coring_commit = git(&["rev-parse", "--short", "HEAD"]);
-        if !git(&["status", "--porcelain", "--", "src", "Cargo.toml"]).is_empty() {
-            coring_commit += "+dirty src";
-        }
-        let rustc = Command::new("rustc")
-            .arg("--version")
-            .output()
-            .ok()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .unwrap_or_default();
-        Versions {
-            crates,
-            coring_commit,
-            rustc,
-        }
-    }
-
-    fn line(&self) -> String {
-        let mut out = format!("coring {}", self.coring_commit);
-        for (name, version) in &self.crates {
-            let _ = write!(out, ", {name} {version}");
-        }
-        if !self.rustc.is_empty() {
-            let _ = write!(out, ", {}", self.rustc);
-        }
-        out
-    }
-}
-
-fn kernel_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_else(|_| "?".to_owned())
-}
-
-/// `f(row) / f(reference)` run by run (the runs of one repetition were measured seconds apart,
-/// so slow phases of the machine hit both), median over the repetitions where both runs were
-/// undisturbed (over all of them if there is none).
-fn paired(row: &Row, reference: Option<&Row>, f: impl Fn(&Run) -> f64) -> String {
-    let Some(reference) = reference else {
-        return "–".to_owned();
-    };
-    let pairs: Vec<(&Run, &Run)> = row.runs.iter().zip(&reference.runs).collect();
-    let quiet: Vec<(&Run, &Run)> = pairs
-        .iter()
-        .copied()
-        .filter(|(a, b)| a.quiet() && b.quiet())
-        .collect();
-    let mut ratios: Vec<f64> = if quiet.is_empty() { pairs } else { quiet }
-        .into_iter()
-        .map(|(a, b)| f(a) / f(b))
-        .filter(|r| r.is_finite())
-        .collect();
-    if ratios.is_empty() {
-        return "–".to_owned();
-    }
-    ratios.sort_by(f64::total_cmp);
-    let n = ratios.len();
-    let median = if n % 2 == 1 {
-        ratios[n / 2]
-    } else {
-        (ratios[n / 2 - 1] + ratios[n / 2]) / 2.0
-    };
-    format!("{median:.2}×")
-}
-
-fn opt(value: Option<f64>, digits: usize) -> String {
-    value.map_or_else(|| "–".to_owned(), |v| format!("{v:.digits$}"))
 }
