@@ -1,7 +1,8 @@
 //! A TCP echo server: every byte a client sends comes back.
 //!
 //! ```text
-//! cargo run --release --example echo_server -- [--addr 127.0.0.1:7000] [--workers N] [--ring]
+//! cargo run --release --example echo_server -- [--addr 127.0.0.1:7000] [--workers N] [--ring] \
+//!     [--completion-batch 32,50]
 //! cargo run --release --example echo_client -- --connections 50 --size 1024 --duration 5
 //! ```
 //!
@@ -27,7 +28,8 @@ use coring::net::TcpStream;
 use std::io;
 use std::net::SocketAddr;
 
-const USAGE: &str = "usage: echo_server [--addr 127.0.0.1:7000] [--workers N] [--ring]";
+const USAGE: &str = "usage: echo_server [--addr 127.0.0.1:7000] [--workers N] [--ring] \
+                     [--completion-batch N,MICROS]";
 /// Bytes read at a time per connection.
 const BUF_SIZE: usize = 16 * 1024;
 /// Buffers in each worker's ring for `--ring` (of `BUF_SIZE` bytes: 8 MiB per worker).
@@ -36,7 +38,7 @@ const RING_ENTRIES: u16 = 512;
 fn main() {
     let mut args = args::Args::from_env(USAGE);
     let addr: SocketAddr = args.value("--addr", "127.0.0.1:7000".parse().unwrap());
-    let workers: usize = args.value("--workers", 1);
+    let runtime = server::RuntimeOptions::from_args(&mut args);
     let ring = args.flag("--ring");
     args.finish();
 
@@ -44,7 +46,7 @@ fn main() {
     server::run(
         "echo_server",
         addr,
-        workers,
+        &runtime,
         mode,
         move |_worker, listener| async move {
             if ring {

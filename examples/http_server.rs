@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example http_server -- [--addr 127.0.0.1:8080] [--workers N] \
-//!     [--head-deadline-ms 10000] [--idle-timeout-ms 30000]
+//!     [--head-deadline-ms 10000] [--idle-timeout-ms 30000] [--completion-batch 32,50]
 //! wrk -t2 -c50 -d10s http://127.0.0.1:8080/
 //! ```
 //!
@@ -36,7 +36,8 @@ use std::net::{Shutdown, SocketAddr};
 use std::time::Duration;
 
 const USAGE: &str = "usage: http_server [--addr 127.0.0.1:8080] [--workers N] \
-                     [--head-deadline-ms 10000] [--idle-timeout-ms 30000]";
+                     [--head-deadline-ms 10000] [--idle-timeout-ms 30000] \
+                     [--completion-batch N,MICROS]";
 /// How long a client may take to send a whole request head, from its first byte.
 const HEAD_DEADLINE_MS: u64 = 10_000;
 /// How long a keep-alive connection may stay idle between requests.
@@ -55,7 +56,7 @@ struct Deadlines {
 fn main() {
     let mut args = args::Args::from_env(USAGE);
     let addr: SocketAddr = args.value("--addr", "127.0.0.1:8080".parse().unwrap());
-    let workers: usize = args.value("--workers", 1);
+    let runtime = server::RuntimeOptions::from_args(&mut args);
     let deadlines = Deadlines {
         head: Duration::from_millis(args.value("--head-deadline-ms", HEAD_DEADLINE_MS)),
         idle: Duration::from_millis(args.value("--idle-timeout-ms", IDLE_TIMEOUT_MS)),
@@ -64,7 +65,7 @@ fn main() {
     server::run(
         "http_server",
         addr,
-        workers,
+        &runtime,
         "keep-alive",
         move |_, listener| {
             server::accept_each(listener, move |stream| connection(stream, deadlines))

@@ -84,7 +84,17 @@ const GET: &str = "GET / HTTP/1.1\r\nHost: test\r\n\r\n";
 #[test]
 fn pipelined_requests_get_responses_in_order_and_the_connection_stays_open() {
     let _watchdog = Watchdog::new(300, "http_server pipelining");
-    let server = start_server(&build_example("http_server"), &[]);
+    serves_pipelined_requests(&[]);
+}
+
+#[test]
+fn with_completion_batching_the_same_requests_get_the_same_answers() {
+    let _watchdog = Watchdog::new(300, "http_server pipelining, completion batching");
+    serves_pipelined_requests(&["--completion-batch", "32,50"]);
+}
+
+fn serves_pipelined_requests(args: &[&str]) {
+    let server = start_server(&build_example("http_server"), args);
     let mut stream = connect(server.port);
     let mut pending = Vec::new();
 
