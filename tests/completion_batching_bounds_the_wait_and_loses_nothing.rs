@@ -9,7 +9,9 @@ mod common;
 use common::{checksum, within, Xorshift};
 use coring::net::{TcpListener, TcpStream};
 use std::io::{Read, Write};
+use std::net::SocketAddr;
 use std::rc::Rc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -18,10 +20,7 @@ const LIMIT: Duration = Duration::from_secs(60);
 fn a_lone_completion_waits_for_max_delay_and_no_longer() {
     within(LIMIT, || {
         let max_delay = Duration::from_millis(40);
-        let runtime = coring::Builder::new()
-            .completion_batch(64, max_delay)
-            .build()
-            .unwrap();
+        let runtime = batched(max_delay);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let peer = std::thread::spawn(move || {
@@ -55,25 +54,36 @@ fn a_lone_completion_waits_for_max_delay_and_no_longer() {
     });
 }
 
+fn batched(max_delay: Duration) -> coring::Runtime {
+    coring::Builder::new()
+        .completion_batch(64, max_delay)
+        .build()
+        .unwrap()
+}
+
+/// A loopback peer that accepts one connection, waits `delay`, then sends one byte and returns
+/// when it sent it.
+fn one_byte_after(delay: Duration) -> (SocketAddr, JoinHandle<Instant>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        std::thread::sleep(delay);
+        let sent = Instant::now();
+        stream.write_all(b"x").unwrap();
+        sent
+    });
+    (addr, peer)
+}
+
 #[test]
 fn a_completion_after_max_delay_is_not_held_again() {
     within(LIMIT, || {
         let max_delay = Duration::from_secs(1);
-        let runtime = coring::Builder::new()
-            .completion_batch(64, max_delay)
-            .build()
-            .unwrap();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let peer = std::thread::spawn(move || {
-            let (mut stream, _) = listener.accept().unwrap();
-            // The connect completes at once but is held up to max_delay; the read's wait starts
-            // after that and its minimum wait runs out well before this write.
-            std::thread::sleep(3 * max_delay);
-            let sent = Instant::now();
-            stream.write_all(b"x").unwrap();
-            sent
-        });
+        let runtime = batched(max_delay);
+        // The connect completes at once but is held up to max_delay; the read's wait starts
+        // after that and its minimum wait runs out well before the byte comes.
+        let (addr, peer) = one_byte_after(3 * max_delay);
         let arrived = runtime.block_on(async move {
             let stream = TcpStream::connect(addr).await.unwrap();
             let (n, _) = stream.read(Vec::with_capacity(8)).await;
@@ -89,12 +99,25 @@ fn a_completion_after_max_delay_is_not_held_again() {
 }
 
 #[test]
+fn an_idle_runtime_does_not_wake_every_max_delay() {
+    within(LIMIT, || {
+        let runtime = batched(Duration::from_millis(1));
+        let (addr, peer) = one_byte_after(Duration::from_millis(300));
+        let stream = runtime.block_on(async move { TcpStream::connect(addr).await.unwrap() });
+        let before = runtime.ring_stats().enters;
+        let n = runtime.block_on(async { stream.read(Vec::with_capacity(8)).await.0 });
+        let enters = runtime.ring_stats().enters - before;
+        peer.join().unwrap();
+        assert_eq!(n.unwrap(), 1);
+        // 300 ms of waiting for one completion: a few waits, not one per millisecond.
+        assert!(enters < 30, "{enters} io_uring_enter calls while idle");
+    });
+}
+
+#[test]
 fn a_timer_due_before_max_delay_is_not_held() {
     within(LIMIT, || {
-        let runtime = coring::Builder::new()
-            .completion_batch(64, Duration::from_secs(5))
-            .build()
-            .unwrap();
+        let runtime = batched(Duration::from_secs(5));
         let took = runtime.block_on(async {
             let start = Instant::now();
             coring::time::sleep(Duration::from_millis(10)).await;

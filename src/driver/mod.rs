@@ -426,12 +426,16 @@ impl Driver {
             Park::Timeout(timeout) => Some(timeout),
         };
         let (want, min_wait_us) = wait_shape(self.batch, timeout);
+        // Without a general timeout the kernel ends the whole wait when the minimum wait runs
+        // out, events or not: an idle runtime would wake every `max_delay`, and a completion
+        // arriving later would be held by the next wait. With one, it goes on sleeping until the
+        // first completion after the minimum wait, which then ends the wait at once.
+        let timeout = match timeout {
+            None if min_wait_us > 0 => Some(BATCHED_WAIT_BOUND),
+            other => other,
+        };
         match timeout {
-            None if min_wait_us == 0 => submitter.submit_and_wait(want),
-            None => {
-                let args = types::SubmitArgs::new().min_wait_usec(min_wait_us);
-                submitter.submit_with_args(want, &args)
-            }
+            None => submitter.submit_and_wait(want),
             Some(timeout) => {
                 let ts = types::Timespec::new()
                     .sec(timeout.as_secs())
@@ -638,6 +642,10 @@ pub(crate) fn try_with_current<R>(f: impl FnOnce(&mut Driver) -> R) -> Option<R>
         Some(f(&mut driver))
     })
 }
+
+/// The general timeout of a batched wait that has no timer to wait for (see
+/// `Driver::submit_and_wait`); when it passes the loop simply waits again.
+const BATCHED_WAIT_BOUND: Duration = Duration::from_secs(3600);
 
 /// How many completions a wait asks for, and its minimum wait in microseconds (0: none): one
 /// completion without batching; with it, the batch, but never a minimum wait longer than the
