@@ -6,7 +6,9 @@ use std::ops;
 /// A sub-range `begin..end` of an owned buffer, itself usable as a buffer.
 ///
 /// Reads into a `Slice` fill from `begin`; writes from it send the initialized bytes in
-/// `begin..end`. [`Slice::into_inner`] gives the whole buffer back.
+/// `begin..end`. [`Slice::into_inner`] gives the whole buffer back. A read into a slice that
+/// begins past the buffer's initialized bytes zeroes the bytes in between, so that the whole
+/// buffer up to the end of the read is initialized.
 #[derive(Debug)]
 pub struct Slice<B> {
     buf: B,
@@ -83,7 +85,23 @@ unsafe impl<B: IoBufMut> IoBufMut for Slice<B> {
         unsafe { self.buf.stable_mut_ptr().add(self.begin) }
     }
     unsafe fn set_init(&mut self, pos: usize) {
-        // SAFETY: the caller promises `pos` bytes from `begin` are initialized.
+        if pos == 0 {
+            return;
+        }
+        // The inner buffer's initialized prefix may end before `begin` (a read into
+        // `Vec::with_capacity(n).slice(k..)`); declaring `begin + pos` bytes initialized would
+        // then expose the gap's old heap contents. Zero the gap first: it is disjoint from the
+        // `begin..begin + pos` the kernel wrote.
+        let init = self.buf.bytes_init();
+        if init < self.begin {
+            // SAFETY: `init < begin <= bytes_total`, and `IoBufMut` promises `stable_mut_ptr` is
+            // valid for writes of `bytes_total` bytes; no other reference to the gap exists.
+            unsafe {
+                std::ptr::write_bytes(self.buf.stable_mut_ptr().add(init), 0, self.begin - init)
+            };
+        }
+        // SAFETY: bytes `..init` were initialized, `init..begin` are zeroed just above (or
+        // empty), and the caller promises the `pos` bytes from `begin` are.
         unsafe { self.buf.set_init(self.begin + pos) }
     }
 }
@@ -112,6 +130,33 @@ mod tests {
             s.set_init(2);
         }
         assert_eq!(s.into_inner(), b"abzz");
+    }
+
+    #[test]
+    fn set_init_past_the_initialized_bytes_zeroes_the_gap() {
+        // Fill a block, free it, and take it again, so the gap would hold stale bytes.
+        drop(vec![0xAAu8; 64]);
+        let buf = Vec::<u8>::with_capacity(64);
+        let mut s = buf.slice(40..);
+        // SAFETY: write one byte at the slice start, then declare it initialized.
+        unsafe {
+            s.stable_mut_ptr().write(b'x');
+            s.set_init(1);
+        }
+        let buf = s.into_inner();
+        assert_eq!(buf.len(), 41);
+        assert!(buf[..40].iter().all(|&b| b == 0), "gap not zeroed: {buf:?}");
+        assert_eq!(buf[40], b'x');
+    }
+
+    #[test]
+    fn set_init_of_nothing_past_the_initialized_bytes_leaves_the_length() {
+        let mut buf = Vec::with_capacity(8);
+        buf.extend_from_slice(b"ab");
+        let mut s = buf.slice(5..);
+        // SAFETY: zero bytes are claimed.
+        unsafe { s.set_init(0) };
+        assert_eq!(s.into_inner(), b"ab");
     }
 
     #[test]
