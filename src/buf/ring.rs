@@ -52,6 +52,9 @@ struct RingInner {
     available: Cell<usize>,
     returns: Cell<u64>,
     waiters: RefCell<Vec<Waker>>,
+    /// Whether the kernel accepted the group (so dropping must unregister it).
+    registered: Cell<bool>,
+    /// The runtime whose ring the group is registered with; ops naming the group must go there.
     driver: Rc<DriverCell>,
 }
 
@@ -82,7 +85,7 @@ impl BufRing {
         let ring = Region::new(count * std::mem::size_of::<RawEntry>(), 4096)?;
         let buffers = Region::new(count.checked_mul(buf_size).ok_or_else(too_large)?, 64)?;
         let driver = driver::current();
-        let bgid = driver.borrow_mut().next_buffer_group();
+        let bgid = driver.borrow_mut().next_buffer_group()?;
         let inner = RingInner {
             bgid,
             entries,
@@ -93,6 +96,7 @@ impl BufRing {
             available: Cell::new(0),
             returns: Cell::new(0),
             waiters: RefCell::new(Vec::new()),
+            registered: Cell::new(false),
             driver,
         };
         // SAFETY: `ring` is page-aligned room for `entries` entries; it and the buffers live in
@@ -103,6 +107,7 @@ impl BufRing {
                 .borrow_mut()
                 .register_buf_ring(inner.ring.at(0) as u64, entries, bgid)?
         };
+        inner.registered.set(true);
         for bid in 0..entries {
             inner.publish(bid);
         }
@@ -153,6 +158,19 @@ impl BufRing {
         }
     }
 
+    /// Fails unless the current runtime is the one this ring was registered with: another
+    /// runtime's ring knows the group id as its own group, or as none.
+    pub(crate) fn check_current_runtime(&self) -> io::Result<()> {
+        if driver::is_current(&self.inner.driver) {
+            return Ok(());
+        }
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "coring: this BufRing was created by another runtime; a BufRing serves only the \
+             runtime (the thread's block_on or worker) that created it",
+        ))
+    }
+
     /// Hands buffer `bid` straight back (a result nobody will read).
     pub(crate) fn recycle(&self, bid: u16) {
         drop(self.take(bid, 0));
@@ -199,7 +217,7 @@ impl Drop for RingInner {
     fn drop(&mut self) {
         // Every RingBuf and every op using the group holds an Rc to us, so the kernel is done.
         if let Ok(mut driver) = self.driver.try_borrow_mut() {
-            let _ = driver.unregister_buf_ring(self.bgid);
+            driver.release_buffer_group(self.bgid, self.registered.get());
         }
     }
 }

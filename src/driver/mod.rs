@@ -101,7 +101,9 @@ pub(crate) struct Driver {
     graveyard: Vec<Box<dyn Abandoned>>,
     stats: RingStats,
     shut_down: bool,
+    /// Highest buffer group id handed out so far, and the ids given back since.
     buffer_groups: u16,
+    free_buffer_groups: Vec<u16>,
     batch: Option<CompletionBatch>,
 }
 
@@ -119,6 +121,7 @@ impl Driver {
             stats: RingStats::default(),
             shut_down: false,
             buffer_groups: 0,
+            free_buffer_groups: Vec::new(),
             batch: config.batch,
         })
     }
@@ -631,6 +634,14 @@ pub(crate) fn current() -> Rc<DriverCell> {
         "coring: no runtime on this thread; I/O and timers must run inside coring::block_on, \
          Runtime::block_on or a task spawned there",
     )
+}
+
+/// Whether `driver` is the current thread's driver.
+pub(crate) fn is_current(driver: &Rc<DriverCell>) -> bool {
+    CURRENT.with(|c| {
+        c.try_borrow()
+            .is_ok_and(|current| current.as_ref().is_some_and(|d| Rc::ptr_eq(d, driver)))
+    })
 }
 
 /// Runs `f` on the current driver if there is one and it is not borrowed right now.

@@ -26,10 +26,31 @@ impl Driver {
         self.ring.submitter().unregister_buffers()
     }
 
-    /// A buffer group id not used yet on this ring.
-    pub(crate) fn next_buffer_group(&mut self) -> u16 {
-        self.buffer_groups = self.buffer_groups.wrapping_add(1);
-        self.buffer_groups
+    /// A buffer group id that no live ring of this driver uses (1..=65535); give it back with
+    /// [`Driver::release_buffer_group`]. Ids are reused, never wrapped onto a live one: a
+    /// registration under a live group's id would fail, and its cleanup would unregister the
+    /// live group.
+    pub(crate) fn next_buffer_group(&mut self) -> io::Result<u16> {
+        if let Some(bgid) = self.free_buffer_groups.pop() {
+            return Ok(bgid);
+        }
+        if self.buffer_groups == u16::MAX {
+            return Err(io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                "coring: all 65535 buffer group ids of this runtime are in use by live BufRings",
+            ));
+        }
+        self.buffer_groups += 1;
+        Ok(self.buffer_groups)
+    }
+
+    /// Ends group `bgid`: unregisters it if it was registered and makes the id reusable. An id
+    /// whose unregistration failed stays out of use, since the kernel may still hold it.
+    pub(crate) fn release_buffer_group(&mut self, bgid: u16, registered: bool) {
+        if registered && self.unregister_buf_ring(bgid).is_err() {
+            return;
+        }
+        self.free_buffer_groups.push(bgid);
     }
 
     /// Registers a provided-buffer ring of `entries` entries at `ring_addr` as group `bgid`.
@@ -58,7 +79,7 @@ impl Driver {
         .map_err(explain_memlock)
     }
 
-    pub(crate) fn unregister_buf_ring(&mut self, bgid: u16) -> io::Result<()> {
+    fn unregister_buf_ring(&mut self, bgid: u16) -> io::Result<()> {
         self.ring.submitter().unregister_buf_ring(bgid)
     }
 }

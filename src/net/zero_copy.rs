@@ -62,6 +62,9 @@ impl TcpStream {
 
     /// A stream of received data through `ring`: one multishot receive, the kernel picking a
     /// buffer from the ring only when bytes arrive. See [`RecvStream`].
+    ///
+    /// The ring must come from the runtime polling the stream: a ring created by another
+    /// runtime makes the first item an `InvalidInput` error, and the stream ends.
     pub fn recv_stream(&self, ring: &BufRing) -> RecvStream {
         RecvStream {
             fd: self.shared_fd().clone(),
@@ -127,6 +130,10 @@ impl RecvStream {
             if self.op.is_none() {
                 // Arming (or re-arming) a receive: earlier cancelled reads must have settled.
                 if let Err(err) = std::task::ready!(self.loss.poll_ready(cx, "read")) {
+                    self.ended = true;
+                    return Poll::Ready(Some(Err(err)));
+                }
+                if let Err(err) = self.ring.check_current_runtime() {
                     self.ended = true;
                     return Poll::Ready(Some(Err(err)));
                 }
