@@ -132,7 +132,9 @@ impl BufRing {
         usize::from(self.inner.entries)
     }
 
-    /// Buffers the kernel can pick from right now.
+    /// Buffers published to the kernel and not yet taken by a reader. This includes buffers the
+    /// kernel has already filled for a receive whose completion no task has taken yet, so a
+    /// non-zero count does not promise the kernel a free buffer.
     pub fn available(&self) -> usize {
         self.inner.available.get()
     }
@@ -174,6 +176,23 @@ impl BufRing {
     /// Hands buffer `bid` straight back (a result nobody will read).
     pub(crate) fn recycle(&self, bid: u16) {
         drop(self.take(bid, 0));
+    }
+
+    /// Whether the kernel has a buffer to pick right now, after a receive ended for want of one
+    /// (`ENOBUFS`). Other receives sharing the ring may hold filled buffers whose completions
+    /// are not taken yet, so the user-space count is not enough: the kernel's own head says.
+    /// (Where the kernel cannot report it, the user-space count is the best guess.)
+    pub(crate) fn kernel_has_buffers(&self) -> bool {
+        let head = self
+            .inner
+            .driver
+            .try_borrow()
+            .ok()
+            .and_then(|driver| driver.buf_ring_head(self.inner.bgid));
+        match head {
+            Some(head) => self.inner.tail.get().wrapping_sub(head) > 0,
+            None => self.available() > 0,
+        }
     }
 
     /// Registers `waker` to be woken when a buffer comes back.

@@ -79,6 +79,37 @@ impl Driver {
         .map_err(explain_memlock)
     }
 
+    /// The kernel's head of group `bgid`'s ring: how many buffers it has taken, modulo 2^16
+    /// (`IORING_REGISTER_PBUF_STATUS`, Linux 6.8). `None` where the kernel cannot say.
+    pub(crate) fn buf_ring_head(&self, bgid: u16) -> Option<u16> {
+        /// `struct io_uring_buf_status`.
+        #[repr(C)]
+        struct BufStatus {
+            buf_group: u32,
+            head: u32,
+            resv: [u32; 8],
+        }
+        const IORING_REGISTER_PBUF_STATUS: libc::c_uint = 26;
+        let mut status = BufStatus {
+            buf_group: u32::from(bgid),
+            head: 0,
+            resv: [0; 8],
+        };
+        // SAFETY: the kernel reads and writes only `status`, a live, properly laid out
+        // `io_uring_buf_status` (one argument), during the call.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_register,
+                self.ring_fd(),
+                IORING_REGISTER_PBUF_STATUS,
+                &raw mut status,
+                1,
+            )
+        };
+        // The kernel keeps the head as a u16 too (it wraps with the ring's u16 tail).
+        (rc == 0).then_some(status.head as u16)
+    }
+
     fn unregister_buf_ring(&mut self, bgid: u16) -> io::Result<()> {
         self.ring.submitter().unregister_buf_ring(bgid)
     }

@@ -161,8 +161,10 @@ impl RecvStream {
                 }
                 Arrival::NoBuffers => {
                     // Back-pressure: wait until a reader hands a buffer back, then re-arm.
+                    // Nothing can hand one back between this check and the wait (the ring
+                    // is this thread's), so no return is missed.
                     self.op = None;
-                    if self.ring.available() == 0 {
+                    if !self.ring.kernel_has_buffers() {
                         self.ring.wait_for_buffers(cx.waker());
                         return Poll::Pending;
                     }
