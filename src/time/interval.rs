@@ -1,6 +1,6 @@
 //! `Interval`: a tick every period.
 
-use super::{sleep_until, Instant, Sleep};
+use super::{later, sleep_until, Instant, Sleep};
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -68,6 +68,14 @@ pub fn interval_at(start: Instant, period: Duration) -> Interval {
     }
 }
 
+/// The offset from a missed tick to the first tick of its schedule after `behind` has passed:
+/// the next multiple of `period` (in nanoseconds, so a tiny period far behind does not wrap).
+fn skip_to(behind: Duration, period: Duration) -> Duration {
+    let periods = behind.as_nanos() / period.as_nanos() + 1;
+    let nanos = periods.saturating_mul(period.as_nanos());
+    Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+}
+
 impl Interval {
     /// Waits for the next tick and returns its scheduled instant.
     pub async fn tick(&mut self) -> Instant {
@@ -81,14 +89,11 @@ impl Interval {
         }
         let tick = self.next;
         let now = Instant::now();
+        let due = later(tick, self.period);
         self.next = match self.missed {
-            MissedTickBehavior::Burst => tick + self.period,
-            MissedTickBehavior::Delay if now > tick + self.period => now + self.period,
-            MissedTickBehavior::Skip if now > tick + self.period => {
-                let behind = (now - tick).as_nanos() / self.period.as_nanos();
-                tick + self.period * (behind as u32 + 1)
-            }
-            _ => tick + self.period,
+            MissedTickBehavior::Delay if now > due => later(now, self.period),
+            MissedTickBehavior::Skip if now > due => later(tick, skip_to(now - tick, self.period)),
+            _ => due,
         };
         self.sleep.reset(self.next);
         Poll::Ready(tick)
@@ -106,7 +111,51 @@ impl Interval {
 
     /// Restarts the schedule: the next tick is one period from now.
     pub fn reset(&mut self) {
-        self.next = Instant::now() + self.period;
+        self.next = later(Instant::now(), self.period);
         self.sleep.reset(self.next);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{skip_to, MissedTickBehavior};
+    use std::time::Duration;
+
+    #[test]
+    fn skipping_lands_on_the_next_tick_of_the_schedule() {
+        let period = Duration::from_millis(10);
+        assert_eq!(
+            skip_to(Duration::from_millis(35), period),
+            Duration::from_millis(40)
+        );
+        assert_eq!(
+            skip_to(Duration::from_millis(40), period),
+            Duration::from_millis(50)
+        );
+    }
+
+    #[test]
+    fn skipping_a_tiny_period_far_behind_does_not_wrap() {
+        // 10 s behind at 1 ns is 10^10 periods, past u32: the skip must still go past `behind`.
+        let behind = Duration::from_secs(10);
+        assert!(skip_to(behind, Duration::from_nanos(1)) > behind);
+    }
+
+    #[test]
+    fn a_period_past_what_instant_holds_does_not_panic() {
+        crate::block_on(async {
+            for missed in [
+                MissedTickBehavior::Burst,
+                MissedTickBehavior::Delay,
+                MissedTickBehavior::Skip,
+            ] {
+                let mut every = super::interval(Duration::MAX);
+                every.set_missed_tick_behavior(missed);
+                every.tick().await;
+                let second = crate::time::timeout(Duration::from_millis(5), every.tick()).await;
+                assert!(second.is_err(), "the second tick is decades away");
+                every.reset();
+            }
+        });
     }
 }

@@ -103,6 +103,11 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
     }
 }
 
+/// `at + duration`, or "never" (about 30 years ahead) where that is past what `Instant` holds.
+pub(crate) fn later(at: Instant, duration: Duration) -> Instant {
+    at.checked_add(duration).unwrap_or_else(far_future)
+}
+
 fn far_future() -> Instant {
     // About 30 years: far enough to mean "never", near enough not to overflow Instant.
     Instant::now() + Duration::from_secs(86400 * 365 * 30)
