@@ -5,18 +5,11 @@
 //! ring still alive (after 65,535 ids a wrapping counter came back to it, the registration
 //! failed, and its cleanup unregistered the live ring, whose stream then spun on ENOBUFS).
 
+mod common;
+
 use coring::buf::BufRing;
-use coring::net::{TcpListener, TcpStream};
 use coring::time::timeout;
 use std::time::Duration;
-
-async fn connected_pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let accept = coring::spawn(async move { listener.accept().await.unwrap().0 });
-    let client = TcpStream::connect(addr).await.unwrap();
-    (client, accept.await.unwrap())
-}
 
 #[test]
 fn a_ring_from_another_runtime_is_refused_with_a_clear_error() {
@@ -28,7 +21,7 @@ fn a_ring_from_another_runtime_is_refused_with_a_clear_error() {
             // The second runtime's own ring gets the same group id as the foreign one.
             let own = BufRing::new(2, 64).unwrap();
             assert_eq!(own.group_id(), foreign.group_id());
-            let (client, server) = connected_pair().await;
+            let (client, server) = common::tcp_pair().await;
             client.write_all(b"payload".to_vec()).await.0.unwrap();
 
             let mut wrong = server.recv_stream(&foreign);
@@ -63,7 +56,7 @@ fn group_ids_are_reused_and_never_collide_with_a_live_ring() {
                     .unwrap_or_else(|err| panic!("ring {i} while one other is alive: {err}"));
                 assert_ne!(ring.group_id(), live.group_id());
             }
-            let (client, server) = connected_pair().await;
+            let (client, server) = common::tcp_pair().await;
             let mut incoming = server.recv_stream(&live);
             client.write_all(b"hello".to_vec()).await.0.unwrap();
             let chunk = timeout(Duration::from_secs(5), incoming.next())

@@ -10,19 +10,9 @@
 mod common;
 
 use common::buf::Probe;
-use coring::net::{TcpListener, TcpStream};
 use coring::time::{sleep, timeout};
 use coring::Runtime;
 use std::time::{Duration, Instant};
-
-async fn pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let client = TcpStream::connect(listener.local_addr().unwrap())
-        .await
-        .unwrap();
-    let (server, _) = listener.accept().await.unwrap();
-    (client, server)
-}
 
 /// The byte at position `i` of the test stream.
 fn byte_at(i: usize) -> u8 {
@@ -34,7 +24,7 @@ fn dropped_read_keeps_its_buffer_until_completion() {
     let runtime = Runtime::new().unwrap();
     let probe = Probe::default();
     runtime.block_on(async {
-        let (client, server) = pair().await;
+        let (client, server) = common::tcp_pair().await;
 
         // Nothing was sent, so the read waits; the timeout drops it in flight.
         let buf = probe.buf(Vec::with_capacity(64 * 1024));
@@ -88,7 +78,7 @@ fn dropped_read_keeps_its_buffer_until_completion() {
 #[test]
 fn a_read_dropped_after_taking_bytes_fails_the_next_read() {
     coring::block_on(async {
-        let (client, server) = pair().await;
+        let (client, server) = common::tcp_pair().await;
         client.write_all(b"will be lost".to_vec()).await.0.unwrap();
         sleep(Duration::from_millis(10)).await;
 
@@ -122,7 +112,7 @@ fn a_read_dropped_after_taking_bytes_fails_the_next_read() {
 #[test]
 fn a_write_all_dropped_midway_fails_the_next_write() {
     coring::block_on(async {
-        let (client, server) = pair().await;
+        let (client, server) = common::tcp_pair().await;
         // Nobody reads on the other side, so 32 MiB cannot all fit in the socket buffers: the
         // write_all is cut off after some of it went out.
         let big = vec![1u8; 32 << 20];

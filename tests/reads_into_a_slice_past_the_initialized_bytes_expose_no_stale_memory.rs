@@ -3,8 +3,10 @@
 //! the allocator's block held before (which could be another connection's data). Each case
 //! first fills and frees a block of the same size so the new Vec is likely to reuse it.
 
+mod common;
+
 use coring::buf::IoBuf;
-use coring::net::{TcpListener, TcpStream, UdpSocket};
+use coring::net::UdpSocket;
 use coring::time::timeout;
 use std::time::Duration;
 
@@ -25,19 +27,11 @@ fn assert_gap_zeroed_and_payload_kept(buf: &[u8], payload: &[u8]) {
     assert_eq!(&buf[OFFSET..], payload);
 }
 
-async fn connected_pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let accept = coring::spawn(async move { listener.accept().await.unwrap().0 });
-    let client = TcpStream::connect(addr).await.unwrap();
-    (client, accept.await.unwrap())
-}
-
 #[test]
 fn tcp_read_and_readv_into_a_slice_past_len() {
     coring::block_on(async {
         timeout(Duration::from_secs(30), async {
-            let (client, server) = connected_pair().await;
+            let (client, server) = common::tcp_pair().await;
 
             client.write_all(b"one".to_vec()).await.0.unwrap();
             let (n, slice) = server.read(recycled_empty_vec().slice(OFFSET..)).await;

@@ -140,3 +140,13 @@ pub async fn poll_once<F: Future + ?Sized>(mut fut: Pin<&mut F>) -> Option<F::Ou
     })
     .await
 }
+
+/// A connected loopback TCP pair, `(client, server)`, made with coring's own connect and accept.
+pub async fn tcp_pair() -> (coring::net::TcpStream, coring::net::TcpStream) {
+    let listener = coring::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = coring::net::TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    (client, server)
+}
