@@ -170,6 +170,47 @@ fn a_fatal_enter_error_panics_clearly_and_frees_no_buffer_early() {
     assert_eq!(probe.dropped(), 1);
 }
 
+/// When shutdown gives up on an op (the ring failed while it waited), closes of sockets dropped
+/// just before (queued through the ring, not yet submitted) must still go out (the driver's
+/// final flush sends them): only the given-up op's own memory and fd are leaked.
+#[test]
+fn giving_up_at_shutdown_still_sends_the_queued_closes() {
+    use std::os::fd::AsRawFd;
+    let _serial = serial();
+    let _watchdog = Watchdog::new(60, "closes at a failed shutdown");
+    faults::clear();
+    let probe = Probe::default();
+    let runtime = Runtime::new().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let idle_fd = runtime.block_on(async {
+        let reading = TcpStream::connect(addr).await.unwrap();
+        let buf = probe.buf(Vec::with_capacity(4096));
+        drop(coring::spawn(async move { drop(reading.read(buf).await) }));
+        let idle = TcpStream::connect(addr).await.unwrap();
+        let fd = idle.as_raw_fd();
+        let (_keep, never) = coring::sync::oneshot::channel::<()>();
+        drop(coring::spawn(async move {
+            let _idle = idle;
+            let _ = never.await;
+        }));
+        coring::task::yield_now().await; // the read is in flight, the idle task parked
+        fd
+    });
+    // Shutdown drops the tasks (queueing the idle socket's close), cancels the read, and its
+    // enter fails: the runtime gives up on the read.
+    faults::fail_next_enters(libc::ENXIO, 1);
+    drop(runtime);
+    assert_eq!(
+        probe.live(),
+        1,
+        "the given-up read's buffer must be leaked, not freed"
+    );
+    // SAFETY: F_GETFD only asks whether the descriptor is open.
+    let open = unsafe { libc::fcntl(idle_fd, libc::F_GETFD) } != -1;
+    assert!(!open, "the idle socket's close was never submitted");
+}
+
 #[test]
 fn a_full_submission_queue_is_flushed_and_the_push_retried() {
     let clean = run("reference echo", echo_rounds(30, |_| {}));
