@@ -211,6 +211,61 @@ fn giving_up_at_shutdown_still_sends_the_queued_closes() {
     assert!(!open, "the idle socket's close was never submitted");
 }
 
+/// A read future that outlives its runtime (returned out of `block_on` while in flight) whose op
+/// the shutdown gave up on: dropping the future later must leak its buffer, since the kernel may
+/// still write it, and must not panic; polling it says clearly what happened.
+#[test]
+fn an_op_given_up_at_shutdown_is_leaked_when_its_future_goes() {
+    let _serial = serial();
+    let _watchdog = Watchdog::new(60, "op outliving its runtime");
+    faults::clear();
+    let probe = Probe::default();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let make_stray_read = |runtime: &Runtime| {
+        runtime.block_on(async {
+            let stream = TcpStream::connect(addr).await.unwrap();
+            let buf = probe.buf(Vec::with_capacity(4096));
+            let mut read = Box::pin(async move { stream.read(buf).await.0 });
+            assert!(
+                common::poll_once(read.as_mut()).await.is_none(),
+                "in flight"
+            );
+            read
+        })
+    };
+
+    let runtime = Runtime::new().unwrap();
+    let read = make_stray_read(&runtime);
+    faults::fail_next_enters(libc::ENXIO, 1);
+    drop(runtime); // gives up on the read: the ring failed while shutdown waited for it
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(read)));
+    assert!(dropped.is_ok(), "dropping the stray read panicked");
+    assert_eq!(probe.live(), 1, "the buffer the kernel may write was freed");
+
+    let runtime = Runtime::new().unwrap();
+    let mut read = make_stray_read(&runtime);
+    faults::fail_next_enters(libc::ENXIO, 1);
+    drop(runtime);
+    let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        coring::block_on(async { common::poll_once(read.as_mut()).await.is_some() })
+    }));
+    let message = match polled {
+        Ok(ready) => panic!("polling the stray read returned (ready: {ready})"),
+        Err(payload) => payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default(),
+    };
+    assert!(
+        message.contains("gave up on"),
+        "unclear message: {message:?}"
+    );
+    drop(read);
+    assert_eq!(probe.live(), 2, "a buffer the kernel may write was freed");
+}
+
 #[test]
 fn a_full_submission_queue_is_flushed_and_the_push_retried() {
     let clean = run("reference echo", echo_rounds(30, |_| {}));

@@ -258,7 +258,9 @@ impl Driver {
 
     /// Takes the final result of a single-shot op, or records who to wake for it.
     pub(crate) fn poll_result(&mut self, index: usize, waker: &Waker) -> Poll<CqeResult> {
-        let slot = &mut self.slots[index];
+        let Some(slot) = self.slots.get_mut(index) else {
+            given_up();
+        };
         match &mut slot.lifecycle {
             Lifecycle::Pending { waker: w, .. } => {
                 set_waker(w, waker);
@@ -278,11 +280,14 @@ impl Driver {
         index: usize,
         waker: &Waker,
     ) -> Poll<Option<(CqeResult, bool)>> {
+        let Some(slot) = self.slots.get_mut(index) else {
+            given_up();
+        };
         let Lifecycle::Streaming {
             ready,
             waker: w,
             finished,
-        } = &mut self.slots[index].lifecycle
+        } = &mut slot.lifecycle
         else {
             unreachable!("coring driver: a multishot op polled a slot of another kind")
         };
@@ -312,7 +317,12 @@ impl Driver {
         index: usize,
         mut data: Box<dyn Abandoned>,
     ) -> Option<Box<dyn Abandoned>> {
-        let slot = &mut self.slots[index];
+        let Some(slot) = self.slots.get_mut(index) else {
+            // Shutdown gave up on this op (`leak_in_flight`) while its future lived on outside
+            // the runtime: the kernel may still write the op's memory, so it is leaked too.
+            std::mem::forget(data);
+            return None;
+        };
         let user_data = (u64::from(slot.generation) << 32) | index as u64;
         let cancel = match &mut slot.lifecycle {
             Lifecycle::Completed(cqe) => {
@@ -598,6 +608,18 @@ impl Drop for Driver {
         self.graveyard.clear();
         // Only now may the ring (and with it the kernel's view of these slots) go away.
     }
+}
+
+/// An op's future was polled after its runtime's shutdown gave up on it (the future had left the
+/// runtime, say returned out of `block_on`). Its result will never come; the panic unwinds into
+/// the future's drop, which leaks the op's memory instead of freeing it under the kernel.
+#[cold]
+#[track_caller]
+fn given_up() -> ! {
+    panic!(
+        "coring: polled an operation whose runtime was dropped and gave up on it at shutdown; \
+         its result will never arrive (keep futures of I/O inside the runtime that started them)"
+    )
 }
 
 fn set_waker(slot: &mut Option<Waker>, waker: &Waker) {

@@ -134,6 +134,18 @@ impl<T: OpCode> Future for Op<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
         let this = self.get_mut();
+        // In flight, the data stays in `self` while the driver is asked: if anything panics, the
+        // unwinding drop abandons the data to the driver instead of freeing it under the kernel.
+        if let State::InFlight { driver, index, .. } = &this.state {
+            let Poll::Ready(cqe) = driver.borrow_mut().poll_result(*index, cx.waker()) else {
+                return Poll::Pending;
+            };
+            let State::InFlight { data, .. } = std::mem::replace(&mut this.state, State::Done)
+            else {
+                unreachable!("coring: an operation's state changed while it was polled")
+            };
+            return Poll::Ready(data.complete(cqe));
+        }
         match std::mem::replace(&mut this.state, State::Done) {
             State::Unsubmitted(mut data) => {
                 let driver = super::current();
@@ -152,24 +164,7 @@ impl<T: OpCode> Future for Op<T> {
                     Err(err) => Poll::Ready(data.complete(CqeResult::from_error(err))),
                 }
             }
-            State::InFlight {
-                driver,
-                index,
-                data,
-            } => {
-                let polled = driver.borrow_mut().poll_result(index, cx.waker());
-                match polled {
-                    Poll::Ready(cqe) => Poll::Ready(data.complete(cqe)),
-                    Poll::Pending => {
-                        this.state = State::InFlight {
-                            driver,
-                            index,
-                            data,
-                        };
-                        Poll::Pending
-                    }
-                }
-            }
+            State::InFlight { .. } => unreachable!("coring: handled above"),
             State::Done => panic!("coring: an operation future was polled after it completed"),
         }
     }
@@ -226,6 +221,29 @@ impl<T: OpCode> MultiOp<T> {
         cx: &mut Context<'_>,
         f: impl FnOnce(&mut T, CqeResult) -> R,
     ) -> Poll<Option<R>> {
+        // As in `Op::poll`: the data stays in `self` while in flight, so a panic cannot free it.
+        if let State::InFlight {
+            driver,
+            index,
+            data,
+        } = &mut self.state
+        {
+            let polled = driver.borrow_mut().poll_stream(*index, cx.waker());
+            return match polled {
+                Poll::Ready(Some((cqe, last))) => {
+                    let item = f(data, cqe);
+                    if last {
+                        self.state = State::Done;
+                    }
+                    Poll::Ready(Some(item))
+                }
+                Poll::Ready(None) => {
+                    self.state = State::Done;
+                    Poll::Ready(None)
+                }
+                Poll::Pending => Poll::Pending,
+            };
+        }
         match std::mem::replace(&mut self.state, State::Done) {
             State::Unsubmitted(mut data) => {
                 let driver = super::current();
@@ -242,35 +260,7 @@ impl<T: OpCode> MultiOp<T> {
                     Err(err) => Poll::Ready(Some(f(&mut data, CqeResult::from_error(err)))),
                 }
             }
-            State::InFlight {
-                driver,
-                index,
-                mut data,
-            } => {
-                let polled = driver.borrow_mut().poll_stream(index, cx.waker());
-                match polled {
-                    Poll::Ready(Some((cqe, last))) => {
-                        let item = f(&mut data, cqe);
-                        if !last {
-                            self.state = State::InFlight {
-                                driver,
-                                index,
-                                data,
-                            };
-                        }
-                        Poll::Ready(Some(item))
-                    }
-                    Poll::Ready(None) => Poll::Ready(None),
-                    Poll::Pending => {
-                        self.state = State::InFlight {
-                            driver,
-                            index,
-                            data,
-                        };
-                        Poll::Pending
-                    }
-                }
-            }
+            State::InFlight { .. } => unreachable!("coring: handled above"),
             State::Done => Poll::Ready(None),
         }
     }
