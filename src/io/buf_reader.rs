@@ -9,7 +9,8 @@
 //! buffer goes with it; the next call notices the missing capacity and allocates a new one.
 //! Only [`next_line`](BufReader::next_line) lends the buffer while it holds unconsumed bytes (a
 //! partial line it keeps contiguous); if such a read is dropped those bytes are gone, so the
-//! reader is marked poisoned and every later call fails.
+//! reader is marked poisoned and every later call fails. [`read_line`](BufReader::read_line)
+//! does the same when it is dropped holding part of a line it took from the buffer.
 
 use super::{put_slice, AsyncReadRent, AsyncWriteRent};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
@@ -97,7 +98,7 @@ impl<R> BufReader<R> {
     /// Marks the first `amt` buffered bytes consumed (at most all of them), after
     /// [`fill_buf`](Self::fill_buf).
     pub fn consume(&mut self, amt: usize) {
-        self.pos = self.buf.len().min(self.pos + amt);
+        self.pos = self.buf.len().min(self.pos.saturating_add(amt));
     }
 
     /// The inner reader.
@@ -129,6 +130,22 @@ impl<R> BufReader<R> {
             self.pos = 0;
         }
         Ok(())
+    }
+}
+
+/// The part of a line [`BufReader::read_line`] has taken from the buffer; poisons the reader if
+/// dropped before the line is complete (the bytes would otherwise vanish without a trace).
+struct PartialLine<'a, R> {
+    reader: &'a mut BufReader<R>,
+    bytes: Vec<u8>,
+    finished: bool,
+}
+
+impl<R> Drop for PartialLine<'_, R> {
+    fn drop(&mut self) {
+        if !self.finished && !self.bytes.is_empty() {
+            self.reader.poisoned = true;
+        }
     }
 }
 
@@ -204,12 +221,22 @@ impl<R: AsyncReadRent> BufReader<R> {
         // Read into `out`'s own allocation when it is empty (nothing to lose if this future is
         // dropped), otherwise into a separate vector, so `out` is only touched once the line is
         // known to be valid.
-        let mut bytes = match out.is_empty() {
+        let bytes = match out.is_empty() {
             true => std::mem::take(out).into_bytes(),
             false => Vec::new(),
         };
-        let result = self.read_until(b'\n', &mut bytes, max).await;
-        let line = String::from_utf8(bytes);
+        // Bytes of the line taken from the buffer live only in this future until the line is
+        // complete: if it is dropped in between (a timeout), the guard poisons the reader, so
+        // later reads fail instead of returning the rest of the line as a line.
+        let mut guard = PartialLine {
+            reader: self,
+            bytes,
+            finished: false,
+        };
+        let PartialLine { reader, bytes, .. } = &mut guard;
+        let result = reader.read_until(b'\n', bytes, max).await;
+        guard.finished = true;
+        let line = String::from_utf8(std::mem::take(&mut guard.bytes));
         match (result, line) {
             (Ok(n), Ok(line)) => {
                 if out.is_empty() {

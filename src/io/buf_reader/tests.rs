@@ -362,3 +362,46 @@ fn a_dropped_read_holding_a_partial_line_poisons_the_reader() {
         Poll::Ready(Err(_))
     ));
 }
+
+#[test]
+fn a_dropped_read_line_holding_part_of_a_line_poisons_the_reader() {
+    for prefix in ["", "prefix:"] {
+        let mut reader = BufReader::with_capacity(16, StallingReader::new(&b"hello "[..]));
+        let mut out = String::from(prefix);
+        // "hello " is taken from the buffer; the rest of the line stalls; the future is dropped.
+        assert!(poll_once(reader.read_line(&mut out, 64)).is_pending());
+        assert_eq!(out, prefix, "out is untouched until the line is complete");
+        reader.get_mut().push(b"world\n");
+        match poll_once(reader.read_line(&mut out, 64)) {
+            Poll::Ready(Err(err)) => assert!(err.to_string().contains("dropped read"), "{err}"),
+            other => panic!("the rest of the line came back as a line: {other:?} {out:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_dropped_read_line_that_took_nothing_loses_nothing() {
+    let mut reader = BufReader::with_capacity(16, StallingReader::new(Vec::new()));
+    let mut out = String::new();
+    assert!(poll_once(reader.read_line(&mut out, 64)).is_pending());
+    reader.get_mut().push(b"line\n");
+    assert!(matches!(
+        poll_once(reader.read_line(&mut out, 64)),
+        Poll::Ready(Ok(5))
+    ));
+    assert_eq!(out, "line\n");
+}
+
+#[test]
+fn consuming_more_than_is_buffered_consumes_it_all() {
+    let mut reader = chunked(b"abc\n", &[4], 16);
+    crate::block_on(async {
+        assert_eq!(reader.fill_buf().await.unwrap(), b"abc\n");
+        reader.consume(1);
+        reader.consume(usize::MAX);
+        assert!(
+            reader.fill_buf().await.unwrap().is_empty(),
+            "nothing delivered twice"
+        );
+    });
+}
