@@ -14,7 +14,8 @@
 //! Bounds: a request head is at most 8 KiB (past that: `400 Bad Request` and close); a client
 //! must send a whole head within 10 s of its first byte (slowloris: `408` and close); an idle
 //! keep-alive connection is closed after 30 s (both can be changed with `--head-deadline-ms` and
-//! `--idle-timeout-ms`). HTTP/1.1 keeps the connection unless the client
+//! `--idle-timeout-ms`); a client that stops taking its responses is closed when a write has
+//! waited the idle timeout. HTTP/1.1 keeps the connection unless the client
 //! says `Connection: close`; HTTP/1.0 closes it unless the client says `Connection: keep-alive`.
 //! A `Content-Length` body is read and ignored; `Transfer-Encoding` is answered with `501`.
 
@@ -89,7 +90,13 @@ async fn connection(stream: TcpStream, deadlines: Deadlines) -> io::Result<()> {
         input.drain(..batch.consumed);
         skip += batch.skip;
         if !output.is_empty() {
-            let (written, back) = stream.write_all(output).await;
+            // A client that does not take its responses (it pipelines requests and never reads)
+            // would hold the task, the fd and a full send queue forever: the idle timeout
+            // bounds each write too.
+            let Ok((written, back)) = timeout(deadlines.idle, stream.write_all(output)).await
+            else {
+                return Ok(()); // close: the client stopped reading
+            };
             written?;
             output = back;
             output.clear();
@@ -116,7 +123,10 @@ async fn connection(stream: TcpStream, deadlines: Deadlines) -> io::Result<()> {
         let len = input.len();
         let Ok((read, back)) = timeout_at(deadline, stream.read(input.slice(len..))).await else {
             if head_started.is_some() {
-                stream.write_all(response(408, "Request Timeout")).await.0?;
+                let answer = stream.write_all(response(408, "Request Timeout"));
+                if let Ok((written, _)) = timeout(deadlines.idle, answer).await {
+                    written?;
+                }
             }
             return Ok(()); // idle: just close
         };

@@ -8,7 +8,8 @@
 //! * slowloris: 2,000 clients each sending one byte of a head every 300 ms; a normal keep-alive
 //!   client's p99 with and without the crowd, the server's RSS, and how long until each slow
 //!   client is evicted (`408` and close, at the head deadline);
-//! * an idle keep-alive connection is closed at the idle timeout.
+//! * an idle keep-alive connection is closed at the idle timeout, and so is one whose client
+//!   pipelines requests and never reads the responses.
 
 mod common;
 
@@ -470,4 +471,57 @@ fn an_idle_keep_alive_connection_is_closed_at_the_idle_timeout() {
             "closed at the idle timeout: {took:?}"
         );
     }
+}
+
+/// Open fds of process `pid`.
+fn fds_of(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| dir.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_client_that_never_reads_its_responses_is_closed_at_the_idle_timeout() {
+    let _serial = serial();
+    let _watchdog = Watchdog::new(60, "R9: a client that never reads");
+    let idle = Duration::from_millis(1_000);
+    let server = http_server(10_000, idle.as_millis() as u64);
+    let before = fds_of(server.pid());
+    let mut stream = connect(server.port);
+    stream.set_nonblocking(true).unwrap();
+    // Pipeline requests and read nothing, until the server stops taking them: its responses
+    // have filled this socket's receive queue and its own send queue, so its write waits.
+    let requests = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n".repeat(1000);
+    let (mut sent, started) = (0usize, Instant::now());
+    let mut last_progress = Instant::now();
+    while last_progress.elapsed() < Duration::from_millis(300) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the server never stalled"
+        );
+        match stream.write(&requests) {
+            Ok(n) => {
+                sent += n;
+                last_progress = Instant::now();
+            }
+            Err(err) if err.kind() == ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            Err(err) => panic!("the server went away before its writes stalled: {err}"),
+        }
+    }
+    let stalled = Instant::now();
+    assert_eq!(fds_of(server.pid()), before + 1, "the connection is open");
+    // Still not reading: the server must give up on the write and close.
+    while fds_of(server.pid()) > before {
+        assert!(
+            stalled.elapsed() < idle + Duration::from_secs(5),
+            "the server still holds a connection whose client stopped reading"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    println!(
+        "R9: a client that never reads: {sent} bytes of requests, closed {:?} after the stall",
+        stalled.elapsed()
+    );
 }
