@@ -356,6 +356,41 @@ fn accept_failures_do_not_stop_the_listener() {
     });
 }
 
+/// A kernel without multishot accept (before 5.19) fails every arming with `EINVAL` at once:
+/// `incoming()` must fall back to single accepts, not re-arm in a loop returning errors.
+#[test]
+fn incoming_falls_back_to_single_accepts_when_multishot_is_refused() {
+    run("multishot accept refused", async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        for _ in 0..1000 {
+            faults::fail_next_op(OpKind::AcceptMulti, libc::EINVAL);
+        }
+        let mut incoming = listener.incoming();
+        for i in 0..3u8 {
+            let client = coring::spawn(async move {
+                let client = TcpStream::connect(addr).await.unwrap();
+                client.write_all(vec![i]).await.0.unwrap();
+                client
+            });
+            let server = incoming
+                .next()
+                .await
+                .unwrap()
+                .expect("a connection, not the refusal");
+            let (n, buf) = server.read(Vec::with_capacity(1)).await;
+            assert_eq!((n.unwrap(), buf), (1, vec![i]));
+            drop(client.await.unwrap());
+        }
+        assert_eq!(
+            faults::pending().failed_ops,
+            999,
+            "incoming() armed multishot again after the kernel refused it"
+        );
+        faults::clear();
+    });
+}
+
 /// A multishot receive the kernel ends with `ENOBUFS` is re-armed; the stream loses nothing.
 #[test]
 fn a_multishot_receive_ended_by_enobufs_rearms_and_loses_nothing() {

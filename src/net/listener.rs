@@ -127,7 +127,7 @@ impl ListenOptions {
 /// When the process (`EMFILE`) or the system (`ENFILE`) is out of fds, or the kernel out of memory
 /// (`ENOBUFS`, `ENOMEM`), `accept` returns that error and the connection stays in the backlog.
 /// Trying again at once would fail again at once, so the *next* accept on this listener first
-/// waits: 10 ms, doubling with each consecutive failure up to 1 s. A loop that logs the error and
+/// waits: 10 ms, doubling with each consecutive failure up to 50 ms. A loop that logs the error and
 /// accepts again therefore does not spin; a successful accept resets the wait.
 pub struct TcpListener {
     fd: SharedFd,
@@ -211,6 +211,7 @@ impl TcpListener {
         Incoming {
             listener: self,
             op: None,
+            single_shot: false,
         }
     }
 
@@ -268,6 +269,8 @@ fn is_out_of_resources(err: &io::Error) -> bool {
 pub struct Incoming<'a> {
     listener: &'a TcpListener,
     op: Option<MultiOp<AcceptMulti>>,
+    /// The kernel refused multishot accept (`EINVAL`: before Linux 5.19): one accept per call.
+    single_shot: bool,
 }
 
 impl fmt::Debug for Incoming<'_> {
@@ -283,6 +286,9 @@ impl Incoming<'_> {
     /// of connections; the `Option` lets `while let` loops read naturally.
     pub async fn next(&mut self) -> Option<io::Result<TcpStream>> {
         loop {
+            if self.single_shot {
+                return Some(self.listener.accept().await.map(|(stream, _)| stream));
+            }
             if self.op.is_none() {
                 if let Some(delay) = self.listener.backoff.get() {
                     crate::time::sleep(delay).await;
@@ -298,6 +304,16 @@ impl Incoming<'_> {
                 self.op = None;
             }
             if let Some(result) = next {
+                // A kernel without multishot accept fails every arming with EINVAL at once;
+                // re-arming would spin. Single-shot accepts then do the job (and say EINVAL
+                // themselves if the socket really is not listening).
+                let refused = self.op.is_none()
+                    && result.as_ref().err().and_then(io::Error::raw_os_error)
+                        == Some(libc::EINVAL);
+                if refused {
+                    self.single_shot = true;
+                    continue;
+                }
                 listener.note_outcome(result.as_ref().err());
                 return Some(result.map(TcpStream::from_fd));
             }
