@@ -211,6 +211,9 @@ fn giving_up_at_shutdown_still_sends_the_queued_closes() {
     assert!(!open, "the idle socket's close was never submitted");
 }
 
+/// A future carried out of `block_on` unawaited.
+struct Stray<F>(F);
+
 /// A read future that outlives its runtime (returned out of `block_on` while in flight) whose op
 /// the shutdown gave up on: dropping the future later must leak its buffer, since the kernel may
 /// still write it, and must not panic; polling it says clearly what happened.
@@ -223,16 +226,19 @@ fn an_op_given_up_at_shutdown_is_leaked_when_its_future_goes() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let make_stray_read = |runtime: &Runtime| {
-        runtime.block_on(async {
-            let stream = TcpStream::connect(addr).await.unwrap();
-            let buf = probe.buf(Vec::with_capacity(4096));
-            let mut read = Box::pin(async move { stream.read(buf).await.0 });
-            assert!(
-                common::poll_once(read.as_mut()).await.is_none(),
-                "in flight"
-            );
-            read
-        })
+        runtime
+            .block_on(async {
+                let stream = TcpStream::connect(addr).await.unwrap();
+                let buf = probe.buf(Vec::with_capacity(4096));
+                let mut read = Box::pin(async move { stream.read(buf).await.0 });
+                assert!(
+                    common::poll_once(read.as_mut()).await.is_none(),
+                    "in flight"
+                );
+                // Wrapped, so the block's output is plainly a value and not a future to await.
+                Stray(read)
+            })
+            .0
     };
 
     let runtime = Runtime::new().unwrap();
