@@ -171,9 +171,23 @@ impl ResponseHead {
             return Err(format!("more than {MAX_RESPONSE_HEADERS} header lines"));
         }
         self.lines
-            .push(String::from_utf8_lossy(line).trim_end().to_owned());
+            .push(printable(String::from_utf8_lossy(line).trim_end()));
         Ok(false)
     }
+}
+
+/// `text` with control characters (but tab) escaped as `\u{..}`: a header is printed to a
+/// terminal, and a server must not be able to send it escape sequences.
+fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\t' {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The status line must be `HTTP/1.x CODE REASON` (as `httparse` reads it).
