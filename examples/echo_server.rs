@@ -17,6 +17,10 @@
 //! held by an idle connection.
 //!
 //! With `--workers N`, N cores each run a runtime and a `SO_REUSEPORT` listener of their own.
+//!
+//! It is a benchmark server, so it sets no deadlines: a connection lives as long as its client
+//! keeps it open, idle or not reading. A server facing the internet needs per-connection
+//! deadlines; `http_server` shows them (head, idle, and stalled writes).
 
 #[path = "common/args.rs"]
 mod args;
