@@ -53,7 +53,7 @@ struct RingInner {
     returns: Cell<u64>,
     waiters: RefCell<Vec<Waker>>,
     /// Whether the kernel accepted the group (so dropping must unregister it).
-    registered: Cell<bool>,
+    registered: bool,
     /// The runtime whose ring the group is registered with; ops naming the group must go there.
     driver: Rc<DriverCell>,
 }
@@ -86,7 +86,7 @@ impl BufRing {
         let buffers = Region::new(count.checked_mul(buf_size).ok_or_else(too_large)?, 64)?;
         let driver = driver::current();
         let bgid = driver.borrow_mut().next_buffer_group()?;
-        let inner = RingInner {
+        let mut inner = RingInner {
             bgid,
             entries,
             size: buf_size,
@@ -96,7 +96,7 @@ impl BufRing {
             available: Cell::new(0),
             returns: Cell::new(0),
             waiters: RefCell::new(Vec::new()),
-            registered: Cell::new(false),
+            registered: false,
             driver,
         };
         // SAFETY: `ring` is page-aligned room for `entries` entries; it and the buffers live in
@@ -107,7 +107,7 @@ impl BufRing {
                 .borrow_mut()
                 .register_buf_ring(inner.ring.at(0) as u64, entries, bgid)?
         };
-        inner.registered.set(true);
+        inner.registered = true;
         for bid in 0..entries {
             inner.publish(bid);
         }
@@ -236,7 +236,7 @@ impl Drop for RingInner {
     fn drop(&mut self) {
         // Every RingBuf and every op using the group holds an Rc to us, so the kernel is done.
         if let Ok(mut driver) = self.driver.try_borrow_mut() {
-            driver.release_buffer_group(self.bgid, self.registered.get());
+            driver.release_buffer_group(self.bgid, self.registered);
         }
     }
 }

@@ -88,11 +88,7 @@ fn with_store(store_id: usize, f: impl FnOnce(&mut Timers)) {
 
 /// Waits until `duration` has passed.
 pub fn sleep(duration: Duration) -> Sleep {
-    sleep_until(
-        Instant::now()
-            .checked_add(duration)
-            .unwrap_or_else(far_future),
-    )
+    sleep_until(later(Instant::now(), duration))
 }
 
 /// Waits until `deadline`.
@@ -191,10 +187,7 @@ pub async fn timeout<F: Future>(
     duration: Duration,
     future: F,
 ) -> Result<F::Output, error::Elapsed> {
-    let deadline = Instant::now()
-        .checked_add(duration)
-        .unwrap_or_else(far_future);
-    timeout_at(deadline, future).await
+    timeout_at(later(Instant::now(), duration), future).await
 }
 
 /// Like [`timeout`], with an absolute deadline.
