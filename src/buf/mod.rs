@@ -11,6 +11,30 @@
 //! report. Implementations are provided for `Vec<u8>`, `Box<[u8]>`, `String`, `&'static [u8]` and
 //! `&'static str`; [`Slice`] narrows any of them to a sub-range.
 //!
+//! # Why no window can outlive its memory
+//!
+//! An operation reads a buffer's pointer and length (`stable_ptr`, `bytes_total` or
+//! `bytes_init`) when it builds its submission, while it **owns** the buffer, and keeps owning
+//! it until the kernel's last completion: no safe code can reach the buffer in that time. So a
+//! buffer may change freely between operations, provided that what it reports is re-read from
+//! its current state on every call. The `&mut` the buffer types hand out, and why each is
+//! harmless:
+//!
+//! - [`Slice::get_mut`] gives `&mut B`: the inner buffer may shrink or be replaced. A `Slice`
+//!   does not trust the range it was made with; every method cuts `begin..end` to the inner
+//!   buffer's capacity *at that call*, so it reports at most the memory the inner buffer has
+//!   (issue 18: a read into a slice whose `Vec` had been shrunk used to overflow the heap).
+//! - `Vec<u8>`, `Box<[u8]>`, `String` are the user's own values between operations; their
+//!   `IoBuf` methods read their current pointer, length and capacity.
+//! - [`FixedBuf`] derefs to `&mut [u8]` over its initialized bytes, within its slot of the
+//!   pool's region; its length is private and bounded by the slot size, and the region is freed
+//!   only after every `FixedBuf` (each holds the pool) is gone. [`RingBuf`] hands out no `&mut`
+//!   at all, only a `truncate` that can shorten it.
+//! - [`FixedBufPool`] and [`BufRing`] hand out no references to their memory; it lives in a
+//!   fixed region freed after the last buffer and the last operation naming it.
+//! - `io::BufReader::get_mut` and `io::BufWriter::get_mut` give the inner reader or writer,
+//!   never their internal buffer, which they lend to operations by value.
+//!
 //! ```no_run
 //! # async fn demo(stream: coring::net::TcpStream) -> std::io::Result<()> {
 //! use coring::buf::IoBuf;
@@ -45,6 +69,12 @@ pub type BufResult<T, B> = (io::Result<T>, B);
 /// the value is owned by the runtime, even if the value itself is moved (so the bytes live on the
 /// heap or in static memory, never inline). `bytes_init <= bytes_total`, and `bytes_total` bytes
 /// starting at `stable_ptr` are allocated.
+///
+/// The methods must return **consistent values**: what they report describes the value's memory
+/// as it is at the call, and does not change between calls unless the value was mutated through
+/// `&mut` in between (the runtime reads the pointer and the lengths in separate calls and relies
+/// on them agreeing). They must **not re-enter the runtime** (spawn, start or drop operations,
+/// call `block_on`, wake tasks): the runtime may call them while it is busy with its ring.
 pub unsafe trait IoBuf: Unpin + 'static {
     /// Pointer to the first byte; stable across moves of `self`.
     fn stable_ptr(&self) -> *const u8;
@@ -72,22 +102,28 @@ pub unsafe trait IoBuf: Unpin + 'static {
         Self: Sized,
     {
         use std::ops::Bound;
+        // `checked_add`: a bound at usize::MAX must panic as out of range, not wrap to 0.
         let begin = match range.start_bound() {
-            Bound::Included(&n) => n,
-            Bound::Excluded(&n) => n + 1,
-            Bound::Unbounded => 0,
+            Bound::Included(&n) => Some(n),
+            Bound::Excluded(&n) => n.checked_add(1),
+            Bound::Unbounded => Some(0),
         };
         let end = match range.end_bound() {
-            Bound::Included(&n) => n + 1,
-            Bound::Excluded(&n) => n,
-            Bound::Unbounded => self.bytes_total(),
+            Bound::Included(&n) => n.checked_add(1),
+            Bound::Excluded(&n) => Some(n),
+            Bound::Unbounded => Some(self.bytes_total()),
         };
-        assert!(
-            begin <= end && end <= self.bytes_total(),
-            "slice range {begin}..{end} is out of the buffer's capacity {}",
-            self.bytes_total()
-        );
-        Slice::new(self, begin, end)
+        let total = self.bytes_total();
+        match (begin, end) {
+            (Some(begin), Some(end)) if begin <= end && end <= total => {
+                Slice::new(self, begin, end)
+            }
+            _ => panic!(
+                "slice range {:?}..{:?} is out of the buffer's capacity {total}",
+                range.start_bound(),
+                range.end_bound()
+            ),
+        }
     }
 }
 

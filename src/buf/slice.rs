@@ -9,6 +9,13 @@ use std::ops;
 /// `begin..end`. [`Slice::into_inner`] gives the whole buffer back. A read into a slice that
 /// begins past the buffer's initialized bytes zeroes the bytes in between, so that the whole
 /// buffer up to the end of the read is initialized.
+///
+/// [`get_mut`](Slice::get_mut) lets the inner buffer change while the slice holds it, even
+/// shrink (`Vec::shrink_to_fit`) or be replaced by a smaller one. So the window is measured
+/// against the inner buffer **every time it is used**: the slice reaches `begin..end` cut to the
+/// inner buffer's current capacity, and is empty if that ends before `begin` (a read into it
+/// returns `Ok(0)` at once). [`begin`](Slice::begin) and [`end`](Slice::end) report the range it
+/// was made with.
 #[derive(Debug)]
 pub struct Slice<B> {
     buf: B,
@@ -36,7 +43,8 @@ impl<B: IoBuf> Slice<B> {
         &self.buf
     }
 
-    /// The underlying buffer, mutably.
+    /// The underlying buffer, mutably. Changing its capacity changes what the slice reaches
+    /// (see the type's docs); it never lets the slice reach past the buffer's memory.
     pub fn get_mut(&mut self) -> &mut B {
         &mut self.buf
     }
@@ -45,6 +53,13 @@ impl<B: IoBuf> Slice<B> {
     pub fn into_inner(self) -> B {
         self.buf
     }
+
+    /// The range the slice reaches now, `begin..end` cut to the inner buffer's capacity:
+    /// `begin <= end <= bytes_total()` of the inner buffer, always.
+    fn window(&self) -> (usize, usize) {
+        let end = self.end.min(self.buf.bytes_total());
+        (self.begin.min(end), end)
+    }
 }
 
 impl<B: IoBuf> ops::Deref for Slice<B> {
@@ -52,26 +67,29 @@ impl<B: IoBuf> ops::Deref for Slice<B> {
 
     /// The initialized bytes of the slice.
     fn deref(&self) -> &[u8] {
-        let init = self.buf.bytes_init().clamp(self.begin, self.end);
+        let (begin, end) = self.window();
+        let init = self.buf.bytes_init().clamp(begin, end);
         // SAFETY: IoBuf promises `bytes_init` initialized bytes at `stable_ptr`; `begin..init`
-        // lies within them.
-        unsafe {
-            std::slice::from_raw_parts(self.buf.stable_ptr().add(self.begin), init - self.begin)
-        }
+        // lies within them (and `begin <= bytes_total`, so the offset stays in the allocation).
+        unsafe { std::slice::from_raw_parts(self.buf.stable_ptr().add(begin), init - begin) }
     }
 }
 
-// SAFETY: the range lies within the inner buffer, whose memory is stable by its own contract.
+// SAFETY: `window` keeps `begin <= end <= bytes_total` of the inner buffer, measured on every
+// call, so the range lies within the inner buffer's memory, stable by its own contract, however
+// the inner buffer changed through `get_mut` since the slice was made.
 unsafe impl<B: IoBuf> IoBuf for Slice<B> {
     fn stable_ptr(&self) -> *const u8 {
         // SAFETY: begin <= bytes_total, so the offset stays within (or one past) the allocation.
-        unsafe { self.buf.stable_ptr().add(self.begin) }
+        unsafe { self.buf.stable_ptr().add(self.window().0) }
     }
     fn bytes_init(&self) -> usize {
-        self.buf.bytes_init().clamp(self.begin, self.end) - self.begin
+        let (begin, end) = self.window();
+        self.buf.bytes_init().clamp(begin, end) - begin
     }
     fn bytes_total(&self) -> usize {
-        self.end - self.begin
+        let (begin, end) = self.window();
+        end - begin
     }
     fn fixed_index(&self) -> Option<u16> {
         self.buf.fixed_index()
@@ -81,28 +99,28 @@ unsafe impl<B: IoBuf> IoBuf for Slice<B> {
 // SAFETY: as above; `set_init` translates to the inner buffer's offsets.
 unsafe impl<B: IoBufMut> IoBufMut for Slice<B> {
     fn stable_mut_ptr(&mut self) -> *mut u8 {
+        let begin = self.window().0;
         // SAFETY: begin <= bytes_total, so the offset stays within (or one past) the allocation.
-        unsafe { self.buf.stable_mut_ptr().add(self.begin) }
+        unsafe { self.buf.stable_mut_ptr().add(begin) }
     }
     unsafe fn set_init(&mut self, pos: usize) {
         if pos == 0 {
             return;
         }
+        let begin = self.window().0;
         // The inner buffer's initialized prefix may end before `begin` (a read into
         // `Vec::with_capacity(n).slice(k..)`); declaring `begin + pos` bytes initialized would
         // then expose the gap's old heap contents. Zero the gap first: it is disjoint from the
         // `begin..begin + pos` the kernel wrote.
         let init = self.buf.bytes_init();
-        if init < self.begin {
+        if init < begin {
             // SAFETY: `init < begin <= bytes_total`, and `IoBufMut` promises `stable_mut_ptr` is
             // valid for writes of `bytes_total` bytes; no other reference to the gap exists.
-            unsafe {
-                std::ptr::write_bytes(self.buf.stable_mut_ptr().add(init), 0, self.begin - init)
-            };
+            unsafe { std::ptr::write_bytes(self.buf.stable_mut_ptr().add(init), 0, begin - init) };
         }
         // SAFETY: bytes `..init` were initialized, `init..begin` are zeroed just above (or
-        // empty), and the caller promises the `pos` bytes from `begin` are.
-        unsafe { self.buf.set_init(self.begin + pos) }
+        // empty), and the caller promises the `pos <= bytes_total()` bytes from `begin` are.
+        unsafe { self.buf.set_init(begin + pos) }
     }
 }
 
@@ -157,6 +175,43 @@ mod tests {
         // SAFETY: zero bytes are claimed.
         unsafe { s.set_init(0) };
         assert_eq!(s.into_inner(), b"ab");
+    }
+
+    #[test]
+    #[should_panic(expected = "out of the buffer's capacity")]
+    fn slice_to_usize_max_inclusive_panics() {
+        let _ = Vec::<u8>::with_capacity(4).slice(..=usize::MAX);
+    }
+
+    #[test]
+    #[should_panic(expected = "out of the buffer's capacity")]
+    fn slice_from_past_usize_max_panics() {
+        use std::ops::Bound;
+        let _ = Vec::<u8>::with_capacity(4).slice((Bound::Excluded(usize::MAX), Bound::Unbounded));
+    }
+
+    #[test]
+    fn a_shrunk_inner_buffer_shrinks_the_window() {
+        let mut s = Vec::<u8>::with_capacity(64).slice(8..64);
+        s.get_mut().extend_from_slice(&[1; 16]);
+        s.get_mut().shrink_to_fit();
+        let cap = s.get_ref().capacity();
+        assert!(cap < 64, "the test needs the Vec really shrunk");
+        assert_eq!(
+            s.bytes_total(),
+            cap - 8,
+            "the window must fit in the memory left"
+        );
+        assert_eq!(s.bytes_init(), cap - 8);
+        assert_eq!(s.len(), cap - 8);
+        // Shrunk below the slice's begin: an empty window, whose pointer is no further than one
+        // past the allocation.
+        s.get_mut().truncate(4);
+        s.get_mut().shrink_to_fit();
+        assert_eq!(s.bytes_total(), 0);
+        assert_eq!(s.len(), 0);
+        let (start, ptr) = (s.get_ref().as_ptr() as usize, s.stable_ptr() as usize);
+        assert!(ptr <= start + s.get_ref().capacity());
     }
 
     #[test]
