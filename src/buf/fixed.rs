@@ -17,7 +17,7 @@ use std::future::poll_fn;
 use std::io;
 use std::ops::{Deref, DerefMut};
 use std::rc::Rc;
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 
 /// A pool of buffers registered with the runtime's ring.
 ///
@@ -41,9 +41,11 @@ struct PoolInner {
     region: Region,
     size: usize,
     count: usize,
+    /// Buffers nobody holds. Non-empty only while no waiter is without a buffer: a returned
+    /// buffer goes to the first such waiter instead (see [`PoolInner::release`]).
     free: RefCell<Vec<u16>>,
-    /// Tasks waiting in `take`, by waiter id, in arrival order.
-    waiters: RefCell<VecDeque<(u64, Waker)>>,
+    /// Tasks waiting in `take`, in arrival order, each with the buffer handed to it, if any.
+    waiters: RefCell<VecDeque<Waiter>>,
     next_waiter: Cell<u64>,
     checked_in: Cell<u64>,
     driver: Rc<DriverCell>,
@@ -107,24 +109,22 @@ impl FixedBufPool {
         })
     }
 
-    /// Checks out a buffer, waiting for one to be returned if none is free. Waiters are served
-    /// in order; a waiter dropped before it got its buffer passes its turn on.
+    /// Checks out a buffer, waiting for one to be returned if none is free.
+    ///
+    /// First come, first served: a returned buffer is handed to the longest-waiting `take`,
+    /// so neither a later `take` nor [`try_take`](FixedBufPool::try_take) can get ahead of it.
+    /// A waiter dropped before it took its buffer passes the buffer on to the next.
     pub async fn take(&self) -> FixedBuf {
         let mut waiting = Waiting {
             pool: &self.inner,
             id: None,
         };
-        poll_fn(|cx| match self.try_take() {
-            Some(buf) => {
-                waiting.leave_queue();
-                Poll::Ready(buf)
-            }
-            None => {
-                waiting.enqueue(cx.waker());
-                Poll::Pending
-            }
-        })
-        .await
+        let index = poll_fn(|cx| waiting.poll(cx)).await;
+        FixedBuf {
+            pool: self.inner.clone(),
+            index,
+            len: 0,
+        }
     }
 
     /// Buffers free right now.
@@ -158,11 +158,34 @@ impl fmt::Debug for FixedBufPool {
     }
 }
 
+/// A task waiting in [`FixedBufPool::take`].
+struct Waiter {
+    id: u64,
+    waker: Waker,
+    /// The buffer handed to it, once one came back; it is the waiter's from then on.
+    granted: Option<u16>,
+}
+
 impl PoolInner {
-    /// Hands the turn to the first waiter (it takes its entry out of the queue).
-    fn wake_next(&self) {
-        let waiter = self.waiters.borrow_mut().pop_front();
-        if let Some((_, waker)) = waiter {
+    /// Takes buffer `index` back: to the first waiter still without one, or else to the free
+    /// list. Handing it over (rather than freeing it and waking the waiter to race for it) is
+    /// what makes `take` first come, first served.
+    fn release(&self, index: u16) {
+        let waker = {
+            let mut waiters = self.waiters.borrow_mut();
+            match waiters.iter_mut().find(|w| w.granted.is_none()) {
+                Some(waiter) => {
+                    waiter.granted = Some(index);
+                    Some(waiter.waker.clone())
+                }
+                None => {
+                    self.free.borrow_mut().push(index);
+                    None
+                }
+            }
+        };
+        // Woken after the borrow ends: a waker may run arbitrary code.
+        if let Some(waker) = waker {
             waker.wake();
         }
     }
@@ -171,53 +194,54 @@ impl PoolInner {
 /// A `take` call's place in the waiters' queue.
 struct Waiting<'a> {
     pool: &'a PoolInner,
-    /// Set once queued; the entry leaves the queue when woken (popped) or in `leave_queue`.
+    /// Set once queued; the entry leaves the queue when its buffer is taken, or on drop.
     id: Option<u64>,
 }
 
 impl Waiting<'_> {
-    fn enqueue(&mut self, waker: &Waker) {
-        let mut waiters = self.pool.waiters.borrow_mut();
-        if let Some(id) = self.id {
-            if let Some((_, w)) = waiters.iter_mut().find(|(i, _)| *i == id) {
-                // Still queued (a spurious poll): keep the place, refresh the waker.
-                if !w.will_wake(waker) {
-                    *w = waker.clone();
-                }
-                return;
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<u16> {
+        let Some(id) = self.id else {
+            // First poll. A free buffer means nobody waits without one (see `free`).
+            if let Some(index) = self.pool.free.borrow_mut().pop() {
+                return Poll::Ready(index);
             }
-        }
-        let id = *self.id.get_or_insert_with(|| {
             let id = self.pool.next_waiter.get();
             self.pool.next_waiter.set(id + 1);
-            id
-        });
-        // Woken but a buffer was taken before it polled: queued again, at the back.
-        waiters.push_back((id, waker.clone()));
-    }
-
-    /// Leaves the queue; returns whether the entry was still queued (not woken).
-    fn leave_queue(&mut self) -> bool {
-        let Some(id) = self.id.take() else {
-            return true;
+            self.id = Some(id);
+            self.pool.waiters.borrow_mut().push_back(Waiter {
+                id,
+                waker: cx.waker().clone(),
+                granted: None,
+            });
+            return Poll::Pending;
         };
         let mut waiters = self.pool.waiters.borrow_mut();
-        match waiters.iter().position(|(i, _)| *i == id) {
-            Some(at) => {
-                waiters.remove(at);
-                true
-            }
-            None => false,
+        let Some(at) = waiters.iter().position(|w| w.id == id) else {
+            unreachable!("coring: a queued take's entry leaves the queue only through it")
+        };
+        if let Some(index) = waiters[at].granted {
+            waiters.remove(at);
+            self.id = None;
+            return Poll::Ready(index);
         }
+        if !waiters[at].waker.will_wake(cx.waker()) {
+            waiters[at].waker = cx.waker().clone();
+        }
+        Poll::Pending
     }
 }
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        // Dropped after a returned buffer woke it, before it took the buffer: without passing
-        // the turn on, the next waiter would sleep with a buffer free.
-        if !self.leave_queue() && !self.pool.free.borrow().is_empty() {
-            self.pool.wake_next();
+        let Some(id) = self.id else { return };
+        let granted = {
+            let mut waiters = self.pool.waiters.borrow_mut();
+            let at = waiters.iter().position(|w| w.id == id);
+            at.and_then(|at| waiters.remove(at)).and_then(|w| w.granted)
+        };
+        // Given up after a buffer was handed to it: the buffer goes on to the next waiter.
+        if let Some(index) = granted {
+            self.pool.release(index);
         }
     }
 }
@@ -307,9 +331,8 @@ impl fmt::Debug for FixedBuf {
 
 impl Drop for FixedBuf {
     fn drop(&mut self) {
-        self.pool.free.borrow_mut().push(self.index);
         self.pool.checked_in.set(self.pool.checked_in.get() + 1);
-        self.pool.wake_next();
+        self.pool.release(self.index);
     }
 }
 
