@@ -30,7 +30,8 @@ impl TcpStream {
         }
     }
 
-    /// Writes from a registered buffer with `WRITE_FIXED`; may write less than all of it.
+    /// Writes from a registered buffer (a send of its memory with `MSG_NOSIGNAL`); may write
+    /// less than all of it. A peer that closed is a `BrokenPipe` error, never `SIGPIPE`.
     ///
     /// # Errors
     ///

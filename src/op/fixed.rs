@@ -1,5 +1,11 @@
-//! `READ_FIXED` / `WRITE_FIXED`: I/O through a registered buffer, named by its index, so the
-//! kernel skips mapping the pages on every operation.
+//! I/O through a registered buffer: `READ_FIXED` names it by index, so the kernel skips
+//! mapping the pages on every read.
+//!
+//! Writes are a plain `SEND` with `MSG_NOSIGNAL` of the same memory, not `WRITE_FIXED`: that is a
+//! `write(2)`, which raises `SIGPIPE` on a closed peer and kills a process that has not ignored
+//! it. A send cannot name a registered buffer without going zero-copy (`SEND_ZC`, with its
+//! second completion): Linux 6.18 refuses `IORING_RECVSEND_FIXED_BUF` on `SEND` with `EINVAL`
+//! (measured). A socket write copies the bytes either way, so little is lost.
 
 use super::loss::LossWatch;
 use crate::buf::{BufResult, IoBuf, IoBufMut};
@@ -17,7 +23,6 @@ pub(crate) struct ReadFixed<B> {
 pub(crate) struct WriteFixed<B> {
     fd: SharedFd,
     buf: B,
-    index: u16,
     loss: LossWatch,
 }
 
@@ -45,10 +50,9 @@ pub(crate) fn write_fixed<B: IoBuf>(
     loss: LossWatch,
 ) -> Result<Op<WriteFixed<B>>, B> {
     match buf.fixed_index() {
-        Some(index) => Ok(Op::new(WriteFixed {
+        Some(_) => Ok(Op::new(WriteFixed {
             fd: fd.clone(),
             buf,
-            index,
             loss,
         })),
         None => Err(buf),
@@ -92,14 +96,16 @@ unsafe impl<B: IoBufMut> OpCode for ReadFixed<B> {
     }
 }
 
-// SAFETY: the entry points at `bytes_init` bytes of `self.buf`, as for `ReadFixed`.
+// SAFETY: the entry points at `bytes_init` initialized bytes of `self.buf`, kept valid and in
+// place by its `IoBuf` contract and by the pool it belongs to while the op owns it. The socket
+// is kept open by the `SharedFd` clone.
 unsafe impl<B: IoBuf> OpCode for WriteFixed<B> {
     type Output = BufResult<usize, B>;
 
     fn sqe(&mut self) -> squeue::Entry {
         let len = u32::try_from(self.buf.bytes_init()).unwrap_or(u32::MAX);
-        opcode::WriteFixed::new(self.fd.types_fd(), self.buf.stable_ptr(), len, self.index)
-            .offset(u64::MAX)
+        opcode::Send::new(self.fd.types_fd(), self.buf.stable_ptr(), len)
+            .flags(libc::MSG_NOSIGNAL)
             .build()
     }
 
