@@ -415,6 +415,10 @@ impl<R: AsyncWriteRent> AsyncWriteRent for BufReader<R> {
     fn shutdown(&mut self) -> impl Future<Output = io::Result<()>> {
         self.inner.shutdown()
     }
+
+    fn cut_short_mark(&self) -> super::CutShortMark {
+        self.inner.cut_short_mark()
+    }
 }
 
 impl<R: fmt::Debug> fmt::Debug for BufReader<R> {

@@ -179,6 +179,11 @@ impl<W: AsyncWriteRent> AsyncWriteRent for BufWriter<W> {
         self.send_buffer().await?;
         self.inner.shutdown().await
     }
+
+    /// The inner writer's: a message cut short in the buffer is cut short on the stream too.
+    fn cut_short_mark(&self) -> super::CutShortMark {
+        self.inner.cut_short_mark()
+    }
 }
 
 /// Reads go straight to the inner object.

@@ -67,6 +67,12 @@ pub trait AsyncWriteRentExt: AsyncWriteRent {
     /// `WriteZero` if a write accepts nothing; any write error. How much was written before the
     /// error is not reported.
     ///
+    /// # Cancellation
+    ///
+    /// Dropped after some bytes went out but not all, it sets the writer's
+    /// [`cut_short_mark`](AsyncWriteRent::cut_short_mark): a `TcpStream` then fails its later
+    /// writes, as after its own `write_all` was cut short.
+    ///
     /// ```
     /// use coring::io::AsyncWriteRentExt;
     ///
@@ -78,6 +84,7 @@ pub trait AsyncWriteRentExt: AsyncWriteRent {
     /// });
     /// ```
     fn write_all<B: IoBuf>(&mut self, buf: B) -> impl Future<Output = BufResult<(), B>> {
+        let mut cut_short = self.cut_short_mark();
         async move {
             let total = buf.bytes_init();
             let mut buf = buf;
@@ -85,12 +92,19 @@ pub trait AsyncWriteRentExt: AsyncWriteRent {
             while written < total {
                 let (result, slice) = self.write(buf.slice(written..total)).await;
                 buf = slice.into_inner();
-                match result {
-                    Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), buf),
-                    Ok(n) => written += n,
-                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                    Err(err) => return (Err(err), buf),
-                }
+                let err = match result {
+                    Ok(0) => io::ErrorKind::WriteZero.into(),
+                    Ok(n) => {
+                        written += n;
+                        // Armed only across the await: a returned error is reported as itself.
+                        cut_short.arm(written < total);
+                        continue;
+                    }
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(err) => err,
+                };
+                cut_short.arm(false);
+                return (Err(err), buf);
             }
             (Ok(()), buf)
         }

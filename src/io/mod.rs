@@ -79,6 +79,6 @@ pub use buf_reader::BufReader;
 pub use buf_writer::BufWriter;
 pub use copy::copy;
 pub use ext::{AsyncReadRentExt, AsyncWriteRentExt};
-pub use traits::{AsyncReadRent, AsyncWriteRent};
+pub use traits::{AsyncReadRent, AsyncWriteRent, CutShortMark};
 
 pub(crate) use put::put_slice;

@@ -3,6 +3,7 @@
 
 use super::put_slice;
 use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::op::loss::LossFlag;
 use std::future::{ready, Future};
 use std::io;
 
@@ -59,6 +60,10 @@ pub trait AsyncReadRent {
 ///   Writes after it fail.
 /// - The returned futures need not be `Send`. Dropping a write future before it finishes leaves
 ///   unknown how much of the buffer was written.
+/// - A [`write_all`](super::AsyncWriteRentExt::write_all) dropped after writing part of its
+///   buffer sets the writer's [`cut_short_mark`](AsyncWriteRent::cut_short_mark); coring's TCP
+///   streams then fail every later write, as for their own `write_all`, rather than let the peer
+///   read a cut-off message run into the next one.
 ///
 /// # Example
 ///
@@ -82,6 +87,47 @@ pub trait AsyncWriteRent {
 
     /// Flushes, then shuts the writing side down.
     fn shutdown(&mut self) -> impl Future<Output = io::Result<()>>;
+
+    /// What a [`write_all`](super::AsyncWriteRentExt::write_all) on this writer sets if it is
+    /// dropped after writing part of its buffer. The default marks nothing: right for writers
+    /// where a later write cannot follow a cut-off one unnoticed (in-memory ones). coring's
+    /// `TcpStream` and `OwnedWriteHalf` return their writing direction's mark, and wrappers
+    /// (`BufWriter`, `BufReader`, `&mut W`) their inner writer's.
+    fn cut_short_mark(&self) -> CutShortMark {
+        CutShortMark::default()
+    }
+}
+
+/// A writer's record that a `write_all` on it was cut short, from
+/// [`AsyncWriteRent::cut_short_mark`]. `write_all` arms it while a write that follows a partial
+/// one is in flight; dropped armed, it makes the writer fail its later writes.
+#[derive(Debug, Default)]
+pub struct CutShortMark {
+    flag: Option<LossFlag>,
+    armed: bool,
+}
+
+impl CutShortMark {
+    /// A mark that sets `flag` (a stream's writing direction) if dropped while armed.
+    pub(crate) fn new(flag: LossFlag) -> CutShortMark {
+        CutShortMark {
+            flag: Some(flag),
+            armed: false,
+        }
+    }
+
+    /// Whether dropping the mark now means the buffer went out only in part.
+    pub(crate) fn arm(&mut self, armed: bool) {
+        self.armed = armed;
+    }
+}
+
+impl Drop for CutShortMark {
+    fn drop(&mut self) {
+        if let (true, Some(flag)) = (self.armed, &self.flag) {
+            flag.set();
+        }
+    }
 }
 
 impl<T: AsyncReadRent + ?Sized> AsyncReadRent for &mut T {
@@ -101,6 +147,10 @@ impl<T: AsyncWriteRent + ?Sized> AsyncWriteRent for &mut T {
 
     fn shutdown(&mut self) -> impl Future<Output = io::Result<()>> {
         (**self).shutdown()
+    }
+
+    fn cut_short_mark(&self) -> CutShortMark {
+        (**self).cut_short_mark()
     }
 }
 

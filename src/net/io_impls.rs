@@ -2,7 +2,7 @@
 
 use super::{OwnedReadHalf, OwnedWriteHalf, TcpStream};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
-use crate::io::{AsyncReadRent, AsyncWriteRent};
+use crate::io::{AsyncReadRent, AsyncWriteRent, CutShortMark};
 use std::future::{ready, Future};
 use std::io;
 use std::net::Shutdown;
@@ -26,6 +26,11 @@ impl AsyncWriteRent for TcpStream {
     fn shutdown(&mut self) -> impl Future<Output = io::Result<()>> {
         TcpStream::shutdown(self, Shutdown::Write)
     }
+
+    /// The writing direction's: a cut-off message fails later writes.
+    fn cut_short_mark(&self) -> CutShortMark {
+        CutShortMark::new(self.write_loss().clone())
+    }
 }
 
 impl AsyncReadRent for OwnedReadHalf {
@@ -45,5 +50,9 @@ impl AsyncWriteRent for OwnedWriteHalf {
 
     fn shutdown(&mut self) -> impl Future<Output = io::Result<()>> {
         OwnedWriteHalf::shutdown(self)
+    }
+
+    fn cut_short_mark(&self) -> CutShortMark {
+        self.stream().cut_short_mark()
     }
 }

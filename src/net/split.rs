@@ -93,6 +93,11 @@ pub struct OwnedWriteHalf {
 }
 
 impl OwnedWriteHalf {
+    /// The whole stream, for the trait impls beside this module.
+    pub(super) fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
     /// As [`TcpStream::write`].
     pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         self.stream.write(buf).await

@@ -4,6 +4,7 @@ use super::addr::resolve;
 use super::{socket_addr, OwnedReadHalf, OwnedWriteHalf, ToSocketAddrs};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::fd::SharedFd;
+use crate::io::CutShortMark;
 use crate::op;
 use crate::op::loss::LossFlag;
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
@@ -210,10 +211,7 @@ impl TcpStream {
         let total = buf.bytes_init();
         let mut buf = buf;
         let mut done = 0;
-        let mut cut_short = CutShort {
-            flag: &self.write_loss,
-            armed: false,
-        };
+        let mut cut_short = CutShortMark::new(self.write_loss.clone());
         while done < total {
             let (result, slice) = self.write(buf.slice(done..total)).await;
             buf = slice.into_inner();
@@ -222,13 +220,13 @@ impl TcpStream {
                 Ok(n) => {
                     done += n;
                     // Armed only across the await: a returned error is reported as itself.
-                    cut_short.armed = done < total;
+                    cut_short.arm(done < total);
                     continue;
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                 Err(err) => err,
             };
-            cut_short.armed = false;
+            cut_short.arm(false);
             return (Err(err), buf);
         }
         (Ok(()), buf)
@@ -297,19 +295,5 @@ impl AsRawFd for TcpStream {
 impl AsFd for TcpStream {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
-    }
-}
-
-/// Sets the write-loss flag if dropped while armed: a `write_all` future dropped between writes.
-struct CutShort<'a> {
-    flag: &'a LossFlag,
-    armed: bool,
-}
-
-impl Drop for CutShort<'_> {
-    fn drop(&mut self) {
-        if self.armed {
-            self.flag.set();
-        }
     }
 }
