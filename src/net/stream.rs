@@ -154,11 +154,15 @@ impl TcpStream {
 
     /// Reads into `buf` from its start, up to its capacity, and returns the number of bytes read
     /// with the buffer (whose length now covers them). `Ok(0)` is the end of the stream: the peer
-    /// shut down its writing side (or `buf` has no capacity).
+    /// shut down its writing side. A buffer with no room (`bytes_total() == 0`) gives `Ok(0)` at
+    /// once, without waiting for data.
     ///
     /// A `Vec`'s length only grows to cover what was read, never shrinks: when reusing a `Vec`
     /// for reads, `clear()` it first (or use the returned count), or stale bytes past `n` remain.
     pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        if buf.bytes_total() == 0 {
+            return (Ok(0), buf);
+        }
         if let Err(err) = self.read_loss.ready("read").await {
             return (Err(err), buf);
         }
@@ -166,6 +170,8 @@ impl TcpStream {
     }
 
     /// Reads into several buffers in order (scatter), each from its start up to its capacity.
+    /// At most the first 1024 buffers (`IOV_MAX`) take part in one call; if they have no room
+    /// at all, the result is `Ok(0)` at once.
     ///
     /// ```
     /// use coring::net::{TcpListener, TcpStream};
@@ -185,6 +191,9 @@ impl TcpStream {
     /// # std::io::Result::Ok(())
     /// ```
     pub async fn readv<B: IoBufMut>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
+        if no_room(&bufs) {
+            return (Ok(0), bufs);
+        }
         if let Err(err) = self.read_loss.ready("read").await {
             return (Err(err), bufs);
         }
@@ -233,7 +242,8 @@ impl TcpStream {
     }
 
     /// Writes the initialized bytes of several buffers, in order (gather), and returns how many
-    /// were written in all; like [`write`](TcpStream::write), it may write only some.
+    /// were written in all; like [`write`](TcpStream::write), it may write only some. At most
+    /// the first 1024 buffers (`IOV_MAX`) are written by one call, as with `writev(2)`.
     pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
         if let Err(err) = self.write_loss.ready("write").await {
             return (Err(err), bufs);
@@ -296,4 +306,12 @@ impl AsFd for TcpStream {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
+}
+
+/// Whether a vectored read into `bufs` could take nothing (the buffers one call uses have no
+/// room): a zero-length receive would wait for data it cannot take.
+fn no_room<B: IoBuf>(bufs: &[B]) -> bool {
+    bufs.iter()
+        .take(op::IOV_MAX)
+        .all(|buf| buf.bytes_total() == 0)
 }

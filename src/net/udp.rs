@@ -13,7 +13,9 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 ///
 /// Binding and connecting are synchronous (neither waits for the network); sending and receiving
 /// go through the ring with owned buffers. A datagram larger than the receive buffer is cut to
-/// the buffer's capacity (the rest is discarded, as with `recv(2)`).
+/// the buffer's capacity (the rest is discarded, as with `recv(2)`). So, unlike a stream read,
+/// a receive into a buffer with no room still waits for a datagram, and consumes it (as std's
+/// and tokio's do): it returns `Ok(0)` once one arrived, and the datagram is gone.
 ///
 /// ```
 /// use coring::net::UdpSocket;

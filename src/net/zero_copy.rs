@@ -19,8 +19,11 @@ impl TcpStream {
     /// # Errors
     ///
     /// `InvalidInput` if the buffer is not from a [`FixedBufPool`](crate::buf::FixedBufPool);
-    /// otherwise as [`TcpStream::read`].
+    /// otherwise as [`TcpStream::read`] (a buffer with no room gives `Ok(0)` at once).
     pub async fn read_fixed<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        if buf.bytes_total() == 0 && buf.fixed_index().is_some() {
+            return (Ok(0), buf);
+        }
         if let Err(err) = self.read_loss().ready("read").await {
             return (Err(err), buf);
         }

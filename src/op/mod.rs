@@ -16,6 +16,10 @@ pub(crate) mod send_msg;
 pub(crate) mod send_zc;
 pub(crate) mod shutdown;
 
+/// The most iovecs one `sendmsg`/`recvmsg` takes (Linux's `UIO_MAXIOV`); more is `EMSGSIZE`.
+/// Vectored ops pass the first `IOV_MAX` buffers and report what moved, as std and tokio do.
+pub(crate) const IOV_MAX: usize = 1024;
+
 /// An all-zero `msghdr`: no name, no iovecs, no control data.
 fn zeroed_msghdr() -> libc::msghdr {
     // SAFETY: `msghdr` is plain data (integers and raw pointers, plus padding on some targets);

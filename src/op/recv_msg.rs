@@ -2,7 +2,8 @@
 //!
 //! Serves `readv` on streams and `recv_from` on UDP sockets. The message header, the iovec array
 //! and the `sockaddr_storage` the kernel writes the sender into all live on the heap, owned by the
-//! op. Each buffer is filled from its start up to its capacity, in order.
+//! op. Each buffer is filled from its start up to its capacity, in order; only the first
+//! [`IOV_MAX`](super::IOV_MAX) buffers take part.
 
 use super::heap::Heap;
 use super::loss::LossWatch;
@@ -50,11 +51,15 @@ unsafe impl<B: IoBufMut> OpCode for RecvMsg<B> {
 
     fn sqe(&mut self) -> squeue::Entry {
         self.iovecs.clear();
-        self.iovecs
-            .extend(self.bufs.iter_mut().map(|b| libc::iovec {
-                iov_base: b.stable_mut_ptr().cast(),
-                iov_len: b.bytes_total(),
-            }));
+        self.iovecs.extend(
+            self.bufs
+                .iter_mut()
+                .take(super::IOV_MAX)
+                .map(|b| libc::iovec {
+                    iov_base: b.stable_mut_ptr().cast(),
+                    iov_len: b.bytes_total(),
+                }),
+        );
         let namelen = self.name.get().size_of();
         let name = self.name.as_ptr();
         let msg = self.msg.get_mut();
@@ -74,7 +79,8 @@ unsafe impl<B: IoBufMut> OpCode for RecvMsg<B> {
         for buf in &mut self.bufs {
             let filled = left.min(buf.bytes_total());
             // SAFETY: the kernel fills the iovecs in order, each up to its length
-            // (`bytes_total`), and reported `n` bytes in all; `filled` is this buffer's share.
+            // (`bytes_total`), and reported `n` bytes in all; `filled` is this buffer's share
+            // (zero for the buffers past IOV_MAX, since `n` fits in the ones before).
             unsafe { buf.set_init(filled) };
             left -= filled;
         }

@@ -2,7 +2,7 @@
 //!
 //! Serves `writev` on streams (no address) and `send_to` on UDP sockets (one buffer and an
 //! address). The message header, the iovec array and the address all live on the heap, owned by
-//! the op. Sent with `MSG_NOSIGNAL`, so a closed peer is `EPIPE`, never `SIGPIPE`.
+//! the op; only the first [`IOV_MAX`](super::IOV_MAX) buffers are sent. Sent with `MSG_NOSIGNAL`, so a closed peer is `EPIPE`, never `SIGPIPE`.
 
 use super::heap::Heap;
 use super::loss::LossWatch;
@@ -50,10 +50,11 @@ unsafe impl<B: IoBuf> OpCode for SendMsg<B> {
 
     fn sqe(&mut self) -> squeue::Entry {
         self.iovecs.clear();
-        self.iovecs.extend(self.bufs.iter().map(|b| libc::iovec {
-            iov_base: b.stable_ptr().cast_mut().cast(),
-            iov_len: b.bytes_init(),
-        }));
+        self.iovecs
+            .extend(self.bufs.iter().take(super::IOV_MAX).map(|b| libc::iovec {
+                iov_base: b.stable_ptr().cast_mut().cast(),
+                iov_len: b.bytes_init(),
+            }));
         let (name, namelen) = match &self.addr {
             Some(addr) => {
                 let addr = addr.get();
