@@ -542,6 +542,9 @@ impl Driver {
         last_cancel: &mut Option<Instant>,
     ) -> bool {
         self.shut_down = true;
+        // Shutdown waits for cancels, not for throughput: a batched wait would hold each round
+        // for the whole minimum wait (or the round's timeout) however soon the cancels land.
+        self.batch = None;
         if self.in_flight() == 0 {
             // Detached entries (closes, wake-ups for other rings) still queued must go out.
             if let Err(err) = self.flush() {

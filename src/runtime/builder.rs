@@ -5,6 +5,10 @@ use crate::driver::{CompletionBatch, RingConfig};
 use std::io;
 use std::time::Duration;
 
+/// The longest `max_delay` [`Builder::completion_batch`] accepts: beyond it a lone completion
+/// would wait so long that the setting is surely a mistake (`Duration::MAX` meant 71 minutes).
+pub const MAX_BATCH_DELAY: Duration = Duration::from_secs(10);
+
 /// Settings for a [`Runtime`].
 ///
 /// ```
@@ -83,7 +87,17 @@ impl Builder {
                  several completions with no time bound can hold a lone one forever)",
             ));
         }
-        // Rounded up, so a sub-microsecond delay still bounds the wait.
+        if max_delay > MAX_BATCH_DELAY {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "coring: Builder::completion_batch got a max_delay of {max_delay:?}, above \
+                     the limit of {MAX_BATCH_DELAY:?} (every lone completion may wait that long; \
+                     tens of microseconds is the useful range)"
+                ),
+            ));
+        }
+        // Rounded up, so a sub-microsecond delay still bounds the wait. Fits: at most 10 s.
         let micros = max_delay.as_nanos().div_ceil(1000);
         Ok(Some(CompletionBatch {
             wait_for,
@@ -120,7 +134,11 @@ impl Builder {
     /// fails with [`Unsupported`](io::ErrorKind::Unsupported) rather than let waits stall.
     /// `wait_for` of 0 or 1 turns batching off. A zero `max_delay` with `wait_for` above 1 makes
     /// `build` fail with [`InvalidInput`](io::ErrorKind::InvalidInput): a wait with no bound
-    /// could hold a lone completion forever.
+    /// could hold a lone completion forever. So does a `max_delay` above [`MAX_BATCH_DELAY`]
+    /// (10 s).
+    ///
+    /// Shutdown does not batch: dropping the runtime with ops in flight waits only for their
+    /// cancellations.
     ///
     /// ```
     /// use std::time::Duration;
@@ -198,6 +216,15 @@ mod tests {
         assert_eq!(batch(Duration::from_nanos(1)), 1);
         assert_eq!(batch(Duration::from_nanos(1500)), 2);
         assert_eq!(batch(Duration::from_micros(50)), 50);
-        assert_eq!(batch(Duration::from_secs(u64::MAX)), u32::MAX);
+        assert_eq!(batch(MAX_BATCH_DELAY), 10_000_000);
+    }
+
+    #[test]
+    fn completion_batch_refuses_absurd_delays() {
+        for delay in [MAX_BATCH_DELAY + Duration::from_nanos(1), Duration::MAX] {
+            let err = batch_of(16, delay).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+            assert!(err.to_string().contains("max_delay"), "{err}");
+        }
     }
 }

@@ -18,7 +18,7 @@ mod context;
 mod workers;
 
 pub use crate::driver::{RingMode, RingStats};
-pub use builder::Builder;
+pub use builder::{Builder, MAX_BATCH_DELAY};
 pub use workers::{current_worker, workers, MultiRuntime, RemoteJoinHandle, WorkerHandle};
 
 use crate::driver::{Driver, Park, RingConfig};
