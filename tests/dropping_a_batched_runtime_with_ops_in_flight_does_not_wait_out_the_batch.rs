@@ -35,7 +35,10 @@ fn dropping_a_batched_runtime_with_reads_in_flight_is_prompt() {
         let took = started.elapsed();
         // Cancelling four reads on loopback takes microseconds; a wait that honoured the batch's
         // minimum wait (400 ms) or the reap interval (50 ms) would take at least 50 ms.
-        assert!(took < Duration::from_millis(40), "dropping the runtime took {took:?}");
+        assert!(
+            took < Duration::from_millis(40),
+            "dropping the runtime took {took:?}"
+        );
         drop(peers);
     });
 }

@@ -67,7 +67,13 @@ impl Builder {
         self
     }
 
-    /// Pins worker N to core N (modulo the core count). Off by default.
+    /// Pins each worker of [`build_multi`](Self::build_multi) to one CPU. Off by default.
+    ///
+    /// Worker N goes to the N-th CPU the calling thread may run on: its affinity mask, which
+    /// `taskset`, `sched_setaffinity` and cpusets set, so a process started with `taskset -c 2,3`
+    /// puts worker 0 on CPU 2 and worker 1 on CPU 3. With more workers than allowed CPUs the
+    /// count wraps around (worker N on the `N % allowed`-th), so several workers share a CPU and
+    /// take turns on it. A worker that cannot be pinned says so on stderr and runs unpinned.
     pub fn pin_cores(mut self, pin: bool) -> Self {
         self.pin_cores = pin;
         self

@@ -120,6 +120,11 @@ impl<T> Future for RemoteJoinHandle<T> {
 ///
 /// Dropping it stops every worker: each drops its tasks, drains its ring, and its thread is
 /// joined. A worker that panicked is reported on stderr and does not hang the others.
+///
+/// The last reference may also go on one of its own workers (say, an `Arc<MultiRuntime>` held
+/// by a task): that worker cannot join itself, so the drop stops and joins the others, and the
+/// current worker finishes its own shutdown (drops its tasks, drains its ring) when the task
+/// returns to its loop, after which its thread ends on its own.
 pub struct MultiRuntime {
     handles: Arc<[WorkerHandle]>,
     stops: Vec<oneshot::Sender<()>>,
@@ -137,12 +142,18 @@ impl fmt::Debug for MultiRuntime {
 impl MultiRuntime {
     pub(crate) fn start(builder: &Builder, count: usize) -> io::Result<MultiRuntime> {
         let count = count.max(1);
+        let cpus = if builder.pins_cores() {
+            pinning_cpus()
+        } else {
+            Vec::new()
+        };
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let mut go = Vec::new();
         let mut stops = Vec::new();
         let mut threads = Vec::new();
         for index in 0..count {
             let builder = builder.clone();
+            let cpu = (!cpus.is_empty()).then(|| cpus[index % cpus.len()]);
             let ready_tx = ready_tx.clone();
             let (go_tx, go_rx) = std::sync::mpsc::channel::<Option<Arc<[WorkerHandle]>>>();
             let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -150,7 +161,7 @@ impl MultiRuntime {
             stops.push(stop_tx);
             let thread = thread::Builder::new()
                 .name(format!("coring-worker-{index}"))
-                .spawn(move || worker_main(index, builder, ready_tx, go_rx, stop_rx))
+                .spawn(move || worker_main(index, cpu, builder, ready_tx, go_rx, stop_rx))
                 .map_err(|e| {
                     io::Error::new(e.kind(), format!("coring: spawning worker {index}: {e}"))
                 })?;
@@ -207,12 +218,16 @@ impl MultiRuntime {
     ///
     /// # Panics
     ///
-    /// Resumes the future's panic here; panics if worker 0 stopped first.
+    /// Resumes the future's panic here; panics if worker 0 stopped first, or if called on one of
+    /// this runtime's own workers (blocking that worker could wait for itself forever: spawn
+    /// with a [`WorkerHandle`] and await the handle instead).
+    #[track_caller]
     pub fn block_on<F>(&self, future: F) -> F::Output
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        self.refuse_own_worker("block_on");
         unwrap_join(wait(self.handles[0].spawn(future)))
     }
 
@@ -222,13 +237,15 @@ impl MultiRuntime {
     ///
     /// # Panics
     ///
-    /// Resumes the future's panic here; panics if worker 0 stopped first.
+    /// As [`block_on`](Self::block_on).
+    #[track_caller]
     pub fn block_on_with<C, F>(&self, make: C) -> F::Output
     where
         C: FnOnce() -> F + Send + 'static,
         F: Future + 'static,
         F::Output: Send + 'static,
     {
+        self.refuse_own_worker("block_on_with");
         unwrap_join(wait(self.handles[0].spawn_with(make)))
     }
 
@@ -237,15 +254,19 @@ impl MultiRuntime {
     ///
     /// # Panics
     ///
-    /// Resumes the first panic of a worker's main here.
+    /// Resumes the first panic of a worker's main here as soon as it happens, whatever the other
+    /// mains are doing (they go on running until the runtime is dropped). Panics if a worker
+    /// stopped first, or if called on one of this runtime's own workers.
+    #[track_caller]
     pub fn run_on_all<C, F>(&self, main: C) -> Vec<F::Output>
     where
         C: Fn(usize) -> F + Send + Sync + 'static,
         F: Future + 'static,
         F::Output: Send + 'static,
     {
+        self.refuse_own_worker("run_on_all");
         let main = Arc::new(main);
-        let running: Vec<_> = self
+        let mut running: Vec<_> = self
             .handles
             .iter()
             .map(|worker| {
@@ -254,10 +275,46 @@ impl MultiRuntime {
                 worker.spawn_with(move || main(index))
             })
             .collect();
-        running
-            .into_iter()
-            .map(|handle| unwrap_join(wait(handle)))
-            .collect()
+        let mut outputs: Vec<Option<F::Output>> = running.iter().map(|_| None).collect();
+        // All at once, not in worker order: a panic on worker 1 must not wait for worker 0's
+        // main, which may serve forever.
+        wait(std::future::poll_fn(|cx| {
+            let mut pending = false;
+            for (output, handle) in outputs.iter_mut().zip(&mut running) {
+                if output.is_none() {
+                    match Pin::new(handle).poll(cx) {
+                        Poll::Ready(result) => *output = Some(unwrap_join(result)),
+                        Poll::Pending => pending = true,
+                    }
+                }
+            }
+            if pending {
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            }
+        }));
+        outputs.into_iter().flatten().collect()
+    }
+
+    /// Panics if this thread is one of this runtime's workers: blocking it on work that this
+    /// runtime must run could wait for itself forever.
+    #[track_caller]
+    fn refuse_own_worker(&self, call: &str) {
+        let own = WORKER
+            .try_with(|w| {
+                w.borrow()
+                    .as_ref()
+                    .is_some_and(|(_, all)| Arc::ptr_eq(all, &self.handles))
+            })
+            .unwrap_or(false);
+        if own {
+            panic!(
+                "coring: MultiRuntime::{call} called on one of its own workers; it would block \
+                 the worker that has to run the future. Spawn the future with a WorkerHandle \
+                 (coring::runtime::workers()) and .await the handle instead"
+            );
+        }
     }
 
     /// Cross-core wake-ups each worker received so far, as `(through MSG_RING, through eventfd)`.
@@ -279,7 +336,14 @@ impl Drop for MultiRuntime {
     fn drop(&mut self) {
         // Dropping each stop sender ends that worker's main future.
         self.stops.clear();
+        let current = thread::current().id();
         for (index, thread) in self.threads.drain(..).enumerate() {
+            if thread.thread().id() == current {
+                // Dropped on this worker: it cannot join itself. Its stop sender is gone, so its
+                // loop ends and shuts the worker down once the running task returns to it;
+                // dropping the handle detaches the thread.
+                continue;
+            }
             if thread.join().is_err() {
                 eprintln!("coring: worker {index} panicked");
             }
@@ -289,18 +353,32 @@ impl Drop for MultiRuntime {
 
 type Ready = std::sync::mpsc::Sender<(usize, io::Result<Arc<Shared>>)>;
 
+/// The CPUs `pin_cores` pins workers to, in order: those the starting thread may run on (so a
+/// process started under `taskset` or a cpuset stays inside it), or, if the mask cannot be
+/// read, CPUs 0 up to the available parallelism.
+fn pinning_cpus() -> Vec<usize> {
+    match crate::sys::allowed_cpus() {
+        Ok(cpus) if !cpus.is_empty() => cpus,
+        result => {
+            if let Err(err) = result {
+                eprintln!("{err}; pinning to CPUs counted from 0");
+            }
+            let cores = thread::available_parallelism().map_or(1, |n| n.get());
+            (0..cores).collect()
+        }
+    }
+}
+
 fn worker_main(
     index: usize,
+    cpu: Option<usize>,
     builder: Builder,
     ready: Ready,
     go: std::sync::mpsc::Receiver<Option<Arc<[WorkerHandle]>>>,
     stop: oneshot::Receiver<()>,
 ) {
-    if builder.pins_cores() {
-        let cores = thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
-        if let Err(err) = crate::sys::pin_current_thread(index % cores) {
+    if let Some(cpu) = cpu {
+        if let Err(err) = crate::sys::pin_current_thread(cpu) {
             eprintln!("{err}; worker {index} runs unpinned");
         }
     }
