@@ -643,9 +643,13 @@ thread_local! {
     static CURRENT: RefCell<Option<Rc<DriverCell>>> = const { RefCell::new(None) };
 }
 
-/// Makes `driver` the current thread's driver, returning the previous one.
+/// Makes `driver` the current thread's driver, returning the previous one. Once the slot is
+/// destroyed (thread exit) nothing is current, and `driver` is handed back instead.
 pub(crate) fn set_current(driver: Option<Rc<DriverCell>>) -> Option<Rc<DriverCell>> {
-    CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), driver))
+    let mut driver = Some(driver);
+    CURRENT
+        .try_with(|c| std::mem::replace(&mut *c.borrow_mut(), driver.take().flatten()))
+        .unwrap_or_else(|_| driver.flatten())
 }
 
 /// The current thread's driver.
@@ -655,28 +659,39 @@ pub(crate) fn set_current(driver: Option<Rc<DriverCell>>) -> Option<Rc<DriverCel
 /// Outside a coring runtime.
 #[track_caller]
 pub(crate) fn current() -> Rc<DriverCell> {
-    CURRENT.with(|c| c.borrow().clone()).expect(
-        "coring: no runtime on this thread; I/O and timers must run inside coring::block_on, \
+    CURRENT
+        .try_with(|c| c.borrow().clone())
+        .ok()
+        .flatten()
+        .expect(
+            "coring: no runtime on this thread; I/O and timers must run inside coring::block_on, \
          Runtime::block_on or a task spawned there",
-    )
+        )
 }
 
 /// Whether `driver` is the current thread's driver.
 pub(crate) fn is_current(driver: &Rc<DriverCell>) -> bool {
-    CURRENT.with(|c| {
-        c.try_borrow()
-            .is_ok_and(|current| current.as_ref().is_some_and(|d| Rc::ptr_eq(d, driver)))
-    })
+    CURRENT
+        .try_with(|c| {
+            c.try_borrow()
+                .is_ok_and(|current| current.as_ref().is_some_and(|d| Rc::ptr_eq(d, driver)))
+        })
+        .unwrap_or(false)
 }
 
-/// Runs `f` on the current driver if there is one and it is not borrowed right now.
+/// Runs `f` on the current driver if there is one and it is not borrowed right now. A slot
+/// destroyed at thread exit counts as none (a socket dropped by another thread-local's
+/// destructor then closes synchronously).
 pub(crate) fn try_with_current<R>(f: impl FnOnce(&mut Driver) -> R) -> Option<R> {
-    CURRENT.with(|c| {
-        let current = c.try_borrow().ok()?;
-        let driver = current.as_ref()?;
-        let mut driver = driver.try_borrow_mut().ok()?;
-        Some(f(&mut driver))
-    })
+    CURRENT
+        .try_with(|c| {
+            let current = c.try_borrow().ok()?;
+            let driver = current.as_ref()?;
+            let mut driver = driver.try_borrow_mut().ok()?;
+            Some(f(&mut driver))
+        })
+        .ok()
+        .flatten()
 }
 
 /// The general timeout of a batched wait that has no timer to wait for (see

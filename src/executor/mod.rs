@@ -139,28 +139,38 @@ thread_local! {
     static CURRENT: RefCell<Option<Rc<Executor>>> = const { RefCell::new(None) };
 }
 
-/// Makes `executor` the current thread's executor, returning the previous one.
+/// Makes `executor` the current thread's executor, returning the previous one. Once the slot
+/// is destroyed (thread exit) nothing is current, and `executor` is handed back instead.
 pub(crate) fn set_current(executor: Option<Rc<Executor>>) -> Option<Rc<Executor>> {
-    CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), executor))
+    let mut executor = Some(executor);
+    CURRENT
+        .try_with(|c| std::mem::replace(&mut *c.borrow_mut(), executor.take().flatten()))
+        .unwrap_or_else(|_| executor.flatten())
 }
 
 /// Queues `task` on this thread's executor if that is the task's own (executor `id`); hands it
 /// back otherwise.
 fn push_local(id: usize, task: TaskRef) -> Result<(), TaskRef> {
-    CURRENT.with(|c| match c.try_borrow().ok().as_deref() {
-        Some(Some(executor)) if executor.shared.id == id => {
+    // A destroyed slot (thread exit) means no executor runs here.
+    let Ok(current) = CURRENT.try_with(|c| c.try_borrow().ok().and_then(|c| c.clone())) else {
+        return Err(task);
+    };
+    match current {
+        Some(executor) if executor.shared.id == id => {
             executor.queue.borrow_mut().push_back(task);
             Ok(())
         }
         _ => Err(task),
-    })
+    }
 }
 
 /// Whether the executor owning `shared` is the one running on this thread.
 pub(crate) fn is_current(shared: &Shared) -> bool {
-    CURRENT.with(
-        |c| matches!(c.try_borrow().ok().as_deref(), Some(Some(e)) if e.shared.id == shared.id),
-    )
+    CURRENT
+        .try_with(
+            |c| matches!(c.try_borrow().ok().as_deref(), Some(Some(e)) if e.shared.id == shared.id),
+        )
+        .unwrap_or(false)
 }
 
 /// Spawns a task on the current thread's executor.
@@ -174,9 +184,13 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let executor = CURRENT.with(|c| c.borrow().clone()).expect(
-        "coring: spawn called outside a runtime; call it inside coring::block_on, \
+    let executor = CURRENT
+        .try_with(|c| c.borrow().clone())
+        .ok()
+        .flatten()
+        .expect(
+            "coring: spawn called outside a runtime; call it inside coring::block_on, \
          Runtime::block_on or a task spawned there",
-    );
+        );
     executor.spawn(future)
 }

@@ -1,5 +1,20 @@
 //! The thread-local "current runtime": which driver, timers and executor `Op`s, `Sleep`s and
 //! `spawn` use on this thread while a runtime runs.
+//!
+//! # Thread exit
+//!
+//! A runtime or socket may itself live in a user's `thread_local!`, whose destructor can run
+//! after these slots are destroyed (the thread's destructors run in reverse order of first use).
+//! Touching a destroyed slot panics, and a panic in a thread-local destructor aborts the process.
+//! So every access tolerates a destroyed slot as "no current runtime", and:
+//!
+//! * [`register`] touches all the slots, then [`ALIVE`], whenever a runtime is made or entered.
+//!   A runtime made inside a thread-local's initializer therefore registers them first, and
+//!   they outlive it: its drop runs normally.
+//! * [`ALIVE`] is touched after the others, so it is destroyed before them: while it lives, all
+//!   of them do. A runtime dropped after it (one put into an older thread-local) shuts down
+//!   without entering, cancelling and reaping its ops as usual; its tasks are dropped with no
+//!   runtime current.
 
 use crate::driver::{self, DriverCell};
 use crate::executor::{self, Executor};
@@ -16,6 +31,8 @@ pub(crate) struct Core {
 /// Makes `core` current until dropped, then restores what was current before.
 pub(crate) struct EnterGuard {
     previous: Previous,
+    /// Whether `previous` holds what to restore (false once thread exit has begun).
+    entered: bool,
 }
 
 /// What was current before: restored on exit.
@@ -34,6 +51,12 @@ impl EnterGuard {
     #[track_caller]
     pub(crate) fn enter(core: &Core) -> Self {
         let guard = Self::enter_for_shutdown(core);
+        if !guard.entered {
+            panic!(
+                "coring: block_on called while this thread is exiting (from a thread-local's \
+                 destructor): the thread's runtime slots are gone. Run it before the thread ends"
+            );
+        }
         if guard.previous.0.is_some() {
             drop(guard);
             panic!(
@@ -45,21 +68,59 @@ impl EnterGuard {
     }
 
     /// Enters `core` even inside another runtime (dropping a runtime from within another).
+    /// During thread exit, once this thread's slots are going, it enters nothing.
     pub(crate) fn enter_for_shutdown(core: &Core) -> Self {
+        if !register() {
+            return EnterGuard {
+                previous: (None, None, None),
+                entered: false,
+            };
+        }
         EnterGuard {
             previous: (
                 executor::set_current(Some(core.executor.clone())),
                 driver::set_current(Some(core.driver.clone())),
                 time::set_current(Some(core.timers.clone())),
             ),
+            entered: true,
         }
     }
 }
 
 impl Drop for EnterGuard {
     fn drop(&mut self) {
-        executor::set_current(self.previous.0.take());
-        driver::set_current(self.previous.1.take());
-        time::set_current(self.previous.2.take());
+        if self.entered {
+            executor::set_current(self.previous.0.take());
+            driver::set_current(self.previous.1.take());
+            time::set_current(self.previous.2.take());
+        }
     }
+}
+
+/// Destroyed before the current-runtime slots (see the module docs): alive means they all are.
+struct Alive;
+
+impl Drop for Alive {
+    // Only its destruction matters: a type with drop glue gets its destructor registered.
+    fn drop(&mut self) {}
+}
+
+thread_local! {
+    static ALIVE: Alive = const { Alive };
+}
+
+/// Registers this thread's current-runtime slots for destruction, then [`ALIVE`] after them.
+/// Returns `false` once thread exit has begun destroying them: nothing can be made current.
+pub(crate) fn register() -> bool {
+    if ALIVE.try_with(|_| ()).is_err() {
+        return false;
+    }
+    // Replacing a value with itself registers each slot's destructor on first use. `ALIVE` is
+    // alive, so (being destroyed first) the slots are too.
+    time::set_current(time::set_current(None));
+    driver::set_current(driver::set_current(None));
+    executor::set_current(executor::set_current(None));
+    // First touched after the slots, so destroyed before them.
+    ALIVE.with(|_| ());
+    true
 }

@@ -70,6 +70,9 @@ impl Runtime {
         } else {
             None
         };
+        // Made inside a thread-local's initializer, the runtime then outlives none of the slots
+        // its drop enters (see `context`).
+        context::register();
         let executor = Rc::new(Executor::new(notifier)?);
         let mut driver = Driver::new(config)?;
         driver.arm_wake_fd(executor.shared().eventfd())?;

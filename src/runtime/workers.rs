@@ -32,14 +32,19 @@ thread_local! {
 
 /// The index of the worker this thread is, inside a multi-worker runtime.
 pub fn current_worker() -> Option<usize> {
-    WORKER.with(|w| w.borrow().as_ref().map(|(i, _)| *i))
+    WORKER
+        .try_with(|w| w.borrow().as_ref().map(|(i, _)| *i))
+        .ok()
+        .flatten()
 }
 
 /// Handles to every worker of the multi-worker runtime this thread belongs to (empty outside
 /// one), in worker order.
 pub fn workers() -> Arc<[WorkerHandle]> {
     WORKER
-        .with(|w| w.borrow().as_ref().map(|(_, all)| all.clone()))
+        .try_with(|w| w.borrow().as_ref().map(|(_, all)| all.clone()))
+        .ok()
+        .flatten()
         .unwrap_or_else(|| Arc::new([]))
 }
 
