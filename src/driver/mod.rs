@@ -21,6 +21,7 @@
 
 #[cfg(feature = "fault-injection")]
 pub mod faults;
+pub(crate) mod fork;
 mod lifecycle;
 pub(crate) mod op;
 mod register;
@@ -105,10 +106,13 @@ pub(crate) struct Driver {
     buffer_groups: u16,
     free_buffer_groups: Vec<u16>,
     batch: Option<CompletionBatch>,
+    /// `fork::generation()` when the ring was made: another count means a forked child.
+    forks: u64,
 }
 
 impl Driver {
     pub(crate) fn new(config: RingConfig) -> io::Result<Self> {
+        let forks = fork::generation();
         let (ring, mode) = setup::build_ring(config)?;
         Ok(Driver {
             ring,
@@ -123,7 +127,16 @@ impl Driver {
             buffer_groups: 0,
             free_buffer_groups: Vec::new(),
             batch: config.batch,
+            forks,
         })
+    }
+
+    /// Fails if this process is a fork child of the ring's maker: its queues are the parent's.
+    fn check_owner(&self) -> io::Result<()> {
+        if fork::forked_since(self.forks) {
+            return Err(fork::inherited_error());
+        }
+        Ok(())
     }
 
     pub(crate) fn mode(&self) -> RingMode {
@@ -157,6 +170,7 @@ impl Driver {
         if self.shut_down {
             return Err(io::Error::other("coring: the runtime is shutting down"));
         }
+        self.check_owner()?;
         self.generation = (self.generation + 1) & GENERATION_MASK;
         let generation = self.generation;
         let mut lifecycle = Lifecycle::new(multishot);
@@ -227,6 +241,7 @@ impl Driver {
     }
 
     fn push_entry(&mut self, entry: &squeue::Entry) -> io::Result<()> {
+        self.check_owner()?;
         for _ in 0..64 {
             // A scripted "full queue": the push is refused before it happens.
             #[cfg(feature = "fault-injection")]
@@ -374,6 +389,7 @@ impl Driver {
 
     /// Submits queued entries and, unless `park` is `NoWait`, waits for a completion.
     pub(crate) fn park(&mut self, park: Park) -> io::Result<()> {
+        self.check_owner()?;
         // Wake-ups collected outside a turn's dispatch (a full queue was drained mid-push, or an
         // op failed before reaching the kernel) must not wait for the kernel's next completion.
         let park = if self.woken.is_empty() {
@@ -394,6 +410,7 @@ impl Driver {
 
     /// Submits whatever is queued, without waiting and without reaping.
     pub(crate) fn flush(&mut self) -> io::Result<()> {
+        self.check_owner()?;
         if self.ring.submission().is_empty() {
             return Ok(());
         }
@@ -401,6 +418,7 @@ impl Driver {
     }
 
     fn enter(&mut self, park: Park) -> io::Result<()> {
+        self.check_owner()?;
         self.stats.enters += 1;
         // A scripted failure is returned instead of the syscall, which then never happens.
         #[cfg(feature = "fault-injection")]
@@ -464,6 +482,10 @@ impl Driver {
     /// Reaps every available completion, applying each to its slot. Wakers to wake are collected
     /// for [`Driver::take_woken`].
     pub(crate) fn dispatch(&mut self) {
+        if self.check_owner().is_err() {
+            // A fork child: the completion queue is the parent's (and not even mapped here).
+            return;
+        }
         let mut rearm_wake = false;
         let mut cq = self.ring.completion();
         cq.sync();
@@ -542,6 +564,11 @@ impl Driver {
         last_cancel: &mut Option<Instant>,
     ) -> bool {
         self.shut_down = true;
+        if self.check_owner().is_err() {
+            // A fork child: the parent's kernel state is not ours to cancel or reap, and the
+            // kernel never writes this process's copies of the op data, so they may be freed.
+            return true;
+        }
         // Shutdown waits for cancels, not for throughput: a batched wait would hold each round
         // for the whole minimum wait (or the round's timeout) however soon the cancels land.
         self.batch = None;

@@ -18,11 +18,15 @@ impl Driver {
         if let Some(err) = super::faults::take_registration_error() {
             return Err(explain_memlock(err));
         }
+        self.check_owner()?;
         // SAFETY: forwarded from the caller's contract.
         unsafe { self.ring.submitter().register_buffers(iovecs) }.map_err(explain_memlock)
     }
 
+    /// Unregisters the fixed buffers. In a fork child this fails (and leaves the parent's table
+    /// alone).
     pub(crate) fn unregister_buffers(&mut self) -> io::Result<()> {
+        self.check_owner()?;
         self.ring.submitter().unregister_buffers()
     }
 
@@ -70,6 +74,7 @@ impl Driver {
         if let Some(err) = super::faults::take_registration_error() {
             return Err(explain_memlock(err));
         }
+        self.check_owner()?;
         // SAFETY: forwarded from the caller's contract.
         unsafe {
             self.ring
@@ -111,6 +116,7 @@ impl Driver {
     }
 
     fn unregister_buf_ring(&mut self, bgid: u16) -> io::Result<()> {
+        self.check_owner()?;
         self.ring.submitter().unregister_buf_ring(bgid)
     }
 }

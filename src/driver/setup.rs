@@ -64,7 +64,8 @@ pub(crate) fn build_ring(config: RingConfig) -> io::Result<(IoUring, RingMode)> 
     let mut last_err = None;
     for &mode in attempts {
         let mut builder = IoUring::builder();
-        builder.setup_cqsize(cq_entries).setup_clamp();
+        // A forked child gets no copy of the queues (see `fork`).
+        builder.setup_cqsize(cq_entries).setup_clamp().dontfork();
         match mode {
             RingMode::DeferTaskrun => {
                 builder

@@ -43,6 +43,20 @@ pub const TASK_BUDGET: usize = 256;
 /// A single-threaded io_uring runtime. It is `!Send`: it and its tasks stay on the thread that
 /// built it.
 ///
+/// # Processes and threads
+///
+/// * **`fork()`**: a forked child never touches the parent's ring (its queues are not even
+///   mapped in the child). In the child, I/O on an inherited runtime fails with an error that
+///   says so, and dropping the runtime (or sockets, inside it) frees the child's copies without
+///   cancelling or closing anything of the parent's. Build a new runtime in the child.
+///   Spawning with `std::process::Command` is unaffected: its child runs no coring code.
+/// * **`thread_local!`**: a runtime or socket may live in one. At thread exit (or at process
+///   exit, for the thread calling `exit`) it is dropped like any other: a runtime made in the
+///   thread-local's initializer shuts down as usual; one put there later, whose destructor may
+///   run after coring's own thread-locals are gone, shuts down with no runtime current
+///   (cancelling and reaping its ops, closing its sockets). Its tasks must then not touch a
+///   destroyed thread-local in their `Drop`.
+///
 /// ```
 /// let runtime = coring::Runtime::new()?;
 /// let answer = runtime.block_on(async { coring::spawn(async { 42 }).await.unwrap() });

@@ -126,6 +126,9 @@ impl<T> Future for RemoteJoinHandle<T> {
 /// Dropping it stops every worker: each drops its tasks, drains its ring, and its thread is
 /// joined. A worker that panicked is reported on stderr and does not hang the others.
 ///
+/// After `fork()`, a child's copy is inert: dropping it neither stops nor joins the parent's
+/// workers, and its `block_on` family panics (the workers are not in the child).
+///
 /// The last reference may also go on one of its own workers (say, an `Arc<MultiRuntime>` held
 /// by a task): that worker cannot join itself, so the drop stops and joins the others, and the
 /// current worker finishes its own shutdown (drops its tasks, drains its ring) when the task
@@ -134,6 +137,8 @@ pub struct MultiRuntime {
     handles: Arc<[WorkerHandle]>,
     stops: Vec<oneshot::Sender<()>>,
     threads: Vec<thread::JoinHandle<()>>,
+    /// `fork::generation()` when started: a fork child has none of these threads.
+    forks: u64,
 }
 
 impl fmt::Debug for MultiRuntime {
@@ -147,6 +152,7 @@ impl fmt::Debug for MultiRuntime {
 impl MultiRuntime {
     pub(crate) fn start(builder: &Builder, count: usize) -> io::Result<MultiRuntime> {
         let count = count.max(1);
+        let forks = crate::driver::fork::generation();
         let cpus = if builder.pins_cores() {
             pinning_cpus()
         } else {
@@ -211,6 +217,7 @@ impl MultiRuntime {
             handles,
             stops,
             threads,
+            forks,
         })
     }
 
@@ -302,10 +309,16 @@ impl MultiRuntime {
         outputs.into_iter().flatten().collect()
     }
 
-    /// Panics if this thread is one of this runtime's workers: blocking it on work that this
-    /// runtime must run could wait for itself forever.
+    /// Panics if this thread is one of this runtime's workers (blocking it on work that this
+    /// runtime must run could wait for itself forever), or in a fork child (no workers there).
     #[track_caller]
     fn refuse_own_worker(&self, call: &str) {
+        if crate::driver::fork::forked_since(self.forks) {
+            panic!(
+                "coring: MultiRuntime::{call} called in a fork child; its workers live in the \
+                 parent process. Build a new runtime in the child"
+            );
+        }
         let own = WORKER
             .try_with(|w| {
                 w.borrow()
@@ -339,6 +352,14 @@ impl MultiRuntime {
 
 impl Drop for MultiRuntime {
     fn drop(&mut self) {
+        if crate::driver::fork::forked_since(self.forks) {
+            // A fork child's copy: the worker threads exist only in the parent, so there is
+            // nothing to stop or join here (a join would wait forever), and a stop message
+            // would wake the parent's workers. Forgotten, not dropped.
+            std::mem::forget(std::mem::take(&mut self.stops));
+            std::mem::forget(std::mem::take(&mut self.threads));
+            return;
+        }
         // Dropping each stop sender ends that worker's main future.
         self.stops.clear();
         let current = thread::current().id();

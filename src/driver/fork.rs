@@ -1,0 +1,60 @@
+//! `fork()`: a forked child must never touch its parent's rings.
+//!
+//! The ring's submission and completion queues are shared mappings, so after `fork` a child
+//! that pushed an entry (a cancel or a close, say, when it dropped its copy of a runtime or a
+//! socket) would move the tail of the *parent's* queue, and the parent's next submit would run
+//! the child's entries: its reads cancelled, its listeners closed. Two guards:
+//!
+//! * the mappings are marked `MADV_DONTFORK` (as liburing does), so a child does not even have
+//!   them: a stray access faults in the child instead of corrupting the parent;
+//! * a `pthread_atfork` child handler counts forks, and a driver made before the latest fork
+//!   treats every ring access as foreign: pushes and waits fail with a clear error, shutdown
+//!   skips the ring (the kernel only ever writes the parent's memory, so the child's copies of
+//!   op data are freed as plain memory), and nothing reaches the parent's queues.
+//!
+//! `std::process::Command` (and `posix_spawn`) does not run fork handlers and the child runs no
+//! coring code before `exec`: spawning processes is unaffected.
+
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Once;
+
+/// Forks this process went through since coring started watching (counted in each child).
+static FORKS: AtomicU64 = AtomicU64::new(0);
+static WATCH: Once = Once::new();
+
+extern "C" fn count_fork_in_child() {
+    // Async-signal-safe: one atomic add, in the child, right after `fork` returns there.
+    FORKS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Starts watching for forks (once per process) and returns the current count, for
+/// [`forked_since`] to compare with.
+pub(crate) fn generation() -> u64 {
+    WATCH.call_once(|| {
+        // SAFETY: the handler is a plain `extern "C" fn` that stays valid for the process's
+        // life and does only an async-signal-safe atomic add.
+        let rc = unsafe { libc::pthread_atfork(None, None, Some(count_fork_in_child)) };
+        if rc != 0 {
+            // Only ENOMEM is possible; the MADV_DONTFORK mappings still keep a child off the
+            // parent's queues (it would fault instead of getting a clear error).
+            eprintln!("coring: pthread_atfork failed ({rc}); a forked child is not detected");
+        }
+    });
+    FORKS.load(Ordering::Relaxed)
+}
+
+/// Whether this process is a fork child of the one that read `generation`: one relaxed load,
+/// cheap enough for every push.
+pub(crate) fn forked_since(generation: u64) -> bool {
+    FORKS.load(Ordering::Relaxed) != generation
+}
+
+/// The error for using a ring (or a multi-worker runtime) inherited through `fork`.
+pub(crate) fn inherited_error() -> io::Error {
+    io::Error::other(
+        "coring: this runtime was made by the parent process before fork(); a forked child \
+         cannot use its ring (it would act on the parent's queues). Build a new runtime in the \
+         child",
+    )
+}
