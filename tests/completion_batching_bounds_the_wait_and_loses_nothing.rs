@@ -54,6 +54,47 @@ fn a_lone_completion_waits_for_max_delay_and_no_longer() {
     });
 }
 
+#[test]
+fn a_ping_pong_exchange_waits_at_most_twice_max_delay() {
+    within(LIMIT, || {
+        let max_delay = Duration::from_millis(100);
+        let runtime = batched(max_delay);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        // The client is a plain thread: only the server's waits are batched.
+        let client = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut round_trips = Vec::new();
+            for _ in 0..4 {
+                let start = Instant::now();
+                stream.write_all(b"x").unwrap();
+                let mut echo = [0u8; 1];
+                stream.read_exact(&mut echo).unwrap();
+                round_trips.push(start.elapsed());
+                // Less than max_delay between messages, as in a chatty protocol.
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            round_trips
+        });
+        runtime.block_on(async move {
+            let stream = TcpStream::connect(addr).await.unwrap();
+            for _ in 0..4 {
+                let (n, buf) = stream.read(Vec::with_capacity(8)).await;
+                assert_eq!(n.unwrap(), 1);
+                stream.write_all(buf).await.0.unwrap();
+            }
+        });
+        for took in client.join().unwrap() {
+            // As documented: the echo's write completion and then the next request's read
+            // completion may each be held up to max_delay, never longer.
+            assert!(
+                took < 2 * max_delay + max_delay / 2,
+                "a round trip took {took:?} with max_delay {max_delay:?}"
+            );
+        }
+    });
+}
+
 fn batched(max_delay: Duration) -> coring::Runtime {
     coring::Builder::new()
         .completion_batch(64, max_delay)

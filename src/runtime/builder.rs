@@ -128,11 +128,15 @@ impl Builder {
     ///
     /// A busy server then takes many completions per `io_uring_enter` instead of one or two
     /// (measured on an HTTP keep-alive benchmark with `(32, 50 µs)`: 0.55 enters per request
-    /// became 0.07, and server CPU per request fell by about 9%). The price is up to `max_delay`
-    /// of added latency for a completion that comes within `max_delay` of the wait's start: a
-    /// single connection in ping-pong waits that long for every message. A completion on an idle
-    /// runtime is not held (its wait began long before), and timers are never held: a wait does
-    /// not outlast the next timer's deadline. Tens of microseconds is the useful range, and
+    /// became 0.07, and server CPU per request fell by about 9%). The price is latency: a
+    /// completion that comes within `max_delay` of a wait's start may be held until `max_delay`
+    /// after that start. That includes the completion of an operation the wait itself
+    /// submitted, such as a send that left at once: the bytes go out when submitted, but the task
+    /// learns of it only when the wait ends. So a task that awaits a write and then a read waits
+    /// up to `max_delay` for each: a single connection in request/response ping-pong gains up to
+    /// 2 × `max_delay` per exchange (measured: about 190 ms per exchange at 100 ms). A
+    /// completion on an idle runtime is not held (its wait began long before), and timers are
+    /// never held: a wait does not outlast the next timer's deadline. Tens of microseconds is the useful range, and
     /// `wait_for` about the number of connections that are usually active (a larger one makes
     /// every wait last the full `max_delay`).
     ///
