@@ -15,6 +15,7 @@
 
 mod builder;
 mod context;
+mod wait;
 mod workers;
 
 pub use crate::driver::{RingMode, RingStats};

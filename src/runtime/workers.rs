@@ -14,6 +14,7 @@
 //! # std::io::Result::Ok(())
 //! ```
 
+use super::wait::{unwrap_join, wait, wait_all};
 use super::Builder;
 use crate::executor::{Injected, JoinError, Shared};
 use crate::sync::oneshot;
@@ -21,9 +22,9 @@ use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::pin::{pin, Pin};
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll};
 use std::thread;
 
 thread_local! {
@@ -278,7 +279,7 @@ impl MultiRuntime {
     {
         self.refuse_own_worker("run_on_all");
         let main = Arc::new(main);
-        let mut running: Vec<_> = self
+        let running: Vec<_> = self
             .handles
             .iter()
             .map(|worker| {
@@ -287,26 +288,9 @@ impl MultiRuntime {
                 worker.spawn_with(move || main(index))
             })
             .collect();
-        let mut outputs: Vec<Option<F::Output>> = running.iter().map(|_| None).collect();
         // All at once, not in worker order: a panic on worker 1 must not wait for worker 0's
         // main, which may serve forever.
-        wait(std::future::poll_fn(|cx| {
-            let mut pending = false;
-            for (output, handle) in outputs.iter_mut().zip(&mut running) {
-                if output.is_none() {
-                    match Pin::new(handle).poll(cx) {
-                        Poll::Ready(result) => *output = Some(unwrap_join(result)),
-                        Poll::Pending => pending = true,
-                    }
-                }
-            }
-            if pending {
-                Poll::Pending
-            } else {
-                Poll::Ready(())
-            }
-        }));
-        outputs.into_iter().flatten().collect()
+        wait_all(running)
     }
 
     /// Panics if this thread is one of this runtime's workers (blocking it on work that this
@@ -428,33 +412,4 @@ fn worker_main(
     let _ = runtime.block_on(stop);
     drop(runtime);
     WORKER.with(|w| *w.borrow_mut() = None);
-}
-
-fn unwrap_join<T>(result: Result<T, JoinError>) -> T {
-    match result {
-        Ok(value) => value,
-        Err(err) => match err.try_into_panic() {
-            Ok(payload) => std::panic::resume_unwind(payload),
-            Err(err) => panic!("coring: the worker stopped before the future finished ({err})"),
-        },
-    }
-}
-
-/// Blocks this (non-worker) thread until `future` completes.
-fn wait<F: Future>(future: F) -> F::Output {
-    struct ThreadWaker(thread::Thread);
-    impl Wake for ThreadWaker {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut future = pin!(future);
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
-        }
-        thread::park();
-    }
 }
