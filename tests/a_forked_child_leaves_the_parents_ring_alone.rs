@@ -18,21 +18,24 @@ use std::time::Duration;
 
 const CHILD: &str = "CORING_FORK_CHILD";
 
+/// Runs test `name` in a child process and checks it exited cleanly after printing `last`.
+fn in_child(name: &str, last: &str) {
+    let run = run_child(name, &[(CHILD, "1")], Duration::from_secs(60));
+    assert!(
+        run.status.success() && run.stdout.contains(last),
+        "{}{}",
+        run.status,
+        run.report()
+    );
+}
+
 #[test]
 fn a_forked_child_dropping_its_copies_leaves_the_parent_running() {
     if !is_child(CHILD) {
-        let run = run_child(
+        return in_child(
             "a_forked_child_dropping_its_copies_leaves_the_parent_running",
-            &[(CHILD, "1")],
-            Duration::from_secs(60),
+            "parent unaffected",
         );
-        assert!(
-            run.status.success() && run.stdout.contains("parent unaffected"),
-            "{}{}",
-            run.status,
-            run.report()
-        );
-        return;
     }
     let runtime = Runtime::new().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -100,18 +103,10 @@ fn a_forked_child_dropping_its_copies_leaves_the_parent_running() {
 #[test]
 fn a_forked_child_dropping_a_multi_runtime_copy_returns_and_leaves_the_workers_running() {
     if !is_child(CHILD) {
-        let run = run_child(
+        return in_child(
             "a_forked_child_dropping_a_multi_runtime_copy_returns_and_leaves_the_workers_running",
-            &[(CHILD, "1")],
-            Duration::from_secs(60),
+            "workers unaffected",
         );
-        assert!(
-            run.status.success() && run.stdout.contains("workers unaffected"),
-            "{}{}",
-            run.status,
-            run.report()
-        );
-        return;
     }
     let runtime = coring::Builder::new().workers(2).build_multi().unwrap();
     assert_eq!(runtime.block_on(async { 1 }), 1);
