@@ -196,9 +196,19 @@ pub struct ResponseHead {
 
 impl ResponseHead {
     /// Takes the next line, `\n` included. `Ok(true)`: it was the blank line that ends the head.
+    ///
+    /// # Errors
+    ///
+    /// Why the line cannot be in a response head: not an HTTP response (the first line is not
+    /// a status line, or is blank), or too many header lines.
     pub fn line(&mut self, line: &[u8]) -> Result<bool, String> {
         if line == b"\r\n" || line == b"\n" {
-            return Ok(true);
+            // Before any status line, nothing said this is HTTP (RFC 9112 lets only a server
+            // skip blank lines, before a request).
+            return match self.lines.is_empty() {
+                true => Err("not an HTTP response: a blank line before the status line".into()),
+                false => Ok(true),
+            };
         }
         if self.lines.is_empty() {
             check_status_line(line)?;
