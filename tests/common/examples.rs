@@ -69,29 +69,44 @@ pub fn start_server(program: &Path, args: &[&str]) -> Server {
             .local_addr()
             .unwrap()
             .port();
-        let mut child = Command::new(program)
-            .args(["--addr", &format!("127.0.0.1:{port}")])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the server example");
-        super::kill_on_abort(child.id());
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let (line_tx, line_rx) = channel();
-        std::thread::spawn(move || {
-            for line in stdout.lines().map_while(Result::ok) {
-                let _ = line_tx.send(line);
-            }
-        });
-        let server = Server { child, port };
-        match line_rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(line) if line.contains(&format!("listening on 127.0.0.1:{port}")) => return server,
-            other => eprintln!("server on port {port} did not start: {other:?}; retrying"),
+        match start_server_on(program, port, args) {
+            Ok(server) => return server,
+            Err(why) => eprintln!("{why}; retrying"),
         }
     }
     panic!("the server example did not start");
+}
+
+/// Starts `program --addr 127.0.0.1:port args..` and waits (up to 20 s) for its "listening on"
+/// line; `Err` says what came instead (it exited, or printed something else). The watchdog
+/// kills it if it fires.
+pub fn start_server_on(program: &Path, port: u16, args: &[&str]) -> Result<Server, String> {
+    let mut child = Command::new(program)
+        .args(["--addr", &format!("127.0.0.1:{port}")])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the server example");
+    super::kill_on_abort(child.id());
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (line_tx, line_rx) = channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let _ = line_tx.send(line);
+        }
+    });
+    let mut server = Server { child, port };
+    match line_rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(line) if line.contains(&format!("listening on 127.0.0.1:{port}")) => Ok(server),
+        other => {
+            let status = server.child.try_wait();
+            Err(format!(
+                "server on port {port} did not start: {other:?}, exit status {status:?}"
+            ))
+        }
+    }
 }
 
 /// What an HTTP server example answered to one burst of bytes on a fresh connection.
