@@ -18,6 +18,7 @@
 //! `--idle-timeout-ms`); a client that stops taking its responses is closed when a write has
 //! waited the idle timeout. HTTP/1.1 keeps the connection unless the client
 //! says `Connection: close`; HTTP/1.0 closes it unless the client says `Connection: keep-alive`.
+//!
 //! At start-up, a bind that finds the address in use is retried for up to 2 s, so a server
 //! killed with SIGKILL can be restarted on its port at once (the kernel frees the dead one's
 //! listening socket a few milliseconds late, when it tears down its io_uring instance).
