@@ -18,6 +18,10 @@
 //!
 //! With `--workers N`, N cores each run a runtime and a `SO_REUSEPORT` listener of their own.
 //!
+//! At start-up, a bind that finds the address in use is retried for up to 2 s, so a server
+//! killed with SIGKILL can be restarted on its port at once (the kernel frees the dead one's
+//! listening socket a few milliseconds late, when it tears down its io_uring instance).
+//!
 //! It is a benchmark server, so it sets no deadlines: a connection lives as long as its client
 //! keeps it open, idle or not reading. A server facing the internet needs per-connection
 //! deadlines; `http_server` shows them (head, idle, and stalled writes).

@@ -12,12 +12,23 @@
 //! which goes out in a single write: pipelined requests cost one read and one write per batch.
 //!
 //! Bounds: a request head is at most 8 KiB (past that: `400 Bad Request` and close); a client
-//! must send a whole head within 10 s of its first byte (slowloris: `408` and close); an idle
+//! must send each whole head within 10 s of that head's first byte (slowloris: `408` and
+//! close; a client pipelining without pause is timed head by head); an idle
 //! keep-alive connection is closed after 30 s (both can be changed with `--head-deadline-ms` and
 //! `--idle-timeout-ms`); a client that stops taking its responses is closed when a write has
 //! waited the idle timeout. HTTP/1.1 keeps the connection unless the client
 //! says `Connection: close`; HTTP/1.0 closes it unless the client says `Connection: keep-alive`.
-//! A `Content-Length` body is read and ignored; `Transfer-Encoding` is answered with `501`.
+//!
+//! At start-up, a bind that finds the address in use is retried for up to 2 s, so a server
+//! killed with SIGKILL can be restarted on its port at once (the kernel frees the dead one's
+//! listening socket a few milliseconds late, when it tears down its io_uring instance).
+//!
+//! A `Content-Length` body is read and ignored.
+//!
+//! Requests a proxy in front could read differently get `400 Bad Request` and close, as nginx
+//! answers them (request smuggling): two `Content-Length`s that differ, one that is not plain
+//! digits (`+5`), any `Transfer-Encoding` (no transfer coding is decoded, so the end of such a
+//! body is unknown), and an HTTP/1.1 request without exactly one `Host` (RFC 9112 §3.2).
 
 #[path = "common/args.rs"]
 mod args;
@@ -39,7 +50,7 @@ use std::time::Duration;
 const USAGE: &str = "usage: http_server [--addr 127.0.0.1:8080] [--workers N] \
                      [--head-deadline-ms 10000] [--idle-timeout-ms 30000] \
                      [--completion-batch N,MICROS]";
-/// How long a client may take to send a whole request head, from its first byte.
+/// How long a client may take to send a whole request head, from that head's first byte.
 const HEAD_DEADLINE_MS: u64 = 10_000;
 /// How long a keep-alive connection may stay idle between requests.
 const IDLE_TIMEOUT_MS: u64 = 30_000;
@@ -104,11 +115,14 @@ async fn connection(stream: TcpStream, deadlines: Deadlines) -> io::Result<()> {
         if batch.close {
             return linger_close(stream).await;
         }
-        // A partial head must be complete within the head deadline of its first byte.
-        head_started = if input.is_empty() {
-            None
-        } else {
-            head_started.or(Some(Instant::now()))
+        // A partial head must be complete within the head deadline of its own first byte. When
+        // heads were just answered, what is left is the start of the next one, which came with
+        // the last read: its clock starts now (a client that pipelines without pause always
+        // has a partial head here, and must not be timed from its connection's first).
+        head_started = match (input.is_empty(), batch.consumed) {
+            (true, _) => None,
+            (false, 0) => head_started.or(Some(Instant::now())),
+            (false, _) => Some(Instant::now()),
         };
         let deadline = match head_started {
             Some(start) => start + deadlines.head,

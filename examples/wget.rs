@@ -105,7 +105,7 @@ async fn wget(host: String, limit: Duration) -> bool {
 /// Connects, sends the request, and returns the head's lines (status line first, without line
 /// endings), or why not. The connection is closed when this returns (the body is ignored).
 async fn fetch_head(host: &str) -> Result<Vec<String>, String> {
-    let stream = TcpStream::connect(address(host))
+    let stream = TcpStream::connect(address(host)?)
         .await
         .map_err(|e| format!("cannot connect: {e}"))?;
     let request = format!("GET / HTTP/1.0\r\nHost: {host}\r\n\r\n");
@@ -130,17 +130,25 @@ async fn fetch_head(host: &str) -> Result<Vec<String>, String> {
 }
 
 /// `HOST[:PORT]` as `TcpStream::connect` takes it: `"example.com"`, `"example.com:8080"`,
-/// `"127.0.0.1:80"`, `"::1"` and `"[::1]:8080"`.
-fn address(arg: &str) -> (String, u16) {
+/// `"127.0.0.1:80"`, `"::1"`, `"[::1]"` and `"[::1]:8080"`.
+///
+/// # Errors
+///
+/// A port that is not a number from 0 to 65535 (`"localhost:70000"`): a host name has no
+/// colon, so the resolver could only fail on it, and say less.
+fn address(arg: &str) -> Result<(String, u16), String> {
     if let Ok(addr) = arg.parse::<SocketAddr>() {
-        return (addr.ip().to_string(), addr.port());
+        return Ok((addr.ip().to_string(), addr.port()));
     }
-    if arg.parse::<IpAddr>().is_err() {
-        if let Some((host, port)) = arg.rsplit_once(':') {
-            if let Ok(port) = port.parse() {
-                return (host.to_owned(), port);
+    match arg.rsplit_once(':') {
+        Some((host, port)) if arg.parse::<IpAddr>().is_err() && !arg.ends_with(']') => {
+            match port.parse() {
+                Ok(port) => Ok((host.to_owned(), port)),
+                Err(_) => Err(format!(
+                    "invalid port '{port}' (expected a number from 0 to 65535)"
+                )),
             }
         }
+        _ => Ok((arg.to_owned(), DEFAULT_PORT)),
     }
-    (arg.to_owned(), DEFAULT_PORT)
 }

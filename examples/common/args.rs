@@ -69,7 +69,9 @@ impl Args {
         self.rest
     }
 
-    fn fail(&self, message: &str) -> ! {
+    /// Prints `message` and the usage, and exits with status 2: for a value the parser took
+    /// but the program cannot use.
+    pub fn fail(&self, message: &str) -> ! {
         eprintln!("error: {message}\n\n{}", self.usage);
         std::process::exit(2);
     }

@@ -54,24 +54,10 @@ pub fn answer_at(input: &[u8], output: &mut Vec<u8>, date: &str) -> Batch {
             // Too long, malformed, or too many headers.
             _ => return bad_request(batch, output, date, 400, "Bad Request"),
         };
-        let header = |name: &str| {
-            request
-                .headers
-                .iter()
-                .find(|h| h.name.eq_ignore_ascii_case(name))
-                .map(|h| h.value)
+        let Some(body_len) = body_length(request.headers).filter(|_| has_one_host(&request)) else {
+            return bad_request(batch, output, date, 400, "Bad Request");
         };
-        if header("transfer-encoding").is_some() {
-            return bad_request(batch, output, date, 501, "Not Implemented");
-        }
-        let body_len = match header("content-length").map(std::str::from_utf8) {
-            None => 0,
-            Some(Ok(text)) => match text.trim().parse::<usize>() {
-                Ok(n) => n,
-                Err(_) => return bad_request(batch, output, date, 400, "Bad Request"),
-            },
-            Some(Err(_)) => return bad_request(batch, output, date, 400, "Bad Request"),
-        };
+        let header = |name: &str| named(request.headers, name).next().map(|h| h.value);
         let connection = header("connection")
             .unwrap_or_default()
             .to_ascii_lowercase();
@@ -99,6 +85,55 @@ pub fn answer_at(input: &[u8], output: &mut Vec<u8>, date: &str) -> Batch {
         }
     }
     batch
+}
+
+/// An HTTP/1.1 request must have exactly one `Host` (RFC 9112 §3.2): with none or two, which
+/// site is meant is a guess, and a proxy in front may guess otherwise.
+/// HTTP/1.0 needs none (but may not have two either).
+fn has_one_host(request: &httparse::Request) -> bool {
+    match named(request.headers, "host").count() {
+        0 => request.version != Some(1),
+        1 => true,
+        _ => false,
+    }
+}
+
+/// The length of the body a request head announces, or `None` if where the request ends is
+/// ambiguous: a proxy in front might then read the body's bytes as a request of its own
+/// (request smuggling), so the request is refused and the connection closed, as nginx does.
+///
+/// Ambiguous: any `Transfer-Encoding` (this server decodes no transfer coding, so it cannot
+/// find such a body's end, with or without a `Content-Length` beside it), two `Content-Length`s
+/// that differ (identical ones are one length, RFC 9112 §6.3), or one that is not plain digits
+/// (`+5`, `-0`, `0x5`, `5, 5`, empty, or too large).
+fn body_length(headers: &[httparse::Header]) -> Option<usize> {
+    if named(headers, "transfer-encoding").next().is_some() {
+        return None;
+    }
+    let mut length = None;
+    for header in named(headers, "content-length") {
+        let digits = header.value.trim_ascii();
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        // Only ASCII digits: valid UTF-8, and `parse` sees no sign.
+        let n: usize = std::str::from_utf8(digits).ok()?.parse().ok()?;
+        if length.is_some_and(|first| first != n) {
+            return None;
+        }
+        length = Some(n);
+    }
+    Some(length.unwrap_or(0))
+}
+
+/// The headers called `name` (any case).
+fn named<'h, 'b>(
+    headers: &'h [httparse::Header<'b>],
+    name: &'h str,
+) -> impl Iterator<Item = &'h httparse::Header<'b>> {
+    headers
+        .iter()
+        .filter(move |h| h.name.eq_ignore_ascii_case(name))
 }
 
 fn write_hello(
@@ -161,9 +196,19 @@ pub struct ResponseHead {
 
 impl ResponseHead {
     /// Takes the next line, `\n` included. `Ok(true)`: it was the blank line that ends the head.
+    ///
+    /// # Errors
+    ///
+    /// Why the line cannot be in a response head: not an HTTP response (the first line is not
+    /// a status line, or is blank), or too many header lines.
     pub fn line(&mut self, line: &[u8]) -> Result<bool, String> {
         if line == b"\r\n" || line == b"\n" {
-            return Ok(true);
+            // Before any status line, nothing said this is HTTP (RFC 9112 lets only a server
+            // skip blank lines, before a request).
+            return match self.lines.is_empty() {
+                true => Err("not an HTTP response: a blank line before the status line".into()),
+                false => Ok(true),
+            };
         }
         if self.lines.is_empty() {
             check_status_line(line)?;

@@ -6,6 +6,12 @@
 //! on the same address, bound with `SO_REUSEPORT`, so the kernel spreads connections among them
 //! and a connection lives and dies on one core: nothing is shared, nothing is locked.
 //!
+//! At start-up a bind that finds the address in use is retried for up to 2 s: a server killed
+//! with SIGKILL keeps its listening socket for a few milliseconds after its death (the kernel
+//! frees it when it tears the dead process's io_uring instance down), and a supervisor that
+//! restarts it at once must not see `Address already in use`. Another server holding the
+//! address for good still gets that error, 2 s later.
+//!
 //! `--completion-batch N,MICROS` builds every runtime with `Builder::completion_batch(N, MICROS
 //! µs)`: fewer `io_uring_enter` calls on a busy server, at most MICROS µs added latency.
 
@@ -16,6 +22,12 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a bind is retried at start-up while the address is in use.
+const BIND_RETRY_FOR: Duration = Duration::from_secs(2);
+/// The pause between two tries.
+const BIND_RETRY_EVERY: Duration = Duration::from_millis(10);
 
 /// The runtime settings the servers take from the command line: `--workers N` and
 /// `--completion-batch N,MICROS`.
@@ -104,7 +116,7 @@ pub fn run<F, Fut>(
     let result = if workers <= 1 {
         options.builder().build().and_then(|runtime| {
             runtime.block_on(async move {
-                let listener = TcpListener::bind(addr)?;
+                let listener = bind(addr, &ListenOptions::new())?;
                 println!(
                     "{}",
                     announce.replace("{addr}", &listener.local_addr()?.to_string())
@@ -147,7 +159,7 @@ where
     let announce = announce.replace("{addr}", &addr.to_string());
     let outcomes = runtime.run_on_all(move |worker| {
         // Bound here, on the worker's own thread and ring.
-        let started = TcpListener::bind_with(addr, &options).map(|listener| {
+        let started = bind(addr, &options).map(|listener| {
             if bound.fetch_add(1, Ordering::SeqCst) + 1 == workers {
                 println!("{announce}");
             }
@@ -156,6 +168,20 @@ where
         async move { started?.await }
     });
     outcomes.into_iter().collect()
+}
+
+/// Binds `addr`, retrying for [`BIND_RETRY_FOR`] while it is in use (see the module docs). It
+/// blocks the thread between tries, which is fine before the server serves anything.
+fn bind(addr: SocketAddr, options: &ListenOptions) -> io::Result<TcpListener> {
+    let give_up = Instant::now() + BIND_RETRY_FOR;
+    loop {
+        match TcpListener::bind_with(addr, options) {
+            Err(err) if err.kind() == io::ErrorKind::AddrInUse && Instant::now() < give_up => {
+                std::thread::sleep(BIND_RETRY_EVERY);
+            }
+            bound => return bound,
+        }
+    }
 }
 
 /// Accepts connections forever, running `handle` on each in a task of its own. A connection's

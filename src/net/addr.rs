@@ -78,9 +78,14 @@ mod sealed {
 /// # Errors
 ///
 /// * `InvalidInput` for a string without a port (`"localhost"`), with a port that is not a
-///   number from 0 to 65535, or with an empty host;
+///   number from 0 to 65535, with an empty host (`":80"`, `"[]:80"`), with brackets around
+///   anything but an IPv6 address (`"[127.0.0.1]:80"`, rejected by `std` and
+///   [`TcpListener::bind`](crate::net::TcpListener::bind) too), or with a host name longer than
+///   the 253 bytes DNS allows. None of these reaches the resolver;
 /// * for a name the resolver cannot resolve, its error, with a message naming the host:
 ///   `failed to resolve 'nosuch.invalid': ...`.
+///
+/// Messages quote at most the first 64 characters of the address.
 pub async fn lookup_host<A: ToSocketAddrs>(
     addr: A,
 ) -> io::Result<impl Iterator<Item = SocketAddr>> {
@@ -99,14 +104,33 @@ pub(crate) async fn resolve<A: ToSocketAddrs>(addr: A) -> io::Result<Vec<SocketA
     }
 }
 
+/// The longest host name DNS can carry (RFC 1035: 255 bytes on the wire, 253 as text).
+const MAX_HOST_NAME: usize = 253;
+
+/// The most characters of an address an error message repeats: a message stays short whatever
+/// the input (a 100,000-character host name must not become a 100 KB message).
+const SHOWN_CHARS: usize = 64;
+
 /// The blocking lookup, on a pool thread.
 fn lookup(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
-    match std::net::ToSocketAddrs::to_socket_addrs(&(host, port)) {
-        Ok(addrs) => Ok(addrs.collect()),
-        Err(err) => Err(io::Error::new(
-            err.kind(),
-            format!("failed to resolve '{host}': {err}"),
-        )),
+    std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+        .map(Iterator::collect)
+        .map_err(|err| resolve_error(host, err))
+}
+
+/// The resolver's error, saying which host it was about.
+fn resolve_error(host: &str, err: io::Error) -> io::Error {
+    io::Error::new(
+        err.kind(),
+        format!("failed to resolve '{}': {err}", shown(host)),
+    )
+}
+
+/// `text` as error messages quote it: cut after [`SHOWN_CHARS`] characters.
+fn shown(text: &str) -> String {
+    match text.char_indices().nth(SHOWN_CHARS) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text.to_owned(),
     }
 }
 
@@ -121,29 +145,50 @@ fn parse_host_port(s: &str) -> io::Result<Target> {
     }
     let Some((host, port)) = s.rsplit_once(':') else {
         return Err(invalid_input(format!(
-            "invalid socket address '{s}': missing port (expected \"host:port\")"
+            "invalid socket address '{}': missing port (expected \"host:port\")",
+            shown(s)
         )));
     };
     let port = port.parse::<u16>().map_err(|_| {
         invalid_input(format!(
-            "invalid socket address '{s}': the port is not a number from 0 to 65535"
+            "invalid socket address '{}': the port is not a number from 0 to 65535",
+            shown(s)
         ))
     })?;
     host_and_port(host, port)
 }
 
 /// A host (literal IP, bracketed IPv6 literal, or name) and a port.
+///
+/// Whatever cannot be a host name is refused here, before the resolver sees it: brackets
+/// hold an IPv6 address and nothing else (as in a URL, and for `std`), and no DNS name is
+/// empty or longer than [`MAX_HOST_NAME`].
 fn host_and_port(host: &str, port: u16) -> io::Result<Target> {
-    let unbracketed = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    if let Ok(ip) = unbracketed.parse::<IpAddr>() {
+    let invalid = |why: &str| {
+        invalid_input(format!(
+            "invalid socket address '{}:{port}': {why}",
+            shown(host)
+        ))
+    };
+    if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(Target::Addrs(vec![SocketAddr::new(ip, port)]));
     }
+    if let Some(inner) = host.strip_prefix('[') {
+        if inner == "]" {
+            return Err(invalid("empty host name"));
+        }
+        // Parsed with the port, so that a scope (`[fe80::1%2]`) is taken as in "[ip]:port".
+        return match format!("{host}:{port}").parse::<SocketAddrV6>() {
+            Ok(addr) => Ok(Target::Addrs(vec![SocketAddr::V6(addr)])),
+            Err(_) => Err(invalid("brackets hold only an IPv6 address")),
+        };
+    }
     if host.is_empty() {
-        return Err(invalid_input(format!(
-            "invalid socket address ':{port}': empty host name"
+        return Err(invalid("empty host name"));
+    }
+    if host.strip_suffix('.').unwrap_or(host).len() > MAX_HOST_NAME {
+        return Err(invalid(&format!(
+            "the host name is longer than the {MAX_HOST_NAME} bytes DNS allows"
         )));
     }
     Ok(Target::Name {
@@ -315,14 +360,55 @@ mod tests {
         );
     }
 
+    /// Built from a made-up resolver error: a test must not send a DNS query.
     #[test]
-    fn the_lookup_error_names_the_host() {
-        let err = lookup("nosuch.invalid", 80).unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("failed to resolve 'nosuch.invalid': "),
-            "{err}"
+    fn the_lookup_error_names_the_host_and_cuts_a_long_one() {
+        let failure = || io::Error::new(io::ErrorKind::NotFound, "no such host");
+        let err = resolve_error("nosuch.invalid", failure());
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert_eq!(
+            err.to_string(),
+            "failed to resolve 'nosuch.invalid': no such host"
         );
+        let long = "é".repeat(10_000);
+        let err = resolve_error(&long, failure()).to_string();
+        let cut = format!("{}...", "é".repeat(SHOWN_CHARS));
+        assert_eq!(err, format!("failed to resolve '{cut}': no such host"));
+    }
+
+    #[test]
+    fn brackets_hold_an_ipv6_address_and_nothing_else() {
+        for bad in [
+            "[]:80",
+            "[127.0.0.1]:80",
+            "[localhost]:80",
+            "[::1:80",
+            "[::1]]:80",
+        ] {
+            let err = target(bad).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{bad}: {err}");
+        }
+        assert!(target(("[127.0.0.1]", 80)).is_err());
+        assert!(target(("[]", 80))
+            .unwrap_err()
+            .to_string()
+            .contains("empty host"));
+        assert_eq!(target(("[::1]", 80)).unwrap(), addrs(&["[::1]:80"]));
+        assert_eq!(
+            target(("[fe80::1%2]", 80)).unwrap(),
+            addrs(&["[fe80::1%2]:80"])
+        );
+    }
+
+    #[test]
+    fn host_names_up_to_the_dns_limit_are_names() {
+        let longest = "a.".repeat(126) + "a"; // 253 bytes
+        assert_eq!(target((longest.as_str(), 1)).unwrap(), name(&longest, 1));
+        let dotted = format!("{longest}.");
+        assert_eq!(target((dotted.as_str(), 1)).unwrap(), name(&dotted, 1));
+        let err = target(format!("{longest}a:1")).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+        assert!(err.to_string().len() < 200, "{err}");
     }
 
     /// The future is `Send` when the address is, so `Send` tasks can resolve names.

@@ -141,6 +141,16 @@ impl TcpListener {
     /// `addr` is anything `std` can turn into socket addresses; each is tried in order and the
     /// last error is returned if none works. A host name is resolved with the system resolver,
     /// which may block: servers normally bind a literal address such as `"0.0.0.0:8080"`.
+    ///
+    /// # Errors
+    ///
+    /// The socket's errors, such as `AddrInUse` when another socket listens on the address.
+    /// `AddrInUse` also comes for a few milliseconds after a process that listened there was
+    /// killed (SIGKILL, or a crash) with an accept in flight: the kernel holds the socket for
+    /// the dead process's io_uring instance, and lets it go only when it tears that ring down,
+    /// asynchronously, after the process is gone. `SO_REUSEADDR` does not help (the old socket
+    /// still listens). A server that a supervisor restarts at once should retry the bind for a
+    /// moment, as coring's example servers do.
     pub fn bind(addr: impl std::net::ToSocketAddrs) -> io::Result<TcpListener> {
         Self::bind_with(addr, &ListenOptions::default())
     }

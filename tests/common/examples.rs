@@ -69,27 +69,94 @@ pub fn start_server(program: &Path, args: &[&str]) -> Server {
             .local_addr()
             .unwrap()
             .port();
-        let mut child = Command::new(program)
-            .args(["--addr", &format!("127.0.0.1:{port}")])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the server example");
-        super::kill_on_abort(child.id());
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let (line_tx, line_rx) = channel();
-        std::thread::spawn(move || {
-            for line in stdout.lines().map_while(Result::ok) {
-                let _ = line_tx.send(line);
-            }
-        });
-        let server = Server { child, port };
-        match line_rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(line) if line.contains(&format!("listening on 127.0.0.1:{port}")) => return server,
-            other => eprintln!("server on port {port} did not start: {other:?}; retrying"),
+        match start_server_on(program, port, args) {
+            Ok(server) => return server,
+            Err(why) => eprintln!("{why}; retrying"),
         }
     }
     panic!("the server example did not start");
+}
+
+/// Starts `program --addr 127.0.0.1:port args..` and waits (up to 20 s) for its "listening on"
+/// line; `Err` says what came instead (it exited, or printed something else). The watchdog
+/// kills it if it fires.
+pub fn start_server_on(program: &Path, port: u16, args: &[&str]) -> Result<Server, String> {
+    let mut child = Command::new(program)
+        .args(["--addr", &format!("127.0.0.1:{port}")])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the server example");
+    super::kill_on_abort(child.id());
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (line_tx, line_rx) = channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let _ = line_tx.send(line);
+        }
+    });
+    let mut server = Server { child, port };
+    match line_rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(line) if line.contains(&format!("listening on 127.0.0.1:{port}")) => Ok(server),
+        other => {
+            let status = server.child.try_wait();
+            Err(format!(
+                "server on port {port} did not start: {other:?}, exit status {status:?}"
+            ))
+        }
+    }
+}
+
+/// What an HTTP server example answered to one burst of bytes on a fresh connection.
+#[derive(Debug)]
+pub struct HttpExchange {
+    /// The status code of each response, in order.
+    pub statuses: Vec<u16>,
+    /// Whether the server closed the connection after them (rather than keep it open).
+    pub closed: bool,
+    /// All it sent, for failure messages.
+    pub text: String,
+}
+
+/// Sends `request` in one write to the server on loopback `port`, then reads until the server
+/// closes the connection, or until it has answered and then stays silent for 2 s (a kept-alive
+/// connection). Waits up to 20 s for a first answer.
+pub fn http_exchange(port: u16, request: &[u8]) -> HttpExchange {
+    use std::io::{ErrorKind, Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.write_all(request).expect("send the request");
+    let mut received = Vec::new();
+    let closed = loop {
+        let quiet = if received.is_empty() { 20 } else { 2 };
+        stream
+            .set_read_timeout(Some(Duration::from_secs(quiet)))
+            .unwrap();
+        let mut buf = [0; 4096];
+        match stream.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => received.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                break false
+            }
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => break true,
+            Err(e) => panic!("reading the answer: {e}"),
+        }
+    };
+    HttpExchange {
+        statuses: http_statuses(&received),
+        closed,
+        text: String::from_utf8_lossy(&received).into_owned(),
+    }
+}
+
+/// The status codes of the `HTTP/1.1` responses in `received` (the examples' bodies never
+/// hold a status line).
+pub fn http_statuses(received: &[u8]) -> Vec<u16> {
+    let text = String::from_utf8_lossy(received);
+    text.match_indices("HTTP/1.1 ")
+        .filter_map(|(at, start)| text.get(at + start.len()..at + start.len() + 3))
+        .filter_map(|code| code.parse().ok())
+        .collect()
 }

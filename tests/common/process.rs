@@ -170,9 +170,17 @@ impl ChildRun {
 /// (the test checks [`is_child`] to play the child's part) to its end, collecting its output;
 /// kills it if it runs longer than `deadline`.
 pub fn run_child(test: &str, env: &[(&str, &str)], deadline: Duration) -> ChildRun {
-    let mut child = Command::new(std::env::current_exe().unwrap())
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
         .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .envs(env.iter().copied())
+        .envs(env.iter().copied());
+    run_command(command, deadline)
+}
+
+/// Runs `command` (any program, say an example) to its end with no input, collecting its
+/// output; kills it if it runs longer than `deadline`.
+pub fn run_command(mut command: Command, deadline: Duration) -> ChildRun {
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
