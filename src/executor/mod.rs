@@ -6,14 +6,18 @@
 //!
 //! Rule: no `RefCell` borrow is held while a task is polled, and `wake` only enqueues.
 
+mod handle;
 mod join;
 mod remote;
 mod state;
 mod task;
+#[cfg(test)]
+mod tests;
+mod waker;
 
+pub use handle::JoinHandle;
 pub use join::JoinError;
 pub(crate) use remote::{Injected, RingNotifier, Shared};
-pub use task::JoinHandle;
 
 use slab::Slab;
 use std::cell::Cell;

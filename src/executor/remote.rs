@@ -78,6 +78,9 @@ pub(crate) struct Shared {
     state: AtomicU8,
     closed: AtomicBool,
     eventfd: OwnedFd,
+    /// The thread the executor runs on (it creates its `Shared`): the only one that may drop a
+    /// task's future.
+    owner: std::thread::ThreadId,
 }
 
 impl Shared {
@@ -102,6 +105,7 @@ impl Shared {
             closed: AtomicBool::new(false),
             // SAFETY: `fd` was just returned by eventfd and is owned by nobody else.
             eventfd: unsafe { OwnedFd::from_raw_fd(fd) },
+            owner: std::thread::current().id(),
         }))
     }
 
@@ -121,6 +125,11 @@ impl Shared {
         drop(queue);
         self.unpark();
         None
+    }
+
+    /// Whether the calling thread is the executor's own.
+    pub(crate) fn is_owner_thread(&self) -> bool {
+        std::thread::current().id() == self.owner
     }
 
     /// Records the owner's ring, so wakers on other rings can post to it with `MSG_RING`.
@@ -199,7 +208,8 @@ impl Shared {
 mod loom_model {
     //! Run with `RUSTFLAGS="--cfg loom" cargo test --release --lib loom_model`.
     use super::*;
-    use crate::executor::task::{new_task, JoinHandle};
+    use crate::executor::task::new_task;
+    use crate::executor::JoinHandle;
     use loom::sync::atomic::AtomicBool;
 
     /// A task that does nothing, with its handle (kept on the owner thread: it is `!Send`).
