@@ -119,7 +119,7 @@ fn forget_panic(panic: Panic) {
 
 /// Drops `value` (user code: a future's output, a user's waker) so that a panicking `Drop`
 /// does not unwind into the worker.
-fn drop_quietly<T>(value: T) {
+pub(super) fn drop_quietly<T>(value: T) {
     drop_quietly_with(value, drop);
 }
 

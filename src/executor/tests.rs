@@ -156,7 +156,10 @@ impl Future for HoldsItsOwnHandle {
 impl Drop for HoldsItsOwnHandle {
     fn drop(&mut self) {
         let mut handle = self.0.borrow_mut().take().expect("the handle was stored");
-        assert!(!handle.is_finished(), "finished while its future is dropped");
+        assert!(
+            !handle.is_finished(),
+            "finished while its future is dropped"
+        );
         assert!(Harness::poll(&mut handle).is_pending());
         drop(handle);
         self.1.set(true);
@@ -183,6 +186,112 @@ fn a_future_touching_its_own_handle_while_dropped_sees_it_unfinished() {
         }
         assert!(dropped.get());
     }
+}
+
+/// Records the thread it is dropped on.
+struct DropThread(std::sync::Arc<std::sync::Mutex<Option<std::thread::ThreadId>>>);
+
+impl Drop for DropThread {
+    fn drop(&mut self) {
+        *self.0.lock().unwrap() = Some(std::thread::current().id());
+    }
+}
+
+/// Panics when dropped (a user's waker or injected work holding it).
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("a Drop at shutdown panics");
+    }
+}
+
+struct PanicsOnDropWaker(#[allow(dead_code)] PanicsOnDrop);
+
+impl std::task::Wake for PanicsOnDropWaker {
+    fn wake(self: std::sync::Arc<Self>) {}
+}
+
+/// Sends its waker away once, then waits forever holding `_keep` (an `Rc`: `!Send`).
+struct SendsItsWaker {
+    waker_to: Option<std::sync::mpsc::Sender<Waker>>,
+    _keep: (Rc<()>, DropThread),
+}
+
+impl Future for SendsItsWaker {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if let Some(to) = self.waker_to.take() {
+            to.send(cx.waker().clone()).unwrap();
+        }
+        Poll::Pending
+    }
+}
+
+#[test]
+fn a_panic_during_shutdown_leaves_no_future_to_another_thread() {
+    let dropped_on = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let (waker_tx, waker_rx) = std::sync::mpsc::channel::<Waker>();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let helper = std::thread::spawn(move || {
+        let waker = waker_rx.recv().unwrap();
+        go_rx.recv().unwrap();
+        drop(waker);
+    });
+    let harness = Harness::new();
+    // Panics at shutdown, twice: injected work that never ran, and a joiner's waker.
+    let injected = PanicsOnDrop;
+    assert!(harness
+        .0
+        .shared()
+        .inject(Box::new(move || drop(injected)))
+        .is_ok());
+    let mut first = harness.0.spawn(std::future::pending::<()>());
+    let _second = harness.0.spawn(SendsItsWaker {
+        waker_to: Some(waker_tx),
+        _keep: (Rc::new(()), DropThread(dropped_on.clone())),
+    });
+    harness.0.run_ready(64);
+    let joiner = Waker::from(std::sync::Arc::new(PanicsOnDropWaker(PanicsOnDrop)));
+    let polled = Pin::new(&mut first).poll(&mut Context::from_waker(&joiner));
+    assert!(polled.is_pending());
+    drop(joiner);
+    let shutdown = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(harness)));
+    set_current(None);
+    go_tx.send(()).unwrap();
+    helper.join().unwrap();
+    assert!(shutdown.is_ok(), "a panic escaped the executor's shutdown");
+    assert_eq!(
+        *dropped_on.lock().unwrap(),
+        Some(std::thread::current().id()),
+        "the !Send future was not dropped on its own thread at shutdown"
+    );
+}
+
+/// The backstop: a task whose last reference goes on another thread while its future is still
+/// there (a shutdown that did not finish) is leaked, never dropped there. (Leaks on purpose, so
+/// not under Miri, which reports leaks.)
+#[test]
+#[cfg_attr(miri, ignore)]
+fn a_task_released_last_on_another_thread_with_its_future_is_leaked() {
+    let harness = Harness::new();
+    let dropped_on = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let keep = DropThread(dropped_on.clone());
+    let (task, handle) = super::task::new_task(
+        async move {
+            let _keep = keep;
+            std::future::pending::<()>().await;
+        },
+        harness.0.shared().clone(),
+    );
+    drop(handle);
+    std::thread::spawn(move || drop(task)).join().unwrap();
+    assert_eq!(
+        *dropped_on.lock().unwrap(),
+        None,
+        "dropped on a foreign thread"
+    );
 }
 
 /// A task's allocation is its whole cost in memory (1M spawned tasks are 1M of these), and
