@@ -137,6 +137,17 @@ impl Shared {
         self.ring_fd.store(fd, SeqCst);
     }
 
+    /// Forgets the owner's ring: it is closing, and its fd number may be reused.
+    pub(crate) fn clear_ring_fd(&self) {
+        self.ring_fd.store(-1, SeqCst);
+    }
+
+    /// The owner's ring fd, or -1 if none (or closed).
+    #[cfg(test)]
+    pub(crate) fn ring_fd(&self) -> RawFd {
+        self.ring_fd.load(SeqCst)
+    }
+
     /// Queues `work` to run on the owner thread at its next loop turn.
     pub(crate) fn inject(&self, work: Injected) -> Result<(), Injected> {
         let mut injected = self.injected.lock().unwrap_or_else(|e| e.into_inner());

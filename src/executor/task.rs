@@ -111,10 +111,12 @@ const UNREGISTERED: u32 = u32::MAX;
 /// A caught panic's payload.
 type Panic = Box<dyn std::any::Any + Send>;
 
-/// Forgets a caught panic's payload: dropping it could run a panicking `Drop` once more, outside
-/// any `catch_unwind`. (The panic hook has already reported it.)
-fn forget_panic(panic: Panic) {
-    std::mem::forget(panic);
+/// Drops a caught panic's payload (the panic hook has already reported the panic). A payload
+/// whose own `Drop` panics is forgotten: that second payload could do the same again.
+fn drop_panic(panic: Panic) {
+    if let Err(again) = catch_unwind(AssertUnwindSafe(|| drop(panic))) {
+        std::mem::forget(again);
+    }
 }
 
 /// Drops `value` (user code: a future's output, a user's waker) so that a panicking `Drop`
@@ -127,7 +129,7 @@ pub(super) fn drop_quietly<T>(value: T) {
 /// does not unwind into the worker.
 fn drop_quietly_with<T>(value: T, f: impl FnOnce(T)) {
     if let Err(panic) = catch_unwind(AssertUnwindSafe(|| f(value))) {
-        forget_panic(panic);
+        drop_panic(panic);
     }
 }
 
@@ -323,7 +325,7 @@ impl<F: Future + 'static> TaskCell<F> {
                 // A panicking Drop must not take the worker down; the abort still completes.
                 // SAFETY: owner thread, not complete (`start_run` said so), no poll in progress.
                 if let Some(panic) = unsafe { this.drop_future() } {
-                    forget_panic(panic);
+                    drop_panic(panic);
                 }
                 return Self::finish(task, Err(JoinError::cancelled()));
             }
@@ -365,7 +367,7 @@ impl<F: Future + 'static> TaskCell<F> {
             }
             (output, panic) => {
                 if let Some(panic) = panic {
-                    forget_panic(panic);
+                    drop_panic(panic);
                 }
                 output
             }
@@ -420,7 +422,7 @@ impl<F: Future + 'static> TaskCell<F> {
             // A panicking drop at shutdown is reported by the panic hook; the rest still go.
             // SAFETY: owner thread, not complete, and shutdown never runs inside a poll.
             if let Some(panic) = unsafe { this.drop_future() } {
-                forget_panic(panic);
+                drop_panic(panic);
             }
             // Only now: until the future is gone, a handle must not see an output to take.
             this.header.state.shut_down();
