@@ -16,7 +16,8 @@
 //! * The future and the output are dropped only on the owner thread: when the task completes,
 //!   is aborted, or its executor shuts down (which drops every live future through its registry),
 //!   or when the handle is dropped after completion. So the last reference, wherever it goes, only
-//!   ever frees an empty stage (and the header: an `Arc`, a `Waker`, both `Send + Sync`).
+//!   ever frees an empty stage (and the header: an `Arc`, a `Waker`, both `Send + Sync`), or,
+//!   off the owner thread, leaks a task whose stage is not empty (see the end of these docs).
 //!
 //! That last point is what makes [`TaskRef`] `Send`.
 //!
@@ -138,7 +139,8 @@ pub(crate) struct TaskRef(pub(super) NonNull<Header>);
 
 // SAFETY: a TaskRef sent to another thread can only reach the atomic state and the `Sync`
 // shared half, or drop the last reference; the module docs show why that only frees an empty
-// stage. Running and shutting down, which touch the stage, happen on the owner thread only.
+// stage (a stage that is not empty is leaked there, never dropped). Running and shutting down,
+// which touch the stage, happen on the owner thread only.
 unsafe impl Send for TaskRef {}
 
 /// Allocates a task for `future`, returning its run-queue entry and its handle.
