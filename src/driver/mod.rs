@@ -11,9 +11,17 @@
 //!   reused.
 //! * **Batching.** `push` only writes the entry; the loop's `park` submits the whole turn's batch
 //!   with the same `io_uring_enter` that waits. A full queue is flushed and the push retried.
-//! * **Borrows.** The driver lives in a `RefCell` on its thread. Nothing in here runs user code:
-//!   wakers are collected and woken by the runtime after the borrow ends, and dead op data goes to
-//!   a graveyard the runtime empties outside the borrow too.
+//! * **Borrows.** The driver lives in a `RefCell` on its thread, and no user code may run while
+//!   it is borrowed: that code could drop an in-flight op, whose `abandon` needs the driver.
+//!   User code here means any `Waker` (waking it, and also *dropping* it: a user's waker may own
+//!   anything) and op data (buffers). So wakers to wake are collected and woken by the runtime
+//!   after the borrow ends; a waker replaced or released (`poll_result`, `poll_stream`,
+//!   `abandon`, shutdown) is handed back to the caller to drop after the borrow; dead op data
+//!   goes to a graveyard the runtime empties outside the borrow too. `dispose` does run under
+//!   the borrow, so the ops' `dispose` must not run user code either (closing an fd, counting
+//!   lost bytes; provided buffers are held until the data is dropped, see `op/recv_multi.rs`).
+//!   As a last line, an `Op` dropped while the driver is borrowed anyway leaks its data rather
+//!   than free memory the kernel may still write (`op.rs`).
 //! * **Shutdown** cancels every in-flight op and reaps until none is left; if the kernel does not
 //!   finish within a bound, the remaining op data is leaked, never freed.
 //!
@@ -271,14 +279,20 @@ impl Driver {
         ))
     }
 
-    /// Takes the final result of a single-shot op, or records who to wake for it.
-    pub(crate) fn poll_result(&mut self, index: usize, waker: &Waker) -> Poll<CqeResult> {
+    /// Takes the final result of a single-shot op, or records who to wake for it. A waker this
+    /// replaces goes to `replaced`, for the caller to drop once the driver is not borrowed.
+    pub(crate) fn poll_result(
+        &mut self,
+        index: usize,
+        waker: &Waker,
+        replaced: &mut Option<Waker>,
+    ) -> Poll<CqeResult> {
         let Some(slot) = self.slots.get_mut(index) else {
             given_up();
         };
         match &mut slot.lifecycle {
             Lifecycle::Pending { waker: w, .. } => {
-                set_waker(w, waker);
+                *replaced = set_waker(w, waker);
                 Poll::Pending
             }
             Lifecycle::Completed(_) => match self.slots.remove(index).lifecycle {
@@ -290,10 +304,12 @@ impl Driver {
     }
 
     /// Takes the next result of a multishot op; `true` with the result means it was the last.
+    /// A waker this replaces goes to `replaced`, as in [`Driver::poll_result`].
     pub(crate) fn poll_stream(
         &mut self,
         index: usize,
         waker: &Waker,
+        replaced: &mut Option<Waker>,
     ) -> Poll<Option<(CqeResult, bool)>> {
         let Some(slot) = self.slots.get_mut(index) else {
             given_up();
@@ -319,45 +335,51 @@ impl Driver {
                 Poll::Ready(None)
             }
             None => {
-                set_waker(w, waker);
+                *replaced = set_waker(w, waker);
                 Poll::Pending
             }
         }
     }
 
     /// The op's future was dropped: keep `data` until the final completion and cancel the op.
-    /// Returns the data if the op had already finished, for the caller to drop after the borrow.
+    /// Returns the data if the op had already finished, and the waker the slot held, for the
+    /// caller to drop after the borrow.
     pub(crate) fn abandon(
         &mut self,
         index: usize,
         mut data: Box<dyn Abandoned>,
-    ) -> Option<Box<dyn Abandoned>> {
+    ) -> (Option<Box<dyn Abandoned>>, Option<Waker>) {
         let Some(slot) = self.slots.get_mut(index) else {
             // Shutdown gave up on this op (`leak_in_flight`) while its future lived on outside
             // the runtime: the kernel may still write the op's memory, so it is leaked too.
             std::mem::forget(data);
-            return None;
+            return (None, None);
         };
+        let old_waker;
         let user_data = (u64::from(slot.generation) << 32) | index as u64;
         let cancel = match &mut slot.lifecycle {
             Lifecycle::Completed(cqe) => {
                 data.dispose(cqe);
                 self.slots.remove(index);
-                return Some(data);
+                return (Some(data), None);
             }
             Lifecycle::Streaming {
-                ready, finished, ..
+                ready,
+                finished,
+                waker,
             } => {
+                old_waker = waker.take();
                 for cqe in ready.drain(..) {
                     data.dispose(&cqe);
                 }
                 if *finished {
                     self.slots.remove(index);
-                    return Some(data);
+                    return (Some(data), old_waker);
                 }
                 true
             }
-            Lifecycle::Pending { partial, .. } => {
+            Lifecycle::Pending { partial, waker } => {
+                old_waker = waker.take();
                 // A zero-copy send that already has its result only waits for the kernel to let
                 // go of the buffer; there is nothing left to cancel.
                 if let Some(cqe) = partial.take() {
@@ -371,11 +393,12 @@ impl Driver {
                 unreachable!("coring driver: an op was abandoned twice")
             }
         };
+        // The state replaced holds no waker any more (taken above): dropping it runs no user code.
         slot.lifecycle = Lifecycle::Abandoned(data);
         if cancel {
             self.push_cancel(user_data);
         }
-        None
+        (None, old_waker)
     }
 
     fn push_cancel(&mut self, user_data: u64) {
@@ -606,7 +629,8 @@ impl Driver {
             return true;
         }
         self.dispatch();
-        self.woken.clear();
+        // The wakers of ops completed at shutdown stay in `woken`: the caller takes them
+        // (`take_woken`) and drops them after the borrow, as it does every turn.
         self.in_flight() == 0
     }
 
@@ -635,6 +659,8 @@ impl Drop for Driver {
         let started = Instant::now();
         let mut last_cancel = None;
         while !self.shutdown_step(started, &mut last_cancel) {}
+        // Not borrowed any more (the cell is being dropped): user code may run here.
+        self.woken.clear();
         self.graveyard.clear();
         // Only now may the ring (and with it the kernel's view of these slots) go away.
     }
@@ -652,10 +678,13 @@ fn given_up() -> ! {
     )
 }
 
-fn set_waker(slot: &mut Option<Waker>, waker: &Waker) {
+/// Stores `waker` unless the one there wakes the same task; returns the waker it replaced, for
+/// the caller to drop after the driver's borrow (a waker's `Drop` is user code).
+#[must_use]
+fn set_waker(slot: &mut Option<Waker>, waker: &Waker) -> Option<Waker> {
     match slot {
-        Some(w) if w.will_wake(waker) => {}
-        _ => *slot = Some(waker.clone()),
+        Some(w) if w.will_wake(waker) => None,
+        _ => slot.replace(waker.clone()),
     }
 }
 

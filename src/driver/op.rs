@@ -137,7 +137,13 @@ impl<T: OpCode> Future for Op<T> {
         // In flight, the data stays in `self` while the driver is asked: if anything panics, the
         // unwinding drop abandons the data to the driver instead of freeing it under the kernel.
         if let State::InFlight { driver, index, .. } = &this.state {
-            let Poll::Ready(cqe) = driver.borrow_mut().poll_result(*index, cx.waker()) else {
+            let mut replaced = None;
+            let polled = driver
+                .borrow_mut()
+                .poll_result(*index, cx.waker(), &mut replaced);
+            // Dropped after the borrow ends: a waker's Drop is user code.
+            drop(replaced);
+            let Poll::Ready(cqe) = polled else {
                 return Poll::Pending;
             };
             let State::InFlight { data, .. } = std::mem::replace(&mut this.state, State::Done)
@@ -184,9 +190,19 @@ impl<T: OpCode> Drop for Op<T> {
     }
 }
 
+/// Hands an in-flight op's data to the driver. Never unwinds: it runs in `Drop`, and an unwind
+/// would free the data while the kernel may still write it.
 fn abandon(driver: &RefCell<Driver>, index: usize, data: Box<dyn Abandoned>) {
-    let leftover = driver.borrow_mut().abandon(index, data);
-    // Dropped after the borrow ends: a buffer's Drop may itself talk to the driver.
+    let Ok(mut borrowed) = driver.try_borrow_mut() else {
+        // Dropped from code running under the driver's borrow (which the driver avoids, see its
+        // module docs): the op cannot be cancelled or tracked, so its data is leaked, not freed.
+        std::mem::forget(data);
+        return;
+    };
+    let leftover = borrowed.abandon(index, data);
+    drop(borrowed);
+    // Dropped after the borrow ends: a buffer's Drop may itself talk to the driver, and a
+    // waker's Drop is user code.
     drop(leftover);
 }
 
@@ -228,7 +244,11 @@ impl<T: OpCode> MultiOp<T> {
             data,
         } = &mut self.state
         {
-            let polled = driver.borrow_mut().poll_stream(*index, cx.waker());
+            let mut replaced = None;
+            let polled = driver
+                .borrow_mut()
+                .poll_stream(*index, cx.waker(), &mut replaced);
+            drop(replaced);
             return match polled {
                 Poll::Ready(Some((cqe, last))) => {
                     let item = f(data, cqe);

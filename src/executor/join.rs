@@ -1,4 +1,4 @@
-//! `JoinError`: why a task produced no output. (`JoinHandle` lives with the task, in `task.rs`.)
+//! `JoinError`: why a task produced no output. (`JoinHandle` is in `handle.rs`.)
 
 use std::any::Any;
 use std::fmt;

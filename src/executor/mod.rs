@@ -6,14 +6,18 @@
 //!
 //! Rule: no `RefCell` borrow is held while a task is polled, and `wake` only enqueues.
 
+mod handle;
 mod join;
 mod remote;
 mod state;
 mod task;
+#[cfg(test)]
+mod tests;
+mod waker;
 
+pub use handle::JoinHandle;
 pub use join::JoinError;
 pub(crate) use remote::{Injected, RingNotifier, Shared};
-pub use task::JoinHandle;
 
 use slab::Slab;
 use std::cell::Cell;
@@ -110,8 +114,12 @@ impl Executor {
     pub(crate) fn shut_down(&self) {
         let (remote, injected) = self.shared.close();
         // Work sent from other threads that never ran: dropping it drops its reply channels,
-        // which tells the senders.
-        drop(injected);
+        // which tells the senders. Every step here runs user code (drops, a joiner's waker) and
+        // none may cut shutdown short: a task left behind would have its `!Send` future
+        // dropped by whichever thread drops its last waker.
+        for work in injected {
+            task::drop_quietly(work);
+        }
         let mut tasks = remote;
         loop {
             tasks.extend(self.registry.borrow_mut().drain());

@@ -78,6 +78,9 @@ pub(crate) struct Shared {
     state: AtomicU8,
     closed: AtomicBool,
     eventfd: OwnedFd,
+    /// The thread the executor runs on (it creates its `Shared`): the only one that may drop a
+    /// task's future.
+    owner: std::thread::ThreadId,
 }
 
 impl Shared {
@@ -102,6 +105,7 @@ impl Shared {
             closed: AtomicBool::new(false),
             // SAFETY: `fd` was just returned by eventfd and is owned by nobody else.
             eventfd: unsafe { OwnedFd::from_raw_fd(fd) },
+            owner: std::thread::current().id(),
         }))
     }
 
@@ -123,9 +127,25 @@ impl Shared {
         None
     }
 
+    /// Whether the calling thread is the executor's own.
+    pub(crate) fn is_owner_thread(&self) -> bool {
+        std::thread::current().id() == self.owner
+    }
+
     /// Records the owner's ring, so wakers on other rings can post to it with `MSG_RING`.
     pub(crate) fn set_ring_fd(&self, fd: RawFd) {
         self.ring_fd.store(fd, SeqCst);
+    }
+
+    /// Forgets the owner's ring: it is closing, and its fd number may be reused.
+    pub(crate) fn clear_ring_fd(&self) {
+        self.ring_fd.store(-1, SeqCst);
+    }
+
+    /// The owner's ring fd, or -1 if none (or closed).
+    #[cfg(test)]
+    pub(crate) fn ring_fd(&self) -> RawFd {
+        self.ring_fd.load(SeqCst)
     }
 
     /// Queues `work` to run on the owner thread at its next loop turn.
@@ -199,7 +219,8 @@ impl Shared {
 mod loom_model {
     //! Run with `RUSTFLAGS="--cfg loom" cargo test --release --lib loom_model`.
     use super::*;
-    use crate::executor::task::{new_task, JoinHandle};
+    use crate::executor::task::new_task;
+    use crate::executor::JoinHandle;
     use loom::sync::atomic::AtomicBool;
 
     /// A task that does nothing, with its handle (kept on the owner thread: it is `!Send`).

@@ -16,22 +16,46 @@
 //! * The future and the output are dropped only on the owner thread: when the task completes,
 //!   is aborted, or its executor shuts down (which drops every live future through its registry),
 //!   or when the handle is dropped after completion. So the last reference, wherever it goes, only
-//!   ever frees an empty stage (and the header: an `Arc`, a `Waker`, both `Send + Sync`).
+//!   ever frees an empty stage (and the header: an `Arc`, a `Waker`, both `Send + Sync`), or,
+//!   off the owner thread, leaks a task whose stage is not empty (see the end of these docs).
 //!
 //! That last point is what makes [`TaskRef`] `Send`.
+//!
+//! # Where a future lives, from spawn to drop
+//!
+//! `new_task` moves the future, unpolled, into the task's heap allocation (`Stage::Running`),
+//! and from there it never moves again: it is polled through a `Pin` made from its place in the
+//! allocation, and dropped there by `drop_future` (`ptr::drop_in_place`, then the stage is
+//! overwritten with `Consumed` without dropping anything). That is `Pin`'s drop guarantee, on
+//! which intrusive lists (tokio's `Notify`) and self-referential `async` blocks rely. Only the
+//! output (`Stage::Finished`), which is not pinned, is ever moved out (`take_output`).
+//!
+//! The future is dropped on the owner thread, in one of three places: by the runner after its
+//! last poll (ready or panicked), by the runner when it sees `ABORT`, or by the executor's
+//! shutdown. `COMPLETE` is set only once the drop is over, so code run by the future's `Drop`
+//! (a waker woken, the task's own `JoinHandle` polled, aborted or dropped) finds a task that is
+//! not complete: a handle stores its waker or detaches, and never reads or drops the stage
+//! while it is half dropped. A wake during the drop may queue the task; that entry is skipped
+//! later, since by then the task is complete.
+//!
+//! If a shutdown did not run to its end (a panic escaped it), a registry or waker reference may
+//! be the last one with a future still in the stage. `dealloc` then drops it in place if it runs
+//! on the owner thread, and otherwise leaks the whole task: a `!Send` future must never be
+//! dropped on another thread.
 
+use super::handle::JoinHandle;
 use super::join::JoinError;
 use super::remote::Shared;
-use super::state::{Run, TaskState, WakeByValue};
+use super::state::{Run, TaskState};
+use super::waker::borrowed_waker;
 use std::cell::{Cell, UnsafeCell};
 use std::future::Future;
-use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::sync::Arc;
-use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+use std::task::{Context, Poll, Waker};
 
 enum Stage<F: Future> {
     Running(F),
@@ -42,8 +66,8 @@ enum Stage<F: Future> {
 /// What every task starts with, whatever its future; the first field of [`TaskCell`], so a
 /// pointer to one is a pointer to the other.
 pub(crate) struct Header {
-    state: TaskState,
-    vtable: &'static Vtable,
+    pub(super) state: TaskState,
+    pub(super) vtable: &'static Vtable,
     shared: Arc<Shared>,
     /// Where the executor's registry keeps this task; `UNREGISTERED` until its first pending.
     registry_index: Cell<u32>,
@@ -51,24 +75,24 @@ pub(crate) struct Header {
 }
 
 #[repr(C)]
-struct TaskCell<F: Future> {
+pub(super) struct TaskCell<F: Future> {
     header: Header,
     stage: UnsafeCell<Stage<F>>,
 }
 
 /// The functions that know the future's type. Each takes the task's header pointer.
-struct Vtable {
+pub(super) struct Vtable {
     /// Polls (or aborts) the task, consuming the runner's reference.
-    run: unsafe fn(TaskRef) -> Ran,
+    pub(super) run: unsafe fn(TaskRef) -> Ran,
     /// Drops the future without polling it (executor shutdown).
-    shut_down: unsafe fn(NonNull<Header>),
+    pub(super) shut_down: unsafe fn(NonNull<Header>),
     /// Writes `Poll<Result<F::Output, JoinError>>` to the pointer if the task is complete, else
     /// stores the joiner's waker.
-    poll_join: unsafe fn(NonNull<Header>, *mut (), &Waker),
+    pub(super) poll_join: unsafe fn(NonNull<Header>, *mut (), &Waker),
     /// Drops whatever the stage holds (the handle is dropped after completion).
-    drop_stage: unsafe fn(NonNull<Header>),
+    pub(super) drop_stage: unsafe fn(NonNull<Header>),
     /// Frees the allocation (the last reference is gone).
-    dealloc: unsafe fn(NonNull<Header>),
+    pub(super) dealloc: unsafe fn(NonNull<Header>),
 }
 
 /// What a run of a task came to.
@@ -85,12 +109,38 @@ pub(crate) enum Ran {
 /// No registry slot yet.
 const UNREGISTERED: u32 = u32::MAX;
 
+/// A caught panic's payload.
+type Panic = Box<dyn std::any::Any + Send>;
+
+/// Drops a caught panic's payload (the panic hook has already reported the panic). A payload
+/// whose own `Drop` panics is forgotten: that second payload could do the same again.
+fn drop_panic(panic: Panic) {
+    if let Err(again) = catch_unwind(AssertUnwindSafe(|| drop(panic))) {
+        std::mem::forget(again);
+    }
+}
+
+/// Drops `value` (user code: a future's output, a user's waker) so that a panicking `Drop`
+/// does not unwind into the worker.
+pub(super) fn drop_quietly<T>(value: T) {
+    drop_quietly_with(value, drop);
+}
+
+/// Hands `value` to `f` (say `Waker::wake`, which runs a user's `Wake`) so that a panic there
+/// does not unwind into the worker.
+fn drop_quietly_with<T>(value: T, f: impl FnOnce(T)) {
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| f(value))) {
+        drop_panic(panic);
+    }
+}
+
 /// One counted reference to a task, as the run queues and the registry hold them.
-pub(crate) struct TaskRef(NonNull<Header>);
+pub(crate) struct TaskRef(pub(super) NonNull<Header>);
 
 // SAFETY: a TaskRef sent to another thread can only reach the atomic state and the `Sync`
 // shared half, or drop the last reference; the module docs show why that only frees an empty
-// stage. Running and shutting down, which touch the stage, happen on the owner thread only.
+// stage (a stage that is not empty is leaked there, never dropped). Running and shutting down,
+// which touch the stage, happen on the owner thread only.
 unsafe impl Send for TaskRef {}
 
 /// Allocates a task for `future`, returning its run-queue entry and its handle.
@@ -111,13 +161,7 @@ where
     });
     let ptr = NonNull::from(Box::leak(cell)).cast::<Header>();
     // The state starts with two references: one for each of these.
-    (
-        TaskRef(ptr),
-        JoinHandle {
-            task: Some(ptr),
-            _marker: PhantomData,
-        },
-    )
+    (TaskRef(ptr), JoinHandle::new(ptr))
 }
 
 /// Shared access to the header behind a live reference.
@@ -125,7 +169,7 @@ where
 /// # Safety
 ///
 /// `ptr` must point at a task whose reference count the caller keeps above zero for `'a`.
-unsafe fn header<'a>(ptr: NonNull<Header>) -> &'a Header {
+pub(super) unsafe fn header<'a>(ptr: NonNull<Header>) -> &'a Header {
     // SAFETY: the caller holds a reference, so the allocation is live; the header is only ever
     // accessed through shared references (its mutable parts are cells).
     unsafe { ptr.as_ref() }
@@ -136,7 +180,7 @@ unsafe fn header<'a>(ptr: NonNull<Header>) -> &'a Header {
 /// # Safety
 ///
 /// The caller owns one reference to the task at `ptr` and gives it up.
-unsafe fn release(ptr: NonNull<Header>) {
+pub(super) unsafe fn release(ptr: NonNull<Header>) {
     // SAFETY: the caller's reference keeps the task alive until the decrement.
     let header = unsafe { header(ptr) };
     let dealloc = header.vtable.dealloc;
@@ -182,7 +226,7 @@ impl TaskRef {
 
     /// Queues the task on its executor: the local queue if that executor runs on this thread,
     /// else its remote queue (which hands the task back if the runtime is gone).
-    fn queue(self) {
+    pub(super) fn queue(self) {
         let Err(task) = super::push_local(self.header().shared.id, self) else {
             return;
         };
@@ -198,60 +242,6 @@ impl Drop for TaskRef {
         // SAFETY: a TaskRef owns one reference, given up here.
         unsafe { release(self.0) }
     }
-}
-
-/// Wakers are the same for every task: they only touch the header.
-static WAKER_VTABLE: RawWakerVTable =
-    RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
-
-/// A waker that borrows the caller's reference: polling does not touch the reference count
-/// unless the future clones the waker.
-fn borrowed_waker(ptr: NonNull<Header>) -> ManuallyDrop<Waker> {
-    let raw = RawWaker::new(ptr.as_ptr().cast_const().cast(), &WAKER_VTABLE);
-    // SAFETY: the vtable below upholds the RawWaker contract for a task header pointer; the
-    // ManuallyDrop makes this waker not own a reference, and it is only used while the caller's
-    // reference keeps the task alive.
-    ManuallyDrop::new(unsafe { Waker::from_raw(raw) })
-}
-
-fn waker_ptr(ptr: *const ()) -> NonNull<Header> {
-    // Every RawWaker with WAKER_VTABLE carries a task's header pointer, never null.
-    NonNull::new(ptr.cast_mut().cast::<Header>()).expect("coring: null task waker")
-}
-
-unsafe fn waker_clone(ptr: *const ()) -> RawWaker {
-    // SAFETY: the waker being cloned holds (or borrows) a reference, so the task is live.
-    unsafe { header(waker_ptr(ptr)) }.state.ref_inc();
-    RawWaker::new(ptr, &WAKER_VTABLE)
-}
-
-unsafe fn waker_wake(ptr: *const ()) {
-    let ptr = waker_ptr(ptr);
-    // SAFETY: an owned waker carries one reference, which keeps the task alive until the
-    // transition below takes it over.
-    let header = unsafe { header(ptr) };
-    let dealloc = header.vtable.dealloc;
-    match header.state.schedule_by_value() {
-        // The waker's reference is now the queue entry's.
-        WakeByValue::Queue => TaskRef(ptr).queue(),
-        WakeByValue::Released(false) => {}
-        // SAFETY: that was the last reference: nobody else can reach the task.
-        WakeByValue::Released(true) => unsafe { dealloc(ptr) },
-    }
-}
-
-unsafe fn waker_wake_by_ref(ptr: *const ()) {
-    let ptr = waker_ptr(ptr);
-    // SAFETY: the waker keeps the task alive during the call.
-    if unsafe { header(ptr) }.state.schedule_by_ref() {
-        // The reference taken by `schedule_by_ref` is the queue entry's.
-        TaskRef(ptr).queue();
-    }
-}
-
-unsafe fn waker_drop(ptr: *const ()) {
-    // SAFETY: an owned waker carries one reference, released here.
-    unsafe { release(waker_ptr(ptr)) }
 }
 
 impl<F: Future + 'static> TaskCell<F> {
@@ -272,14 +262,61 @@ impl<F: Future + 'static> TaskCell<F> {
         unsafe { ptr.cast::<Self>().as_ref() }
     }
 
-    /// Replaces the stage, returning the old one for the caller to drop outside any borrow.
-    /// Owner thread only, and never while the future is being polled.
-    fn take_stage(&self) -> Stage<F> {
-        // SAFETY: owner thread, no poll in progress (every caller's contract); no other reference
-        // into the stage is live.
-        unsafe { std::mem::replace(&mut *self.stage.get(), Stage::Consumed) }
+    /// Drops the future where it lies, pinned in the task, and leaves the stage `Consumed`.
+    /// Returns the panic of the future's `Drop`, if it panicked (the future counts as dropped
+    /// then too: its fields were dropped while unwinding).
+    ///
+    /// The stage reads `Running` until the drop is over, but nothing looks: `COMPLETE` is not set
+    /// yet (callers set it after this returns), so a `JoinHandle` touched from the future's
+    /// `Drop` neither reads nor drops the stage, and the runner, the only one that polls, is
+    /// busy right here.
+    ///
+    /// # Safety
+    ///
+    /// Owner thread, the caller keeps the task alive, `COMPLETE` is not set, and no reference
+    /// into the stage is live (no poll in progress).
+    unsafe fn drop_future(&self) -> Option<Panic> {
+        let stage = self.stage.get();
+        // SAFETY: owner thread and no other reference into the stage (the caller's contract).
+        let Stage::Running(future) = (unsafe { &mut *stage }) else {
+            return None;
+        };
+        let future: *mut F = future;
+        // SAFETY: the future has been pinned at `future` since its first poll and is dropped
+        // there, once: the stage is overwritten below without dropping it again.
+        let panic = catch_unwind(AssertUnwindSafe(|| unsafe {
+            std::ptr::drop_in_place(future)
+        }))
+        .err();
+        // SAFETY: as above; `write` does not drop the old, already dropped, value.
+        unsafe { std::ptr::write(stage, Stage::Consumed) };
+        panic
     }
 
+    /// Takes the output out of the stage (an output is not pinned: it may move), leaving
+    /// `Consumed`; `None` if there is no output (never moves a future).
+    ///
+    /// # Safety
+    ///
+    /// Owner thread, the caller keeps the task alive, no reference into the stage is live.
+    unsafe fn take_output(&self) -> Option<Result<F::Output, JoinError>> {
+        // SAFETY: owner thread, no other reference into the stage (the caller's contract).
+        let stage = unsafe { &mut *self.stage.get() };
+        if !matches!(stage, Stage::Finished(_)) {
+            return None;
+        }
+        match std::mem::replace(stage, Stage::Consumed) {
+            Stage::Finished(output) => Some(output),
+            _ => None,
+        }
+    }
+
+    /// Polls the task, or drops its future if aborted; completes it when the future is gone.
+    ///
+    /// # Safety
+    ///
+    /// Owner thread, called by its executor's loop (never inside a poll of this task); `task`
+    /// is a run-queue entry of a task made by `new_task::<F>`.
     unsafe fn run(task: TaskRef) -> Ran {
         // SAFETY: `task` keeps it alive for this call; its vtable is this F's.
         let this = unsafe { Self::cell(task.0) };
@@ -287,9 +324,11 @@ impl<F: Future + 'static> TaskCell<F> {
             // A stale entry (the task completed while queued): drops the entry's reference.
             Run::Skip => return Ran::Pending,
             Run::Abort => {
-                let stage = this.take_stage();
                 // A panicking Drop must not take the worker down; the abort still completes.
-                let _ = catch_unwind(AssertUnwindSafe(|| drop(stage)));
+                // SAFETY: owner thread, not complete (`start_run` said so), no poll in progress.
+                if let Some(panic) = unsafe { this.drop_future() } {
+                    drop_panic(panic);
+                }
                 return Self::finish(task, Err(JoinError::cancelled()));
             }
             Run::Poll => {}
@@ -319,15 +358,21 @@ impl<F: Future + 'static> TaskCell<F> {
             Ok(Poll::Ready(output)) => Ok(output),
             Err(panic) => Err(JoinError::panic(panic)),
         };
-        // The future is done: drop it now, on this thread, before publishing the output.
-        let finished = this.take_stage();
-        let dropped = catch_unwind(AssertUnwindSafe(|| drop(finished)));
+        // The future is done: drop it now, in place, before publishing the output.
+        // SAFETY: owner thread, not complete (only this runner completes it), the poll is over.
+        let dropped = unsafe { this.drop_future() };
         let output = match (output, dropped) {
-            (Ok(value), Err(panic)) => {
-                drop(value);
+            (Ok(value), Some(panic)) => {
+                // The output's own Drop may panic too: that must not unwind out of the worker.
+                drop_quietly(value);
                 Err(JoinError::panic(panic))
             }
-            (output, _) => output,
+            (output, panic) => {
+                if let Some(panic) = panic {
+                    drop_panic(panic);
+                }
+                output
+            }
         };
         Self::finish(task, output)
     }
@@ -345,7 +390,7 @@ impl<F: Future + 'static> TaskCell<F> {
         let completed = this.header.state.complete_and_release();
         if completed.detached {
             // Nobody will read it; a panicking Drop must not take the worker down.
-            let _ = catch_unwind(AssertUnwindSafe(|| drop(output)));
+            drop_quietly(output);
             if completed.last {
                 // SAFETY: that was the last reference: nobody else can reach the task.
                 unsafe { Self::dealloc(ptr) };
@@ -360,24 +405,42 @@ impl<F: Future + 'static> TaskCell<F> {
         // SAFETY: owner thread; no other reference to the join waker is live.
         let waker = unsafe { (*this.header.join_waker.get()).take() };
         if let Some(waker) = waker {
-            waker.wake();
+            // The joiner's waker may be anybody's (a user's `Wake`): its panic stays here.
+            drop_quietly_with(waker, Waker::wake);
         }
         Ran::Finished(registered)
     }
 
+    /// Drops the future in place (if still there) and marks the task complete.
+    ///
+    /// # Safety
+    ///
+    /// Owner thread, from the executor's shutdown (never inside a poll of this task); the
+    /// caller keeps the task, made by `new_task::<F>`, alive.
     unsafe fn shut_down(ptr: NonNull<Header>) {
         // SAFETY: the executor's reference keeps it alive for this call.
         let this = unsafe { Self::cell(ptr) };
-        if this.header.state.shut_down() {
-            let stage = this.take_stage();
+        if !this.header.state.is_complete() {
             // A panicking drop at shutdown is reported by the panic hook; the rest still go.
-            let _ = catch_unwind(AssertUnwindSafe(|| drop(stage)));
+            // SAFETY: owner thread, not complete, and shutdown never runs inside a poll.
+            if let Some(panic) = unsafe { this.drop_future() } {
+                drop_panic(panic);
+            }
+            // Only now: until the future is gone, a handle must not see an output to take.
+            this.header.state.shut_down();
         }
         // SAFETY: owner thread; no other reference to the join waker is live.
         let waker = unsafe { (*this.header.join_waker.get()).take() };
-        drop(waker);
+        // The joiner's waker may be a user's, whose Drop may panic: shutdown goes on.
+        drop_quietly(waker);
     }
 
+    /// The handle's poll: writes the output to `out` if complete, else stores `waker`.
+    ///
+    /// # Safety
+    ///
+    /// Owner thread; the handle's reference keeps the task, made by `new_task::<F>`, alive;
+    /// `out` points at a `Poll<Result<F::Output, JoinError>>`.
     unsafe fn poll_join(ptr: NonNull<Header>, out: *mut (), waker: &Waker) {
         // SAFETY: the handle's reference keeps it alive for this call.
         let this = unsafe { Self::cell(ptr) };
@@ -390,146 +453,45 @@ impl<F: Future + 'static> TaskCell<F> {
             }
             return;
         }
-        let output = match this.take_stage() {
-            Stage::Finished(output) => output,
-            // Shut down with its runtime before finishing.
-            Stage::Consumed => Err(JoinError::cancelled()),
-            Stage::Running(_) => unreachable!("coring executor: a complete task still runs"),
-        };
+        // No output: shut down with its runtime before finishing.
+        // SAFETY: owner thread (the handle is !Send), the task is complete so nothing polls it.
+        let output = unsafe { this.take_output() }.unwrap_or_else(|| Err(JoinError::cancelled()));
         // SAFETY: the handle passes a `*mut Poll<Result<T, JoinError>>` where T is this F's output
         // (a JoinHandle<T> is only ever made by `new_task::<F>` with `F::Output = T`).
         unsafe { *out.cast::<Poll<Result<F::Output, JoinError>>>() = Poll::Ready(output) };
     }
 
+    /// Drops an output nobody will read (the handle goes after completion).
+    ///
+    /// # Safety
+    ///
+    /// Owner thread, the task is complete, and the handle's reference keeps the task, made by
+    /// `new_task::<F>`, alive.
     unsafe fn drop_stage(ptr: NonNull<Header>) {
         // SAFETY: the handle's reference keeps it alive; owner thread, task complete.
-        let stage = unsafe { Self::cell(ptr) }.take_stage();
-        let _ = catch_unwind(AssertUnwindSafe(|| drop(stage)));
+        let output = unsafe { Self::cell(ptr).take_output() };
+        drop_quietly(output);
     }
 
+    /// Frees the task. Its stage is empty by then (module docs), except when a shutdown did
+    /// not finish: on the owner thread the future is dropped in place with the allocation, on any
+    /// other thread the task is leaked, since its future and output may be `!Send`.
+    ///
+    /// # Safety
+    ///
+    /// The last reference is gone, and `ptr` came from `new_task::<F>`.
     unsafe fn dealloc(ptr: NonNull<Header>) {
-        // SAFETY: the last reference is gone, so nothing else points at the allocation, which
-        // `new_task::<F>` made with `Box<TaskCell<F>>`. Its stage is empty (module docs), so this
-        // thread drops no future or output.
-        drop(unsafe { Box::from_raw(ptr.cast::<Self>().as_ptr()) });
-    }
-}
-
-/// A handle to a spawned task: await it for the task's output.
-///
-/// Dropping the handle detaches the task, which keeps running. The handle is `!Send`: the task
-/// and its output belong to the thread that spawned it.
-///
-/// ```
-/// coring::block_on(async {
-///     let handle = coring::spawn(async { 6 * 7 });
-///     assert_eq!(handle.await.unwrap(), 42);
-/// });
-/// ```
-pub struct JoinHandle<T> {
-    /// The handle's reference; `None` once the output was taken.
-    task: Option<NonNull<Header>>,
-    /// `T` is what the handle yields; the raw pointer makes it `!Send` and `!Sync`.
-    _marker: PhantomData<(T, *const ())>,
-}
-
-// The handle never pins the output: it only holds a pointer to the task.
-impl<T> Unpin for JoinHandle<T> {}
-
-impl<T> JoinHandle<T> {
-    fn header(&self) -> Option<&Header> {
-        // SAFETY: while `task` is set the handle owns a reference, which outlives the borrow.
-        self.task.map(|ptr| unsafe { header(ptr) })
-    }
-
-    /// Asks the task to stop: its future is dropped the next time the executor gets to it, and
-    /// awaiting the handle gives a [`JoinError`] whose [`is_cancelled`](JoinError::is_cancelled)
-    /// is true. Does nothing if the task already finished.
-    pub fn abort(&self) {
-        if let (Some(ptr), Some(header)) = (self.task, self.header()) {
-            header.state.abort();
-            // Queue it (unless queued or done) so the executor sees the abort and drops the
-            // future.
-            if header.state.schedule_by_ref() {
-                TaskRef(ptr).queue();
-            }
+        // SAFETY: the last reference is gone (its release was acquire-release, so every write to
+        // the stage is visible here) and nothing else points at the allocation.
+        let this = unsafe { Self::cell(ptr) };
+        // SAFETY: as above: nobody else can reach the stage.
+        let empty = matches!(unsafe { &*this.stage.get() }, Stage::Consumed);
+        if !empty && !this.header.shared.is_owner_thread() {
+            return;
         }
-    }
-
-    /// Whether the task has finished (completed, panicked or been aborted).
-    pub fn is_finished(&self) -> bool {
-        self.header().is_none_or(|h| h.state.is_complete())
-    }
-}
-
-impl<T> Future for JoinHandle<T> {
-    type Output = Result<T, JoinError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let ptr = self
-            .task
-            .expect("coring: JoinHandle polled after it returned");
-        let mut out: Poll<Result<T, JoinError>> = Poll::Pending;
-        // SAFETY: the handle's reference keeps the task alive; owner thread (the handle is
-        // !Send); `out` has the type the vtable's `poll_join` writes (this T is the F's output).
-        unsafe { (header(ptr).vtable.poll_join)(ptr, (&raw mut out).cast(), cx.waker()) };
-        if out.is_ready() {
-            self.task = None;
-            // SAFETY: the handle's reference, given up now that the output is taken.
-            unsafe { release(ptr) };
-        }
-        out
-    }
-}
-
-impl<T> Drop for JoinHandle<T> {
-    fn drop(&mut self) {
-        let Some(ptr) = self.task.take() else { return };
-        // SAFETY: the handle's reference keeps the task alive until it is released below.
-        let header = unsafe { header(ptr) };
-        let vtable = header.vtable;
-        if header.state.is_complete() {
-            // The output nobody will read: drop it here, on the owner thread, while the handle's
-            // reference still keeps the task alive. (Completion only happens on this thread, so
-            // it cannot happen between the check and the release.)
-            // SAFETY: owner thread, task complete, the handle's reference keeps it alive.
-            unsafe { (vtable.drop_stage)(ptr) };
-        }
-        if header.state.detach_and_release() {
-            // SAFETY: that was the last reference: nobody else can reach the task.
-            unsafe { (vtable.dealloc)(ptr) };
-        }
-    }
-}
-
-impl<T> std::fmt::Debug for JoinHandle<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JoinHandle")
-            .field("finished", &self.is_finished())
-            .finish()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A task's allocation is its whole cost in memory (1M spawned tasks are 1M of these), and
-    /// glibc rounds it up in 16-byte steps: keep a small task within 72 bytes, so with malloc's
-    /// 8-byte header it fits an 80-byte chunk.
-    #[test]
-    fn a_small_task_fits_in_an_eighty_byte_chunk() {
-        let task = std::mem::size_of::<TaskCell<std::future::Ready<u64>>>();
-        assert!(
-            task <= 72,
-            "TaskCell<Ready<u64>> is {task} bytes: with malloc's 8-byte header it no longer \
-             fits an 80-byte chunk"
-        );
-    }
-
-    #[test]
-    fn queue_entries_and_handles_are_one_pointer() {
-        assert_eq!(std::mem::size_of::<TaskRef>(), 8);
-        assert_eq!(std::mem::size_of::<JoinHandle<u64>>(), 8);
+        // SAFETY: `new_task::<F>` made the allocation with `Box<TaskCell<F>>`; a Box drops its
+        // contents in place, so a future still there is dropped where it was pinned.
+        let task = unsafe { Box::from_raw(ptr.cast::<Self>().as_ptr()) };
+        drop_quietly(task);
     }
 }

@@ -5,7 +5,7 @@
 //! `ENOBUFS` when the ring ran dry (back-pressure: the caller re-arms once buffers return).
 
 use super::loss::LossWatch;
-use crate::buf::BufRing;
+use crate::buf::{BufRing, RingBuf};
 use crate::driver::op::{CqeResult, MultiOp, OpCode};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
@@ -14,6 +14,11 @@ pub(crate) struct RecvMulti {
     fd: SharedFd,
     ring: BufRing,
     loss: LossWatch,
+    /// Buffers filled after the stream was dropped. `dispose` runs under the driver's borrow
+    /// and giving a buffer back wakes the ring's waiters (user code), so they go back to the
+    /// ring when this data is dropped, outside the borrow, at the final completion (soon: the
+    /// stream was cancelled).
+    disposed: Vec<RingBuf>,
 }
 
 pub(crate) fn recv_multi(fd: &SharedFd, ring: &BufRing, loss: LossWatch) -> MultiOp<RecvMulti> {
@@ -21,6 +26,7 @@ pub(crate) fn recv_multi(fd: &SharedFd, ring: &BufRing, loss: LossWatch) -> Mult
         fd: fd.clone(),
         ring: ring.clone(),
         loss,
+        disposed: Vec::new(),
     })
 }
 
@@ -48,7 +54,7 @@ unsafe impl OpCode for RecvMulti {
         if let Some(bid) = cqe.buffer_id() {
             // Bytes arrived after the stream was dropped: they are lost to the reader.
             self.loss.record(cqe);
-            self.ring.recycle(bid);
+            self.disposed.push(self.ring.take(bid, 0));
         }
     }
 

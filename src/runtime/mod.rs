@@ -234,17 +234,27 @@ impl Drop for Runtime {
         // cancels them), so tasks go first; then the driver reaps until the kernel is done with
         // every op; only then may op memory and the ring go.
         let _guard = EnterGuard::enter_for_shutdown(&self.core);
+        // The ring closes with this runtime and its fd number may be reused: wakers on other
+        // threads must not post `MSG_RING` to it any more (they fall back to the eventfd).
+        self.core.executor.shared().clear_ring_fd();
         self.core.executor.shut_down();
         let started = Instant::now();
         let mut last_cancel = None;
         let mut graveyard = Vec::new();
+        let mut wakers = Vec::new();
         loop {
             let done = {
                 let mut driver = self.core.driver.borrow_mut();
                 let done = driver.shutdown_step(started, &mut last_cancel);
                 driver.take_graveyard(&mut graveyard);
+                driver.take_woken(&mut wakers);
                 done
             };
+            // Nothing waits for these any more; dropped (user code) after the borrow, and a
+            // panicking one does not cut shutdown short.
+            for waker in wakers.drain(..) {
+                let _ = catch_unwind(AssertUnwindSafe(|| drop(waker)));
+            }
             bury(&mut graveyard);
             if done {
                 break;
@@ -345,4 +355,18 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 /// ```
 pub async fn nop() -> io::Result<()> {
     crate::op::nop::nop().await
+}
+
+#[cfg(test)]
+mod tests {
+    /// Wakers may outlive the runtime on other threads; they must not post to a closed ring's
+    /// fd number, which the process may have reused for something else.
+    #[test]
+    fn a_dropped_runtime_leaves_no_ring_fd_to_post_to() {
+        let runtime = super::Runtime::new().unwrap();
+        let shared = runtime.core.executor.shared().clone();
+        assert!(shared.ring_fd() >= 0);
+        drop(runtime);
+        assert_eq!(shared.ring_fd(), -1);
+    }
 }
