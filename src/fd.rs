@@ -17,13 +17,28 @@ pub(crate) struct SharedFd {
 #[derive(Debug)]
 struct Inner {
     fd: RawFd,
+    /// Close with close(2) when the last clone goes, rather than with the ring's next
+    /// submission: for sockets whose closing others observe at once (a listener's port is
+    /// free to bind again, and it accepts no more connections).
+    close_at_once: bool,
 }
 
 impl SharedFd {
+    /// An fd closed through the ring, batched with the loop turn's other submissions.
     pub(crate) fn new(fd: OwnedFd) -> Self {
+        Self::with_close(fd, false)
+    }
+
+    /// An fd closed at once when the last clone goes (see `Inner::close_at_once`).
+    pub(crate) fn new_closed_at_once(fd: OwnedFd) -> Self {
+        Self::with_close(fd, true)
+    }
+
+    fn with_close(fd: OwnedFd, close_at_once: bool) -> Self {
         SharedFd {
             inner: Rc::new(Inner {
                 fd: fd.into_raw_fd(),
+                close_at_once,
             }),
         }
     }
@@ -56,12 +71,13 @@ impl Drop for Inner {
         // Closing through the ring batches the close with the turn's other submissions. If no
         // runtime is current, or its driver is busy (we are inside it), close synchronously:
         // close(2) on a socket does not block unless SO_LINGER was set.
-        let queued = crate::driver::try_with_current(|driver| {
-            driver
-                .push_detached(opcode::Close::new(types::Fd(fd)).build())
-                .is_ok()
-        });
-        if queued != Some(true) {
+        let queued = !self.close_at_once
+            && crate::driver::try_with_current(|driver| {
+                driver
+                    .push_detached(opcode::Close::new(types::Fd(fd)).build())
+                    .is_ok()
+            }) == Some(true);
+        if !queued {
             // SAFETY: we own the fd (taken from an OwnedFd) and nothing else closes it.
             drop(unsafe { OwnedFd::from_raw_fd(fd) });
         }

@@ -614,6 +614,13 @@ impl Driver {
             for user_data in targets {
                 self.push_cancel(user_data);
             }
+            // Some abandoned ops outlast any cancel (a zero-copy send's buffer stays the
+            // kernel's until a stalled peer acknowledges it): they make the kernel let go.
+            for (_, slot) in self.slots.iter_mut() {
+                if let Lifecycle::Abandoned(data) = &mut slot.lifecycle {
+                    data.shut_down();
+                }
+            }
             if self.wake_fd.take().is_some() {
                 self.push_cancel(WAKE_TOKEN);
             }
@@ -733,6 +740,20 @@ pub(crate) fn is_current(driver: &Rc<DriverCell>) -> bool {
                 .is_ok_and(|current| current.as_ref().is_some_and(|d| Rc::ptr_eq(d, driver)))
         })
         .unwrap_or(false)
+}
+
+/// The current thread's driver as a weak reference (empty outside a runtime), for remembering
+/// which runtime an abandoned op belongs to without keeping that runtime's driver alive.
+pub(crate) fn current_weak() -> std::rc::Weak<DriverCell> {
+    CURRENT
+        .try_with(|c| {
+            c.try_borrow()
+                .ok()
+                .and_then(|current| current.as_ref().map(Rc::downgrade))
+        })
+        .ok()
+        .flatten()
+        .unwrap_or_default()
 }
 
 /// Runs `f` on the current driver if there is one and it is not borrowed right now. A slot

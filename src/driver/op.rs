@@ -89,17 +89,29 @@ pub(crate) unsafe trait OpCode: 'static {
     /// to the driver: stream ops tell their stream to hold its next op back until this one's
     /// final completion (see `op/loss.rs`).
     fn abandoned(&mut self) {}
+
+    /// Called on an abandoned op when its runtime shuts down, before the driver waits for its
+    /// final completion: an op that a cancel cannot end (a zero-copy send waiting for a peer to
+    /// acknowledge) makes the kernel let go here. Runs under the driver's borrow: no user code.
+    fn shut_down(&mut self) {}
 }
 
 /// The data of an op whose future was dropped in flight, kept by the driver until the end.
 pub(crate) trait Abandoned {
     /// Called with every completion that arrives after the future was dropped.
     fn dispose(&mut self, cqe: &CqeResult);
+
+    /// See [`OpCode::shut_down`].
+    fn shut_down(&mut self) {}
 }
 
 impl<T: OpCode> Abandoned for T {
     fn dispose(&mut self, cqe: &CqeResult) {
         OpCode::dispose(self, cqe)
+    }
+
+    fn shut_down(&mut self) {
+        OpCode::shut_down(self)
     }
 }
 

@@ -5,6 +5,7 @@ use crate::driver::op::MultiOp;
 use crate::fd::SharedFd;
 use crate::op;
 use crate::op::accept_multi::AcceptMulti;
+use crate::op::keep::Kept;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use std::cell::Cell;
 use std::fmt;
@@ -105,7 +106,9 @@ impl ListenOptions {
 /// A TCP socket listening for connections.
 ///
 /// Binding is synchronous (it never waits); [`accept`](TcpListener::accept) waits on the ring.
-/// The socket is closed when the listener is dropped and no accept on it is in flight.
+/// The socket is closed when the listener is dropped: at once, or, if an accept on it is still
+/// in flight (a dropped `accept` or `incoming()` being cancelled), once the kernel has finished
+/// it.
 ///
 /// ```
 /// use coring::net::{TcpListener, TcpStream};
@@ -129,8 +132,19 @@ impl ListenOptions {
 /// Trying again at once would fail again at once, so the *next* accept on this listener first
 /// waits: 10 ms, doubling with each consecutive failure up to 50 ms. A loop that logs the error and
 /// accepts again therefore does not spin; a successful accept resets the wait.
+///
+/// # Cancel safety
+///
+/// [`accept`](TcpListener::accept) and [`Incoming::next`] are cancel safe: if the future is
+/// dropped (a `select!` took another branch, a `timeout` ran out) after the kernel had already
+/// accepted a connection, the connection is kept on the listener and the next `accept` or
+/// `incoming().next()` returns it; the client never sees it closed. The same holds for
+/// connections a dropped [`Incoming`] had taken and not yet returned. Connections kept this way
+/// and never taken are closed with the listener.
 pub struct TcpListener {
     fd: SharedFd,
+    /// Connections accepted for accepts whose futures were dropped.
+    kept: Kept<OwnedFd>,
     /// How long the next accept waits first, after accepts failed for lack of resources.
     backoff: Cell<Option<Duration>>,
 }
@@ -173,7 +187,8 @@ impl TcpListener {
 
     fn from_fd(fd: OwnedFd) -> TcpListener {
         TcpListener {
-            fd: SharedFd::new(fd),
+            fd: SharedFd::new_closed_at_once(fd),
+            kept: Kept::default(),
             backoff: Cell::new(None),
         }
     }
@@ -181,13 +196,17 @@ impl TcpListener {
     /// Waits for a connection and returns it with the peer's address.
     ///
     /// The new socket is close-on-exec. Errors are returned as they come (see the type's docs
-    /// for the wait after running out of fds). Dropping the future cancels the accept; if a
-    /// connection was accepted anyway, it is closed.
+    /// for the wait after running out of fds). Cancel safe: dropping the future cancels the
+    /// accept, and a connection accepted anyway is kept for the next one (see the type's docs).
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        if let Some(stream) = self.take_kept().await? {
+            let peer = stream.peer_addr()?;
+            return Ok((stream, peer));
+        }
         if let Some(delay) = self.backoff.get() {
             crate::time::sleep(delay).await;
         }
-        match op::accept::accept(&self.fd).await {
+        match op::accept::accept(&self.fd, self.kept.watch()).await {
             Ok((fd, peer)) => {
                 self.note_outcome(None);
                 Ok((TcpStream::from_fd(fd), peer))
@@ -223,6 +242,12 @@ impl TcpListener {
             op: None,
             single_shot: false,
         }
+    }
+
+    /// A connection accepted for a dropped accept, once no dropped accept is still in flight.
+    async fn take_kept(&self) -> io::Result<Option<TcpStream>> {
+        let fd = self.kept.take("accept").await?;
+        Ok(fd.map(TcpStream::from_fd))
     }
 
     /// Resets the back-off after a success, lengthens it after running out of resources.
@@ -294,8 +319,17 @@ impl fmt::Debug for Incoming<'_> {
 impl Incoming<'_> {
     /// The next connection, or the error accepting it. Never `None`: a listener does not run out
     /// of connections; the `Option` lets `while let` loops read naturally.
+    ///
+    /// Cancel safe: dropping this future loses nothing (connections wait in the stream), and
+    /// dropping the `Incoming` keeps the connections it had taken for the listener's next
+    /// accept (see [`TcpListener`]'s docs).
     pub async fn next(&mut self) -> Option<io::Result<TcpStream>> {
         loop {
+            match self.listener.take_kept().await {
+                Ok(Some(stream)) => return Some(Ok(stream)),
+                Ok(None) => {}
+                Err(err) => return Some(Err(err)),
+            }
             if self.single_shot {
                 return Some(self.listener.accept().await.map(|(stream, _)| stream));
             }
@@ -305,9 +339,9 @@ impl Incoming<'_> {
                 }
             }
             let listener = self.listener;
-            let op = self
-                .op
-                .get_or_insert_with(|| op::accept_multi::accept_multi(&listener.fd));
+            let op = self.op.get_or_insert_with(|| {
+                op::accept_multi::accept_multi(&listener.fd, listener.kept.watch())
+            });
             let next =
                 poll_fn(|cx| op.poll_next(cx, |_, cqe| op::accept_multi::take_fd(cqe))).await;
             if op.is_done() {

@@ -6,6 +6,7 @@ use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::fd::SharedFd;
 use crate::io::CutShortMark;
 use crate::op;
+use crate::op::keep::Leftover;
 use crate::op::loss::LossFlag;
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 use std::io;
@@ -166,7 +167,7 @@ impl TcpStream {
         if let Err(err) = self.read_loss.ready("read").await {
             return (Err(err), buf);
         }
-        op::recv::recv(&self.fd, buf, Some(self.read_loss.watch())).await
+        op::recv::recv(&self.fd, buf, Leftover::Stream(self.read_loss.watch())).await
     }
 
     /// Reads into several buffers in order (scatter), each from its start up to its capacity.
@@ -198,7 +199,7 @@ impl TcpStream {
             return (Err(err), bufs);
         }
         let (result, bufs) =
-            op::recv_msg::recv_msg(&self.fd, bufs, Some(self.read_loss.watch())).await;
+            op::recv_msg::recv_msg(&self.fd, bufs, Leftover::Stream(self.read_loss.watch())).await;
         (result.map(|(n, _)| n), bufs)
     }
 

@@ -3,7 +3,9 @@
 use super::{first_ok, socket_addr};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::fd::SharedFd;
+use crate::io::put_slice;
 use crate::op;
+use crate::op::keep::{Datagram, Kept, Leftover};
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 use std::io;
 use std::net::SocketAddr;
@@ -31,9 +33,24 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 /// })?;
 /// # std::io::Result::Ok(())
 /// ```
+///
+/// # Cancel safety
+///
+/// [`recv_from`](UdpSocket::recv_from) and [`recv`](UdpSocket::recv) are cancel safe: if the
+/// future is dropped (a `select!` took another branch, a `timeout` ran out) after the kernel had
+/// already received a datagram into its buffer, the datagram is kept on the socket and the next
+/// receive returns it, in order, before any datagram that came later. It is kept as far as the
+/// dropped receive's buffer held it: a datagram longer than that buffer was already cut.
+/// [`send_to`](UdpSocket::send_to) and [`send`](UdpSocket::send) send the whole datagram or
+/// nothing: dropped before completion, the datagram may or may not have been sent.
+///
+/// The socket is closed on drop, at once if no operation on it is in flight (otherwise once the
+/// kernel has finished the last one).
 #[derive(Debug)]
 pub struct UdpSocket {
     fd: SharedFd,
+    /// Datagrams that arrived for receives whose futures were dropped.
+    kept: Kept<Datagram>,
 }
 
 impl UdpSocket {
@@ -59,7 +76,8 @@ impl UdpSocket {
 
     fn from_fd(fd: OwnedFd) -> UdpSocket {
         UdpSocket {
-            fd: SharedFd::new(fd),
+            fd: SharedFd::new_closed_at_once(fd),
+            kept: Kept::default(),
         }
     }
 
@@ -79,18 +97,31 @@ impl UdpSocket {
     }
 
     /// Receives one datagram into `buf` (from its start, up to its capacity); returns its length
-    /// and its sender.
+    /// and its sender. Cancel safe (see the type's docs).
     pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SocketAddr), B> {
-        let (result, mut bufs) = op::recv_msg::recv_msg(&self.fd, vec![buf], None).await;
-        let buf = take_only(&mut bufs);
-        let result = result.and_then(|(n, from)| match from {
-            Some(from) => Ok((n, from)),
-            None => Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "coring: a datagram arrived without an IPv4 or IPv6 sender address",
-            )),
-        });
+        let (result, buf) = match self.take_kept(buf).await {
+            // Kept by a dropped `recv`, which does not ask for the sender: it is the peer.
+            Ok((result, buf)) => (result.and_then(|(n, from)| self.sender(n, from)), buf),
+            Err(buf) => {
+                let leftover = Leftover::Datagram(self.kept.watch());
+                let (result, mut bufs) =
+                    op::recv_msg::recv_msg(&self.fd, vec![buf], leftover).await;
+                let result = result.and_then(|(n, from)| match from {
+                    Some(from) => Ok((n, from)),
+                    None => Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "coring: a datagram arrived without an IPv4 or IPv6 sender address",
+                    )),
+                });
+                (result, take_only(&mut bufs))
+            }
+        };
         (result, buf)
+    }
+
+    /// The sender of a kept datagram: as received, or the connected peer.
+    fn sender(&self, n: usize, from: Option<SocketAddr>) -> io::Result<(usize, SocketAddr)> {
+        Ok((n, from.map_or_else(|| self.peer_addr(), Ok)?))
     }
 
     /// Sends `buf`'s initialized bytes as one datagram to the connected peer.
@@ -99,9 +130,32 @@ impl UdpSocket {
     }
 
     /// Receives one datagram from the connected peer into `buf` (from its start, up to its
-    /// capacity); returns its length.
+    /// capacity); returns its length. Cancel safe (see the type's docs).
     pub async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        op::recv::recv(&self.fd, buf, None).await
+        match self.take_kept(buf).await {
+            Ok((result, buf)) => (result.map(|(n, _)| n), buf),
+            Err(buf) => {
+                let leftover = Leftover::Datagram(self.kept.watch());
+                op::recv::recv(&self.fd, buf, leftover).await
+            }
+        }
+    }
+
+    /// The oldest datagram kept from a dropped receive, copied into `buf` (cut to its capacity),
+    /// once no dropped receive is still in flight; `Err(buf)` if there is none to take.
+    #[allow(clippy::type_complexity)]
+    async fn take_kept<B: IoBufMut>(
+        &self,
+        mut buf: B,
+    ) -> Result<BufResult<(usize, Option<SocketAddr>), B>, B> {
+        match self.kept.take("receive").await {
+            Ok(Some(datagram)) => {
+                let n = put_slice(&mut buf, &datagram.bytes);
+                Ok((Ok((n, datagram.from)), buf))
+            }
+            Ok(None) => Err(buf),
+            Err(err) => Ok((Err(err), buf)),
+        }
     }
 
     /// The address this socket is bound to.

@@ -3,9 +3,11 @@
 //! The kernel writes the peer's address into a heap `sockaddr_storage` and its length into the
 //! `socklen_t` beside it, both owned by the op. The new socket is created with `SOCK_CLOEXEC`.
 //! If the future is dropped and the accept completes anyway (the cancel lost the race), the new
-//! fd is closed in `dispose`, so a cancelled accept never leaks a connection (hazard H5).
+//! fd is kept on the listener for its next accept (see `keep.rs`); the listener's queue closes
+//! it if nobody takes it, so a cancelled accept never leaks or loses a connection (hazard H5).
 
 use super::heap::Heap;
+use super::keep::KeepWatch;
 use crate::driver::op::{CqeResult, Op, OpCode};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
@@ -23,15 +25,19 @@ struct PeerAddr {
 pub(crate) struct Accept {
     fd: SharedFd,
     addr: Heap<PeerAddr>,
+    /// Where a connection accepted after the future was dropped goes.
+    keep: KeepWatch<OwnedFd>,
 }
 
-/// Accepts one connection on the listening socket `fd`.
-pub(crate) fn accept(fd: &SharedFd) -> Op<Accept> {
+/// Accepts one connection on the listening socket `fd`; one accepted after the future was
+/// dropped goes to `keep`.
+pub(crate) fn accept(fd: &SharedFd, keep: KeepWatch<OwnedFd>) -> Op<Accept> {
     let storage = SockAddrStorage::zeroed();
     let len = storage.size_of();
     Op::new(Accept {
         fd: fd.clone(),
         addr: Heap::new(PeerAddr { storage, len }),
+        keep,
     })
 }
 
@@ -77,10 +83,12 @@ unsafe impl OpCode for Accept {
 
     fn dispose(&mut self, cqe: &CqeResult) {
         if let Ok(raw) = cqe.result {
-            // Nobody will take this connection: close it so the peer sees it closed and the fd
-            // does not leak. The driver is borrowed here, so this closes synchronously.
             // SAFETY: a successful accept returns a new fd that nothing else owns.
-            drop(unsafe { OwnedFd::from_raw_fd(raw as i32) });
+            self.keep.keep(unsafe { OwnedFd::from_raw_fd(raw as i32) });
         }
+    }
+
+    fn abandoned(&mut self) {
+        self.keep.abandoned();
     }
 }

@@ -1,5 +1,6 @@
 //! Multishot `ACCEPT`: one submission, a completion per incoming connection.
 
+use super::keep::KeepWatch;
 use crate::driver::op::{CqeResult, MultiOp, OpCode};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
@@ -7,10 +8,17 @@ use std::os::fd::{FromRawFd, OwnedFd};
 
 pub(crate) struct AcceptMulti {
     fd: SharedFd,
+    /// Where connections accepted after the stream was dropped go.
+    keep: KeepWatch<OwnedFd>,
 }
 
-pub(crate) fn accept_multi(fd: &SharedFd) -> MultiOp<AcceptMulti> {
-    MultiOp::new(AcceptMulti { fd: fd.clone() })
+/// Accepts connections on the listening socket `fd` until the kernel ends the stream; those
+/// accepted after the stream was dropped go to `keep`.
+pub(crate) fn accept_multi(fd: &SharedFd, keep: KeepWatch<OwnedFd>) -> MultiOp<AcceptMulti> {
+    MultiOp::new(AcceptMulti {
+        fd: fd.clone(),
+        keep,
+    })
 }
 
 // SAFETY: the entry carries no pointer (no peer address is asked for); the listening socket is
@@ -30,10 +38,13 @@ unsafe impl OpCode for AcceptMulti {
 
     fn dispose(&mut self, cqe: &CqeResult) {
         if let Ok(raw) = cqe.result {
-            // A connection nobody will take: close it rather than leak it.
             // SAFETY: a successful accept returns a new fd that nothing else owns.
-            drop(unsafe { OwnedFd::from_raw_fd(raw as i32) });
+            self.keep.keep(unsafe { OwnedFd::from_raw_fd(raw as i32) });
         }
+    }
+
+    fn abandoned(&mut self) {
+        self.keep.abandoned();
     }
 }
 

@@ -14,13 +14,20 @@
 //! poll (its entry queued, not yet submitted) would still run in the next batch, *together with*
 //! the next read: the dropped one takes the waiting bytes, the next one returns later bytes, and
 //! the gap is silent. With it, the next op either runs in order or fails saying why.
+//!
+//! Only the runtime that ran the abandoned op can reap its final completion. If the stream is
+//! used in another runtime while that one is alive but not running (a read timed out in runtime
+//! A, then the stream moved to runtime B), waiting would never end: the next op fails at once
+//! instead, saying so, and works again once the first runtime is dropped (which finishes the
+//! abandoned op) or runs again.
 
 use crate::driver::op::CqeResult;
+use crate::driver::{self, DriverCell};
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 
 /// One direction of a byte stream: whether cancelled ops lost bytes, and whether some still may.
@@ -34,6 +41,9 @@ struct State {
     settling: Cell<u32>,
     /// Ops waiting for `settling` to reach 0. Only filled on the (rare) slow path.
     waiters: RefCell<Vec<Waker>>,
+    /// The runtime the latest abandoned op was dropped in (none: outside any runtime): only its
+    /// loop can finish the op, so waiting for it anywhere else would never end.
+    owner: RefCell<Weak<DriverCell>>,
 }
 
 impl LossFlag {
@@ -72,6 +82,10 @@ impl LossFlag {
     ) -> Poll<io::Result<()>> {
         let state = &*self.0;
         if state.settling.get() > 0 {
+            let owner = state.owner.borrow().upgrade();
+            if !owner.is_some_and(|owner| driver::is_current(&owner)) {
+                return Poll::Ready(Err(elsewhere(direction)));
+            }
             let mut waiters = state.waiters.borrow_mut();
             if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
                 waiters.push(cx.waker().clone());
@@ -128,6 +142,15 @@ impl LossWatch {
             self.settling = true;
             let state = &*self.flag.0;
             state.settling.set(state.settling.get() + 1);
+            *state.owner.borrow_mut() = driver::current_weak();
+        }
+    }
+
+    /// The abandoned op's result is known (a zero-copy send whose buffer the kernel still
+    /// holds): whether bytes moved is settled, so later ops need not wait for the buffer.
+    pub(crate) fn settle(&mut self) {
+        if std::mem::take(&mut self.settling) {
+            self.flag.settled_one();
         }
     }
 
@@ -152,6 +175,14 @@ fn lost(direction: &str) -> io::Error {
         "coring: an earlier {direction} on this TCP stream was cancelled after the kernel had \
          already moved bytes, so the byte stream has a gap; the stream can no longer {direction} \
          in order"
+    ))
+}
+
+fn elsewhere(direction: &str) -> io::Error {
+    io::Error::other(format!(
+        "coring: an earlier {direction} on this socket was cancelled in another runtime, which \
+         is not running, and only that runtime can finish it; run or drop that runtime first \
+         (or keep the socket in one runtime)"
     ))
 }
 
@@ -186,18 +217,40 @@ mod tests {
 
     #[test]
     fn an_abandoned_op_holds_the_next_one_until_its_data_goes() {
+        // Inside a runtime: the one the op is abandoned in, and the one that waits.
+        crate::block_on(async {
+            let flag = LossFlag::default();
+            let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
+            let waker = Waker::from(counter.clone());
+            let mut watch = flag.watch();
+            watch.abandoned();
+            watch.abandoned(); // idempotent
+            assert!(poll(&flag, &waker).is_pending());
+            assert!(poll(&flag, &waker).is_pending()); // registered once
+            watch.record(&CqeResult::from_raw(-libc::ECANCELED, 0));
+            drop(watch);
+            assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+            assert!(matches!(poll(&flag, &waker), Poll::Ready(Ok(()))));
+        });
+    }
+
+    #[test]
+    fn an_op_abandoned_in_another_runtime_fails_the_next_one_at_once() {
         let flag = LossFlag::default();
-        let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
-        let waker = Waker::from(counter.clone());
         let mut watch = flag.watch();
-        watch.abandoned();
-        watch.abandoned(); // idempotent
-        assert!(poll(&flag, &waker).is_pending());
-        assert!(poll(&flag, &waker).is_pending()); // registered once
-        watch.record(&CqeResult::from_raw(-libc::ECANCELED, 0));
+        crate::block_on(async { watch.abandoned() });
+        // That runtime is gone from this thread (it would finish the op when dropped; here the
+        // watch outlives it): waiting in another one, or in none, would never end.
+        let other = crate::block_on(async { poll(&flag, Waker::noop()) });
+        let Poll::Ready(Err(err)) = other else {
+            panic!("expected the other-runtime error");
+        };
+        assert!(err.to_string().contains("another runtime"), "{err}");
+        // Settled, the flag is usable anywhere again.
+        watch.settle();
+        assert!(matches!(poll(&flag, Waker::noop()), Poll::Ready(Ok(()))));
         drop(watch);
-        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
-        assert!(matches!(poll(&flag, &waker), Poll::Ready(Ok(()))));
+        assert!(matches!(poll(&flag, Waker::noop()), Poll::Ready(Ok(()))));
     }
 
     #[test]
@@ -216,13 +269,15 @@ mod tests {
 
     #[test]
     fn two_abandoned_ops_settle_when_both_are_gone() {
-        let flag = LossFlag::default();
-        let (mut a, mut b) = (flag.watch(), flag.watch());
-        a.abandoned();
-        b.abandoned();
-        drop(a);
-        assert!(poll(&flag, Waker::noop()).is_pending());
-        drop(b);
-        assert!(poll(&flag, Waker::noop()).is_ready());
+        crate::block_on(async {
+            let flag = LossFlag::default();
+            let (mut a, mut b) = (flag.watch(), flag.watch());
+            a.abandoned();
+            b.abandoned();
+            drop(a);
+            assert!(poll(&flag, Waker::noop()).is_pending());
+            drop(b);
+            assert!(poll(&flag, Waker::noop()).is_ready());
+        });
     }
 }

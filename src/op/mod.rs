@@ -6,6 +6,7 @@ pub(crate) mod accept_multi;
 pub(crate) mod connect;
 pub(crate) mod fixed;
 pub(crate) mod heap;
+pub(crate) mod keep;
 pub(crate) mod loss;
 pub(crate) mod nop;
 pub(crate) mod recv;
@@ -25,4 +26,20 @@ fn zeroed_msghdr() -> libc::msghdr {
     // SAFETY: `msghdr` is plain data (integers and raw pointers, plus padding on some targets);
     // all zeroes is a valid value: null pointers and zero lengths.
     unsafe { std::mem::zeroed() }
+}
+
+/// A copy of the `n` bytes the kernel reported writing at `ptr`, the start of a receive's
+/// buffer (for a datagram kept after its receive was dropped).
+///
+/// The caller passes the buffer's `stable_mut_ptr` and the completion's byte count, which the
+/// kernel keeps within the `bytes_total` the entry named.
+fn written(ptr: *mut u8, n: usize) -> Vec<u8> {
+    if n == 0 {
+        // An empty buffer's pointer may be dangling or null; read nothing.
+        return Vec::new();
+    }
+    // SAFETY: `ptr` is the start of an owned buffer valid for `bytes_total` bytes (its `IoBufMut`
+    // contract), the kernel wrote its first `n` bytes, and `n <= bytes_total`; the buffer is not
+    // written concurrently, as the op's final completion has been reaped or this is it.
+    unsafe { std::slice::from_raw_parts(ptr, n) }.to_vec()
 }

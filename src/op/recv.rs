@@ -4,7 +4,7 @@
 //! (`bytes_total`); `complete` then marks the received bytes initialized and hands the buffer
 //! back. The same op serves TCP streams and connected UDP sockets.
 
-use super::loss::LossWatch;
+use super::keep::{Datagram, Leftover};
 use crate::buf::{BufResult, IoBufMut};
 use crate::driver::op::{CqeResult, Op, OpCode};
 use crate::fd::SharedFd;
@@ -13,17 +13,17 @@ use io_uring::{opcode, squeue};
 pub(crate) struct Recv<B> {
     fd: SharedFd,
     buf: B,
-    /// Set if the future is dropped and the receive had taken bytes anyway.
-    loss: Option<LossWatch>,
+    /// What becomes of bytes the receive takes after its future was dropped.
+    leftover: Leftover,
 }
 
-/// Receives into `buf` from `fd`. If `loss` is given, it is set when a dropped receive had
-/// consumed bytes nobody will see.
-pub(crate) fn recv<B: IoBufMut>(fd: &SharedFd, buf: B, loss: Option<LossWatch>) -> Op<Recv<B>> {
+/// Receives into `buf` from `fd`; `leftover` says what a dropped receive does with bytes it
+/// took anyway (a stream records the loss, a datagram socket keeps the datagram).
+pub(crate) fn recv<B: IoBufMut>(fd: &SharedFd, buf: B, leftover: Leftover) -> Op<Recv<B>> {
     Op::new(Recv {
         fd: fd.clone(),
         buf,
-        loss,
+        leftover,
     })
 }
 
@@ -51,14 +51,14 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
     }
 
     fn dispose(&mut self, cqe: &CqeResult) {
-        if let Some(loss) = &self.loss {
-            loss.record(cqe);
-        }
+        let buf = &mut self.buf;
+        self.leftover.dispose(cqe, |n| Datagram {
+            bytes: super::written(buf.stable_mut_ptr(), n),
+            from: None,
+        });
     }
 
     fn abandoned(&mut self) {
-        if let Some(loss) = &mut self.loss {
-            loss.abandoned();
-        }
+        self.leftover.abandoned();
     }
 }

@@ -6,7 +6,7 @@
 //! [`IOV_MAX`](super::IOV_MAX) buffers take part.
 
 use super::heap::Heap;
-use super::loss::LossWatch;
+use super::keep::{Datagram, Leftover};
 use crate::buf::{BufResult, IoBufMut};
 use crate::driver::op::{CqeResult, Op, OpCode};
 use crate::fd::SharedFd;
@@ -21,14 +21,15 @@ pub(crate) struct RecvMsg<B> {
     iovecs: Vec<libc::iovec>,
     name: Heap<SockAddrStorage>,
     msg: Heap<libc::msghdr>,
-    loss: Option<LossWatch>,
+    leftover: Leftover,
 }
 
-/// Receives into `bufs`, in order, from `fd`, with the sender's address.
+/// Receives into `bufs`, in order, from `fd`, with the sender's address; `leftover` says what
+/// a dropped receive does with what it took anyway.
 pub(crate) fn recv_msg<B: IoBufMut>(
     fd: &SharedFd,
     bufs: Vec<B>,
-    loss: Option<LossWatch>,
+    leftover: Leftover,
 ) -> Op<RecvMsg<B>> {
     Op::new(RecvMsg {
         fd: fd.clone(),
@@ -36,8 +37,21 @@ pub(crate) fn recv_msg<B: IoBufMut>(
         bufs,
         name: Heap::new(SockAddrStorage::zeroed()),
         msg: Heap::new(super::zeroed_msghdr()),
-        loss,
+        leftover,
     })
+}
+
+/// The sender address the kernel wrote into `name` (its length in `msg`), if it is IPv4 or IPv6.
+fn sender(name: &mut Heap<SockAddrStorage>, msg: &Heap<libc::msghdr>) -> Option<SocketAddr> {
+    let namelen = msg.get().msg_namelen;
+    let storage = std::mem::replace(name.get_mut(), SockAddrStorage::zeroed());
+    let addr = (namelen > 0).then(|| {
+        let len = namelen.min(storage.size_of());
+        // SAFETY: the kernel wrote the sender's address (of the socket's family) into `storage`
+        // and its length into `msg_namelen`; a zero family yields `None` below.
+        unsafe { SockAddr::new(storage, len) }
+    });
+    addr.and_then(|a| a.as_socket())
 }
 
 // SAFETY: the entry points at `self.msg`, a heap allocation owned by the op. The header points at
@@ -84,26 +98,29 @@ unsafe impl<B: IoBufMut> OpCode for RecvMsg<B> {
             unsafe { buf.set_init(filled) };
             left -= filled;
         }
-        let namelen = self.msg.get().msg_namelen;
-        let storage = std::mem::replace(self.name.get_mut(), SockAddrStorage::zeroed());
-        let addr = (namelen > 0).then(|| {
-            let len = namelen.min(storage.size_of());
-            // SAFETY: the kernel wrote the sender's address (of the socket's family) into
-            // `storage` and its length into `msg_namelen`; a zero family yields `None` below.
-            unsafe { SockAddr::new(storage, len) }
-        });
-        (Ok((n, addr.and_then(|a| a.as_socket()))), self.bufs)
+        let from = sender(&mut self.name, &self.msg);
+        (Ok((n, from)), self.bufs)
     }
 
     fn dispose(&mut self, cqe: &CqeResult) {
-        if let Some(loss) = &self.loss {
-            loss.record(cqe);
-        }
+        let this = &mut *self;
+        let (bufs, name, msg) = (&mut this.bufs, &mut this.name, &this.msg);
+        this.leftover.dispose(cqe, |n| {
+            let mut bytes = Vec::with_capacity(n);
+            let mut left = n;
+            for buf in bufs.iter_mut() {
+                let filled = left.min(buf.bytes_total());
+                bytes.extend_from_slice(&super::written(buf.stable_mut_ptr(), filled));
+                left -= filled;
+            }
+            Datagram {
+                bytes,
+                from: sender(name, msg),
+            }
+        });
     }
 
     fn abandoned(&mut self) {
-        if let Some(loss) = &mut self.loss {
-            loss.abandoned();
-        }
+        self.leftover.abandoned();
     }
 }

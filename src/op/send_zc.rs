@@ -9,6 +9,18 @@ use crate::driver::op::{CqeResult, Op, OpCode};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 
+/// Disconnects a TCP socket at once (`connect` with `AF_UNSPEC`: the kernel's
+/// `tcp_disconnect`), dropping the bytes still queued on it and sending a reset to the peer.
+/// The fd stays open (other clones may hold it); later operations on it fail.
+fn reset(fd: &SharedFd) {
+    // SAFETY: a `sockaddr` of all zeroes is a valid value (family AF_UNSPEC, which is 0).
+    let addr: libc::sockaddr = unsafe { std::mem::zeroed() };
+    let len = std::mem::size_of::<libc::sockaddr>() as libc::socklen_t;
+    // SAFETY: `addr` is a live local of `len` bytes that the kernel only reads, and the fd is
+    // kept open by `fd`. Failure (the connection already gone) leaves nothing to release.
+    let _ = unsafe { libc::connect(fd.raw(), &addr, len) };
+}
+
 pub(crate) struct SendZc<B> {
     fd: SharedFd,
     buf: B,
@@ -45,13 +57,24 @@ unsafe impl<B: IoBuf> OpCode for SendZc<B> {
     }
 
     fn dispose(&mut self, cqe: &CqeResult) {
-        // The notification carries no byte count; the send's own result does.
+        // The notification carries no byte count; the send's own result does, and with it the
+        // stream knows whether bytes went out: later writes need not wait for the notification,
+        // which a peer that stopped reading can hold back forever.
         if !cqe.is_notification() {
             self.loss.record(cqe);
+            self.loss.settle();
         }
     }
 
     fn abandoned(&mut self) {
         self.loss.abandoned();
+    }
+
+    fn shut_down(&mut self) {
+        // The kernel lets go of the buffer only once the peer has acknowledged the bytes, and a
+        // peer that stopped reading never does. The runtime is going away and nobody will write
+        // on this connection again in order (the send was abandoned): reset it, which drops the
+        // queued bytes and so releases the buffer and posts the notification.
+        reset(&self.fd);
     }
 }

@@ -1,0 +1,149 @@
+//! [`Kept`]: results of cancelled receives and accepts, kept for the next one.
+//!
+//! A datagram or a connection is a whole unit: unlike bytes of a stream, one that the kernel
+//! delivered to an op whose future was dropped can be handed to the *next* receive (or accept)
+//! intact. The op carries a [`KeepWatch`]; when its future is dropped in flight, every result
+//! it still gets goes into the socket's queue instead of being thrown away (a datagram copied
+//! out of the op's buffer, an accepted fd as it is).
+//!
+//! Order is kept as with [`LossFlag`]: the socket's next receive first waits until no abandoned
+//! op is still in flight, then takes the oldest kept result before asking the kernel for more.
+//! (The flag here only settles; nothing ever marks it lost.)
+
+use super::loss::{LossFlag, LossWatch};
+use crate::driver::op::CqeResult;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+/// A datagram that arrived for a receive whose future was dropped: its bytes (as far as that
+/// receive's buffer held them) and, if the receive asked, its sender.
+#[derive(Debug)]
+pub(crate) struct Datagram {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) from: Option<SocketAddr>,
+}
+
+/// What a receive does with results that arrive after its future was dropped.
+#[derive(Debug)]
+pub(crate) enum Leftover {
+    /// Bytes of a stream cannot be handed back: they are lost, and the flag records it.
+    Stream(LossWatch),
+    /// A datagram is kept for the socket's next receive.
+    Datagram(KeepWatch<Datagram>),
+}
+
+impl Leftover {
+    /// The receive's future was dropped in flight.
+    pub(crate) fn abandoned(&mut self) {
+        match self {
+            Leftover::Stream(loss) => loss.abandoned(),
+            Leftover::Datagram(keep) => keep.abandoned(),
+        }
+    }
+
+    /// A completion of the abandoned receive; `copy_out` gives the bytes the kernel wrote and
+    /// the sender, and is called only for a datagram to keep.
+    pub(crate) fn dispose(&self, cqe: &CqeResult, copy_out: impl FnOnce(usize) -> Datagram) {
+        match self {
+            Leftover::Stream(loss) => loss.record(cqe),
+            Leftover::Datagram(keep) => {
+                if let Ok(n) = cqe.result {
+                    keep.keep(copy_out(n as usize));
+                }
+            }
+        }
+    }
+}
+
+/// Results that arrived for abandoned ops of one socket. See the module docs.
+#[derive(Debug)]
+pub(crate) struct Kept<T> {
+    settle: LossFlag,
+    items: Rc<RefCell<VecDeque<T>>>,
+}
+
+impl<T> Default for Kept<T> {
+    fn default() -> Self {
+        Kept {
+            settle: LossFlag::default(),
+            items: Rc::default(),
+        }
+    }
+}
+
+impl<T> Kept<T> {
+    /// What an op carries, to keep its results if it is abandoned.
+    pub(crate) fn watch(&self) -> KeepWatch<T> {
+        KeepWatch {
+            watch: self.settle.watch(),
+            items: self.items.clone(),
+        }
+    }
+
+    /// Waits until no abandoned op is in flight, then takes the oldest kept result, if any.
+    /// Fails at once if an abandoned op belongs to another runtime that is not running.
+    pub(crate) fn poll_take(
+        &self,
+        cx: &mut Context<'_>,
+        what: &'static str,
+    ) -> Poll<io::Result<Option<T>>> {
+        self.settle
+            .poll_ready(cx, what)
+            .map_ok(|()| self.items.borrow_mut().pop_front())
+    }
+
+    /// [`poll_take`](Kept::poll_take) as a future.
+    pub(crate) async fn take(&self, what: &'static str) -> io::Result<Option<T>> {
+        std::future::poll_fn(|cx| self.poll_take(cx, what)).await
+    }
+}
+
+/// An op's link to its socket's [`Kept`] queue.
+#[derive(Debug)]
+pub(crate) struct KeepWatch<T> {
+    watch: LossWatch,
+    items: Rc<RefCell<VecDeque<T>>>,
+}
+
+impl<T> KeepWatch<T> {
+    /// The op's future was dropped in flight: later receives wait until its data is freed.
+    pub(crate) fn abandoned(&mut self) {
+        self.watch.abandoned();
+    }
+
+    /// Keeps a result of the abandoned op for the socket's next receive.
+    pub(crate) fn keep(&self, item: T) {
+        self.items.borrow_mut().push_back(item);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::Waker;
+
+    fn take(kept: &Kept<u32>) -> Poll<io::Result<Option<u32>>> {
+        kept.poll_take(&mut Context::from_waker(Waker::noop()), "receive")
+    }
+
+    #[test]
+    fn results_of_an_abandoned_op_come_back_in_order_once_it_settles() {
+        crate::block_on(async {
+            let kept = Kept::default();
+            assert!(matches!(take(&kept), Poll::Ready(Ok(None))));
+            let mut watch = kept.watch();
+            watch.abandoned();
+            watch.keep(1);
+            watch.keep(2);
+            assert!(take(&kept).is_pending(), "taken before the op settled");
+            drop(watch);
+            assert!(matches!(take(&kept), Poll::Ready(Ok(Some(1)))));
+            assert!(matches!(take(&kept), Poll::Ready(Ok(Some(2)))));
+            assert!(matches!(take(&kept), Poll::Ready(Ok(None))));
+        });
+    }
+}
