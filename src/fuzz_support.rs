@@ -143,6 +143,7 @@ impl Slots {
             ready,
             waker: w,
             finished,
+            ..
         } = &mut self.slots[index].lifecycle
         else {
             panic!("a multishot op polled a slot of another kind")
@@ -231,7 +232,8 @@ impl Slots {
             .on_cqe(CqeResult::from_raw(cqe.result, cqe.flags), &mut wake)
         {
             AfterCqe::Keep => Dispatched::Keep,
-            AfterCqe::Wake => {
+            // The fuzzed slots never set a limit, so no stream is capped.
+            AfterCqe::Wake | AfterCqe::WakeAndCancel => {
                 if let Some(waker) = wake {
                     waker.wake();
                 }

@@ -3,6 +3,8 @@
 //! says two buffers are available (B has not taken its completions), but the kernel has none:
 //! A must wait for a buffer to come back, not re-arm in a loop (it did, about a million
 //! submissions a second, until B read). Once B reads and drops its buffers, A gets its bytes.
+//! (B is allowed the whole ring with `max_buffers(2)`; by default a stream holds at most a
+//! quarter of a shared ring, which would keep the ring from running dry here.)
 
 use coring::buf::BufRing;
 use coring::net::{TcpListener, TcpStream};
@@ -28,7 +30,7 @@ fn a_stream_without_buffers_waits_for_one_to_come_back() {
             let client_b = TcpStream::connect(addr).await.unwrap();
             let (server_b, _) = listener.accept().await.unwrap();
             let mut a = server_a.recv_stream(&ring);
-            let mut b = server_b.recv_stream(&ring);
+            let mut b = server_b.recv_stream(&ring).max_buffers(2);
             // Arm both receives.
             assert!(timeout(Duration::from_millis(5), a.next()).await.is_err());
             assert!(timeout(Duration::from_millis(5), b.next()).await.is_err());

@@ -157,7 +157,17 @@ impl BufRing {
             ring: self.inner.clone(),
             bid,
             len: len.min(self.inner.size),
+            holder: None,
         }
+    }
+
+    /// [`take`](BufRing::take) for a reader that counts the buffers it holds in `held` (one
+    /// more until the returned buffer is dropped).
+    pub(crate) fn take_held(&self, bid: u16, len: usize, held: &Rc<Cell<usize>>) -> RingBuf {
+        let mut buf = self.take(bid, len);
+        held.set(held.get() + 1);
+        buf.holder = Some(held.clone());
+        buf
     }
 
     /// Fails unless the current runtime is the one this ring was registered with: another
@@ -262,6 +272,8 @@ pub struct RingBuf {
     ring: Rc<RingInner>,
     bid: u16,
     len: usize,
+    /// The count of buffers its reader holds, if the reader keeps one (a `RecvStream`).
+    holder: Option<Rc<Cell<usize>>>,
 }
 
 impl RingBuf {
@@ -298,6 +310,9 @@ impl fmt::Debug for RingBuf {
 
 impl Drop for RingBuf {
     fn drop(&mut self) {
+        if let Some(held) = &self.holder {
+            held.set(held.get().saturating_sub(1));
+        }
         self.ring.publish(self.bid);
         let waiters = std::mem::take(&mut *self.ring.waiters.borrow_mut());
         for waiter in waiters {

@@ -32,11 +32,15 @@ pub(crate) enum Lifecycle {
     },
     /// The final completion arrived; the future has not taken it yet.
     Completed(CqeResult),
-    /// A multishot operation: results queue up until the stream's future takes them.
+    /// A multishot operation: results queue up until the stream's future takes them. Once
+    /// `limit` results wait untaken the stream is `capped`: the driver cancels it, so an owner
+    /// that stopped taking results cannot pile up more (each may hold a pooled buffer).
     Streaming {
         ready: VecDeque<CqeResult>,
         waker: Option<Waker>,
         finished: bool,
+        limit: usize,
+        capped: bool,
     },
     /// The future was dropped in flight: the slot keeps its data alive until the final completion
     /// and disposes of every result (closing returned fds, recycling provided buffers).
@@ -50,6 +54,8 @@ pub(crate) enum AfterCqe {
     Keep,
     /// The slot stays; wake its waiter (the waker was taken out for that).
     Wake,
+    /// As `Wake`, and the stream reached its limit of untaken results: cancel it.
+    WakeAndCancel,
     /// The slot's final completion arrived and nobody waits for it: free the slot.
     Free,
 }
@@ -61,6 +67,8 @@ impl Lifecycle {
                 ready: VecDeque::new(),
                 waker: None,
                 finished: false,
+                limit: usize::MAX,
+                capped: false,
             }
         } else {
             Lifecycle::Pending {
@@ -76,6 +84,27 @@ impl Lifecycle {
             Lifecycle::Pending { .. } | Lifecycle::Abandoned(_) => true,
             Lifecycle::Streaming { finished, .. } => !finished,
             Lifecycle::Completed(_) => false,
+        }
+    }
+
+    /// Sets how many results a multishot op may have waiting untaken before it is cancelled.
+    pub(crate) fn set_limit(&mut self, max_waiting: usize) {
+        if let Lifecycle::Streaming { limit, .. } = self {
+            *limit = max_waiting.max(1);
+        }
+    }
+
+    /// Marks a running multishot op as capped; `true` if the caller must now cancel it (it was
+    /// neither finished nor capped already).
+    pub(crate) fn cap(&mut self) -> bool {
+        match self {
+            Lifecycle::Streaming {
+                finished, capped, ..
+            } if !*finished && !*capped => {
+                *capped = true;
+                true
+            }
+            _ => false,
         }
     }
 
@@ -102,12 +131,18 @@ impl Lifecycle {
                 ready,
                 waker,
                 finished,
+                limit,
+                capped,
             } => {
                 if !more {
                     *finished = true;
                 }
                 ready.push_back(cqe);
                 *wake = waker.take();
+                if !*finished && !*capped && ready.len() >= *limit {
+                    *capped = true;
+                    return AfterCqe::WakeAndCancel;
+                }
                 AfterCqe::Wake
             }
             Lifecycle::Abandoned(data) => {
@@ -221,6 +256,26 @@ mod tests {
             }
             _ => panic!("not streaming"),
         }
+    }
+
+    #[test]
+    fn a_stream_with_too_many_untaken_results_is_cancelled_once() {
+        let mut slot = Lifecycle::new(true);
+        slot.set_limit(2);
+        let mut wake = None;
+        assert_eq!(slot.on_cqe(cqe(1, MORE), &mut wake), AfterCqe::Wake);
+        assert_eq!(
+            slot.on_cqe(cqe(2, MORE), &mut wake),
+            AfterCqe::WakeAndCancel
+        );
+        assert_eq!(slot.on_cqe(cqe(3, MORE), &mut wake), AfterCqe::Wake);
+        assert!(!slot.cap(), "already capped");
+        assert_eq!(
+            slot.on_cqe(cqe(-libc::ECANCELED, 0), &mut wake),
+            AfterCqe::Wake
+        );
+        assert!(!slot.in_flight());
+        assert!(!slot.cap(), "a finished stream needs no cancel");
     }
 
     #[test]

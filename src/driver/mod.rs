@@ -116,6 +116,9 @@ pub(crate) struct Driver {
     batch: Option<CompletionBatch>,
     /// `fork::generation()` when the ring was made: another count means a forked child.
     forks: u64,
+    /// Multishot ops that reached their limit of untaken results during a dispatch, to cancel
+    /// once the completion queue is no longer borrowed.
+    capped: Vec<u64>,
 }
 
 impl Driver {
@@ -136,6 +139,7 @@ impl Driver {
             free_buffer_groups: Vec::new(),
             batch: config.batch,
             forks,
+            capped: Vec::new(),
         })
     }
 
@@ -318,6 +322,7 @@ impl Driver {
             ready,
             waker: w,
             finished,
+            ..
         } = &mut slot.lifecycle
         else {
             unreachable!("coring driver: a multishot op polled a slot of another kind")
@@ -399,6 +404,26 @@ impl Driver {
             self.push_cancel(user_data);
         }
         (None, old_waker)
+    }
+
+    /// Limits how many results the multishot op in slot `index` may have waiting untaken: past
+    /// that the driver cancels it (its results so far are still delivered, then it ends).
+    pub(crate) fn limit_stream(&mut self, index: usize, max_waiting: usize) {
+        if let Some(slot) = self.slots.get_mut(index) {
+            slot.lifecycle.set_limit(max_waiting);
+        }
+    }
+
+    /// Cancels the multishot op in slot `index` while its owner keeps taking its results, which
+    /// end with the cancel's own (`ECANCELED`, or the op's last result if it ended first).
+    pub(crate) fn cancel_stream(&mut self, index: usize) {
+        let Some(slot) = self.slots.get_mut(index) else {
+            return;
+        };
+        if slot.lifecycle.cap() {
+            let user_data = (u64::from(slot.generation) << 32) | index as u64;
+            self.push_cancel(user_data);
+        }
     }
 
     fn push_cancel(&mut self, user_data: u64) {
@@ -552,6 +577,10 @@ impl Driver {
             {
                 AfterCqe::Keep => {}
                 AfterCqe::Wake => self.woken.extend(wake),
+                AfterCqe::WakeAndCancel => {
+                    self.woken.extend(wake);
+                    self.capped.push(user_data);
+                }
                 AfterCqe::Free => {
                     if let Lifecycle::Abandoned(data) = self.slots.remove(index).lifecycle {
                         self.graveyard.push(data);
@@ -561,6 +590,9 @@ impl Driver {
         }
         self.stats.cq_dropped = cq.overflow();
         drop(cq);
+        while let Some(user_data) = self.capped.pop() {
+            self.push_cancel(user_data);
+        }
         if rearm_wake {
             if let Some(fd) = self.wake_fd {
                 // Failing to re-arm only costs latency of remote wakes until the next turn.

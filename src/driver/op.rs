@@ -224,6 +224,8 @@ fn abandon(driver: &RefCell<Driver>, index: usize, data: Box<dyn Abandoned>) {
 /// data to the driver, which disposes of any further results and frees it at the final one.
 pub(crate) struct MultiOp<T: OpCode> {
     state: State<T>,
+    /// Results that may wait untaken before the driver cancels the op (see `Lifecycle`).
+    max_waiting: usize,
 }
 
 impl<T: OpCode> Unpin for MultiOp<T> {}
@@ -232,6 +234,24 @@ impl<T: OpCode> MultiOp<T> {
     pub(crate) fn new(data: T) -> Self {
         MultiOp {
             state: State::Unsubmitted(data),
+            max_waiting: usize::MAX,
+        }
+    }
+
+    /// Like `new`, but once `max_waiting` results wait untaken the driver cancels the op; the
+    /// results still come, then the stream ends (with `ECANCELED` unless it ended first).
+    pub(crate) fn with_limit(data: T, max_waiting: usize) -> Self {
+        MultiOp {
+            state: State::Unsubmitted(data),
+            max_waiting,
+        }
+    }
+
+    /// Asks the kernel to end the stream; the results it already produced still come, then the
+    /// stream ends. Nothing happens if it is not running.
+    pub(crate) fn cancel(&self) {
+        if let State::InFlight { driver, index, .. } = &self.state {
+            driver.borrow_mut().cancel_stream(*index);
         }
     }
 
@@ -282,6 +302,9 @@ impl<T: OpCode> MultiOp<T> {
                 let pushed = driver.borrow_mut().push(data.sqe(), true, cx.waker());
                 match pushed {
                     Ok(index) => {
+                        if self.max_waiting != usize::MAX {
+                            driver.borrow_mut().limit_stream(index, self.max_waiting);
+                        }
                         self.state = State::InFlight {
                             driver,
                             index,

@@ -8,8 +8,10 @@ use crate::fd::SharedFd;
 use crate::op::loss::LossFlag;
 use crate::op::recv_multi::{recv_multi, RecvMulti};
 use crate::op::{fixed, send_zc};
+use std::cell::Cell;
 use std::future::poll_fn;
 use std::io;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 
 impl TcpStream {
@@ -76,6 +78,8 @@ impl TcpStream {
             op: None,
             ended: false,
             loss: self.read_loss().clone(),
+            held: Rc::default(),
+            max_buffers: (ring.capacity() / 4).max(1),
         }
     }
 }
@@ -94,6 +98,22 @@ fn not_fixed() -> io::Error {
 /// `ENOBUFS`; the stream waits for buffers to come back and re-arms, so the reader sees
 /// back-pressure, never an error or a false end of file.
 ///
+/// # Sharing a ring
+///
+/// Many streams may share one ring. So that one whose reader stops calling `next` (say, stuck
+/// writing to a peer that does not read) cannot take the ring from the others, a stream holds
+/// at most [`max_buffers`](RecvStream::max_buffers) of its buffers (a quarter of the ring by
+/// default): its own chunks not yet dropped plus those received and not yet taken. Past that it
+/// stops receiving (the bytes wait in the socket) until its reader takes and drops chunks. One
+/// wake-up of the kernel may fill a few buffers more before the stream stops.
+///
+/// # Cancel safety
+///
+/// `next` is cancel safe: dropping its future loses nothing, as received chunks wait in the
+/// stream. Dropping the `RecvStream` itself gives back the chunks it had not handed out, and
+/// bytes it had received that way are lost to the reader: like a dropped
+/// [`read`](TcpStream::read), later reads on the stream then fail saying so.
+///
 /// ```no_run
 /// # async fn demo(stream: coring::net::TcpStream) -> std::io::Result<()> {
 /// let ring = coring::buf::BufRing::new(256, 4096)?;
@@ -110,16 +130,28 @@ pub struct RecvStream {
     op: Option<MultiOp<RecvMulti>>,
     ended: bool,
     loss: LossFlag,
+    /// Chunks handed out and not yet dropped.
+    held: Rc<Cell<usize>>,
+    max_buffers: usize,
 }
 
 enum Arrival {
     Data(RingBuf),
     Eof,
     NoBuffers,
+    /// The receive was cancelled for holding `max_buffers`: arm a new one.
+    Paused,
     Failed(io::Error),
 }
 
 impl RecvStream {
+    /// Sets how many of the ring's buffers this stream may hold at once (at least 1): chunks
+    /// its reader has not dropped plus chunks received and not yet taken. See "Sharing a ring".
+    pub fn max_buffers(mut self, max: usize) -> RecvStream {
+        self.max_buffers = max.max(1);
+        self
+    }
+
     /// The next chunk of received bytes; `None` at end of file.
     pub async fn next(&mut self) -> Option<io::Result<RingBuf>> {
         poll_fn(|cx| self.poll_next(cx)).await
@@ -142,10 +174,14 @@ impl RecvStream {
                     return Poll::Ready(Some(Err(err)));
                 }
             }
+            // Room for results waiting untaken: what the reader does not already hold.
+            let room = self.max_buffers.saturating_sub(self.held.get()).max(1);
+            let (fd, ring, loss) = (&self.fd, &self.ring, &self.loss);
             let op = self
                 .op
-                .get_or_insert_with(|| recv_multi(&self.fd, &self.ring, self.loss.watch()));
-            let arrival = match op.poll_next(cx, classify) {
+                .get_or_insert_with(|| recv_multi(fd, ring, loss.watch(), room));
+            let held = &self.held;
+            let arrival = match op.poll_next(cx, |data, cqe| classify(data, cqe, held)) {
                 Poll::Pending => return Poll::Pending,
                 // The kernel ended the receive without a final item: arm a new one.
                 Poll::Ready(None) => {
@@ -158,7 +194,16 @@ impl RecvStream {
                 self.op = None;
             }
             match arrival {
-                Arrival::Data(buf) => return Poll::Ready(Some(Ok(buf))),
+                Arrival::Data(buf) => {
+                    // A reader keeping its chunks: stop receiving once it holds its share.
+                    if self.held.get() >= self.max_buffers {
+                        if let Some(op) = &self.op {
+                            op.cancel();
+                        }
+                    }
+                    return Poll::Ready(Some(Ok(buf)));
+                }
+                Arrival::Paused => {}
                 Arrival::Eof => {
                     self.ended = true;
                     return Poll::Ready(None);
@@ -182,7 +227,7 @@ impl RecvStream {
     }
 }
 
-fn classify(data: &mut RecvMulti, cqe: CqeResult) -> Arrival {
+fn classify(data: &mut RecvMulti, cqe: CqeResult, held: &Rc<Cell<usize>>) -> Arrival {
     let bid = cqe.buffer_id();
     match (cqe.result, bid) {
         (Ok(0), bid) => {
@@ -191,11 +236,14 @@ fn classify(data: &mut RecvMulti, cqe: CqeResult) -> Arrival {
             }
             Arrival::Eof
         }
-        (Ok(n), Some(bid)) => Arrival::Data(data.ring().take(bid, n as usize)),
+        (Ok(n), Some(bid)) => Arrival::Data(data.ring().take_held(bid, n as usize, held)),
         (Ok(_), None) => Arrival::Failed(io::Error::other(
             "coring: a buffer-select receive completed without naming its buffer",
         )),
         (Err(err), _) if err.raw_os_error() == Some(libc::ENOBUFS) => Arrival::NoBuffers,
+        // Only the stream's own limit cancels a running receive (a dropped stream's results go
+        // elsewhere); at shutdown, re-arming fails and says why.
+        (Err(err), _) if err.raw_os_error() == Some(libc::ECANCELED) => Arrival::Paused,
         (Err(err), _) => Arrival::Failed(err),
     }
 }

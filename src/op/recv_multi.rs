@@ -1,8 +1,10 @@
 //! Multishot `RECV` with buffer selection: one submission, a completion per arrival, each naming
 //! the provided buffer the kernel filled.
 //!
-//! The stream ends at the first completion without `F_MORE`: end of file (0), an error, or
-//! `ENOBUFS` when the ring ran dry (back-pressure: the caller re-arms once buffers return).
+//! The stream ends at the first completion without `F_MORE`: end of file (0), an error,
+//! `ENOBUFS` when the ring ran dry (back-pressure: the caller re-arms once buffers return), or
+//! `ECANCELED` when it had `max_waiting` results untaken (the driver cancels it then, so a
+//! reader that stopped reading cannot take the whole ring from the others sharing it).
 
 use super::loss::LossWatch;
 use crate::buf::{BufRing, RingBuf};
@@ -21,13 +23,21 @@ pub(crate) struct RecvMulti {
     disposed: Vec<RingBuf>,
 }
 
-pub(crate) fn recv_multi(fd: &SharedFd, ring: &BufRing, loss: LossWatch) -> MultiOp<RecvMulti> {
-    MultiOp::new(RecvMulti {
+/// Receives from `fd` into buffers of `ring` until the kernel ends the stream, or until
+/// `max_waiting` results wait untaken.
+pub(crate) fn recv_multi(
+    fd: &SharedFd,
+    ring: &BufRing,
+    loss: LossWatch,
+    max_waiting: usize,
+) -> MultiOp<RecvMulti> {
+    let data = RecvMulti {
         fd: fd.clone(),
         ring: ring.clone(),
         loss,
         disposed: Vec::new(),
-    })
+    };
+    MultiOp::with_limit(data, max_waiting)
 }
 
 impl RecvMulti {
