@@ -156,6 +156,11 @@ impl<R: AsyncReadRent> BufReader<R> {
     /// # Errors
     ///
     /// A read error from the inner reader (`Interrupted` reads are retried).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe as far as the `BufReader` goes (it reads only when its buffer is empty);
+    /// the inner reader's read decides whether a drop loses bytes.
     pub async fn fill_buf(&mut self) -> io::Result<&[u8]> {
         self.recover()?;
         if self.pos == self.buf.len() {
@@ -176,6 +181,11 @@ impl<R: AsyncReadRent> BufReader<R> {
     /// delimiter, and more bytes after them). The first `max` bytes of the line have then been
     /// appended to `out` and consumed; the rest of the line is still to be read. On a read error,
     /// the bytes appended so far stay in `out` and are consumed.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe as [`fill_buf`](Self::fill_buf): bytes appended to `out` before the drop
+    /// stay there and are consumed, so calling again appends the rest of the line.
     pub async fn read_until(
         &mut self,
         byte: u8,
@@ -217,6 +227,11 @@ impl<R: AsyncReadRent> BufReader<R> {
     /// consumed, the rest is still to be read), or if it is not valid UTF-8 (the whole line is
     /// consumed). A read error from the inner reader (the part of the line read before it is
     /// consumed). On any error `out` is left as it was.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: dropped with part of a line taken, that part is lost and every later
+    /// call on the reader fails saying so (never a cut line passed off as whole).
     pub async fn read_line(&mut self, out: &mut String, max: usize) -> io::Result<usize> {
         // Read into `out`'s own allocation when it is empty (nothing to lose if this future is
         // dropped), otherwise into a separate vector, so `out` is only touched once the line is
@@ -265,8 +280,12 @@ impl<R: AsyncReadRent> BufReader<R> {
     ///
     /// `InvalidData` as soon as the line would be longer than `max` bytes; its first `max`
     /// bytes are then consumed and the rest is still to be read. A read error from the inner
-    /// reader. Dropping this future while it waits on a read with a partial line buffered loses
-    /// that partial line, and every later call on the reader fails.
+    /// reader.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: dropping this future while it waits on a read with a partial line
+    /// buffered loses that partial line, and every later call on the reader fails.
     ///
     /// # Panics
     ///
@@ -379,7 +398,8 @@ fn too_long(max: usize) -> io::Error {
 }
 
 /// Serves buffered bytes first; with nothing buffered and a caller's buffer at least as large
-/// as the internal one, reads straight into the caller's buffer.
+/// as the internal one, reads straight into the caller's buffer. Cancel safe as
+/// [`fill_buf`](BufReader::fill_buf).
 impl<R: AsyncReadRent> AsyncReadRent for BufReader<R> {
     async fn read<B: IoBufMut>(&mut self, mut buf: B) -> BufResult<usize, B> {
         if let Err(err) = self.recover() {

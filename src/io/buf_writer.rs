@@ -25,6 +25,12 @@ const DEFAULT_CAPACITY: usize = 8 * 1024;
 /// bytes still buffered when it is dropped (or turned back [`into_inner`](Self::into_inner)) are
 /// lost.
 ///
+/// # Cancel safety
+///
+/// `write`, `flush` and `shutdown` are not cancel safe once they send: dropped while the buffer
+/// is being sent to the inner writer, how much of it went is unknown, and every later call fails
+/// saying so. A `write` that only buffers finishes at once.
+///
 /// ```
 /// use coring::io::{AsyncWriteRent, AsyncWriteRentExt, BufWriter};
 ///
@@ -148,6 +154,10 @@ impl<W: AsyncWriteRent> BufWriter<W> {
 impl<W: AsyncWriteRent> AsyncWriteRent for BufWriter<W> {
     /// Buffers `buf`'s initialized bytes (sending the buffer first if they would not fit), or
     /// writes them straight to the inner writer if they are at least the buffer's capacity.
+    ///
+    /// # Cancel safety
+    ///
+    /// See the type's docs.
     async fn write<B: IoBuf>(&mut self, buf: B) -> BufResult<usize, B> {
         if let Err(err) = self.recover() {
             return (Err(err), buf);
@@ -167,6 +177,10 @@ impl<W: AsyncWriteRent> AsyncWriteRent for BufWriter<W> {
     }
 
     /// Sends every buffered byte, then flushes the inner writer.
+    ///
+    /// # Cancel safety
+    ///
+    /// See the type's docs.
     async fn flush(&mut self) -> io::Result<()> {
         self.recover()?;
         self.send_buffer().await?;
@@ -174,6 +188,10 @@ impl<W: AsyncWriteRent> AsyncWriteRent for BufWriter<W> {
     }
 
     /// Sends every buffered byte, then shuts the inner writer down.
+    ///
+    /// # Cancel safety
+    ///
+    /// See the type's docs.
     async fn shutdown(&mut self) -> io::Result<()> {
         self.recover()?;
         self.send_buffer().await?;

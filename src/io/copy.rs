@@ -17,6 +17,11 @@ const COPY_BUFFER: usize = 64 * 1024;
 ///
 /// The first read or write error; bytes read before it may or may not have been written.
 ///
+/// # Cancel safety
+///
+/// Not cancel safe: dropped midway, bytes read and not yet written are lost, and how much was
+/// copied is not reported.
+///
 /// ```
 /// use coring::io::{copy, BufWriter};
 ///

@@ -18,6 +18,11 @@ pub trait AsyncReadRentExt: AsyncReadRent {
     /// `UnexpectedEof` if the stream ends first; the bytes read so far are in the buffer (marked
     /// initialized) and consumed from the stream. Any other read error, likewise.
     ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: bytes read before the future was dropped are consumed from the reader
+    /// and go with the buffer.
+    ///
     /// ```
     /// use coring::buf::IoBuf;
     /// use coring::io::AsyncReadRentExt;
@@ -67,10 +72,11 @@ pub trait AsyncWriteRentExt: AsyncWriteRent {
     /// `WriteZero` if a write accepts nothing; any write error. How much was written before the
     /// error is not reported.
     ///
-    /// # Cancellation
+    /// # Cancel safety
     ///
-    /// Dropped after some bytes went out but not all, it sets the writer's
-    /// [`cut_short_mark`](AsyncWriteRent::cut_short_mark): a `TcpStream` then fails its later
+    /// Not cancel safe: dropped midway, part of the buffer may have been written; how much is
+    /// not reported. It then sets the writer's
+    /// [`cut_short_mark`](AsyncWriteRent::cut_short_mark): a `TcpStream` fails its later
     /// writes, as after its own `write_all` was cut short.
     ///
     /// ```

@@ -22,8 +22,13 @@ use std::io;
 ///   bytes will come. `Ok(0)` from a buffer with no room means nothing.
 /// - An error of kind `Interrupted` may be retried; the helpers in this module do.
 /// - The returned future need not be `Send`: coring runs it on the thread that created it.
-/// - Dropping the future before it finishes drops the buffer (the runtime keeps it while the
-///   kernel may still write to it), and bytes the dropped read had taken may be lost.
+///
+/// # Cancel safety
+///
+/// Not cancel safe in general: dropping the future before it finishes drops the buffer (the
+/// runtime keeps it while the kernel may still write to it), and bytes the dropped read had
+/// taken may be lost. Each implementation says what it does; coring's own never lose bytes
+/// silently (a `TcpStream` fails later reads instead), and in-memory readers finish at once.
 ///
 /// # Example
 ///
@@ -42,6 +47,10 @@ use std::io;
 pub trait AsyncReadRent {
     /// Reads some bytes into the start of `buf` and returns how many, with the buffer. See the
     /// trait documentation for the contract.
+    ///
+    /// # Cancel safety
+    ///
+    /// See the trait's docs; each implementation says what it does.
     fn read<B: IoBufMut>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>>;
 }
 
@@ -58,12 +67,17 @@ pub trait AsyncReadRent {
 /// - `flush` pushes any bytes the writer itself buffers to their destination.
 /// - `shutdown` flushes, then ends the writing side (for TCP, the peer reads end of stream).
 ///   Writes after it fail.
-/// - The returned futures need not be `Send`. Dropping a write future before it finishes leaves
-///   unknown how much of the buffer was written.
-/// - A [`write_all`](super::AsyncWriteRentExt::write_all) dropped after writing part of its
-///   buffer sets the writer's [`cut_short_mark`](AsyncWriteRent::cut_short_mark); coring's TCP
-///   streams then fail every later write, as for their own `write_all`, rather than let the peer
-///   read a cut-off message run into the next one.
+/// - The returned futures need not be `Send`.
+///
+/// # Cancel safety
+///
+/// Not cancel safe in general: dropping a write future before it finishes leaves unknown how
+/// much of the buffer was written. Each implementation says what it does (a `TcpStream` fails
+/// later writes if bytes went out; `flush` and `shutdown` of a `BufWriter` likewise). A
+/// [`write_all`](super::AsyncWriteRentExt::write_all) dropped after writing part of its buffer
+/// sets the writer's [`cut_short_mark`](AsyncWriteRent::cut_short_mark); coring's TCP streams
+/// then fail every later write, as for their own `write_all`, rather than let the peer read a
+/// cut-off message run into the next one.
 ///
 /// # Example
 ///
@@ -80,12 +94,24 @@ pub trait AsyncReadRent {
 /// ```
 pub trait AsyncWriteRent {
     /// Writes some of `buf`'s initialized bytes and returns how many, with the buffer.
+    ///
+    /// # Cancel safety
+    ///
+    /// See the trait's docs; each implementation says what it does.
     fn write<B: IoBuf>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>>;
 
     /// Sends whatever the writer buffers to its destination.
+    ///
+    /// # Cancel safety
+    ///
+    /// See the trait's docs; each implementation says what it does.
     fn flush(&mut self) -> impl Future<Output = io::Result<()>>;
 
     /// Flushes, then shuts the writing side down.
+    ///
+    /// # Cancel safety
+    ///
+    /// See the trait's docs; each implementation says what it does.
     fn shutdown(&mut self) -> impl Future<Output = io::Result<()>>;
 
     /// What a [`write_all`](super::AsyncWriteRentExt::write_all) on this writer sets if it is

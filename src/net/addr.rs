@@ -86,6 +86,11 @@ mod sealed {
 ///   `failed to resolve 'nosuch.invalid': ...`.
 ///
 /// Messages quote at most the first 64 characters of the address.
+///
+/// # Cancel safety
+///
+/// Cancel safe: it moves no data; dropped before it completes, the lookup finishes on its pool
+/// thread and its answer is dropped.
 pub async fn lookup_host<A: ToSocketAddrs>(
     addr: A,
 ) -> io::Result<impl Iterator<Item = SocketAddr>> {

@@ -196,8 +196,12 @@ impl TcpListener {
     /// Waits for a connection and returns it with the peer's address.
     ///
     /// The new socket is close-on-exec. Errors are returned as they come (see the type's docs
-    /// for the wait after running out of fds). Cancel safe: dropping the future cancels the
-    /// accept, and a connection accepted anyway is kept for the next one (see the type's docs).
+    /// for the wait after running out of fds).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future cancels the accept, and a connection accepted anyway
+    /// is kept for the next one (see the type's docs).
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         if let Some(stream) = self.take_kept().await? {
             let peer = stream.peer_addr()?;
@@ -319,6 +323,8 @@ impl fmt::Debug for Incoming<'_> {
 impl Incoming<'_> {
     /// The next connection, or the error accepting it. Never `None`: a listener does not run out
     /// of connections; the `Option` lets `while let` loops read naturally.
+    ///
+    /// # Cancel safety
     ///
     /// Cancel safe: dropping this future loses nothing (connections wait in the stream), and
     /// dropping the `Incoming` keeps the connections it had taken for the listener's next

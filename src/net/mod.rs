@@ -27,11 +27,15 @@
 //! kernel to cancel it; the runtime keeps the buffer, the address and the socket open until the
 //! kernel has let go of them. What the kernel may already have done is handled per operation:
 //!
-//! * an `accept` that completed anyway has its new connection closed, so no fd leaks;
+//! * an `accept` that completed anyway keeps its connection on the listener for the next
+//!   `accept`, and a UDP receive that completed anyway keeps its datagram for the next receive:
+//!   both are cancel safe;
 //! * a stream `read` (or `write`) that had already moved bytes cannot give them back: the stream
 //!   remembers it, and every later read (or write) in that direction fails with an error saying
 //!   so, rather than silently skipping bytes;
 //! * a cancelled `connect` closes its socket.
+//!
+//! Each async method says which in a "Cancel safety" section of its docs.
 //!
 //! # Errors
 //!

@@ -51,10 +51,18 @@ pub struct OwnedReadHalf {
 
 impl OwnedReadHalf {
     /// As [`TcpStream::read`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`TcpStream::read`].
     pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         self.stream.read(buf).await
     }
 
+    /// As [`TcpStream::readv`].
+    ///
+    /// # Cancel safety
+    ///
     /// As [`TcpStream::readv`].
     pub async fn readv<B: IoBufMut>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
         self.stream.readv(bufs).await
@@ -99,21 +107,37 @@ impl OwnedWriteHalf {
     }
 
     /// As [`TcpStream::write`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`TcpStream::write`].
     pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         self.stream.write(buf).await
     }
 
+    /// As [`TcpStream::write_all`].
+    ///
+    /// # Cancel safety
+    ///
     /// As [`TcpStream::write_all`].
     pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
         self.stream.write_all(buf).await
     }
 
     /// As [`TcpStream::writev`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`TcpStream::writev`].
     pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
         self.stream.writev(bufs).await
     }
 
     /// Shuts down the writing side now (the peer reads end of stream).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`TcpStream::shutdown`].
     pub async fn shutdown(&self) -> io::Result<()> {
         self.stream.shutdown(Shutdown::Write).await
     }

@@ -72,6 +72,11 @@ impl TcpStream {
     /// Connects to `addr`, trying each address it resolves to in order, and returns the first
     /// connection made or the last error (`ConnectionRefused`, ...).
     ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropped before it completes, it closes the socket it was connecting (a
+    /// connection the kernel made anyway is closed with it); nothing else changes.
+    ///
     /// `addr` may be a `SocketAddr`, an `(ip, port)` pair, `"host:port"` or `(host, port)`; host
     /// names are resolved without blocking the core (see [`lookup_host`](super::lookup_host)).
     ///
@@ -101,6 +106,10 @@ impl TcpStream {
 
     /// Like [`connect`](TcpStream::connect), giving up with `TimedOut` after `timeout` (for the
     /// resolution and all attempts together).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, as [`connect`](TcpStream::connect).
     pub async fn connect_timeout<A: ToSocketAddrs>(
         addr: A,
         timeout: Duration,
@@ -160,6 +169,13 @@ impl TcpStream {
     ///
     /// A `Vec`'s length only grows to cover what was read, never shrinks: when reusing a `Vec`
     /// for reads, `clear()` it first (or use the returned count), or stale bytes past `n` remain.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe once bytes moved: dropped while waiting for data that has not arrived
+    /// (the usual read timeout), it loses nothing; dropped after the kernel had taken bytes,
+    /// they cannot be handed back, and every later read on the stream fails saying so (see
+    /// "Cancellation" on the type), never silently skipping them.
     pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         if buf.bytes_total() == 0 {
             return (Ok(0), buf);
@@ -191,6 +207,10 @@ impl TcpStream {
     /// })?;
     /// # std::io::Result::Ok(())
     /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`read`](TcpStream::read).
     pub async fn readv<B: IoBufMut>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
         if no_room(&bufs) {
             return (Ok(0), bufs);
@@ -205,6 +225,12 @@ impl TcpStream {
 
     /// Writes some of `buf`'s initialized bytes and returns how many were written, with the
     /// buffer. Writing to a connection the peer closed is a `BrokenPipe` error, never `SIGPIPE`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe once bytes moved: dropped before it completes, some of the buffer may
+    /// have been sent; if any was, every later write on the stream fails saying so (see
+    /// "Cancellation" on the type), so the peer never gets a silent gap.
     pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         if let Err(err) = self.write_loss.ready("write").await {
             return (Err(err), buf);
@@ -215,8 +241,11 @@ impl TcpStream {
     /// Writes all of `buf`'s initialized bytes, in as many writes as it takes. A write that
     /// accepts nothing is a `WriteZero` error.
     ///
-    /// Dropped after some bytes went out but not all, it leaves the peer with a cut-off message;
-    /// the stream remembers it as for a dropped [`write`](TcpStream::write), and later writes fail.
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: dropped after some bytes went out but not all, it leaves the peer with a
+    /// cut-off message; the stream remembers it as for a dropped [`write`](TcpStream::write),
+    /// and later writes fail.
     pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
         let total = buf.bytes_init();
         let mut buf = buf;
@@ -245,6 +274,10 @@ impl TcpStream {
     /// Writes the initialized bytes of several buffers, in order (gather), and returns how many
     /// were written in all; like [`write`](TcpStream::write), it may write only some. At most
     /// the first 1024 buffers (`IOV_MAX`) are written by one call, as with `writev(2)`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`write`](TcpStream::write).
     pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
         if let Err(err) = self.write_loss.ready("write").await {
             return (Err(err), bufs);
@@ -254,6 +287,11 @@ impl TcpStream {
 
     /// Shuts down the reading side, the writing side (the peer reads end of stream once it has
     /// read everything sent), or both.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it moves no data; dropped before it completes, the shutdown may or may not
+    /// have happened.
     pub async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         op::shutdown::shutdown(&self.fd, how).await
     }

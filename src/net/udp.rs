@@ -90,6 +90,11 @@ impl UdpSocket {
     }
 
     /// Sends `buf`'s initialized bytes as one datagram to `target`; returns the bytes sent.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a datagram goes whole or not at all; dropped before it completes, it may or
+    /// may not have been sent.
     pub async fn send_to<B: IoBuf>(&self, buf: B, target: SocketAddr) -> BufResult<usize, B> {
         let addr = Some(SockAddr::from(target));
         let (result, mut bufs) = op::send_msg::send_msg(&self.fd, vec![buf], addr, None).await;
@@ -97,7 +102,12 @@ impl UdpSocket {
     }
 
     /// Receives one datagram into `buf` (from its start, up to its capacity); returns its length
-    /// and its sender. Cancel safe (see the type's docs).
+    /// and its sender.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a datagram the kernel had already received for a dropped call is returned
+    /// by the next receive (see the type's docs).
     pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SocketAddr), B> {
         let (result, buf) = match self.take_kept(buf).await {
             // Kept by a dropped `recv`, which does not ask for the sender: it is the peer.
@@ -125,12 +135,20 @@ impl UdpSocket {
     }
 
     /// Sends `buf`'s initialized bytes as one datagram to the connected peer.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`send_to`](UdpSocket::send_to).
     pub async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         op::send::send(&self.fd, buf, None).await
     }
 
     /// Receives one datagram from the connected peer into `buf` (from its start, up to its
-    /// capacity); returns its length. Cancel safe (see the type's docs).
+    /// capacity); returns its length.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`recv_from`](UdpSocket::recv_from).
     pub async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         match self.take_kept(buf).await {
             Ok((result, buf)) => (result.map(|(n, _)| n), buf),

@@ -22,6 +22,10 @@ impl TcpStream {
     ///
     /// `InvalidInput` if the buffer is not from a [`FixedBufPool`](crate::buf::FixedBufPool);
     /// otherwise as [`TcpStream::read`] (a buffer with no room gives `Ok(0)` at once).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`TcpStream::read`].
     pub async fn read_fixed<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         if buf.bytes_total() == 0 && buf.fixed_index().is_some() {
             return (Ok(0), buf);
@@ -42,6 +46,10 @@ impl TcpStream {
     ///
     /// `InvalidInput` if the buffer is not from a [`FixedBufPool`](crate::buf::FixedBufPool);
     /// otherwise as [`TcpStream::write`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`TcpStream::write`].
     pub async fn write_fixed<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         if let Err(err) = self.write_loss().ready("write").await {
             return (Err(err), buf);
@@ -59,6 +67,13 @@ impl TcpStream {
     /// When it pays off: large sends (tens of KiB and up) to a real NIC, where the copy is the
     /// cost. On loopback the kernel copies anyway and the extra completion makes it slower than
     /// [`TcpStream::write`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`TcpStream::write`]: once the kernel has reported how much it sent, later writes
+    /// go on (or fail, if bytes went out) without waiting for it to let go of the buffer. At
+    /// runtime shutdown, a connection whose peer never acknowledges a dropped zero-copy send
+    /// is reset so that the buffer is released.
     pub async fn send_zc<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         if let Err(err) = self.write_loss().ready("write").await {
             return (Err(err), buf);
@@ -104,8 +119,9 @@ fn not_fixed() -> io::Error {
 /// writing to a peer that does not read) cannot take the ring from the others, a stream holds
 /// at most [`max_buffers`](RecvStream::max_buffers) of its buffers (a quarter of the ring by
 /// default): its own chunks not yet dropped plus those received and not yet taken. Past that it
-/// stops receiving (the bytes wait in the socket) until its reader takes and drops chunks. One
-/// wake-up of the kernel may fill a few buffers more before the stream stops.
+/// stops receiving, and the bytes wait in the socket, until its reader asks for more (a reader
+/// that keeps every chunk then gets one buffer per call). One wake-up of the kernel may fill a
+/// few buffers more before the stream stops.
 ///
 /// # Cancel safety
 ///
@@ -153,11 +169,19 @@ impl RecvStream {
     }
 
     /// The next chunk of received bytes; `None` at end of file.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: chunks received meanwhile wait in the stream (see the type's docs).
     pub async fn next(&mut self) -> Option<io::Result<RingBuf>> {
         poll_fn(|cx| self.poll_next(cx)).await
     }
 
     /// Polls for the next chunk.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`next`](RecvStream::next).
     pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<RingBuf>>> {
         loop {
             if self.ended {
