@@ -1,8 +1,9 @@
 //! Accepts dropped by a timeout leak no file descriptor (reliability.md H5): neither those
 //! cancelled while waiting, nor those whose connection was accepted in the same ring submission
-//! as their cancel (the kernel completes the accept, the runtime closes the new socket, and the
-//! client sees the connection closed). Afterwards the process holds exactly the fds it held
-//! before, and the runtime has no operation in flight.
+//! as their cancel (the kernel completes the accept, the listener keeps the new socket for its
+//! next accept, which the test takes and closes, and the client sees the connection closed).
+//! Afterwards the process holds exactly the fds it held before, and the runtime has no
+//! operation in flight.
 //!
 //! One test per file: the fd count is per process, and tests in one binary run in parallel.
 
@@ -56,7 +57,8 @@ fn cancelled_accept_leaks_no_fd() {
                 Err(_) => disposed += 1,
             }
         }
-        // Connections whose accept really was cancelled are still queued: take them now.
+        // Connections whose accept was cancelled wait in the backlog, or on the listener if the
+        // kernel had accepted them anyway: take them now.
         while let Ok(accepted) = timeout(Duration::from_millis(50), listener.accept()).await {
             drop(accepted.unwrap());
             taken += 1;
