@@ -6,24 +6,12 @@
 
 mod common;
 
-use common::{poll_once, Watchdog};
+use common::{poll_once, until_reaped, Watchdog};
 use coring::net::TcpListener;
 use coring::time::timeout;
 use std::io::Read;
 use std::pin::pin;
 use std::time::Duration;
-
-/// Yields until the runtime has reaped every completion, so the dropped accept's connection is
-/// already in its slot (the worst case: the kernel finished, nobody took the result).
-async fn until_reaped(runtime: &coring::Runtime) {
-    for _ in 0..100_000 {
-        if runtime.ops_in_flight() == 0 {
-            return;
-        }
-        coring::task::yield_now().await;
-    }
-    panic!("ops still in flight after 100,000 yields");
-}
 
 /// The client reads what the server wrote: the connection was kept, not closed.
 fn client_reads(client: &mut std::net::TcpStream, expected: &[u8]) {

@@ -5,23 +5,11 @@
 
 mod common;
 
-use common::{poll_once, Watchdog};
+use common::{poll_once, until_reaped, Watchdog};
 use coring::net::UdpSocket;
 use coring::time::timeout;
 use std::pin::pin;
 use std::time::Duration;
-
-/// Yields until the runtime has reaped every completion, so the dropped receive's datagram is
-/// already in its slot (the worst case: the kernel finished, nobody took the result).
-async fn until_reaped(runtime: &coring::Runtime) {
-    for _ in 0..100_000 {
-        if runtime.ops_in_flight() == 0 {
-            return;
-        }
-        coring::task::yield_now().await;
-    }
-    panic!("ops still in flight after 100,000 yields");
-}
 
 #[test]
 fn udp_receive_dropped_by_select_keeps_its_datagram_for_the_next_receive() {

@@ -150,3 +150,19 @@ pub async fn tcp_pair() -> (coring::net::TcpStream, coring::net::TcpStream) {
     let (server, _) = listener.accept().await.unwrap();
     (client, server)
 }
+
+/// Yields until `runtime` has no operation in flight, so completions are reaped into their slots
+/// (a dropped future then finds its result already there: the worst case for cancellation).
+/// Panics after 100,000 yields.
+pub async fn until_reaped(runtime: &coring::Runtime) {
+    for _ in 0..100_000 {
+        if runtime.ops_in_flight() == 0 {
+            return;
+        }
+        coring::task::yield_now().await;
+    }
+    panic!(
+        "{} ops still in flight after 100,000 yields",
+        runtime.ops_in_flight()
+    );
+}
