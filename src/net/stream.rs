@@ -59,7 +59,10 @@ use std::time::Duration;
 /// carrying on with a gap in the byte stream. Cancelling a wait for data that has not arrived,
 /// the usual case of a read timeout, loses nothing. Until the kernel has answered the cancel,
 /// the next read (or write) waits for it before it starts: that is how it knows which of the
-/// two happened. The same holds for the zero-copy paths (`read_fixed`, `write_fixed`,
+/// two happened. If only another runtime, one that is not running, can finish the cancelled op
+/// (the stream moved to a new runtime after a read timed out), the next op fails at once
+/// instead, saying so; it works again once that runtime is dropped or runs again. The same
+/// holds for the zero-copy paths (`read_fixed`, `write_fixed`,
 /// `send_zc`, `recv_stream`), which share the stream's two directions.
 #[derive(Debug)]
 pub struct TcpStream {
