@@ -64,6 +64,9 @@ const GENERATION_MASK: u32 = 0x7fff_ffff;
 
 /// How long shutdown waits for the kernel to finish cancelled ops before leaking their memory.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+/// How long shutdown lets abandoned ops that no cancel ends finish on their own (a healthy peer
+/// acknowledges a zero-copy send in far less) before making the kernel let go of them.
+const LET_GO_AFTER: Duration = Duration::from_millis(200);
 
 pub(crate) type DriverCell = RefCell<Driver>;
 
@@ -646,15 +649,17 @@ impl Driver {
             for user_data in targets {
                 self.push_cancel(user_data);
             }
+            if self.wake_fd.take().is_some() {
+                self.push_cancel(WAKE_TOKEN);
+            }
+        }
+        if now.duration_since(started) >= LET_GO_AFTER {
             // Some abandoned ops outlast any cancel (a zero-copy send's buffer stays the
             // kernel's until a stalled peer acknowledges it): they make the kernel let go.
             for (_, slot) in self.slots.iter_mut() {
                 if let Lifecycle::Abandoned(data) = &mut slot.lifecycle {
                     data.shut_down();
                 }
-            }
-            if self.wake_fd.take().is_some() {
-                self.push_cancel(WAKE_TOKEN);
             }
         }
         if now.duration_since(started) >= SHUTDOWN_DEADLINE {

@@ -90,9 +90,10 @@ pub(crate) unsafe trait OpCode: 'static {
     /// final completion (see `op/loss.rs`).
     fn abandoned(&mut self) {}
 
-    /// Called on an abandoned op when its runtime shuts down, before the driver waits for its
-    /// final completion: an op that a cancel cannot end (a zero-copy send waiting for a peer to
-    /// acknowledge) makes the kernel let go here. Runs under the driver's borrow: no user code.
+    /// Called (perhaps more than once) on an abandoned op still unfinished a short while into
+    /// its runtime's shutdown: an op that a cancel cannot end (a zero-copy send waiting for a
+    /// peer to acknowledge) makes the kernel let go here. Runs under the driver's borrow: no
+    /// user code.
     fn shut_down(&mut self) {}
 }
 

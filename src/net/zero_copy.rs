@@ -72,8 +72,8 @@ impl TcpStream {
     ///
     /// As [`TcpStream::write`]: once the kernel has reported how much it sent, later writes
     /// go on (or fail, if bytes went out) without waiting for it to let go of the buffer. At
-    /// runtime shutdown, a connection whose peer never acknowledges a dropped zero-copy send
-    /// is reset so that the buffer is released.
+    /// runtime shutdown, a connection whose peer has not acknowledged a dropped zero-copy send
+    /// within 200 ms is reset so that the buffer is released.
     pub async fn send_zc<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         if let Err(err) = self.write_loss().ready("write").await {
             return (Err(err), buf);

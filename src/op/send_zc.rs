@@ -72,9 +72,9 @@ unsafe impl<B: IoBuf> OpCode for SendZc<B> {
 
     fn shut_down(&mut self) {
         // The kernel lets go of the buffer only once the peer has acknowledged the bytes, and a
-        // peer that stopped reading never does. The runtime is going away and nobody will write
-        // on this connection again in order (the send was abandoned): reset it, which drops the
-        // queued bytes and so releases the buffer and posts the notification.
+        // peer that stopped reading never does (the driver calls this only after giving it a
+        // while). The runtime is going away and the send was abandoned: reset the connection,
+        // which drops the queued bytes and so releases the buffer and posts the notification.
         reset(&self.fd);
     }
 }
