@@ -375,6 +375,7 @@ impl Driver {
                 ready,
                 finished,
                 waker,
+                ..
             } => {
                 old_waker = waker.take();
                 for cqe in ready.drain(..) {
