@@ -334,9 +334,10 @@ fn main() {
     };
     suite.run_all();
     println!("\n{}", suite.table(&versions, started.elapsed()));
-    // A failed run of coring or of the raw loop fails the suite; a peer's failure is a note.
+    // A failed run of coring or of the raw loop fails the suite; a peer's failure is a note
+    // (except in smoke mode, where any failure fails it).
     if suite.failed_own {
-        eprintln!("peers: a coring or raw-loop run failed");
+        eprintln!("peers: a coring or raw-loop run (smoke mode: any run) failed");
         std::process::exit(1);
     }
 }
@@ -504,7 +505,7 @@ struct Suite {
     /// One per case and server, cases in order, servers in order within a case.
     rows: Vec<Row>,
     notes: Vec<String>,
-    /// A run of coring or of the raw loop failed.
+    /// A run of coring or of the raw loop failed (in smoke mode: any run).
     failed_own: bool,
 }
 
@@ -608,10 +609,13 @@ impl Suite {
             .map(|run| Run { speed, ..run });
             let Some(run) = run else {
                 self.notes.push(format!("{label}: run failed"));
-                self.failed_own |= matches!(
-                    SERVERS[server].0,
-                    "raw" | "coring" | "coring-ring" | "coring-batch"
-                );
+                // In smoke mode (CI) any failure fails the suite: a peer that no longer starts
+                // is the suite rotting, not a measurement.
+                self.failed_own |= self.mode.name == "smoke"
+                    || matches!(
+                        SERVERS[server].0,
+                        "raw" | "coring" | "coring-ring" | "coring-batch"
+                    );
                 break;
             };
             let disturbed = run.others > OTHERS_MAX;
