@@ -87,6 +87,9 @@ pub struct RingStats {
     /// which coring requires, overflowing completions are held back and flushed instead, so
     /// this stays 0 unless the kernel ran out of memory for them.
     pub cq_dropped: u32,
+    /// Reaps that found the kernel holding completions back because the completion queue was
+    /// full (`IORING_SQ_CQ_OVERFLOW` set): how a test proves its burst really overflowed.
+    pub cq_overflows: u64,
 }
 
 /// When `park` may return.
@@ -510,6 +513,9 @@ impl Driver {
             return;
         }
         let mut rearm_wake = false;
+        if self.ring.submission().cq_overflow() {
+            self.stats.cq_overflows += 1;
+        }
         let mut cq = self.ring.completion();
         cq.sync();
         for cqe in &mut cq {
