@@ -90,6 +90,10 @@ pub struct RingStats {
     /// Reaps that found the kernel holding completions back because the completion queue was
     /// full (`IORING_SQ_CQ_OVERFLOW` set): how a test proves its burst really overflowed.
     pub cq_overflows: u64,
+    /// Cancel requests that found their op still in the kernel (the cancel completed with 0, or
+    /// `EALREADY`: the op was already running): cancellations of ops really in flight, not of
+    /// ops that had completed or were never submitted.
+    pub cancels_in_flight: u64,
 }
 
 /// When `park` may return.
@@ -522,7 +526,14 @@ impl Driver {
             self.stats.completions += 1;
             let user_data = cqe.user_data();
             match user_data {
-                CANCEL_TOKEN | DETACHED_TOKEN => continue,
+                CANCEL_TOKEN => {
+                    let result = cqe.result();
+                    if result >= 0 || result == -libc::EALREADY {
+                        self.stats.cancels_in_flight += 1;
+                    }
+                    continue;
+                }
+                DETACHED_TOKEN => continue,
                 MSG_WAKE_TOKEN => {
                     self.stats.msg_ring_wakes += 1;
                     continue;
