@@ -24,9 +24,10 @@
 //! hanging the test.
 //!
 //! Figures printed at the end, with their targets: cancellations (≥ `CORING_STORM`, default
-//! 100,000, in at most 3 minutes at that size), of which at least 10% found their op still in
-//! the kernel (the runtime's `RingStats::cancels_in_flight`: the kernel answered the cancel
-//! request with 0 or `EALREADY`; about 19% in measured runs), corrupted frames (0), stalled ops (0), streams ended early by the server (0, it
+//! 100,000, in at most 3 minutes at that size), of which at least 10% at that size, and some at
+//! any size, found their op still in the kernel (the runtime's `RingStats::cancels_in_flight`:
+//! the kernel answered the cancel request with 0 or `EALREADY`; about 19% in measured runs),
+//! corrupted frames (0), stalled ops (0), streams ended early by the server (0, it
 //! drops a stream it finds corrupt), EFAULT results (0), late kernel writes into released
 //! buffers (0: the clients' reads use quarantine buffers, `tests/common/quarantine.rs`),
 //! unexpected errors (0), fd delta (0), heap
@@ -64,9 +65,11 @@ const DEFAULT_TARGET: u64 = 100_000;
 /// (spinning, or waiting out timeouts) misses it. Other sizes (valgrind's 3,000, long runs) are
 /// not timed.
 const DEFAULT_TIME_TARGET: Duration = Duration::from_secs(180);
-/// Of the cancellations, at least this share must reach an op really in the kernel (its cancel
-/// request found it there): the storm is about those; cancelling futures before they submit,
-/// or after their op completed, tests far less.
+/// Of the cancellations of the default storm, at least this share must reach an op really in
+/// the kernel (its cancel request found it there): the storm is about those; cancelling futures
+/// before they submit, or after their op completed, tests far less. 19% measured. Other sizes
+/// only need some: under valgrind (3,000) user space runs some 50 times slower while the kernel
+/// does not, so most ops complete before their cancel (1.7% measured).
 const IN_FLIGHT_SHARE_PERCENT: u64 = 10;
 const WARM_UP_TARGET: u64 = 3_000;
 const CLIENTS: u64 = 16;
@@ -723,7 +726,7 @@ fn cancellation_storm_corrupts_nothing_and_leaks_nothing() {
         }
     );
     println!(
-        "  cancellations        {} (target {target}); {} of them found their op in the kernel (target ≥ {IN_FLIGHT_SHARE_PERCENT}%)",
+        "  cancellations        {} (target {target}); {} of them found their op in the kernel (target ≥ {IN_FLIGHT_SHARE_PERCENT}% at the default size)",
         s.cancelled.get(),
         gauges.cancels_in_flight
     );
@@ -799,10 +802,15 @@ fn cancellation_storm_corrupts_nothing_and_leaks_nothing() {
     );
 
     assert!(s.cancelled.get() >= target);
+    let share = if target == DEFAULT_TARGET {
+        IN_FLIGHT_SHARE_PERCENT
+    } else {
+        0
+    };
     assert!(
-        gauges.cancels_in_flight * 100 >= s.cancelled.get() * IN_FLIGHT_SHARE_PERCENT,
-        "only {} of {} cancellations found their op in the kernel: the storm cancelled too little \
-         that was really in flight",
+        gauges.cancels_in_flight > 0 && gauges.cancels_in_flight * 100 >= s.cancelled.get() * share,
+        "only {} of {} cancellations found their op in the kernel (target {share}%, and some): \
+         the storm cancelled too little that was really in flight",
         gauges.cancels_in_flight,
         s.cancelled.get()
     );
