@@ -1,6 +1,8 @@
 //! TCP and UDP over the IPv6 loopback `[::1]`. Skipped, with a note, where the machine has no
 //! IPv6 loopback (some containers).
 
+mod common;
+
 use coring::net::{TcpListener, TcpStream, UdpSocket};
 use coring::time::timeout;
 use std::net::{Ipv6Addr, SocketAddr};
@@ -10,7 +12,10 @@ fn ipv6_available() -> bool {
     match std::net::TcpListener::bind("[::1]:0") {
         Ok(_) => true,
         Err(err) => {
-            eprintln!("skipping: no IPv6 loopback here ({err})");
+            common::skipped(
+                "ipv6_loopback_works",
+                &format!("no IPv6 loopback here ({err})"),
+            );
             false
         }
     }

@@ -14,6 +14,15 @@
 //! after a warm-up run of the same soak at 1/20 the size, which allocates std's lazy statics and
 //! grows the allocator's arenas), fd delta 0, RSS growth < 1 MiB (`VmRSS`, same baseline), and
 //! no timers or op slots left in the runtime at the end.
+//!
+//! Those end figures cannot see memory that grows while the runtime runs and is given back when
+//! it drops (a queue that only shrinks at shutdown, a slab that keeps every slot). So the soak
+//! also samples live heap and RSS *while it runs*, at every 1/16 of the echo round trips left
+//! once the timer phase is over (up to 1,000 sleeps registered at once would raise the first
+//! samples by up to about 200 KiB and hide a leak of that size), and
+//! the lowest sample of the last quarter may exceed the lowest of the first quarter by at most
+//! [`HEAP_GROWTH_LIMIT`] and [`RSS_GROWTH_LIMIT`]. The lowest, because the heap in use swings
+//! with the frames, connections and timers in flight at the moment; a leak raises the floor.
 
 mod common;
 
@@ -39,6 +48,25 @@ const CONNECTIONS: u64 = 8;
 const CYCLERS: u64 = 4;
 const TIMER_BATCH: u64 = 1_000;
 const RSS_LIMIT: i64 = 1 << 20;
+/// Samples taken while the soak runs, one per 1/`SAMPLES` of the echo round trips.
+const SAMPLES: u64 = 16;
+/// The samples, kept in an array: on the heap they would count in the heap delta.
+type Samples = [Sample; SAMPLES as usize];
+/// Largest growth of the live heap's floor from the first to the last quarter of the run. The
+/// floor moved by under 10 KiB in either direction in measured runs; 128 KiB is about one byte per
+/// round trip of the default run (a leak of any real size per op, or per connection cycle,
+/// crosses it).
+const HEAP_GROWTH_LIMIT: i64 = 128 << 10;
+/// The same for RSS, which also moves with the allocator's arenas and page-granular trimming.
+const RSS_GROWTH_LIMIT: i64 = 2 << 20;
+
+/// Live heap and RSS at a point of the run.
+#[derive(Debug, Default, Clone, Copy)]
+struct Sample {
+    echoes: u64,
+    heap: i64,
+    rss: i64,
+}
 
 /// What one soak did, and the runtime's gauges at its end.
 #[derive(Debug, Default, Clone, Copy)]
@@ -151,7 +179,7 @@ async fn settle(limit: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
-fn soak(scale_num: u64, scale_den: u64, watchdog: &Watchdog) -> Done {
+fn soak(scale_num: u64, scale_den: u64, watchdog: &Watchdog) -> (Done, Samples) {
     let scaled = |n: u64| (n * scale_num / scale_den).max(1);
     let runtime = Runtime::new().unwrap();
     let rt = &runtime;
@@ -167,6 +195,12 @@ fn soak(scale_num: u64, scale_den: u64, watchdog: &Watchdog) -> Done {
         });
         let echoed = Rc::new(Cell::new(0));
         let per_connection = scaled(ECHOES).div_ceil(CONNECTIONS);
+        let timers_done = Rc::new(Cell::new(false));
+        let sampler = coring::spawn(sample_while_running(
+            echoed.clone(),
+            timers_done.clone(),
+            per_connection * CONNECTIONS,
+        ));
         let clients: Vec<_> = (0..CONNECTIONS as u32)
             .map(|conn| coring::spawn(echo_client(echo_addr, conn, per_connection, echoed.clone())))
             .collect();
@@ -198,6 +232,7 @@ fn soak(scale_num: u64, scale_den: u64, watchdog: &Watchdog) -> Done {
 
         // Timers, meanwhile, on this task.
         let timed = timers(scaled(TIMERS), rt).await;
+        timers_done.set(true);
 
         for handle in clients.into_iter().chain(cyclers) {
             while !handle.is_finished() {
@@ -212,6 +247,7 @@ fn soak(scale_num: u64, scale_den: u64, watchdog: &Watchdog) -> Done {
             }
             handle.await.expect("a soak task failed");
         }
+        let samples = sampler.await.expect("the sampler failed");
         for acceptor in cycle_acceptors.into_iter().chain([echo_acceptor]) {
             acceptor.abort();
             let _ = acceptor.await;
@@ -220,7 +256,7 @@ fn soak(scale_num: u64, scale_den: u64, watchdog: &Watchdog) -> Done {
             rt.live_tasks() == 0 && rt.op_slots_in_use() == 0
         })
         .await;
-        Done {
+        let done = Done {
             echoes: echoed.get(),
             cycles: cycled.get(),
             timers: timed,
@@ -228,10 +264,47 @@ fn soak(scale_num: u64, scale_den: u64, watchdog: &Watchdog) -> Done {
             in_flight: rt.ops_in_flight(),
             tasks: rt.live_tasks(),
             pending_timers: rt.pending_timers(),
-        }
+        };
+        (done, samples)
     });
     drop(runtime);
     done
+}
+
+/// Once `timers_done`, takes a [`Sample`] each time another 1/([`SAMPLES`] + 1) of the echo
+/// round trips left of `total` is done.
+async fn sample_while_running(
+    echoed: Rc<Cell<u64>>,
+    timers_done: Rc<Cell<bool>>,
+    total: u64,
+) -> Samples {
+    while !timers_done.get() {
+        sleep(Duration::from_millis(2)).await;
+    }
+    let start = echoed.get();
+    let left = total.saturating_sub(start);
+    let mut samples = Samples::default();
+    let mut next = 1;
+    while next <= SAMPLES {
+        let echoes = echoed.get();
+        // 1/17 steps: the last sample comes before the clients finish and free their buffers.
+        if (echoes - start) * (SAMPLES + 1) >= next * left {
+            let heap = HeapSnapshot::now().live_bytes;
+            let rss = rss_bytes() as i64;
+            samples[next as usize - 1] = Sample { echoes, heap, rss };
+            next += 1;
+        } else {
+            sleep(Duration::from_millis(2)).await;
+        }
+    }
+    samples
+}
+
+/// How much the floor of `f` rose from the first quarter of `samples` to the last.
+fn floor_growth(samples: &[Sample], f: impl Fn(&Sample) -> i64) -> i64 {
+    let quarter = samples.len() / 4;
+    let floor = |part: &[Sample]| part.iter().map(&f).min().unwrap_or(0);
+    floor(&samples[samples.len() - quarter..]) - floor(&samples[..quarter])
 }
 
 fn scale() -> u64 {
@@ -253,7 +326,7 @@ fn leak_and_soak_leaves_no_heap_or_fd_behind() {
     let rss_before = rss_bytes() as i64;
     let heap_before = HeapSnapshot::now();
     let started = Instant::now();
-    let done = soak(scale, 1, &watchdog);
+    let (done, samples) = soak(scale, 1, &watchdog);
     let elapsed = started.elapsed();
     let (heap_bytes, heap_allocs) = HeapSnapshot::settle_to(&heap_before, Duration::from_secs(1));
     let fd_delta = open_fds() as i64 - fds_before as i64;
@@ -275,6 +348,25 @@ fn leak_and_soak_leaves_no_heap_or_fd_behind() {
         "  left at the end: {} slots, {} in flight, {} tasks, {} timers",
         done.slots, done.in_flight, done.tasks, done.pending_timers
     );
+    let heap_growth = floor_growth(&samples, |s| s.heap);
+    let rss_growth_running = floor_growth(&samples, |s| s.rss);
+    println!(
+        "  while running ({} samples): heap floor +{} KiB first to last quarter (limit {} KiB), \
+         RSS floor +{} KiB (limit {} KiB)",
+        samples.len(),
+        heap_growth / 1024,
+        HEAP_GROWTH_LIMIT / 1024,
+        rss_growth_running / 1024,
+        RSS_GROWTH_LIMIT / 1024
+    );
+    for s in &samples {
+        println!(
+            "    at {:>7} echoes: heap {:>8} B, RSS {:>6} KiB",
+            s.echoes,
+            s.heap,
+            s.rss / 1024
+        );
+    }
 
     assert!(done.echoes >= ECHOES * scale);
     assert!(done.cycles >= CYCLES * scale);
@@ -291,5 +383,17 @@ fn leak_and_soak_leaves_no_heap_or_fd_behind() {
     );
     assert_eq!(fd_delta, 0, "fd delta");
     assert!(rss_growth < RSS_LIMIT, "RSS grew by {rss_growth} B");
+    assert!(
+        samples.iter().all(|s| s.echoes > 0),
+        "a sample was not taken while running: {samples:?}"
+    );
+    assert!(
+        heap_growth < HEAP_GROWTH_LIMIT,
+        "the live heap's floor grew by {heap_growth} B while the runtime ran: {samples:?}"
+    );
+    assert!(
+        rss_growth_running < RSS_GROWTH_LIMIT,
+        "RSS's floor grew by {rss_growth_running} B while the runtime ran: {samples:?}"
+    );
     drop(watchdog);
 }

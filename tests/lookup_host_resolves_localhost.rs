@@ -1,8 +1,15 @@
 //! `net::lookup_host` resolves names from `/etc/hosts` (here `localhost`) on the blocking pool
 //! without blocking the core, parses literal addresses directly, and reports an unresolvable
-//! name with an error naming the host. (This machine has no DNS beyond `/etc/hosts`; every
-//! lookup is bounded by a timeout anyway.)
+//! name with an error naming the host. Every lookup is bounded by a timeout.
+//!
+//! The unresolvable name would go to the system's DNS resolver, off the machine: that test runs
+//! in a child in an empty network namespace (`unshare -rn`, or `unshare -n` as root), where the
+//! resolver finds no route and gives up at once, and it checks that it is there before looking
+//! anything up. Where no namespace can be made it is skipped, never run against the network.
 
+mod common;
+
+use common::process::{is_child, run_child_under};
 use coring::net::lookup_host;
 use std::io;
 use std::net::SocketAddr;
@@ -50,8 +57,78 @@ fn literal_addresses_resolve_to_themselves() {
     });
 }
 
+const OFFLINE_CHILD: &str = "CORING_LOOKUP_OFFLINE_CHILD";
+const OFFLINE_TEST: &str = "an_unresolvable_name_gives_an_error_naming_the_host";
+/// Printed by the child once it has checked that it is offline: the wrapper worked.
+const ISOLATED: &str = "child: in an empty network namespace";
+const CHILD_OK: &str = "child: lookup failed as it should";
+
+/// The network interfaces of this process's network namespace (`/proc/self/net/dev`, which
+/// follows the namespace, unlike `/sys/class/net`).
+fn interfaces() -> Vec<String> {
+    let dev = std::fs::read_to_string("/proc/self/net/dev").expect("/proc/self/net/dev");
+    dev.lines()
+        .skip(2)
+        .filter_map(|line| line.split(':').next())
+        .map(|name| name.trim().to_owned())
+        .collect()
+}
+
 #[test]
 fn an_unresolvable_name_gives_an_error_naming_the_host() {
+    if is_child(OFFLINE_CHILD) {
+        let interfaces = interfaces();
+        assert_eq!(
+            interfaces,
+            ["lo"],
+            "not in an empty network namespace: a lookup here could reach a DNS server"
+        );
+        println!("{ISOLATED}");
+        unresolvable_name_child();
+        println!("{CHILD_OK}");
+        return;
+    }
+    let have_unshare = std::process::Command::new("unshare")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_unshare {
+        common::skipped(OFFLINE_TEST, "`unshare` (util-linux) is not installed");
+        return;
+    }
+    let mut tried = Vec::new();
+    // -r: a user namespace too, so no privilege is needed; -n alone works for root where user
+    // namespaces are off.
+    for wrapper in [&["unshare", "-rn"][..], &["unshare", "-n"][..]] {
+        let run = run_child_under(
+            wrapper,
+            OFFLINE_TEST,
+            &[(OFFLINE_CHILD, "1")],
+            RESOLVE_LIMIT * 2,
+        );
+        if !run.stdout.contains(ISOLATED) && !run.stdout.contains("running 1 test") {
+            // The wrapper failed before the test binary ran (no namespaces here).
+            tried.push(format!("{}: {}", wrapper.join(" "), run.stderr.trim()));
+            continue;
+        }
+        assert!(
+            run.status.success() && run.stdout.contains(CHILD_OK),
+            "the child failed (timed out: {}):\n{}",
+            run.timed_out,
+            run.report()
+        );
+        return;
+    }
+    common::skipped(
+        OFFLINE_TEST,
+        &format!(
+            "no empty network namespace could be made ({})",
+            tried.join("; ")
+        ),
+    );
+}
+
+fn unresolvable_name_child() {
     coring::block_on(async {
         let err = bounded("nosuch.invalid:80")
             .await

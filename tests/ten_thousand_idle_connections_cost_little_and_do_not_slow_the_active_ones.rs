@@ -1,12 +1,24 @@
 //! R2, held connections: a coring echo server on one core (a thread of this test process) holds
 //! 10,000 idle connections opened by a separate client process (this test binary re-run as a
-//! child), while 100 more connections (1%) do echo round trips.
+//! child), while 100 more connections (1%) do echo round trips, all 100 at once: each round
+//! writes a message on every active connection, then reads every echo.
 //!
 //! Figures, for two servers: one that gives every connection its own 16 KiB read buffer (a
 //! `read` always in flight), and one that reads through a provided buffer ring shared by all
 //! connections (`recv_stream` on a `BufRing`), where an idle connection holds no buffer at all:
 //! server RSS and live heap per idle connection (delta / 10,000), and the p99 echo latency of
 //! the active 1% with no idle connection held and with the 10,000 held.
+//!
+//! The memory bounds are twice the figures measured on the project's machine and recorded in
+//! tests/README.md (owned buffers: 5.0 KiB RSS and 17.3 KiB heap per idle connection; buffer
+//! ring: 0.95 KiB RSS, 0.9 KiB heap): these figures are deterministic to a few percent (the same
+//! allocations per connection every run; RSS moves with page rounding), so twice them leaves room
+//! for allocator and kernel differences while a regression that doubles the cost of an idle
+//! connection fails. Latency is a wall-clock figure on a shared 2-core machine, where the server,
+//! the client and everything else running share two cores: the claim (p99 under 5 ms, measured
+//! 40–90 µs on a quiet machine) is recorded in tests/README.md, and the test asserts only that no
+//! echo stalls: p99 under 100 ms (with 100 messages in flight at once it measured 1–32 ms while a
+//! full CI run shared the machine).
 
 mod common;
 
@@ -37,6 +49,13 @@ const READ_BUF: usize = 16 * 1024;
 /// The shared ring of the ring server: 256 buffers of 4 KiB (1 MiB in all).
 const RING_ENTRIES: u16 = 256;
 const RING_BUF: usize = 4096;
+/// Per idle connection, twice the recorded figures (module docs).
+const OWNED_HEAP_MAX: f64 = 2.0 * 17.3 * 1024.0;
+const OWNED_RSS_MAX: f64 = 2.0 * 5.0 * 1024.0;
+const RING_HEAP_MAX: f64 = 2.0 * 0.9 * 1024.0;
+const RING_RSS_MAX: f64 = 2.0 * 0.95 * 1024.0;
+/// A stalled echo, not a slow one (module docs).
+const P99_MAX: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Server {
@@ -64,18 +83,20 @@ fn idle_connections_are_cheap_and_the_active_ones_stay_fast() {
     let ring = measure(Server::BufferRing);
     println!("R2: both servers measured in {:?}", started.elapsed());
 
-    // Generous bounds (a noisy 2-core machine); the exact figures are printed above.
+    // Twice the recorded figures (see the module docs); the exact figures are printed above.
     assert!(
         owned.heap_per_idle >= READ_BUF as f64,
         "the owned-buffer server holds its read buffer per idle connection: {owned:?}"
     );
     assert!(
-        owned.rss_per_idle < 64.0 * 1024.0,
-        "owned buffers: RSS per idle connection {owned:?}"
+        owned.heap_per_idle < OWNED_HEAP_MAX && owned.rss_per_idle < OWNED_RSS_MAX,
+        "owned buffers: heap per idle connection over {OWNED_HEAP_MAX} B or RSS over \
+         {OWNED_RSS_MAX} B: {owned:?}"
     );
     assert!(
-        ring.rss_per_idle < 8.0 * 1024.0 && ring.heap_per_idle < 4.0 * 1024.0,
-        "buffer ring: an idle connection holds no buffer, only its task: {ring:?}"
+        ring.heap_per_idle < RING_HEAP_MAX && ring.rss_per_idle < RING_RSS_MAX,
+        "buffer ring: an idle connection holds no buffer, only its task; heap over \
+         {RING_HEAP_MAX} B or RSS over {RING_RSS_MAX} B per idle connection: {ring:?}"
     );
     assert!(
         ring.heap_per_idle * 4.0 < owned.heap_per_idle,
@@ -83,11 +104,11 @@ fn idle_connections_are_cheap_and_the_active_ones_stay_fast() {
     );
     for figures in [&owned, &ring] {
         assert!(
-            figures.base_p99 < Duration::from_millis(50),
+            figures.base_p99 < P99_MAX,
             "echo p99 with no idle connection held: {figures:?}"
         );
         assert!(
-            figures.loaded_p99 < Duration::from_millis(50),
+            figures.loaded_p99 < P99_MAX,
             "the active 1% stay fast with 10,000 idle connections held: {figures:?}"
         );
     }
@@ -294,19 +315,24 @@ fn connect(port: u16) -> StdStream {
     stream
 }
 
-/// `rounds` echo round trips on each connection in turn; each one's latency.
+/// `rounds` echo round trips on every connection at once: each round writes a message on every
+/// connection, then reads every echo, so the server has all of them to serve concurrently.
+/// Each latency runs from a message's write to the end of its echo.
 fn round_trips(conns: &mut [StdStream], rounds: usize) -> Vec<Duration> {
     let mut samples = Vec::with_capacity(rounds * conns.len());
-    let mut message = [0u8; MESSAGE];
+    let mut sent = Vec::with_capacity(conns.len());
     let mut echo = [0u8; MESSAGE];
     for round in 0..rounds {
+        sent.clear();
         for (i, conn) in conns.iter_mut().enumerate() {
-            message.fill((round * 31 + i) as u8);
-            let start = Instant::now();
+            let message = [(round * 31 + i) as u8; MESSAGE];
+            sent.push(Instant::now());
             conn.write_all(&message).unwrap();
+        }
+        for (i, conn) in conns.iter_mut().enumerate() {
             conn.read_exact(&mut echo).expect("the echo");
-            samples.push(start.elapsed());
-            assert_eq!(echo, message, "the echo differs");
+            samples.push(sent[i].elapsed());
+            assert_eq!(echo, [(round * 31 + i) as u8; MESSAGE], "the echo differs");
         }
     }
     samples

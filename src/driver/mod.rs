@@ -90,6 +90,13 @@ pub struct RingStats {
     /// which coring requires, overflowing completions are held back and flushed instead, so
     /// this stays 0 unless the kernel ran out of memory for them.
     pub cq_dropped: u32,
+    /// Reaps that found the kernel holding completions back because the completion queue was
+    /// full (`IORING_SQ_CQ_OVERFLOW` set): how a test proves its burst really overflowed.
+    pub cq_overflows: u64,
+    /// Cancel requests that found their op still in the kernel (the cancel completed with 0, or
+    /// `EALREADY`: the op was already running): cancellations of ops really in flight, not of
+    /// ops that had completed or were never submitted.
+    pub cancels_in_flight: u64,
 }
 
 /// When `park` may return.
@@ -539,13 +546,23 @@ impl Driver {
             return;
         }
         let mut rearm_wake = false;
+        if self.ring.submission().cq_overflow() {
+            self.stats.cq_overflows += 1;
+        }
         let mut cq = self.ring.completion();
         cq.sync();
         for cqe in &mut cq {
             self.stats.completions += 1;
             let user_data = cqe.user_data();
             match user_data {
-                CANCEL_TOKEN | DETACHED_TOKEN => continue,
+                CANCEL_TOKEN => {
+                    let result = cqe.result();
+                    if result >= 0 || result == -libc::EALREADY {
+                        self.stats.cancels_in_flight += 1;
+                    }
+                    continue;
+                }
+                DETACHED_TOKEN => continue,
                 MSG_WAKE_TOKEN => {
                     self.stats.msg_ring_wakes += 1;
                     continue;

@@ -12,7 +12,8 @@
 //! * gauges of this process and others — [`open_fds`], [`rss_bytes`], [`cpu_time`],
 //!   [`process_cpu_time`] — and re-running the test binary as a child process with lowered
 //!   limits ([`process`](self::process));
-//! * building and starting the example programs ([`examples`](self::examples)).
+//! * building and starting the example programs ([`examples`](self::examples));
+//! * [`skipped`]: a skipped test says so where `ci/test` counts it ([`skip`](self::skip)).
 //!
 //! Not every test binary uses every piece, hence the blanket `dead_code` allowance.
 
@@ -25,6 +26,7 @@ pub mod frames;
 pub mod process;
 pub mod quarantine;
 pub mod rng;
+pub mod skip;
 
 pub use alloc::{CountingAlloc, HeapSnapshot};
 pub use process::{
@@ -32,6 +34,7 @@ pub use process::{
     rss_bytes,
 };
 pub use rng::{checksum, Xorshift};
+pub use skip::skipped;
 
 use std::future::{poll_fn, Future};
 use std::panic::AssertUnwindSafe;

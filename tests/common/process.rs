@@ -170,7 +170,27 @@ impl ChildRun {
 /// (the test checks [`is_child`] to play the child's part) to its end, collecting its output;
 /// kills it if it runs longer than `deadline`.
 pub fn run_child(test: &str, env: &[(&str, &str)], deadline: Duration) -> ChildRun {
-    let mut command = Command::new(std::env::current_exe().unwrap());
+    run_child_under(&[], test, env, deadline)
+}
+
+/// [`run_child`] through a wrapper command that execs the test binary, e.g.
+/// `["unshare", "-rn"]` for a child in an empty network namespace. Panics if the wrapper
+/// cannot be started at all (not found); a wrapper that fails shows in the exit status.
+pub fn run_child_under(
+    wrapper: &[&str],
+    test: &str,
+    env: &[(&str, &str)],
+    deadline: Duration,
+) -> ChildRun {
+    let exe = std::env::current_exe().unwrap();
+    let mut command = match wrapper {
+        [] => Command::new(&exe),
+        [program, args @ ..] => {
+            let mut command = Command::new(program);
+            command.args(args).arg(&exe);
+            command
+        }
+    };
     command
         .args(["--exact", test, "--nocapture", "--test-threads=1"])
         .envs(env.iter().copied());

@@ -1,5 +1,6 @@
 //! The suite's markdown report: the table, the paired ratios and the versions it names.
 
+use crate::flags::PeerFlags;
 use crate::{added, Case, Row, Run, Suite, SERVERS};
 use std::fmt::Write as _;
 use std::process::Command;
@@ -23,6 +24,11 @@ impl Suite {
             versions.line(),
             took.as_secs_f64(),
         );
+        let _ = writeln!(out, "{}\n", flags_line(self.peer_flags));
+        out += "One coring row per table is coring's default configuration; the rows labelled \
+                \"coring variant (opt-in)\" need a call a user makes on purpose (a `BufRing`, \
+                `Builder::completion_batch`) and are shown for reference: every \"vs coring\" \
+                ratio is against the default row, never a variant.\n\n";
         if !self.rows.iter().any(|r| r.case.is_server()) {
             out += "(no network-server case ran)\n";
             out += &added::tables(self);
@@ -31,9 +37,10 @@ impl Suite {
             }
             return out;
         }
-        out += "| workload | server | req/s | vs tokio | vs raw | server CPU µs/req | CPU vs tokio \
-                | CPU vs raw | p99 µs | syscalls/req | io_uring_enter/req | all runs (k req/s) | others |\n\
-                |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n";
+        out += "| workload | server | req/s | vs tokio | vs raw | vs coring | server CPU µs/req \
+                | CPU vs tokio | CPU vs raw | CPU vs coring | p99 µs | syscalls/req | \
+                io_uring_enter/req | all runs (k req/s) | others |\n\
+                |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n";
         let mut cases: Vec<Case> = Vec::new();
         for row in self.rows.iter().filter(|r| r.case.is_server()) {
             if !cases.contains(&row.case) {
@@ -44,7 +51,7 @@ impl Suite {
             let rows: Vec<&Row> = self.rows.iter().filter(|r| r.case == case).collect();
             let case = case.name();
             let find = |id: &str| rows.iter().copied().find(|r| SERVERS[r.server].0 == id);
-            let (tokio, raw) = (find("tokio"), find("raw"));
+            let (tokio, raw, coring) = (find("tokio"), find("raw"), find("coring"));
             for row in rows {
                 let (r, disturbed) = row.headline();
                 let all = row
@@ -59,15 +66,17 @@ impl Suite {
                 let flag = if disturbed { " ⚠" } else { "" };
                 let _ = writeln!(
                     out,
-                    "| {case} | {} | {:.0}{flag} | {} | {} | {:.2} | {} | {} | {:.0} | {} | {} | {all} | \
-                     {:.0}% |",
+                    "| {case} | {} | {:.0}{flag} | {} | {} | {} | {:.2} | {} | {} | {} | {:.0} | {} | \
+                     {} | {all} | {:.0}% |",
                     SERVERS[row.server].2,
                     r.per_sec,
                     paired(row, tokio, |r| r.per_sec),
                     paired(row, raw, |r| r.per_sec),
+                    paired(row, coring, |r| r.per_sec),
                     r.server_cpu_us,
                     paired(row, tokio, |r| r.server_cpu_us),
                     paired(row, raw, |r| r.server_cpu_us),
+                    paired(row, coring, |r| r.server_cpu_us),
                     r.p99_us,
                     opt(row.syscalls.map(|s| s.0), 2),
                     opt(row.syscalls.map(|s| s.1), 3),
@@ -81,6 +90,26 @@ impl Suite {
         }
         out
     }
+}
+
+/// The ring flags of every io_uring server in this run, for the log and the report.
+pub fn flags_line(flags: PeerFlags) -> String {
+    let mut out = format!("ring flags (--peer-flags {flags}):");
+    for (i, id) in [
+        "coring",
+        "raw",
+        "monoio",
+        "compio",
+        "tokio-uring",
+        "glommio",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let sep = if i == 0 { " " } else { "; " };
+        let _ = write!(out, "{sep}{id} {}", flags.of(id));
+    }
+    out
 }
 
 /// Versions of the runtimes (from this crate's Cargo.lock) and coring's commit.

@@ -186,8 +186,8 @@ fn tokio_mt(n: usize, spawn: bool, sleeps: Vec<Duration>, mark: &mut dyn FnMut()
 }
 
 fn monoio(n: usize, spawn: bool, sleeps: Vec<Duration>, mark: &mut dyn FnMut()) -> Duration {
-    let mut runtime = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-        .with_entries(crate::servers::ENTRIES)
+    let mut runtime = crate::flags::PeerFlags::current()
+        .monoio(crate::servers::ENTRIES)
         .enable_timer()
         .build()
         .expect("monoio runtime");
@@ -205,7 +205,7 @@ fn monoio(n: usize, spawn: bool, sleeps: Vec<Duration>, mark: &mut dyn FnMut()) 
 }
 
 fn compio(n: usize, spawn: bool, sleeps: Vec<Duration>, mark: &mut dyn FnMut()) -> Duration {
-    let runtime = compio::runtime::Runtime::new().expect("compio runtime");
+    let runtime = crate::flags::PeerFlags::current().compio();
     mark();
     runtime.block_on(async move {
         body!(
@@ -238,8 +238,8 @@ fn glommio(n: usize, spawn: bool, sleeps: Vec<Duration>, mark: &mut dyn FnMut())
 
 fn tokio_uring(n: usize, spawn: bool, sleeps: Vec<Duration>, mark: &mut dyn FnMut()) -> Duration {
     mark();
-    tokio_uring::builder()
-        .entries(crate::servers::ENTRIES)
+    crate::flags::PeerFlags::current()
+        .tokio_uring(crate::servers::ENTRIES)
         .start(async move {
             body!(
                 n,

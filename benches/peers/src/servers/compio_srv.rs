@@ -1,4 +1,4 @@
-//! compio with its io_uring driver at its defaults (1024 entries, no ring flags): `read`/
+//! compio with its io_uring driver (1024 entries, ring flags from [`crate::flags`]): `read`/
 //! `write_all` with one owned `Vec` per connection.
 
 use super::{
@@ -9,11 +9,15 @@ use compio::net::TcpStream;
 use std::io;
 
 pub fn run(proto: Proto) {
-    let runtime = compio::runtime::Runtime::new().expect("compio runtime");
+    let flags = crate::flags::PeerFlags::current();
+    let runtime = flags.compio();
     let listener = super::std_listener();
     let port = listener.local_addr().expect("local_addr").port();
     plain_control_thread();
-    ready(port, &format!("compio-{:?}", runtime.driver_type()));
+    ready(
+        port,
+        &format!("compio-{:?} {}", runtime.driver_type(), flags.of("compio")),
+    );
     runtime.block_on(async move {
         let listener = compio::net::TcpListener::from_std(listener).expect("compio listener");
         loop {

@@ -1,4 +1,4 @@
-//! monoio with its io_uring driver (no flags, 1024 entries): `read`/`write_all` with one owned
+//! monoio with its io_uring driver (1024 entries, ring flags from [`crate::flags`]): `read`/`write_all` with one owned
 //! `Vec` per connection (the rent API).
 
 use super::{
@@ -10,14 +10,12 @@ use monoio::net::TcpStream;
 use std::io;
 
 pub fn run(proto: Proto) {
-    let mut runtime = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-        .with_entries(ENTRIES)
-        .build()
-        .expect("monoio runtime");
+    let flags = crate::flags::PeerFlags::current();
+    let mut runtime = flags.monoio(ENTRIES).build().expect("monoio runtime");
     let listener = super::std_listener();
     let port = listener.local_addr().expect("local_addr").port();
     plain_control_thread();
-    ready(port, "monoio-iouring");
+    ready(port, &format!("monoio-iouring {}", flags.of("monoio")));
     runtime.block_on(async move {
         let listener = monoio::net::TcpListener::from_std(listener).expect("monoio listener");
         loop {

@@ -1,4 +1,5 @@
-//! tokio-uring (io_uring driver inside a tokio current-thread runtime, 1024 entries):
+//! tokio-uring (io_uring driver inside a tokio current-thread runtime, 1024 entries, ring flags
+//! from [`crate::flags`]):
 //! `read`/`write_all` with one owned `Vec` per connection.
 
 use super::{
@@ -12,8 +13,9 @@ pub fn run(proto: Proto) {
     let listener = super::std_listener();
     let port = listener.local_addr().expect("local_addr").port();
     plain_control_thread();
-    ready(port, "tokio-uring");
-    tokio_uring::builder().entries(ENTRIES).start(async move {
+    let flags = crate::flags::PeerFlags::current();
+    ready(port, &format!("tokio-uring {}", flags.of("tokio-uring")));
+    flags.tokio_uring(ENTRIES).start(async move {
         let listener = tokio_uring::net::TcpListener::from_std(listener);
         loop {
             let stream = match listener.accept().await {

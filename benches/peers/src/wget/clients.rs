@@ -101,8 +101,8 @@ async fn fetch_tokio(addr: SocketAddr, buf: &mut [u8]) -> io::Result<()> {
 }
 
 pub fn monoio(args: &WgetArgs) {
-    let mut runtime = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-        .with_entries(ENTRIES)
+    let mut runtime = crate::flags::PeerFlags::current()
+        .monoio(ENTRIES)
         .enable_timer()
         .build()
         .expect("monoio runtime");
@@ -153,7 +153,7 @@ async fn fetch_monoio(addr: SocketAddr, mut buf: Vec<u8>) -> (io::Result<()>, Ve
 }
 
 pub fn compio(args: &WgetArgs) {
-    let runtime = compio::runtime::Runtime::new().expect("compio runtime");
+    let runtime = crate::flags::PeerFlags::current().compio();
     runtime.block_on(async {
         let tasks: Vec<_> = (0..args.inflight)
             .map(|i| {
@@ -251,7 +251,8 @@ async fn fetch_glommio(addr: SocketAddr, buf: &mut [u8]) -> io::Result<()> {
 }
 
 pub fn tokio_uring(args: &WgetArgs) {
-    tokio_uring::builder().entries(ENTRIES).start(async {
+    let builder = crate::flags::PeerFlags::current().tokio_uring(ENTRIES);
+    builder.start(async {
         let tasks: Vec<_> = (0..args.inflight)
             .map(|i| {
                 let addr = args.addr(i);
