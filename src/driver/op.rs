@@ -9,6 +9,7 @@
 //! until the final completion (see `lifecycle.rs`), and asks the kernel to cancel.
 
 use super::{Driver, DriverCell};
+use crate::task::coop;
 use io_uring::{cqueue, squeue};
 use std::cell::RefCell;
 use std::future::Future;
@@ -150,6 +151,10 @@ impl<T: OpCode> Future for Op<T> {
         // In flight, the data stays in `self` while the driver is asked: if anything panics, the
         // unwinding drop abandons the data to the driver instead of freeing it under the kernel.
         if let State::InFlight { driver, index, .. } = &this.state {
+            // A completion already in is ready by default: ask for budget before taking it.
+            if coop::poll_proceed(cx).is_pending() {
+                return Poll::Pending;
+            }
             let mut replaced = None;
             let polled = driver
                 .borrow_mut()
@@ -157,6 +162,7 @@ impl<T: OpCode> Future for Op<T> {
             // Dropped after the borrow ends: a waker's Drop is user code.
             drop(replaced);
             let Poll::Ready(cqe) = polled else {
+                coop::refund();
                 return Poll::Pending;
             };
             let State::InFlight { data, .. } = std::mem::replace(&mut this.state, State::Done)
@@ -277,6 +283,9 @@ impl<T: OpCode> MultiOp<T> {
             data,
         } = &mut self.state
         {
+            if coop::poll_proceed(cx).is_pending() {
+                return Poll::Pending;
+            }
             let mut replaced = None;
             let polled = driver
                 .borrow_mut()
@@ -294,7 +303,10 @@ impl<T: OpCode> MultiOp<T> {
                     self.state = State::Done;
                     Poll::Ready(None)
                 }
-                Poll::Pending => Poll::Pending,
+                Poll::Pending => {
+                    coop::refund();
+                    Poll::Pending
+                }
             };
         }
         match std::mem::replace(&mut self.state, State::Done) {

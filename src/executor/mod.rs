@@ -70,7 +70,7 @@ impl Executor {
         for _ in 0..budget {
             let next = self.queue.borrow_mut().pop_front();
             let Some(task) = next else { return false };
-            match task.run() {
+            match crate::task::coop::budgeted(|| task.run()) {
                 Ran::Pending => {}
                 Ran::FirstPending(task) => {
                     let mut registry = self.registry.borrow_mut();

@@ -5,7 +5,8 @@
 //!
 //! 1. polls the `block_on` future if it was woken;
 //! 2. runs up to [`TASK_BUDGET`] ready tasks, so tasks that keep waking each other cannot starve
-//!    I/O and timers;
+//!    I/O and timers; within one task poll, a cooperative budget makes a task whose awaits are
+//!    always ready yield, and such a task runs again only after steps 3–5;
 //! 3. fires due timers;
 //! 4. submits the turn's batch of entries and, if nothing is ready, waits in the kernel until a
 //!    completion, the next timer deadline, or a wake from another thread;
@@ -24,6 +25,7 @@ pub use workers::{current_worker, workers, MultiRuntime, RemoteJoinHandle, Worke
 
 use crate::driver::{Driver, Park, RingConfig};
 use crate::executor::{Executor, JoinHandle, Shared};
+use crate::task::coop;
 use crate::time::timers::Timers;
 use context::{Core, EnterGuard};
 use std::cell::RefCell;
@@ -120,7 +122,8 @@ impl Runtime {
         let mut turn = Turn::default();
         loop {
             if main.woken.swap(false, Ordering::AcqRel) {
-                if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                let polled = coop::budgeted(|| future.as_mut().poll(&mut cx));
+                if let Poll::Ready(output) = polled {
                     // Wake-ups posted to other rings must not wait for a next turn that may
                     // never come.
                     if let Err(err) = self.core.driver.borrow_mut().flush() {
@@ -154,7 +157,10 @@ impl Runtime {
         turn.wake_all();
 
         let shared: &Shared = core.executor.shared();
-        let busy = more || core.executor.has_ready() || main_woken.load(Ordering::Acquire);
+        let busy = more
+            || core.executor.has_ready()
+            || main_woken.load(Ordering::Acquire)
+            || coop::has_deferred();
         let park = if busy || !shared.prepare_park() {
             Park::NoWait
         } else {
@@ -174,6 +180,8 @@ impl Runtime {
             driver.take_graveyard(&mut turn.graveyard);
             parked
         };
+        // Tasks that ran out of budget run again only now, after timers and the ring.
+        coop::take_deferred(&mut turn.wakers);
         if park != Park::NoWait {
             shared.after_park();
         }
@@ -261,6 +269,10 @@ impl Drop for Runtime {
             }
         }
         self.core.timers.borrow_mut().clear();
+        // Wakers of tasks that ran out of budget: those tasks are gone now.
+        let mut deferred = Vec::new();
+        coop::take_deferred(&mut deferred);
+        drop(deferred);
     }
 }
 

@@ -18,6 +18,7 @@ use super::wait::{unwrap_join, wait, wait_all};
 use super::Builder;
 use crate::executor::{Injected, JoinError, Shared};
 use crate::sync::oneshot;
+use crate::task::coop;
 use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
@@ -114,8 +115,14 @@ impl<T> Future for RemoteJoinHandle<T> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match Pin::new(&mut self.rx).poll(cx) {
             Poll::Ready(Ok(result)) => Poll::Ready(result),
-            // The worker stopped before running it to the end.
-            Poll::Ready(Err(_)) => Poll::Ready(Err(JoinError::cancelled())),
+            // The worker stopped before running it to the end (or refused the work: a retry loop
+            // would never yield without the budget; the receiver keeps answering `Err`).
+            Poll::Ready(Err(_)) => {
+                if coop::poll_proceed(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                Poll::Ready(Err(JoinError::cancelled()))
+            }
             Poll::Pending => Poll::Pending,
         }
     }

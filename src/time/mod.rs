@@ -21,6 +21,7 @@ pub(crate) mod timers;
 pub use interval::{interval, interval_at, Interval, MissedTickBehavior};
 pub use std::time::Instant;
 
+use crate::task::coop;
 use std::cell::RefCell;
 use std::fmt;
 use std::future::{poll_fn, Future};
@@ -153,6 +154,10 @@ impl Future for Sleep {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if Instant::now() >= self.deadline {
+            // Due is ready by default: a task that only meets due timers must still yield.
+            if coop::poll_proceed(cx).is_pending() {
+                return Poll::Pending;
+            }
             self.unregister();
             return Poll::Ready(());
         }

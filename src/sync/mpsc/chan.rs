@@ -10,6 +10,7 @@
 //!   waiting there is never a free slot for a newcomer to grab, which makes the wait FIFO and
 //!   keeps senders from starving. A granted sender that gives up passes its slot on.
 
+use crate::task::coop;
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
@@ -237,6 +238,11 @@ impl<T> Chan<T> {
 
     pub(super) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let mut state = self.lock();
+        let ready = !state.queue.is_empty() || state.closed || state.sender_count == 0;
+        // A receiver that always finds data is ready by default: spend the task's budget.
+        if ready && coop::poll_proceed(cx).is_pending() {
+            return Poll::Pending;
+        }
         if let Some(value) = state.queue.pop_front() {
             let granted_sender = state.grant_free_slot();
             drop(state);
