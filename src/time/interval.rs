@@ -13,7 +13,9 @@ pub enum MissedTickBehavior {
     /// (ticks stay at `start + n * period`). The default, as in tokio.
     #[default]
     Burst,
-    /// Fire once now, then continue `period` after now: the schedule shifts.
+    /// Fire once now, then continue `period` after now: the schedule shifts. This applies to
+    /// any tick that comes more than 5 ms late (as in tokio), even by less than a period, so the
+    /// next tick is always a full period after a late one.
     Delay,
     /// Fire once now, then continue at the next multiple of `period` on the original schedule,
     /// dropping the missed ones.
@@ -68,6 +70,24 @@ pub fn interval_at(start: Instant, period: Duration) -> Interval {
     }
 }
 
+/// How late a tick may come and still count as on time. Timer wake-ups land a little after their
+/// deadline (the store's 1 ms grid, a busy core), and `Delay` must not drift by that much every
+/// period. tokio uses the same figure.
+const ON_TIME: Duration = Duration::from_millis(5);
+
+/// The tick after `tick`, which completed at `now`.
+fn next_tick(missed: MissedTickBehavior, tick: Instant, now: Instant, period: Duration) -> Instant {
+    let due = later(tick, period);
+    if now <= later(tick, ON_TIME) {
+        return due;
+    }
+    match missed {
+        MissedTickBehavior::Burst => due,
+        MissedTickBehavior::Delay => later(now, period),
+        MissedTickBehavior::Skip => later(tick, skip_to(now - tick, period)),
+    }
+}
+
 /// The offset from a missed tick to the first tick of its schedule after `behind` has passed:
 /// the next multiple of `period` (in nanoseconds, so a tiny period far behind does not wrap).
 fn skip_to(behind: Duration, period: Duration) -> Duration {
@@ -88,13 +108,7 @@ impl Interval {
             return Poll::Pending;
         }
         let tick = self.next;
-        let now = Instant::now();
-        let due = later(tick, self.period);
-        self.next = match self.missed {
-            MissedTickBehavior::Delay if now > due => later(now, self.period),
-            MissedTickBehavior::Skip if now > due => later(tick, skip_to(now - tick, self.period)),
-            _ => due,
-        };
+        self.next = next_tick(self.missed, tick, Instant::now(), self.period);
         self.sleep.reset(self.next);
         Poll::Ready(tick)
     }
@@ -118,8 +132,35 @@ impl Interval {
 
 #[cfg(test)]
 mod tests {
-    use super::{skip_to, MissedTickBehavior};
-    use std::time::Duration;
+    use super::{next_tick, skip_to, MissedTickBehavior};
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn each_behaviour_schedules_the_next_tick_like_tokio() {
+        use MissedTickBehavior::{Burst, Delay, Skip};
+        let ms = Duration::from_millis;
+        let t0 = Instant::now();
+        let period = ms(100);
+        // (behaviour, completed this late, next tick after t0)
+        let cases = [
+            (Burst, ms(3), ms(100)),
+            (Delay, ms(3), ms(100)),
+            (Skip, ms(3), ms(100)),
+            (Burst, ms(40), ms(100)),
+            (Delay, ms(40), ms(140)),
+            (Skip, ms(40), ms(100)),
+            (Burst, ms(250), ms(100)),
+            (Delay, ms(250), ms(350)),
+            (Skip, ms(250), ms(300)),
+        ];
+        for (missed, late, next) in cases {
+            assert_eq!(
+                next_tick(missed, t0, t0 + late, period),
+                t0 + next,
+                "{missed:?}, {late:?} late"
+            );
+        }
+    }
 
     #[test]
     fn skipping_lands_on_the_next_tick_of_the_schedule() {
