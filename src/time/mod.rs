@@ -115,6 +115,14 @@ fn far_future() -> Instant {
 /// It registers with the runtime's timers when first polled and unregisters when dropped. It is
 /// `Send`, so futures that sleep can be sent to another worker; it registers with the timers of
 /// the thread that polls it.
+///
+/// Each runtime's timers belong to its thread and are not shared, so a sleep cannot reach them
+/// from elsewhere: a polled sleep that is then dropped or reset on another thread, or polled on
+/// another runtime, leaves its entry in the first runtime's timers until its deadline. The entry
+/// then wakes the last waker it was given once (a spurious wake-up, which futures tolerate) and
+/// is gone, and dropping that runtime frees it at once. Until then it holds one waker, which may
+/// keep the polling task's allocation alive. Moving sleeps between runtimes is thus sound and
+/// bounded, but a long sleep moved often is best dropped and created afresh on its new runtime.
 #[derive(Debug)]
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
@@ -135,15 +143,26 @@ impl Sleep {
     }
 
     /// Moves the deadline (earlier or later), as if the sleep had been created for `deadline`.
+    ///
+    /// A sleep that was polled stays registered with the waker of its last poll: its task is
+    /// woken at the new deadline even if it does not poll the sleep again first (as with tokio).
     pub fn reset(&mut self, deadline: Instant) {
-        self.unregister();
         self.deadline = deadline;
+        if let Some((store_id, key)) = self.registered {
+            let mut moved = false;
+            with_store(store_id, |timers| moved = timers.reschedule(key, deadline));
+            if !moved {
+                // It fired (its task was woken, and the poll that follows registers again), or it
+                // lives in a store this thread cannot reach: see `unregister`.
+                self.registered = None;
+            }
+        }
     }
 
     fn unregister(&mut self) {
         if let Some((store_id, key)) = self.registered.take() {
             // Dropped away from its store (another thread, or after its runtime ended): the entry
-            // stays there until its deadline and then wakes nobody who cares.
+            // stays there until its deadline and then wakes nobody who cares (see `Sleep`).
             with_store(store_id, |timers| timers.remove(key));
         }
     }
@@ -188,11 +207,14 @@ impl fmt::Debug for Timers {
 
 /// Runs `future` with a time limit: its output, or [`error::Elapsed`] if `duration` passes
 /// first (the future is then dropped, cancelling whatever I/O it had in flight).
-pub async fn timeout<F: Future>(
+///
+/// The deadline is `now + duration` when `timeout` is called, not when the returned future is
+/// first polled (as with tokio).
+pub fn timeout<F: Future>(
     duration: Duration,
     future: F,
-) -> Result<F::Output, error::Elapsed> {
-    timeout_at(later(Instant::now(), duration), future).await
+) -> impl Future<Output = Result<F::Output, error::Elapsed>> {
+    timeout_at(later(Instant::now(), duration), future)
 }
 
 /// Like [`timeout`], with an absolute deadline.
