@@ -12,6 +12,7 @@ use common::process::{is_child, run_child};
 use coring::net::TcpStream;
 use coring::Runtime;
 use std::cell::RefCell;
+use std::future::Future;
 use std::io::Read;
 use std::time::Duration;
 
@@ -99,14 +100,62 @@ fn a_runtime_put_into_a_thread_local_later_is_dropped_at_thread_exit() {
         scope.spawn(|| {
             RUNTIME.with(|slot| {
                 let mut slot = slot.borrow_mut();
-                // No sleeping task here: its `Sleep` would reach for coring's timer slot, gone
-                // by then (see the crate's notes on thread-locals).
                 start_work(slot.insert(Runtime::new().unwrap()), &peer, false);
             })
         });
     });
     peer.expect_closed();
     println!("survived");
+}
+
+#[test]
+fn a_runtime_with_sleeping_tasks_put_into_a_thread_local_later_is_dropped_at_thread_exit() {
+    if !is_child(CHILD) {
+        return in_child(
+            "a_runtime_with_sleeping_tasks_put_into_a_thread_local_later_is_dropped_at_thread_exit",
+        );
+    }
+    thread_local! {
+        // Destroyed after coring's own thread-locals: the sleeps' drops find no timer slot.
+        static RUNTIME: RefCell<Option<Runtime>> = const { RefCell::new(None) };
+    }
+    let peer = Peer::new();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            RUNTIME.with(|slot| {
+                let mut slot = slot.borrow_mut();
+                let runtime = slot.insert(Runtime::new().unwrap());
+                start_work(runtime, &peer, true);
+                // Two sleeps pending in one task: a second panic while unwinding would abort.
+                runtime.spawn(async {
+                    let long = coring::time::sleep(Duration::from_secs(3600));
+                    let longer = coring::time::sleep(Duration::from_secs(7200));
+                    futures_join(long, longer).await;
+                });
+                runtime.block_on(coring::task::yield_now());
+            })
+        });
+    });
+    peer.expect_closed();
+    println!("survived");
+}
+
+/// Polls both futures until both are ready (a two-way join without another dependency).
+async fn futures_join(a: coring::time::Sleep, b: coring::time::Sleep) {
+    let mut a = std::pin::pin!(a);
+    let mut b = std::pin::pin!(b);
+    let (mut a_done, mut b_done) = (false, false);
+    std::future::poll_fn(|cx| {
+        use std::task::Poll;
+        a_done = a_done || a.as_mut().poll(cx).is_ready();
+        b_done = b_done || b.as_mut().poll(cx).is_ready();
+        if a_done && b_done {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
 }
 
 #[test]

@@ -60,21 +60,31 @@ thread_local! {
     static CURRENT: RefCell<Option<Rc<TimersCell>>> = const { RefCell::new(None) };
 }
 
+/// Makes `timers` the current store and returns the previous one. Once thread exit has
+/// destroyed the slot there is no current store: `timers` is dropped and `None` returned.
 pub(crate) fn set_current(timers: Option<Rc<TimersCell>>) -> Option<Rc<TimersCell>> {
-    CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), timers))
+    CURRENT
+        .try_with(|c| std::mem::replace(&mut *c.borrow_mut(), timers))
+        .unwrap_or(None)
 }
 
 #[track_caller]
 fn current() -> Rc<TimersCell> {
-    CURRENT.with(|c| c.borrow().clone()).expect(
-        "coring: timers need a runtime; await sleeps inside coring::block_on, \
+    CURRENT
+        .try_with(|c| c.borrow().clone())
+        .ok()
+        .flatten()
+        .expect(
+            "coring: timers need a runtime; await sleeps inside coring::block_on, \
          Runtime::block_on or a task spawned there",
-    )
+        )
 }
 
-/// Runs `f` on the current timer store if it is store `store_id`.
+/// Runs `f` on the current timer store if it is store `store_id`. Does nothing once thread exit
+/// has destroyed the slot (a `Sleep` dropped from another thread-local's destructor): the store
+/// is then unreachable, and dropped with its runtime.
 fn with_store(store_id: usize, f: impl FnOnce(&mut Timers)) {
-    CURRENT.with(|c| {
+    let _ = CURRENT.try_with(|c| {
         if let Ok(current) = c.try_borrow() {
             if let Some(timers) = current.as_ref() {
                 if let Ok(mut timers) = timers.try_borrow_mut() {
