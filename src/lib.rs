@@ -44,6 +44,30 @@
 //! });
 //! ```
 
+//!
+//! ## `#[coring::main]` and `#[coring::test]`
+//!
+//! The attributes turn an `async fn` into a plain one that builds a runtime with [`Builder`] and
+//! runs the body on it (the expansion is what one would write by hand):
+//!
+//! ```no_run
+//! #[coring::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let listener = coring::net::TcpListener::bind("127.0.0.1:8080")?;
+//!     let (_stream, peer) = listener.accept().await?;
+//!     println!("{peer} connected");
+//!     Ok(())
+//! }
+//! ```
+//!
+//! `#[coring::main(workers = 4)]` starts four worker threads, one ring each, and runs the body
+//! on **every** worker, as [`MultiRuntime::run_on_all`](runtime::MultiRuntime::run_on_all)
+//! does: each worker binds its own listener (with `SO_REUSEPORT`, see
+//! [`net::ListenOptions`]) and serves its own connections. `main` then returns `()` or a
+//! `Result` (the first worker's error, see [`runtime::MainOutput`]). `#[coring::test]` is
+//! `#[test]` plus the same, for async tests. A non-async function, arguments or an unknown
+//! option are compile errors that say what to change.
+
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod buf;
@@ -64,5 +88,9 @@ mod sys;
 pub mod task;
 pub mod time;
 
+/// Runs an `async fn main` on a coring runtime; see the [crate docs](crate#coringmain-and-coringtest).
+pub use coring_macros::main;
+/// Runs an `async` test on a fresh coring runtime; see the [crate docs](crate#coringmain-and-coringtest).
+pub use coring_macros::test;
 pub use runtime::{block_on, Builder, Runtime};
 pub use task::spawn;

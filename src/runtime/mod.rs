@@ -16,11 +16,13 @@
 
 mod builder;
 mod context;
+mod main_output;
 mod wait;
 mod workers;
 
 pub use crate::driver::{RingMode, RingStats};
 pub use builder::{Builder, MAX_BATCH_DELAY};
+pub use main_output::MainOutput;
 pub use workers::{current_worker, workers, MultiRuntime, RemoteJoinHandle, WorkerHandle};
 
 use crate::driver::{Driver, Park, RingConfig};

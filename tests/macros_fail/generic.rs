@@ -1,0 +1,4 @@
+#[coring::test]
+async fn generic<T>() {}
+
+fn main() {}

@@ -1,0 +1,2 @@
+#[coring::main(threads = 4)]
+async fn main() {}
