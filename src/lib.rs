@@ -71,6 +71,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod buf;
+#[cfg(any(feature = "tokio-io", feature = "futures-io", feature = "hyper"))]
+pub mod compat;
 mod driver;
 #[cfg(feature = "fault-injection")]
 pub use driver::faults;

@@ -1,0 +1,63 @@
+//! Adapters to the poll-based I/O traits of other ecosystems, each behind its feature:
+//!
+//! | feature | what |
+//! |---|---|
+//! | `tokio-io` | [`TokioIo`]: `tokio::io::AsyncRead`, `AsyncBufRead` and `AsyncWrite`, so tokio-util's codecs and anything written against tokio's traits work on coring's streams |
+//! | `futures-io` | [`FuturesIo`]: `futures_io::AsyncRead`, `AsyncBufRead` and `AsyncWrite`; and `futures_core::Stream` for [`Incoming`](crate::net::Incoming), [`Interval`](crate::time::Interval) and the [`mpsc::Receiver`](crate::sync::mpsc::Receiver)s |
+//! | `hyper` | [`hyper::HyperIo`], [`hyper::HyperExecutor`] and [`hyper::HyperTimer`]: hyper 1.x servers and clients on coring |
+//!
+//! # The contract of the I/O adapters
+//!
+//! Poll-based traits lend the caller's buffer for one poll, but io_uring writes into memory
+//! after the call that started the operation has returned. So the adapters own what the kernel
+//! touches, and the operation in flight belongs to the adapter, not to the caller's future:
+//!
+//! * **A read future dropped between polls loses no byte.** The receive it started stays in
+//!   the adapter, and the next read gets its bytes. Reads land in the adapter's buffer (4 KiB,
+//!   doubling each time a read fills it, up to 64 KiB) and are copied once into the caller's.
+//! * **A write that returned `Ready(n)` has handed its `n` bytes over**: the adapter sends them,
+//!   in order, whatever becomes of the caller's future. Writes are gathered (up to 64 KiB, then
+//!   a write waits) and sent at once, one send in flight at a time, without waiting for a
+//!   flush; `poll_flush` waits until every accepted byte is sent, and `poll_shutdown` flushes
+//!   then shuts the writing side down (the peer reads the end of the stream).
+//! * A send that fails after its bytes were accepted is reported by the next write, flush or
+//!   shutdown, and the writing side stays broken.
+//! * Dropping an adapter with accepted bytes not yet flushed drops them, as dropping any
+//!   buffered writer does (codecs and hyper flush).
+//! * An adapter and its futures stay on the worker that made them, like every coring socket.
+
+mod stream_io;
+#[cfg(feature = "tokio-io")]
+mod tokio;
+
+#[cfg(feature = "tokio-io")]
+pub use self::tokio::TokioIo;
+
+use crate::net::TcpStream;
+use stream_io::Parts;
+
+/// A byte stream the adapters of this module can wrap: today [`TcpStream`] (Unix streams will
+/// join it). Sealed: its one method is the crate's business.
+pub trait RingStream: sealed::Sealed {}
+
+mod sealed {
+    /// Gives the adapters the stream's socket and loss flags.
+    pub trait Sealed {
+        #[doc(hidden)]
+        #[allow(private_interfaces)]
+        fn parts(&self) -> super::Parts;
+    }
+}
+
+impl RingStream for TcpStream {}
+
+impl sealed::Sealed for TcpStream {
+    #[allow(private_interfaces)]
+    fn parts(&self) -> Parts {
+        Parts {
+            fd: self.shared_fd().clone(),
+            read_loss: self.read_loss().clone(),
+            write_loss: self.write_loss().clone(),
+        }
+    }
+}

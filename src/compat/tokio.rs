@@ -1,0 +1,120 @@
+//! [`TokioIo`]: tokio's I/O traits over a coring stream (feature `tokio-io`).
+
+use super::stream_io::PollIo;
+use super::RingStream;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
+
+/// A coring stream as a `tokio::io::AsyncRead + AsyncBufRead + AsyncWrite`, for tokio-util's
+/// codecs and other crates written against tokio's I/O traits. See the
+/// [module docs](super#the-contract-of-the-io-adapters) for the contract: the adapter owns its
+/// buffers and its operations in flight, so a read or write future dropped between polls loses
+/// no byte.
+///
+/// ```
+/// use coring::compat::TokioIo;
+/// use coring::net::{TcpListener, TcpStream};
+/// use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+///
+/// coring::block_on(async {
+///     let listener = TcpListener::bind("127.0.0.1:0")?;
+///     let mut client = TokioIo::new(TcpStream::connect(listener.local_addr()?).await?);
+///     let mut server = TokioIo::new(listener.accept().await?.0);
+///     client.write_all(b"hello\nworld\n").await?;
+///     client.flush().await?;
+///     let mut line = String::new();
+///     server.read_line(&mut line).await?;
+///     assert_eq!(line, "hello\n");
+///     std::io::Result::Ok(())
+/// })?;
+/// # std::io::Result::Ok(())
+/// ```
+#[derive(Debug)]
+pub struct TokioIo<T> {
+    inner: PollIo<T>,
+}
+
+impl<T: RingStream> TokioIo<T> {
+    /// Wraps `stream`.
+    pub fn new(stream: T) -> Self {
+        let parts = stream.parts();
+        TokioIo {
+            inner: PollIo::new(stream, parts),
+        }
+    }
+}
+
+impl<T> TokioIo<T> {
+    /// The wrapped stream (for its address or socket options).
+    pub fn get_ref(&self) -> &T {
+        self.inner.get_ref()
+    }
+
+    /// The wrapped stream back. Bytes received and not yet read, and bytes written and not
+    /// yet flushed, are dropped with the adapter; flush first.
+    pub fn into_inner(self) -> T {
+        self.inner.into_inner()
+    }
+}
+
+impl<T> AsyncRead for TokioIo<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        self.get_mut().inner.poll_read_with(cx, |bytes| {
+            let n = bytes.len().min(buf.remaining());
+            buf.put_slice(&bytes[..n]);
+            n
+        })
+    }
+}
+
+impl<T> AsyncBufRead for TokioIo<T> {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        self.get_mut().inner.poll_fill_buf(cx)
+    }
+
+    fn consume(self: Pin<&mut Self>, amt: usize) {
+        self.get_mut().inner.consume(amt);
+    }
+}
+
+impl<T> AsyncWrite for TokioIo<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut()
+            .inner
+            .poll_write_vectored(cx, &[io::IoSlice::new(buf)])
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().inner.poll_write_vectored(cx, bufs)
+    }
+
+    /// Vectored writes are gathered in one copy, so callers need not flatten them first.
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().inner.poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().inner.poll_shutdown(cx)
+    }
+}
