@@ -19,13 +19,16 @@
 //!   in order, whatever becomes of the caller's future. Writes are gathered (up to 64 KiB, then
 //!   a write waits) and sent at once, one send in flight at a time, without waiting for a
 //!   flush; `poll_flush` waits until every accepted byte is sent, and `poll_shutdown` flushes
-//!   then shuts the writing side down (the peer reads the end of the stream).
+//!   then shuts the writing side down (the peer reads the end of the stream; a connection the peer
+//!   already reset counts as shut, not as an error).
 //! * A send that fails after its bytes were accepted is reported by the next write, flush or
 //!   shutdown, and the writing side stays broken.
 //! * Dropping an adapter with accepted bytes not yet flushed drops them, as dropping any
 //!   buffered writer does (codecs and hyper flush).
 //! * An adapter and its futures stay on the worker that made them, like every coring socket.
 
+#[cfg(feature = "hyper")]
+pub mod hyper;
 mod stream_io;
 #[cfg(feature = "tokio-io")]
 mod tokio;

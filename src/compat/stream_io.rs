@@ -224,7 +224,8 @@ impl<T> PollIo<T> {
         }
     }
 
-    /// Flushes, then shuts down the writing side (the peer reads the end of the stream).
+    /// Flushes, then shuts down the writing side (the peer reads the end of the stream). A
+    /// connection the peer already reset counts as shut down.
     pub(crate) fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if self.writer.shut {
             return Poll::Ready(Ok(()));
@@ -234,7 +235,11 @@ impl<T> PollIo<T> {
         let op = writer
             .shutdown
             .get_or_insert_with(|| shutdown(&self.fd, std::net::Shutdown::Write));
-        let result = ready!(Pin::new(op).poll(cx));
+        let result = match ready!(Pin::new(op).poll(cx)) {
+            // The connection is already gone (the peer reset it): nothing is left to shut.
+            Err(err) if err.raw_os_error() == Some(libc::ENOTCONN) => Ok(()),
+            other => other,
+        };
         writer.shutdown = None;
         writer.shut = result.is_ok();
         Poll::Ready(result)

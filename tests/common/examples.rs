@@ -11,9 +11,27 @@ use std::time::Duration;
 /// Builds example `name` with the `cargo` running this test (release, offline) and returns its
 /// executable.
 pub fn build_example(name: &str) -> PathBuf {
+    build_example_with(name, &[])
+}
+
+/// Like [`build_example`], with cargo features turned on (for examples that need them). The
+/// features this test was built with are turned on too, so cargo reuses the library it built.
+pub fn build_example_with(name: &str, features: &[&str]) -> PathBuf {
+    let mut features = features.to_vec();
+    for (feature, on) in [
+        ("tokio-io", cfg!(feature = "tokio-io")),
+        ("futures-io", cfg!(feature = "futures-io")),
+        ("hyper", cfg!(feature = "hyper")),
+        ("fault-injection", cfg!(feature = "fault-injection")),
+    ] {
+        if on && !features.contains(&feature) {
+            features.push(feature);
+        }
+    }
     let output = Command::new(env!("CARGO"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(["build", "--release", "--quiet", "--offline"])
+        .args(["--features", &features.join(",")])
         .args([
             "--message-format=json-render-diagnostics",
             "--example",
