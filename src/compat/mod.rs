@@ -27,12 +27,16 @@
 //!   buffered writer does (codecs and hyper flush).
 //! * An adapter and its futures stay on the worker that made them, like every coring socket.
 
+#[cfg(feature = "futures-io")]
+mod futures;
 #[cfg(feature = "hyper")]
 pub mod hyper;
 mod stream_io;
 #[cfg(feature = "tokio-io")]
 mod tokio;
 
+#[cfg(feature = "futures-io")]
+pub use self::futures::FuturesIo;
 #[cfg(feature = "tokio-io")]
 pub use self::tokio::TokioIo;
 

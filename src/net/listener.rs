@@ -1,18 +1,22 @@
 //! [`TcpListener`]: a listening TCP socket whose accepts go through the ring.
 
 use super::{first_ok, socket_addr, TcpStream};
-use crate::driver::op::MultiOp;
+use crate::driver::op::{MultiOp, Op};
 use crate::fd::SharedFd;
 use crate::op;
+use crate::op::accept::Accept;
 use crate::op::accept_multi::AcceptMulti;
 use crate::op::keep::Kept;
+use crate::time::Sleep;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use std::cell::Cell;
 use std::fmt;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 /// First wait after an accept failed for lack of fds or memory.
@@ -245,6 +249,8 @@ impl TcpListener {
             listener: self,
             op: None,
             single_shot: false,
+            single: None,
+            backoff: None,
         }
     }
 
@@ -310,6 +316,10 @@ pub struct Incoming<'a> {
     op: Option<MultiOp<AcceptMulti>>,
     /// The kernel refused multishot accept (`EINVAL`: before Linux 5.19): one accept per call.
     single_shot: bool,
+    /// The single-shot accept in flight.
+    single: Option<Op<Accept>>,
+    /// The wait before arming an accept after accepts ran out of resources.
+    backoff: Option<Sleep>,
 }
 
 impl fmt::Debug for Incoming<'_> {
@@ -330,26 +340,42 @@ impl Incoming<'_> {
     /// dropping the `Incoming` keeps the connections it had taken for the listener's next
     /// accept (see [`TcpListener`]'s docs).
     pub async fn next(&mut self) -> Option<io::Result<TcpStream>> {
+        poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// Polls for the next connection (see [`next`](Incoming::next)); for hand-written futures
+    /// and the `futures_core::Stream` impl (feature `futures-io`).
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<TcpStream>>> {
+        let listener = self.listener;
         loop {
-            match self.listener.take_kept().await {
-                Ok(Some(stream)) => return Some(Ok(stream)),
+            // Connections a dropped accept took anyway come first (see `TcpListener::accept`).
+            match ready!(listener.kept.poll_take(cx, "accept")) {
+                Ok(Some(fd)) => return Poll::Ready(Some(Ok(TcpStream::from_fd(fd)))),
                 Ok(None) => {}
-                Err(err) => return Some(Err(err)),
+                Err(err) => return Poll::Ready(Some(Err(err))),
             }
-            if self.single_shot {
-                return Some(self.listener.accept().await.map(|(stream, _)| stream));
-            }
-            if self.op.is_none() {
-                if let Some(delay) = self.listener.backoff.get() {
-                    crate::time::sleep(delay).await;
+            if self.op.is_none() && self.single.is_none() {
+                if self.backoff.is_none() {
+                    self.backoff = listener.backoff.get().map(crate::time::sleep);
+                }
+                if let Some(sleep) = &mut self.backoff {
+                    ready!(Pin::new(sleep).poll(cx));
+                    self.backoff = None;
                 }
             }
-            let listener = self.listener;
+            if self.single_shot {
+                let op = self
+                    .single
+                    .get_or_insert_with(|| op::accept::accept(&listener.fd, listener.kept.watch()));
+                let result = ready!(Pin::new(op).poll(cx));
+                self.single = None;
+                listener.note_outcome(result.as_ref().err());
+                return Poll::Ready(Some(result.map(|(fd, _)| TcpStream::from_fd(fd))));
+            }
             let op = self.op.get_or_insert_with(|| {
                 op::accept_multi::accept_multi(&listener.fd, listener.kept.watch())
             });
-            let next =
-                poll_fn(|cx| op.poll_next(cx, |_, cqe| op::accept_multi::take_fd(cqe))).await;
+            let next = ready!(op.poll_next(cx, |_, cqe| op::accept_multi::take_fd(cqe)));
             if op.is_done() {
                 self.op = None;
             }
@@ -365,7 +391,7 @@ impl Incoming<'_> {
                     continue;
                 }
                 listener.note_outcome(result.as_ref().err());
-                return Some(result.map(TcpStream::from_fd));
+                return Poll::Ready(Some(result.map(TcpStream::from_fd)));
             }
         }
     }
