@@ -223,7 +223,7 @@ impl ResponseHead {
 
 /// `text` with control characters (but tab) escaped as `\u{..}`: a header is printed to a
 /// terminal, and a server must not be able to send it escape sequences.
-fn printable(text: &str) -> String {
+pub fn printable(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if c.is_control() && c != '\t' {
