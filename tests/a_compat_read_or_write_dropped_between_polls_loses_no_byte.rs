@@ -131,3 +131,23 @@ async fn tokio_io_writes_accepted_before_a_dropped_flush_are_all_sent() -> std::
     assert!(got == expected, "bytes out of order or altered");
     Ok(())
 }
+
+#[coring::test]
+async fn into_inner_with_unread_bytes_makes_the_stream_report_the_gap() -> std::io::Result<()> {
+    let (client, server) = pair().await?;
+    let mut client = TokioIo::new(client);
+    server.write_all(b"hello world".to_vec()).await.0?;
+    let mut first = [0u8; 5];
+    client.read_exact(&mut first).await?;
+    assert_eq!(&first, b"hello");
+    // " world" sits in the adapter's buffer; it cannot go back into the socket.
+    let client = client.into_inner();
+    server.write_all(b"!".to_vec()).await.0?;
+    let (n, buf) = client.read(Vec::with_capacity(16)).await;
+    assert!(
+        n.is_err(),
+        "the stream must not skip the adapter's bytes silently, got {:?}",
+        String::from_utf8_lossy(&buf)
+    );
+    Ok(())
+}

@@ -67,8 +67,9 @@ impl<T> FuturesIo<T> {
         self.inner.get_ref()
     }
 
-    /// The wrapped stream back; bytes received and not read, or written and not flushed, are
-    /// dropped.
+    /// The wrapped stream back. Bytes the adapter still holds (received and not read, written
+    /// and not flushed) cannot be put back: if there were any, the stream's next read (or
+    /// write) fails with its loss error rather than skip them silently. Flush first.
     pub fn into_inner(self) -> T {
         self.inner.into_inner()
     }

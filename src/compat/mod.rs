@@ -24,7 +24,9 @@
 //! * A send that fails after its bytes were accepted is reported by the next write, flush or
 //!   shutdown, and the writing side stays broken.
 //! * Dropping an adapter with accepted bytes not yet flushed drops them, as dropping any
-//!   buffered writer does (codecs and hyper flush).
+//!   buffered writer does (codecs and hyper flush). `into_inner` gives the stream back; if the
+//!   adapter still held bytes, the stream's next read (or write) fails with its loss error
+//!   instead of skipping them silently.
 //! * An adapter and its futures stay on the worker that made them, like every coring socket.
 
 #[cfg(feature = "futures-io")]

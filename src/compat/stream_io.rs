@@ -108,7 +108,17 @@ impl<T> PollIo<T> {
         &self.io
     }
 
+    /// The stream back. Bytes the adapter holds (received and not read, accepted and not
+    /// sent) cannot go back into the socket: the stream then fails its next read (or write)
+    /// with its loss error instead of carrying on with a gap. Ops in flight are cancelled as
+    /// the stream's own are, with the same rule.
     pub(crate) fn into_inner(self) -> T {
+        if self.reader.pos < self.reader.buf.len() {
+            self.reader.loss.set();
+        }
+        if !self.writer.gather.is_empty() {
+            self.writer.loss.set();
+        }
         self.io
     }
 

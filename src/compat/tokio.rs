@@ -52,8 +52,9 @@ impl<T> TokioIo<T> {
         self.inner.get_ref()
     }
 
-    /// The wrapped stream back. Bytes received and not yet read, and bytes written and not
-    /// yet flushed, are dropped with the adapter; flush first.
+    /// The wrapped stream back. Bytes the adapter still holds (received and not read, written
+    /// and not flushed) cannot be put back: if there were any, the stream's next read (or
+    /// write) fails with its loss error rather than skip them silently. Flush first.
     pub fn into_inner(self) -> T {
         self.inner.into_inner()
     }
