@@ -22,6 +22,7 @@
 
 use crate::driver::op::Op;
 use crate::fd::SharedFd;
+use crate::op::keep::Leftover;
 use crate::op::loss::LossFlag;
 use crate::op::recv::{recv, Recv};
 use crate::op::send::{send, Send};
@@ -137,7 +138,7 @@ impl<T> PollIo<T> {
                     buf.reserve_exact(reader.size);
                     reader
                         .op
-                        .insert(recv(&self.fd, buf, Some(reader.loss.watch())))
+                        .insert(recv(&self.fd, buf, Leftover::Stream(reader.loss.watch())))
                 }
             };
             let (result, buf) = ready!(Pin::new(op).poll(cx));
