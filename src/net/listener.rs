@@ -345,6 +345,11 @@ impl Incoming<'_> {
 
     /// Polls for the next connection (see [`next`](Incoming::next)); for hand-written futures
     /// and the `futures_core::Stream` impl (feature `futures-io`).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a connection accepted between two polls waits in the stream for the next
+    /// poll, and dropping the `Incoming` keeps it for the listener's next accept.
     pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<TcpStream>>> {
         let listener = self.listener;
         loop {
