@@ -4,7 +4,7 @@
 //! kernel's bare `EFAULT` ("Bad address"), and must take no bytes from the stream.
 
 use coring::buf::FixedBufPool;
-use coring::net::{TcpListener, TcpStream};
+use coring::net::TcpListener;
 use coring::Runtime;
 use std::io::{ErrorKind, Write};
 
