@@ -43,7 +43,7 @@ fn a_buf_writer_flush_cut_short_fails_the_streams_next_write() {
         );
 
         start_reading.send(()).unwrap();
-        let mut stream = writer.into_inner();
+        let stream = writer.into_inner();
         let (result, _) = timeout(
             Duration::from_secs(20),
             stream.write_all(b"next message".to_vec()),
