@@ -6,11 +6,9 @@
 
 mod common;
 
-use common::Watchdog;
+use common::{StalledPeer, Watchdog};
 use coring::io::{AsyncWriteRent, AsyncWriteRentExt, BufWriter};
 use coring::time::timeout;
-use std::io::Read;
-use std::sync::mpsc;
 use std::time::Duration;
 
 #[test]
@@ -19,16 +17,8 @@ fn a_buf_writer_flush_cut_short_fails_the_streams_next_write() {
         60,
         "a_buf_writer_flush_cut_short_fails_the_streams_next_write",
     );
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (start_reading, go) = mpsc::channel::<()>();
-    let peer = std::thread::spawn(move || {
-        let (mut peer, _) = listener.accept().unwrap();
-        // Read nothing until told: the writer's socket buffers fill and its write waits.
-        let _ = go.recv();
-        let mut chunk = vec![0u8; 1 << 16];
-        while let Ok(1..) = peer.read(&mut chunk) {}
-    });
+    let peer = StalledPeer::new();
+    let addr = peer.addr;
     coring::block_on(async {
         let stream = coring::net::TcpStream::connect(addr).await.unwrap();
         let mut writer = BufWriter::with_capacity(64 << 20, stream);
@@ -42,7 +32,7 @@ fn a_buf_writer_flush_cut_short_fails_the_streams_next_write() {
             "64 MiB cannot fit in a non-reading peer's socket"
         );
 
-        start_reading.send(()).unwrap();
+        peer.start_reading();
         let stream = writer.into_inner();
         let (result, _) = timeout(
             Duration::from_secs(20),
@@ -55,5 +45,5 @@ fn a_buf_writer_flush_cut_short_fails_the_streams_next_write() {
         );
         println!("next write_all: {err}");
     });
-    peer.join().unwrap();
+    peer.join();
 }

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::process::{is_child, run_child};
+use common::process::{expect_child_prints, expect_forked_child_succeeds, is_child};
 use coring::time::timeout;
 use coring::Runtime;
 use std::io::Write;
@@ -21,14 +21,7 @@ const CHILD: &str = "CORING_FORK_WORKER_HANDLE_CHILD";
 fn a_worker_handle_used_in_a_forked_child_fails_instead_of_hanging() {
     if !is_child(CHILD) {
         let name = "a_worker_handle_used_in_a_forked_child_fails_instead_of_hanging";
-        let run = run_child(name, &[(CHILD, "1")], Duration::from_secs(60));
-        assert!(
-            run.status.success() && run.stdout.contains("parent unaffected"),
-            "{}{}",
-            run.status,
-            run.report()
-        );
-        return;
+        return expect_child_prints(name, &[(CHILD, "1")], "parent unaffected");
     }
     let multi = coring::Builder::new().workers(1).build_multi().unwrap();
     let worker = multi.handles()[0].clone();
@@ -61,14 +54,7 @@ fn a_worker_handle_used_in_a_forked_child_fails_instead_of_hanging() {
         // SAFETY: ends the child without running the parent's exit handlers twice.
         unsafe { libc::_exit(code) };
     }
-    let mut status = 0;
-    // SAFETY: waits for the child we just forked; `status` is a live c_int.
-    let waited = unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert_eq!(waited, pid);
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "the forked child's spawn did not fail at once: status {status:#x}"
-    );
+    expect_forked_child_succeeds(pid, "the forked child's spawn did not fail at once");
     assert_eq!(multi.block_on(async { 2 }), 2);
     println!("parent unaffected");
 }
