@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::process::{is_child, run_child};
+use common::process::{expect_child_prints, expect_forked_child_succeeds, is_child};
 use coring::net::TcpListener;
 use coring::Runtime;
 use std::io::Write;
@@ -20,13 +20,7 @@ const CHILD: &str = "CORING_FORK_CHILD";
 
 /// Runs test `name` in a child process and checks it exited cleanly after printing `last`.
 fn in_child(name: &str, last: &str) {
-    let run = run_child(name, &[(CHILD, "1")], Duration::from_secs(60));
-    assert!(
-        run.status.success() && run.stdout.contains(last),
-        "{}{}",
-        run.status,
-        run.report()
-    );
+    expect_child_prints(name, &[(CHILD, "1")], last);
 }
 
 #[test]
@@ -76,14 +70,7 @@ fn a_forked_child_dropping_its_copies_leaves_the_parent_running() {
         // SAFETY: ends the child without running the parent's exit handlers twice.
         unsafe { libc::_exit(code) };
     }
-    let mut status = 0;
-    // SAFETY: waits for the child we just forked; `status` is a live c_int.
-    let waited = unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert_eq!(waited, pid);
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "the forked child failed or crashed: status {status:#x}"
-    );
+    expect_forked_child_succeeds(pid, "the forked child failed or crashed");
 
     client.write_all(b"ping").unwrap();
     let (n, buf) = runtime.block_on(read).unwrap();

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::process::{is_child, run_child};
+use common::process::{expect_child_prints, is_child};
 use coring::net::TcpStream;
 use coring::Runtime;
 use std::cell::RefCell;
@@ -20,13 +20,7 @@ const CHILD: &str = "CORING_TLS_EXIT_CHILD";
 
 /// Runs test `name` in a child process and checks it got to its end and exited cleanly.
 fn in_child(name: &str) {
-    let run = run_child(name, &[(CHILD, "1")], Duration::from_secs(60));
-    assert!(
-        run.status.success() && run.stdout.contains("survived"),
-        "the child did not survive ({}){}",
-        run.status,
-        run.report()
-    );
+    expect_child_prints(name, &[(CHILD, "1")], "survived");
 }
 
 /// A loopback peer for one connection, and a check that it is closed (EOF, or a reset) within a

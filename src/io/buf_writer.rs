@@ -4,7 +4,10 @@
 //! takes it back with the result, so the written prefix is known after every write: on an error
 //! the unsent tail stays buffered, in order, for a later flush. If a flush future is dropped
 //! while the buffer is lent, how much of it was sent is unknown, so the writer is marked
-//! poisoned and every later call fails.
+//! poisoned and every later call fails. If it is dropped after part of the buffer went out, the
+//! inner writer's [`cut_short_mark`](AsyncWriteRent::cut_short_mark) is set too, as by a cut-short
+//! `write_all`: a `TcpStream` taken back with `into_inner` or `get_mut` then fails its writes
+//! instead of running the cut-off bytes into the next message.
 
 use super::{AsyncReadRent, AsyncWriteRent};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
@@ -124,6 +127,9 @@ impl<W: AsyncWriteRent> BufWriter<W> {
         let total = self.buf.len();
         let mut sent = 0;
         let mut outcome = Ok(());
+        // Armed only across an await that follows a partial write, as in `write_all`: dropped
+        // then, the inner writer carries a cut-off buffer (errors keep the tail buffered).
+        let mut cut_short = self.inner.cut_short_mark();
         while sent < total {
             let buf = std::mem::take(&mut self.buf);
             self.poisoned = true;
@@ -138,7 +144,10 @@ impl<W: AsyncWriteRent> BufWriter<W> {
                     ));
                     break;
                 }
-                Ok(n) => sent += n,
+                Ok(n) => {
+                    sent += n;
+                    cut_short.arm(sent < total);
+                }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => {
                     outcome = Err(err);
@@ -146,6 +155,7 @@ impl<W: AsyncWriteRent> BufWriter<W> {
                 }
             }
         }
+        cut_short.arm(false);
         self.buf.drain(..sent.min(total));
         outcome
     }

@@ -20,7 +20,8 @@ impl TcpStream {
     ///
     /// # Errors
     ///
-    /// `InvalidInput` if the buffer is not from a [`FixedBufPool`](crate::buf::FixedBufPool);
+    /// `InvalidInput` if the buffer is not from a [`FixedBufPool`](crate::buf::FixedBufPool),
+    /// or is from the pool of another runtime (whose ring registered it; nothing is read);
     /// otherwise as [`TcpStream::read`] (a buffer with no room gives `Ok(0)` at once).
     ///
     /// # Cancel safety

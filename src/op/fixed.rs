@@ -12,6 +12,7 @@ use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::op::{CqeResult, Op, OpCode};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
+use std::io;
 
 pub(crate) struct ReadFixed<B> {
     fd: SharedFd,
@@ -79,11 +80,18 @@ unsafe impl<B: IoBufMut> OpCode for ReadFixed<B> {
     }
 
     fn complete(mut self, cqe: CqeResult) -> Self::Output {
-        let result = cqe.result.map(|n| {
-            // SAFETY: the kernel wrote `n` bytes from the buffer's start, `n` <= the length given.
-            unsafe { self.buf.set_init(n as usize) };
-            n as usize
-        });
+        let result = match cqe.result {
+            Ok(n) => {
+                // SAFETY: the kernel wrote `n` bytes from the buffer's start, `n` <= the length
+                // given.
+                unsafe { self.buf.set_init(n as usize) };
+                Ok(n as usize)
+            }
+            // The ring checks the memory against its own buffer table before reading anything:
+            // EFAULT means this ring never registered the buffer.
+            Err(err) if err.raw_os_error() == Some(libc::EFAULT) => Err(foreign_buffer()),
+            Err(err) => Err(err),
+        };
         (result, self.buf)
     }
 
@@ -120,4 +128,13 @@ unsafe impl<B: IoBuf> OpCode for WriteFixed<B> {
     fn abandoned(&mut self) {
         self.loss.abandoned();
     }
+}
+
+/// A `READ_FIXED` refused because the buffer is not in this ring's table.
+fn foreign_buffer() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "coring: read_fixed got a buffer this runtime's ring did not register (EFAULT); a \
+         FixedBuf serves only the runtime whose FixedBufPool made it",
+    )
 }

@@ -51,10 +51,16 @@ pub fn workers() -> Arc<[WorkerHandle]> {
 }
 
 /// A `Send` handle to one worker: spawn work there from any thread.
+///
+/// In a `fork()` child the worker is not there (it is a thread of the parent): work spawned
+/// through an inherited handle is refused, and its handle gives a cancelled [`JoinError`] at
+/// once.
 #[derive(Clone)]
 pub struct WorkerHandle {
     index: usize,
     shared: Arc<Shared>,
+    /// `fork::generation()` when the worker started: another count means a fork child.
+    forks: u64,
 }
 
 impl fmt::Debug for WorkerHandle {
@@ -98,7 +104,11 @@ impl WorkerHandle {
             });
         });
         // A stopped worker refuses the work; dropping it drops `tx`, which the handle reports.
-        let _ = self.shared.inject(work);
+        // So does a fork child, whose queue copy no worker drains (and whose wake-up would
+        // reach the parent's ring).
+        if !crate::driver::fork::forked_since(self.forks) {
+            let _ = self.shared.inject(work);
+        }
         RemoteJoinHandle { rx }
     }
 }
@@ -135,7 +145,8 @@ impl<T> Future for RemoteJoinHandle<T> {
 /// joined. A worker that panicked is reported on stderr and does not hang the others.
 ///
 /// After `fork()`, a child's copy is inert: dropping it neither stops nor joins the parent's
-/// workers, and its `block_on` family panics (the workers are not in the child).
+/// workers, its `block_on` family panics, and work spawned through its [`WorkerHandle`]s is
+/// refused (the workers are not in the child).
 ///
 /// The last reference may also go on one of its own workers (say, an `Arc<MultiRuntime>` held
 /// by a task): that worker cannot join itself, so the drop stops and joins the others, and the
@@ -191,7 +202,13 @@ impl MultiRuntime {
         let mut first_error = None;
         for _ in 0..count {
             match ready_rx.recv() {
-                Ok((index, Ok(shared))) => handles[index] = Some(WorkerHandle { index, shared }),
+                Ok((index, Ok(shared))) => {
+                    handles[index] = Some(WorkerHandle {
+                        index,
+                        shared,
+                        forks,
+                    })
+                }
                 Ok((_, Err(err))) => {
                     first_error.get_or_insert(err);
                 }

@@ -169,3 +169,45 @@ pub async fn until_reaped(runtime: &coring::Runtime) {
         runtime.ops_in_flight()
     );
 }
+
+/// A loopback peer (a std listener on its own thread) that accepts one connection and reads
+/// nothing until [`start_reading`](StalledPeer::start_reading), so the writer's socket buffers
+/// fill and its writes wait; then it reads to the end.
+pub struct StalledPeer {
+    /// Where to connect.
+    pub addr: std::net::SocketAddr,
+    go: Sender<()>,
+    reader: std::thread::JoinHandle<u64>,
+}
+
+impl StalledPeer {
+    /// Binds and starts the peer's thread.
+    pub fn new() -> StalledPeer {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (go, start) = channel::<()>();
+        let reader = std::thread::spawn(move || {
+            let (mut peer, _) = listener.accept().unwrap();
+            let _ = start.recv();
+            let mut received = 0u64;
+            let mut chunk = vec![0u8; 1 << 16];
+            while let Ok(n @ 1..) = peer.read(&mut chunk) {
+                received += n as u64;
+            }
+            received
+        });
+        StalledPeer { addr, go, reader }
+    }
+
+    /// Lets the peer read from now on.
+    pub fn start_reading(&self) {
+        let _ = self.go.send(());
+    }
+
+    /// Waits for the peer to read to the end of the stream; the bytes it received.
+    pub fn join(self) -> u64 {
+        self.start_reading();
+        self.reader.join().unwrap()
+    }
+}

@@ -237,3 +237,28 @@ pub fn run_command(mut command: Command, deadline: Duration) -> ChildRun {
         stderr: stderr.join().unwrap_or_default(),
     }
 }
+
+/// Runs this test binary's test `test` as a child with `env` set (see [`run_child`]) and fails
+/// unless it exited cleanly after printing `marker`, the words that prove it got to its end.
+pub fn expect_child_prints(test: &str, env: &[(&str, &str)], marker: &str) {
+    let run = run_child(test, env, Duration::from_secs(60));
+    assert!(
+        run.status.success() && run.stdout.contains(marker),
+        "the child did not get to {marker:?} ({}){}",
+        run.status,
+        run.report()
+    );
+}
+
+/// Waits for the process `pid` this one forked and fails, saying `what` went wrong, unless it
+/// exited with status 0.
+pub fn expect_forked_child_succeeds(pid: libc::pid_t, what: &str) {
+    let mut status = 0;
+    // SAFETY: waits for our own child; `status` is a live c_int.
+    let waited = unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(waited, pid, "waitpid: {}", std::io::Error::last_os_error());
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{what}: status {status:#x}"
+    );
+}
