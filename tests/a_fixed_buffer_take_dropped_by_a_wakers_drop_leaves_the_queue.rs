@@ -74,7 +74,10 @@ fn a_fixed_buffer_take_dropped_by_a_wakers_drop_leaves_the_queue() {
         let swap = catch_unwind(AssertUnwindSafe(|| holder.as_mut().poll(&mut noop)));
         println!("replacing the waker panicked: {}", swap.is_err());
         assert!(swap.is_ok(), "replacing a waker panicked");
-        assert!(PARKED.with(|p| p.borrow().is_none()), "the take was dropped");
+        assert!(
+            PARKED.with(|p| p.borrow().is_none()),
+            "the take was dropped"
+        );
         drop(held);
         let Poll::Ready(held) = holder.as_mut().poll(&mut noop) else {
             panic!("the returned buffer went to a dropped take")
@@ -85,7 +88,10 @@ fn a_fixed_buffer_take_dropped_by_a_wakers_drop_leaves_the_queue() {
         let dropped = catch_unwind(AssertUnwindSafe(|| drop(holder)));
         println!("dropping the take panicked: {}", dropped.is_err());
         assert!(dropped.is_ok(), "dropping a take panicked");
-        assert!(PARKED.with(|p| p.borrow().is_none()), "the take was dropped");
+        assert!(
+            PARKED.with(|p| p.borrow().is_none()),
+            "the take was dropped"
+        );
         drop(held);
         assert_eq!(pool.available(), 1, "the returned buffer is free again");
     });

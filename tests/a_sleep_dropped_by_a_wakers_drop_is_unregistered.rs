@@ -80,14 +80,20 @@ fn a_sleep_dropped_by_a_wakers_drop_is_unregistered() {
             .as_mut()
             .poll(&mut Context::from_waker(Waker::noop()))
             .is_pending());
-        assert!(PARKED.with(|p| p.borrow().is_none()), "the sleep was dropped");
+        assert!(
+            PARKED.with(|p| p.borrow().is_none()),
+            "the sleep was dropped"
+        );
         let replaced_refs = Arc::strong_count(&replaced);
 
         // The store removes the dropping waker: the sleep holding it is dropped.
         let removed = Arc::new(Counting(AtomicUsize::new(0)));
         park_a_sleep(&removed);
         drop(sleep_holding_the_dropping_waker());
-        assert!(PARKED.with(|p| p.borrow().is_none()), "the sleep was dropped");
+        assert!(
+            PARKED.with(|p| p.borrow().is_none()),
+            "the sleep was dropped"
+        );
         let removed_refs = Arc::strong_count(&removed);
 
         // Past both deadlines: a sleep left registered wakes its waker now.
@@ -96,7 +102,9 @@ fn a_sleep_dropped_by_a_wakers_drop_is_unregistered() {
             replaced.0.load(Ordering::SeqCst),
             removed.0.load(Ordering::SeqCst),
         );
-        println!("references (replaced, removed): ({replaced_refs}, {removed_refs}); wakes: {wakes:?}");
+        println!(
+            "references (replaced, removed): ({replaced_refs}, {removed_refs}); wakes: {wakes:?}"
+        );
         assert_eq!(
             (replaced_refs, removed_refs),
             (1, 1),

@@ -49,6 +49,9 @@ fn a_timer_wakers_panicking_drop_does_not_escape_the_runtimes_drop() {
     assert_eq!(runtime.pending_timers(), 1);
     let dropped = catch_unwind(AssertUnwindSafe(|| drop(runtime)));
     println!("dropping the runtime panicked: {}", dropped.is_err());
-    assert!(dropped.is_ok(), "a timer waker's panic escaped the runtime's drop");
+    assert!(
+        dropped.is_ok(),
+        "a timer waker's panic escaped the runtime's drop"
+    );
     drop(pending_sleep);
 }
