@@ -381,6 +381,28 @@ mod tests {
         assert_eq!(err, format!("failed to resolve '{cut}': no such host"));
     }
 
+    /// A host name has no `:`, so a host with one is an IPv6 address or a mistake; neither may
+    /// reach the resolver as a "name" (`"fe80::1"` was split into host `fe80:` and port 1 and
+    /// sent to DNS). An IPv6 address without brackets and port says the port is missing, as
+    /// does one in brackets (`"[::1]"` said "the port is not a number").
+    #[test]
+    fn an_ipv6_address_without_a_port_is_not_a_host_name() {
+        for bad in ["::1", "fe80::1", "[::1]", "[fe80::1%2]", "2001:db8::"] {
+            let err = target(bad).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{bad}: {err}");
+            assert!(err.to_string().contains("missing port"), "{bad}: {err}");
+        }
+        for bad in ["a:b:80", "a::80"] {
+            let err = target(bad).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{bad}: {err}");
+        }
+        assert!(target(("a:b", 80)).is_err());
+        // As for std: an unbracketed "ipv6:port" whose front is an address is taken so.
+        assert_eq!(target("::1:80").unwrap(), addrs(&["[::1]:80"]));
+        // A scope by interface name is the resolver's (numeric, no DNS) to read.
+        assert_eq!(target(("fe80::1%lo", 80)).unwrap(), name("fe80::1%lo", 80));
+    }
+
     #[test]
     fn brackets_hold_an_ipv6_address_and_nothing_else() {
         for bad in [
