@@ -77,11 +77,12 @@ mod sealed {
 ///
 /// # Errors
 ///
-/// * `InvalidInput` for a string without a port (`"localhost"`), with a port that is not a
-///   number from 0 to 65535, with an empty host (`":80"`, `"[]:80"`), with brackets around
-///   anything but an IPv6 address (`"[127.0.0.1]:80"`, rejected by `std` and
-///   [`TcpListener::bind`](crate::net::TcpListener::bind) too), or with a host name longer than
-///   the 253 bytes DNS allows. None of these reaches the resolver;
+/// * `InvalidInput` for a string without a port (`"localhost"`, `"::1"`, `"[::1]"`), with a
+///   port that is not a number from 0 to 65535, with an empty host (`":80"`, `"[]:80"`), with
+///   brackets around anything but an IPv6 address (`"[127.0.0.1]:80"`, rejected by `std` and
+///   [`TcpListener::bind`](crate::net::TcpListener::bind) too), with a host that has a `:` and
+///   is no IPv6 address (`"a:b:80"`), or with a host name longer than the 253 bytes DNS
+///   allows. None of these reaches the resolver;
 /// * for a name the resolver cannot resolve, its error, with a message naming the host:
 ///   `failed to resolve 'nosuch.invalid': ...`.
 ///
@@ -148,12 +149,22 @@ fn parse_host_port(s: &str) -> io::Result<Target> {
     if let Ok(addr) = s.parse::<SocketAddr>() {
         return Ok(Target::Addrs(vec![addr]));
     }
-    let Some((host, port)) = s.rsplit_once(':') else {
-        return Err(invalid_input(format!(
-            "invalid socket address '{}': missing port (expected \"host:port\")",
+    let missing_port = || {
+        invalid_input(format!(
+            "invalid socket address '{}': missing port (expected \"host:port\", or \
+             \"[ipv6]:port\")",
             shown(s)
-        )));
+        ))
     };
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return Err(missing_port());
+    };
+    // An IPv6 address alone, bracketed or not: its last `:` is not a port's.
+    let bracketed = s.starts_with('[') && s.ends_with(']');
+    let unbracketed = s.parse::<Ipv6Addr>().is_ok() && host.parse::<IpAddr>().is_err();
+    if bracketed || unbracketed {
+        return Err(missing_port());
+    }
     let port = port.parse::<u16>().map_err(|_| {
         invalid_input(format!(
             "invalid socket address '{}': the port is not a number from 0 to 65535",
@@ -190,6 +201,17 @@ fn host_and_port(host: &str, port: u16) -> io::Result<Target> {
     }
     if host.is_empty() {
         return Err(invalid("empty host name"));
+    }
+    // No host name has a `:`; an IPv6 address with a scope by interface name (`fe80::1%eth0`),
+    // which `IpAddr` does not parse, is left to the resolver, which reads it without DNS.
+    let scoped_ipv6 = || {
+        host.split_once('%')
+            .is_some_and(|(ip, _)| ip.parse::<Ipv6Addr>().is_ok())
+    };
+    if host.contains(':') && !scoped_ipv6() {
+        return Err(invalid(
+            "a host name has no ':' (an IPv6 address with a port is written \"[ipv6]:port\")",
+        ));
     }
     if host.strip_suffix('.').unwrap_or(host).len() > MAX_HOST_NAME {
         return Err(invalid(&format!(
