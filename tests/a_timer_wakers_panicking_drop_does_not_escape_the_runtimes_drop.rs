@@ -36,6 +36,8 @@ fn a_timer_wakers_panicking_drop_does_not_escape_the_runtimes_drop() {
     let runtime = coring::Runtime::new().unwrap();
     // A sleep registered with the panicking waker (which only the store holds), left pending
     // and kept outside the runtime: its entry is still in the store when the runtime goes.
+    // The sleep is the point: it leaves the runtime un-awaited.
+    #[allow(clippy::async_yields_async)]
     let pending_sleep = runtime.block_on(async {
         let waker = Waker::from(Arc::new(PanicsWhenDropped));
         let mut pending_sleep = Box::pin(sleep(Duration::from_secs(3600)));

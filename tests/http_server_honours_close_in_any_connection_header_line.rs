@@ -14,7 +14,8 @@ use common::Watchdog;
 fn http_server_honours_close_in_any_connection_header_line() {
     let _watchdog = Watchdog::new(300, "http_server Connection over two lines");
     let server = start_server(&build_example("http_server"), &[]);
-    let request = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n\
+    let request =
+        b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n\
                     GET /second HTTP/1.1\r\nHost: a\r\n\r\n";
     let answer = http_exchange(server.port, request);
     assert_eq!(
