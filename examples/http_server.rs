@@ -17,7 +17,8 @@
 //! keep-alive connection is closed after 30 s (both can be changed with `--head-deadline-ms` and
 //! `--idle-timeout-ms`); a client that stops taking its responses is closed when a write has
 //! waited the idle timeout. HTTP/1.1 keeps the connection unless the client
-//! says `Connection: close`; HTTP/1.0 closes it unless the client says `Connection: keep-alive`.
+//! says `Connection: close`; HTTP/1.0 closes it unless the client says `Connection: keep-alive`
+//! (on any of its `Connection` lines: together they are one list).
 //!
 //! At start-up, a bind that finds the address in use is retried for up to 2 s, so a server
 //! killed with SIGKILL can be restarted on its port at once (the kernel frees the dead one's
@@ -28,7 +29,8 @@
 //! Requests a proxy in front could read differently get `400 Bad Request` and close, as nginx
 //! answers them (request smuggling): two `Content-Length`s that differ, one that is not plain
 //! digits (`+5`), any `Transfer-Encoding` (no transfer coding is decoded, so the end of such a
-//! body is unknown), and an HTTP/1.1 request without exactly one `Host` (RFC 9112 §3.2).
+//! body is unknown), and an HTTP/1.1 request without exactly one `Host`, or with a `Host` that
+//! is not `host[:port]` (RFC 9112 §3.2).
 
 #[path = "common/args.rs"]
 mod args;

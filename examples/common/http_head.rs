@@ -57,14 +57,14 @@ pub fn answer_at(input: &[u8], output: &mut Vec<u8>, date: &str) -> Batch {
         let Some(body_len) = body_length(request.headers).filter(|_| has_one_host(&request)) else {
             return bad_request(batch, output, date, 400, "Bad Request");
         };
-        let header = |name: &str| named(request.headers, name).next().map(|h| h.value);
-        let connection = header("connection")
-            .unwrap_or_default()
-            .to_ascii_lowercase();
+        // The `Connection` lines together are one list (RFC 9110 §5.3): a `close` on any
+        // of them counts, and the server must then answer no later request (RFC 9112 §9.6).
         let has = |token: &str| {
-            connection
-                .split(|&b| b == b',')
-                .any(|t| t.trim_ascii() == token.as_bytes())
+            named(request.headers, "connection").any(|h| {
+                h.value
+                    .split(|&b| b == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+            })
         };
         batch.close = match request.version {
             Some(1) => has("close"),
@@ -87,14 +87,45 @@ pub fn answer_at(input: &[u8], output: &mut Vec<u8>, date: &str) -> Batch {
     batch
 }
 
-/// An HTTP/1.1 request must have exactly one `Host` (RFC 9112 §3.2): with none or two, which
-/// site is meant is a guess, and a proxy in front may guess otherwise.
-/// HTTP/1.0 needs none (but may not have two either).
+/// An HTTP/1.1 request must have exactly one `Host`, with a valid value (RFC 9112 §3.2): with
+/// none, two or a malformed one, which site is meant is a guess, and a proxy in front may guess
+/// otherwise. HTTP/1.0 needs none (but may not have two, or a malformed one, either).
 fn has_one_host(request: &httparse::Request) -> bool {
-    match named(request.headers, "host").count() {
-        0 => request.version != Some(1),
-        1 => true,
+    let mut hosts = named(request.headers, "host");
+    match (hosts.next(), hosts.next()) {
+        (None, _) => request.version != Some(1),
+        (Some(host), None) => valid_host(host.value),
         _ => false,
+    }
+}
+
+/// `host[:port]` (RFC 9112 §3.2, RFC 3986 §3.2.2): a name (letters, digits and
+/// `-._~!$&'()*+,;=%`, possibly empty) or an IPv4 address, or an IP literal in brackets; then
+/// optionally `:` and digits. As nginx, refuses what cannot name a host: spaces, `/`, `@`, ...
+fn valid_host(value: &[u8]) -> bool {
+    let name_char = |b: &u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(b);
+    let port = match value.strip_prefix(b"[") {
+        Some(literal) => {
+            let Some(end) = literal.iter().position(|&b| b == b']') else {
+                return false;
+            };
+            let address = &literal[..end];
+            if address.is_empty() || !address.iter().all(|b| name_char(b) || *b == b':') {
+                return false;
+            }
+            &literal[end + 1..]
+        }
+        None => {
+            let end = value.iter().position(|&b| b == b':').unwrap_or(value.len());
+            if !value[..end].iter().all(name_char) {
+                return false;
+            }
+            &value[end..]
+        }
+    };
+    match port.strip_prefix(b":") {
+        Some(digits) => digits.iter().all(u8::is_ascii_digit),
+        None => port.is_empty(),
     }
 }
 

@@ -220,13 +220,20 @@ impl Waiting<'_> {
             unreachable!("coring: a queued take's entry leaves the queue only through it")
         };
         if let Some(index) = waiters[at].granted {
-            waiters.remove(at);
+            let waiter = waiters.remove(at);
+            drop(waiters);
+            // Dropped after the borrow: a waker's Drop is user code, which may drop another
+            // `take` of this pool (whose own leaving needs the queue).
+            drop(waiter);
             self.id = None;
             return Poll::Ready(index);
         }
-        if !waiters[at].waker.will_wake(cx.waker()) {
-            waiters[at].waker = cx.waker().clone();
+        if waiters[at].waker.will_wake(cx.waker()) {
+            return Poll::Pending;
         }
+        let replaced = std::mem::replace(&mut waiters[at].waker, cx.waker().clone());
+        drop(waiters);
+        drop(replaced);
         Poll::Pending
     }
 }
@@ -234,11 +241,13 @@ impl Waiting<'_> {
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         let Some(id) = self.id else { return };
-        let granted = {
+        let waiter = {
             let mut waiters = self.pool.waiters.borrow_mut();
             let at = waiters.iter().position(|w| w.id == id);
-            at.and_then(|at| waiters.remove(at)).and_then(|w| w.granted)
+            at.and_then(|at| waiters.remove(at))
         };
+        // Its waker is dropped here, after the borrow (see `poll`).
+        let granted = waiter.and_then(|w| w.granted);
         // Given up after a buffer was handed to it: the buffer goes on to the next waiter.
         if let Some(index) = granted {
             self.pool.release(index);

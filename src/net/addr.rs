@@ -77,11 +77,12 @@ mod sealed {
 ///
 /// # Errors
 ///
-/// * `InvalidInput` for a string without a port (`"localhost"`), with a port that is not a
-///   number from 0 to 65535, with an empty host (`":80"`, `"[]:80"`), with brackets around
-///   anything but an IPv6 address (`"[127.0.0.1]:80"`, rejected by `std` and
-///   [`TcpListener::bind`](crate::net::TcpListener::bind) too), or with a host name longer than
-///   the 253 bytes DNS allows. None of these reaches the resolver;
+/// * `InvalidInput` for a string without a port (`"localhost"`, `"::1"`, `"[::1]"`), with a
+///   port that is not a number from 0 to 65535, with an empty host (`":80"`, `"[]:80"`), with
+///   brackets around anything but an IPv6 address (`"[127.0.0.1]:80"`, rejected by `std` and
+///   [`TcpListener::bind`](crate::net::TcpListener::bind) too), with a host that has a `:` and
+///   is no IPv6 address (`"a:b:80"`), or with a host name longer than the 253 bytes DNS
+///   allows. None of these reaches the resolver;
 /// * for a name the resolver cannot resolve, its error, with a message naming the host:
 ///   `failed to resolve 'nosuch.invalid': ...`.
 ///
@@ -148,12 +149,22 @@ fn parse_host_port(s: &str) -> io::Result<Target> {
     if let Ok(addr) = s.parse::<SocketAddr>() {
         return Ok(Target::Addrs(vec![addr]));
     }
-    let Some((host, port)) = s.rsplit_once(':') else {
-        return Err(invalid_input(format!(
-            "invalid socket address '{}': missing port (expected \"host:port\")",
+    let missing_port = || {
+        invalid_input(format!(
+            "invalid socket address '{}': missing port (expected \"host:port\", or \
+             \"[ipv6]:port\")",
             shown(s)
-        )));
+        ))
     };
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return Err(missing_port());
+    };
+    // An IPv6 address alone, bracketed or not: its last `:` is not a port's.
+    let bracketed = s.starts_with('[') && s.ends_with(']');
+    let unbracketed = s.parse::<Ipv6Addr>().is_ok() && host.parse::<IpAddr>().is_err();
+    if bracketed || unbracketed {
+        return Err(missing_port());
+    }
     let port = port.parse::<u16>().map_err(|_| {
         invalid_input(format!(
             "invalid socket address '{}': the port is not a number from 0 to 65535",
@@ -190,6 +201,17 @@ fn host_and_port(host: &str, port: u16) -> io::Result<Target> {
     }
     if host.is_empty() {
         return Err(invalid("empty host name"));
+    }
+    // No host name has a `:`; an IPv6 address with a scope by interface name (`fe80::1%eth0`),
+    // which `IpAddr` does not parse, is left to the resolver, which reads it without DNS.
+    let scoped_ipv6 = || {
+        host.split_once('%')
+            .is_some_and(|(ip, _)| ip.parse::<Ipv6Addr>().is_ok())
+    };
+    if host.contains(':') && !scoped_ipv6() {
+        return Err(invalid(
+            "a host name has no ':' (an IPv6 address with a port is written \"[ipv6]:port\")",
+        ));
     }
     if host.strip_suffix('.').unwrap_or(host).len() > MAX_HOST_NAME {
         return Err(invalid(&format!(
@@ -379,6 +401,28 @@ mod tests {
         let err = resolve_error(&long, failure()).to_string();
         let cut = format!("{}...", "é".repeat(SHOWN_CHARS));
         assert_eq!(err, format!("failed to resolve '{cut}': no such host"));
+    }
+
+    /// A host name has no `:`, so a host with one is an IPv6 address or a mistake; neither may
+    /// reach the resolver as a "name" (`"fe80::1"` was split into host `fe80:` and port 1 and
+    /// sent to DNS). An IPv6 address without brackets and port says the port is missing, as
+    /// does one in brackets (`"[::1]"` said "the port is not a number").
+    #[test]
+    fn an_ipv6_address_without_a_port_is_not_a_host_name() {
+        for bad in ["::1", "fe80::1", "[::1]", "[fe80::1%2]", "2001:db8::"] {
+            let err = target(bad).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{bad}: {err}");
+            assert!(err.to_string().contains("missing port"), "{bad}: {err}");
+        }
+        for bad in ["a:b:80", "a::80"] {
+            let err = target(bad).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{bad}: {err}");
+        }
+        assert!(target(("a:b", 80)).is_err());
+        // As for std: an unbracketed "ipv6:port" whose front is an address is taken so.
+        assert_eq!(target("::1:80").unwrap(), addrs(&["[::1]:80"]));
+        // A scope by interface name is the resolver's (numeric, no DNS) to read.
+        assert_eq!(target(("fe80::1%lo", 80)).unwrap(), name("fe80::1%lo", 80));
     }
 
     #[test]

@@ -270,7 +270,11 @@ impl Drop for Runtime {
                 break;
             }
         }
-        self.core.timers.borrow_mut().clear();
+        // The timers' wakers too: dropped after the store's borrow, past any panic.
+        let timer_wakers = self.core.timers.borrow_mut().clear();
+        for waker in timer_wakers {
+            let _ = catch_unwind(AssertUnwindSafe(|| drop(waker)));
+        }
         // Wakers of tasks that ran out of budget: those tasks are gone now.
         let mut deferred = Vec::new();
         coop::take_deferred(&mut deferred);

@@ -80,21 +80,18 @@ fn current() -> Rc<TimersCell> {
         )
 }
 
-/// Runs `f` on the current timer store if it is store `store_id`. Does nothing once thread exit
-/// has destroyed the slot (a `Sleep` dropped from another thread-local's destructor): the store
-/// is then unreachable, and dropped with its runtime.
-fn with_store(store_id: usize, f: impl FnOnce(&mut Timers)) {
-    let _ = CURRENT.try_with(|c| {
-        if let Ok(current) = c.try_borrow() {
-            if let Some(timers) = current.as_ref() {
-                if let Ok(mut timers) = timers.try_borrow_mut() {
-                    if timers.store_id() == store_id {
-                        f(&mut timers);
-                    }
-                }
-            }
-        }
-    });
+/// Runs `f` on the current timer store if it is store `store_id`; `None` if it is not. Does
+/// nothing once thread exit has destroyed the slot (a `Sleep` dropped from another
+/// thread-local's destructor): the store is then unreachable, and dropped with its runtime.
+fn with_store<R>(store_id: usize, f: impl FnOnce(&mut Timers) -> R) -> Option<R> {
+    CURRENT
+        .try_with(|c| {
+            let current = c.try_borrow().ok()?;
+            let mut timers = current.as_ref()?.try_borrow_mut().ok()?;
+            (timers.store_id() == store_id).then(|| f(&mut timers))
+        })
+        .ok()
+        .flatten()
 }
 
 /// Waits until `duration` has passed.
@@ -173,7 +170,10 @@ impl Sleep {
         if let Some((store_id, key)) = self.registered.take() {
             // Dropped away from its store (another thread, or after its runtime ended): the entry
             // stays there until its deadline and then wakes nobody who cares (see `Sleep`).
-            with_store(store_id, |timers| timers.remove(key));
+            let waker = with_store(store_id, |timers| timers.remove(key));
+            // Dropped once the store is not borrowed: a waker's Drop is user code, which may
+            // drop another sleep (whose own unregistering needs the store).
+            drop(waker);
         }
     }
 }
@@ -191,14 +191,18 @@ impl Future for Sleep {
             return Poll::Ready(());
         }
         let timers = current();
+        let mut replaced = None;
         let mut timers = timers.borrow_mut();
-        if let Some((store_id, key)) = self.registered {
-            if store_id == timers.store_id() && timers.update(key, cx.waker()) {
-                return Poll::Pending;
-            }
+        let updated = self.registered.is_some_and(|(store_id, key)| {
+            store_id == timers.store_id() && timers.update(key, cx.waker(), &mut replaced)
+        });
+        if !updated {
+            let key = timers.insert(self.deadline, cx.waker().clone());
+            self.registered = Some((timers.store_id(), key));
         }
-        let key = timers.insert(self.deadline, cx.waker().clone());
-        self.registered = Some((timers.store_id(), key));
+        drop(timers);
+        // The replaced waker is dropped after the borrow, as in `unregister`.
+        drop(replaced);
         Poll::Pending
     }
 }

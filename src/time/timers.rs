@@ -124,11 +124,18 @@ impl Timers {
     }
 
     /// Replaces the waker of a registered timer; `false` if it already fired or was removed.
-    pub(crate) fn update(&mut self, key: TimerKey, waker: &Waker) -> bool {
+    /// The waker it replaces goes to `replaced`, for the caller to drop once the store is no
+    /// longer borrowed: a waker's `Drop` is user code, and may drop a `Sleep` in this store.
+    pub(crate) fn update(
+        &mut self,
+        key: TimerKey,
+        waker: &Waker,
+        replaced: &mut Option<Waker>,
+    ) -> bool {
         match self.entry_mut(key) {
             Some(entry) => {
                 if !entry.waker.will_wake(waker) {
-                    entry.waker = waker.clone();
+                    *replaced = Some(std::mem::replace(&mut entry.waker, waker.clone()));
                 }
                 true
             }
@@ -149,14 +156,16 @@ impl Timers {
         true
     }
 
-    /// Unregisters a timer (a no-op if it already fired).
-    pub(crate) fn remove(&mut self, key: TimerKey) {
-        if let Some(index) = self.locate(key) {
-            self.unlink(index);
-            let entry = self.entries.remove(index as usize);
-            self.forget_move(entry.id);
-            self.give_back_memory();
-        }
+    /// Unregisters a timer (a no-op if it already fired). Returns its waker, for the caller to
+    /// drop once the store is no longer borrowed (as for [`Timers::update`]).
+    #[must_use]
+    pub(crate) fn remove(&mut self, key: TimerKey) -> Option<Waker> {
+        let index = self.locate(key)?;
+        self.unlink(index);
+        let entry = self.entries.remove(index as usize);
+        self.forget_move(entry.id);
+        self.give_back_memory();
+        Some(entry.waker)
     }
 
     /// When the loop must next look at the store: the tick of the earliest timer, or an earlier
@@ -216,11 +225,15 @@ impl Timers {
         self.entries.len()
     }
 
-    pub(crate) fn clear(&mut self) {
-        self.entries = Slab::new();
+    /// Unregisters every timer, returning their wakers for the caller to drop once the store is
+    /// no longer borrowed (a waker's `Drop` is user code).
+    #[must_use]
+    pub(crate) fn clear(&mut self) -> Vec<Waker> {
+        let entries = std::mem::take(&mut self.entries);
         self.moved = HashMap::new();
         self.lists = [EMPTY; LEVELS * SLOTS];
         self.occupied = [0; LEVELS];
+        entries.into_iter().map(|(_, entry)| entry.waker).collect()
     }
 
     fn entry_mut(&mut self, key: TimerKey) -> Option<&mut Entry> {

@@ -58,9 +58,9 @@ fn removed_timers_do_not_fire() {
     let t0 = Instant::now();
     let waker = tagged(1, &log);
     let key = timers.insert(t0, waker.clone());
-    assert!(timers.update(key, &waker));
-    timers.remove(key);
-    assert!(!timers.update(key, &waker));
+    assert!(timers.update(key, &waker, &mut None));
+    assert!(timers.remove(key).is_some());
+    assert!(!timers.update(key, &waker, &mut None));
     let mut out = Vec::new();
     timers.fire_due(t0 + Duration::from_secs(1), &mut out);
     assert!(out.is_empty());
@@ -79,8 +79,8 @@ fn a_key_kept_after_its_timer_fired_cannot_touch_the_next_timer() {
     // Takes the same slab entry.
     let fresh = timers.insert(t0 + Duration::from_millis(50), tagged(2, &log));
     assert_eq!(fresh.index, stale.index);
-    timers.remove(stale);
-    assert!(!timers.update(stale, &tagged(3, &log)));
+    assert!(timers.remove(stale).is_none());
+    assert!(!timers.update(stale, &tagged(3, &log), &mut None));
     assert_eq!(timers.len(), 1, "the stale key removed nothing");
     out.clear();
     timers.fire_due(t0 + Duration::from_millis(100), &mut out);
@@ -167,7 +167,7 @@ fn random_operations_fire_exactly_what_a_sorted_reference_fires() {
             }
             6 | 7 => {
                 if let Some(&k) = reference.keys().nth((next() % 8) as usize) {
-                    timers.remove(reference.remove(&k).unwrap());
+                    drop(timers.remove(reference.remove(&k).unwrap()));
                 }
             }
             _ => {
@@ -208,10 +208,10 @@ fn clear_drops_every_timer() {
     let log = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut timers = Timers::new();
     let key = timers.insert(Instant::now() + Duration::from_secs(5), tagged(1, &log));
-    timers.clear();
+    assert_eq!(timers.clear().len(), 1);
     assert_eq!(timers.len(), 0);
     assert_eq!(timers.next_deadline(), None);
-    assert!(!timers.update(key, &tagged(2, &log)));
+    assert!(!timers.update(key, &tagged(2, &log), &mut None));
 }
 
 #[test]
@@ -230,18 +230,21 @@ fn a_spike_removed_gives_its_memory_back_and_the_survivors_keep_working() {
     let survivors = [0, 1, 50_000, 99_998, 99_999];
     for (i, key) in keys.iter().enumerate() {
         if !survivors.contains(&i) {
-            timers.remove(*key);
+            drop(timers.remove(*key));
         }
     }
     assert_eq!(timers.len(), survivors.len());
     let capacity = timers.entries.capacity();
     assert!(capacity <= KEEP_CAPACITY, "{capacity} entries kept");
     // Stale keys of removed timers touch nothing; the survivors' keys still reach them.
-    assert!(!timers.update(keys[2], &tagged(7, &log)));
+    assert!(!timers.update(keys[2], &tagged(7, &log), &mut None));
     for &i in &survivors {
-        assert!(timers.update(keys[i], &tagged(i, &log)), "survivor {i}");
+        assert!(
+            timers.update(keys[i], &tagged(i, &log), &mut None),
+            "survivor {i}"
+        );
     }
-    timers.remove(keys[50_000]);
+    drop(timers.remove(keys[50_000]));
     assert!(timers.reschedule(keys[99_998], t0 + Duration::from_millis(5)));
     let mut out = Vec::new();
     timers.fire_due(t0 + Duration::from_secs(1), &mut out);
