@@ -32,8 +32,9 @@ pub(crate) struct Datagram {
 pub(crate) enum Leftover {
     /// Bytes of a stream cannot be handed back: they are lost, and the flag records it.
     Stream(LossWatch),
-    /// A datagram is kept for the socket's next receive.
-    Datagram(KeepWatch<Datagram>),
+    /// A datagram is kept for the socket's next receive; the address is its sender when the
+    /// op cannot tell (a plain receive on a connected socket: the peer).
+    Datagram(KeepWatch<Datagram>, Option<SocketAddr>),
 }
 
 impl Leftover {
@@ -41,7 +42,7 @@ impl Leftover {
     pub(crate) fn abandoned(&mut self) {
         match self {
             Leftover::Stream(loss) => loss.abandoned(),
-            Leftover::Datagram(keep) => keep.abandoned(),
+            Leftover::Datagram(keep, _) => keep.abandoned(),
         }
     }
 
@@ -50,9 +51,11 @@ impl Leftover {
     pub(crate) fn dispose(&self, cqe: &CqeResult, copy_out: impl FnOnce(usize) -> Datagram) {
         match self {
             Leftover::Stream(loss) => loss.record(cqe),
-            Leftover::Datagram(keep) => {
+            Leftover::Datagram(keep, peer) => {
                 if let Ok(n) = cqe.result {
-                    keep.keep(copy_out(n as usize));
+                    let mut datagram = copy_out(n as usize);
+                    datagram.from = datagram.from.or(*peer);
+                    keep.keep(datagram);
                 }
             }
         }
