@@ -16,6 +16,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
@@ -26,6 +27,10 @@ pub(crate) struct Datagram {
     pub(crate) bytes: Vec<u8>,
     pub(crate) from: Option<SocketAddr>,
 }
+
+/// A connection accepted for an accept whose future was dropped, with its peer's address
+/// when the accept asked for it.
+pub(crate) type Connection = (OwnedFd, Option<SocketAddr>);
 
 /// What a receive does with results that arrive after its future was dropped.
 #[derive(Debug)]
