@@ -8,7 +8,7 @@
 
 use super::heap::Heap;
 use super::keep::{Connection, KeepWatch};
-use crate::driver::op::{CqeResult, Op, OpCode};
+use crate::driver::op::{CqeResult, Op, OpCode, Owner};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 use socket2::{SockAddr, SockAddrStorage};
@@ -100,7 +100,7 @@ unsafe impl OpCode for Accept {
         }
     }
 
-    fn abandoned(&mut self) {
-        self.keep.abandoned();
+    fn abandoned(&mut self, owner: &Owner) {
+        self.keep.abandoned(owner);
     }
 }

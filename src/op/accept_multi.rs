@@ -1,7 +1,7 @@
 //! Multishot `ACCEPT`: one submission, a completion per incoming connection.
 
 use super::keep::{Connection, KeepWatch};
-use crate::driver::op::{CqeResult, MultiOp, OpCode};
+use crate::driver::op::{CqeResult, MultiOp, OpCode, Owner};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -45,8 +45,8 @@ unsafe impl OpCode for AcceptMulti {
         }
     }
 
-    fn abandoned(&mut self) {
-        self.keep.abandoned();
+    fn abandoned(&mut self, owner: &Owner) {
+        self.keep.abandoned(owner);
     }
 }
 

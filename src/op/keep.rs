@@ -11,7 +11,7 @@
 //! (The flag here only settles; nothing ever marks it lost.)
 
 use super::loss::{LossFlag, LossWatch};
-use crate::driver::op::CqeResult;
+use crate::driver::op::{CqeResult, Owner};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
@@ -44,10 +44,10 @@ pub(crate) enum Leftover {
 
 impl Leftover {
     /// The receive's future was dropped in flight.
-    pub(crate) fn abandoned(&mut self) {
+    pub(crate) fn abandoned(&mut self, owner: &Owner) {
         match self {
-            Leftover::Stream(loss) => loss.abandoned(),
-            Leftover::Datagram(keep, _) => keep.abandoned(),
+            Leftover::Stream(loss) => loss.abandoned(owner),
+            Leftover::Datagram(keep, _) => keep.abandoned(owner),
         }
     }
 
@@ -119,8 +119,8 @@ pub(crate) struct KeepWatch<T> {
 
 impl<T> KeepWatch<T> {
     /// The op's future was dropped in flight: later receives wait until its data is freed.
-    pub(crate) fn abandoned(&mut self) {
-        self.watch.abandoned();
+    pub(crate) fn abandoned(&mut self, owner: &Owner) {
+        self.watch.abandoned(owner);
     }
 
     /// Keeps a result of the abandoned op for the socket's next receive.
@@ -144,7 +144,7 @@ mod tests {
             let kept = Kept::default();
             assert!(matches!(take(&kept), Poll::Ready(Ok(None))));
             let mut watch = kept.watch();
-            watch.abandoned();
+            watch.abandoned(&crate::driver::current_weak());
             watch.keep(1);
             watch.keep(2);
             assert!(take(&kept).is_pending(), "taken before the op settled");
