@@ -89,7 +89,9 @@ pub(crate) unsafe trait OpCode: 'static {
     /// Called once when the future is dropped while the op is in flight, before the data moves
     /// to the driver: stream ops tell their stream to hold its next op back until this one's
     /// final completion (see `op/loss.rs`).
-    fn abandoned(&mut self) {}
+    fn abandoned(&mut self, owner: &Owner) {
+        let _ = owner;
+    }
 
     /// Called (perhaps more than once) on an abandoned op still unfinished a short while into
     /// its runtime's shutdown: an op that a cancel cannot end (a zero-copy send waiting for a
@@ -97,6 +99,9 @@ pub(crate) unsafe trait OpCode: 'static {
     /// user code.
     fn shut_down(&mut self) {}
 }
+
+/// The runtime whose ring an op was submitted to: only its loop can reap the op's completions.
+pub(crate) type Owner = std::rc::Weak<DriverCell>;
 
 /// The data of an op whose future was dropped in flight, kept by the driver until the end.
 pub(crate) trait Abandoned {
@@ -203,7 +208,7 @@ impl<T: OpCode> Drop for Op<T> {
             mut data,
         } = std::mem::replace(&mut self.state, State::Done)
         {
-            data.abandoned();
+            data.abandoned(&Rc::downgrade(&driver));
             abandon(&driver, index, Box::new(data));
         }
     }
@@ -342,7 +347,7 @@ impl<T: OpCode> Drop for MultiOp<T> {
             mut data,
         } = std::mem::replace(&mut self.state, State::Done)
         {
-            data.abandoned();
+            data.abandoned(&Rc::downgrade(&driver));
             abandon(&driver, index, Box::new(data));
         }
     }

@@ -6,7 +6,7 @@ use crate::fd::SharedFd;
 use crate::op;
 use crate::op::accept::Accept;
 use crate::op::accept_multi::AcceptMulti;
-use crate::op::keep::Kept;
+use crate::op::keep::{Connection, Kept};
 use crate::time::Sleep;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use std::cell::Cell;
@@ -148,7 +148,7 @@ impl ListenOptions {
 pub struct TcpListener {
     fd: SharedFd,
     /// Connections accepted for accepts whose futures were dropped.
-    kept: Kept<OwnedFd>,
+    kept: Kept<Connection>,
     /// How long the next accept waits first, after accepts failed for lack of resources.
     backoff: Cell<Option<Duration>>,
 }
@@ -207,8 +207,10 @@ impl TcpListener {
     /// Cancel safe: dropping the future cancels the accept, and a connection accepted anyway
     /// is kept for the next one (see the type's docs).
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        if let Some(stream) = self.take_kept().await? {
-            let peer = stream.peer_addr()?;
+        if let Some((stream, peer)) = self.take_kept().await? {
+            // Kept by a dropped multishot accept, which asks for no address: the socket tells
+            // it (unless the client is already gone, which the error then says).
+            let peer = peer.map_or_else(|| stream.peer_addr(), Ok)?;
             return Ok((stream, peer));
         }
         if let Some(delay) = self.backoff.get() {
@@ -254,10 +256,11 @@ impl TcpListener {
         }
     }
 
-    /// A connection accepted for a dropped accept, once no dropped accept is still in flight.
-    async fn take_kept(&self) -> io::Result<Option<TcpStream>> {
-        let fd = self.kept.take("accept").await?;
-        Ok(fd.map(TcpStream::from_fd))
+    /// A connection accepted for a dropped accept (with its peer, if known), once no dropped
+    /// accept is still in flight.
+    async fn take_kept(&self) -> io::Result<Option<(TcpStream, Option<SocketAddr>)>> {
+        let kept = self.kept.take("accept").await?;
+        Ok(kept.map(|(fd, peer)| (TcpStream::from_fd(fd), peer)))
     }
 
     /// Resets the back-off after a success, lengthens it after running out of resources.
@@ -355,7 +358,7 @@ impl Incoming<'_> {
         loop {
             // Connections a dropped accept took anyway come first (see `TcpListener::accept`).
             match ready!(listener.kept.poll_take(cx, "accept")) {
-                Ok(Some(fd)) => return Poll::Ready(Some(Ok(TcpStream::from_fd(fd)))),
+                Ok(Some((fd, _))) => return Poll::Ready(Some(Ok(TcpStream::from_fd(fd)))),
                 Ok(None) => {}
                 Err(err) => return Poll::Ready(Some(Err(err))),
             }

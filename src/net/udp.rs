@@ -2,11 +2,14 @@
 
 use super::{first_ok, socket_addr};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::driver::op::Op;
 use crate::fd::SharedFd;
 use crate::io::put_slice;
 use crate::op;
 use crate::op::keep::{Datagram, Kept, Leftover};
+use crate::op::recv_msg::RecvMsg;
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
+use std::cell::Cell;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -51,6 +54,8 @@ pub struct UdpSocket {
     fd: SharedFd,
     /// Datagrams that arrived for receives whose futures were dropped.
     kept: Kept<Datagram>,
+    /// The connected peer, if any: the sender of every datagram a plain `recv` takes.
+    peer: Cell<Option<SocketAddr>>,
 }
 
 impl UdpSocket {
@@ -75,10 +80,14 @@ impl UdpSocket {
     }
 
     fn from_fd(fd: OwnedFd) -> UdpSocket {
-        UdpSocket {
+        let socket = UdpSocket {
             fd: SharedFd::new_closed_at_once(fd),
             kept: Kept::default(),
-        }
+            peer: Cell::new(None),
+        };
+        // A socket from `from_std` may be connected already.
+        socket.peer.set(socket.peer_addr().ok());
+        socket
     }
 
     /// Sets the default peer: [`send`](UdpSocket::send) goes there and only its datagrams are
@@ -86,7 +95,9 @@ impl UdpSocket {
     /// works is used.
     pub fn connect(&self, addr: impl std::net::ToSocketAddrs) -> io::Result<()> {
         let socket = SockRef::from(self);
-        first_ok(addr.to_socket_addrs()?, |addr| socket.connect(&addr.into()))
+        first_ok(addr.to_socket_addrs()?, |addr| socket.connect(&addr.into()))?;
+        self.peer.set(self.peer_addr().ok());
+        Ok(())
     }
 
     /// Sends `buf`'s initialized bytes as one datagram to `target`; returns the bytes sent.
@@ -110,28 +121,23 @@ impl UdpSocket {
     /// by the next receive (see the type's docs).
     pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SocketAddr), B> {
         let (result, buf) = match self.take_kept(buf).await {
-            // Kept by a dropped `recv`, which does not ask for the sender: it is the peer.
-            Ok((result, buf)) => (result.and_then(|(n, from)| self.sender(n, from)), buf),
+            Ok((result, buf)) => (result.and_then(|(n, from)| sender(n, from)), buf),
             Err(buf) => {
-                let leftover = Leftover::Datagram(self.kept.watch());
-                let (result, mut bufs) =
-                    op::recv_msg::recv_msg(&self.fd, vec![buf], leftover).await;
-                let result = result.and_then(|(n, from)| match from {
-                    Some(from) => Ok((n, from)),
-                    None => Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "coring: a datagram arrived without an IPv4 or IPv6 sender address",
-                    )),
-                });
-                (result, take_only(&mut bufs))
+                let (result, mut bufs) = self.recv_msg(buf).await;
+                (
+                    result.and_then(|(n, from)| sender(n, from)),
+                    take_only(&mut bufs),
+                )
             }
         };
         (result, buf)
     }
 
-    /// The sender of a kept datagram: as received, or the connected peer.
-    fn sender(&self, n: usize, from: Option<SocketAddr>) -> io::Result<(usize, SocketAddr)> {
-        Ok((n, from.map_or_else(|| self.peer_addr(), Ok)?))
+    /// One `RECVMSG` into `buf`: the kernel says who sent the datagram, also when it is kept
+    /// after the call was dropped.
+    fn recv_msg<B: IoBufMut>(&self, buf: B) -> Op<RecvMsg<B>> {
+        let leftover = Leftover::Datagram(self.kept.watch(), None);
+        op::recv_msg::recv_msg(&self.fd, vec![buf], leftover)
     }
 
     /// Sends `buf`'s initialized bytes as one datagram to the connected peer.
@@ -152,10 +158,20 @@ impl UdpSocket {
     pub async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         match self.take_kept(buf).await {
             Ok((result, buf)) => (result.map(|(n, _)| n), buf),
-            Err(buf) => {
-                let leftover = Leftover::Datagram(self.kept.watch());
-                op::recv::recv(&self.fd, buf, leftover).await
-            }
+            // Connected: a plain receive, and a datagram kept from a dropped call came from
+            // the peer.
+            Err(buf) => match self.peer.get() {
+                Some(peer) => {
+                    let leftover = Leftover::Datagram(self.kept.watch(), Some(peer));
+                    op::recv::recv(&self.fd, buf, leftover).await
+                }
+                // Not connected (`recv` then takes a datagram from anyone): a kept datagram
+                // must know its sender for a later `recv_from`, which only RECVMSG tells.
+                None => {
+                    let (result, mut bufs) = self.recv_msg(buf).await;
+                    (result.map(|(n, _)| n), take_only(&mut bufs))
+                }
+            },
         }
     }
 
@@ -189,6 +205,17 @@ impl UdpSocket {
     /// Sets `SO_BROADCAST`: whether datagrams may be sent to a broadcast address.
     pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
         SockRef::from(self).set_broadcast(on)
+    }
+}
+
+/// A received datagram's length and sender; every datagram on an IPv4 or IPv6 socket has one.
+fn sender(n: usize, from: Option<SocketAddr>) -> io::Result<(usize, SocketAddr)> {
+    match from {
+        Some(from) => Ok((n, from)),
+        None => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "coring: a datagram arrived without an IPv4 or IPv6 sender address",
+        )),
     }
 }
 

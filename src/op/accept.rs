@@ -7,8 +7,8 @@
 //! it if nobody takes it, so a cancelled accept never leaks or loses a connection (hazard H5).
 
 use super::heap::Heap;
-use super::keep::KeepWatch;
-use crate::driver::op::{CqeResult, Op, OpCode};
+use super::keep::{Connection, KeepWatch};
+use crate::driver::op::{CqeResult, Op, OpCode, Owner};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 use socket2::{SockAddr, SockAddrStorage};
@@ -26,12 +26,12 @@ pub(crate) struct Accept {
     fd: SharedFd,
     addr: Heap<PeerAddr>,
     /// Where a connection accepted after the future was dropped goes.
-    keep: KeepWatch<OwnedFd>,
+    keep: KeepWatch<Connection>,
 }
 
 /// Accepts one connection on the listening socket `fd`; one accepted after the future was
 /// dropped goes to `keep`.
-pub(crate) fn accept(fd: &SharedFd, keep: KeepWatch<OwnedFd>) -> Op<Accept> {
+pub(crate) fn accept(fd: &SharedFd, keep: KeepWatch<Connection>) -> Op<Accept> {
     let storage = SockAddrStorage::zeroed();
     let len = storage.size_of();
     Op::new(Accept {
@@ -39,6 +39,24 @@ pub(crate) fn accept(fd: &SharedFd, keep: KeepWatch<OwnedFd>) -> Op<Accept> {
         addr: Heap::new(PeerAddr { storage, len }),
         keep,
     })
+}
+
+impl Accept {
+    /// The peer's address the kernel wrote for a successful accept, if it is IPv4 or IPv6.
+    /// Called once the op's final completion has been reaped.
+    fn peer(&mut self) -> Option<SocketAddr> {
+        let PeerAddr { storage, len } = std::mem::replace(
+            self.addr.get_mut(),
+            PeerAddr {
+                storage: SockAddrStorage::zeroed(),
+                len: 0,
+            },
+        );
+        // SAFETY: the kernel filled `storage` with an address of the socket's family and set
+        // `len` to its length (capped at the storage size); a zero length yields `None` below.
+        let addr = unsafe { SockAddr::new(storage, len) };
+        addr.as_socket()
+    }
 }
 
 // SAFETY: the entry points at `addr.storage` and `addr.len`, which live in `self.addr`, a heap
@@ -62,17 +80,7 @@ unsafe impl OpCode for Accept {
         let raw = cqe.result?;
         // SAFETY: a successful accept returns a new fd that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
-        let PeerAddr { storage, len } = std::mem::replace(
-            self.addr.get_mut(),
-            PeerAddr {
-                storage: SockAddrStorage::zeroed(),
-                len: 0,
-            },
-        );
-        // SAFETY: the kernel filled `storage` with an address of the socket's family and set
-        // `len` to its length (capped at the storage size).
-        let addr = unsafe { SockAddr::new(storage, len) };
-        let addr = addr.as_socket().ok_or_else(|| {
+        let addr = self.peer().ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
                 "coring: accepted a connection whose peer address is not IPv4 or IPv6",
@@ -84,11 +92,15 @@ unsafe impl OpCode for Accept {
     fn dispose(&mut self, cqe: &CqeResult) {
         if let Ok(raw) = cqe.result {
             // SAFETY: a successful accept returns a new fd that nothing else owns.
-            self.keep.keep(unsafe { OwnedFd::from_raw_fd(raw as i32) });
+            let fd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
+            // The address is kept too: once the client is gone (a reset), the socket can no
+            // longer tell it.
+            let peer = self.peer();
+            self.keep.keep((fd, peer));
         }
     }
 
-    fn abandoned(&mut self) {
-        self.keep.abandoned();
+    fn abandoned(&mut self, owner: &Owner) {
+        self.keep.abandoned(owner);
     }
 }

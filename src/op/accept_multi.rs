@@ -1,7 +1,7 @@
 //! Multishot `ACCEPT`: one submission, a completion per incoming connection.
 
-use super::keep::KeepWatch;
-use crate::driver::op::{CqeResult, MultiOp, OpCode};
+use super::keep::{Connection, KeepWatch};
+use crate::driver::op::{CqeResult, MultiOp, OpCode, Owner};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -9,12 +9,12 @@ use std::os::fd::{FromRawFd, OwnedFd};
 pub(crate) struct AcceptMulti {
     fd: SharedFd,
     /// Where connections accepted after the stream was dropped go.
-    keep: KeepWatch<OwnedFd>,
+    keep: KeepWatch<Connection>,
 }
 
 /// Accepts connections on the listening socket `fd` until the kernel ends the stream; those
 /// accepted after the stream was dropped go to `keep`.
-pub(crate) fn accept_multi(fd: &SharedFd, keep: KeepWatch<OwnedFd>) -> MultiOp<AcceptMulti> {
+pub(crate) fn accept_multi(fd: &SharedFd, keep: KeepWatch<Connection>) -> MultiOp<AcceptMulti> {
     MultiOp::new(AcceptMulti {
         fd: fd.clone(),
         keep,
@@ -39,12 +39,14 @@ unsafe impl OpCode for AcceptMulti {
     fn dispose(&mut self, cqe: &CqeResult) {
         if let Ok(raw) = cqe.result {
             // SAFETY: a successful accept returns a new fd that nothing else owns.
-            self.keep.keep(unsafe { OwnedFd::from_raw_fd(raw as i32) });
+            let fd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
+            // A multishot accept asks for no address (each result would overwrite it).
+            self.keep.keep((fd, None));
         }
     }
 
-    fn abandoned(&mut self) {
-        self.keep.abandoned();
+    fn abandoned(&mut self, owner: &Owner) {
+        self.keep.abandoned(owner);
     }
 }
 

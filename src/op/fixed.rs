@@ -9,7 +9,7 @@
 
 use super::loss::LossWatch;
 use crate::buf::{BufResult, IoBuf, IoBufMut};
-use crate::driver::op::{CqeResult, Op, OpCode};
+use crate::driver::op::{CqeResult, Op, OpCode, Owner};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 use std::io;
@@ -99,8 +99,8 @@ unsafe impl<B: IoBufMut> OpCode for ReadFixed<B> {
         self.loss.record(cqe);
     }
 
-    fn abandoned(&mut self) {
-        self.loss.abandoned();
+    fn abandoned(&mut self, owner: &Owner) {
+        self.loss.abandoned(owner);
     }
 }
 
@@ -125,8 +125,8 @@ unsafe impl<B: IoBuf> OpCode for WriteFixed<B> {
         self.loss.record(cqe);
     }
 
-    fn abandoned(&mut self) {
-        self.loss.abandoned();
+    fn abandoned(&mut self, owner: &Owner) {
+        self.loss.abandoned(owner);
     }
 }
 

@@ -11,11 +11,12 @@
 //! (The flag here only settles; nothing ever marks it lost.)
 
 use super::loss::{LossFlag, LossWatch};
-use crate::driver::op::CqeResult;
+use crate::driver::op::{CqeResult, Owner};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
@@ -27,21 +28,26 @@ pub(crate) struct Datagram {
     pub(crate) from: Option<SocketAddr>,
 }
 
+/// A connection accepted for an accept whose future was dropped, with its peer's address
+/// when the accept asked for it.
+pub(crate) type Connection = (OwnedFd, Option<SocketAddr>);
+
 /// What a receive does with results that arrive after its future was dropped.
 #[derive(Debug)]
 pub(crate) enum Leftover {
     /// Bytes of a stream cannot be handed back: they are lost, and the flag records it.
     Stream(LossWatch),
-    /// A datagram is kept for the socket's next receive.
-    Datagram(KeepWatch<Datagram>),
+    /// A datagram is kept for the socket's next receive; the address is its sender when the
+    /// op cannot tell (a plain receive on a connected socket: the peer).
+    Datagram(KeepWatch<Datagram>, Option<SocketAddr>),
 }
 
 impl Leftover {
     /// The receive's future was dropped in flight.
-    pub(crate) fn abandoned(&mut self) {
+    pub(crate) fn abandoned(&mut self, owner: &Owner) {
         match self {
-            Leftover::Stream(loss) => loss.abandoned(),
-            Leftover::Datagram(keep) => keep.abandoned(),
+            Leftover::Stream(loss) => loss.abandoned(owner),
+            Leftover::Datagram(keep, _) => keep.abandoned(owner),
         }
     }
 
@@ -50,9 +56,11 @@ impl Leftover {
     pub(crate) fn dispose(&self, cqe: &CqeResult, copy_out: impl FnOnce(usize) -> Datagram) {
         match self {
             Leftover::Stream(loss) => loss.record(cqe),
-            Leftover::Datagram(keep) => {
+            Leftover::Datagram(keep, peer) => {
                 if let Ok(n) = cqe.result {
-                    keep.keep(copy_out(n as usize));
+                    let mut datagram = copy_out(n as usize);
+                    datagram.from = datagram.from.or(*peer);
+                    keep.keep(datagram);
                 }
             }
         }
@@ -111,8 +119,8 @@ pub(crate) struct KeepWatch<T> {
 
 impl<T> KeepWatch<T> {
     /// The op's future was dropped in flight: later receives wait until its data is freed.
-    pub(crate) fn abandoned(&mut self) {
-        self.watch.abandoned();
+    pub(crate) fn abandoned(&mut self, owner: &Owner) {
+        self.watch.abandoned(owner);
     }
 
     /// Keeps a result of the abandoned op for the socket's next receive.
@@ -136,7 +144,7 @@ mod tests {
             let kept = Kept::default();
             assert!(matches!(take(&kept), Poll::Ready(Ok(None))));
             let mut watch = kept.watch();
-            watch.abandoned();
+            watch.abandoned(&crate::driver::current_weak());
             watch.keep(1);
             watch.keep(2);
             assert!(take(&kept).is_pending(), "taken before the op settled");

@@ -21,7 +21,7 @@
 //! instead, saying so, and works again once the first runtime is dropped (which finishes the
 //! abandoned op) or runs again.
 
-use crate::driver::op::CqeResult;
+use crate::driver::op::{CqeResult, Owner};
 use crate::driver::{self, DriverCell};
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -41,8 +41,8 @@ struct State {
     settling: Cell<u32>,
     /// Ops waiting for `settling` to reach 0. Only filled on the (rare) slow path.
     waiters: RefCell<Vec<Waker>>,
-    /// The runtime the latest abandoned op was dropped in (none: outside any runtime): only its
-    /// loop can finish the op, so waiting for it anywhere else would never end.
+    /// The runtime the latest abandoned op was submitted to: only its loop can finish the op,
+    /// so waiting for it anywhere else would never end.
     owner: RefCell<Weak<DriverCell>>,
 }
 
@@ -137,12 +137,14 @@ pub(crate) struct LossWatch {
 impl LossWatch {
     /// The op's future was dropped in flight: hold the direction's next op back until the op's
     /// data (and with it this watch) is freed after the final completion.
-    pub(crate) fn abandoned(&mut self) {
+    /// `owner` is the runtime the op was submitted to, not the one current now: a future may
+    /// be dropped outside its runtime, or while another one runs.
+    pub(crate) fn abandoned(&mut self, owner: &Owner) {
         if !self.settling {
             self.settling = true;
             let state = &*self.flag.0;
             state.settling.set(state.settling.get() + 1);
-            *state.owner.borrow_mut() = driver::current_weak();
+            *state.owner.borrow_mut() = owner.clone();
         }
     }
 
@@ -223,8 +225,8 @@ mod tests {
             let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
             let waker = Waker::from(counter.clone());
             let mut watch = flag.watch();
-            watch.abandoned();
-            watch.abandoned(); // idempotent
+            watch.abandoned(&driver::current_weak());
+            watch.abandoned(&driver::current_weak()); // idempotent
             assert!(poll(&flag, &waker).is_pending());
             assert!(poll(&flag, &waker).is_pending()); // registered once
             watch.record(&CqeResult::from_raw(-libc::ECANCELED, 0));
@@ -238,7 +240,7 @@ mod tests {
     fn an_op_abandoned_in_another_runtime_fails_the_next_one_at_once() {
         let flag = LossFlag::default();
         let mut watch = flag.watch();
-        crate::block_on(async { watch.abandoned() });
+        crate::block_on(async { watch.abandoned(&driver::current_weak()) });
         // That runtime is gone from this thread (it would finish the op when dropped; here the
         // watch outlives it): waiting in another one, or in none, would never end.
         let other = crate::block_on(async { poll(&flag, Waker::noop()) });
@@ -257,7 +259,7 @@ mod tests {
     fn bytes_moved_by_an_abandoned_op_fail_every_later_op() {
         let flag = LossFlag::default();
         let mut watch = flag.watch();
-        watch.abandoned();
+        watch.abandoned(&driver::current_weak());
         watch.record(&CqeResult::from_raw(5, 0));
         drop(watch);
         let Poll::Ready(Err(err)) = poll(&flag, Waker::noop()) else {
@@ -272,8 +274,8 @@ mod tests {
         crate::block_on(async {
             let flag = LossFlag::default();
             let (mut a, mut b) = (flag.watch(), flag.watch());
-            a.abandoned();
-            b.abandoned();
+            a.abandoned(&driver::current_weak());
+            b.abandoned(&driver::current_weak());
             drop(a);
             assert!(poll(&flag, Waker::noop()).is_pending());
             drop(b);

@@ -6,7 +6,7 @@
 
 use super::keep::{Datagram, Leftover};
 use crate::buf::{BufResult, IoBufMut};
-use crate::driver::op::{CqeResult, Op, OpCode};
+use crate::driver::op::{CqeResult, Op, OpCode, Owner};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 
@@ -58,7 +58,7 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
         });
     }
 
-    fn abandoned(&mut self) {
-        self.leftover.abandoned();
+    fn abandoned(&mut self, owner: &Owner) {
+        self.leftover.abandoned(owner);
     }
 }

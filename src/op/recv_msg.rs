@@ -8,7 +8,7 @@
 use super::heap::Heap;
 use super::keep::{Datagram, Leftover};
 use crate::buf::{BufResult, IoBufMut};
-use crate::driver::op::{CqeResult, Op, OpCode};
+use crate::driver::op::{CqeResult, Op, OpCode, Owner};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 use socket2::{SockAddr, SockAddrStorage};
@@ -120,7 +120,7 @@ unsafe impl<B: IoBufMut> OpCode for RecvMsg<B> {
         });
     }
 
-    fn abandoned(&mut self) {
-        self.leftover.abandoned();
+    fn abandoned(&mut self, owner: &Owner) {
+        self.leftover.abandoned(owner);
     }
 }

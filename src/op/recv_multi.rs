@@ -8,7 +8,7 @@
 
 use super::loss::LossWatch;
 use crate::buf::{BufRing, RingBuf};
-use crate::driver::op::{CqeResult, MultiOp, OpCode};
+use crate::driver::op::{CqeResult, MultiOp, OpCode, Owner};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 
@@ -68,7 +68,7 @@ unsafe impl OpCode for RecvMulti {
         }
     }
 
-    fn abandoned(&mut self) {
-        self.loss.abandoned();
+    fn abandoned(&mut self, owner: &Owner) {
+        self.loss.abandoned(owner);
     }
 }

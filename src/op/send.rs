@@ -5,7 +5,7 @@
 
 use super::loss::LossWatch;
 use crate::buf::{BufResult, IoBuf};
-use crate::driver::op::{CqeResult, Op, OpCode};
+use crate::driver::op::{CqeResult, Op, OpCode, Owner};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 
@@ -50,9 +50,9 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
         }
     }
 
-    fn abandoned(&mut self) {
+    fn abandoned(&mut self, owner: &Owner) {
         if let Some(loss) = &mut self.loss {
-            loss.abandoned();
+            loss.abandoned(owner);
         }
     }
 }

@@ -7,7 +7,7 @@
 use super::heap::Heap;
 use super::loss::LossWatch;
 use crate::buf::{BufResult, IoBuf};
-use crate::driver::op::{CqeResult, Op, OpCode};
+use crate::driver::op::{CqeResult, Op, OpCode, Owner};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 use socket2::SockAddr;
@@ -82,9 +82,9 @@ unsafe impl<B: IoBuf> OpCode for SendMsg<B> {
         }
     }
 
-    fn abandoned(&mut self) {
+    fn abandoned(&mut self, owner: &Owner) {
         if let Some(loss) = &mut self.loss {
-            loss.abandoned();
+            loss.abandoned(owner);
         }
     }
 }

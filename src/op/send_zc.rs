@@ -5,7 +5,7 @@
 
 use super::loss::LossWatch;
 use crate::buf::{BufResult, IoBuf};
-use crate::driver::op::{CqeResult, Op, OpCode};
+use crate::driver::op::{CqeResult, Op, OpCode, Owner};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 
@@ -66,8 +66,8 @@ unsafe impl<B: IoBuf> OpCode for SendZc<B> {
         }
     }
 
-    fn abandoned(&mut self) {
-        self.loss.abandoned();
+    fn abandoned(&mut self, owner: &Owner) {
+        self.loss.abandoned(owner);
     }
 
     fn shut_down(&mut self) {
