@@ -17,6 +17,7 @@
 //! });
 //! ```
 
+use crate::task::coop;
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
@@ -185,6 +186,16 @@ impl<T> Future for Receiver<T> {
     /// receiver closed before a send). Polling again after that yields `RecvError`.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut state = self.shared.lock();
+        let ready = state.value.is_some() || state.sender_done || state.receiver_closed;
+        // A reply that is already in is ready by default: a request/reply loop answered at once
+        // must still spend the task's budget (see `task::coop`), as an `mpsc` receive does.
+        if ready {
+            drop(state);
+            if coop::poll_proceed(cx).is_pending() {
+                return Poll::Pending;
+            }
+            state = self.shared.lock();
+        }
         if let Some(value) = state.value.take() {
             return Poll::Ready(Ok(value));
         }
