@@ -1,5 +1,6 @@
 //! The wheel against its contract: order, no early firing, removal, stale keys, every level,
-//! a sorted reference under random operations, and memory given back after a spike.
+//! a sorted reference under random operations (also across compactions and reschedules), and
+//! memory given back after a spike.
 
 use super::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -269,4 +270,93 @@ fn a_rescheduled_timer_keeps_its_waker_and_fires_at_its_new_deadline_only() {
     timers.fire_due(t0 + Duration::from_millis(21), &mut out);
     assert_eq!(out.len(), 1);
     assert!(!timers.reschedule(key, t0), "a fired timer cannot be moved");
+}
+
+/// The sorted reference again, now with spikes that make the store compact (many times over) and
+/// reschedules of entries that compaction moved. A rescheduled timer takes its place among equal
+/// deadlines as if inserted then (as the list order without compaction gives).
+#[test]
+fn compactions_between_reschedules_keep_firing_what_a_sorted_reference_fires() {
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut timers = Timers::new();
+    let t0 = timers.epoch;
+    // (tick it is due at, exact deadline, order among equals) -> (tag, key)
+    let mut reference: std::collections::BTreeMap<(u64, u64, u64), (usize, TimerKey)> =
+        Default::default();
+    let mut seq = 0u64;
+    let mut now = 0u64; // µs since t0
+    let mut looked_at = 0u64;
+    let mut out = Vec::new();
+    let mut compactions = 0;
+    let mut tag = 0usize;
+    for round in 0..40 {
+        // A spike: thousands of timers on few distinct deadlines (many equal ones).
+        for _ in 0..(6_000 + next() % 4_000) {
+            let deadline_us = now + 1_000 * (1 + next() % 20);
+            tag += 1;
+            let key = timers.insert(t0 + Duration::from_micros(deadline_us), tagged(tag, &log));
+            let due = deadline_us.div_ceil(1000).max(looked_at);
+            seq += 1;
+            reference.insert((due, deadline_us, seq), (tag, key));
+        }
+        // Most of it cancelled, survivors rescheduled (some onto deadlines others already have).
+        let capacity = timers.entries.capacity();
+        let all: Vec<_> = reference.keys().copied().collect();
+        for k in all {
+            match next() % 16 {
+                0 => {
+                    let (t, key) = reference.remove(&k).unwrap();
+                    let deadline_us = now + 1_000 * (1 + next() % 20);
+                    assert!(timers.reschedule(key, t0 + Duration::from_micros(deadline_us)));
+                    seq += 1;
+                    let due = deadline_us.div_ceil(1000).max(looked_at);
+                    reference.insert((due, deadline_us, seq), (t, key));
+                }
+                1 => {}
+                _ => {
+                    let (_, key) = reference.remove(&k).unwrap();
+                    timers.remove(key);
+                }
+            }
+            if timers.entries.capacity() < capacity {
+                compactions += 1;
+            }
+        }
+        // Reschedule some survivors once more, after the compaction moved them.
+        let all: Vec<_> = reference.keys().copied().collect();
+        for k in all {
+            if next() % 3 == 0 {
+                let (t, key) = reference.remove(&k).unwrap();
+                let deadline_us = now + 1_000 * (1 + next() % 20);
+                assert!(timers.reschedule(key, t0 + Duration::from_micros(deadline_us)));
+                seq += 1;
+                let due = deadline_us.div_ceil(1000).max(looked_at);
+                reference.insert((due, deadline_us, seq), (t, key));
+            }
+        }
+        now += 1_000 * (next() % 25);
+        timers.fire_due(t0 + Duration::from_micros(now), &mut out);
+        out.drain(..).for_each(Waker::wake);
+        let due_tick = now / 1000;
+        looked_at = due_tick;
+        let mut expected = Vec::new();
+        while let Some(entry) = reference.first_entry() {
+            if entry.key().0 > due_tick {
+                break;
+            }
+            expected.push(entry.get().0);
+            entry.remove();
+        }
+        let fired = std::mem::take(&mut *log.lock().unwrap());
+        assert_eq!(fired, expected, "round {round}, at {now} µs");
+        assert_eq!(timers.len(), reference.len());
+    }
+    assert!(compactions >= 10, "{compactions} compactions");
 }
