@@ -272,8 +272,23 @@ impl Timers {
     }
 
     /// Moves every entry to the front of the slab, shrinks it, and relinks the lists (their links
-    /// are indices), in insertion order so equal deadlines still fire in that order.
+    /// are indices). Each entry goes back to the list it was in (its deadline and `elapsed` are
+    /// unchanged) at the same place, so equal deadlines keep their firing order, including timers
+    /// rescheduled onto them.
     fn compact(&mut self) {
+        // Every entry, list by list in list order, by the key that finds it after it moved.
+        let mut order = Vec::with_capacity(self.entries.len());
+        for list in &self.lists {
+            let mut cursor = list.head;
+            while cursor != NONE {
+                let entry = &self.entries[cursor as usize];
+                order.push(TimerKey {
+                    index: cursor,
+                    id: entry.id,
+                });
+                cursor = entry.next;
+            }
+        }
         let moved = &mut self.moved;
         self.entries.compact(|entry, _, to| {
             // Fewer than 2^32 entries: `insert` checked every index.
@@ -282,14 +297,10 @@ impl Timers {
         });
         self.lists = [EMPTY; LEVELS * SLOTS];
         self.occupied = [0; LEVELS];
-        let mut order: Vec<(u64, u32)> = self
-            .entries
-            .iter()
-            .map(|(index, entry)| (entry.id, index as u32))
-            .collect();
-        order.sort_unstable();
-        for (_, index) in order {
-            self.link(index);
+        for key in order {
+            if let Some(index) = self.locate(key) {
+                self.link(index);
+            }
         }
     }
 
