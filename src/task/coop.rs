@@ -11,9 +11,9 @@
 //! the task would be polled again in the same turn and starve timers just the same. At its next
 //! poll the task finds a fresh budget.
 //!
-//! Budgeted: due sleeps (and so `Interval` ticks and `timeout`s), `mpsc` and `oneshot`
-//! receives, operations whose completion is already in (single and multishot), and remote spawns
-//! that failed.
+//! Budgeted: due sleeps (and so `Interval` ticks and `timeout`s), bounded `mpsc` sends, `mpsc`
+//! and `oneshot` receives, operations whose completion is already in (single and multishot), and
+//! remote spawns that failed.
 //!
 //! The budget is a thread-local counter, so checking it costs no allocation and no syscall. Where
 //! no runtime polls (a future polled by another executor, or on a plain thread) it is unlimited.

@@ -1,8 +1,8 @@
 //! Tasks: spawning, yielding, joining, and running blocking code off the core.
 //!
 //! Scheduling is cooperative, with a budget: one poll of a task may take about 128 ready results
-//! from the runtime's futures (due sleeps and interval ticks, channel receives, completed
-//! operations, failed remote spawns). Past that, the next one returns `Pending` and the task runs
+//! from the runtime's futures (due sleeps and interval ticks, channel sends and receives,
+//! oneshot replies, completed operations, failed remote spawns). Past that, the next one returns `Pending` and the task runs
 //! again after the runtime has fired due timers and serviced the ring, so a task whose awaits are
 //! always ready cannot take its core for good. Pure computation between awaits is not counted:
 //! call [`yield_now`] in long loops that await nothing.

@@ -172,6 +172,10 @@ impl<T> Chan<T> {
     ) -> Poll<Result<(), SendError<T>>> {
         let mut state = self.lock();
         if state.closed {
+            // A send that fails at once is ready by default too (a retry loop never waits).
+            if coop::poll_proceed(cx).is_pending() {
+                return Poll::Pending;
+            }
             *stage = SendStage::Idle;
             let value = value.take().expect("send future polled after completion");
             return Poll::Ready(Err(SendError(value)));
@@ -188,6 +192,11 @@ impl<T> Chan<T> {
                     *stage = SendStage::Waiting(ticket);
                     return Poll::Pending;
                 }
+                // A free slot is ready by default: a producer whose consumer keeps up never
+                // waits, so it spends the task's budget (nothing is taken yet if refused).
+                if coop::poll_proceed(cx).is_pending() {
+                    return Poll::Pending;
+                }
             }
             SendStage::Waiting(ticket) => {
                 if let Some(index) = state.waiting_index(ticket) {
@@ -200,7 +209,11 @@ impl<T> Chan<T> {
                     drop(old_waker);
                     return Poll::Pending;
                 }
-                // Out of line without the channel closing: a slot was granted to us.
+                // Out of line without the channel closing: a slot was granted to us. Refused by
+                // the budget, it stays reserved for the next poll (or `cancel_send` passes it on).
+                if coop::poll_proceed(cx).is_pending() {
+                    return Poll::Pending;
+                }
                 state.reserved -= 1;
             }
         }
