@@ -322,7 +322,7 @@ fn compactions_between_reschedules_keep_firing_what_a_sorted_reference_fires() {
                 1 => {}
                 _ => {
                     let (_, key) = reference.remove(&k).unwrap();
-                    timers.remove(key);
+                    drop(timers.remove(key));
                 }
             }
             if timers.entries.capacity() < capacity {
