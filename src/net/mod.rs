@@ -1,4 +1,4 @@
-//! Networking on the ring: TCP and UDP sockets whose I/O goes through io_uring with owned buffers.
+//! Networking on the ring: TCP, UDP and [Unix](unix) sockets whose I/O goes through io_uring with owned buffers.
 //!
 //! Sockets are created, bound and configured synchronously with ordinary system calls (through
 //! `socket2`; none of them block). Everything that waits — accepting, connecting, reading,
@@ -75,6 +75,7 @@ mod listener;
 mod split;
 mod stream;
 mod udp;
+pub mod unix;
 mod zero_copy;
 
 pub use addr::{lookup_host, ToSocketAddrs};
@@ -82,6 +83,7 @@ pub use listener::{Incoming, ListenOptions, TcpListener};
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReuniteError};
 pub use stream::TcpStream;
 pub use udp::UdpSocket;
+pub use unix::{UnixDatagram, UnixListener, UnixStream};
 pub use zero_copy::RecvStream;
 
 use socket2::SockAddr;
