@@ -12,8 +12,13 @@ use std::path::Path;
 pub struct SocketAddr(SockAddr);
 
 impl SocketAddr {
+    /// The address the kernel reported. An empty one (`recvmsg` from an unbound sender
+    /// reports no address at all, not even the family) is unnamed.
     pub(crate) fn new(addr: SockAddr) -> SocketAddr {
-        SocketAddr(addr)
+        if addr.len() as usize >= size_of::<libc::sa_family_t>() {
+            return SocketAddr(addr);
+        }
+        SocketAddr(SockAddr::unix("").unwrap_or(addr))
     }
 
     /// Whether the socket has no address (it was never bound).
@@ -108,4 +113,5 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         assert!(err.to_string().contains("xxxx"), "{err}");
     }
+
 }
