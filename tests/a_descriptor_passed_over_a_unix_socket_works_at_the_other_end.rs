@@ -17,7 +17,12 @@ fn pipe() -> (std::fs::File, OwnedFd) {
     let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
     assert_eq!(rc, 0, "pipe2: {}", std::io::Error::last_os_error());
     // SAFETY: pipe2 returned two new descriptors that nothing else owns.
-    unsafe { (std::fs::File::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+    unsafe {
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            OwnedFd::from_raw_fd(fds[1]),
+        )
+    }
 }
 
 fn is_cloexec(fd: &OwnedFd) -> bool {
@@ -28,11 +33,16 @@ fn is_cloexec(fd: &OwnedFd) -> bool {
 
 #[test]
 fn a_descriptor_passed_over_a_unix_socket_works_at_the_other_end() {
-    let _dog = Watchdog::new(30, "a_descriptor_passed_over_a_unix_socket_works_at_the_other_end");
+    let _dog = Watchdog::new(
+        30,
+        "a_descriptor_passed_over_a_unix_socket_works_at_the_other_end",
+    );
     coring::block_on(async {
         let (a, b) = UnixStream::pair().unwrap();
         let (mut read_end, write_end) = pipe();
-        let (sent, _) = a.send_with_fds(b"here".to_vec(), &[write_end.as_fd()]).await;
+        let (sent, _) = a
+            .send_with_fds(b"here".to_vec(), &[write_end.as_fd()])
+            .await;
         assert_eq!(sent.unwrap(), 4);
         drop(write_end); // only the passed copy is left
 
@@ -40,7 +50,10 @@ fn a_descriptor_passed_over_a_unix_socket_works_at_the_other_end() {
         let (n, fds) = r.unwrap();
         assert_eq!(&buf[..n], b"here");
         assert_eq!(fds.len(), 1);
-        assert!(is_cloexec(&fds[0]), "a received descriptor must be close-on-exec");
+        assert!(
+            is_cloexec(&fds[0]),
+            "a received descriptor must be close-on-exec"
+        );
         let mut passed = std::fs::File::from(fds.into_iter().next().unwrap());
         passed.write_all(b"through the passed fd").unwrap();
         drop(passed); // the last write end: the pipe reads to end of file
@@ -58,7 +71,9 @@ fn a_descriptor_passed_over_a_unix_socket_works_at_the_other_end() {
         assert_eq!((&buf[..n], fds.len()), (&b"three"[..], 3));
         for (i, ((mut read_end, write_end), fd)) in pipes.into_iter().zip(fds).enumerate() {
             drop(write_end);
-            std::fs::File::from(fd).write_all(format!("pipe {i}").as_bytes()).unwrap();
+            std::fs::File::from(fd)
+                .write_all(format!("pipe {i}").as_bytes())
+                .unwrap();
             let mut got = String::new();
             read_end.read_to_string(&mut got).unwrap();
             assert_eq!(got, format!("pipe {i}"));

@@ -22,7 +22,9 @@ fn unix_connect_to_a_missing_path_is_not_found() {
         let err = UnixStream::connect(&stale).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{err}");
 
-        let err = UnixStream::connect(abstract_name("nobody")).await.unwrap_err();
+        let err = UnixStream::connect(abstract_name("nobody"))
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{err}");
     });
 }

@@ -37,18 +37,30 @@ fn unix_datagrams_reach_a_path_and_an_abstract_name() {
         );
         let reply_name = abstract_name("dgram-client");
         let sender = UnixDatagram::bind(&reply_name).unwrap();
-        sender.send_to(b"to an abstract name".to_vec(), &name).await.0.unwrap();
+        sender
+            .send_to(b"to an abstract name".to_vec(), &name)
+            .await
+            .0
+            .unwrap();
         let (r, buf) = abstract_server.recv_from(Vec::with_capacity(64)).await;
         let (n, from) = r.unwrap();
         assert_eq!(&buf[..n], b"to an abstract name");
         assert_eq!(from.as_abstract_name(), Some(&reply_name.as_bytes()[1..]));
-        abstract_server.send_to(b"reply".to_vec(), &reply_name).await.0.unwrap();
+        abstract_server
+            .send_to(b"reply".to_vec(), &reply_name)
+            .await
+            .0
+            .unwrap();
         let (n, buf) = sender.recv(Vec::with_capacity(64)).await;
         assert_eq!(&buf[..n.unwrap()], b"reply");
 
         // From an unbound socket: the sender is unnamed.
         let unbound = UnixDatagram::unbound().unwrap();
-        unbound.send_to(b"anonymous".to_vec(), &server_path).await.0.unwrap();
+        unbound
+            .send_to(b"anonymous".to_vec(), &server_path)
+            .await
+            .0
+            .unwrap();
         let (r, _) = server.recv_from(Vec::with_capacity(64)).await;
         assert!(r.unwrap().1.is_unnamed());
 

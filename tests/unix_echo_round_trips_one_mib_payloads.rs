@@ -36,7 +36,10 @@ fn unix_echo_round_trips_one_mib_payloads() {
         });
 
         let client = std::rc::Rc::new(UnixStream::connect(&path).await.unwrap());
-        assert_eq!(client.peer_addr().unwrap().as_pathname(), Some(path.as_path()));
+        assert_eq!(
+            client.peer_addr().unwrap().as_pathname(),
+            Some(path.as_path())
+        );
         let mut rng = Xorshift::new(22);
         let payloads: Vec<Vec<u8>> = (0..ROUNDS).map(|_| rng.bytes(PAYLOAD)).collect();
         let expected: Vec<u8> = payloads.concat();

@@ -23,7 +23,12 @@ fn unix_peer_cred_is_our_pid_and_uid() {
         let (a, _b) = UnixDatagram::pair().unwrap();
         assert_eq!(a.peer_cred().unwrap().pid(), Some(pid));
         // An unconnected socket has no peer.
-        assert!(UnixDatagram::unbound().unwrap().peer_cred().is_ok_and(|c| c.pid().is_none())
-            || UnixDatagram::unbound().unwrap().peer_cred().is_err());
+        assert!(
+            UnixDatagram::unbound()
+                .unwrap()
+                .peer_cred()
+                .is_ok_and(|c| c.pid().is_none())
+                || UnixDatagram::unbound().unwrap().peer_cred().is_err()
+        );
     });
 }

@@ -113,5 +113,4 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         assert!(err.to_string().contains("xxxx"), "{err}");
     }
-
 }

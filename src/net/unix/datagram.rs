@@ -41,6 +41,9 @@ use std::path::Path;
 /// A send goes whole or not at all; dropped before it completes, the datagram may or may not
 /// have been sent. A receive dropped after the kernel had delivered a datagram into its buffer
 /// loses that datagram (and closes any descriptors that came with it).
+///
+/// The socket is closed on drop, at once if no operation on it is in flight (so its name is
+/// free to bind again), otherwise once the kernel has finished the last one.
 pub struct UnixDatagram {
     fd: SharedFd,
 }
@@ -90,7 +93,7 @@ impl UnixDatagram {
 
     fn from_fd(fd: OwnedFd) -> UnixDatagram {
         UnixDatagram {
-            fd: SharedFd::new(fd),
+            fd: SharedFd::new_closed_at_once(fd),
         }
     }
 

@@ -13,8 +13,9 @@ use std::path::Path;
 /// A Unix stream socket listening for connections.
 ///
 /// Binding is synchronous; [`accept`](UnixListener::accept) waits on the ring. The socket is
-/// closed when the listener is dropped and no accept on it is in flight; a socket *file* stays
-/// behind (see the [module docs](super)).
+/// closed when the listener is dropped: at once (connecting then is refused, and an abstract
+/// name is free again), or, if an accept is still in flight, once the kernel has finished it.
+/// A socket *file* stays behind (see the [module docs](super)).
 ///
 /// ```
 /// use coring::net::{UnixListener, UnixStream};
@@ -59,7 +60,7 @@ impl UnixListener {
         };
         let socket = listen().map_err(|err| with_path(err, "binding", path))?;
         Ok(UnixListener {
-            fd: SharedFd::new(socket.into()),
+            fd: SharedFd::new_closed_at_once(socket.into()),
         })
     }
 
@@ -68,7 +69,7 @@ impl UnixListener {
     pub fn from_std(listener: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
         listener.set_nonblocking(false)?;
         Ok(UnixListener {
-            fd: SharedFd::new(OwnedFd::from(listener)),
+            fd: SharedFd::new_closed_at_once(OwnedFd::from(listener)),
         })
     }
 
