@@ -9,6 +9,7 @@
 //! | [`TcpListener`] | `accept`                                                             |
 //! | [`TcpStream`]   | `connect`, `read`, `readv`, `write`, `writev`, `write_all`, `shutdown` |
 //! | [`UdpSocket`]   | `send_to`, `recv_from`, `send`, `recv`                               |
+//! | [`UnixListener`], [`UnixStream`], [`UnixDatagram`] | as above, addressed by a path; see [`unix`] |
 //!
 //! [`TcpStream::connect`] takes anything [`ToSocketAddrs`] covers — a `SocketAddr`,
 //! `"127.0.0.1:80"`, `"localhost:80"`, `("example.com", 80)` — and resolves host names with
