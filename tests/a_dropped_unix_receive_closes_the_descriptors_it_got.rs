@@ -38,7 +38,11 @@ fn a_dropped_unix_receive_closes_the_descriptors_it_got() {
         // the socket still holds (if the cancel won) and let the ring finish the cancels.
         let (stream_lost, _) = b.read(Vec::with_capacity(16)).await;
         coring::time::sleep(Duration::from_millis(50)).await;
-        assert_eq!(open_fds(), baseline, "descriptors of a dropped receive leaked");
+        assert_eq!(
+            open_fds(),
+            baseline,
+            "descriptors of a dropped receive leaked"
+        );
         // The stream read had taken "xyz": the next read says so rather than skipping it.
         let err = stream_lost.unwrap_err();
         assert!(err.to_string().contains("cancel"), "{err}");
