@@ -1,6 +1,6 @@
 //! Unix socket addresses and peer credentials.
 
-use socket2::SockAddr;
+use socket2::{Domain, SockAddr, Socket, Type};
 use std::fmt;
 use std::io;
 use std::os::fd::BorrowedFd;
@@ -89,6 +89,24 @@ impl UCred {
 /// is `InvalidInput`, naming it.
 pub(super) fn sock_addr(path: &Path) -> io::Result<SockAddr> {
     SockAddr::unix(path).map_err(|err| with_path(err, "using", path))
+}
+
+/// A close-on-exec socket of type `ty` bound to `path`, set up further by `then` (say, to
+/// listen); errors name the path.
+pub(super) fn bound_socket(
+    path: &Path,
+    ty: Type,
+    then: impl FnOnce(&Socket) -> io::Result<()>,
+) -> io::Result<Socket> {
+    let addr = sock_addr(path)?;
+    let bind = || {
+        // socket2 creates the socket with SOCK_CLOEXEC on Linux.
+        let socket = Socket::new(Domain::UNIX, ty, None)?;
+        socket.bind(&addr)?;
+        then(&socket)?;
+        Ok(socket)
+    };
+    bind().map_err(|err| with_path(err, "binding", path))
 }
 
 /// `err` with what was being done to which path, keeping its kind.

@@ -1,6 +1,6 @@
 //! [`UnixDatagram`]: Unix datagrams sent and received through the ring.
 
-use super::addr::{sock_addr, with_path};
+use super::addr::{bound_socket, sock_addr, with_path};
 use super::{SocketAddr, UCred};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::fd::SharedFd;
@@ -56,15 +56,7 @@ impl UnixDatagram {
     /// As [`UnixListener::bind`](super::UnixListener::bind): `AddrInUse` if `path` exists, and
     /// so on, naming the path.
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixDatagram> {
-        let path = path.as_ref();
-        let addr = sock_addr(path)?;
-        let bind = || -> io::Result<Socket> {
-            // socket2 creates the socket with SOCK_CLOEXEC on Linux.
-            let socket = Socket::new(Domain::UNIX, Type::DGRAM, None)?;
-            socket.bind(&addr)?;
-            Ok(socket)
-        };
-        let socket = bind().map_err(|err| with_path(err, "binding", path))?;
+        let socket = bound_socket(path.as_ref(), Type::DGRAM, |_| Ok(()))?;
         Ok(UnixDatagram::from_fd(socket.into()))
     }
 

@@ -1,10 +1,10 @@
 //! [`UnixListener`]: a listening Unix stream socket whose accepts go through the ring.
 
-use super::addr::{sock_addr, with_path};
+use super::addr::bound_socket;
 use super::{SocketAddr, UnixStream};
 use crate::fd::SharedFd;
 use crate::op;
-use socket2::{Domain, SockAddr, SockRef, Socket, Type};
+use socket2::{SockAddr, SockRef, Type};
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -49,16 +49,7 @@ impl UnixListener {
     /// exist; `InvalidInput` if it is longer than a socket address holds (107 bytes). The
     /// message names the path.
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
-        let path = path.as_ref();
-        let addr = sock_addr(path)?;
-        let listen = || -> io::Result<Socket> {
-            // socket2 creates the socket with SOCK_CLOEXEC on Linux.
-            let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
-            socket.bind(&addr)?;
-            socket.listen(1024)?;
-            Ok(socket)
-        };
-        let socket = listen().map_err(|err| with_path(err, "binding", path))?;
+        let socket = bound_socket(path.as_ref(), Type::STREAM, |socket| socket.listen(1024))?;
         Ok(UnixListener {
             fd: SharedFd::new_closed_at_once(socket.into()),
         })
