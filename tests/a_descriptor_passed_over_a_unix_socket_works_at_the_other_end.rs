@@ -79,7 +79,9 @@ fn a_descriptor_passed_over_a_unix_socket_works_at_the_other_end() {
             assert_eq!(got, format!("pipe {i}"));
         }
 
-        // An empty buffer cannot carry descriptors on a stream: a clear error, nothing sent.
+        // An empty buffer cannot carry or take descriptors on a stream: a clear error.
+        let (err, _) = b.recv_with_fds(Vec::new(), 4).await;
+        assert_eq!(err.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
         let (_read, write_end) = pipe();
         let (err, _) = a.send_with_fds(Vec::new(), &[write_end.as_fd()]).await;
         assert_eq!(err.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);

@@ -183,7 +183,8 @@ impl UnixStream {
     /// Reads into `buf`, as [`read`](UnixStream::read), and takes the descriptors that came
     /// with those bytes (sent with [`send_with_fds`](UnixStream::send_with_fds)), at most
     /// `max_fds` of them (253 at most); the kernel closes any beyond that. The received
-    /// descriptors are close-on-exec.
+    /// descriptors are close-on-exec. A buffer with no room is `InvalidInput` (an empty read
+    /// could not tell the end of the stream from a message with no bytes).
     ///
     /// # Cancel safety
     ///
@@ -193,6 +194,9 @@ impl UnixStream {
         buf: B,
         max_fds: usize,
     ) -> BufResult<(usize, Vec<OwnedFd>), B> {
+        if buf.bytes_total() == 0 {
+            return (Err(no_room_for_fds()), buf);
+        }
         if let Err(err) = self.inner.read_loss().ready("read").await {
             return (Err(err), buf);
         }
@@ -228,6 +232,13 @@ fn empty_with_fds() -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidInput,
         "coring: descriptors travel with bytes on a stream: send_with_fds needs a non-empty buffer",
+    )
+}
+
+fn no_room_for_fds() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "coring: descriptors travel with bytes on a stream: recv_with_fds needs room for a byte",
     )
 }
 
