@@ -39,8 +39,11 @@ use std::path::Path;
 /// # Cancel safety
 ///
 /// A send goes whole or not at all; dropped before it completes, the datagram may or may not
-/// have been sent. A receive dropped after the kernel had delivered a datagram into its buffer
-/// loses that datagram (and closes any descriptors that came with it).
+/// have been sent. Receives are *not* cancel safe (unlike [`UdpSocket`](crate::net::UdpSocket)'s,
+/// which keep such a datagram for the next receive): one dropped after the kernel had delivered
+/// a datagram into its buffer loses that datagram (and closes any descriptors that came with
+/// it). To bound a receive in time without losing anything, use
+/// [`time::timeout_op`](crate::time::timeout_op), which cancels and still awaits it.
 ///
 /// The socket is closed on drop, at once if no operation on it is in flight (so its name is
 /// free to bind again), otherwise once the kernel has finished the last one.
@@ -144,7 +147,8 @@ impl UnixDatagram {
     ///
     /// As [`recv_from`](UnixDatagram::recv_from).
     pub async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        op::recv::recv(&self.fd, buf, None).await
+        let (result, buf) = op::recv_ctl::recv_ctl(&self.fd, buf, 0, None).await;
+        (result.map(|got| got.len), buf)
     }
 
     /// Sends `buf` as one datagram to the connected peer with `fds` passed along, as

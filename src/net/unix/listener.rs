@@ -4,6 +4,7 @@ use super::addr::bound_socket;
 use super::{SocketAddr, UnixStream};
 use crate::fd::SharedFd;
 use crate::op;
+use crate::op::keep::Kept;
 use socket2::{SockAddr, SockRef, Type};
 use std::fmt;
 use std::io;
@@ -36,6 +37,8 @@ use std::path::Path;
 /// ```
 pub struct UnixListener {
     fd: SharedFd,
+    /// Connections accepted for accepts whose futures were dropped.
+    kept: Kept<OwnedFd>,
 }
 
 impl UnixListener {
@@ -50,18 +53,21 @@ impl UnixListener {
     /// message names the path.
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
         let socket = bound_socket(path.as_ref(), Type::STREAM, |socket| socket.listen(1024))?;
-        Ok(UnixListener {
-            fd: SharedFd::new_closed_at_once(socket.into()),
-        })
+        Ok(UnixListener::from_fd(socket.into()))
     }
 
     /// Wraps a listener made with the standard library (it is switched to blocking mode, which
     /// io_uring handles without blocking the thread).
     pub fn from_std(listener: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
         listener.set_nonblocking(false)?;
-        Ok(UnixListener {
-            fd: SharedFd::new_closed_at_once(OwnedFd::from(listener)),
-        })
+        Ok(UnixListener::from_fd(listener.into()))
+    }
+
+    fn from_fd(fd: OwnedFd) -> UnixListener {
+        UnixListener {
+            fd: SharedFd::new_closed_at_once(fd),
+            kept: Kept::default(),
+        }
     }
 
     /// Waits for a connection and returns it with the peer's address (usually unnamed: clients
@@ -69,10 +75,17 @@ impl UnixListener {
     ///
     /// # Cancel safety
     ///
-    /// Dropping the future cancels the accept; a connection the kernel accepted anyway is
-    /// closed (the client sees its connection closed), never leaked.
+    /// Cancel safe, as [`TcpListener::accept`](crate::net::TcpListener::accept): dropping the
+    /// future cancels the accept, and a connection the kernel accepted anyway is kept for the
+    /// next `accept` (closed with the listener if nobody takes it), never lost or leaked.
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        let (fd, peer) = op::accept::accept::<SockAddr>(&self.fd).await?;
+        if let Some(fd) = self.kept.take("accept").await? {
+            let stream = UnixStream::from_fd(fd);
+            let peer = stream.peer_addr()?;
+            return Ok((stream, peer));
+        }
+        let keep = self.kept.watch();
+        let (fd, peer) = op::accept::accept::<SockAddr>(&self.fd, keep).await?;
         Ok((UnixStream::from_fd(fd), SocketAddr::new(peer)))
     }
 
