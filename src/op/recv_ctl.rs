@@ -10,7 +10,7 @@
 use super::heap::Heap;
 use super::loss::LossWatch;
 use crate::buf::{BufResult, IoBufMut};
-use crate::driver::op::{CqeResult, Op, OpCode};
+use crate::driver::op::{CqeResult, Op, OpCode, Owner};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 use socket2::{SockAddr, SockAddrStorage};
@@ -131,9 +131,9 @@ unsafe impl<B: IoBufMut> OpCode for RecvCtl<B> {
         }
     }
 
-    fn abandoned(&mut self) {
+    fn abandoned(&mut self, owner: &Owner) {
         if let Some(loss) = &mut self.loss {
-            loss.abandoned();
+            loss.abandoned(owner);
         }
     }
 }

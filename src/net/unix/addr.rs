@@ -21,6 +21,11 @@ impl SocketAddr {
         SocketAddr(SockAddr::unix("").unwrap_or(addr))
     }
 
+    /// The address of a socket that was never bound.
+    pub(crate) fn unnamed() -> io::Result<SocketAddr> {
+        Ok(SocketAddr(SockAddr::unix("")?))
+    }
+
     /// Whether the socket has no address (it was never bound).
     pub fn is_unnamed(&self) -> bool {
         self.0.is_unnamed()

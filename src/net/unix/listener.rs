@@ -4,7 +4,7 @@ use super::addr::bound_socket;
 use super::{SocketAddr, UnixStream};
 use crate::fd::SharedFd;
 use crate::op;
-use crate::op::keep::Kept;
+use crate::op::keep::{Connection, Kept};
 use socket2::{SockAddr, SockRef, Type};
 use std::fmt;
 use std::io;
@@ -38,7 +38,7 @@ use std::path::Path;
 pub struct UnixListener {
     fd: SharedFd,
     /// Connections accepted for accepts whose futures were dropped.
-    kept: Kept<OwnedFd>,
+    kept: Kept<Connection>,
 }
 
 impl UnixListener {
@@ -79,9 +79,11 @@ impl UnixListener {
     /// future cancels the accept, and a connection the kernel accepted anyway is kept for the
     /// next `accept` (closed with the listener if nobody takes it), never lost or leaked.
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        if let Some(fd) = self.kept.take("accept").await? {
+        if let Some((fd, _)) = self.kept.take("accept").await? {
+            // The kept address is only for IP peers; a Unix client's is read from the socket
+            // (unnamed if it has gone: there was no name to lose).
             let stream = UnixStream::from_fd(fd);
-            let peer = stream.peer_addr()?;
+            let peer = stream.peer_addr().or_else(|_| SocketAddr::unnamed())?;
             return Ok((stream, peer));
         }
         let keep = self.kept.watch();
