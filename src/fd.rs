@@ -83,3 +83,29 @@ impl Drop for Inner {
         }
     }
 }
+
+/// The credentials of the process at the other end of a Unix socket (`SO_PEERCRED`): as they
+/// were when it connected (or when the pair was made).
+pub(crate) fn peer_cred(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<libc::ucred> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `cred` and `len` are live locals of the sizes passed; the kernel writes at most
+    // `len` bytes and the fd is borrowed, so open, for the call.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&raw mut cred).cast(),
+            &mut len,
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(cred)
+}

@@ -27,6 +27,7 @@
 //!
 //! The driver knows nothing of tasks or timers: it is told when to park and for how long.
 
+pub(crate) mod cancel_scope;
 #[cfg(feature = "fault-injection")]
 pub mod faults;
 pub(crate) mod fork;
@@ -434,6 +435,25 @@ impl Driver {
         if slot.lifecycle.cap() {
             let user_data = (u64::from(slot.generation) << 32) | index as u64;
             self.push_cancel(user_data);
+        }
+    }
+
+    /// Asks the kernel to cancel an op whose future still waits for it (an explicit
+    /// cancel-and-await, see `cancel_scope.rs`): the future keeps its data and takes the final
+    /// result, whatever it is. Nothing happens if the op already finished.
+    pub(crate) fn cancel_in_flight(&mut self, index: usize) {
+        let Some(slot) = self.slots.get(index) else {
+            return;
+        };
+        match &slot.lifecycle {
+            // A zero-copy send with its result only waits for the kernel to let go of the
+            // buffer: nothing is left to cancel.
+            Lifecycle::Pending { partial: None, .. } => {
+                let user_data = (u64::from(slot.generation) << 32) | index as u64;
+                self.push_cancel(user_data);
+            }
+            Lifecycle::Streaming { .. } => self.cancel_stream(index),
+            _ => {}
         }
     }
 

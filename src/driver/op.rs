@@ -8,7 +8,7 @@
 //! Dropped while in flight, an `Op` moves its data into the driver's slot, which keeps it alive
 //! until the final completion (see `lifecycle.rs`), and asks the kernel to cancel.
 
-use super::{Driver, DriverCell};
+use super::{cancel_scope, Driver, DriverCell};
 use crate::task::coop;
 use io_uring::{cqueue, squeue};
 use std::cell::RefCell;
@@ -135,6 +135,8 @@ enum State<T> {
 /// A single-shot operation as a future. See the module docs.
 pub(crate) struct Op<T: OpCode> {
     state: State<T>,
+    /// A cancelling scope asked the kernel to cancel this op (see `cancel_scope.rs`).
+    cancel_sent: bool,
 }
 
 // The kernel points at heap memory owned by `T`, never at `T` itself, so moving the future is fine.
@@ -144,6 +146,7 @@ impl<T: OpCode> Op<T> {
     pub(crate) fn new(data: T) -> Self {
         Op {
             state: State::Unsubmitted(data),
+            cancel_sent: false,
         }
     }
 }
@@ -156,6 +159,10 @@ impl<T: OpCode> Future for Op<T> {
         // In flight, the data stays in `self` while the driver is asked: if anything panics, the
         // unwinding drop abandons the data to the driver instead of freeing it under the kernel.
         if let State::InFlight { driver, index, .. } = &this.state {
+            if !this.cancel_sent && cancel_scope::requested() {
+                this.cancel_sent = true;
+                driver.borrow_mut().cancel_in_flight(*index);
+            }
             // A completion already in is ready by default: ask for budget before taking it.
             if coop::poll_proceed(cx).is_pending() {
                 return Poll::Pending;
@@ -174,9 +181,17 @@ impl<T: OpCode> Future for Op<T> {
             else {
                 unreachable!("coring: an operation's state changed while it was polled")
             };
+            let cqe = if this.cancel_sent {
+                cancel_scope::after_cancel(cqe)
+            } else {
+                cqe
+            };
             return Poll::Ready(data.complete(cqe));
         }
         match std::mem::replace(&mut this.state, State::Done) {
+            State::Unsubmitted(data) if cancel_scope::requested() => {
+                Poll::Ready(data.complete(CqeResult::from_error(cancel_scope::timed_out())))
+            }
             State::Unsubmitted(mut data) => {
                 let driver = super::current();
                 let pushed = driver
@@ -238,6 +253,8 @@ pub(crate) struct MultiOp<T: OpCode> {
     state: State<T>,
     /// Results that may wait untaken before the driver cancels the op (see `Lifecycle`).
     max_waiting: usize,
+    /// A cancelling scope asked the kernel to end the stream (see `cancel_scope.rs`).
+    cancel_sent: bool,
 }
 
 impl<T: OpCode> Unpin for MultiOp<T> {}
@@ -247,6 +264,7 @@ impl<T: OpCode> MultiOp<T> {
         MultiOp {
             state: State::Unsubmitted(data),
             max_waiting: usize::MAX,
+            cancel_sent: false,
         }
     }
 
@@ -256,6 +274,7 @@ impl<T: OpCode> MultiOp<T> {
         MultiOp {
             state: State::Unsubmitted(data),
             max_waiting,
+            cancel_sent: false,
         }
     }
 
@@ -288,6 +307,10 @@ impl<T: OpCode> MultiOp<T> {
             data,
         } = &mut self.state
         {
+            if !self.cancel_sent && cancel_scope::requested() {
+                self.cancel_sent = true;
+                driver.borrow_mut().cancel_in_flight(*index);
+            }
             if coop::poll_proceed(cx).is_pending() {
                 return Poll::Pending;
             }
@@ -298,6 +321,11 @@ impl<T: OpCode> MultiOp<T> {
             drop(replaced);
             return match polled {
                 Poll::Ready(Some((cqe, last))) => {
+                    let cqe = if self.cancel_sent && last {
+                        cancel_scope::after_cancel(cqe)
+                    } else {
+                        cqe
+                    };
                     let item = f(data, cqe);
                     if last {
                         self.state = State::Done;
@@ -315,6 +343,10 @@ impl<T: OpCode> MultiOp<T> {
             };
         }
         match std::mem::replace(&mut self.state, State::Done) {
+            State::Unsubmitted(mut data) if cancel_scope::requested() => {
+                let cqe = CqeResult::from_error(cancel_scope::timed_out());
+                Poll::Ready(Some(f(&mut data, cqe)))
+            }
             State::Unsubmitted(mut data) => {
                 let driver = super::current();
                 let pushed = driver.borrow_mut().push(data.sqe(), true, cx.waker());

@@ -1,4 +1,4 @@
-//! Networking on the ring: TCP and UDP sockets whose I/O goes through io_uring with owned buffers.
+//! Networking on the ring: TCP, UDP and [Unix](unix) sockets whose I/O goes through io_uring with owned buffers.
 //!
 //! Sockets are created, bound and configured synchronously with ordinary system calls (through
 //! `socket2`; none of them block). Everything that waits — accepting, connecting, reading,
@@ -9,6 +9,7 @@
 //! | [`TcpListener`] | `accept`                                                             |
 //! | [`TcpStream`]   | `connect`, `read`, `readv`, `write`, `writev`, `write_all`, `shutdown` |
 //! | [`UdpSocket`]   | `send_to`, `recv_from`, `send`, `recv`                               |
+//! | [`UnixListener`], [`UnixStream`], [`UnixDatagram`] | as above, addressed by a path; see [`unix`] |
 //!
 //! [`TcpStream::connect`] takes anything [`ToSocketAddrs`] covers — a `SocketAddr`,
 //! `"127.0.0.1:80"`, `"localhost:80"`, `("example.com", 80)` — and resolves host names with
@@ -75,6 +76,7 @@ mod listener;
 mod split;
 mod stream;
 mod udp;
+pub mod unix;
 mod zero_copy;
 
 pub use addr::{lookup_host, ToSocketAddrs};
@@ -82,6 +84,7 @@ pub use listener::{Incoming, ListenOptions, TcpListener};
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReuniteError};
 pub use stream::TcpStream;
 pub use udp::UdpSocket;
+pub use unix::{UnixDatagram, UnixListener, UnixStream};
 pub use zero_copy::RecvStream;
 
 use socket2::SockAddr;

@@ -244,7 +244,8 @@ impl RecvStream {
                     }
                 }
                 Arrival::Failed(err) => {
-                    self.ended = self.op.is_none();
+                    // A `timeout_op` deadline ends the receive, not the stream.
+                    self.ended = self.op.is_none() && err.kind() != io::ErrorKind::TimedOut;
                     return Poll::Ready(Some(Err(err)));
                 }
             }

@@ -5,6 +5,9 @@
 //! If the future is dropped and the accept completes anyway (the cancel lost the race), the new
 //! fd is kept on the listener for its next accept (see `keep.rs`); the listener's queue closes
 //! it if nobody takes it, so a cancelled accept never leaks or loses a connection (hazard H5).
+//!
+//! The op is generic over the peer address it returns ([`PeerAddr`]): TCP wants an IPv4/IPv6
+//! `SocketAddr`, a Unix listener the raw `SockAddr` (a path, an abstract name, or unnamed).
 
 use super::heap::Heap;
 use super::keep::{Connection, KeepWatch};
@@ -13,49 +16,73 @@ use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 use socket2::{SockAddr, SockAddrStorage};
 use std::io;
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, OwnedFd};
 
 /// Where the kernel writes the peer's address.
-struct PeerAddr {
+struct PeerStorage {
     storage: SockAddrStorage,
     len: libc::socklen_t,
 }
 
-pub(crate) struct Accept {
+/// The address type an accept hands back, made from the address the kernel wrote.
+pub(crate) trait PeerAddr: Sized + 'static {
+    fn from_sock_addr(addr: SockAddr) -> io::Result<Self>;
+}
+
+impl PeerAddr for SocketAddr {
+    fn from_sock_addr(addr: SockAddr) -> io::Result<Self> {
+        addr.as_socket().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "coring: accepted a connection whose peer address is not IPv4 or IPv6",
+            )
+        })
+    }
+}
+
+impl PeerAddr for SockAddr {
+    fn from_sock_addr(addr: SockAddr) -> io::Result<Self> {
+        Ok(addr)
+    }
+}
+
+pub(crate) struct Accept<A = SocketAddr> {
     fd: SharedFd,
-    addr: Heap<PeerAddr>,
+    addr: Heap<PeerStorage>,
+    peer: PhantomData<fn() -> A>,
     /// Where a connection accepted after the future was dropped goes.
     keep: KeepWatch<Connection>,
 }
 
 /// Accepts one connection on the listening socket `fd`; one accepted after the future was
 /// dropped goes to `keep`.
-pub(crate) fn accept(fd: &SharedFd, keep: KeepWatch<Connection>) -> Op<Accept> {
+pub(crate) fn accept<A: PeerAddr>(fd: &SharedFd, keep: KeepWatch<Connection>) -> Op<Accept<A>> {
     let storage = SockAddrStorage::zeroed();
     let len = storage.size_of();
     Op::new(Accept {
         fd: fd.clone(),
-        addr: Heap::new(PeerAddr { storage, len }),
+        addr: Heap::new(PeerStorage { storage, len }),
+        peer: PhantomData,
         keep,
     })
 }
 
-impl Accept {
-    /// The peer's address the kernel wrote for a successful accept, if it is IPv4 or IPv6.
-    /// Called once the op's final completion has been reaped.
-    fn peer(&mut self) -> Option<SocketAddr> {
-        let PeerAddr { storage, len } = std::mem::replace(
+impl<A> Accept<A> {
+    /// The peer's address the kernel wrote for a successful accept. Called once the op's final
+    /// completion has been reaped.
+    fn peer(&mut self) -> SockAddr {
+        let PeerStorage { storage, len } = std::mem::replace(
             self.addr.get_mut(),
-            PeerAddr {
+            PeerStorage {
                 storage: SockAddrStorage::zeroed(),
                 len: 0,
             },
         );
         // SAFETY: the kernel filled `storage` with an address of the socket's family and set
-        // `len` to its length (capped at the storage size); a zero length yields `None` below.
-        let addr = unsafe { SockAddr::new(storage, len) };
-        addr.as_socket()
+        // `len` to its length (capped at the storage size).
+        unsafe { SockAddr::new(storage, len) }
     }
 }
 
@@ -63,12 +90,12 @@ impl Accept {
 // allocation owned by this op that does not move when the op moves and is freed only when the op
 // data is dropped (after the final completion, by the `Op` or by the driver's abandoned slot). The
 // listening fd is kept open by the `SharedFd` clone in `self.fd` for as long.
-unsafe impl OpCode for Accept {
-    type Output = io::Result<(OwnedFd, SocketAddr)>;
+unsafe impl<A: PeerAddr> OpCode for Accept<A> {
+    type Output = io::Result<(OwnedFd, A)>;
 
     fn sqe(&mut self) -> squeue::Entry {
         let peer = self.addr.as_ptr();
-        // SAFETY: `peer` points to a live, owned `PeerAddr`; taking field addresses reads nothing.
+        // SAFETY: `peer` points to a live, owned `PeerStorage`; taking field addresses reads nothing.
         let (addr, len) = unsafe { (&raw mut (*peer).storage, &raw mut (*peer).len) };
         // `SockAddrStorage` is `repr(transparent)` over `sockaddr_storage`.
         opcode::Accept::new(self.fd.types_fd(), addr.cast::<libc::sockaddr>(), len)
@@ -80,13 +107,7 @@ unsafe impl OpCode for Accept {
         let raw = cqe.result?;
         // SAFETY: a successful accept returns a new fd that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
-        let addr = self.peer().ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                "coring: accepted a connection whose peer address is not IPv4 or IPv6",
-            )
-        })?;
-        Ok((fd, addr))
+        Ok((fd, A::from_sock_addr(self.peer())?))
     }
 
     fn dispose(&mut self, cqe: &CqeResult) {
@@ -95,7 +116,7 @@ unsafe impl OpCode for Accept {
             let fd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
             // The address is kept too: once the client is gone (a reset), the socket can no
             // longer tell it.
-            let peer = self.peer();
+            let peer = self.peer().as_socket();
             self.keep.keep((fd, peer));
         }
     }

@@ -3,6 +3,7 @@
 
 pub(crate) mod accept;
 pub(crate) mod accept_multi;
+pub(crate) mod cmsg;
 pub(crate) mod connect;
 pub(crate) mod fixed;
 pub(crate) mod heap;
@@ -10,6 +11,7 @@ pub(crate) mod keep;
 pub(crate) mod loss;
 pub(crate) mod nop;
 pub(crate) mod recv;
+pub(crate) mod recv_ctl;
 pub(crate) mod recv_msg;
 pub(crate) mod recv_multi;
 pub(crate) mod send;

@@ -11,6 +11,8 @@ use crate::driver::op::{CqeResult, Op, OpCode, Owner};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 use socket2::SockAddr;
+use std::io;
+use std::os::fd::OwnedFd;
 
 pub(crate) struct SendMsg<B> {
     fd: SharedFd,
@@ -20,6 +22,12 @@ pub(crate) struct SendMsg<B> {
     addr: Option<Heap<SockAddr>>,
     msg: Heap<libc::msghdr>,
     loss: Option<LossWatch>,
+    /// `SCM_RIGHTS` control data (empty: none); its heap array is what `msg.msg_control`
+    /// points at.
+    control: Vec<u64>,
+    /// The descriptors `control` names, kept open until the kernel has read the message, so
+    /// their numbers cannot be closed and reused for other files meanwhile.
+    _fds: Vec<OwnedFd>,
 }
 
 /// Sends the initialized bytes of `bufs`, in order, on `fd` (to `addr` if given).
@@ -36,12 +44,40 @@ pub(crate) fn send_msg<B: IoBuf>(
         addr: addr.map(Heap::new),
         msg: Heap::new(super::zeroed_msghdr()),
         loss,
+        control: Vec::new(),
+        _fds: Vec::new(),
     })
+}
+
+/// As [`send_msg`] without an address, with `fds` passed along (`SCM_RIGHTS`) to the
+/// receiving process; the op owns them until its completion. More than
+/// [`MAX_FDS`](super::cmsg::MAX_FDS) is `InvalidInput`, with the buffers handed back.
+pub(crate) fn send_msg_with_fds<B: IoBuf>(
+    fd: &SharedFd,
+    bufs: Vec<B>,
+    fds: Vec<OwnedFd>,
+    loss: Option<LossWatch>,
+) -> Result<Op<SendMsg<B>>, (io::Error, Vec<B>)> {
+    let control = match super::cmsg::rights(&fds) {
+        Ok(control) => control,
+        Err(err) => return Err((err, bufs)),
+    };
+    Ok(Op::new(SendMsg {
+        fd: fd.clone(),
+        iovecs: Vec::with_capacity(bufs.len()),
+        bufs,
+        addr: None,
+        msg: Heap::new(super::zeroed_msghdr()),
+        loss,
+        control,
+        _fds: fds,
+    }))
 }
 
 // SAFETY: the entry points at `self.msg`, a heap allocation owned by the op. The header points at
 // the heap array of `self.iovecs` (not resized after this call), at the address in `self.addr`
-// (heap, owned) and, through the iovecs, at the initialized bytes of each buffer in `self.bufs`,
+// (heap, owned), at the heap array of `self.control` (not resized after construction) and,
+// through the iovecs, at the initialized bytes of each buffer in `self.bufs`,
 // which their `IoBuf` contract keeps valid and in place while the op owns them. All of it lives
 // until `complete` or until the driver drops the abandoned op after its final completion. The
 // socket is kept open by the `SharedFd` clone in `self.fd` for as long.
@@ -67,6 +103,10 @@ unsafe impl<B: IoBuf> OpCode for SendMsg<B> {
         msg.msg_namelen = namelen;
         msg.msg_iov = self.iovecs.as_mut_ptr();
         msg.msg_iovlen = self.iovecs.len() as _;
+        if !self.control.is_empty() {
+            msg.msg_control = self.control.as_mut_ptr().cast();
+            msg.msg_controllen = std::mem::size_of_val(self.control.as_slice()) as _;
+        }
         opcode::SendMsg::new(self.fd.types_fd(), self.msg.as_ptr())
             .flags(libc::MSG_NOSIGNAL as u32)
             .build()

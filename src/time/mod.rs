@@ -1,4 +1,4 @@
-//! Time: `sleep`, `sleep_until`, `timeout`, `interval`.
+//! Time: `sleep`, `sleep_until`, `timeout`, `timeout_op`, `interval`.
 //!
 //! Timers live in a per-thread store in user space; only the ring's timed wait wakes the loop,
 //! so any number of sleeps cost one kernel timeout. A sleep never completes before its deadline:
@@ -16,10 +16,12 @@
 //! ```
 
 mod interval;
+mod timeout_op;
 pub(crate) mod timers;
 
 pub use interval::{interval, interval_at, Interval, MissedTickBehavior};
 pub use std::time::Instant;
+pub use timeout_op::{timeout_op, timeout_op_at};
 
 use crate::task::coop;
 use std::cell::RefCell;
@@ -220,7 +222,8 @@ impl fmt::Debug for Timers {
 }
 
 /// Runs `future` with a time limit: its output, or [`error::Elapsed`] if `duration` passes
-/// first (the future is then dropped, cancelling whatever I/O it had in flight).
+/// first (the future is then dropped, cancelling whatever I/O it had in flight). What that I/O
+/// had already done is lost with it; [`timeout_op`] cancels and still awaits, handing it back.
 ///
 /// The deadline is `now + duration` when `timeout` is called, not when the returned future is
 /// first polled (as with tokio).

@@ -27,6 +27,7 @@ pub mod process;
 pub mod quarantine;
 pub mod rng;
 pub mod skip;
+pub mod unix;
 
 pub use alloc::{CountingAlloc, HeapSnapshot};
 pub use process::{

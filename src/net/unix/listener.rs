@@ -1,0 +1,119 @@
+//! [`UnixListener`]: a listening Unix stream socket whose accepts go through the ring.
+
+use super::addr::bound_socket;
+use super::{SocketAddr, UnixStream};
+use crate::fd::SharedFd;
+use crate::op;
+use crate::op::keep::{Connection, Kept};
+use socket2::{SockAddr, SockRef, Type};
+use std::fmt;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::path::Path;
+
+/// A Unix stream socket listening for connections.
+///
+/// Binding is synchronous; [`accept`](UnixListener::accept) waits on the ring. The socket is
+/// closed when the listener is dropped: at once (connecting then is refused, and an abstract
+/// name is free again), or, if an accept is still in flight, once the kernel has finished it.
+/// A socket *file* stays behind (see the [module docs](super)).
+///
+/// ```
+/// use coring::net::{UnixListener, UnixStream};
+///
+/// coring::block_on(async {
+///     let dir = std::env::temp_dir().join(format!("coring-doc-listener-{}", std::process::id()));
+///     std::fs::create_dir_all(&dir)?;
+///     let path = dir.join("server.sock");
+///     let _ = std::fs::remove_file(&path); // a stale socket file from an earlier run
+///     let listener = UnixListener::bind(&path)?;
+///     assert_eq!(listener.local_addr()?.as_pathname(), Some(path.as_path()));
+///     let _client = UnixStream::connect(&path).await?;
+///     let (_stream, peer) = listener.accept().await?;
+///     assert!(peer.is_unnamed()); // the client never bound an address
+///     std::fs::remove_dir_all(&dir)
+/// })?;
+/// # std::io::Result::Ok(())
+/// ```
+pub struct UnixListener {
+    fd: SharedFd,
+    /// Connections accepted for accepts whose futures were dropped.
+    kept: Kept<Connection>,
+}
+
+impl UnixListener {
+    /// Binds to `path` and listens (backlog 1024). A `path` whose first byte is `\0` is an
+    /// abstract name.
+    ///
+    /// # Errors
+    ///
+    /// `AddrInUse` if `path` exists (any file, including a socket left by an earlier listener:
+    /// remove it first) or the abstract name is taken; `NotFound` if its directory does not
+    /// exist; `InvalidInput` if it is longer than a socket address holds (107 bytes). The
+    /// message names the path.
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
+        let socket = bound_socket(path.as_ref(), Type::STREAM, |socket| socket.listen(1024))?;
+        Ok(UnixListener::from_fd(socket.into()))
+    }
+
+    /// Wraps a listener made with the standard library (it is switched to blocking mode, which
+    /// io_uring handles without blocking the thread).
+    pub fn from_std(listener: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
+        listener.set_nonblocking(false)?;
+        Ok(UnixListener::from_fd(listener.into()))
+    }
+
+    fn from_fd(fd: OwnedFd) -> UnixListener {
+        UnixListener {
+            fd: SharedFd::new_closed_at_once(fd),
+            kept: Kept::default(),
+        }
+    }
+
+    /// Waits for a connection and returns it with the peer's address (usually unnamed: clients
+    /// rarely bind). The new socket is close-on-exec.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, as [`TcpListener::accept`](crate::net::TcpListener::accept): dropping the
+    /// future cancels the accept, and a connection the kernel accepted anyway is kept for the
+    /// next `accept` (closed with the listener if nobody takes it), never lost or leaked.
+    pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
+        if let Some((fd, _)) = self.kept.take("accept").await? {
+            // The kept address is only for IP peers; a Unix client's is read from the socket
+            // (unnamed if it has gone: there was no name to lose).
+            let stream = UnixStream::from_fd(fd);
+            let peer = stream.peer_addr().or_else(|_| SocketAddr::unnamed())?;
+            return Ok((stream, peer));
+        }
+        let keep = self.kept.watch();
+        let (fd, peer) = op::accept::accept::<SockAddr>(&self.fd, keep).await?;
+        Ok((UnixStream::from_fd(fd), SocketAddr::new(peer)))
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(SocketAddr::new(SockRef::from(self).local_addr()?))
+    }
+}
+
+impl AsRawFd for UnixListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.raw()
+    }
+}
+
+impl AsFd for UnixListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl fmt::Debug for UnixListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnixListener")
+            .field("fd", &self.fd.raw())
+            .field("local_addr", &self.local_addr().ok())
+            .finish()
+    }
+}

@@ -1,0 +1,140 @@
+//! Owned halves of a [`UnixStream`], so one task reads while another writes.
+//!
+//! They wrap the TCP halves, which hold the shared stream machinery (see `stream.rs`).
+
+use super::UnixStream;
+use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::io::{AsyncReadRent, AsyncWriteRent, CutShortMark};
+use crate::net::{self, TcpStream};
+use std::error::Error;
+use std::fmt;
+use std::future::Future;
+use std::io;
+
+pub(super) fn split(stream: TcpStream) -> (OwnedReadHalf, OwnedWriteHalf) {
+    let (read, write) = stream.into_split();
+    (
+        OwnedReadHalf { inner: read },
+        OwnedWriteHalf { inner: write },
+    )
+}
+
+/// The reading half of a [`UnixStream`], from [`UnixStream::into_split`].
+#[derive(Debug)]
+pub struct OwnedReadHalf {
+    inner: net::OwnedReadHalf,
+}
+
+impl OwnedReadHalf {
+    /// As [`UnixStream::read`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`UnixStream::read`].
+    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        self.inner.read(buf).await
+    }
+
+    /// As [`UnixStream::readv`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`UnixStream::read`].
+    pub async fn readv<B: IoBufMut>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
+        self.inner.readv(bufs).await
+    }
+
+    /// Puts the stream back together, if `write` is the other half of this same stream.
+    pub fn reunite(self, write: OwnedWriteHalf) -> Result<UnixStream, ReuniteError> {
+        match self.inner.reunite(write.inner) {
+            Ok(stream) => Ok(UnixStream::from_inner(stream)),
+            Err(net::ReuniteError(read, write)) => Err(ReuniteError(
+                OwnedReadHalf { inner: read },
+                OwnedWriteHalf { inner: write },
+            )),
+        }
+    }
+}
+
+/// The writing half of a [`UnixStream`], from [`UnixStream::into_split`].
+///
+/// Dropping it shuts down the writing side of the connection (the peer reads end of stream).
+#[derive(Debug)]
+pub struct OwnedWriteHalf {
+    inner: net::OwnedWriteHalf,
+}
+
+impl OwnedWriteHalf {
+    /// As [`UnixStream::write`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`UnixStream::write`].
+    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        self.inner.write(buf).await
+    }
+
+    /// As [`UnixStream::write_all`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`UnixStream::write_all`].
+    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
+        self.inner.write_all(buf).await
+    }
+
+    /// As [`UnixStream::writev`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`UnixStream::write`].
+    pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
+        self.inner.writev(bufs).await
+    }
+
+    /// Shuts down the writing side now (the peer reads end of stream).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropped, the shutdown may or may not have happened.
+    pub async fn shutdown(&self) -> io::Result<()> {
+        self.inner.shutdown().await
+    }
+}
+
+/// The two halves given to [`OwnedReadHalf::reunite`] came from different streams; they are
+/// handed back unchanged.
+#[derive(Debug)]
+pub struct ReuniteError(pub OwnedReadHalf, pub OwnedWriteHalf);
+
+impl fmt::Display for ReuniteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("tried to reunite halves of different Unix streams")
+    }
+}
+
+impl Error for ReuniteError {}
+
+impl AsyncReadRent for OwnedReadHalf {
+    fn read<B: IoBufMut>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
+        self.inner.read(buf)
+    }
+}
+
+impl AsyncWriteRent for OwnedWriteHalf {
+    fn write<B: IoBuf>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> impl Future<Output = io::Result<()>> {
+        std::future::ready(Ok(()))
+    }
+
+    fn shutdown(&mut self) -> impl Future<Output = io::Result<()>> {
+        self.inner.shutdown()
+    }
+
+    fn cut_short_mark(&self) -> CutShortMark {
+        AsyncWriteRent::cut_short_mark(&self.inner)
+    }
+}

@@ -1,0 +1,139 @@
+//! `RECVMSG` for Unix sockets: one owned buffer, the sender's raw address (a path, an abstract
+//! name or unnamed, which [`recv_msg`](super::recv_msg) cannot express as an IP `SocketAddr`)
+//! and room for `SCM_RIGHTS` descriptors.
+//!
+//! The header, the iovec, the `sockaddr_storage` and the control buffer all live on the heap,
+//! owned by the op until its final completion. Descriptors are received with
+//! `MSG_CMSG_CLOEXEC`; those that arrive for a dropped receive are closed in `dispose`, so a
+//! cancelled receive never leaks them.
+
+use super::heap::Heap;
+use super::loss::LossWatch;
+use crate::buf::{BufResult, IoBufMut};
+use crate::driver::op::{CqeResult, Op, OpCode, Owner};
+use crate::fd::SharedFd;
+use io_uring::{opcode, squeue};
+use socket2::{SockAddr, SockAddrStorage};
+use std::os::fd::OwnedFd;
+
+/// What one receive got besides the bytes.
+#[derive(Debug)]
+pub(crate) struct Received {
+    /// Bytes received into the buffer.
+    pub(crate) len: usize,
+    /// The sender (unnamed for a connected stream peer or an unbound socket).
+    pub(crate) from: SockAddr,
+    /// Descriptors passed along with the bytes, now owned by us (the kernel closed any beyond
+    /// the room asked for).
+    pub(crate) fds: Vec<OwnedFd>,
+}
+
+pub(crate) struct RecvCtl<B> {
+    fd: SharedFd,
+    buf: B,
+    iovec: Heap<libc::iovec>,
+    name: Heap<SockAddrStorage>,
+    msg: Heap<libc::msghdr>,
+    /// Room for the descriptors; its heap array is what `msg.msg_control` points at.
+    control: Vec<u64>,
+    loss: Option<LossWatch>,
+}
+
+/// Receives into `buf` from `fd`, with the sender and up to `max_fds` descriptors; `loss`
+/// (for streams) records bytes a dropped receive took anyway.
+pub(crate) fn recv_ctl<B: IoBufMut>(
+    fd: &SharedFd,
+    buf: B,
+    max_fds: usize,
+    loss: Option<LossWatch>,
+) -> Op<RecvCtl<B>> {
+    Op::new(RecvCtl {
+        fd: fd.clone(),
+        buf,
+        iovec: Heap::new(libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        }),
+        name: Heap::new(SockAddrStorage::zeroed()),
+        msg: Heap::new(super::zeroed_msghdr()),
+        control: super::cmsg::buffer_for(max_fds.min(super::cmsg::MAX_FDS)),
+        loss,
+    })
+}
+
+impl<B> RecvCtl<B> {
+    /// The descriptors of a successful completion, taken once.
+    fn take_fds(&mut self) -> Vec<OwnedFd> {
+        let msg = self.msg.get();
+        // SAFETY: `msg_control` points at `self.control` (live, u64-aligned, the kernel keeps
+        // `msg_controllen` within its size), filled by the completed recvmsg; each completion is
+        // taken once (`complete` consumes the op, `dispose` sees each final completion once).
+        unsafe { super::cmsg::take_rights(msg) }
+    }
+}
+
+// SAFETY: the entry points at `self.msg`, a heap allocation owned by the op. The header points at
+// `self.iovec` and `self.name` (heap, owned), at the heap array of `self.control` (never resized
+// after construction) and, through the iovec, at `bytes_total` writable bytes of `self.buf`,
+// which its `IoBufMut` contract keeps valid and in place while the op owns it. All of it lives
+// until `complete` or until the driver drops the abandoned op after its final completion. The
+// socket is kept open by the `SharedFd` clone in `self.fd` for as long.
+unsafe impl<B: IoBufMut> OpCode for RecvCtl<B> {
+    type Output = BufResult<Received, B>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        *self.iovec.get_mut() = libc::iovec {
+            iov_base: self.buf.stable_mut_ptr().cast(),
+            iov_len: self.buf.bytes_total(),
+        };
+        let namelen = self.name.get().size_of();
+        let (name, iovec) = (self.name.as_ptr(), self.iovec.as_ptr());
+        let control_len = std::mem::size_of_val(self.control.as_slice());
+        let control = self.control.as_mut_ptr();
+        let msg = self.msg.get_mut();
+        msg.msg_name = name.cast();
+        msg.msg_namelen = namelen;
+        msg.msg_iov = iovec;
+        msg.msg_iovlen = 1;
+        if control_len > 0 {
+            msg.msg_control = control.cast();
+        }
+        msg.msg_controllen = control_len as _;
+        opcode::RecvMsg::new(self.fd.types_fd(), self.msg.as_ptr())
+            .flags(libc::MSG_CMSG_CLOEXEC as u32)
+            .build()
+    }
+
+    fn complete(mut self, cqe: CqeResult) -> Self::Output {
+        let n = match cqe.result {
+            Ok(n) => n as usize,
+            Err(err) => return (Err(err), self.buf),
+        };
+        // SAFETY: the kernel wrote `n` bytes, at most `bytes_total`, from the buffer's start.
+        unsafe { self.buf.set_init(n) };
+        let fds = self.take_fds();
+        let namelen = self.msg.get().msg_namelen;
+        let storage = std::mem::replace(self.name.get_mut(), SockAddrStorage::zeroed());
+        let len = namelen.min(storage.size_of());
+        // SAFETY: the kernel wrote the sender's address (an `AF_UNIX` one, or none: length 0
+        // or just the family, which is an unnamed address) and its length into `msg_namelen`.
+        let from = unsafe { SockAddr::new(storage, len) };
+        (Ok(Received { len: n, from, fds }), self.buf)
+    }
+
+    fn dispose(&mut self, cqe: &CqeResult) {
+        if let Some(loss) = &self.loss {
+            loss.record(cqe);
+        }
+        if cqe.result.is_ok() {
+            // Nobody will take them: close them rather than leak them.
+            drop(self.take_fds());
+        }
+    }
+
+    fn abandoned(&mut self, owner: &Owner) {
+        if let Some(loss) = &mut self.loss {
+            loss.abandoned(owner);
+        }
+    }
+}
