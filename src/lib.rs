@@ -78,6 +78,7 @@ mod driver;
 pub use driver::faults;
 mod executor;
 mod fd;
+pub mod fs;
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod fuzz_support;

@@ -27,6 +27,7 @@ pub mod process;
 pub mod quarantine;
 pub mod rng;
 pub mod skip;
+pub mod tmp;
 
 pub use alloc::{CountingAlloc, HeapSnapshot};
 pub use process::{
@@ -35,6 +36,7 @@ pub use process::{
 };
 pub use rng::{checksum, Xorshift};
 pub use skip::skipped;
+pub use tmp::TempDir;
 
 use std::future::{poll_fn, Future};
 use std::panic::AssertUnwindSafe;
