@@ -50,8 +50,8 @@ fn install_filter() {
         jf,
         k,
     };
-    let load = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u32;
-    let ret = libc::BPF_RET as u32;
+    let load = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
+    let ret = libc::BPF_RET;
     let n = BANNED.len();
     // 0: load arch; 1: right arch? skip 2; 2: kill; 3: load nr; 4..4+n: banned? jump to the
     // kill at 5+n; 4+n: allow; 5+n: kill.
