@@ -86,6 +86,7 @@ pub mod io;
 pub mod net;
 mod op;
 pub mod runtime;
+pub mod signal;
 pub mod sync;
 mod sys;
 pub mod task;

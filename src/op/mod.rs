@@ -24,6 +24,7 @@ pub(crate) mod send;
 pub(crate) mod send_msg;
 pub(crate) mod send_zc;
 pub(crate) mod shutdown;
+pub(crate) mod signalfd;
 pub(crate) mod statx;
 pub(crate) mod unlink_at;
 pub(crate) mod write_at;
