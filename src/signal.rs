@@ -153,7 +153,10 @@ pub struct Signal {
 /// Listens for deliveries of `kind` to this process, from now on.
 ///
 /// Blocks the signal on the calling thread (see the [module docs](self) for threads started
-/// before) and adds it to the process's signalfd, so it no longer runs its default action.
+/// before) and adds it to the process's signalfd, so it no longer runs its default action. A
+/// signal the process ignores (`SIG_IGN`, as a shell sets `SIGINT` for background jobs) is set
+/// back to its default disposition, since an ignored signal is discarded before any signalfd
+/// could see it.
 ///
 /// # Errors
 ///
@@ -187,6 +190,7 @@ pub fn signal(kind: SignalKind) -> io::Result<Signal> {
         return Err(invalid("cannot be caught"));
     }
     crate::sys::block_signals(&[signo])?;
+    crate::sys::unignore_signal(signo)?;
     let mut registry = registry();
     if !registry.watched.contains(&signo) {
         let mut watched = registry.watched.clone();

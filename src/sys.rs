@@ -93,3 +93,26 @@ pub(crate) fn signalfd(fd: Option<std::os::fd::RawFd>, signals: &[i32]) -> io::R
     }
     Ok(rc)
 }
+
+/// Sets `signal`'s disposition back to the default if it is ignored (`SIG_IGN`, as a shell
+/// leaves `SIGINT` for background jobs): an ignored signal is discarded when sent, so it would
+/// never reach a signalfd. Call it with the signal blocked, so the default action never runs.
+pub(crate) fn unignore_signal(signal: i32) -> io::Result<()> {
+    // SAFETY: sigaction is plain data; all zeroes is a valid (default) value.
+    let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: a null new action only queries the current one into `current`, which we own.
+    if unsafe { libc::sigaction(signal, std::ptr::null(), &mut current) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if current.sa_sigaction != libc::SIG_IGN {
+        return Ok(());
+    }
+    // SAFETY: as above.
+    let mut default: libc::sigaction = unsafe { std::mem::zeroed() };
+    default.sa_sigaction = libc::SIG_DFL;
+    // SAFETY: `default` is a valid sigaction with the default handler; no old action asked.
+    if unsafe { libc::sigaction(signal, &default, std::ptr::null_mut()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
