@@ -142,3 +142,40 @@ impl OpenOptions {
         Ok(access | creation | (self.custom_flags & !libc::O_ACCMODE))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::OpenOptions;
+
+    #[test]
+    fn access_and_creation_map_to_open_flags() {
+        let flags = |o: &OpenOptions| o.flags().unwrap();
+        assert_eq!(flags(OpenOptions::new().read(true)), libc::O_RDONLY);
+        assert_eq!(
+            flags(OpenOptions::new().write(true).create(true).truncate(true)),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC
+        );
+        assert_eq!(
+            flags(OpenOptions::new().read(true).append(true).create_new(true)),
+            libc::O_RDWR | libc::O_APPEND | libc::O_CREAT | libc::O_EXCL
+        );
+        // Access-mode bits in custom flags cannot turn a read-only open into a writable one.
+        let custom = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_RDWR)
+            .flags();
+        assert_eq!(custom.unwrap(), libc::O_RDONLY);
+    }
+
+    #[test]
+    fn contradictions_are_invalid_input() {
+        for options in [
+            OpenOptions::new(),
+            OpenOptions::new().read(true).create(true).clone(),
+            OpenOptions::new().append(true).truncate(true).clone(),
+        ] {
+            let err = options.flags().unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{options:?}");
+        }
+    }
+}
