@@ -278,8 +278,8 @@ impl std::fmt::Debug for Signal {
 impl Drop for Signal {
     fn drop(&mut self) {
         registry().waiters.retain(|(id, _)| *id != self.id);
-        // A read in flight goes to the runtime, whose `dispose` records what it takes and
-        // frees the reading role (see `op/signalfd.rs`).
+        // A read in flight goes to the runtime, which hands what it takes to `finish_read` and
+        // so frees the reading role (see `op/signalfd.rs`).
         drop(self.read.take());
     }
 }

@@ -3,8 +3,10 @@
 //! The signalfd is process-wide and never closed (see `signal.rs`), so the op needs no handle
 //! to keep it open. The buffer the kernel writes `signalfd_siginfo` records into is a heap
 //! allocation owned by the op. A read whose future was dropped may still take signals (the
-//! cancel lost the race): `dispose` hands them to `on_lost`, so no delivery is lost, and calls
-//! it (with none) when the cancel won, so the registry knows nobody is reading any more.
+//! cancel lost the race): `dispose` keeps them, and when the runtime drops the op data (after
+//! its borrow of the driver, so no waker runs under it) they go to `on_lost`, so no delivery is
+//! lost; `on_lost` is called (with none) when the cancel won too, so the registry knows nobody
+//! is reading any more.
 
 use super::heap::Heap;
 use crate::driver::op::{CqeResult, Op, OpCode};
@@ -21,6 +23,8 @@ pub(crate) struct SignalRead {
     fd: RawFd,
     buf: Heap<[u8; RECORD * RECORDS]>,
     on_lost: fn(Vec<i32>),
+    /// What an abandoned read took, once its final completion came; for `on_lost` on drop.
+    lost: Option<Vec<i32>>,
 }
 
 /// Reads signal records from the process's signalfd `fd`, which must never be closed.
@@ -29,6 +33,7 @@ pub(crate) fn read_signals(fd: RawFd, on_lost: fn(Vec<i32>)) -> Op<SignalRead> {
         fd,
         buf: Heap::new([0; RECORD * RECORDS]),
         on_lost,
+        lost: None,
     })
 }
 
@@ -68,6 +73,14 @@ unsafe impl OpCode for SignalRead {
             Ok(n) => self.signals(*n as usize),
             Err(_) => Vec::new(),
         };
-        (self.on_lost)(signals);
+        self.lost = Some(signals);
+    }
+}
+
+impl Drop for SignalRead {
+    fn drop(&mut self) {
+        if let Some(signals) = self.lost.take() {
+            (self.on_lost)(signals);
+        }
     }
 }
