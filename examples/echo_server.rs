@@ -40,6 +40,7 @@ use coring::buf::BufRing;
 use coring::net::TcpStream;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::pin;
 
 const USAGE: &str = "usage: echo_server [--addr 127.0.0.1:7000] [--workers N] [--ring] \
                      [--completion-batch N,MICROS] [--grace-ms 10000]";
@@ -81,7 +82,8 @@ async fn echo(stream: TcpStream) -> io::Result<()> {
         // A read fills the buffer from its start and only ever extends its length: clear it.
         buf.clear();
         // Waiting for bytes with none owed back: a stopping server closes here.
-        let Some((read, back)) = shutdown::unless_stopped(true, stream.read(buf)).await else {
+        let read = pin!(stream.read(buf));
+        let Some((read, back)) = shutdown::unless_stopped(true, read).await else {
             return Ok(());
         };
         if read? == 0 {
@@ -97,7 +99,7 @@ async fn echo(stream: TcpStream) -> io::Result<()> {
 async fn echo_ring(stream: TcpStream, ring: BufRing) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let mut incoming = stream.recv_stream(&ring);
-    while let Some(Some(chunk)) = shutdown::unless_stopped(true, incoming.next()).await {
+    while let Some(Some(chunk)) = shutdown::unless_stopped(true, pin!(incoming.next())).await {
         let (written, chunk) = stream.write_all(chunk?).await;
         written?;
         drop(chunk); // back to the ring for the kernel's next receive

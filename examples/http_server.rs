@@ -57,6 +57,7 @@ use coring::time::{timeout, timeout_at, Instant};
 use http_head::{answer, response, MAX_HEAD};
 use std::io;
 use std::net::{Shutdown, SocketAddr};
+use std::pin::pin;
 use std::time::Duration;
 
 const USAGE: &str = "usage: http_server [--addr 127.0.0.1:8080] [--workers N] \
@@ -162,7 +163,7 @@ async fn connection(stream: TcpStream, deadlines: Deadlines) -> io::Result<()> {
             input.reserve_exact(room - input.len());
         }
         let len = input.len();
-        let read = timeout_at(deadline, stream.read(input.slice(len..)));
+        let read = pin!(timeout_at(deadline, stream.read(input.slice(len..))));
         // Idle between requests, a stopping server closes the connection (see shutdown.rs).
         let Some(Ok((read, back))) = shutdown::unless_stopped(head_started.is_none(), read).await
         else {

@@ -141,6 +141,9 @@ fn finish_read(signals: Vec<i32>) {
 }
 
 /// A stream of deliveries of one signal kind, from [`signal`].
+///
+/// It belongs to the worker that polls it (it may have a read in flight on that worker's ring),
+/// so it is not `Send`: on a multi-worker runtime, make one per worker that wants to listen.
 pub struct Signal {
     signo: usize,
     /// Deliveries already reported by this handle.

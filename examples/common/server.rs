@@ -209,7 +209,7 @@ where
     let mut incoming = listener.incoming();
     while let Some(Some(stream)) = shutdown::accept_or_stop(&mut stop, incoming.next()).await {
         match stream {
-            Ok(stream) => drop(coring::spawn(shutdown::track(report(handle(stream))))),
+            Ok(stream) => drop(coring::spawn(report(handle(stream)))),
             // Out of fds and the like: `incoming` backs off before trying again.
             Err(err) => eprintln!("accept: {err}"),
         }
@@ -222,6 +222,7 @@ where
 }
 
 async fn report(connection: impl Future<Output = io::Result<()>>) {
+    let _counted = super::shutdown::Connection::new();
     use io::ErrorKind::{BrokenPipe, ConnectionReset, UnexpectedEof};
     match connection.await {
         Ok(()) => {}

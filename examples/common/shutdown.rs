@@ -5,7 +5,7 @@
 //! ending the process. Each worker's accept loop waits for either signal beside its next
 //! connection ([`accept_or_stop`]); on one it drops its listener (new connections are refused),
 //! marks its core as stopping, and waits up to the grace period (`--grace-ms`, default 10 s)
-//! for its connection tasks ([`track`]) to end. A connection that is idle between requests
+//! for its connection tasks ([`Connection`] guards) to end. A connection that is idle between requests
 //! ends at once ([`unless_stopped`]); one in the middle of a request finishes it, response
 //! included. Then the worker returns and the process exits 0.
 
@@ -14,7 +14,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::{poll_fn, Future};
 use std::io;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Poll, Waker};
@@ -137,23 +137,31 @@ pub async fn accept_or_stop<T>(stop: &mut Stop, next: impl Future<Output = T>) -
     stopped
 }
 
-/// Counts `connection` among this core's connections while it runs.
-pub async fn track<T>(connection: impl Future<Output = T>) -> T {
-    struct Guard(Rc<Core>);
-    impl Drop for Guard {
-        fn drop(&mut self) {
-            self.0.connections.set(self.0.connections.get() - 1);
-            wake_all(&self.0);
-        }
+/// One of this core's connections, counted while the guard lives. A guard held inside the
+/// connection's task, rather than a future wrapped around the connection, which would hold a
+/// second copy of the connection's (large) future in every task.
+pub struct Connection(Rc<Core>);
+
+impl Connection {
+    /// Counts one more connection on this core.
+    pub fn new() -> Connection {
+        let core = core();
+        core.connections.set(core.connections.get() + 1);
+        Connection(core)
     }
-    let core = core();
-    core.connections.set(core.connections.get() + 1);
-    let _guard = Guard(core);
-    connection.await
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.0.connections.set(self.0.connections.get() - 1);
+        wake_all(&self.0);
+    }
 }
 
 /// Waits until this core's connections have ended, or `grace` has passed; says which.
 pub async fn drain(grace: Duration) {
+    // Connections accepted in the stopping turn start counting when their task first runs.
+    coring::task::yield_now().await;
     let waiter = Waiter::new();
     let core = waiter.core.clone();
     let all_done = poll_fn(|cx| {
@@ -175,9 +183,12 @@ pub async fn drain(grace: Duration) {
 
 /// `wait` (a connection waiting for its next request), unless this core is stopping while
 /// the connection is `idle`: then `None` at once, and the connection should close.
-pub async fn unless_stopped<T>(idle: bool, wait: impl Future<Output = T>) -> Option<T> {
+///
+/// `wait` is pinned by the caller and borrowed here, so the connection's future holds one copy
+/// of it (moving it in would hold several: a read with its timeout is large, and a server
+/// holds thousands of them).
+pub async fn unless_stopped<F: Future>(idle: bool, mut wait: Pin<&mut F>) -> Option<F::Output> {
     let waiter = Waiter::new();
-    let mut wait = pin!(wait);
     poll_fn(|cx| {
         if idle && waiter.core.stopping.get() {
             return Poll::Ready(None);

@@ -42,7 +42,7 @@ pub async fn connection(stream: TcpStream, root: PathBuf, idle: Duration) -> io:
                     return reply(&stream, 400, "Bad Request", true).await;
                 }
                 let len = input.len();
-                let read = timeout(idle, stream.read(input.slice(len..)));
+                let read = std::pin::pin!(timeout(idle, stream.read(input.slice(len..))));
                 let Some(Ok((read, back))) = super::shutdown::unless_stopped(len == 0, read).await
                 else {
                     return Ok(()); // idle, or the server is stopping
