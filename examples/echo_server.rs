@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example echo_server -- [--addr 127.0.0.1:7000] [--workers N] [--ring] \
-//!     [--completion-batch 32,50]
+//!     [--completion-batch 32,50] [--grace-ms 10000]
 //! cargo run --release --example echo_client -- --connections 50 --size 1024 --duration 5
 //! ```
 //!
@@ -15,6 +15,9 @@
 //! only when bytes arrive. Each chunk is written back as it is (a `RingBuf` is an owned buffer
 //! like any other) and goes back to the ring once the write is done: no copy, and no buffer
 //! held by an idle connection.
+//!
+//! On Ctrl-C (`SIGINT`) or `SIGTERM` it stops accepting, closes each connection once it has
+//! echoed everything it read, and exits 0 (after `--grace-ms`, 10 s, at most).
 //!
 //! With `--workers N`, N cores each run a runtime and a `SO_REUSEPORT` listener of their own.
 //!
@@ -30,14 +33,17 @@
 mod args;
 #[path = "common/server.rs"]
 mod server;
+#[path = "common/shutdown.rs"]
+mod shutdown;
 
 use coring::buf::BufRing;
 use coring::net::TcpStream;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::pin;
 
 const USAGE: &str = "usage: echo_server [--addr 127.0.0.1:7000] [--workers N] [--ring] \
-                     [--completion-batch N,MICROS]";
+                     [--completion-batch N,MICROS] [--grace-ms 10000]";
 /// Bytes read at a time per connection.
 const BUF_SIZE: usize = 16 * 1024;
 /// Buffers in each worker's ring for `--ring` (of `BUF_SIZE` bytes: 8 MiB per worker).
@@ -75,7 +81,11 @@ async fn echo(stream: TcpStream) -> io::Result<()> {
     loop {
         // A read fills the buffer from its start and only ever extends its length: clear it.
         buf.clear();
-        let (read, back) = stream.read(buf).await;
+        // Waiting for bytes with none owed back: a stopping server closes here.
+        let read = pin!(stream.read(buf));
+        let Some((read, back)) = shutdown::unless_stopped(true, read).await else {
+            return Ok(());
+        };
         if read? == 0 {
             return Ok(()); // the client closed
         }
@@ -89,7 +99,7 @@ async fn echo(stream: TcpStream) -> io::Result<()> {
 async fn echo_ring(stream: TcpStream, ring: BufRing) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let mut incoming = stream.recv_stream(&ring);
-    while let Some(chunk) = incoming.next().await {
+    while let Some(Some(chunk)) = shutdown::unless_stopped(true, pin!(incoming.next())).await {
         let (written, chunk) = stream.write_all(chunk?).await;
         written?;
         drop(chunk); // back to the ring for the kernel's next receive

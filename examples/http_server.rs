@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! cargo run --release --example http_server -- [--addr 127.0.0.1:8080] [--workers N] \
-//!     [--head-deadline-ms 10000] [--idle-timeout-ms 30000] [--completion-batch 32,50]
+//!     [--head-deadline-ms 10000] [--idle-timeout-ms 30000] [--completion-batch 32,50] \
+//!     [--root DIR] [--grace-ms 10000]
 //! wrk -t2 -c50 -d10s http://127.0.0.1:8080/
 //! ```
 //!
@@ -31,6 +32,11 @@
 //! digits (`+5`), any `Transfer-Encoding` (no transfer coding is decoded, so the end of such a
 //! body is unknown), and an HTTP/1.1 request without exactly one `Host`, or with a `Host` that
 //! is not `host[:port]` (RFC 9112 §3.2).
+//!
+//! With `--root DIR` it serves the files under `DIR` instead, read through `coring::fs`
+//! (`common/static_files.rs`). On Ctrl-C (`SIGINT`) or `SIGTERM` it stops accepting, lets
+//! requests in progress finish (idle keep-alive connections close at once), and exits 0,
+//! after `--grace-ms` (10 s) at most.
 
 #[path = "common/args.rs"]
 mod args;
@@ -40,6 +46,10 @@ mod http_date;
 mod http_head;
 #[path = "common/server.rs"]
 mod server;
+#[path = "common/shutdown.rs"]
+mod shutdown;
+#[path = "common/static_files.rs"]
+mod static_files;
 
 use coring::buf::IoBuf;
 use coring::net::TcpStream;
@@ -47,11 +57,12 @@ use coring::time::{timeout, timeout_at, Instant};
 use http_head::{answer, response, MAX_HEAD};
 use std::io;
 use std::net::{Shutdown, SocketAddr};
+use std::pin::pin;
 use std::time::Duration;
 
 const USAGE: &str = "usage: http_server [--addr 127.0.0.1:8080] [--workers N] \
                      [--head-deadline-ms 10000] [--idle-timeout-ms 30000] \
-                     [--completion-batch N,MICROS]";
+                     [--completion-batch N,MICROS] [--root DIR] [--grace-ms 10000]";
 /// How long a client may take to send a whole request head, from that head's first byte.
 const HEAD_DEADLINE_MS: u64 = 10_000;
 /// How long a keep-alive connection may stay idle between requests.
@@ -75,14 +86,29 @@ fn main() {
         head: Duration::from_millis(args.value("--head-deadline-ms", HEAD_DEADLINE_MS)),
         idle: Duration::from_millis(args.value("--idle-timeout-ms", IDLE_TIMEOUT_MS)),
     };
+    let root = args.value("--root", String::new());
+    let root = (!root.is_empty()).then(|| std::path::PathBuf::from(root));
     args.finish();
     server::run(
         "http_server",
         addr,
         &runtime,
-        "keep-alive",
+        if root.is_some() {
+            "static files"
+        } else {
+            "keep-alive"
+        },
         move |_, listener| {
-            server::accept_each(listener, move |stream| connection(stream, deadlines))
+            let root = root.clone();
+            async move {
+                match root {
+                    Some(root) => {
+                        let serve = |s| static_files::connection(s, root.clone(), deadlines.idle);
+                        server::accept_each(listener, serve).await
+                    }
+                    None => server::accept_each(listener, |s| connection(s, deadlines)).await,
+                }
+            }
         },
     );
 }
@@ -137,7 +163,10 @@ async fn connection(stream: TcpStream, deadlines: Deadlines) -> io::Result<()> {
             input.reserve_exact(room - input.len());
         }
         let len = input.len();
-        let Ok((read, back)) = timeout_at(deadline, stream.read(input.slice(len..))).await else {
+        let read = pin!(timeout_at(deadline, stream.read(input.slice(len..))));
+        // Idle between requests, a stopping server closes the connection (see shutdown.rs).
+        let Some(Ok((read, back))) = shutdown::unless_stopped(head_started.is_none(), read).await
+        else {
             if head_started.is_some() {
                 let answer = stream.write_all(response(408, "Request Timeout"));
                 if let Ok((written, _)) = timeout(deadlines.idle, answer).await {

@@ -43,6 +43,17 @@ impl SharedFd {
         }
     }
 
+    /// The fd itself if this is the last clone (no op holds it), else `self` back.
+    pub(crate) fn try_unwrap(self) -> Result<OwnedFd, SharedFd> {
+        let inner = Rc::try_unwrap(self.inner).map_err(|inner| SharedFd { inner })?;
+        let fd = inner.fd;
+        // `Inner::drop` would close the fd: ownership moves to the OwnedFd instead.
+        std::mem::forget(inner);
+        // SAFETY: the fd came from an OwnedFd in `new`, and `Inner` (forgotten above) was its
+        // only owner, so nothing else will close it.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
     pub(crate) fn raw(&self) -> RawFd {
         self.inner.fd
     }

@@ -78,6 +78,7 @@ mod driver;
 pub use driver::faults;
 mod executor;
 mod fd;
+pub mod fs;
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod fuzz_support;
@@ -85,6 +86,7 @@ pub mod io;
 pub mod net;
 mod op;
 pub mod runtime;
+pub mod signal;
 pub mod sync;
 mod sys;
 pub mod task;

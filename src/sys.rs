@@ -46,3 +46,73 @@ pub(crate) fn allowed_cpus() -> io::Result<Vec<usize>> {
         .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
         .collect())
 }
+
+/// A signal set holding `signals`.
+fn sigset(signals: &[i32]) -> io::Result<libc::sigset_t> {
+    // SAFETY: sigset_t is plain data; sigemptyset initializes it before use.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid sigset_t we own.
+    unsafe { libc::sigemptyset(&mut set) };
+    for &signal in signals {
+        // SAFETY: as above; sigaddset checks `signal` and fails with EINVAL if it is invalid.
+        if unsafe { libc::sigaddset(&mut set, signal) } != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("coring: {signal} is not a signal number"),
+            ));
+        }
+    }
+    Ok(set)
+}
+
+/// Blocks `signals` on the calling thread (threads it starts later inherit the mask), so they
+/// stay pending for a signalfd instead of running their default action.
+pub(crate) fn block_signals(signals: &[i32]) -> io::Result<()> {
+    let set = sigset(signals)?;
+    // SAFETY: `set` is a valid, initialized sigset_t; a null old-set pointer is allowed.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    Ok(())
+}
+
+/// Creates a signalfd for `signals` (`fd` is `None`) or sets the mask of the existing one.
+/// Blocking (no `SFD_NONBLOCK`): io_uring then waits for a signal instead of failing the read
+/// with `EAGAIN`.
+pub(crate) fn signalfd(fd: Option<std::os::fd::RawFd>, signals: &[i32]) -> io::Result<i32> {
+    let set = sigset(signals)?;
+    // SAFETY: `set` is a valid sigset_t; `fd` is -1 or a signalfd the caller owns.
+    let rc = unsafe { libc::signalfd(fd.unwrap_or(-1), &set, libc::SFD_CLOEXEC) };
+    if rc < 0 {
+        let err = io::Error::last_os_error();
+        return Err(io::Error::new(
+            err.kind(),
+            format!("coring: creating the process's signalfd failed: {err}"),
+        ));
+    }
+    Ok(rc)
+}
+
+/// Sets `signal`'s disposition back to the default if it is ignored (`SIG_IGN`, as a shell
+/// leaves `SIGINT` for background jobs): an ignored signal is discarded when sent, so it would
+/// never reach a signalfd. Call it with the signal blocked, so the default action never runs.
+pub(crate) fn unignore_signal(signal: i32) -> io::Result<()> {
+    // SAFETY: sigaction is plain data; all zeroes is a valid (default) value.
+    let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: a null new action only queries the current one into `current`, which we own.
+    if unsafe { libc::sigaction(signal, std::ptr::null(), &mut current) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if current.sa_sigaction != libc::SIG_IGN {
+        return Ok(());
+    }
+    // SAFETY: as above.
+    let mut default: libc::sigaction = unsafe { std::mem::zeroed() };
+    default.sa_sigaction = libc::SIG_DFL;
+    // SAFETY: `default` is a valid sigaction with the default handler; no old action asked.
+    if unsafe { libc::sigaction(signal, &default, std::ptr::null_mut()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

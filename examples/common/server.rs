@@ -12,6 +12,10 @@
 //! restarts it at once must not see `Address already in use`. Another server holding the
 //! address for good still gets that error, 2 s later.
 //!
+//! On `SIGINT` or `SIGTERM` every worker stops accepting and waits up to `--grace-ms` (10 s)
+//! for its connections to finish what they are doing, then the process exits 0 (see
+//! `shutdown.rs`).
+//!
 //! `--completion-batch N,MICROS` builds every runtime with `Builder::completion_batch(N, MICROS
 //! µs)`: fewer `io_uring_enter` calls on a busy server, at most MICROS µs added latency.
 
@@ -37,8 +41,11 @@ pub struct RuntimeOptions {
 }
 
 impl RuntimeOptions {
-    /// Takes `--workers` and `--completion-batch` out of `args`.
+    /// Takes `--workers`, `--completion-batch` and `--grace-ms` out of `args`.
     pub fn from_args(args: &mut super::args::Args) -> RuntimeOptions {
+        // `--grace-ms` too: how long a stopping server waits for its connections.
+        let grace = args.value("--grace-ms", super::shutdown::GRACE_MS);
+        super::shutdown::set_grace(std::time::Duration::from_millis(grace));
         RuntimeOptions {
             workers: args.value("--workers", 1),
             batch: args.value("--completion-batch", MaybeBatch(None)).0,
@@ -111,6 +118,11 @@ pub fn run<F, Fut>(
     F: Fn(usize, TcpListener) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = io::Result<()>> + 'static,
 {
+    // Before any thread starts, so they all inherit the blocked signals.
+    if let Err(err) = super::shutdown::block_signals() {
+        eprintln!("{name}: cannot take SIGINT/SIGTERM: {err}");
+        std::process::exit(1);
+    }
     let workers = options.workers;
     let announce = format!("{name} listening on {{addr}} ({})", options.describe(mode));
     let result = if workers <= 1 {
@@ -184,25 +196,33 @@ fn bind(addr: SocketAddr, options: &ListenOptions) -> io::Result<TcpListener> {
     }
 }
 
-/// Accepts connections forever, running `handle` on each in a task of its own. A connection's
-/// error is printed unless it is the peer going away.
+/// Accepts connections until `SIGINT` or `SIGTERM`, running `handle` on each in a task of its
+/// own; then closes the listener and waits (up to the grace period) for those tasks to end. A
+/// connection's error is printed unless it is the peer going away.
 pub async fn accept_each<H, Fut>(listener: TcpListener, mut handle: H) -> io::Result<()>
 where
     H: FnMut(TcpStream) -> Fut,
     Fut: Future<Output = io::Result<()>> + 'static,
 {
+    use super::shutdown;
+    let mut stop = shutdown::Stop::new()?;
     let mut incoming = listener.incoming();
-    while let Some(stream) = incoming.next().await {
+    while let Some(Some(stream)) = shutdown::accept_or_stop(&mut stop, incoming.next()).await {
         match stream {
             Ok(stream) => drop(coring::spawn(report(handle(stream)))),
             // Out of fds and the like: `incoming` backs off before trying again.
             Err(err) => eprintln!("accept: {err}"),
         }
     }
+    // Closing the listener refuses new connections from here on.
+    drop(incoming);
+    drop(listener);
+    shutdown::drain(shutdown::grace()).await;
     Ok(())
 }
 
 async fn report(connection: impl Future<Output = io::Result<()>>) {
+    let _counted = super::shutdown::Connection::new();
     use io::ErrorKind::{BrokenPipe, ConnectionReset, UnexpectedEof};
     match connection.await {
         Ok(()) => {}

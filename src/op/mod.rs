@@ -3,21 +3,33 @@
 
 pub(crate) mod accept;
 pub(crate) mod accept_multi;
+pub(crate) mod close;
 pub(crate) mod cmsg;
 pub(crate) mod connect;
 pub(crate) mod fixed;
+pub(crate) mod fsync;
+pub(crate) mod ftruncate;
 pub(crate) mod heap;
 pub(crate) mod keep;
 pub(crate) mod loss;
+pub(crate) mod mkdir_at;
 pub(crate) mod nop;
+pub(crate) mod open_at;
+mod path;
+pub(crate) mod read_at;
 pub(crate) mod recv;
 pub(crate) mod recv_ctl;
 pub(crate) mod recv_msg;
 pub(crate) mod recv_multi;
+pub(crate) mod rename_at;
 pub(crate) mod send;
 pub(crate) mod send_msg;
 pub(crate) mod send_zc;
 pub(crate) mod shutdown;
+pub(crate) mod signalfd;
+pub(crate) mod statx;
+pub(crate) mod unlink_at;
+pub(crate) mod write_at;
 
 /// The most iovecs one `sendmsg`/`recvmsg` takes (Linux's `UIO_MAXIOV`); more is `EMSGSIZE`.
 /// Vectored ops pass the first `IOV_MAX` buffers and report what moved, as std and tokio do.

@@ -27,6 +27,7 @@ pub mod process;
 pub mod quarantine;
 pub mod rng;
 pub mod skip;
+pub mod tmp;
 pub mod unix;
 
 pub use alloc::{CountingAlloc, HeapSnapshot};
@@ -36,6 +37,7 @@ pub use process::{
 };
 pub use rng::{checksum, Xorshift};
 pub use skip::skipped;
+pub use tmp::TempDir;
 
 use std::future::{poll_fn, Future};
 use std::panic::AssertUnwindSafe;

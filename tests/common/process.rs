@@ -197,6 +197,36 @@ pub fn run_child_under(
     run_command(command, deadline)
 }
 
+/// [`run_child`] with `signals` blocked in the child from its first instruction, so every
+/// thread it starts (the test harness's included) inherits the mask: what a program that
+/// waits for signals on a signalfd needs (see `coring::signal`).
+pub fn run_child_with_signals_blocked(
+    test: &str,
+    env: &[(&str, &str)],
+    deadline: Duration,
+    signals: &'static [i32],
+) -> ChildRun {
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .envs(env.iter().copied());
+    // SAFETY: the closure runs in the forked child before exec and only makes
+    // async-signal-safe calls (sigemptyset, sigaddset, pthread_sigmask) on stack data.
+    unsafe {
+        command.pre_exec(move || {
+            let mut set = std::mem::MaybeUninit::<libc::sigset_t>::zeroed().assume_init();
+            libc::sigemptyset(&mut set);
+            for &signal in signals {
+                libc::sigaddset(&mut set, signal);
+            }
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    run_command(command, deadline)
+}
+
 /// Runs `command` (any program, say an example) to its end with no input, collecting its
 /// output; kills it if it runs longer than `deadline`.
 pub fn run_command(mut command: Command, deadline: Duration) -> ChildRun {

@@ -1,0 +1,37 @@
+//! `FSYNC`: flush a file's data (and, unless `DATASYNC`, its metadata) to the device.
+
+use crate::driver::op::{CqeResult, Op, OpCode};
+use crate::fd::SharedFd;
+use io_uring::{opcode, squeue, types::FsyncFlags};
+use std::io;
+
+pub(crate) struct Fsync {
+    fd: SharedFd,
+    data_only: bool,
+}
+
+/// `fsync(2)`, or `fdatasync(2)` if `data_only`.
+pub(crate) fn fsync(fd: &SharedFd, data_only: bool) -> Op<Fsync> {
+    Op::new(Fsync {
+        fd: fd.clone(),
+        data_only,
+    })
+}
+
+// SAFETY: the entry holds no pointers; the file is kept open by the `SharedFd` clone.
+unsafe impl OpCode for Fsync {
+    type Output = io::Result<()>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        let flags = if self.data_only {
+            FsyncFlags::DATASYNC
+        } else {
+            FsyncFlags::empty()
+        };
+        opcode::Fsync::new(self.fd.types_fd()).flags(flags).build()
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        cqe.result.map(drop)
+    }
+}

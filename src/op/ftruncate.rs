@@ -1,0 +1,32 @@
+//! `FTRUNCATE` (Linux 6.9): set a file's length.
+
+use crate::driver::op::{CqeResult, Op, OpCode};
+use crate::fd::SharedFd;
+use io_uring::{opcode, squeue};
+use std::io;
+
+pub(crate) struct Ftruncate {
+    fd: SharedFd,
+    len: u64,
+}
+
+/// `ftruncate(2)` through the ring. Kernels before 6.9 answer `EINVAL` (unknown opcode).
+pub(crate) fn ftruncate(fd: &SharedFd, len: u64) -> Op<Ftruncate> {
+    Op::new(Ftruncate {
+        fd: fd.clone(),
+        len,
+    })
+}
+
+// SAFETY: the entry holds no pointers; the file is kept open by the `SharedFd` clone.
+unsafe impl OpCode for Ftruncate {
+    type Output = io::Result<()>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        opcode::Ftruncate::new(self.fd.types_fd(), self.len).build()
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        cqe.result.map(drop)
+    }
+}

@@ -1,0 +1,36 @@
+//! `MKDIRAT`: create a directory.
+
+use super::path::OwnedPath;
+use crate::driver::op::{CqeResult, Op, OpCode};
+use io_uring::{opcode, squeue, types};
+use std::ffi::CString;
+use std::io;
+
+pub(crate) struct MkDirAt {
+    path: OwnedPath,
+    mode: libc::mode_t,
+}
+
+/// `mkdirat(AT_FDCWD, path, mode)`.
+pub(crate) fn mkdir_at(path: CString, mode: libc::mode_t) -> Op<MkDirAt> {
+    Op::new(MkDirAt {
+        path: OwnedPath::new(path),
+        mode,
+    })
+}
+
+// SAFETY: the entry points only at the path, a heap allocation owned by the op that does not
+// move when it moves and is freed with the op data after the final completion.
+unsafe impl OpCode for MkDirAt {
+    type Output = io::Result<()>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        opcode::MkDirAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
+            .mode(self.mode)
+            .build()
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        cqe.result.map(drop)
+    }
+}

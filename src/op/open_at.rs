@@ -1,0 +1,54 @@
+//! `OPENAT`: open a file by path, relative to the working directory.
+//!
+//! The path is owned by the op until its final completion. If the future is dropped and the open
+//! completes anyway (the cancel lost the race), the new fd is closed in `dispose`, so a cancelled
+//! open never leaks a descriptor.
+
+use super::path::OwnedPath;
+use crate::driver::op::{CqeResult, Op, OpCode};
+use io_uring::{opcode, squeue, types};
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
+
+pub(crate) struct OpenAt {
+    path: OwnedPath,
+    flags: i32,
+    mode: libc::mode_t,
+}
+
+/// Opens `path` with `open(2)` `flags` (`O_CLOEXEC` is always added) and creation `mode`.
+pub(crate) fn open_at(path: CString, flags: i32, mode: libc::mode_t) -> Op<OpenAt> {
+    Op::new(OpenAt {
+        path: OwnedPath::new(path),
+        flags: flags | libc::O_CLOEXEC,
+        mode,
+    })
+}
+
+// SAFETY: the entry points only at the path, in `self.path`, a heap allocation owned by this op
+// that does not move when the op moves and is freed with the op data after the final completion.
+unsafe impl OpCode for OpenAt {
+    type Output = io::Result<OwnedFd>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        opcode::OpenAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
+            .flags(self.flags)
+            .mode(self.mode)
+            .build()
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        let raw = cqe.result?;
+        // SAFETY: a successful open returns a new fd that nothing else owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(raw as i32) })
+    }
+
+    fn dispose(&mut self, cqe: &CqeResult) {
+        if let Ok(raw) = cqe.result {
+            // SAFETY: a successful open returns a new fd that nothing else owns; nobody will
+            // take it, so it is closed here instead of leaking.
+            drop(unsafe { OwnedFd::from_raw_fd(raw as i32) });
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! `READ` and `READ_FIXED` at an explicit file offset, into an owned buffer (`pread(2)`).
+
+use crate::buf::{BufResult, IoBufMut};
+use crate::driver::op::{CqeResult, Op, OpCode};
+use crate::fd::SharedFd;
+use io_uring::{opcode, squeue};
+
+pub(crate) struct ReadAt<B> {
+    fd: SharedFd,
+    buf: B,
+    pos: u64,
+    /// The registered buffer's index, for `READ_FIXED`.
+    fixed: Option<u16>,
+}
+
+/// Reads into `buf` from `fd` at offset `pos`.
+pub(crate) fn read_at<B: IoBufMut>(fd: &SharedFd, buf: B, pos: u64) -> Op<ReadAt<B>> {
+    Op::new(ReadAt {
+        fd: fd.clone(),
+        buf,
+        pos,
+        fixed: None,
+    })
+}
+
+/// Reads into the registered buffer `buf` from `fd` at offset `pos`; `Err(buf)` if `buf` is not
+/// a registered buffer.
+pub(crate) fn read_fixed_at<B: IoBufMut>(
+    fd: &SharedFd,
+    buf: B,
+    pos: u64,
+) -> Result<Op<ReadAt<B>>, B> {
+    match buf.fixed_index() {
+        Some(index) => Ok(Op::new(ReadAt {
+            fd: fd.clone(),
+            buf,
+            pos,
+            fixed: Some(index),
+        })),
+        None => Err(buf),
+    }
+}
+
+// SAFETY: the entry points at `bytes_total` bytes of `self.buf`, kept valid, writable and in
+// place by its `IoBufMut` contract (and, for a registered buffer, by the pool it belongs to)
+// while the op owns it. The file is kept open by the `SharedFd` clone in `self.fd`.
+unsafe impl<B: IoBufMut> OpCode for ReadAt<B> {
+    type Output = BufResult<usize, B>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        let len = u32::try_from(self.buf.bytes_total()).unwrap_or(u32::MAX);
+        let ptr = self.buf.stable_mut_ptr();
+        match self.fixed {
+            Some(index) => opcode::ReadFixed::new(self.fd.types_fd(), ptr, len, index)
+                .offset(self.pos)
+                .build(),
+            None => opcode::Read::new(self.fd.types_fd(), ptr, len)
+                .offset(self.pos)
+                .build(),
+        }
+    }
+
+    fn complete(mut self, cqe: CqeResult) -> Self::Output {
+        let result = cqe.result.map(|n| {
+            // SAFETY: the kernel wrote `n` bytes from the buffer's start, `n` <= the length given.
+            unsafe { self.buf.set_init(n as usize) };
+            n as usize
+        });
+        (result, self.buf)
+    }
+}

@@ -1,0 +1,35 @@
+//! `RENAMEAT`: move a name to another, replacing it if it exists (`rename(2)`).
+
+use super::path::OwnedPath;
+use crate::driver::op::{CqeResult, Op, OpCode};
+use io_uring::{opcode, squeue, types};
+use std::ffi::CString;
+use std::io;
+
+pub(crate) struct RenameAt {
+    from: OwnedPath,
+    to: OwnedPath,
+}
+
+/// `renameat2(AT_FDCWD, from, AT_FDCWD, to, 0)`.
+pub(crate) fn rename_at(from: CString, to: CString) -> Op<RenameAt> {
+    Op::new(RenameAt {
+        from: OwnedPath::new(from),
+        to: OwnedPath::new(to),
+    })
+}
+
+// SAFETY: the entry points at the two paths, heap allocations owned by the op that do not move
+// when it moves and are freed with the op data after the final completion.
+unsafe impl OpCode for RenameAt {
+    type Output = io::Result<()>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        let cwd = types::Fd(libc::AT_FDCWD);
+        opcode::RenameAt::new(cwd, self.from.as_ptr(), cwd, self.to.as_ptr()).build()
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        cqe.result.map(drop)
+    }
+}

@@ -1,0 +1,86 @@
+//! `READ` of the process's signalfd: which signals arrived.
+//!
+//! The signalfd is process-wide and never closed (see `signal.rs`), so the op needs no handle
+//! to keep it open. The buffer the kernel writes `signalfd_siginfo` records into is a heap
+//! allocation owned by the op. A read whose future was dropped may still take signals (the
+//! cancel lost the race): `dispose` keeps them, and when the runtime drops the op data (after
+//! its borrow of the driver, so no waker runs under it) they go to `on_lost`, so no delivery is
+//! lost; `on_lost` is called (with none) when the cancel won too, so the registry knows nobody
+//! is reading any more.
+
+use super::heap::Heap;
+use crate::driver::op::{CqeResult, Op, OpCode};
+use io_uring::{opcode, squeue, types};
+use std::io;
+use std::os::fd::RawFd;
+
+/// The size of one `struct signalfd_siginfo`.
+const RECORD: usize = 128;
+/// Records taken by one read.
+const RECORDS: usize = 16;
+
+pub(crate) struct SignalRead {
+    fd: RawFd,
+    buf: Heap<[u8; RECORD * RECORDS]>,
+    on_lost: fn(Vec<i32>),
+    /// What an abandoned read took, once its final completion came; for `on_lost` on drop.
+    lost: Option<Vec<i32>>,
+}
+
+/// Reads signal records from the process's signalfd `fd`, which must never be closed.
+pub(crate) fn read_signals(fd: RawFd, on_lost: fn(Vec<i32>)) -> Op<SignalRead> {
+    Op::new(SignalRead {
+        fd,
+        buf: Heap::new([0; RECORD * RECORDS]),
+        on_lost,
+        lost: None,
+    })
+}
+
+impl SignalRead {
+    /// The signal numbers in the first `n` bytes (whole records) of the buffer.
+    fn signals(&self, n: usize) -> Vec<i32> {
+        let bytes = &self.buf.get()[..n.min(RECORD * RECORDS)];
+        bytes
+            .chunks_exact(RECORD)
+            .map(|record| {
+                // `ssi_signo` is the record's first field, a u32 in native byte order.
+                let signo = [record[0], record[1], record[2], record[3]];
+                u32::from_ne_bytes(signo) as i32
+            })
+            .collect()
+    }
+}
+
+// SAFETY: the entry points at `self.buf`, a heap allocation owned by the op that does not move
+// when it moves and is freed with the op data after the final completion. The fd is the
+// process's signalfd, which is never closed.
+unsafe impl OpCode for SignalRead {
+    type Output = io::Result<Vec<i32>>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        let len = (RECORD * RECORDS) as u32;
+        opcode::Read::new(types::Fd(self.fd), self.buf.as_ptr().cast::<u8>(), len).build()
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        let n = cqe.result?;
+        Ok(self.signals(n as usize))
+    }
+
+    fn dispose(&mut self, cqe: &CqeResult) {
+        let signals = match &cqe.result {
+            Ok(n) => self.signals(*n as usize),
+            Err(_) => Vec::new(),
+        };
+        self.lost = Some(signals);
+    }
+}
+
+impl Drop for SignalRead {
+    fn drop(&mut self) {
+        if let Some(signals) = self.lost.take() {
+            (self.on_lost)(signals);
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! `STATX`: a file's metadata, by path or (with an empty path and `AT_EMPTY_PATH`) by fd.
+//!
+//! The kernel writes a `statx` struct into a heap allocation owned by the op, and reads the
+//! path from another; both live until the final completion.
+
+use super::heap::Heap;
+use super::path::OwnedPath;
+use crate::driver::op::{CqeResult, Op, OpCode};
+use crate::fd::SharedFd;
+use io_uring::{opcode, squeue, types};
+use std::ffi::CString;
+use std::io;
+
+pub(crate) struct Statx {
+    /// The file when stat'ing an open file; keeps it open while the kernel looks.
+    fd: Option<SharedFd>,
+    path: OwnedPath,
+    flags: i32,
+    out: Heap<libc::statx>,
+}
+
+fn zeroed_statx() -> libc::statx {
+    // SAFETY: `statx` is plain data (integers and padding); all zeroes is a valid value.
+    unsafe { std::mem::zeroed() }
+}
+
+/// The metadata of `path`, following symlinks.
+pub(crate) fn statx_path(path: CString) -> Op<Statx> {
+    Op::new(Statx {
+        fd: None,
+        path: OwnedPath::new(path),
+        flags: 0,
+        out: Heap::new(zeroed_statx()),
+    })
+}
+
+/// The metadata of the open file `fd`.
+pub(crate) fn statx_fd(fd: &SharedFd) -> Op<Statx> {
+    Op::new(Statx {
+        fd: Some(fd.clone()),
+        path: OwnedPath::new(CString::default()),
+        flags: libc::AT_EMPTY_PATH,
+        out: Heap::new(zeroed_statx()),
+    })
+}
+
+// SAFETY: the entry points at the path in `self.path` and the output struct in `self.out`, heap
+// allocations owned by the op that do not move when it moves and are freed with the op data after
+// the final completion. The fd, if any, is kept open by the `SharedFd` clone in `self.fd`.
+unsafe impl OpCode for Statx {
+    type Output = io::Result<libc::statx>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        let dirfd = self.fd.as_ref().map_or(libc::AT_FDCWD, SharedFd::raw);
+        let out = self.out.as_ptr().cast::<types::statx>();
+        opcode::Statx::new(types::Fd(dirfd), self.path.as_ptr(), out)
+            .flags(self.flags)
+            .mask(libc::STATX_BASIC_STATS)
+            .build()
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        cqe.result?;
+        Ok(*self.out.get())
+    }
+}

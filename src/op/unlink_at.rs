@@ -1,0 +1,36 @@
+//! `UNLINKAT`: remove a name (a file, or with `AT_REMOVEDIR` an empty directory).
+
+use super::path::OwnedPath;
+use crate::driver::op::{CqeResult, Op, OpCode};
+use io_uring::{opcode, squeue, types};
+use std::ffi::CString;
+use std::io;
+
+pub(crate) struct UnlinkAt {
+    path: OwnedPath,
+    flags: i32,
+}
+
+/// `unlinkat(AT_FDCWD, path, flags)`.
+pub(crate) fn unlink_at(path: CString, flags: i32) -> Op<UnlinkAt> {
+    Op::new(UnlinkAt {
+        path: OwnedPath::new(path),
+        flags,
+    })
+}
+
+// SAFETY: the entry points only at the path, a heap allocation owned by the op that does not
+// move when it moves and is freed with the op data after the final completion.
+unsafe impl OpCode for UnlinkAt {
+    type Output = io::Result<()>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        opcode::UnlinkAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
+            .flags(self.flags)
+            .build()
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        cqe.result.map(drop)
+    }
+}

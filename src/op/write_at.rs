@@ -1,0 +1,69 @@
+//! `WRITE` and `WRITE_FIXED` at an explicit file offset, from an owned buffer (`pwrite(2)`).
+//!
+//! Unlike sockets (see `fixed.rs`), a file write raises no `SIGPIPE`, so registered buffers go
+//! out through `WRITE_FIXED` itself.
+
+use crate::buf::{BufResult, IoBuf};
+use crate::driver::op::{CqeResult, Op, OpCode};
+use crate::fd::SharedFd;
+use io_uring::{opcode, squeue};
+
+pub(crate) struct WriteAt<B> {
+    fd: SharedFd,
+    buf: B,
+    pos: u64,
+    /// The registered buffer's index, for `WRITE_FIXED`.
+    fixed: Option<u16>,
+}
+
+/// Writes the initialized bytes of `buf` to `fd` at offset `pos`.
+pub(crate) fn write_at<B: IoBuf>(fd: &SharedFd, buf: B, pos: u64) -> Op<WriteAt<B>> {
+    Op::new(WriteAt {
+        fd: fd.clone(),
+        buf,
+        pos,
+        fixed: None,
+    })
+}
+
+/// Writes the registered buffer `buf` to `fd` at offset `pos`; `Err(buf)` if `buf` is not a
+/// registered buffer.
+pub(crate) fn write_fixed_at<B: IoBuf>(
+    fd: &SharedFd,
+    buf: B,
+    pos: u64,
+) -> Result<Op<WriteAt<B>>, B> {
+    match buf.fixed_index() {
+        Some(index) => Ok(Op::new(WriteAt {
+            fd: fd.clone(),
+            buf,
+            pos,
+            fixed: Some(index),
+        })),
+        None => Err(buf),
+    }
+}
+
+// SAFETY: the entry points at `bytes_init` initialized bytes of `self.buf`, kept valid and in
+// place by its `IoBuf` contract (and, for a registered buffer, by the pool it belongs to) while
+// the op owns it. The file is kept open by the `SharedFd` clone in `self.fd`.
+unsafe impl<B: IoBuf> OpCode for WriteAt<B> {
+    type Output = BufResult<usize, B>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        let len = u32::try_from(self.buf.bytes_init()).unwrap_or(u32::MAX);
+        let ptr = self.buf.stable_ptr();
+        match self.fixed {
+            Some(index) => opcode::WriteFixed::new(self.fd.types_fd(), ptr, len, index)
+                .offset(self.pos)
+                .build(),
+            None => opcode::Write::new(self.fd.types_fd(), ptr, len)
+                .offset(self.pos)
+                .build(),
+        }
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        (cqe.result.map(|n| n as usize), self.buf)
+    }
+}
