@@ -15,6 +15,8 @@
 mod args;
 #[path = "common/server.rs"]
 mod server;
+#[path = "common/shutdown.rs"]
+mod shutdown;
 
 use axum::extract::Query;
 use axum::routing::get;

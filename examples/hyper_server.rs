@@ -16,6 +16,8 @@
 mod args;
 #[path = "common/server.rs"]
 mod server;
+#[path = "common/shutdown.rs"]
+mod shutdown;
 
 use bytes::Bytes;
 use coring::compat::hyper::{HyperIo, HyperTimer};

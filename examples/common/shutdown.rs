@@ -9,6 +9,9 @@
 //! ends at once ([`unless_stopped`]); one in the middle of a request finishes it, response
 //! included. Then the worker returns and the process exits 0.
 
+// Each server example uses some of these (hyper_server and axum_hello only the accept side).
+#![allow(dead_code)]
+
 use coring::signal::{signal, Signal, SignalKind};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
