@@ -32,7 +32,11 @@ fn a_receive_with_room_for_fewer_descriptors_than_sent_gets_at_most_that_many_an
                 fds.len()
             );
             drop(fds);
-            assert_eq!(open_fds(), before, "a descriptor leaked (max_fds {max_fds})");
+            assert_eq!(
+                open_fds(),
+                before,
+                "a descriptor leaked (max_fds {max_fds})"
+            );
         }
     });
 }

@@ -23,8 +23,8 @@ pub(crate) struct Received {
     pub(crate) len: usize,
     /// The sender (unnamed for a connected stream peer or an unbound socket).
     pub(crate) from: SockAddr,
-    /// Descriptors passed along with the bytes, now owned by us (the kernel closed any beyond
-    /// the room asked for).
+    /// Descriptors passed along with the bytes, now owned by us (
+    /// at most the `max_fds` asked for; any beyond were closed).
     pub(crate) fds: Vec<OwnedFd>,
 }
 
@@ -36,6 +36,9 @@ pub(crate) struct RecvCtl<B> {
     msg: Heap<libc::msghdr>,
     /// Room for the descriptors; its heap array is what `msg.msg_control` points at.
     control: Vec<u64>,
+    /// The most descriptors to hand back: the control buffer, rounded up to whole `u64`s, may
+    /// let the kernel fit one more.
+    max_fds: usize,
     loss: Option<LossWatch>,
 }
 
@@ -57,6 +60,7 @@ pub(crate) fn recv_ctl<B: IoBufMut>(
         name: Heap::new(SockAddrStorage::zeroed()),
         msg: Heap::new(super::zeroed_msghdr()),
         control: super::cmsg::buffer_for(max_fds.min(super::cmsg::MAX_FDS)),
+        max_fds,
         loss,
     })
 }
@@ -68,7 +72,10 @@ impl<B> RecvCtl<B> {
         // SAFETY: `msg_control` points at `self.control` (live, u64-aligned, the kernel keeps
         // `msg_controllen` within its size), filled by the completed recvmsg; each completion is
         // taken once (`complete` consumes the op, `dispose` sees each final completion once).
-        unsafe { super::cmsg::take_rights(msg) }
+        let mut fds = unsafe { super::cmsg::take_rights(msg) };
+        // Dropping the extras closes them, as the kernel would have.
+        fds.truncate(self.max_fds);
+        fds
     }
 }
 
