@@ -23,8 +23,8 @@ pub(crate) struct Received {
     pub(crate) len: usize,
     /// The sender (unnamed for a connected stream peer or an unbound socket).
     pub(crate) from: SockAddr,
-    /// Descriptors passed along with the bytes, now owned by us (
-    /// at most the `max_fds` asked for; any beyond were closed).
+    /// Descriptors passed along with the bytes, now owned by us: at
+    /// most the `max_fds` asked for (any beyond were closed).
     pub(crate) fds: Vec<OwnedFd>,
 }
 
