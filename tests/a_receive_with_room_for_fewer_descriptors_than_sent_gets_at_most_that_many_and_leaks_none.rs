@@ -3,12 +3,9 @@
 
 mod common;
 
+use common::process::open_fds;
 use coring::net::UnixStream;
 use std::os::fd::AsFd;
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
 
 #[test]
 fn a_receive_with_room_for_fewer_descriptors_than_sent_gets_at_most_that_many_and_leaks_none() {
