@@ -46,7 +46,15 @@ pub async fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
     let file = File::open(path).await?;
     // One read for the whole file, plus room to see the end of file (or a file that grew).
     let size = file.metadata().await.map_or(0, |m| m.len());
-    let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
+    let hint = usize::try_from(size)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1);
+    // A length no allocation can hold (a huge sparse file) is an error, not an abort.
+    let mut buf = Vec::new();
+    buf.try_reserve_exact(hint).map_err(|e| {
+        let err = io::Error::new(io::ErrorKind::OutOfMemory, e);
+        with_path(err, "read", path)
+    })?;
     loop {
         if buf.len() == buf.capacity() {
             buf.reserve(buf.capacity().max(8192));
