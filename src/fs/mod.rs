@@ -41,6 +41,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 /// Reads the whole file at `path`.
+///
+/// # Errors
+///
+/// Those of opening and reading the file, naming the path; `OutOfMemory` if the file is
+/// longer than a buffer can be (a huge sparse file, say), as with `std::fs::read`.
 pub async fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
     let path = path.as_ref();
     let file = File::open(path).await?;
