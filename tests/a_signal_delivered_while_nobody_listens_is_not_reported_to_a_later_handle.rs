@@ -42,7 +42,10 @@ fn a_signal_delivered_while_nobody_listens_is_not_reported_to_a_later_handle() {
         kill_self(libc::SIGUSR1);
         let mut later = signal::signal(SignalKind::user_defined1()).unwrap();
         let got = coring::time::timeout(Duration::from_millis(300), later.recv()).await;
-        assert!(got.is_err(), "a handle made after the delivery reported it: {got:?}");
+        assert!(
+            got.is_err(),
+            "a handle made after the delivery reported it: {got:?}"
+        );
         // It does see the next one.
         kill_self(libc::SIGUSR1);
         let got = coring::time::timeout(Duration::from_secs(5), later.recv()).await;
