@@ -96,5 +96,6 @@ pub mod time;
 pub use coring_macros::main;
 /// Runs an `async` test on a fresh coring runtime; see the [crate docs](crate#coringmain-and-coringtest).
 pub use coring_macros::test;
+pub use driver::Backend;
 pub use runtime::{block_on, Builder, Runtime};
 pub use task::spawn;

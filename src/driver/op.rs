@@ -7,8 +7,13 @@
 //!
 //! Dropped while in flight, an `Op` moves its data into the driver's slot, which keeps it alive
 //! until the final completion (see `lifecycle.rs`), and asks the kernel to cancel.
+//!
+//! On the readiness backend (`epoll/`) the same futures call [`OpCode::perform`] instead: the
+//! syscall runs at once, non-blocking, on the op's data; `EAGAIN` parks the future until epoll
+//! says the fd is ready. The result goes to the same `complete`, so callers cannot tell.
 
 use super::{cancel_scope, Driver, DriverCell};
+use std::os::fd::RawFd;
 use crate::task::coop;
 use io_uring::{cqueue, squeue};
 use std::cell::RefCell;
@@ -58,6 +63,68 @@ impl CqeResult {
     }
 }
 
+/// Which readiness an op that would block waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Interest {
+    Read,
+    Write,
+}
+
+/// What performing an op at once (the readiness backend) gave.
+#[derive(Debug)]
+pub(crate) enum Performed {
+    /// The syscall ran (or failed): its result, shaped as a completion would be. A multishot
+    /// op's item carries `IORING_CQE_F_MORE` unless it ends the stream.
+    Done(CqeResult),
+    /// `fd` is not ready for `Interest`: wait for it, then perform again.
+    WouldBlock(RawFd, Interest),
+}
+
+impl Performed {
+    /// The outcome of a non-blocking syscall on `fd` that returned `rc` (negative: see errno).
+    /// `EAGAIN` means wait; `flags` are given to a success (`F_MORE` for a stream's item).
+    pub(crate) fn from_rc(rc: isize, fd: RawFd, interest: Interest, flags: u32) -> Performed {
+        if rc >= 0 {
+            return Performed::Done(CqeResult {
+                result: Ok(u32::try_from(rc).unwrap_or(u32::MAX)),
+                flags,
+            });
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EAGAIN | libc::EINPROGRESS) => Performed::WouldBlock(fd, interest),
+            _ => Performed::Done(CqeResult::from_error(err)),
+        }
+    }
+
+    /// Runs `call` (a non-blocking syscall on `fd`) again while a signal interrupts it.
+    pub(crate) fn retry(
+        fd: RawFd,
+        interest: Interest,
+        flags: u32,
+        mut call: impl FnMut() -> isize,
+    ) -> Performed {
+        loop {
+            let rc = call();
+            if rc < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Performed::from_rc(rc, fd, interest, flags);
+        }
+    }
+}
+
+/// `IORING_CQE_F_MORE`: on a performed multishot item, "the stream goes on".
+pub(crate) const MORE: u32 = 1 << 1;
+
+/// The error of an op the readiness backend cannot perform.
+pub(crate) fn unsupported_on_epoll(what: &str) -> CqeResult {
+    CqeResult::from_error(io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("coring: {what} needs io_uring, and this runtime runs on epoll"),
+    ))
+}
+
 /// An io_uring opcode together with the data its submission entry points at.
 ///
 /// # Safety
@@ -76,6 +143,13 @@ pub(crate) unsafe trait OpCode: 'static {
 
     /// Builds the submission entry; `user_data` is set by the driver.
     fn sqe(&mut self) -> squeue::Entry;
+
+    /// Performs the operation now, without blocking, on the op's own data (the readiness
+    /// backend). Ops that never block (files) may run on the blocking pool instead; ops that
+    /// need io_uring say so.
+    fn perform(&mut self) -> Performed {
+        Performed::Done(unsupported_on_epoll("this operation"))
+    }
 
     /// Turns the final result into the output, handing owned buffers back.
     fn complete(self, cqe: CqeResult) -> Self::Output;
@@ -129,6 +203,11 @@ enum State<T> {
         index: usize,
         data: T,
     },
+    /// Readiness backend: the op performs its syscall when polled (see the module docs).
+    Ready {
+        driver: Rc<DriverCell>,
+        data: T,
+    },
     Done,
 }
 
@@ -161,7 +240,7 @@ impl<T: OpCode> Future for Op<T> {
         if let State::InFlight { driver, index, .. } = &this.state {
             if !this.cancel_sent && cancel_scope::requested() {
                 this.cancel_sent = true;
-                driver.borrow_mut().cancel_in_flight(*index);
+                driver.borrow_mut().uring().cancel_in_flight(*index);
             }
             // A completion already in is ready by default: ask for budget before taking it.
             if coop::poll_proceed(cx).is_pending() {
@@ -188,14 +267,29 @@ impl<T: OpCode> Future for Op<T> {
             };
             return Poll::Ready(data.complete(cqe));
         }
+        if let State::Ready { driver, data } = &mut this.state {
+            let polled = perform(driver, data, cx);
+            return polled.map(|cqe| {
+                let State::Ready { data, .. } = std::mem::replace(&mut this.state, State::Done)
+                else {
+                    unreachable!("coring: an operation's state changed while it was polled")
+                };
+                data.complete(cqe)
+            });
+        }
         match std::mem::replace(&mut this.state, State::Done) {
             State::Unsubmitted(data) if cancel_scope::requested() => {
                 Poll::Ready(data.complete(CqeResult::from_error(cancel_scope::timed_out())))
             }
             State::Unsubmitted(mut data) => {
                 let driver = super::current();
+                if driver.borrow().is_readiness() {
+                    this.state = State::Ready { driver, data };
+                    return Pin::new(this).poll(cx);
+                }
                 let pushed = driver
                     .borrow_mut()
+                    .uring()
                     .push(data.sqe(), T::MULTISHOT, cx.waker());
                 match pushed {
                     Ok(index) => {
@@ -209,7 +303,7 @@ impl<T: OpCode> Future for Op<T> {
                     Err(err) => Poll::Ready(data.complete(CqeResult::from_error(err))),
                 }
             }
-            State::InFlight { .. } => unreachable!("coring: handled above"),
+            State::InFlight { .. } | State::Ready { .. } => unreachable!("coring: handled above"),
             State::Done => panic!("coring: an operation future was polled after it completed"),
         }
     }
@@ -229,6 +323,36 @@ impl<T: OpCode> Drop for Op<T> {
     }
 }
 
+/// One readiness-backend attempt at an op: its result, or `Pending` with the waker registered
+/// for the fd it waits on. A cancelling scope ends it with `ECANCELED` (which the scope turns
+/// into its `TimedOut`), as the kernel's cancel would: nothing was done.
+fn perform<T: OpCode>(
+    driver: &Rc<DriverCell>,
+    data: &mut T,
+    cx: &mut Context<'_>,
+) -> Poll<CqeResult> {
+    if cancel_scope::requested() {
+        return Poll::Ready(cancel_scope::after_cancel(CqeResult::from_raw(
+            -libc::ECANCELED,
+            0,
+        )));
+    }
+    if coop::poll_proceed(cx).is_pending() {
+        return Poll::Pending;
+    }
+    match data.perform() {
+        Performed::Done(cqe) => Poll::Ready(cqe),
+        Performed::WouldBlock(fd, interest) => {
+            coop::refund();
+            let waited = driver.borrow_mut().epoll().wait(fd, interest, cx.waker());
+            match waited {
+                Ok(()) => Poll::Pending,
+                Err(err) => Poll::Ready(CqeResult::from_error(err)),
+            }
+        }
+    }
+}
+
 /// Hands an in-flight op's data to the driver. Never unwinds: it runs in `Drop`, and an unwind
 /// would free the data while the kernel may still write it.
 fn abandon(driver: &RefCell<Driver>, index: usize, data: Box<dyn Abandoned>) {
@@ -238,7 +362,7 @@ fn abandon(driver: &RefCell<Driver>, index: usize, data: Box<dyn Abandoned>) {
         std::mem::forget(data);
         return;
     };
-    let leftover = borrowed.abandon(index, data);
+    let leftover = borrowed.uring().abandon(index, data);
     drop(borrowed);
     // Dropped after the borrow ends: a buffer's Drop may itself talk to the driver, and a
     // waker's Drop is user code.
@@ -255,6 +379,9 @@ pub(crate) struct MultiOp<T: OpCode> {
     max_waiting: usize,
     /// A cancelling scope asked the kernel to end the stream (see `cancel_scope.rs`).
     cancel_sent: bool,
+    /// Readiness backend: `cancel` was called, so the stream ends with `ECANCELED` when next
+    /// polled (nothing is pending in the kernel to deliver first).
+    stop: std::cell::Cell<bool>,
 }
 
 impl<T: OpCode> Unpin for MultiOp<T> {}
@@ -265,6 +392,7 @@ impl<T: OpCode> MultiOp<T> {
             state: State::Unsubmitted(data),
             max_waiting: usize::MAX,
             cancel_sent: false,
+            stop: std::cell::Cell::new(false),
         }
     }
 
@@ -275,14 +403,19 @@ impl<T: OpCode> MultiOp<T> {
             state: State::Unsubmitted(data),
             max_waiting,
             cancel_sent: false,
+            stop: std::cell::Cell::new(false),
         }
     }
 
     /// Asks the kernel to end the stream; the results it already produced still come, then the
     /// stream ends. Nothing happens if it is not running.
     pub(crate) fn cancel(&self) {
-        if let State::InFlight { driver, index, .. } = &self.state {
-            driver.borrow_mut().cancel_stream(*index);
+        match &self.state {
+            State::InFlight { driver, index, .. } => {
+                driver.borrow_mut().uring().cancel_stream(*index)
+            }
+            State::Ready { .. } => self.stop.set(true),
+            _ => {}
         }
     }
 
@@ -309,7 +442,7 @@ impl<T: OpCode> MultiOp<T> {
         {
             if !self.cancel_sent && cancel_scope::requested() {
                 self.cancel_sent = true;
-                driver.borrow_mut().cancel_in_flight(*index);
+                driver.borrow_mut().uring().cancel_in_flight(*index);
             }
             if coop::poll_proceed(cx).is_pending() {
                 return Poll::Pending;
@@ -317,6 +450,7 @@ impl<T: OpCode> MultiOp<T> {
             let mut replaced = None;
             let polled = driver
                 .borrow_mut()
+                .uring()
                 .poll_stream(*index, cx.waker(), &mut replaced);
             drop(replaced);
             return match polled {
@@ -342,6 +476,22 @@ impl<T: OpCode> MultiOp<T> {
                 }
             };
         }
+        if let State::Ready { driver, data } = &mut self.state {
+            let cqe = if self.stop.get() {
+                CqeResult::from_raw(-libc::ECANCELED, 0)
+            } else {
+                match perform(driver, data, cx) {
+                    Poll::Ready(cqe) => cqe,
+                    Poll::Pending => return Poll::Pending,
+                }
+            };
+            let last = !cqe.has_more();
+            let item = f(data, cqe);
+            if last {
+                self.state = State::Done;
+            }
+            return Poll::Ready(Some(item));
+        }
         match std::mem::replace(&mut self.state, State::Done) {
             State::Unsubmitted(mut data) if cancel_scope::requested() => {
                 let cqe = CqeResult::from_error(cancel_scope::timed_out());
@@ -349,11 +499,18 @@ impl<T: OpCode> MultiOp<T> {
             }
             State::Unsubmitted(mut data) => {
                 let driver = super::current();
-                let pushed = driver.borrow_mut().push(data.sqe(), true, cx.waker());
+                if driver.borrow().is_readiness() {
+                    self.state = State::Ready { driver, data };
+                    return self.poll_next(cx, f);
+                }
+                let pushed = driver.borrow_mut().uring().push(data.sqe(), true, cx.waker());
                 match pushed {
                     Ok(index) => {
                         if self.max_waiting != usize::MAX {
-                            driver.borrow_mut().limit_stream(index, self.max_waiting);
+                            driver
+                                .borrow_mut()
+                                .uring()
+                                .limit_stream(index, self.max_waiting);
                         }
                         self.state = State::InFlight {
                             driver,
@@ -365,7 +522,7 @@ impl<T: OpCode> MultiOp<T> {
                     Err(err) => Poll::Ready(Some(f(&mut data, CqeResult::from_error(err)))),
                 }
             }
-            State::InFlight { .. } => unreachable!("coring: handled above"),
+            State::InFlight { .. } | State::Ready { .. } => unreachable!("coring: handled above"),
             State::Done => Poll::Ready(None),
         }
     }
