@@ -6,6 +6,7 @@
 
 use super::keep::{Datagram, Leftover};
 use crate::buf::{BufResult, IoBufMut};
+use crate::driver::op::Performed;
 use crate::driver::op::{CqeResult, Op, OpCode, Owner};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
@@ -37,6 +38,11 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
     fn sqe(&mut self) -> squeue::Entry {
         let len = u32::try_from(self.buf.bytes_total()).unwrap_or(u32::MAX);
         opcode::Recv::new(self.fd.types_fd(), self.buf.stable_mut_ptr(), len).build()
+    }
+
+    fn perform(&mut self) -> Performed {
+        let len = self.buf.bytes_total();
+        super::recv_now(&self.fd, self.buf.stable_mut_ptr(), len, 0)
     }
 
     fn complete(mut self, cqe: CqeResult) -> Self::Output {
