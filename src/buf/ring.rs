@@ -105,11 +105,11 @@ impl BufRing {
         // SAFETY: `ring` is page-aligned room for `entries` entries; it and the buffers live in
         // `inner`, whose Drop unregisters the group before the memory is freed.
         unsafe {
-            inner
-                .driver
-                .borrow_mut()
-                .uring()
-                .register_buf_ring(inner.ring.at(0) as u64, entries, bgid)?
+            inner.driver.borrow_mut().uring().register_buf_ring(
+                inner.ring.at(0) as u64,
+                entries,
+                bgid,
+            )?
         };
         inner.registered = true;
         for bid in 0..entries {
@@ -254,7 +254,9 @@ impl Drop for RingInner {
         // Every RingBuf and every op using the group holds an Rc to us, so the kernel is done.
         if let Ok(mut driver) = self.driver.try_borrow_mut() {
             // A group only exists on io_uring (`new` fails on epoll before making one).
-            driver.uring().release_buffer_group(self.bgid, self.registered);
+            driver
+                .uring()
+                .release_buffer_group(self.bgid, self.registered);
         }
     }
 }

@@ -108,7 +108,9 @@ impl Driver {
     pub(crate) fn epoll(&mut self) -> &mut Epoll {
         match self {
             Driver::Epoll(e) => e,
-            Driver::Uring(_) => unreachable!("coring driver: an epoll call on the io_uring backend"),
+            Driver::Uring(_) => {
+                unreachable!("coring driver: an epoll call on the io_uring backend")
+            }
         }
     }
 
@@ -117,7 +119,9 @@ impl Driver {
     pub(crate) fn uring(&mut self) -> &mut Uring {
         match self {
             Driver::Uring(u) => u,
-            Driver::Epoll(_) => unreachable!("coring driver: an io_uring call on the epoll backend"),
+            Driver::Epoll(_) => {
+                unreachable!("coring driver: an io_uring call on the epoll backend")
+            }
         }
     }
 
@@ -163,9 +167,9 @@ impl Driver {
     /// forgetting its readiness registration, so a new fd with its number starts afresh).
     pub(crate) fn close_fd(&mut self, fd: RawFd) -> io::Result<()> {
         match self {
-            Driver::Uring(u) => u.push_detached(
-                io_uring::opcode::Close::new(io_uring::types::Fd(fd)).build(),
-            ),
+            Driver::Uring(u) => {
+                u.push_detached(io_uring::opcode::Close::new(io_uring::types::Fd(fd)).build())
+            }
             Driver::Epoll(e) => {
                 e.close(fd);
                 Ok(())

@@ -13,12 +13,12 @@
 //! says the fd is ready. The result goes to the same `complete`, so callers cannot tell.
 
 use super::{cancel_scope, Driver, DriverCell};
-use std::os::fd::RawFd;
 use crate::task::coop;
 use io_uring::{cqueue, squeue};
 use std::cell::RefCell;
 use std::future::Future;
 use std::io;
+use std::os::fd::RawFd;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -503,7 +503,10 @@ impl<T: OpCode> MultiOp<T> {
                     self.state = State::Ready { driver, data };
                     return self.poll_next(cx, f);
                 }
-                let pushed = driver.borrow_mut().uring().push(data.sqe(), true, cx.waker());
+                let pushed = driver
+                    .borrow_mut()
+                    .uring()
+                    .push(data.sqe(), true, cx.waker());
                 match pushed {
                     Ok(index) => {
                         if self.max_waiting != usize::MAX {

@@ -113,7 +113,8 @@ mod tests {
 
     #[test]
     fn only_refusals_fall_back() {
-        let errno = |e| super::super::uring::setup::explain_setup_error(io::Error::from_raw_os_error(e));
+        let errno =
+            |e| super::super::uring::setup::explain_setup_error(io::Error::from_raw_os_error(e));
         assert!(refused(&errno(libc::EPERM)));
         assert!(refused(&errno(libc::ENOSYS)));
         assert!(refused(&errno(libc::ENOMEM)));

@@ -9,8 +9,8 @@
 
 use super::loss::LossWatch;
 use crate::buf::{BufResult, IoBuf, IoBufMut};
-use crate::driver::op::{Interest, Performed};
 use crate::driver::op::{CqeResult, Op, OpCode, Owner};
+use crate::driver::op::{Interest, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 use std::io;
@@ -82,10 +82,16 @@ unsafe impl<B: IoBufMut> OpCode for ReadFixed<B> {
 
     /// On epoll a fixed buffer is a plain buffer: a plain read into it.
     fn perform(&mut self) -> Performed {
-        let (fd, ptr, len) = (self.fd.raw(), self.buf.stable_mut_ptr(), self.buf.bytes_total());
+        let (fd, ptr, len) = (
+            self.fd.raw(),
+            self.buf.stable_mut_ptr(),
+            self.buf.bytes_total(),
+        );
         // SAFETY: `ptr` is valid for `len` writable bytes (the buffer's `IoBufMut` contract)
         // and the fd is kept open by `self.fd`; the call returns before anything else runs.
-        Performed::retry(fd, Interest::Read, 0, || unsafe { libc::read(fd, ptr.cast(), len) })
+        Performed::retry(fd, Interest::Read, 0, || unsafe {
+            libc::read(fd, ptr.cast(), len)
+        })
     }
 
     fn complete(mut self, cqe: CqeResult) -> Self::Output {

@@ -112,3 +112,9 @@ fn accept_now(
         libc::accept4(fd, addr, len, sock_flags) as isize
     })
 }
+
+/// A file syscall, run at once: files never report `EAGAIN`, so there is nothing to wait for.
+fn file_now(mut call: impl FnMut() -> isize) -> Performed {
+    // A file fd is never registered: the fd given for waiting is unused.
+    Performed::retry(-1, Interest::Read, 0, &mut call)
+}

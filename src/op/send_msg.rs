@@ -7,8 +7,8 @@
 use super::heap::Heap;
 use super::loss::LossWatch;
 use crate::buf::{BufResult, IoBuf};
-use crate::driver::op::{Interest, Performed};
 use crate::driver::op::{CqeResult, Op, OpCode, Owner};
+use crate::driver::op::{Interest, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 use socket2::SockAddr;
@@ -121,7 +121,9 @@ unsafe impl<B: IoBuf> OpCode for SendMsg<B> {
         let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
         // SAFETY: `msg` and everything it points at (iovecs, name, control) are owned by this
         // op and were just filled in; the fd is kept open by `self.fd`.
-        Performed::retry(fd, Interest::Write, 0, || unsafe { libc::sendmsg(fd, msg, flags) })
+        Performed::retry(fd, Interest::Write, 0, || unsafe {
+            libc::sendmsg(fd, msg, flags)
+        })
     }
 
     fn complete(self, cqe: CqeResult) -> Self::Output {

@@ -1,7 +1,7 @@
 //! `SHUTDOWN`: shut down one or both directions of a connected socket.
 
-use crate::driver::op::{Interest, Performed};
 use crate::driver::op::{CqeResult, Op, OpCode};
+use crate::driver::op::{Interest, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 use std::io;

@@ -108,7 +108,9 @@ impl Epoll {
     /// Watches the runtime's wake eventfd (level-triggered: drained when seen).
     pub(crate) fn arm_wake_fd(&mut self, fd: RawFd) -> io::Result<()> {
         self.ctl(libc::EPOLL_CTL_ADD, fd, libc::EPOLLIN as u32, WAKE_KEY)
-            .map_err(|err| io::Error::new(err.kind(), format!("coring: epoll_ctl failed: {err}")))?;
+            .map_err(|err| {
+                io::Error::new(err.kind(), format!("coring: epoll_ctl failed: {err}"))
+            })?;
         self.wake_fd = Some(fd);
         Ok(())
     }

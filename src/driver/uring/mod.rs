@@ -32,9 +32,9 @@ mod register;
 pub(super) mod setup;
 mod slots;
 
-use super::fork;
 #[cfg(feature = "fault-injection")]
 use super::faults;
+use super::fork;
 #[cfg(feature = "fault-injection")]
 use super::lifecycle::AfterCqe;
 use super::lifecycle::Lifecycle;
@@ -371,7 +371,6 @@ impl Uring {
             }
         }
     }
-
 }
 
 /// The general timeout of a batched wait that has no timer to wait for (see

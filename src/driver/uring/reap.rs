@@ -3,7 +3,10 @@
 use super::super::lifecycle::{AfterCqe, Lifecycle};
 use super::super::op::{Abandoned, CqeResult};
 use super::super::Park;
-use super::{Uring, CANCEL_TOKEN, DETACHED_TOKEN, LET_GO_AFTER, MSG_WAKE_TOKEN, SHUTDOWN_DEADLINE, WAKE_TOKEN};
+use super::{
+    Uring, CANCEL_TOKEN, DETACHED_TOKEN, LET_GO_AFTER, MSG_WAKE_TOKEN, SHUTDOWN_DEADLINE,
+    WAKE_TOKEN,
+};
 use std::os::fd::RawFd;
 use std::task::Waker;
 use std::time::{Duration, Instant};
