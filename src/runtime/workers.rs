@@ -61,6 +61,8 @@ pub struct WorkerHandle {
     shared: Arc<Shared>,
     /// `fork::generation()` when the worker started: another count means a fork child.
     forks: u64,
+    /// The backend the worker's runtime runs on.
+    backend: crate::Backend,
 }
 
 impl fmt::Debug for WorkerHandle {
@@ -75,6 +77,11 @@ impl WorkerHandle {
     /// The worker's index.
     pub fn index(&self) -> usize {
         self.index
+    }
+
+    /// The backend the worker runs on (see [`Runtime::backend`](crate::Runtime::backend)).
+    pub fn backend(&self) -> crate::Backend {
+        self.backend
     }
 
     /// Runs a `Send` future on this worker; await the handle (from any thread or core) for its
@@ -202,11 +209,12 @@ impl MultiRuntime {
         let mut first_error = None;
         for _ in 0..count {
             match ready_rx.recv() {
-                Ok((index, Ok(shared))) => {
+                Ok((index, Ok((shared, backend)))) => {
                     handles[index] = Some(WorkerHandle {
                         index,
                         shared,
                         forks,
+                        backend,
                     })
                 }
                 Ok((_, Err(err))) => {
@@ -343,6 +351,11 @@ impl MultiRuntime {
         }
     }
 
+    /// The backend each worker runs on, in order (see [`Runtime::backend`](crate::Runtime::backend)).
+    pub fn backends(&self) -> Vec<crate::Backend> {
+        self.handles.iter().map(WorkerHandle::backend).collect()
+    }
+
     /// Cross-core wake-ups each worker received so far, as `(through MSG_RING, through eventfd)`.
     pub fn wake_counts(&self) -> Vec<(u64, u64)> {
         use std::sync::atomic::Ordering::Relaxed;
@@ -385,7 +398,7 @@ impl Drop for MultiRuntime {
     }
 }
 
-type Ready = std::sync::mpsc::Sender<(usize, io::Result<Arc<Shared>>)>;
+type Ready = std::sync::mpsc::Sender<(usize, io::Result<(Arc<Shared>, crate::Backend)>)>;
 
 /// The CPUs `pin_cores` pins workers to, in order: those the starting thread may run on (so a
 /// process started under `taskset` or a cpuset stays inside it), or, if the mask cannot be
@@ -425,7 +438,10 @@ fn worker_main(
         }
     };
     if ready
-        .send((index, Ok(runtime.core.executor.shared().clone())))
+        .send((
+            index,
+            Ok((runtime.core.executor.shared().clone(), runtime.backend())),
+        ))
         .is_err()
     {
         return;

@@ -154,7 +154,7 @@ const WRK_CONNS: usize = 50;
 
 /// The servers, in table order: (id, crate whose version is shown, label). coring's opt-in
 /// variants come last and say so: the peers are judged against the default `coring` row.
-const SERVERS: [(&str, &str, &str); 10] = [
+const SERVERS: [(&str, &str, &str); 11] = [
     ("raw", "io-uring", "raw io_uring loop"),
     ("coring", "coring", "coring (default: read/write_all)"),
     ("tokio", "tokio", "tokio current-thread"),
@@ -172,6 +172,11 @@ const SERVERS: [(&str, &str, &str); 10] = [
         "coring-batch",
         "coring",
         "coring variant (opt-in): BufRing + completion_batch",
+    ),
+    (
+        "coring-epoll",
+        "coring",
+        "coring on its epoll backend (the fallback where io_uring is refused)",
     ),
 ];
 
@@ -390,9 +395,12 @@ impl Case {
     fn supports(&self, server: &str) -> bool {
         match self {
             Case::Echo { .. } | Case::Http => true,
-            Case::Wget => !matches!(server, "coring-ring" | "coring-batch" | "tokio-mt"),
+            Case::Wget => !matches!(
+                server,
+                "coring-ring" | "coring-batch" | "coring-epoll" | "tokio-mt"
+            ),
             Case::Sleeps { .. } | Case::Spawn { .. } => {
-                !matches!(server, "raw" | "coring-ring" | "coring-batch")
+                !matches!(server, "raw" | "coring-ring" | "coring-batch" | "coring-epoll")
             }
         }
     }
@@ -614,7 +622,7 @@ impl Suite {
                 self.failed_own |= self.mode.name == "smoke"
                     || matches!(
                         SERVERS[server].0,
-                        "raw" | "coring" | "coring-ring" | "coring-batch"
+                        "raw" | "coring" | "coring-ring" | "coring-batch" | "coring-epoll"
                     );
                 break;
             };
