@@ -237,9 +237,7 @@ impl Driver {
 
     /// Moves the data of finished abandoned ops into `out`, to be dropped after the borrow ends.
     pub(crate) fn take_graveyard(&mut self, out: &mut Vec<Box<dyn Abandoned>>) {
-        if let Driver::Uring(u) = self {
-            u.take_graveyard(out);
-        }
+        both!(self, d => d.take_graveyard(out))
     }
 
     /// One round of shutdown; `true` once nothing is left in flight.
@@ -250,7 +248,7 @@ impl Driver {
     ) -> bool {
         match self {
             Driver::Uring(u) => u.shutdown_step(started, last_cancel),
-            Driver::Epoll(e) => e.shutdown(),
+            Driver::Epoll(e) => e.shutdown(started),
         }
     }
 

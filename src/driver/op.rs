@@ -78,6 +78,8 @@ pub(crate) enum Performed {
     Done(CqeResult),
     /// `fd` is not ready for `Interest`: wait for it, then perform again.
     WouldBlock(RawFd, Interest),
+    /// A call that may block (a file's): run it on the blocking pool; its result is the op's.
+    Blocking(super::epoll::Syscall),
 }
 
 impl Performed {
@@ -208,6 +210,13 @@ enum State<T> {
         driver: Rc<DriverCell>,
         data: T,
     },
+    /// Readiness backend: the op's call runs on the blocking pool, on pointers into `data`.
+    Offloaded {
+        driver: Rc<DriverCell>,
+        data: T,
+        job: std::sync::Arc<super::epoll::Job>,
+        handle: crate::task::BlockingHandle<()>,
+    },
     Done,
 }
 
@@ -267,15 +276,46 @@ impl<T: OpCode> Future for Op<T> {
             };
             return Poll::Ready(data.complete(cqe));
         }
-        if let State::Ready { driver, data } = &mut this.state {
-            let polled = perform(driver, data, cx);
-            return polled.map(|cqe| {
-                let State::Ready { data, .. } = std::mem::replace(&mut this.state, State::Done)
-                else {
-                    unreachable!("coring: an operation's state changed while it was polled")
-                };
-                data.complete(cqe)
+        if let State::Offloaded { job, handle, .. } = &mut this.state {
+            if Pin::new(handle).poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            // Done, or never run (the pool could not start a thread): then the data is free.
+            let cqe = job.result().unwrap_or_else(|| {
+                CqeResult::from_error(io::Error::other(
+                    "coring: the blocking pool could not run a file operation",
+                ))
             });
+            let State::Offloaded { data, .. } = std::mem::replace(&mut this.state, State::Done)
+            else {
+                unreachable!("coring: an operation's state changed while it was polled")
+            };
+            return Poll::Ready(data.complete(cqe));
+        }
+        if let State::Ready { driver, data } = &mut this.state {
+            let cqe = match perform(driver, data, cx) {
+                Step::Done(cqe) => cqe,
+                Step::Pending => return Poll::Pending,
+                Step::Offload(call) => {
+                    let (job, handle) = call.start();
+                    let State::Ready { driver, data } =
+                        std::mem::replace(&mut this.state, State::Done)
+                    else {
+                        unreachable!("coring: an operation's state changed while it was polled")
+                    };
+                    this.state = State::Offloaded {
+                        driver,
+                        data,
+                        job,
+                        handle,
+                    };
+                    return Pin::new(this).poll(cx);
+                }
+            };
+            let State::Ready { data, .. } = std::mem::replace(&mut this.state, State::Done) else {
+                unreachable!("coring: an operation's state changed while it was polled")
+            };
+            return Poll::Ready(data.complete(cqe));
         }
         match std::mem::replace(&mut this.state, State::Done) {
             State::Unsubmitted(data) if cancel_scope::requested() => {
@@ -303,7 +343,9 @@ impl<T: OpCode> Future for Op<T> {
                     Err(err) => Poll::Ready(data.complete(CqeResult::from_error(err))),
                 }
             }
-            State::InFlight { .. } | State::Ready { .. } => unreachable!("coring: handled above"),
+            State::InFlight { .. } | State::Ready { .. } | State::Offloaded { .. } => {
+                unreachable!("coring: handled above")
+            }
             State::Done => panic!("coring: an operation future was polled after it completed"),
         }
     }
@@ -311,43 +353,66 @@ impl<T: OpCode> Future for Op<T> {
 
 impl<T: OpCode> Drop for Op<T> {
     fn drop(&mut self) {
-        if let State::InFlight {
-            driver,
-            index,
-            mut data,
-        } = std::mem::replace(&mut self.state, State::Done)
-        {
-            data.abandoned(&Rc::downgrade(&driver));
-            abandon(&driver, index, Box::new(data));
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::InFlight {
+                driver,
+                index,
+                mut data,
+            } => {
+                data.abandoned(&Rc::downgrade(&driver));
+                abandon(&driver, index, Box::new(data));
+            }
+            State::Offloaded {
+                driver,
+                mut data,
+                job,
+                ..
+            } => match job.result() {
+                // Done: nobody takes the result (an fd an open returned is closed).
+                Some(cqe) => data.dispose(&cqe),
+                // Still running on the pool: the data must outlive the call.
+                None => match driver.try_borrow_mut() {
+                    Ok(mut driver) => driver.epoll().orphan(job, Box::new(data)),
+                    // Under the driver's borrow (see `abandon`): leaked, never freed.
+                    Err(_) => std::mem::forget(data),
+                },
+            },
+            _ => {}
         }
     }
+}
+
+/// What one readiness-backend attempt at an op came to.
+enum Step {
+    Done(CqeResult),
+    /// Waiting for readiness, with the waker registered.
+    Pending,
+    /// The call is to run on the blocking pool.
+    Offload(super::epoll::Syscall),
 }
 
 /// One readiness-backend attempt at an op: its result, or `Pending` with the waker registered
 /// for the fd it waits on. A cancelling scope ends it with `ECANCELED` (which the scope turns
 /// into its `TimedOut`), as the kernel's cancel would: nothing was done.
-fn perform<T: OpCode>(
-    driver: &Rc<DriverCell>,
-    data: &mut T,
-    cx: &mut Context<'_>,
-) -> Poll<CqeResult> {
+fn perform<T: OpCode>(driver: &Rc<DriverCell>, data: &mut T, cx: &mut Context<'_>) -> Step {
     if cancel_scope::requested() {
-        return Poll::Ready(cancel_scope::after_cancel(CqeResult::from_raw(
+        return Step::Done(cancel_scope::after_cancel(CqeResult::from_raw(
             -libc::ECANCELED,
             0,
         )));
     }
     if coop::poll_proceed(cx).is_pending() {
-        return Poll::Pending;
+        return Step::Pending;
     }
     match data.perform() {
-        Performed::Done(cqe) => Poll::Ready(cqe),
+        Performed::Done(cqe) => Step::Done(cqe),
+        Performed::Blocking(call) => Step::Offload(call),
         Performed::WouldBlock(fd, interest) => {
             coop::refund();
             let waited = driver.borrow_mut().epoll().wait(fd, interest, cx.waker());
             match waited {
-                Ok(()) => Poll::Pending,
-                Err(err) => Poll::Ready(CqeResult::from_error(err)),
+                Ok(()) => Step::Pending,
+                Err(err) => Step::Done(CqeResult::from_error(err)),
             }
         }
     }
@@ -481,8 +546,10 @@ impl<T: OpCode> MultiOp<T> {
                 CqeResult::from_raw(-libc::ECANCELED, 0)
             } else {
                 match perform(driver, data, cx) {
-                    Poll::Ready(cqe) => cqe,
-                    Poll::Pending => return Poll::Pending,
+                    Step::Done(cqe) => cqe,
+                    Step::Pending => return Poll::Pending,
+                    // No multishot op calls a blocking syscall.
+                    Step::Offload(_) => unsupported_on_epoll("a blocking multishot operation"),
                 }
             };
             let last = !cqe.has_more();
@@ -525,7 +592,9 @@ impl<T: OpCode> MultiOp<T> {
                     Err(err) => Poll::Ready(Some(f(&mut data, CqeResult::from_error(err)))),
                 }
             }
-            State::InFlight { .. } | State::Ready { .. } => unreachable!("coring: handled above"),
+            State::InFlight { .. } | State::Ready { .. } | State::Offloaded { .. } => {
+                unreachable!("coring: handled above")
+            }
             State::Done => Poll::Ready(None),
         }
     }

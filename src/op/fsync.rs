@@ -34,15 +34,17 @@ unsafe impl OpCode for Fsync {
 
     /// On epoll: done at once on the core thread (a file is always "ready").
     fn perform(&mut self) -> Performed {
-        let fd = self.fd.raw();
-        // SAFETY: plain syscall on an fd kept open by `self.fd`.
-        super::file_now(|| unsafe {
-            (if self.data_only {
-                libc::fdatasync(fd)
-            } else {
-                libc::fsync(fd)
-            }) as isize
-        })
+        let (fd, data_only) = (self.fd.raw(), self.data_only);
+        // SAFETY: plain syscall on an fd kept open by `self.fd` until the call is done.
+        unsafe {
+            super::file_now(move || {
+                (if data_only {
+                    libc::fdatasync(fd)
+                } else {
+                    libc::fsync(fd)
+                }) as isize
+            })
+        }
     }
 
     fn complete(self, cqe: CqeResult) -> Self::Output {

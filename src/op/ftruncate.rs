@@ -34,7 +34,7 @@ unsafe impl OpCode for Ftruncate {
             return Performed::Done(CqeResult::from_raw(-libc::EINVAL, 0));
         };
         // SAFETY: plain syscall on an fd kept open by `self.fd`.
-        super::file_now(|| unsafe { libc::ftruncate(fd, len) as isize })
+        unsafe { super::file_now(move || libc::ftruncate(fd, len) as isize) }
     }
 
     fn complete(self, cqe: CqeResult) -> Self::Output {

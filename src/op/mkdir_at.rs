@@ -35,7 +35,7 @@ unsafe impl OpCode for MkDirAt {
     fn perform(&mut self) -> Performed {
         let (path, mode) = (self.path.as_ptr(), self.mode);
         // SAFETY: `path` is this op's owned NUL-terminated path.
-        super::file_now(|| unsafe { libc::mkdirat(libc::AT_FDCWD, path, mode) as isize })
+        unsafe { super::file_now(move || libc::mkdirat(libc::AT_FDCWD, path, mode) as isize) }
     }
 
     fn complete(self, cqe: CqeResult) -> Self::Output {

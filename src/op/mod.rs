@@ -113,8 +113,19 @@ fn accept_now(
     })
 }
 
-/// A file syscall, run at once: files never report `EAGAIN`, so there is nothing to wait for.
-fn file_now(mut call: impl FnMut() -> isize) -> Performed {
-    // A file fd is never registered: the fd given for waiting is unused.
-    Performed::retry(-1, Interest::Read, 0, &mut call)
+/// A file syscall, for the blocking pool (a disk may be slow; epoll cannot wait for a file).
+///
+/// # Safety
+///
+/// Every pointer `call` uses points into the calling op's own data (see
+/// `driver/epoll/offload.rs`: the data outlives the call).
+unsafe fn file_now(mut call: impl FnMut() -> isize + 'static) -> Performed {
+    let retried = move || loop {
+        let rc = crate::driver::epoll::errno_rc(call());
+        if rc != -(libc::EINTR as isize) {
+            return rc;
+        }
+    };
+    // SAFETY: the caller's promise, passed on.
+    Performed::Blocking(unsafe { crate::driver::epoll::Syscall::new(retried) })
 }

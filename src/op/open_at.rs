@@ -43,7 +43,7 @@ unsafe impl OpCode for OpenAt {
     fn perform(&mut self) -> Performed {
         let (path, flags, mode) = (self.path.as_ptr(), self.flags, self.mode);
         // SAFETY: `path` is this op's owned NUL-terminated path.
-        super::file_now(|| unsafe { libc::openat(libc::AT_FDCWD, path, flags, mode) as isize })
+        unsafe { super::file_now(move || libc::openat(libc::AT_FDCWD, path, flags, mode) as isize) }
     }
 
     fn complete(self, cqe: CqeResult) -> Self::Output {

@@ -71,12 +71,12 @@ unsafe impl<B: IoBufMut> OpCode for ReadAt<B> {
         );
         // SAFETY: `ptr` is valid for `len` writable bytes (the buffer's `IoBufMut` contract);
         // the fd is kept open by `self.fd`. Offset `u64::MAX` means "the file position".
-        super::file_now(|| unsafe {
-            match i64::try_from(pos) {
+        unsafe {
+            super::file_now(move || match i64::try_from(pos) {
                 Ok(pos) => libc::pread(fd, ptr.cast(), len, pos),
                 Err(_) => libc::read(fd, ptr.cast(), len),
-            }
-        })
+            })
+        }
     }
 
     fn complete(mut self, cqe: CqeResult) -> Self::Output {

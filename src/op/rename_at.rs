@@ -35,7 +35,7 @@ unsafe impl OpCode for RenameAt {
         let (from, to) = (self.from.as_ptr(), self.to.as_ptr());
         let cwd = libc::AT_FDCWD;
         // SAFETY: both paths are this op's owned NUL-terminated paths.
-        super::file_now(|| unsafe { libc::renameat(cwd, from, cwd, to) as isize })
+        unsafe { super::file_now(move || libc::renameat(cwd, from, cwd, to) as isize) }
     }
 
     fn complete(self, cqe: CqeResult) -> Self::Output {

@@ -66,9 +66,11 @@ unsafe impl OpCode for Statx {
         let (path, flags, out) = (self.path.as_ptr(), self.flags, self.out.as_ptr());
         // SAFETY: `path` and `out` are this op's owned path and result storage; a `dirfd` is
         // kept open by `self.fd`.
-        super::file_now(|| unsafe {
-            libc::statx(dirfd, path, flags, libc::STATX_BASIC_STATS, out) as isize
-        })
+        unsafe {
+            super::file_now(move || {
+                libc::statx(dirfd, path, flags, libc::STATX_BASIC_STATS, out) as isize
+            })
+        }
     }
 
     fn complete(self, cqe: CqeResult) -> Self::Output {

@@ -35,7 +35,7 @@ unsafe impl OpCode for UnlinkAt {
     fn perform(&mut self) -> Performed {
         let (path, flags) = (self.path.as_ptr(), self.flags);
         // SAFETY: `path` is this op's owned NUL-terminated path.
-        super::file_now(|| unsafe { libc::unlinkat(libc::AT_FDCWD, path, flags) as isize })
+        unsafe { super::file_now(move || libc::unlinkat(libc::AT_FDCWD, path, flags) as isize) }
     }
 
     fn complete(self, cqe: CqeResult) -> Self::Output {

@@ -74,12 +74,12 @@ unsafe impl<B: IoBuf> OpCode for WriteAt<B> {
         );
         // SAFETY: `ptr` is valid for `len` initialized bytes (the buffer's `IoBuf` contract);
         // the fd is kept open by `self.fd`. Offset `u64::MAX` means "the file position".
-        super::file_now(|| unsafe {
-            match i64::try_from(pos) {
+        unsafe {
+            super::file_now(move || match i64::try_from(pos) {
                 Ok(pos) => libc::pwrite(fd, ptr.cast(), len, pos),
                 Err(_) => libc::write(fd, ptr.cast(), len),
-            }
-        })
+            })
+        }
     }
 
     fn complete(self, cqe: CqeResult) -> Self::Output {

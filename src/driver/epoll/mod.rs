@@ -25,7 +25,11 @@
 //! closed, or a new fd given the same number would be thought registered and never report:
 //! `SharedFd` closes through [`Epoll::close`] and gives fds away through [`Epoll::forget`].
 
-use super::op::Interest;
+mod offload;
+
+pub(crate) use offload::{errno_rc, Job, Syscall};
+
+use super::op::{Abandoned, Interest};
 use super::uring::RingStats;
 use super::{drain_eventfd, fork, Park};
 use std::io;
@@ -36,6 +40,8 @@ use std::task::Waker;
 const WAKE_KEY: u64 = u64::MAX;
 /// Events taken per `epoll_wait`.
 const EVENTS: usize = 1024;
+/// How long shutdown waits for file calls on the blocking pool before leaking their memory.
+const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The readiness backend's state.
 pub(crate) struct Epoll {
@@ -50,6 +56,10 @@ pub(crate) struct Epoll {
     shut_down: bool,
     /// Why this backend runs although nobody asked for it.
     fallback_reason: Option<String>,
+    /// Data of ops dropped while their call ran on the blocking pool (see `offload.rs`).
+    orphans: Vec<(std::sync::Arc<Job>, Box<dyn Abandoned>)>,
+    /// Orphans' data once their call is done, for the runtime to drop after the borrow.
+    graveyard: Vec<Box<dyn Abandoned>>,
 }
 
 /// The ops waiting on one fd.
@@ -83,6 +93,8 @@ impl Epoll {
             forks: fork::generation(),
             shut_down: false,
             fallback_reason,
+            orphans: Vec::new(),
+            graveyard: Vec::new(),
         })
     }
 
@@ -183,8 +195,12 @@ impl Epoll {
         if fork::forked_since(self.forks) {
             return Err(fork::inherited_error());
         }
+        self.reap_orphans();
         let timeout = if !self.woken.is_empty() {
             0
+        } else if !self.orphans.is_empty() {
+            // Nothing wakes this loop when an orphan's call ends: look again soon.
+            10
         } else {
             match park {
                 Park::NoWait => 0,
@@ -247,15 +263,36 @@ impl Epoll {
         out.append(&mut self.woken);
     }
 
-    /// Shutdown: nothing is in the kernel, so there is nothing to cancel or reap. Waiters left
-    /// are handed to the runtime to drop after the borrow. Always done at once.
-    pub(crate) fn shutdown(&mut self) -> bool {
+    /// Moves the data of finished orphans into `out`, to be dropped after the borrow ends.
+    pub(crate) fn take_graveyard(&mut self, out: &mut Vec<Box<dyn Abandoned>>) {
+        out.append(&mut self.graveyard);
+    }
+
+    /// One round of shutdown: nothing is in the kernel, so there is nothing to cancel; waiters
+    /// left are handed to the runtime to drop after the borrow. Done once no orphan's call runs
+    /// on the blocking pool; past `SHUTDOWN_DEADLINE` their memory is leaked, never freed.
+    pub(crate) fn shutdown(&mut self, started: std::time::Instant) -> bool {
         self.shut_down = true;
         for waiters in &mut self.fds {
             self.woken.append(&mut waiters.read);
             self.woken.append(&mut waiters.write);
         }
-        true
+        self.reap_orphans();
+        if self.orphans.is_empty() {
+            return true;
+        }
+        if started.elapsed() >= SHUTDOWN_DEADLINE {
+            eprintln!(
+                "coring: {} file operations did not finish at shutdown; leaking their memory",
+                self.orphans.len()
+            );
+            for orphan in self.orphans.drain(..) {
+                std::mem::forget(orphan);
+            }
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        false
     }
 }
 
