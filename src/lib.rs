@@ -17,6 +17,14 @@
 //! Arrows go one way: the executor knows nothing of io_uring, the driver nothing of tasks or
 //! timers; `runtime` is the only glue.
 //!
+//! ## Where io_uring is forbidden
+//!
+//! The driver has a second backend, epoll, behind the same `Op` futures: where the kernel
+//! refuses io_uring (Docker's default seccomp profile, `kernel.io_uring_disabled`, no io_uring
+//! in the kernel) the runtime runs on it instead, and every API keeps its signature and meaning.
+//! [`Runtime::backend`] says which one runs, [`Runtime::fallback_reason`] why;
+//! [`Builder::backend`] or `CORING_BACKEND=io_uring|epoll` forces one ([`Backend`]).
+//!
 //! ## The ownership rule
 //!
 //! The kernel reads and writes the memory of an operation until its completion arrives, even if
