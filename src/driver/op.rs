@@ -153,6 +153,12 @@ pub(crate) unsafe trait OpCode: 'static {
         Performed::Done(unsupported_on_epoll("this operation"))
     }
 
+    /// The fd of an op whose syscall has no non-blocking flag (accept, connect): the readiness
+    /// backend makes it non-blocking before the first attempt, whoever made the socket.
+    fn blocking_fd(&self) -> Option<RawFd> {
+        None
+    }
+
     /// Turns the final result into the output, handing owned buffers back.
     fn complete(self, cqe: CqeResult) -> Self::Output;
 
@@ -324,6 +330,9 @@ impl<T: OpCode> Future for Op<T> {
             State::Unsubmitted(mut data) => {
                 let driver = super::current();
                 if driver.borrow().is_readiness() {
+                    if let Err(err) = prepare(&driver, &data) {
+                        return Poll::Ready(data.complete(CqeResult::from_error(err)));
+                    }
                     this.state = State::Ready { driver, data };
                     return Pin::new(this).poll(cx);
                 }
@@ -379,6 +388,14 @@ impl<T: OpCode> Drop for Op<T> {
             },
             _ => {}
         }
+    }
+}
+
+/// Readiness backend, before an op's first attempt: see [`OpCode::blocking_fd`].
+fn prepare<T: OpCode>(driver: &Rc<DriverCell>, data: &T) -> io::Result<()> {
+    match data.blocking_fd() {
+        Some(fd) => driver.borrow_mut().epoll().ensure_nonblocking(fd),
+        None => Ok(()),
     }
 }
 
@@ -567,6 +584,9 @@ impl<T: OpCode> MultiOp<T> {
             State::Unsubmitted(mut data) => {
                 let driver = super::current();
                 if driver.borrow().is_readiness() {
+                    if let Err(err) = prepare(&driver, &data) {
+                        return Poll::Ready(Some(f(&mut data, CqeResult::from_error(err))));
+                    }
                     self.state = State::Ready { driver, data };
                     return self.poll_next(cx, f);
                 }

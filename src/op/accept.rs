@@ -111,6 +111,10 @@ unsafe impl<A: PeerAddr> OpCode for Accept<A> {
         super::accept_now(&self.fd, addr.cast(), len, 0)
     }
 
+    fn blocking_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(self.fd.raw())
+    }
+
     fn complete(mut self, cqe: CqeResult) -> Self::Output {
         let raw = cqe.result?;
         // SAFETY: a successful accept returns a new fd that nothing else owns.

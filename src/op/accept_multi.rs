@@ -41,6 +41,10 @@ unsafe impl OpCode for AcceptMulti {
         super::accept_now(&self.fd, addr, len, crate::driver::op::MORE)
     }
 
+    fn blocking_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(self.fd.raw())
+    }
+
     fn complete(self, _cqe: CqeResult) {}
 
     fn dispose(&mut self, cqe: &CqeResult) {

@@ -70,6 +70,10 @@ unsafe impl OpCode for Connect {
         }
     }
 
+    fn blocking_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(self.fd.raw())
+    }
+
     fn complete(self, cqe: CqeResult) -> Self::Output {
         cqe.result.map(drop)
     }

@@ -66,6 +66,8 @@ pub(crate) struct Epoll {
 #[derive(Default)]
 struct Waiters {
     registered: bool,
+    /// Made non-blocking by this runtime (cleared when the fd is closed or given away).
+    nonblocking: bool,
     read: Vec<Waker>,
     write: Vec<Waker>,
 }
@@ -166,14 +168,29 @@ impl Epoll {
         Ok(())
     }
 
+    /// Makes `fd` non-blocking unless this runtime already did.
+    pub(crate) fn ensure_nonblocking(&mut self, fd: RawFd) -> io::Result<()> {
+        let index = usize::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+        if self.fds.len() <= index {
+            self.fds.resize_with(index + 1, Waiters::default);
+        }
+        if !self.fds[index].nonblocking {
+            set_nonblocking(fd)?;
+            self.fds[index].nonblocking = true;
+        }
+        Ok(())
+    }
+
     /// Forgets `fd`'s registration: it is about to be closed or leaves coring's hands.
     pub(crate) fn forget(&mut self, fd: RawFd) {
         let Some(waiters) = usize::try_from(fd).ok().and_then(|i| self.fds.get_mut(i)) else {
             return;
         };
         if !waiters.registered {
+            waiters.nonblocking = false;
             return;
         }
+        waiters.nonblocking = false;
         waiters.registered = false;
         // Waiters left belong to dropped ops (a live op keeps its fd open): they are woken,
         // harmlessly, and dropped after the borrow like every other waker.
