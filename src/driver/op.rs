@@ -80,6 +80,9 @@ pub(crate) enum Performed {
     WouldBlock(RawFd, Interest),
     /// A call that may block (a file's): run it on the blocking pool; its result is the op's.
     Blocking(super::epoll::Syscall),
+    /// As `Done`, and the stream read took everything there was (fewer bytes than room): the
+    /// fd is not readable until epoll says so again, so the next read waits without a syscall.
+    Drained(CqeResult, RawFd),
 }
 
 impl Performed {
@@ -156,6 +159,12 @@ pub(crate) unsafe trait OpCode: 'static {
     /// The fd of an op whose syscall has no non-blocking flag (accept, connect): the readiness
     /// backend makes it non-blocking before the first attempt, whoever made the socket.
     fn blocking_fd(&self) -> Option<RawFd> {
+        None
+    }
+
+    /// The fd and direction of an op that may skip its syscall while epoll has not reported
+    /// the fd ready since it was last found drained (stream reads; see `Performed::Drained`).
+    fn readiness(&self) -> Option<(RawFd, Interest)> {
         None
     }
 
@@ -421,8 +430,23 @@ fn perform<T: OpCode>(driver: &Rc<DriverCell>, data: &mut T, cx: &mut Context<'_
     if coop::poll_proceed(cx).is_pending() {
         return Step::Pending;
     }
+    if let Some((fd, interest)) = data.readiness() {
+        let mut driver = driver.borrow_mut();
+        let epoll = driver.epoll();
+        if !epoll.may_be_ready(fd, interest) {
+            coop::refund();
+            return match epoll.wait(fd, interest, cx.waker()) {
+                Ok(()) => Step::Pending,
+                Err(err) => Step::Done(CqeResult::from_error(err)),
+            };
+        }
+    }
     match data.perform() {
         Performed::Done(cqe) => Step::Done(cqe),
+        Performed::Drained(cqe, fd) => {
+            driver.borrow_mut().epoll().drained(fd);
+            Step::Done(cqe)
+        }
         Performed::Blocking(call) => Step::Offload(call),
         Performed::WouldBlock(fd, interest) => {
             coop::refund();

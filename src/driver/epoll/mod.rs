@@ -68,6 +68,13 @@ struct Waiters {
     registered: bool,
     /// Made non-blocking by this runtime (cleared when the fd is closed or given away).
     nonblocking: bool,
+    /// Found drained by a stream read (`Performed::Drained`) and not reported readable since:
+    /// a read may wait without trying. Only set while registered, so an event clears it.
+    drained: bool,
+    /// The peer closed its side (or the fd failed), as epoll reported: sticky, because a read
+    /// finding no data still returns at once (end of stream, or the error), so the fd is never
+    /// "drained" again and no further edge would come to say so.
+    read_closed: bool,
     read: Vec<Waker>,
     write: Vec<Waker>,
 }
@@ -181,6 +188,24 @@ impl Epoll {
         Ok(())
     }
 
+    /// Whether an op on `fd` should try its syscall: false only for a read on a registered fd
+    /// found drained and not reported readable since.
+    #[inline]
+    pub(crate) fn may_be_ready(&self, fd: RawFd, interest: Interest) -> bool {
+        let Some(waiters) = usize::try_from(fd).ok().and_then(|i| self.fds.get(i)) else {
+            return true;
+        };
+        !(interest == Interest::Read && waiters.registered && waiters.drained)
+    }
+
+    /// A stream read took all there was from the registered `fd`; see [`Epoll::may_be_ready`].
+    #[inline]
+    pub(crate) fn drained(&mut self, fd: RawFd) {
+        if let Some(waiters) = usize::try_from(fd).ok().and_then(|i| self.fds.get_mut(i)) {
+            waiters.drained = waiters.registered && !waiters.read_closed;
+        }
+    }
+
     /// Forgets `fd`'s registration: it is about to be closed or leaves coring's hands.
     pub(crate) fn forget(&mut self, fd: RawFd) {
         let Some(waiters) = usize::try_from(fd).ok().and_then(|i| self.fds.get_mut(i)) else {
@@ -191,6 +216,8 @@ impl Epoll {
             return;
         }
         waiters.nonblocking = false;
+        waiters.drained = false;
+        waiters.read_closed = false;
         waiters.registered = false;
         // Waiters left belong to dropped ops (a live op keeps its fd open): they are woken,
         // harmlessly, and dropped after the borrow like every other waker.
@@ -265,7 +292,11 @@ impl Epoll {
                 continue;
             };
             let hup = (libc::EPOLLHUP | libc::EPOLLERR) as u32;
-            if flags & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) as u32 | hup != 0 {
+            if flags & ((libc::EPOLLRDHUP as u32) | hup) != 0 {
+                waiters.read_closed = true;
+            }
+            if flags & ((libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) as u32 | hup) != 0 {
+                waiters.drained = false;
                 self.woken.append(&mut waiters.read);
             }
             if flags & (libc::EPOLLOUT as u32 | hup) != 0 {
