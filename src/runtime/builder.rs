@@ -82,6 +82,27 @@ impl Builder {
 
     /// Number of worker threads for [`build_multi`](Self::build_multi) (default: the available
     /// cores). [`build`](Self::build) always makes one runtime on the calling thread.
+    ///
+    /// A server usually runs the same accept loop on every worker, each with its own listener
+    /// on the same port (`SO_REUSEPORT` spreads the connections):
+    ///
+    /// ```
+    /// use coring::net::{ListenOptions, TcpListener};
+    ///
+    /// let runtime = coring::Builder::new().workers(2).build_multi()?;
+    /// let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    /// // The closure gets the worker's index, and runs on that worker.
+    /// let bound = runtime.run_on_all(move |worker| async move {
+    ///     let options = ListenOptions::new().reuse_port(true);
+    ///     let listener = TcpListener::bind_with(("127.0.0.1", port), &options)?;
+    ///     // A real server loops here, one task per connection, all on this worker:
+    ///     // while let Ok((conn, _)) = listener.accept().await { coring::spawn(serve(conn)); }
+    ///     std::io::Result::Ok((worker, listener.local_addr()?.port()))
+    /// });
+    /// let bound: Vec<_> = bound.into_iter().collect::<Result<_, _>>()?;
+    /// assert_eq!(bound, [(0, port), (1, port)]);
+    /// # std::io::Result::Ok(())
+    /// ```
     pub fn workers(mut self, workers: usize) -> Self {
         self.workers = Some(workers.max(1));
         self
