@@ -150,11 +150,17 @@ const OTHERS_MAX: f64 = 0.05;
 
 const ECHO_SIZES: [usize; 2] = [1024, 16 * 1024];
 const ECHO_CONNS: [usize; 2] = [50, 500];
-const WRK_CONNS: usize = 50;
+/// wrk's connections: 50, or `PEERS_WRK_CONNS=N` (the hyper rows of issue 20 also run 500).
+fn wrk_conns() -> usize {
+    std::env::var("PEERS_WRK_CONNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50)
+}
 
 /// The servers, in table order: (id, crate whose version is shown, label). coring's opt-in
 /// variants come last and say so: the peers are judged against the default `coring` row.
-const SERVERS: [(&str, &str, &str); 11] = [
+const SERVERS: [(&str, &str, &str); 13] = [
     ("raw", "io-uring", "raw io_uring loop"),
     ("coring", "coring", "coring (default: read/write_all)"),
     ("tokio", "tokio", "tokio current-thread"),
@@ -178,6 +184,8 @@ const SERVERS: [(&str, &str, &str); 11] = [
         "coring",
         "coring on its epoll backend (the fallback where io_uring is refused)",
     ),
+    ("coring-hyper", "hyper", "hyper on coring (compat::hyper)"),
+    ("tokio-hyper", "hyper", "hyper on tokio current-thread"),
 ];
 
 fn main() {
@@ -377,7 +385,7 @@ impl Case {
     fn name(&self) -> String {
         match self {
             Case::Echo { size, conns } => format!("echo {} KiB x{conns}", size / 1024),
-            Case::Http => format!("http wrk -t1 -c{WRK_CONNS}"),
+            Case::Http => format!("http wrk -t1 -c{}", wrk_conns()),
             Case::Wget => format!("wget {} in flight", wget::INFLIGHT),
             Case::Sleeps { n } => format!("sleeps {}", count_name(*n)),
             Case::Spawn { n } => format!("spawn+join {}", count_name(*n)),
@@ -394,14 +402,17 @@ impl Case {
     /// asked for); the task cases have no raw loop (no tasks) and one coring (no I/O).
     fn supports(&self, server: &str) -> bool {
         match self {
-            Case::Echo { .. } | Case::Http => true,
+            Case::Http => true,
+            _ if server.ends_with("-hyper") => false,
+            Case::Echo { .. } => true,
             Case::Wget => !matches!(
                 server,
                 "coring-ring" | "coring-batch" | "coring-epoll" | "tokio-mt"
             ),
-            Case::Sleeps { .. } | Case::Spawn { .. } => {
-                !matches!(server, "raw" | "coring-ring" | "coring-batch" | "coring-epoll")
-            }
+            Case::Sleeps { .. } | Case::Spawn { .. } => !matches!(
+                server,
+                "raw" | "coring-ring" | "coring-batch" | "coring-epoll"
+            ),
         }
     }
 }

@@ -12,6 +12,7 @@
 pub mod compio_srv;
 pub mod coring_srv;
 pub mod glommio_srv;
+pub mod hyper_srv;
 pub mod monoio_srv;
 pub mod raw;
 pub mod tokio_srv;
@@ -61,6 +62,8 @@ pub fn run(kind: &str, proto: Proto) {
         "compio" => compio_srv::run(proto),
         "glommio" => glommio_srv::run(proto),
         "tokio-uring" => tokio_uring_srv::run(proto),
+        "coring-hyper" if proto == Proto::Http => hyper_srv::run_coring(),
+        "tokio-hyper" if proto == Proto::Http => hyper_srv::run_tokio(),
         other => panic!("unknown server {other}"),
     }
 }
