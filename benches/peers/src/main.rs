@@ -27,7 +27,9 @@
 //!
 //! * echo ping-pong, 1 KiB and 16 KiB messages, 50 and 500 connections, one message in flight
 //!   per connection; the load generator is a bare io_uring loop (`load.rs`), the same for all.
-//! * HTTP/1.1 keep-alive hello, `wrk -t1 -c50` (skipped when `wrk` is not installed).
+//! * HTTP/1.1 keep-alive hello, `wrk -t1 -c50` (skipped when `wrk` is not installed;
+//!   `PEERS_WRK_CONNS=500` for another count). Two more rows run only here: the same hyper 1.x
+//!   app on coring (`compat::hyper`) and on tokio current-thread (hyper-util), issue 20.
 //! * wget at scale (`wget/`): the runtime is the *client*, 200 fetches in flight (connect,
 //!   `GET / HTTP/1.1` + `Connection: close`, head, close) against four nginx on the second CPU,
 //!   the client on the first; fetches/s and client CPU per fetch (skipped without `nginx`).
