@@ -51,11 +51,13 @@
 #[cfg(feature = "bytes")]
 mod bytes;
 mod fixed;
+pub(crate) mod pool;
 mod region;
 mod ring;
 mod slice;
 
 pub use fixed::{FixedBuf, FixedBufPool};
+pub use pool::ReadPath;
 pub use ring::{BufRing, RingBuf};
 pub use slice::Slice;
 

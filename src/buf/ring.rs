@@ -71,6 +71,16 @@ impl BufRing {
     /// Outside a coring runtime.
     #[track_caller]
     pub fn new(entries: u16, buf_size: usize) -> io::Result<BufRing> {
+        Self::with_driver(driver::current(), entries, buf_size)
+    }
+
+    /// [`new`](BufRing::new) on the ring of `driver` (the runtime's read pool makes its rings
+    /// this way, also from outside `block_on`).
+    pub(crate) fn with_driver(
+        driver: Rc<DriverCell>,
+        entries: u16,
+        buf_size: usize,
+    ) -> io::Result<BufRing> {
         if !entries.is_power_of_two()
             || entries > 32768
             || buf_size == 0
@@ -84,7 +94,6 @@ impl BufRing {
         let count = usize::from(entries);
         let ring = Region::new(count * std::mem::size_of::<RawEntry>(), 4096)?;
         let buffers = Region::new(count.checked_mul(buf_size).ok_or_else(too_large)?, 64)?;
-        let driver = driver::current();
         let bgid = driver
             .borrow_mut()
             .uring_for("a buffer ring (BufRing)")?

@@ -1,6 +1,7 @@
 //! `Builder`: runtime settings.
 
 use super::{MultiRuntime, Runtime};
+use crate::buf::pool;
 use crate::driver::{Backend, CompletionBatch, RingConfig};
 use std::io;
 use std::time::Duration;
@@ -25,6 +26,7 @@ pub struct Builder {
     msg_ring: bool,
     batch: Option<(u32, Duration)>,
     backend: Option<Backend>,
+    read_buffers: (u16, usize),
 }
 
 impl Default for Builder {
@@ -44,7 +46,46 @@ impl Builder {
             msg_ring: true,
             batch: None,
             backend: None,
+            read_buffers: (pool::DEFAULT_BUFFERS, pool::DEFAULT_BUFFER_SIZE),
         }
+    }
+
+    /// The runtime's read pool: each provided buffer ring holds `count` buffers of `size`
+    /// bytes (default 512 × 4 KiB; more rings are added under load, up to 8). A
+    /// [`BufReader`](crate::io::BufReader) over a socket reads through it with multishot
+    /// receives, so an idle connection holds no read buffer. `count` 0 turns the pool off:
+    /// readers then read plainly into their own buffer. The first ring is registered when the
+    /// first reader needs it; see [`Runtime::read_path`].
+    ///
+    /// # Errors
+    ///
+    /// [`build`](Self::build) fails with `InvalidInput` unless `count` is 0 or a power of two up
+    /// to 32768 and `size` is between 1 byte and 4 GiB.
+    ///
+    /// ```
+    /// let runtime = coring::Builder::new().read_buffers(1024, 16 * 1024).build()?;
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn read_buffers(mut self, count: u16, size: usize) -> Self {
+        self.read_buffers = (count, size);
+        self
+    }
+
+    fn read_buffers_config(&self) -> io::Result<(u16, usize)> {
+        let (count, size) = self.read_buffers;
+        if count == 0 {
+            return Ok((0, size));
+        }
+        if !count.is_power_of_two() || count > 32768 || size == 0 || size > u32::MAX as usize {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "coring: Builder::read_buffers({count}, {size}): the count must be 0 or a \
+                     power of two up to 32768, the size between 1 byte and 4 GiB"
+                ),
+            ));
+        }
+        Ok((count, size))
     }
 
     /// Runs on `backend` whatever the kernel allows, rather than choosing: by default io_uring
@@ -234,7 +275,7 @@ impl Builder {
                 .map(|d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX)),
             batch: self.completion_batch_config()?,
         };
-        Runtime::with_config(config, self.msg_ring)
+        Runtime::with_config(config, self.msg_ring, self.read_buffers_config()?)
     }
 }
 

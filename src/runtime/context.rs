@@ -16,6 +16,7 @@
 //!   without entering, cancelling and reaping its ops as usual; its tasks are dropped with no
 //!   runtime current.
 
+use crate::buf::pool::{self, ReadPool};
 use crate::driver::{self, DriverCell};
 use crate::executor::{self, Executor};
 use crate::time::{self, TimersCell};
@@ -26,6 +27,8 @@ pub(crate) struct Core {
     pub(crate) executor: Rc<Executor>,
     pub(crate) driver: Rc<DriverCell>,
     pub(crate) timers: Rc<TimersCell>,
+    /// The provided buffer rings socket readers share (see `buf::pool`).
+    pub(crate) read_pool: Rc<ReadPool>,
 }
 
 /// Makes `core` current until dropped, then restores what was current before.
@@ -40,6 +43,7 @@ type Previous = (
     Option<Rc<Executor>>,
     Option<Rc<DriverCell>>,
     Option<Rc<TimersCell>>,
+    Option<Rc<ReadPool>>,
 );
 
 impl EnterGuard {
@@ -72,7 +76,7 @@ impl EnterGuard {
     pub(crate) fn enter_for_shutdown(core: &Core) -> Self {
         if !register() {
             return EnterGuard {
-                previous: (None, None, None),
+                previous: (None, None, None, None),
                 entered: false,
             };
         }
@@ -81,6 +85,7 @@ impl EnterGuard {
                 executor::set_current(Some(core.executor.clone())),
                 driver::set_current(Some(core.driver.clone())),
                 time::set_current(Some(core.timers.clone())),
+                pool::set_current(Some(core.read_pool.clone())),
             ),
             entered: true,
         }
@@ -93,6 +98,7 @@ impl Drop for EnterGuard {
             executor::set_current(self.previous.0.take());
             driver::set_current(self.previous.1.take());
             time::set_current(self.previous.2.take());
+            pool::set_current(self.previous.3.take());
         }
     }
 }
@@ -117,6 +123,7 @@ pub(crate) fn register() -> bool {
     }
     // Replacing a value with itself registers each slot's destructor on first use. `ALIVE` is
     // alive, so (being destroyed first) the slots are too.
+    pool::set_current(pool::set_current(None));
     time::set_current(time::set_current(None));
     driver::set_current(driver::set_current(None));
     executor::set_current(executor::set_current(None));

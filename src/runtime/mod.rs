@@ -25,6 +25,8 @@ pub use builder::{Builder, MAX_BATCH_DELAY};
 pub use main_output::MainOutput;
 pub use workers::{current_worker, workers, MultiRuntime, RemoteJoinHandle, WorkerHandle};
 
+use crate::buf::pool::ReadPool;
+pub use crate::buf::ReadPath;
 use crate::driver::{Driver, Park, RingConfig};
 use crate::executor::{Executor, JoinHandle, Shared};
 use crate::task::coop;
@@ -85,7 +87,11 @@ impl Runtime {
         Builder::new().build()
     }
 
-    pub(crate) fn with_config(config: RingConfig, msg_ring: bool) -> io::Result<Runtime> {
+    pub(crate) fn with_config(
+        config: RingConfig,
+        msg_ring: bool,
+        read_buffers: (u16, usize),
+    ) -> io::Result<Runtime> {
         let notifier: Option<crate::executor::RingNotifier> = if msg_ring {
             Some(notify_through_ring)
         } else {
@@ -100,10 +106,13 @@ impl Runtime {
         if let Some(ring_fd) = driver.ring_fd() {
             executor.shared().set_ring_fd(ring_fd);
         }
+        let driver = Rc::new(RefCell::new(driver));
+        let (buffers, buffer_size) = read_buffers;
         Ok(Runtime {
             core: Core {
                 executor,
-                driver: Rc::new(RefCell::new(driver)),
+                read_pool: Rc::new(ReadPool::new(driver.clone(), buffers, buffer_size)),
+                driver,
                 timers: Rc::new(RefCell::new(Timers::new())),
             },
         })
@@ -228,6 +237,19 @@ impl Runtime {
         self.core.driver.borrow().mode()
     }
 
+    /// How buffered socket readers ([`BufReader`](crate::io::BufReader) over a `TcpStream` or
+    /// `UnixStream`) read on this runtime: through its provided buffer rings, or plainly (and
+    /// why). Registers the first ring if no reader has yet, to find out.
+    ///
+    /// ```
+    /// let runtime = coring::Runtime::new()?;
+    /// println!("{:?}", runtime.read_path());
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn read_path(&self) -> ReadPath {
+        self.core.read_pool.path()
+    }
+
     /// The driver's counters (submissions, completions, `io_uring_enter` calls).
     pub fn ring_stats(&self) -> RingStats {
         self.core.driver.borrow().stats()
@@ -291,6 +313,8 @@ impl Drop for Runtime {
                 break;
             }
         }
+        // Every op is reaped: the kernel fills no pool buffer any more.
+        self.core.read_pool.release();
         // The timers' wakers too: dropped after the store's borrow, past any panic.
         let timer_wakers = self.core.timers.borrow_mut().clear();
         for waker in timer_wakers {
