@@ -11,18 +11,36 @@
 //! partial line it keeps contiguous); if such a read is dropped those bytes are gone, so the
 //! reader is marked poisoned and every later call fails. [`read_line`](BufReader::read_line)
 //! does the same when it is dropped holding part of a line it took from the buffer.
+//!
+//! Over a coring socket the reader takes the ring path instead (see `pooled`): no buffer of its
+//! own, bytes served from the pool buffers the kernel filled.
 
 use super::{put_slice, AsyncReadRent, AsyncWriteRent};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use std::future::Future;
 use std::{fmt, io};
 
+mod pooled;
 #[cfg(test)]
 mod tests;
+
+use pooled::{Line, Source};
 
 const DEFAULT_CAPACITY: usize = 8 * 1024;
 
 /// Adds an internal buffer to a reader, and reads lines with a maximum length.
+///
+/// # Over a socket: the runtime's read pool
+///
+/// Over a coring `TcpStream` or `UnixStream` (or their read halves, or `&mut` to them) the
+/// reader reads through the runtime's read pool (see
+/// [`Runtime::read_path`](crate::Runtime::read_path)): one multishot receive stays armed, the
+/// kernel fills a pool buffer only when bytes arrive, and [`fill_buf`](Self::fill_buf) and
+/// [`next_line`](Self::next_line) hand out slices of that buffer, with no copy. Only a line
+/// that spans two pool buffers is copied, into a side buffer of at most `max` bytes. A pool
+/// buffer goes back to the ring once consumed, so an idle connection holds no read buffer at
+/// all (the reader allocates its own buffer only on the plain path, on its first read). On the
+/// ring path `next_line` and `fill_buf` are cancel safe: a dropped call loses nothing.
 ///
 /// Reading a line never buffers more than the caller allows: [`read_line`](Self::read_line),
 /// [`read_until`](Self::read_until) and [`next_line`](Self::next_line) take a `max` and fail with
@@ -56,10 +74,13 @@ pub struct BufReader<R> {
     capacity: usize,
     /// Set while a read holds buffered bytes hostage; stays set if that read was dropped.
     poisoned: bool,
+    /// Plain reads into `buf`, or the runtime's read pool (then `buf` is the side buffer).
+    source: Source,
 }
 
 impl<R> BufReader<R> {
-    /// Wraps `inner` with an 8 KiB buffer.
+    /// Wraps `inner` with an 8 KiB buffer (allocated on the first plain read; none on the
+    /// ring path).
     pub fn new(inner: R) -> Self {
         Self::with_capacity(DEFAULT_CAPACITY, inner)
     }
@@ -78,10 +99,11 @@ impl<R> BufReader<R> {
         );
         BufReader {
             inner,
-            buf: Vec::with_capacity(capacity),
+            buf: Vec::new(),
             pos: 0,
             capacity,
             poisoned: false,
+            source: Source::Undecided,
         }
     }
 
@@ -90,15 +112,28 @@ impl<R> BufReader<R> {
         self.capacity
     }
 
-    /// The bytes buffered and not yet consumed.
+    /// The bytes buffered and not yet consumed (what [`fill_buf`](Self::fill_buf) returned,
+    /// less what was consumed since).
     pub fn buffer(&self) -> &[u8] {
-        &self.buf[self.pos..]
+        match self.pos < self.buf.len() {
+            true => &self.buf[self.pos..],
+            false => self.source.chunk(),
+        }
     }
 
     /// Marks the first `amt` buffered bytes consumed (at most all of them), after
     /// [`fill_buf`](Self::fill_buf).
     pub fn consume(&mut self, amt: usize) {
-        self.pos = self.buf.len().min(self.pos.saturating_add(amt));
+        match self.pos < self.buf.len() {
+            true => self.pos = self.buf.len().min(self.pos.saturating_add(amt)),
+            false => self.source.consume(amt),
+        }
+    }
+
+    /// Whether reads go through the runtime's read pool (see the type's docs): `false` until
+    /// the first read decides, and on the plain path.
+    pub fn reads_through_pool(&self) -> bool {
+        self.source.is_pooled()
     }
 
     /// The inner reader.
@@ -106,30 +141,19 @@ impl<R> BufReader<R> {
         &self.inner
     }
 
-    /// The inner reader, mutably. Reading from it directly skips the bytes buffered here.
+    /// The inner reader, mutably. Reading from it directly skips the bytes buffered here; on
+    /// the ring path it also races the armed receive for the bytes to come, so read through
+    /// the `BufReader` (or [`into_inner`](Self::into_inner) first).
     pub fn get_mut(&mut self) -> &mut R {
         &mut self.inner
     }
 
     /// Gives the inner reader back. Buffered bytes that were not consumed are dropped: take them
-    /// from [`buffer`](Self::buffer) first if they matter.
+    /// from [`buffer`](Self::buffer) first if they matter. On the ring path this cancels the
+    /// armed receive; bytes it had received and not handed out are lost, and a `TcpStream`
+    /// then fails its later reads saying so (never a silent gap).
     pub fn into_inner(self) -> R {
         self.inner
-    }
-
-    /// Fails if a dropped read lost buffered bytes; reallocates a buffer a dropped read took.
-    fn recover(&mut self) -> io::Result<()> {
-        if self.poisoned {
-            return Err(io::Error::other(
-                "BufReader: a dropped read lost buffered bytes of a partial line; \
-                 the stream position is unknown",
-            ));
-        }
-        if self.buf.capacity() == 0 {
-            self.buf = Vec::with_capacity(self.capacity);
-            self.pos = 0;
-        }
-        Ok(())
     }
 }
 
@@ -150,6 +174,25 @@ impl<R> Drop for PartialLine<'_, R> {
 }
 
 impl<R: AsyncReadRent> BufReader<R> {
+    /// Fails if a dropped read lost buffered bytes; on the first call picks the read path; on
+    /// the plain path, allocates the buffer (first read, or after a dropped read took it).
+    fn recover(&mut self) -> io::Result<()> {
+        if self.poisoned {
+            return Err(io::Error::other(
+                "BufReader: a dropped read lost buffered bytes of a partial line; \
+                 the stream position is unknown",
+            ));
+        }
+        if let Source::Undecided = self.source {
+            self.source = Source::decide(&self.inner);
+        }
+        if !self.source.is_pooled() && self.buf.capacity() == 0 {
+            self.buf = Vec::with_capacity(self.capacity);
+            self.pos = 0;
+        }
+        Ok(())
+    }
+
     /// Returns the buffered bytes, reading from the inner reader first if there are none. An
     /// empty slice is the end of the stream. Follow with [`consume`](Self::consume).
     ///
@@ -163,6 +206,12 @@ impl<R: AsyncReadRent> BufReader<R> {
     /// the inner reader's read decides whether a drop loses bytes.
     pub async fn fill_buf(&mut self) -> io::Result<&[u8]> {
         self.recover()?;
+        if self.source.is_pooled() {
+            if self.fill_pooled().await? {
+                return Ok(self.buffer());
+            }
+            self.recover()?;
+        }
         if self.pos == self.buf.len() {
             self.pos = 0;
             self.buf.clear();
@@ -284,8 +333,10 @@ impl<R: AsyncReadRent> BufReader<R> {
     ///
     /// # Cancel safety
     ///
-    /// Not cancel safe: dropping this future while it waits on a read with a partial line
-    /// buffered loses that partial line, and every later call on the reader fails.
+    /// On the ring path (a coring socket), cancel safe: a partial line stays buffered and the
+    /// next call goes on with it. Otherwise not cancel safe: dropping this future while it
+    /// waits on a read with a partial line buffered loses that partial line, and every later
+    /// call on the reader fails.
     ///
     /// # Panics
     ///
@@ -306,6 +357,14 @@ impl<R: AsyncReadRent> BufReader<R> {
 
     async fn next_line_bounded(&mut self, max: usize) -> io::Result<Option<&[u8]>> {
         self.recover()?;
+        if self.source.is_pooled() {
+            match self.next_line_pooled(max).await? {
+                Line::Chunk(range) => return Ok(Some(&self.source.whole_chunk()[range])),
+                Line::Side(range) => return Ok(Some(&self.buf[range])),
+                Line::End => return Ok(None),
+                Line::Fallback => self.recover()?,
+            }
+        }
         // How many unconsumed bytes are known to hold no newline: each byte is scanned once,
         // however small the reads that bring the line in.
         let mut scanned = 0;
@@ -408,7 +467,8 @@ impl<R: AsyncReadRent> AsyncReadRent for BufReader<R> {
         if buf.bytes_total() == 0 {
             return (Ok(0), buf);
         }
-        if self.pos == self.buf.len() && buf.bytes_total() >= self.buf.capacity() {
+        let plain = !self.source.is_pooled();
+        if plain && self.pos == self.buf.len() && buf.bytes_total() >= self.capacity {
             self.pos = 0;
             self.buf.clear();
             return self.inner.read(buf).await;

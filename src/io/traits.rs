@@ -52,6 +52,19 @@ pub trait AsyncReadRent {
     ///
     /// See the trait's docs; each implementation says what it does.
     fn read<B: IoBufMut>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>>;
+
+    /// A multishot receive through the current runtime's read pool (see
+    /// [`Runtime::read_path`](crate::Runtime::read_path)), for readers that can offer one:
+    /// [`BufReader`](super::BufReader) then reads through it instead of calling
+    /// [`read`](Self::read), so that an idle reader holds no buffer and received bytes are
+    /// never copied into one. The default offers none; coring's TCP and Unix streams (and
+    /// their read halves) offer one while the runtime's pool is available.
+    ///
+    /// While the returned stream lives, it receives everything that arrives: reading the
+    /// object directly in the meantime would take bytes out of order.
+    fn pooled_receive(&self) -> Option<crate::net::RecvStream> {
+        None
+    }
 }
 
 /// Something bytes can be written to, one owned buffer at a time.
@@ -159,6 +172,10 @@ impl Drop for CutShortMark {
 impl<T: AsyncReadRent + ?Sized> AsyncReadRent for &mut T {
     fn read<B: IoBufMut>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
         (**self).read(buf)
+    }
+
+    fn pooled_receive(&self) -> Option<crate::net::RecvStream> {
+        (**self).pooled_receive()
     }
 }
 

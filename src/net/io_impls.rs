@@ -1,6 +1,6 @@
 //! The owned-buffer I/O traits for sockets, so `BufReader`, `BufWriter` and `copy` work on them.
 
-use super::{OwnedReadHalf, OwnedWriteHalf, TcpStream};
+use super::{OwnedReadHalf, OwnedWriteHalf, RecvStream, TcpStream};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::io::{AsyncReadRent, AsyncWriteRent, CutShortMark};
 use std::future::{ready, Future};
@@ -10,6 +10,10 @@ use std::net::Shutdown;
 impl AsyncReadRent for TcpStream {
     fn read<B: IoBufMut>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
         TcpStream::read(self, buf)
+    }
+
+    fn pooled_receive(&self) -> Option<RecvStream> {
+        Some(self.recv_stream(&crate::buf::pool::current_ring()?))
     }
 }
 
@@ -36,6 +40,10 @@ impl AsyncWriteRent for TcpStream {
 impl AsyncReadRent for OwnedReadHalf {
     fn read<B: IoBufMut>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
         OwnedReadHalf::read(self, buf)
+    }
+
+    fn pooled_receive(&self) -> Option<RecvStream> {
+        self.stream().pooled_receive()
     }
 }
 

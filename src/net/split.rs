@@ -50,6 +50,11 @@ pub struct OwnedReadHalf {
 }
 
 impl OwnedReadHalf {
+    /// The whole stream, for the trait impls beside this module.
+    pub(super) fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
     /// As [`TcpStream::read`].
     ///
     /// # Cancel safety

@@ -119,6 +119,10 @@ impl AsyncReadRent for OwnedReadHalf {
     fn read<B: IoBufMut>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
         self.inner.read(buf)
     }
+
+    fn pooled_receive(&self) -> Option<crate::net::RecvStream> {
+        self.inner.pooled_receive()
+    }
 }
 
 impl AsyncWriteRent for OwnedWriteHalf {

@@ -1,0 +1,232 @@
+//! The ring path of [`BufReader`]: reading through the runtime's read pool.
+//!
+//! When the inner reader offers a [`pooled_receive`](AsyncReadRent::pooled_receive) (a coring
+//! socket on a runtime whose pool works), the reader keeps no buffer of its own. One multishot
+//! receive stays armed; the kernel picks a pool buffer only when bytes arrive, and the reader
+//! serves them straight from that buffer (the *chunk*). A chunk goes back to the ring as soon as
+//! it is consumed, at the latest when the next call starts, so a reader waiting for data holds
+//! no buffer.
+//!
+//! A line that does not end in its chunk is gathered in the reader's own `buf` (the side
+//! buffer, at most `max` bytes), which is freed again before the reader waits for more data.
+//! Bytes in the side buffer or the chunk belong to the reader alone: dropping a call while it
+//! waits for the next chunk loses nothing (the receive keeps arrivals until they are taken).
+//!
+//! If the kernel refuses the multishot receive before anything arrived (`EINVAL`: a kernel
+//! without it), the reader, and the runtime's later readers, fall back to plain reads.
+
+use super::{too_long, BufReader};
+use crate::buf::RingBuf;
+use crate::io::AsyncReadRent;
+use crate::net::RecvStream;
+use std::io;
+use std::ops::Range;
+
+/// How a [`BufReader`] reaches its inner reader, decided on its first read.
+pub(super) enum Source {
+    Undecided,
+    Plain,
+    Pooled(Pooled),
+}
+
+pub(super) struct Pooled {
+    /// The armed receive; `None` after it failed, to be asked for again.
+    stream: Option<RecvStream>,
+    /// The pool buffer being served; `chunk[at..]` is unconsumed.
+    chunk: Option<RingBuf>,
+    at: usize,
+    /// Whether anything arrived yet (a refused receive can still fall back).
+    received: bool,
+}
+
+/// Where [`BufReader::next_line_pooled`] found the line.
+pub(super) enum Line {
+    Side(Range<usize>),
+    Chunk(Range<usize>),
+    End,
+    Fallback,
+}
+
+enum Pulled {
+    Chunk,
+    Eof,
+    Fallback,
+}
+
+impl Source {
+    /// The pooled source for `inner`, or the plain one if it offers none.
+    pub(super) fn decide<R: AsyncReadRent>(inner: &R) -> Source {
+        match inner.pooled_receive() {
+            Some(stream) => Source::Pooled(Pooled {
+                stream: Some(stream),
+                chunk: None,
+                at: 0,
+                received: false,
+            }),
+            None => Source::Plain,
+        }
+    }
+
+    pub(super) fn is_pooled(&self) -> bool {
+        matches!(self, Source::Pooled(_))
+    }
+
+    /// The unconsumed bytes of the current chunk.
+    pub(super) fn chunk(&self) -> &[u8] {
+        match self {
+            Source::Pooled(Pooled {
+                chunk: Some(chunk),
+                at,
+                ..
+            }) => &chunk[*at..],
+            _ => &[],
+        }
+    }
+
+    /// The whole current chunk (the ranges of [`Line::Chunk`] index it).
+    pub(super) fn whole_chunk(&self) -> &[u8] {
+        match self {
+            Source::Pooled(Pooled {
+                chunk: Some(chunk), ..
+            }) => chunk,
+            _ => &[],
+        }
+    }
+
+    /// Consumes up to `amt` bytes of the chunk, giving it back to the ring once all are.
+    pub(super) fn consume(&mut self, amt: usize) {
+        if let Source::Pooled(pooled) = self {
+            if let Some(chunk) = &pooled.chunk {
+                pooled.at = chunk.len().min(pooled.at.saturating_add(amt));
+                if pooled.at == chunk.len() {
+                    pooled.chunk = None;
+                    pooled.at = 0;
+                }
+            }
+        }
+    }
+}
+
+impl<R: AsyncReadRent> BufReader<R> {
+    /// Makes sure something is buffered (or the end reached) on the ring path. `Ok(false)`: the
+    /// reader fell back to plain reads and nothing is buffered.
+    pub(super) async fn fill_pooled(&mut self) -> io::Result<bool> {
+        if self.pos < self.buf.len() || !self.source.chunk().is_empty() {
+            return Ok(true);
+        }
+        self.free_side();
+        match self.pull().await? {
+            Pulled::Chunk | Pulled::Eof => Ok(true),
+            Pulled::Fallback => Ok(false),
+        }
+    }
+
+    /// [`next_line`](BufReader::next_line) on the ring path: a line inside one chunk is served
+    /// from it; one spanning chunks is joined in the side buffer.
+    pub(super) async fn next_line_pooled(&mut self, max: usize) -> io::Result<Line> {
+        loop {
+            // The side buffer holds only the start of this line (no newline, at most `max`).
+            if self.pos > 0 {
+                self.buf.drain(..self.pos);
+                self.pos = 0;
+            }
+            let side = self.buf.len();
+            if side > max {
+                // Gathered under a larger `max` by a call that was dropped.
+                self.pos = max;
+                return Err(too_long(max));
+            }
+            let Source::Pooled(pooled) = &mut self.source else {
+                return Ok(Line::Fallback);
+            };
+            if let Some(chunk) = &pooled.chunk {
+                let rest = &chunk[pooled.at..];
+                let room = max - side;
+                let window = &rest[..rest.len().min(room)];
+                if let Some(i) = window.iter().position(|&b| b == b'\n') {
+                    let start = pooled.at;
+                    pooled.at += i + 1;
+                    if side == 0 {
+                        return Ok(Line::Chunk(start..pooled.at));
+                    }
+                    self.buf.extend_from_slice(&rest[..=i]);
+                    self.pos = self.buf.len();
+                    return Ok(Line::Side(0..self.pos));
+                }
+                if rest.len() > room {
+                    // `max` bytes without a newline and more behind them.
+                    pooled.at += room;
+                    self.pos = self.buf.len();
+                    return Err(too_long(max));
+                }
+                self.buf.extend_from_slice(rest);
+            }
+            if self.buf.is_empty() {
+                self.free_side();
+            }
+            match self.pull().await? {
+                Pulled::Chunk => {}
+                Pulled::Eof if self.buf.is_empty() => return Ok(Line::End),
+                Pulled::Eof => {
+                    self.pos = self.buf.len();
+                    return Ok(Line::Side(0..self.pos));
+                }
+                Pulled::Fallback => return Ok(Line::Fallback),
+            }
+        }
+    }
+
+    /// Frees the side buffer while it holds nothing, so a waiting reader holds no memory.
+    fn free_side(&mut self) {
+        if self.pos == self.buf.len() && self.buf.capacity() > 0 {
+            self.buf = Vec::new();
+            self.pos = 0;
+        }
+    }
+
+    /// Gives the current chunk back and waits for the next one.
+    async fn pull(&mut self) -> io::Result<Pulled> {
+        loop {
+            let Source::Pooled(pooled) = &mut self.source else {
+                return Ok(Pulled::Fallback);
+            };
+            pooled.chunk = None;
+            pooled.at = 0;
+            if pooled.stream.is_none() {
+                pooled.stream = self.inner.pooled_receive();
+            }
+            let Some(stream) = &mut pooled.stream else {
+                // The pool went away (the runtime is shutting down): read plainly.
+                self.source = Source::Plain;
+                return Ok(Pulled::Fallback);
+            };
+            match stream.next().await {
+                Some(Ok(chunk)) => {
+                    pooled.received = true;
+                    if !chunk.is_empty() {
+                        pooled.chunk = Some(chunk);
+                        return Ok(Pulled::Chunk);
+                    }
+                }
+                None => return Ok(Pulled::Eof),
+                Some(Err(err)) if err.raw_os_error() == Some(libc::EINVAL) && !pooled.received => {
+                    if let Some(pool) = crate::buf::pool::current() {
+                        pool.mark_unsupported(&err);
+                    }
+                    self.source = Source::Plain;
+                    return Ok(Pulled::Fallback);
+                }
+                Some(Err(err)) => {
+                    // The receive ended: the next call asks the socket again, as a plain read
+                    // would (a `timeout_op` deadline ends only the wait, not the receive).
+                    if err.kind() != io::ErrorKind::TimedOut {
+                        pooled.stream = None;
+                    }
+                    if err.kind() != io::ErrorKind::Interrupted {
+                        return Err(err);
+                    }
+                }
+            }
+        }
+    }
+}
