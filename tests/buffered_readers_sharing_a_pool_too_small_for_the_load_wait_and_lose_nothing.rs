@@ -67,7 +67,7 @@ fn a_dry_pool_is_back_pressure_not_loss() {
                     received
                 }));
             }
-            let mut seen = vec![false; CONNECTIONS];
+            let mut seen = [false; CONNECTIONS];
             for reader in readers {
                 let received = reader.await.unwrap();
                 let id = u32::from_le_bytes(received[..4].try_into().unwrap()) as usize;
