@@ -7,10 +7,12 @@
 //! wrk -t2 -c50 -d10s http://127.0.0.1:8080/
 //! ```
 //!
-//! Per connection, one task and one input buffer (1 KiB at first, doubling when nearly full up
-//! to 16 KiB, so an idle or slow connection holds little). Every read appends to it; every
-//! complete request head in it is parsed with `httparse` and answered into one output buffer,
-//! which goes out in a single write: pipelined requests cost one read and one write per batch.
+//! Per connection, one task and a `BufReader`, which reads through the runtime's read pool (a
+//! multishot receive into provided buffers): an idle or slow connection holds no read buffer.
+//! Every complete request head in what arrived is parsed with `httparse` straight from the
+//! kernel-filled buffer and answered into one output buffer, which goes out in a single write:
+//! pipelined requests cost one write per batch. Only a head split across two arrivals is
+//! copied, into a side buffer, until it is complete.
 //!
 //! Bounds: a request head is at most 8 KiB (past that: `400 Bad Request` and close); a client
 //! must send each whole head within 10 s of that head's first byte (slowloris: `408` and
@@ -53,7 +55,7 @@ mod shutdown;
 #[path = "common/static_files.rs"]
 mod static_files;
 
-use coring::buf::IoBuf;
+use coring::io::BufReader;
 use coring::net::TcpStream;
 use coring::time::{timeout, timeout_at, Instant};
 use http_head::{answer, response, MAX_HEAD};
@@ -69,9 +71,6 @@ const USAGE: &str = "usage: http_server [--addr 127.0.0.1:8080] [--workers N] \
 const HEAD_DEADLINE_MS: u64 = 10_000;
 /// How long a keep-alive connection may stay idle between requests.
 const IDLE_TIMEOUT_MS: u64 = 30_000;
-
-/// The read buffer a connection starts with (it doubles when nearly full, up to 16 KiB).
-const FIRST_READ: usize = 1024;
 
 /// The connection deadlines (`--head-deadline-ms`, `--idle-timeout-ms`).
 #[derive(Debug, Clone, Copy)]
@@ -118,25 +117,39 @@ fn main() {
 
 async fn connection(stream: TcpStream, deadlines: Deadlines) -> io::Result<()> {
     stream.set_nodelay(true)?;
-    // Small at first, so an idle or slow connection holds little; grown as needed up to room
-    // for a whole 8 KiB head behind a partial one (and for many pipelined requests).
-    let mut input = Vec::with_capacity(FIRST_READ);
+    // Reads go through the runtime's read pool: requests are parsed straight from the buffer
+    // the kernel filled, and a waiting connection holds no read buffer.
+    let mut reader = BufReader::with_capacity(2 * MAX_HEAD, stream);
+    // Only a head split across two reads is copied, here, until it is complete.
+    let mut partial = Vec::new();
     let mut output = Vec::new(); // allocated by the first response
     let mut skip = 0; // body bytes still to discard
     let mut head_started: Option<Instant> = None;
     loop {
-        let drop_body = skip.min(input.len());
-        input.drain(..drop_body);
-        skip -= drop_body;
-        let batch = answer(&input, &mut output);
-        input.drain(..batch.consumed);
-        skip += batch.skip;
+        let batch = match partial.is_empty() {
+            true => {
+                let input = reader.buffer();
+                let (used, batch) = answer_skipping(input, &mut skip, &mut output);
+                partial.extend_from_slice(&input[used..]);
+                let len = input.len();
+                reader.consume(len);
+                batch
+            }
+            false => {
+                let (used, batch) = answer_skipping(&partial, &mut skip, &mut output);
+                partial.drain(..used);
+                batch
+            }
+        };
+        if partial.is_empty() && partial.capacity() > 0 {
+            partial = Vec::new();
+        }
         if !output.is_empty() {
             // A client that does not take its responses (it pipelines requests and never reads)
             // would hold the task, the fd and a full send queue forever: the idle timeout
             // bounds each write too.
-            let Ok((written, back)) = timeout(deadlines.idle, stream.write_all(output)).await
-            else {
+            let write = reader.get_ref().write_all(output);
+            let Ok((written, back)) = timeout(deadlines.idle, write).await else {
                 return Ok(()); // close: the client stopped reading
             };
             written?;
@@ -144,13 +157,13 @@ async fn connection(stream: TcpStream, deadlines: Deadlines) -> io::Result<()> {
             output.clear();
         }
         if batch.close {
-            return linger_close(stream).await;
+            return linger_close(reader).await;
         }
         // A partial head must be complete within the head deadline of its own first byte. When
         // heads were just answered, what is left is the start of the next one, which came with
         // the last read: its clock starts now (a client that pipelines without pause always
         // has a partial head here, and must not be timed from its connection's first).
-        head_started = match (input.is_empty(), batch.consumed) {
+        head_started = match (partial.is_empty(), batch.consumed) {
             (true, _) => None,
             (false, 0) => head_started.or(Some(Instant::now())),
             (false, _) => Some(Instant::now()),
@@ -159,19 +172,15 @@ async fn connection(stream: TcpStream, deadlines: Deadlines) -> io::Result<()> {
             Some(start) => start + deadlines.head,
             None => Instant::now() + deadlines.idle,
         };
-        // Never past 2 * MAX_HEAD: what is left here is less than one head (a longer partial
-        // head has been answered with 400), so at least MAX_HEAD bytes of room stay free.
-        if input.capacity() - input.len() < FIRST_READ / 2 && input.capacity() < 2 * MAX_HEAD {
-            let room = (2 * input.capacity()).min(2 * MAX_HEAD);
-            input.reserve_exact(room - input.len());
-        }
-        let len = input.len();
-        let read = pin!(timeout_at(deadline, stream.read(input.slice(len..))));
-        // Idle between requests, a stopping server closes the connection (see shutdown.rs).
-        let Some(Ok((read, back))) = shutdown::unless_stopped(head_started.is_none(), read).await
-        else {
+        let read = {
+            let fill = async { reader.fill_buf().await.map(|bytes| bytes.len()) };
+            let read = pin!(timeout_at(deadline, fill));
+            // Idle between requests, a stopping server closes the connection (see shutdown.rs).
+            shutdown::unless_stopped(head_started.is_none(), read).await
+        };
+        let Some(Ok(read)) = read else {
             if head_started.is_some() {
-                let answer = stream.write_all(response(408, "Request Timeout"));
+                let answer = reader.get_ref().write_all(response(408, "Request Timeout"));
                 if let Ok((written, _)) = timeout(deadlines.idle, answer).await {
                     written?;
                 }
@@ -181,24 +190,44 @@ async fn connection(stream: TcpStream, deadlines: Deadlines) -> io::Result<()> {
         if read? == 0 {
             return Ok(()); // the client closed
         }
-        input = back.into_inner();
+        if !partial.is_empty() {
+            // The rest of a split head: join it (what is left is less than one head, a longer
+            // partial head has been answered with 400, so this stays under 2 * MAX_HEAD plus
+            // one read).
+            let input = reader.buffer();
+            partial.extend_from_slice(input);
+            let len = input.len();
+            reader.consume(len);
+        }
     }
+}
+
+/// Discards what is left of the last request's body, then answers every complete request of
+/// `input`. Returns how many bytes of `input` are used up, with the batch.
+fn answer_skipping(
+    input: &[u8],
+    skip: &mut usize,
+    output: &mut Vec<u8>,
+) -> (usize, http_head::Batch) {
+    let dropped = (*skip).min(input.len());
+    *skip -= dropped;
+    let batch = answer(&input[dropped..], output);
+    *skip += batch.skip;
+    (dropped + batch.consumed, batch)
 }
 
 /// Closes after the responses, without losing them: shut down the writing side, then read
 /// what the client still sends for a little while. Closing a socket with unread input resets
 /// the connection, and the reset can destroy the response before the client has read it.
-async fn linger_close(stream: TcpStream) -> io::Result<()> {
-    stream.shutdown(Shutdown::Write).await?;
-    let mut buf = Vec::with_capacity(4096);
+async fn linger_close(mut reader: BufReader<TcpStream>) -> io::Result<()> {
+    reader.get_ref().shutdown(Shutdown::Write).await?;
     let drain = async {
         for _ in 0..64 {
-            buf.clear();
-            let (read, back) = stream.read(std::mem::take(&mut buf)).await;
-            buf = back;
-            if read? == 0 {
+            let read = reader.fill_buf().await?.len();
+            if read == 0 {
                 break;
             }
+            reader.consume(read);
         }
         io::Result::Ok(())
     };
