@@ -7,7 +7,12 @@
 //! `read` always in flight), and one that reads through a provided buffer ring shared by all
 //! connections (`recv_stream` on a `BufRing`), where an idle connection holds no buffer at all:
 //! server RSS and live heap per idle connection (delta / 10,000), and the p99 echo latency of
-//! the active 1% with no idle connection held and with the 10,000 held.
+//! the active 1% with no idle connection held and with the 10,000 held. A third server is what
+//! a user writes with no set-up: a `BufReader` on each stream, which reads through the
+//! runtime's read pool. Its idle connection holds no buffer either: it must cost no more heap
+//! than the hand-written `recv_stream` server's (plus 64 B of slack), and under twice the
+//! recorded figures (1.07 KiB RSS, 1.15 KiB heap; tests/README.md). Issue 19 aims at 1 KiB:
+//! the task, socket and multishot op cost the rest, the reader (256 B inside the task) no more.
 //!
 //! The memory bounds are twice the figures measured on the project's machine and recorded in
 //! tests/README.md (owned buffers: 5.0 KiB RSS and 17.3 KiB heap per idle connection; buffer
@@ -54,6 +59,9 @@ const OWNED_HEAP_MAX: f64 = 2.0 * 17.3 * 1024.0;
 const OWNED_RSS_MAX: f64 = 2.0 * 5.0 * 1024.0;
 const RING_HEAP_MAX: f64 = 2.0 * 0.9 * 1024.0;
 const RING_RSS_MAX: f64 = 2.0 * 0.95 * 1024.0;
+/// The `BufReader` server: twice the recorded figures (module docs).
+const POOLED_HEAP_MAX: f64 = 2.0 * 1.15 * 1024.0;
+const POOLED_RSS_MAX: f64 = 2.0 * 1.07 * 1024.0;
 /// A stalled echo, not a slow one (module docs).
 const P99_MAX: Duration = Duration::from_millis(100);
 
@@ -61,6 +69,7 @@ const P99_MAX: Duration = Duration::from_millis(100);
 enum Server {
     OwnedBuffers,
     BufferRing,
+    PooledBufReader,
 }
 
 #[derive(Debug)]
@@ -76,12 +85,13 @@ fn idle_connections_are_cheap_and_the_active_ones_stay_fast() {
     if is_child(CHILD) {
         return client();
     }
-    let _watchdog = Watchdog::new(120, "R2: 10,000 held connections");
+    let _watchdog = Watchdog::new(180, "R2: 10,000 held connections");
     let started = Instant::now();
     // One server after the other: two at once would hold more than this process's 20,000 fds.
     let owned = measure(Server::OwnedBuffers);
     let ring = measure(Server::BufferRing);
-    println!("R2: both servers measured in {:?}", started.elapsed());
+    let pooled = measure(Server::PooledBufReader);
+    println!("R2: the three servers measured in {:?}", started.elapsed());
 
     // Twice the recorded figures (see the module docs); the exact figures are printed above.
     assert!(
@@ -102,7 +112,17 @@ fn idle_connections_are_cheap_and_the_active_ones_stay_fast() {
         ring.heap_per_idle * 4.0 < owned.heap_per_idle,
         "the ring server holds far less per idle connection: {ring:?} vs {owned:?}"
     );
-    for figures in [&owned, &ring] {
+    assert!(
+        pooled.heap_per_idle < POOLED_HEAP_MAX && pooled.rss_per_idle < POOLED_RSS_MAX,
+        "BufReader through the runtime pool: heap over {POOLED_HEAP_MAX} B or RSS over \
+         {POOLED_RSS_MAX} B per idle buffered connection: {pooled:?}"
+    );
+    assert!(
+        pooled.heap_per_idle <= ring.heap_per_idle + 64.0,
+        "an idle BufReader holds no buffer: no more heap than a hand-written recv_stream \
+         reader: {pooled:?} vs {ring:?}"
+    );
+    for figures in [&owned, &ring, &pooled] {
         assert!(
             figures.base_p99 < P99_MAX,
             "echo p99 with no idle connection held: {figures:?}"
@@ -113,8 +133,8 @@ fn idle_connections_are_cheap_and_the_active_ones_stay_fast() {
         );
     }
     assert!(
-        started.elapsed() < Duration::from_secs(60),
-        "R2 takes under a minute: {:?}",
+        started.elapsed() < Duration::from_secs(90),
+        "R2 takes under a minute and a half: {:?}",
         started.elapsed()
     );
 }
@@ -192,7 +212,7 @@ fn serve(kind: Server, port_tx: std::sync::mpsc::Sender<u16>, live: Arc<AtomicUs
         let listener = TcpListener::bind_with(addr, &ListenOptions::new().backlog(4096)).unwrap();
         let ring = match kind {
             Server::BufferRing => Some(BufRing::new(RING_ENTRIES, RING_BUF).unwrap()),
-            Server::OwnedBuffers => None,
+            Server::OwnedBuffers | Server::PooledBufReader => None,
         };
         port_tx.send(listener.local_addr().unwrap().port()).unwrap();
         let mut incoming = listener.incoming();
@@ -207,9 +227,10 @@ fn serve(kind: Server, port_tx: std::sync::mpsc::Sender<u16>, live: Arc<AtomicUs
             let live = live.clone();
             let ring = ring.clone();
             tasks.push(coring::spawn(async move {
-                let _ = match ring {
-                    Some(ring) => echo_ring(stream, ring).await,
-                    None => echo_owned(stream).await,
+                let _ = match (kind, ring) {
+                    (_, Some(ring)) => echo_ring(stream, ring).await,
+                    (Server::PooledBufReader, None) => echo_buf_reader(stream).await,
+                    (_, None) => echo_owned(stream).await,
                 };
                 live.fetch_sub(1, Ordering::SeqCst);
             }));
@@ -249,6 +270,26 @@ async fn echo_ring(stream: TcpStream, ring: BufRing) -> std::io::Result<()> {
         out = back;
     }
     Ok(())
+}
+
+/// What a user writes: a `BufReader`, which reads through the runtime's read pool by itself.
+async fn echo_buf_reader(stream: TcpStream) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    let mut reader = coring::io::BufReader::new(stream);
+    let mut out = Vec::new();
+    loop {
+        let chunk = reader.fill_buf().await?;
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        out.clear();
+        out.extend_from_slice(chunk);
+        let n = chunk.len();
+        reader.consume(n);
+        let (written, back) = reader.get_ref().write_all(out).await;
+        written?;
+        out = back;
+    }
 }
 
 /// The client process: the active connections measure, the idle ones are held.
