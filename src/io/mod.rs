@@ -15,7 +15,11 @@
 //! - [`BufReader`] keeps one internal buffer and reads lines out of it with a **length bound**
 //!   ([`read_line`](BufReader::read_line), [`read_until`](BufReader::read_until),
 //!   [`next_line`](BufReader::next_line)): a peer that sends an endless line gets an
-//!   `InvalidData` error once the bound is passed, never unbounded memory.
+//!   `InvalidData` error once the bound is passed, never unbounded memory. Over a coring
+//!   socket it needs no buffer of its own: it reads through the runtime's read pool (a
+//!   multishot receive into provided buffers, see
+//!   [`Runtime::read_path`](crate::Runtime::read_path)) and hands out slices of the buffers
+//!   the kernel filled.
 //! - [`BufWriter`] gathers small writes and sends them on [`flush`](AsyncWriteRent::flush).
 //! - [`copy`] moves a stream into a writer with one buffer passed back and forth.
 //!
@@ -30,7 +34,8 @@
 //! lend their internal buffer to the inner object's operations. If such an operation is dropped
 //! while the buffer held bytes not yet consumed or sent, every later call on the reader or
 //! writer fails rather than carry on with a hole in the stream; otherwise `BufReader` simply
-//! allocates a new buffer.
+//! allocates a new buffer. On the read pool path a dropped `BufReader` call loses nothing: the
+//! armed receive keeps what arrives, and the reader keeps what it holds.
 //!
 //! # Example
 //!

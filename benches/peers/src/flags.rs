@@ -48,7 +48,9 @@ impl PeerFlags {
     /// The setup flags `peer` (a server id) gets under this choice, for reports.
     pub fn of(self, peer: &str) -> &'static str {
         match (self, peer) {
-            (_, "coring" | "coring-ring" | "coring-batch") => "SINGLE_ISSUER|DEFER_TASKRUN",
+            (_, "coring" | "coring-ring" | "coring-batch" | "coring-pool") => {
+                "SINGLE_ISSUER|DEFER_TASKRUN"
+            }
             (_, "raw") => "SINGLE_ISSUER|DEFER_TASKRUN|TASKRUN_FLAG|SUBMIT_ALL",
             (PeerFlags::Best, "monoio" | "compio") => "SINGLE_ISSUER|DEFER_TASKRUN",
             (PeerFlags::Best, "tokio-uring") => "SINGLE_ISSUER|COOP_TASKRUN",

@@ -162,7 +162,7 @@ fn wrk_conns() -> usize {
 
 /// The servers, in table order: (id, crate whose version is shown, label). coring's opt-in
 /// variants come last and say so: the peers are judged against the default `coring` row.
-const SERVERS: [(&str, &str, &str); 13] = [
+const SERVERS: [(&str, &str, &str); 14] = [
     ("raw", "io-uring", "raw io_uring loop"),
     ("coring", "coring", "coring (default: read/write_all)"),
     ("tokio", "tokio", "tokio current-thread"),
@@ -188,6 +188,11 @@ const SERVERS: [(&str, &str, &str); 13] = [
     ),
     ("coring-hyper", "hyper", "hyper on coring (compat::hyper)"),
     ("tokio-hyper", "hyper", "hyper on tokio current-thread"),
+    (
+        "coring-pool",
+        "coring",
+        "coring BufReader (no set-up: runtime read pool)",
+    ),
 ];
 
 fn main() {
@@ -413,7 +418,7 @@ impl Case {
             ),
             Case::Sleeps { .. } | Case::Spawn { .. } => !matches!(
                 server,
-                "raw" | "coring-ring" | "coring-batch" | "coring-epoll"
+                "raw" | "coring-ring" | "coring-batch" | "coring-epoll" | "coring-pool"
             ),
         }
     }
@@ -635,7 +640,12 @@ impl Suite {
                 self.failed_own |= self.mode.name == "smoke"
                     || matches!(
                         SERVERS[server].0,
-                        "raw" | "coring" | "coring-ring" | "coring-batch" | "coring-epoll"
+                        "raw"
+                            | "coring"
+                            | "coring-ring"
+                            | "coring-batch"
+                            | "coring-epoll"
+                            | "coring-pool"
                     );
                 break;
             };

@@ -1,11 +1,14 @@
 //! coring: `read`/`write_all` with one owned `Vec` per connection, or (`ring`) a multishot
 //! receive into a shared provided-buffer ring (`recv_stream`), each received chunk written back
-//! as it is (a `RingBuf` is an `IoBuf`) and returned to the ring when the write is done.
+//! as it is (a `RingBuf` is an `IoBuf`) and returned to the ring when the write is done, or
+//! (`pool`) what a user writes with no set-up: a `BufReader`, which reads through the runtime's
+//! read pool (issue 19), each `fill_buf` slice copied into the write buffer.
 
 use super::{
     print_stats, ready, responses, take_requests, Proto, ECHO_BUF, ENTRIES, HTTP_BUF, RESPONSE,
 };
 use coring::buf::BufRing;
+use coring::io::BufReader;
 use coring::net::{ListenOptions, TcpListener, TcpStream};
 use std::io;
 
@@ -18,7 +21,7 @@ const RING_HTTP: u16 = 256;
 const BATCH: (u32, u64) = (32, 50);
 
 /// `epoll`: the same server on coring's readiness backend (`Builder::backend`).
-pub fn run(proto: Proto, ring: bool, batch: bool, epoll: bool) {
+pub fn run(proto: Proto, ring: bool, batch: bool, epoll: bool, pool: bool) {
     let mut builder = coring::Builder::new().entries(ENTRIES);
     if epoll {
         builder = builder.backend(coring::Backend::Epoll);
@@ -74,6 +77,8 @@ pub fn run(proto: Proto, ring: bool, batch: bool, epoll: bool) {
                 };
                 let _ = stream.set_nodelay(true);
                 match (proto, &buffers) {
+                    (Proto::Echo, None) if pool => coring::spawn(super::watch(echo_pool(stream))),
+                    (Proto::Http, None) if pool => coring::spawn(super::watch(http_pool(stream))),
                     (Proto::Echo, None) => coring::spawn(super::watch(echo(stream))),
                     (Proto::Echo, Some(ring)) => {
                         coring::spawn(super::watch(echo_ring(stream, ring.clone())))
@@ -149,4 +154,41 @@ async fn http_ring(stream: TcpStream, ring: BufRing) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+async fn echo_pool(stream: TcpStream) -> io::Result<()> {
+    let mut reader = BufReader::new(stream);
+    let mut out = Vec::new();
+    loop {
+        let chunk = reader.fill_buf().await?;
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        out.clear();
+        out.extend_from_slice(chunk);
+        let n = chunk.len();
+        reader.consume(n);
+        let (written, b) = reader.get_ref().write_all(out).await;
+        written?;
+        out = b;
+    }
+}
+
+async fn http_pool(stream: TcpStream) -> io::Result<()> {
+    let mut reader = BufReader::new(stream);
+    let mut pending = Vec::new();
+    loop {
+        let chunk = reader.fill_buf().await?;
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let k = take_requests(&mut pending, chunk)?;
+        let n = chunk.len();
+        reader.consume(n);
+        match k {
+            0 => {}
+            1 => reader.get_ref().write_all(RESPONSE).await.0?,
+            k => reader.get_ref().write_all(responses(k)).await.0?,
+        }
+    }
 }

@@ -52,10 +52,11 @@ impl Proto {
 pub fn run(kind: &str, proto: Proto) {
     match kind {
         "raw" => raw::run(proto),
-        "coring" => coring_srv::run(proto, false, false, false),
-        "coring-ring" => coring_srv::run(proto, true, false, false),
-        "coring-batch" => coring_srv::run(proto, true, true, false),
-        "coring-epoll" => coring_srv::run(proto, false, false, true),
+        "coring" => coring_srv::run(proto, false, false, false, false),
+        "coring-ring" => coring_srv::run(proto, true, false, false, false),
+        "coring-batch" => coring_srv::run(proto, true, true, false, false),
+        "coring-epoll" => coring_srv::run(proto, false, false, true, false),
+        "coring-pool" => coring_srv::run(proto, false, false, false, true),
         "tokio" => tokio_srv::run(proto, false),
         "tokio-mt" => tokio_srv::run(proto, true),
         "monoio" => monoio_srv::run(proto),

@@ -57,6 +57,49 @@ async fn fetch_coring(addr: SocketAddr, mut buf: Vec<u8>) -> (io::Result<()>, Ve
     }
 }
 
+/// [`coring`] with what a user writes: a `BufReader`, reading through the runtime's read pool.
+pub fn coring_pool(args: &WgetArgs) {
+    let runtime = coring::Builder::new()
+        .entries(ENTRIES)
+        .build()
+        .unwrap_or_else(|err| panic!("coring runtime: {err}"));
+    runtime.block_on(async {
+        let tasks: Vec<_> = (0..args.inflight)
+            .map(|i| {
+                let addr = args.addr(i);
+                coring::spawn(async move {
+                    loop {
+                        let fetch = fetch_coring_pool(addr);
+                        let result = coring::time::timeout(FETCH_TIMEOUT, fetch)
+                            .await
+                            .unwrap_or_else(|_| Err(timed_out()));
+                        count(result);
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            let _ = task.await;
+        }
+    });
+}
+
+async fn fetch_coring_pool(addr: SocketAddr) -> io::Result<()> {
+    let stream = coring::net::TcpStream::connect(addr).await?;
+    stream.write_all(GET).await.0?;
+    let mut reader = coring::io::BufReader::new(stream);
+    let mut head = Head::default();
+    loop {
+        let chunk = reader.fill_buf().await?;
+        let done = head.feed(chunk)?;
+        let n = chunk.len();
+        reader.consume(n);
+        if done {
+            return Ok(());
+        }
+    }
+}
+
 fn tokio_current_thread() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -71,6 +71,7 @@ pub fn child(args: &[String]) {
     match args[0].as_str() {
         "raw" => raw::run(&run),
         "coring" => clients::coring(&run),
+        "coring-pool" => clients::coring_pool(&run),
         "tokio" => clients::tokio(&run),
         "monoio" => clients::monoio(&run),
         "compio" => clients::compio(&run),
