@@ -5,7 +5,7 @@
 mod common;
 
 use common::within;
-use coring::io::{AsyncWriteRent, AsyncWriteRentExt, BufReader};
+use coring::io::BufReader;
 use coring::net::UnixStream;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
@@ -16,12 +16,14 @@ fn unix_stream_lines_come_through_the_pool() {
         let runtime = coring::Builder::new().read_buffers(4, 64).build().unwrap();
         runtime.block_on(async {
             let (a, b) = UnixStream::pair().unwrap();
-            let lines: Vec<String> = (0..200).map(|i| format!("{i}:{}\n", "x".repeat(i))).collect();
+            let lines: Vec<String> = (0..200)
+                .map(|i| format!("{i}:{}\n", "x".repeat(i)))
+                .collect();
             let sent = lines.concat();
             let writer = coring::spawn(async move {
-                let mut a = a;
+                let a = a;
                 a.write_all(sent.into_bytes()).await.0.unwrap();
-                a.shutdown().await.unwrap();
+                a.shutdown(std::net::Shutdown::Write).await.unwrap();
             });
             let (read_half, _write_half) = b.into_split();
             let mut reader = BufReader::with_capacity(512, read_half);
@@ -35,7 +37,7 @@ fn unix_stream_lines_come_through_the_pool() {
 
             let (c, d) = UnixStream::pair().unwrap();
             let mut reader = BufReader::new(d);
-            let mut c = c;
+            let c = c;
             c.write_all(b"ping\n".to_vec()).await.0.unwrap();
             assert_eq!(reader.next_line(64).await.unwrap(), Some(&b"ping\n"[..]));
             assert!(reader.reads_through_pool());
