@@ -21,7 +21,6 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
 /// `program args..` with io_uring forbidden, and without `CORING_BACKEND`, so the choice is the
 /// automatic one.
