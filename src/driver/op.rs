@@ -324,7 +324,15 @@ impl<T: OpCode> Future for Op<T> {
                         job,
                         handle,
                     };
-                    return Pin::new(this).poll(cx);
+                    // As on io_uring, the first poll only submits: the result is taken on the
+                    // next one, even if the pool was quicker than this poll (a dropped op then
+                    // still goes through `Drop`'s disposal, closing an fd an open returned).
+                    if let State::Offloaded { handle, .. } = &mut this.state {
+                        if Pin::new(handle).poll(cx).is_ready() {
+                            cx.waker().wake_by_ref();
+                        }
+                    }
+                    return Poll::Pending;
                 }
             };
             let State::Ready { data, .. } = std::mem::replace(&mut this.state, State::Done) else {
