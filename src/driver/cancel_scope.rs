@@ -150,19 +150,48 @@ pub(crate) fn timed_out() -> io::Error {
 }
 
 /// The final result of an op this scope asked to cancel: the kernel's `ECANCELED` (or `EINTR`,
-/// for work it had started in a worker thread) becomes [`timed_out`]; anything else (the op
-/// finished first) stands.
+/// for work it had started in a worker thread) becomes a `TimedOut` error that
+/// [`reached_the_kernel`] recognises; anything else (the op finished first) stands.
 pub(crate) fn after_cancel(cqe: CqeResult) -> CqeResult {
-    match &cqe.result {
+    match cqe.result {
         Err(err) if matches!(err.raw_os_error(), Some(libc::ECANCELED | libc::EINTR)) => {
             CqeResult {
-                result: Err(timed_out()),
+                result: Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    CancelledInFlight(err),
+                )),
                 flags: cqe.flags,
             }
         }
-        _ => cqe,
+        result => CqeResult {
+            result,
+            flags: cqe.flags,
+        },
     }
 }
+
+/// Whether `err` is the kernel's own answer to an op, turned into `TimedOut` by
+/// [`after_cancel`], rather than a refusal before the kernel saw it ([`timed_out`]): an op
+/// whose side effect happens whatever the answer (a close) must know which.
+pub(crate) fn reached_the_kernel(err: &io::Error) -> bool {
+    err.get_ref().is_some_and(|e| e.is::<CancelledInFlight>())
+}
+
+/// The kernel's cancel answer (`ECANCELED`, `EINTR`) to an op a scope stopped in flight.
+#[derive(Debug)]
+struct CancelledInFlight(io::Error);
+
+impl std::fmt::Display for CancelledInFlight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "coring: the operation was cancelled by its deadline before the kernel did anything ({})",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for CancelledInFlight {}
 
 #[cfg(test)]
 mod tests {
