@@ -144,7 +144,10 @@ impl ListenOptions {
 /// accepted a connection, the connection is kept on the listener and the next `accept` or
 /// `incoming().next()` returns it; the client never sees it closed. The same holds for
 /// connections a dropped [`Incoming`] had taken and not yet returned. Connections kept this way
-/// and never taken are closed with the listener.
+/// and never taken are closed with the listener. One kept by a dropped `Incoming` (which learns
+/// no peer address) whose client reset it before the next `accept` is skipped by that `accept`,
+/// which cannot name its peer any more; `incoming().next()` returns it like any other, and its
+/// first read reports the reset.
 pub struct TcpListener {
     fd: SharedFd,
     /// Connections accepted for accepts whose futures were dropped.
@@ -207,11 +210,16 @@ impl TcpListener {
     /// Cancel safe: dropping the future cancels the accept, and a connection accepted anyway
     /// is kept for the next one (see the type's docs).
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        if let Some((stream, peer)) = self.take_kept().await? {
+        while let Some((stream, peer)) = self.take_kept().await? {
             // Kept by a dropped multishot accept, which asks for no address: the socket tells
-            // it (unless the client is already gone, which the error then says).
-            let peer = peer.map_or_else(|| stream.peer_addr(), Ok)?;
-            return Ok((stream, peer));
+            // it, unless the client has reset the connection since. Such a connection is
+            // skipped (closed): it is gone, and failing this accept for it would report an
+            // error about a connection the caller never saw.
+            match peer.map_or_else(|| stream.peer_addr(), Ok) {
+                Ok(peer) => return Ok((stream, peer)),
+                Err(err) if err.kind() == io::ErrorKind::NotConnected => continue,
+                Err(err) => return Err(err),
+            }
         }
         if let Some(delay) = self.backoff.get() {
             crate::time::sleep(delay).await;
