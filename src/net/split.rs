@@ -50,6 +50,11 @@ pub struct OwnedReadHalf {
 }
 
 impl OwnedReadHalf {
+    /// The whole stream, for the Unix halves beside this module.
+    pub(super) fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
     /// As [`TcpStream::read`].
     ///
     /// # Cancel safety
@@ -101,7 +106,7 @@ pub struct OwnedWriteHalf {
 }
 
 impl OwnedWriteHalf {
-    /// The whole stream, for the trait impls beside this module.
+    /// The whole stream, for the trait impls and the Unix halves beside this module.
     pub(super) fn stream(&self) -> &TcpStream {
         &self.stream
     }
