@@ -52,7 +52,8 @@ impl UnixListener {
     ///
     /// `AddrInUse` if `path` exists (any file, including a socket left by an earlier listener:
     /// remove it first) or the abstract name is taken; `NotFound` if its directory does not
-    /// exist; `InvalidInput` if it is longer than a socket address holds (107 bytes). The
+    /// exist; `InvalidInput` if it is longer than a socket address holds (107 bytes), or empty
+    /// (Linux would bind an empty path to a random abstract name nobody could find). The
     /// message names the path.
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
         let socket = bound_socket(path.as_ref(), Type::STREAM, |socket| socket.listen(1024))?;
