@@ -67,7 +67,9 @@ impl Scope {
             // Scopes are polled by tasks, never under the driver's borrow; were it borrowed,
             // the op would still complete on its own.
             if let Some(Ok(mut driver)) = driver.upgrade().as_ref().map(|d| d.try_borrow_mut()) {
-                driver.cancel_live(user_data);
+                if let Driver::Uring(uring) = &mut *driver {
+                    uring.cancel_live(user_data);
+                }
             }
         }
     }
@@ -81,7 +83,10 @@ pub(crate) fn track(driver: &Rc<DriverCell>, index: usize) {
         if active.is_empty() {
             return;
         }
-        let Some(user_data) = driver.borrow().user_data_of(index) else {
+        let Some(user_data) = (match &*driver.borrow() {
+            Driver::Uring(uring) => uring.user_data_of(index),
+            Driver::Epoll(_) => None,
+        }) else {
             return;
         };
         TRACKED.with(|tracked| {
@@ -89,7 +94,7 @@ pub(crate) fn track(driver: &Rc<DriverCell>, index: usize) {
             // Now and then forget finished ops, so the list is as long as the ops in flight,
             // not as the ops ever submitted in a long-lived scope.
             if tracked.len() == tracked.capacity() && tracked.len() >= 8 {
-                tracked.retain(|(_, d, u)| d.upgrade().is_some_and(|d| d.borrow().is_live(*u)));
+                tracked.retain(|(_, d, u)| d.upgrade().is_some_and(|d| is_live(&d.borrow(), *u)));
             }
             for scope in active.iter() {
                 tracked.push((*scope, Rc::downgrade(driver), user_data));
@@ -120,24 +125,11 @@ impl Drop for Enter {
     }
 }
 
-impl Driver {
-    /// The `user_data` of the op in slot `index`, if the slot is in use.
-    fn user_data_of(&self, index: usize) -> Option<u64> {
-        let slot = self.slots.get(index)?;
-        Some((u64::from(slot.generation) << 32) | index as u64)
-    }
-
-    /// Whether the op `user_data` names still holds its slot (in flight, or its result untaken).
-    fn is_live(&self, user_data: u64) -> bool {
-        self.user_data_of((user_data & 0xffff_ffff) as usize) == Some(user_data)
-    }
-
-    /// Cancels the op `user_data` names if it still holds its slot: a slot since given to
-    /// another op has another generation and is left alone.
-    fn cancel_live(&mut self, user_data: u64) {
-        if self.is_live(user_data) {
-            self.cancel_in_flight((user_data & 0xffff_ffff) as usize);
-        }
+/// Whether the op `user_data` names still holds its slot in `driver`.
+fn is_live(driver: &Driver, user_data: u64) -> bool {
+    match driver {
+        Driver::Uring(uring) => uring.is_live(user_data),
+        Driver::Epoll(_) => false,
     }
 }
 
