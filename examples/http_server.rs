@@ -27,7 +27,8 @@
 //! killed with SIGKILL can be restarted on its port at once (the kernel frees the dead one's
 //! listening socket a few milliseconds late, when it tears down its io_uring instance).
 //!
-//! A `Content-Length` body is read and ignored.
+//! A `Content-Length` body of up to 1 MiB is read and ignored; a longer one gets
+//! `413 Content Too Large` and a close, before any of it is read.
 //!
 //! Requests a proxy in front could read differently get `400 Bad Request` and close, as nginx
 //! answers them (request smuggling): two `Content-Length`s that differ, one that is not plain

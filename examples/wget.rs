@@ -111,7 +111,7 @@ async fn fetch_head(host: &str) -> Result<Vec<String>, String> {
     let stream = TcpStream::connect(address(host)?)
         .await
         .map_err(|e| format!("cannot connect: {e}"))?;
-    let request = format!("GET / HTTP/1.0\r\nHost: {host}\r\n\r\n");
+    let request = format!("GET / HTTP/1.0\r\nHost: {}\r\n\r\n", host_header(host));
     let (sent, _request) = stream.write_all(request).await;
     sent.map_err(|e| format!("cannot send the request: {e}"))?;
 
@@ -129,6 +129,16 @@ async fn fetch_head(host: &str) -> Result<Vec<String>, String> {
         if head.line(line)? {
             return Ok(head.lines);
         }
+    }
+}
+
+/// The `Host` header's value for `arg`: as given, except that a bare IPv6 address goes in
+/// brackets (`::1` becomes `[::1]`), as RFC 7230 §5.4 requires; the default port is left out,
+/// as curl does.
+fn host_header(arg: &str) -> String {
+    match arg.parse::<std::net::Ipv6Addr>() {
+        Ok(ip) => format!("[{ip}]"),
+        Err(_) => arg.to_owned(),
     }
 }
 

@@ -5,10 +5,12 @@
 //! The process has one signalfd, created at the first use and never closed, watching every
 //! signal kind anyone asked for. A process-wide registry (under a mutex) counts deliveries per
 //! signal and keeps the wakers of the handles waiting for one. At any moment at most one
-//! waiting handle, on whichever worker, has a `READ` of the signalfd in flight on its ring;
-//! when it completes, that handle records the deliveries and wakes every other waiter (on any
-//! worker), and the next waiter to run takes over the reading. A handle dropped while reading
-//! leaves its read to the runtime, which records whatever it still takes.
+//! `READ` of the signalfd is in flight, started by a waiting handle on its worker's ring and
+//! then driven by a small task of that worker's, not by the handle: so a handle that is kept
+//! but never polled again (it lost a `select`) cannot keep the deliveries from the others.
+//! When the read completes, the task records the deliveries and wakes every waiter (on any
+//! worker), and the next waiter to run starts the next read. A read whose task is dropped
+//! (its runtime shut down) still records whatever it takes, and frees the role.
 //!
 //! # Blocking the signal in every thread
 //!
@@ -21,7 +23,10 @@
 //! block the signals in those threads yourself (`pthread_sigmask`).
 //!
 //! Deliveries of one signal that arrive close together may be merged into one, as the kernel
-//! merges pending signals; a handle sees every delivery that happened after it was created.
+//! merges pending signals. A handle sees every delivery that happened after it was created,
+//! and none from before, as with tokio: a delivery that arrives while nobody reads the
+//! signalfd waits there, and making a handle first takes such waiting deliveries (counting
+//! them for the handles that already exist), so they are not reported to the new one.
 
 use crate::driver::op::Op;
 use crate::op::signalfd::{read_signals, SignalRead};
@@ -100,8 +105,10 @@ struct Registry {
     counts: [u64; MAX_SIGNAL + 1],
     /// Handles waiting for a delivery, by handle id.
     waiters: Vec<(u64, Waker)>,
-    /// Whether some handle has a read of the signalfd in flight.
+    /// Whether a read of the signalfd is in flight.
     reading: bool,
+    /// Reads that failed (not cancelled) so far: a handle waiting across one reports `None`.
+    failures: u64,
 }
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
@@ -110,6 +117,7 @@ static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     counts: [0; MAX_SIGNAL + 1],
     waiters: Vec::new(),
     reading: false,
+    failures: 0,
 });
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
@@ -120,17 +128,33 @@ fn registry() -> MutexGuard<'static, Registry> {
     REGISTRY.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Records `signals` and ends the current read: wakes every waiter (outside the lock).
+/// Counts one delivery of each signal number in `signals`.
+fn record(registry: &mut Registry, signals: &[i32]) {
+    for &signo in signals {
+        if let Some(count) = usize::try_from(signo)
+            .ok()
+            .and_then(|s| registry.counts.get_mut(s))
+        {
+            *count += 1;
+        }
+    }
+}
+
+/// Records `signals` and ends the current read: wakes every waiter (outside the lock). Also
+/// what a dropped read hands back (see `op/signalfd.rs`).
 fn finish_read(signals: Vec<i32>) {
+    end_read(Ok(signals));
+}
+
+/// Ends the current read with its result: a failure other than a cancel (the runtime shutting
+/// down, after which another worker's handle takes over) is reported to the waiting handles.
+fn end_read(result: io::Result<Vec<i32>>) {
     let waiters = {
         let mut registry = registry();
-        for signo in signals {
-            if let Some(count) = usize::try_from(signo)
-                .ok()
-                .and_then(|s| registry.counts.get_mut(s))
-            {
-                *count += 1;
-            }
+        match &result {
+            Ok(signals) => record(&mut registry, signals),
+            Err(err) if err.raw_os_error() == Some(libc::ECANCELED) => {}
+            Err(_) => registry.failures += 1,
         }
         registry.reading = false;
         std::mem::take(&mut registry.waiters)
@@ -140,20 +164,59 @@ fn finish_read(signals: Vec<i32>) {
     }
 }
 
+/// Starts a read of the signalfd on this worker's ring, in a task of its own, so it is driven
+/// whether or not the handle that started it is polled again, and is no part of the scope (a
+/// `timeout_op`) that handle may be polled in.
+fn start_read(fd: i32) {
+    drop(crate::executor::spawn(ReadTask {
+        read: read_signals(fd, finish_read),
+        polled: false,
+    }));
+}
+
+/// The task that drives one read of the signalfd and records its result.
+struct ReadTask {
+    read: Op<SignalRead>,
+    /// Once polled, the op itself frees the reading role, even if dropped (see `op/signalfd.rs`).
+    polled: bool,
+}
+
+impl Future for ReadTask {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.polled = true;
+        let result = std::task::ready!(Pin::new(&mut self.read).poll(cx));
+        end_read(result);
+        Poll::Ready(())
+    }
+}
+
+impl Drop for ReadTask {
+    fn drop(&mut self) {
+        if !self.polled {
+            // Dropped unpolled (its runtime shut down first): nothing was submitted.
+            end_read(Ok(Vec::new()));
+        }
+    }
+}
+
 /// A stream of deliveries of one signal kind, from [`signal`].
 ///
-/// It belongs to the worker that polls it (it may have a read in flight on that worker's ring),
-/// so it is not `Send`: on a multi-worker runtime, make one per worker that wants to listen.
+/// Any worker may poll it: the read of the signalfd it may start is driven by a task of the
+/// worker that started it, not by the handle.
 pub struct Signal {
     signo: usize,
     /// Deliveries already reported by this handle.
     seen: u64,
+    /// Failed reads already reported by this handle.
+    failures_seen: u64,
     id: u64,
     fd: i32,
-    read: Option<Op<SignalRead>>,
 }
 
-/// Listens for deliveries of `kind` to this process, from now on.
+/// Listens for deliveries of `kind` to this process, from now on: a delivery that came before,
+/// even one nobody has read yet, is not reported to this handle.
 ///
 /// Blocks the signal on the calling thread (see the [module docs](self) for threads started
 /// before) and adds it to the process's signalfd, so it no longer runs its default action. A
@@ -203,12 +266,18 @@ pub fn signal(kind: SignalKind) -> io::Result<Signal> {
         registry.watched = watched;
     }
     let fd = registry.fd.ok_or_else(|| invalid("has no signalfd"))?;
+    if !registry.reading {
+        // Deliveries waiting in the signalfd came before this handle: the handles that exist
+        // see them, this one must not. (A read in flight takes them at once anyway.)
+        let waiting = crate::sys::take_pending_signals(&registry.watched)?;
+        record(&mut registry, &waiting);
+    }
     Ok(Signal {
         signo: signo as usize,
         seen: registry.counts[signo as usize],
+        failures_seen: registry.failures,
         id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         fd,
-        read: None,
     })
 }
 
@@ -234,37 +303,29 @@ impl Signal {
 
     /// Polls for the next delivery; see [`recv`](Signal::recv).
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<()>> {
-        loop {
-            if let Some(read) = &mut self.read {
-                if let Poll::Ready(result) = Pin::new(read).poll(cx) {
-                    self.read = None;
-                    let failed = result.is_err();
-                    // Wakes the other waiters either way, so one of them takes over reading.
-                    finish_read(result.unwrap_or_default());
-                    if failed {
-                        return Poll::Ready(None);
-                    }
-                }
-            }
-            let mut registry = registry();
-            let count = registry.counts[self.signo];
-            if count > self.seen {
-                self.seen = count;
-                registry.waiters.retain(|(id, _)| *id != self.id);
-                return Poll::Ready(Some(()));
-            }
-            if self.read.is_none() && !registry.reading {
-                registry.reading = true;
-                drop(registry);
-                self.read = Some(read_signals(self.fd, finish_read));
-                continue;
-            }
-            match registry.waiters.iter_mut().find(|(id, _)| *id == self.id) {
-                Some((_, waker)) => waker.clone_from(cx.waker()),
-                None => registry.waiters.push((self.id, cx.waker().clone())),
-            }
+        let mut registry = registry();
+        let count = registry.counts[self.signo];
+        if count > self.seen {
+            self.seen = count;
+            registry.waiters.retain(|(id, _)| *id != self.id);
+            return Poll::Ready(Some(()));
+        }
+        if registry.failures > self.failures_seen {
+            self.failures_seen = registry.failures;
+            registry.waiters.retain(|(id, _)| *id != self.id);
+            return Poll::Ready(None);
+        }
+        match registry.waiters.iter_mut().find(|(id, _)| *id == self.id) {
+            Some((_, waker)) => waker.clone_from(cx.waker()),
+            None => registry.waiters.push((self.id, cx.waker().clone())),
+        }
+        if registry.reading {
             return Poll::Pending;
         }
+        registry.reading = true;
+        drop(registry);
+        start_read(self.fd);
+        Poll::Pending
     }
 }
 
@@ -273,7 +334,6 @@ impl std::fmt::Debug for Signal {
         f.debug_struct("Signal")
             .field("signo", &self.signo)
             .field("seen", &self.seen)
-            .field("reading", &self.read.is_some())
             .finish()
     }
 }
@@ -281,8 +341,5 @@ impl std::fmt::Debug for Signal {
 impl Drop for Signal {
     fn drop(&mut self) {
         registry().waiters.retain(|(id, _)| *id != self.id);
-        // A read in flight goes to the runtime, which hands what it takes to `finish_read` and
-        // so frees the reading role (see `op/signalfd.rs`).
-        drop(self.read.take());
     }
 }

@@ -116,3 +116,29 @@ pub(crate) fn unignore_signal(signal: i32) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Takes the deliveries of `signals` waiting for this thread or the process (blocked, so
+/// pending) without waiting, and returns their numbers, one per delivery taken.
+pub(crate) fn take_pending_signals(signals: &[i32]) -> io::Result<Vec<i32>> {
+    let set = sigset(signals)?;
+    let none = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let mut taken = Vec::new();
+    loop {
+        // SAFETY: `set` and `none` are valid and outlive the call; a null info pointer is
+        // allowed.
+        let signo = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &none) };
+        if signo > 0 {
+            taken.push(signo);
+            continue;
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EAGAIN) => return Ok(taken),
+            Some(libc::EINTR) => continue,
+            _ => return Err(err),
+        }
+    }
+}

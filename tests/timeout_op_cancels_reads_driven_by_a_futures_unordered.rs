@@ -1,7 +1,8 @@
 //! `timeout_op` promises that after the deadline every ring operation the wrapped future waits
 //! on gets a cancel. A `FuturesUnordered` only polls the children that were woken, so when the
-//! deadline fires and `timeout_op` polls it, it polls no read: the reads are never cancelled
-//! and the timeout never ends.
+//! deadline fires and `timeout_op` polls it, it polls no read: the scope must cancel the ops it
+//! submitted, not only those it polls after the deadline, or the reads are never cancelled and
+//! the timeout never ends.
 
 mod common;
 
@@ -11,7 +12,6 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::time::Duration;
 
 #[test]
-#[ignore = "broken: timeout_op cancels only ops polled after the deadline; a FuturesUnordered polls none of its un-woken reads, so it hangs"]
 fn timeout_op_cancels_reads_driven_by_a_futures_unordered() {
     common::within(Duration::from_secs(20), || {
         coring::block_on(async {

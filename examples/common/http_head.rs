@@ -11,6 +11,9 @@ use crate::http_date;
 
 /// The longest request head the server accepts.
 pub const MAX_HEAD: usize = 8 * 1024;
+/// The longest request body the server accepts (and discards); a longer one gets `413` and a
+/// close at once, before any of it is read.
+pub const MAX_BODY: usize = 1024 * 1024;
 /// The most headers a request may have.
 pub const MAX_REQUEST_HEADERS: usize = 64;
 /// The body of every `200` response.
@@ -57,6 +60,9 @@ pub fn answer_at(input: &[u8], output: &mut Vec<u8>, date: &str) -> Batch {
         let Some(body_len) = body_length(request.headers).filter(|_| has_one_host(&request)) else {
             return bad_request(batch, output, date, 400, "Bad Request");
         };
+        if body_len > MAX_BODY {
+            return bad_request(batch, output, date, 413, "Content Too Large");
+        }
         // The `Connection` lines together are one list (RFC 9110 §5.3): a `close` on any
         // of them counts, and the server must then answer no later request (RFC 9112 §9.6).
         let has = |token: &str| {

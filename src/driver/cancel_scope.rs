@@ -2,21 +2,36 @@
 //!
 //! Dropping an op's future cancels it too, but whatever the kernel did before the cancel took
 //! effect (bytes read, a connection accepted) is then out of the caller's reach. Inside a
-//! cancelling scope an op is *not* dropped: when its future is polled it asks the kernel to
-//! cancel it and goes on waiting for the final completion, so the caller gets either what
-//! happened or a `TimedOut` error saying nothing did. An op first polled inside the scope is
-//! not submitted at all. The scope is a thread-local flag set only while the scope's future is
-//! polled, so ops of other tasks are untouched; scopes nest (a cancelling outer scope cancels
-//! inner ones too).
+//! cancelling scope an op is *not* dropped: it is asked to stop and its future goes on waiting
+//! for the final completion, so the caller gets either what happened or a `TimedOut` error
+//! saying nothing did. An op first polled inside a cancelling scope is not submitted at all.
 //!
-//! `time::timeout_op` is the public face; the driver only provides `cancel_in_flight`.
+//! A scope cannot count on polling its ops to cancel them: a combinator such as
+//! `FuturesUnordered` polls only the children that were woken, and an op waiting for the kernel
+//! is never woken until it completes. So every op submitted while a scope is polled is
+//! *tracked* by it (its driver and `user_data`), and [`Scope::cancel_all`] sends each one
+//! still in flight its cancel the moment the scope's deadline passes. The op's own poll then
+//! finds the scope cancelling and turns the kernel's `ECANCELED` into `TimedOut`.
+//!
+//! The scopes being polled are a thread-local stack, so ops of other tasks are untouched; an
+//! op is tracked by every scope on the stack, so a cancelling outer scope cancels the ops of
+//! inner ones too.
+//!
+//! `time::timeout_op` is the public face.
 
 use super::op::CqeResult;
-use std::cell::Cell;
+use super::{Driver, DriverCell};
+use std::cell::{Cell, RefCell};
 use std::io;
+use std::rc::{Rc, Weak};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 thread_local! {
     static CANCELLING: Cell<bool> = const { Cell::new(false) };
+    /// The scopes being polled on this thread, innermost last.
+    static ACTIVE: RefCell<Vec<Scope>> = const { RefCell::new(Vec::new()) };
+    /// The ops submitted inside scopes that may still be in flight: scope, driver, `user_data`.
+    static TRACKED: RefCell<Vec<(Scope, Weak<DriverCell>, u64)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Whether ops polled now should be cancelled (and still awaited).
@@ -24,14 +39,80 @@ pub(crate) fn requested() -> bool {
     CANCELLING.with(Cell::get)
 }
 
-/// Marks the polls made while it lives as cancelling (if `cancel`, or if an enclosing scope
-/// already is); restores the enclosing state on drop, even if the poll panics.
+/// A scope's identity: a number, not a pointer, so a future holding one stays `Send`, and
+/// never reused, so a scope dropped with ops in flight leaves nothing a later scope could
+/// cancel by mistake (its entries go once their ops finish).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Scope(u64);
+
+impl Scope {
+    pub(crate) fn new() -> Scope {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        Scope(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Asks the kernel to cancel every op this scope submitted that is still in flight; their
+    /// futures take the results as usual.
+    pub(crate) fn cancel_all(self) {
+        let mut mine = Vec::new();
+        TRACKED.with(|tracked| {
+            tracked.borrow_mut().retain(|(scope, driver, user_data)| {
+                if *scope == self {
+                    mine.push((driver.clone(), *user_data));
+                }
+                *scope != self
+            })
+        });
+        for (driver, user_data) in mine {
+            // Scopes are polled by tasks, never under the driver's borrow; were it borrowed,
+            // the op would still complete on its own.
+            if let Some(Ok(mut driver)) = driver.upgrade().as_ref().map(|d| d.try_borrow_mut()) {
+                if let Driver::Uring(uring) = &mut *driver {
+                    uring.cancel_live(user_data);
+                }
+            }
+        }
+    }
+}
+
+/// Records that the op just pushed to `driver`'s slot `index` belongs to the scopes being
+/// polled, if any (see the module docs).
+pub(crate) fn track(driver: &Rc<DriverCell>, index: usize) {
+    ACTIVE.with(|active| {
+        let active = active.borrow();
+        if active.is_empty() {
+            return;
+        }
+        let Some(user_data) = (match &*driver.borrow() {
+            Driver::Uring(uring) => uring.user_data_of(index),
+            Driver::Epoll(_) => None,
+        }) else {
+            return;
+        };
+        TRACKED.with(|tracked| {
+            let mut tracked = tracked.borrow_mut();
+            // Now and then forget finished ops, so the list is as long as the ops in flight,
+            // not as the ops ever submitted in a long-lived scope.
+            if tracked.len() == tracked.capacity() && tracked.len() >= 8 {
+                tracked.retain(|(_, d, u)| d.upgrade().is_some_and(|d| is_live(&d.borrow(), *u)));
+            }
+            for scope in active.iter() {
+                tracked.push((*scope, Rc::downgrade(driver), user_data));
+            }
+        });
+    });
+}
+
+/// Marks the polls made while it lives as belonging to `scope`, and as cancelling (if
+/// `cancel`, or if an enclosing scope already is); restores the enclosing state on drop, even
+/// if the poll panics.
 pub(crate) struct Enter {
     outer: bool,
 }
 
 impl Enter {
-    pub(crate) fn new(cancel: bool) -> Enter {
+    pub(crate) fn new(scope: Scope, cancel: bool) -> Enter {
+        ACTIVE.with(|active| active.borrow_mut().push(scope));
         let outer = CANCELLING.with(|c| c.replace(c.get() || cancel));
         Enter { outer }
     }
@@ -40,6 +121,15 @@ impl Enter {
 impl Drop for Enter {
     fn drop(&mut self) {
         CANCELLING.with(|c| c.set(self.outer));
+        ACTIVE.with(|active| active.borrow_mut().pop());
+    }
+}
+
+/// Whether the op `user_data` names still holds its slot in `driver`.
+fn is_live(driver: &Driver, user_data: u64) -> bool {
+    match driver {
+        Driver::Uring(uring) => uring.is_live(user_data),
+        Driver::Epoll(_) => false,
     }
 }
 
@@ -52,19 +142,48 @@ pub(crate) fn timed_out() -> io::Error {
 }
 
 /// The final result of an op this scope asked to cancel: the kernel's `ECANCELED` (or `EINTR`,
-/// for work it had started in a worker thread) becomes [`timed_out`]; anything else (the op
-/// finished first) stands.
+/// for work it had started in a worker thread) becomes a `TimedOut` error that
+/// [`reached_the_kernel`] recognises; anything else (the op finished first) stands.
 pub(crate) fn after_cancel(cqe: CqeResult) -> CqeResult {
-    match &cqe.result {
+    match cqe.result {
         Err(err) if matches!(err.raw_os_error(), Some(libc::ECANCELED | libc::EINTR)) => {
             CqeResult {
-                result: Err(timed_out()),
+                result: Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    CancelledInFlight(err),
+                )),
                 flags: cqe.flags,
             }
         }
-        _ => cqe,
+        result => CqeResult {
+            result,
+            flags: cqe.flags,
+        },
     }
 }
+
+/// Whether `err` is the kernel's own answer to an op, turned into `TimedOut` by
+/// [`after_cancel`], rather than a refusal before the kernel saw it ([`timed_out`]): an op
+/// whose side effect happens whatever the answer (a close) must know which.
+pub(crate) fn reached_the_kernel(err: &io::Error) -> bool {
+    err.get_ref().is_some_and(|e| e.is::<CancelledInFlight>())
+}
+
+/// The kernel's cancel answer (`ECANCELED`, `EINTR`) to an op a scope stopped in flight.
+#[derive(Debug)]
+struct CancelledInFlight(io::Error);
+
+impl std::fmt::Display for CancelledInFlight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "coring: the operation was cancelled by its deadline before the kernel did anything ({})",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for CancelledInFlight {}
 
 #[cfg(test)]
 mod tests {
@@ -72,18 +191,19 @@ mod tests {
 
     #[test]
     fn scopes_nest_and_restore() {
+        let tracker = Scope::new();
         assert!(!requested());
         {
-            let _outer = Enter::new(true);
+            let _outer = Enter::new(tracker, true);
             assert!(requested());
             {
-                let _inner = Enter::new(false);
+                let _inner = Enter::new(tracker, false);
                 assert!(requested(), "an outer cancelling scope cancels inner ones");
             }
             assert!(requested());
         }
         assert!(!requested());
-        let _quiet = Enter::new(false);
+        let _quiet = Enter::new(tracker, false);
         assert!(!requested());
     }
 

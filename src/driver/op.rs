@@ -359,6 +359,7 @@ impl<T: OpCode> Future for Op<T> {
                     .push(data.sqe(), T::MULTISHOT, cx.waker());
                 match pushed {
                     Ok(index) => {
+                        cancel_scope::track(&driver, index);
                         this.state = State::InFlight {
                             driver,
                             index,
@@ -628,6 +629,7 @@ impl<T: OpCode> MultiOp<T> {
                     .push(data.sqe(), true, cx.waker());
                 match pushed {
                     Ok(index) => {
+                        cancel_scope::track(&driver, index);
                         if self.max_waiting != usize::MAX {
                             driver
                                 .borrow_mut()

@@ -1,5 +1,6 @@
 //! [`TcpListener`]: a listening TCP socket whose accepts go through the ring.
 
+use super::backoff::AcceptBackoff;
 use super::{first_ok, socket_addr, TcpStream};
 use crate::driver::op::{MultiOp, Op};
 use crate::fd::SharedFd;
@@ -9,7 +10,6 @@ use crate::op::accept_multi::AcceptMulti;
 use crate::op::keep::{Connection, Kept};
 use crate::time::Sleep;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
-use std::cell::Cell;
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::io;
@@ -17,12 +17,6 @@ use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
-use std::time::Duration;
-
-/// First wait after an accept failed for lack of fds or memory.
-const BACKOFF_MIN: Duration = Duration::from_millis(10);
-/// Longest wait between accepts that keep failing for lack of fds or memory.
-const BACKOFF_MAX: Duration = Duration::from_millis(50);
 
 /// How to set up a listening socket, for [`TcpListener::bind_with`].
 ///
@@ -144,13 +138,16 @@ impl ListenOptions {
 /// accepted a connection, the connection is kept on the listener and the next `accept` or
 /// `incoming().next()` returns it; the client never sees it closed. The same holds for
 /// connections a dropped [`Incoming`] had taken and not yet returned. Connections kept this way
-/// and never taken are closed with the listener.
+/// and never taken are closed with the listener. One kept by a dropped `Incoming` (which learns
+/// no peer address) whose client reset it before the next `accept` is skipped by that `accept`,
+/// which cannot name its peer any more; `incoming().next()` returns it like any other, and its
+/// first read reports the reset.
 pub struct TcpListener {
     fd: SharedFd,
     /// Connections accepted for accepts whose futures were dropped.
     kept: Kept<Connection>,
     /// How long the next accept waits first, after accepts failed for lack of resources.
-    backoff: Cell<Option<Duration>>,
+    backoff: AcceptBackoff,
 }
 
 impl TcpListener {
@@ -193,7 +190,7 @@ impl TcpListener {
         TcpListener {
             fd: SharedFd::new_closed_at_once(fd),
             kept: Kept::default(),
-            backoff: Cell::new(None),
+            backoff: AcceptBackoff::default(),
         }
     }
 
@@ -207,22 +204,25 @@ impl TcpListener {
     /// Cancel safe: dropping the future cancels the accept, and a connection accepted anyway
     /// is kept for the next one (see the type's docs).
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        if let Some((stream, peer)) = self.take_kept().await? {
+        while let Some((stream, peer)) = self.take_kept().await? {
             // Kept by a dropped multishot accept, which asks for no address: the socket tells
-            // it (unless the client is already gone, which the error then says).
-            let peer = peer.map_or_else(|| stream.peer_addr(), Ok)?;
-            return Ok((stream, peer));
+            // it, unless the client has reset the connection since. Such a connection is
+            // skipped (closed): it is gone, and failing this accept for it would report an
+            // error about a connection the caller never saw.
+            match peer.map_or_else(|| stream.peer_addr(), Ok) {
+                Ok(peer) => return Ok((stream, peer)),
+                Err(err) if err.kind() == io::ErrorKind::NotConnected => continue,
+                Err(err) => return Err(err),
+            }
         }
-        if let Some(delay) = self.backoff.get() {
-            crate::time::sleep(delay).await;
-        }
+        self.backoff.wait().await;
         match op::accept::accept(&self.fd, self.kept.watch()).await {
             Ok((fd, peer)) => {
-                self.note_outcome(None);
+                self.backoff.note(None);
                 Ok((TcpStream::from_fd(fd), peer))
             }
             Err(err) => {
-                self.note_outcome(Some(&err));
+                self.backoff.note(Some(&err));
                 Err(err)
             }
         }
@@ -263,21 +263,6 @@ impl TcpListener {
         Ok(kept.map(|(fd, peer)| (TcpStream::from_fd(fd), peer)))
     }
 
-    /// Resets the back-off after a success, lengthens it after running out of resources.
-    fn note_outcome(&self, error: Option<&io::Error>) {
-        match error {
-            None => self.backoff.set(None),
-            Some(err) if is_out_of_resources(err) => {
-                let next = self
-                    .backoff
-                    .get()
-                    .map_or(BACKOFF_MIN, |d| (d * 2).min(BACKOFF_MAX));
-                self.backoff.set(Some(next));
-            }
-            Some(_) => {}
-        }
-    }
-
     /// The address the listener is bound to (with the port the kernel chose for port 0).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         socket_addr(SockRef::from(self).local_addr()?)
@@ -303,14 +288,6 @@ impl fmt::Debug for TcpListener {
             .field("local_addr", &self.local_addr().ok())
             .finish()
     }
-}
-
-/// Whether an accept failed because fds or kernel memory ran out (the connection stays queued).
-fn is_out_of_resources(err: &io::Error) -> bool {
-    matches!(
-        err.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    )
 }
 
 /// Incoming connections of a [`TcpListener`]; see [`TcpListener::incoming`].
@@ -364,7 +341,7 @@ impl Incoming<'_> {
             }
             if self.op.is_none() && self.single.is_none() {
                 if self.backoff.is_none() {
-                    self.backoff = listener.backoff.get().map(crate::time::sleep);
+                    self.backoff = listener.backoff.sleep();
                 }
                 if let Some(sleep) = &mut self.backoff {
                     ready!(Pin::new(sleep).poll(cx));
@@ -377,7 +354,7 @@ impl Incoming<'_> {
                     .get_or_insert_with(|| op::accept::accept(&listener.fd, listener.kept.watch()));
                 let result = ready!(Pin::new(op).poll(cx));
                 self.single = None;
-                listener.note_outcome(result.as_ref().err());
+                listener.backoff.note(result.as_ref().err());
                 return Poll::Ready(Some(result.map(|(fd, _)| TcpStream::from_fd(fd))));
             }
             let op = self.op.get_or_insert_with(|| {
@@ -398,7 +375,7 @@ impl Incoming<'_> {
                     self.single_shot = true;
                     continue;
                 }
-                listener.note_outcome(result.as_ref().err());
+                listener.backoff.note(result.as_ref().err());
                 return Poll::Ready(Some(result.map(TcpStream::from_fd)));
             }
         }
@@ -408,17 +385,6 @@ impl Incoming<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn out_of_resources_means_fds_or_memory() {
-        for errno in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM] {
-            assert!(is_out_of_resources(&io::Error::from_raw_os_error(errno)));
-        }
-        assert!(!is_out_of_resources(&io::Error::from_raw_os_error(
-            libc::ECONNABORTED
-        )));
-        assert!(!is_out_of_resources(&io::Error::other("x")));
-    }
 
     #[test]
     fn options_default_to_a_plain_reusable_listener() {

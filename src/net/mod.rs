@@ -71,6 +71,7 @@
 //! ```
 
 mod addr;
+mod backoff;
 mod io_impls;
 mod listener;
 mod split;

@@ -50,7 +50,7 @@ pub struct OwnedReadHalf {
 }
 
 impl OwnedReadHalf {
-    /// The whole stream, for the trait impls beside this module.
+    /// The whole stream, for the trait impls and the Unix halves beside this module.
     pub(super) fn stream(&self) -> &TcpStream {
         &self.stream
     }
@@ -106,7 +106,7 @@ pub struct OwnedWriteHalf {
 }
 
 impl OwnedWriteHalf {
-    /// The whole stream, for the trait impls beside this module.
+    /// The whole stream, for the trait impls and the Unix halves beside this module.
     pub(super) fn stream(&self) -> &TcpStream {
         &self.stream
     }

@@ -6,6 +6,7 @@
 //! `dispose` forget it rather than close it twice. If the entry never reached the kernel (the
 //! runtime was shutting down), the fd is closed synchronously instead.
 
+use crate::driver::cancel_scope;
 use crate::driver::op::Performed;
 use crate::driver::op::{CqeResult, Op, OpCode};
 use io_uring::{opcode, squeue, types};
@@ -47,12 +48,13 @@ unsafe impl OpCode for Close {
     fn complete(mut self, cqe: CqeResult) -> Self::Output {
         let fd = self.fd.take();
         // The driver's own refusals (the entry never reached the kernel) carry a message, not
-        // an errno: the fd is still open, so close it here. A kernel result, success or not,
-        // means the fd is gone.
+        // an errno: the fd is still open, so close it here. A kernel result, success or not
+        // (`EINTR` too, even as the `TimedOut` a cancelling scope makes of it), means the fd
+        // is gone: closing the number again could close another file opened since.
         if cqe
             .result
             .as_ref()
-            .is_err_and(|e| e.raw_os_error().is_none())
+            .is_err_and(|e| e.raw_os_error().is_none() && !cancel_scope::reached_the_kernel(e))
         {
             drop(fd);
         } else if let Some(fd) = fd {
@@ -66,5 +68,41 @@ unsafe impl OpCode for Close {
             // The kernel closed it (the close was in flight when the future went).
             let _ = fd.into_raw_fd();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::{FromRawFd, RawFd};
+
+    fn is_open(fd: RawFd) -> bool {
+        // SAFETY: F_GETFD only reads the descriptor's flags; a closed fd gives EBADF.
+        unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+    }
+
+    /// Linux frees the descriptor even when `close` fails with `EINTR`; closing the number again
+    /// could close an unrelated file opened since. A cancelling scope (a `timeout_op` whose
+    /// deadline passed while the close was in flight) turns the kernel's `EINTR` into
+    /// `TimedOut`; the op must still see that the kernel had the close.
+    #[test]
+    fn a_close_interrupted_in_a_cancelled_scope_is_not_closed_again() {
+        let fd = std::fs::File::open("/dev/null").unwrap();
+        let raw = fd.as_raw_fd();
+        let op = Close {
+            fd: Some(OwnedFd::from(fd)),
+        };
+        // The fd stays open here, as if another file had been given the number since.
+        let result = op.complete(cancel_scope::after_cancel(CqeResult::from_raw(
+            -libc::EINTR,
+            0,
+        )));
+        assert_eq!(result.unwrap_err().kind(), io::ErrorKind::TimedOut);
+        assert!(
+            is_open(raw),
+            "the close was repeated on an fd the kernel had freed"
+        );
+        // SAFETY: the fd is still open and nothing else owns it (the op forgot it).
+        drop(unsafe { OwnedFd::from_raw_fd(raw) });
     }
 }

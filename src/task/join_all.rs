@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -31,6 +32,7 @@ where
         .collect();
     let ready = Arc::new(ReadySet {
         woken: Mutex::new((0..children.len()).collect()),
+        queued: (0..children.len()).map(|_| AtomicBool::new(true)).collect(),
         parent: Mutex::new(None),
     });
     JoinAll {
@@ -49,7 +51,11 @@ enum Child<F: Future> {
 
 /// Children woken since the last poll, and the parent's waker.
 struct ReadySet {
+    /// Each child at most once, however often it was woken: its `queued` flag says whether it
+    /// is in the list, so the list never outgrows the children and a child woken a hundred
+    /// times between two polls is polled once.
     woken: Mutex<Vec<usize>>,
+    queued: Box<[AtomicBool]>,
     parent: Mutex<Option<Waker>>,
 }
 
@@ -64,6 +70,10 @@ impl Wake for ChildWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
+        if self.ready.queued[self.index].swap(true, Ordering::AcqRel) {
+            // Already in the list; the parent was woken when it was put there.
+            return;
+        }
         self.ready
             .woken
             .lock()
@@ -106,12 +116,16 @@ impl<F: Future> Future for JoinAll<F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        {
+        let replaced = {
             let mut parent = this.ready.parent.lock().unwrap_or_else(|e| e.into_inner());
-            if !parent.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                *parent = Some(cx.waker().clone());
+            if parent.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                None
+            } else {
+                parent.replace(cx.waker().clone())
             }
-        }
+        };
+        // A waker's Drop is foreign code: never run it under the lock wakers take.
+        drop(replaced);
         if this.wakers.is_empty() {
             this.wakers = (0..this.children.len())
                 .map(|index| {
@@ -125,6 +139,8 @@ impl<F: Future> Future for JoinAll<F> {
         let woken =
             std::mem::take(&mut *this.ready.woken.lock().unwrap_or_else(|e| e.into_inner()));
         for index in woken {
+            // Cleared before the poll, so a wake during or after it queues the child again.
+            this.ready.queued[index].store(false, Ordering::Release);
             let Child::Pending(future) = &mut this.children[index] else {
                 continue;
             };
@@ -146,5 +162,51 @@ impl<F: Future> Future for JoinAll<F> {
             })
             .collect();
         Poll::Ready(outputs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::{Cell, RefCell};
+    use std::rc::Rc;
+    use std::time::Duration;
+
+    #[test]
+    fn a_child_woken_many_times_between_polls_is_polled_once() {
+        let polls = Rc::new(Cell::new(0));
+        let done = Rc::new(Cell::new(false));
+        let waker = Rc::new(RefCell::new(None::<Waker>));
+        let chatty = {
+            let (polls, done, waker) = (polls.clone(), done.clone(), waker.clone());
+            std::future::poll_fn(move |cx| {
+                polls.set(polls.get() + 1);
+                if done.get() {
+                    return Poll::Ready(());
+                }
+                if polls.get() == 1 {
+                    for _ in 0..100 {
+                        cx.waker().wake_by_ref();
+                    }
+                }
+                *waker.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            })
+        };
+        let finisher = async move {
+            crate::time::sleep(Duration::from_millis(20)).await;
+            done.set(true);
+            if let Some(waker) = waker.borrow_mut().take() {
+                waker.wake();
+            }
+        };
+        let children: Vec<Pin<Box<dyn Future<Output = ()>>>> =
+            vec![Box::pin(chatty), Box::pin(finisher)];
+        crate::block_on(join_all(children));
+        assert!(
+            polls.get() <= 3,
+            "a child woken 100 times before the next poll was polled {} times",
+            polls.get()
+        );
     }
 }

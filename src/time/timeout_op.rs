@@ -38,7 +38,8 @@ use std::time::Duration;
 ///
 /// # The contract, per operation
 ///
-/// After the deadline, each ring operation `future` is waiting on gets a cancel; each one it
+/// After the deadline, each ring operation `future` is waiting on gets a cancel, even one it
+/// will not poll again until it completes (a read in a `FuturesUnordered`); each one it
 /// starts afterwards fails at once with `TimedOut`, without being submitted. Then:
 ///
 /// | operation | result after the deadline |
@@ -74,12 +75,16 @@ pub async fn timeout_op_at<F: Future>(deadline: Instant, future: F) -> F::Output
     let mut future = pin!(future);
     let mut sleep = sleep_until(deadline);
     let mut expired = false;
+    let scope = cancel_scope::Scope::new();
     poll_fn(|cx| {
         // The deadline is checked first, so an operation first polled after it never starts.
         if !expired && Pin::new(&mut sleep).poll(cx).is_ready() {
             expired = true;
+            // The ops in flight may not be polled again before they complete (a
+            // `FuturesUnordered` polls only woken children): cancel them all now.
+            scope.cancel_all();
         }
-        let _scope = cancel_scope::Enter::new(expired);
+        let _scope = cancel_scope::Enter::new(scope, expired);
         future.as_mut().poll(cx)
     })
     .await

@@ -171,6 +171,26 @@ impl Uring {
         }
     }
 
+    /// The `user_data` of the op in slot `index`, if the slot is in use (for `cancel_scope.rs`,
+    /// which tracks the ops a scope submitted).
+    pub(crate) fn user_data_of(&self, index: usize) -> Option<u64> {
+        let slot = self.slots.get(index)?;
+        Some((u64::from(slot.generation) << 32) | index as u64)
+    }
+
+    /// Whether the op `user_data` names still holds its slot (in flight, or its result untaken).
+    pub(crate) fn is_live(&self, user_data: u64) -> bool {
+        self.user_data_of((user_data & 0xffff_ffff) as usize) == Some(user_data)
+    }
+
+    /// Cancels the op `user_data` names if it still holds its slot: a slot since given to
+    /// another op has another generation and is left alone.
+    pub(crate) fn cancel_live(&mut self, user_data: u64) {
+        if self.is_live(user_data) {
+            self.cancel_in_flight((user_data & 0xffff_ffff) as usize);
+        }
+    }
+
     pub(super) fn push_cancel(&mut self, user_data: u64) {
         let entry = opcode::AsyncCancel::new(user_data)
             .build()

@@ -97,12 +97,20 @@ pub(super) fn sock_addr(path: &Path) -> io::Result<SockAddr> {
 }
 
 /// A close-on-exec socket of type `ty` bound to `path`, set up further by `then` (say, to
-/// listen); errors name the path.
+/// listen); errors name the path. An empty path is `InvalidInput`.
 pub(super) fn bound_socket(
     path: &Path,
     ty: Type,
     then: impl FnOnce(&Socket) -> io::Result<()>,
 ) -> io::Result<Socket> {
+    if path.as_os_str().is_empty() {
+        // Linux would "autobind" to a random abstract name: a listener nobody can find.
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "coring: binding a Unix socket to an empty path (for a socket with no name, use \
+             UnixDatagram::unbound)",
+        ));
+    }
     let addr = sock_addr(path)?;
     let bind = || {
         // socket2 creates the socket with SOCK_CLOEXEC on Linux.

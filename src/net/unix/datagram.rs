@@ -17,7 +17,9 @@ use std::path::Path;
 /// Binding and connecting are synchronous; sending and receiving go through the ring with owned
 /// buffers. Unix datagrams are reliable and ordered (the kernel never drops one: a send waits
 /// while the receiver's queue is full). A datagram larger than the receive buffer is cut to the
-/// buffer's capacity, the rest discarded, as with `recv(2)`.
+/// buffer's capacity, the rest discarded, as with `recv(2)`: the length returned is what was
+/// stored, and nothing reports the cut (the kernel's `MSG_TRUNC` is not passed on), so give
+/// receives room for the largest datagram the protocol allows.
 ///
 /// ```
 /// use coring::net::UnixDatagram;
@@ -56,8 +58,9 @@ impl UnixDatagram {
     ///
     /// # Errors
     ///
-    /// As [`UnixListener::bind`](super::UnixListener::bind): `AddrInUse` if `path` exists, and
-    /// so on, naming the path.
+    /// As [`UnixListener::bind`](super::UnixListener::bind): `AddrInUse` if `path` exists,
+    /// `InvalidInput` if it is empty (use [`unbound`](UnixDatagram::unbound) for a socket with
+    /// no name), and so on, naming the path.
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixDatagram> {
         let socket = bound_socket(path.as_ref(), Type::DGRAM, |_| Ok(()))?;
         Ok(UnixDatagram::from_fd(socket.into()))

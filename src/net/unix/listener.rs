@@ -3,6 +3,7 @@
 use super::addr::bound_socket;
 use super::{SocketAddr, UnixStream};
 use crate::fd::SharedFd;
+use crate::net::backoff::AcceptBackoff;
 use crate::op;
 use crate::op::keep::{Connection, Kept};
 use socket2::{SockAddr, SockRef, Type};
@@ -39,6 +40,8 @@ pub struct UnixListener {
     fd: SharedFd,
     /// Connections accepted for accepts whose futures were dropped.
     kept: Kept<Connection>,
+    /// How long the next accept waits first, after accepts failed for lack of resources.
+    backoff: AcceptBackoff,
 }
 
 impl UnixListener {
@@ -49,7 +52,8 @@ impl UnixListener {
     ///
     /// `AddrInUse` if `path` exists (any file, including a socket left by an earlier listener:
     /// remove it first) or the abstract name is taken; `NotFound` if its directory does not
-    /// exist; `InvalidInput` if it is longer than a socket address holds (107 bytes). The
+    /// exist; `InvalidInput` if it is longer than a socket address holds (107 bytes), or empty
+    /// (Linux would bind an empty path to a random abstract name nobody could find). The
     /// message names the path.
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
         let socket = bound_socket(path.as_ref(), Type::STREAM, |socket| socket.listen(1024))?;
@@ -67,11 +71,17 @@ impl UnixListener {
         UnixListener {
             fd: SharedFd::new_closed_at_once(fd),
             kept: Kept::default(),
+            backoff: AcceptBackoff::default(),
         }
     }
 
     /// Waits for a connection and returns it with the peer's address (usually unnamed: clients
     /// rarely bind). The new socket is close-on-exec.
+    ///
+    /// Out of fds (`EMFILE`, `ENFILE`) or kernel memory, it returns that error and the
+    /// connection stays in the backlog; the next accept then first waits a little (10 ms,
+    /// doubling up to 50 ms while failures go on), so a loop that logs and retries does not
+    /// spin, as with [`TcpListener`](crate::net::TcpListener).
     ///
     /// # Cancel safety
     ///
@@ -86,8 +96,11 @@ impl UnixListener {
             let peer = stream.peer_addr().or_else(|_| SocketAddr::unnamed())?;
             return Ok((stream, peer));
         }
+        self.backoff.wait().await;
         let keep = self.kept.watch();
-        let (fd, peer) = op::accept::accept::<SockAddr>(&self.fd, keep).await?;
+        let result = op::accept::accept::<SockAddr>(&self.fd, keep).await;
+        self.backoff.note(result.as_ref().err());
+        let (fd, peer) = result?;
         Ok((UnixStream::from_fd(fd), SocketAddr::new(peer)))
     }
 

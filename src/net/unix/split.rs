@@ -2,7 +2,7 @@
 //!
 //! They wrap the TCP halves, which hold the shared stream machinery (see `stream.rs`).
 
-use super::UnixStream;
+use super::{UCred, UnixStream};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::io::{AsyncReadRent, AsyncWriteRent, CutShortMark};
 use crate::net::{self, TcpStream};
@@ -10,6 +10,7 @@ use std::error::Error;
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 pub(super) fn split(stream: TcpStream) -> (OwnedReadHalf, OwnedWriteHalf) {
     let (read, write) = stream.into_split();
@@ -42,6 +43,24 @@ impl OwnedReadHalf {
     /// As [`UnixStream::read`].
     pub async fn readv<B: IoBufMut>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
         self.inner.readv(bufs).await
+    }
+
+    /// As [`UnixStream::recv_with_fds`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`UnixStream::recv_with_fds`].
+    pub async fn recv_with_fds<B: IoBufMut>(
+        &self,
+        buf: B,
+        max_fds: usize,
+    ) -> BufResult<(usize, Vec<OwnedFd>), B> {
+        super::stream::recv_with_fds(self.inner.stream(), buf, max_fds).await
+    }
+
+    /// As [`UnixStream::peer_cred`].
+    pub fn peer_cred(&self) -> io::Result<UCred> {
+        UCred::of(self.inner.stream().as_fd())
     }
 
     /// Puts the stream back together, if `write` is the other half of this same stream.
@@ -90,6 +109,24 @@ impl OwnedWriteHalf {
     /// As [`UnixStream::write`].
     pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
         self.inner.writev(bufs).await
+    }
+
+    /// As [`UnixStream::send_with_fds`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`UnixStream::send_with_fds`].
+    pub async fn send_with_fds<B: IoBuf>(
+        &self,
+        buf: B,
+        fds: &[BorrowedFd<'_>],
+    ) -> BufResult<usize, B> {
+        super::stream::send_with_fds(self.inner.stream(), buf, fds).await
+    }
+
+    /// As [`UnixStream::peer_cred`].
+    pub fn peer_cred(&self) -> io::Result<UCred> {
+        UCred::of(self.inner.stream().as_fd())
     }
 
     /// Shuts down the writing side now (the peer reads end of stream).

@@ -185,14 +185,7 @@ impl UnixStream {
         buf: B,
         fds: &[BorrowedFd<'_>],
     ) -> BufResult<usize, B> {
-        if buf.bytes_init() == 0 {
-            return (Err(empty_with_fds()), buf);
-        }
-        if let Err(err) = self.inner.write_loss().ready("write").await {
-            return (Err(err), buf);
-        }
-        let loss = self.inner.write_loss().watch();
-        super::datagram::send_with_fds(self.inner.shared_fd(), buf, fds, Some(loss)).await
+        send_with_fds(&self.inner, buf, fds).await
     }
 
     /// Reads into `buf`, as [`read`](UnixStream::read), and takes the descriptors that came
@@ -209,16 +202,7 @@ impl UnixStream {
         buf: B,
         max_fds: usize,
     ) -> BufResult<(usize, Vec<OwnedFd>), B> {
-        if buf.bytes_total() == 0 {
-            return (Err(no_room_for_fds()), buf);
-        }
-        if let Err(err) = self.inner.read_loss().ready("read").await {
-            return (Err(err), buf);
-        }
-        let loss = Some(self.inner.read_loss().watch());
-        let fd = self.inner.shared_fd();
-        let (result, buf) = op::recv_ctl::recv_ctl(fd, buf, max_fds, loss).await;
-        (result.map(|got| (got.len, got.fds)), buf)
+        recv_with_fds(&self.inner, buf, max_fds).await
     }
 
     /// The credentials of the process at the other end, as they were when it connected.
@@ -241,6 +225,40 @@ impl UnixStream {
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
         super::split::split(self.inner)
     }
+}
+
+/// [`UnixStream::send_with_fds`] on the stream machinery, shared with the writing half.
+pub(super) async fn send_with_fds<B: IoBuf>(
+    inner: &TcpStream,
+    buf: B,
+    fds: &[BorrowedFd<'_>],
+) -> BufResult<usize, B> {
+    if buf.bytes_init() == 0 {
+        return (Err(empty_with_fds()), buf);
+    }
+    if let Err(err) = inner.write_loss().ready("write").await {
+        return (Err(err), buf);
+    }
+    let loss = inner.write_loss().watch();
+    super::datagram::send_with_fds(inner.shared_fd(), buf, fds, Some(loss)).await
+}
+
+/// [`UnixStream::recv_with_fds`] on the stream machinery, shared with the reading half.
+pub(super) async fn recv_with_fds<B: IoBufMut>(
+    inner: &TcpStream,
+    buf: B,
+    max_fds: usize,
+) -> BufResult<(usize, Vec<OwnedFd>), B> {
+    if buf.bytes_total() == 0 {
+        return (Err(no_room_for_fds()), buf);
+    }
+    if let Err(err) = inner.read_loss().ready("read").await {
+        return (Err(err), buf);
+    }
+    let loss = Some(inner.read_loss().watch());
+    let fd = inner.shared_fd();
+    let (result, buf) = op::recv_ctl::recv_ctl(fd, buf, max_fds, loss).await;
+    (result.map(|got| (got.len, got.fds)), buf)
 }
 
 fn empty_with_fds() -> io::Error {
