@@ -26,7 +26,7 @@ pub use main_output::MainOutput;
 pub use workers::{current_worker, workers, MultiRuntime, RemoteJoinHandle, WorkerHandle};
 
 use crate::driver::{Driver, Park, RingConfig};
-use crate::executor::{Executor, JoinHandle, Shared};
+use crate::executor::{Executor, JoinHandle, Remote};
 use crate::task::coop;
 use crate::time::timers::Timers;
 use context::{Core, EnterGuard};
@@ -162,7 +162,7 @@ impl Runtime {
         };
         turn.wake_all();
 
-        let shared: &Shared = core.executor.shared();
+        let shared: &Remote = core.executor.shared();
         let busy = more
             || core.executor.has_ready()
             || main_woken.load(Ordering::Acquire)
@@ -354,7 +354,7 @@ fn bury(graveyard: &mut Vec<Box<dyn crate::driver::op::Abandoned>>) {
 /// The `block_on` future's waker: a flag, plus a wake-up of the ring when set from elsewhere.
 struct MainWaker {
     woken: AtomicBool,
-    shared: Arc<Shared>,
+    shared: Arc<Remote>,
 }
 
 impl Wake for MainWaker {

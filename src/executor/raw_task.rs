@@ -45,7 +45,7 @@
 
 use super::handle::JoinHandle;
 use super::join::JoinError;
-use super::remote::Shared;
+use super::remote::Remote;
 use super::state::{Run, TaskState};
 use super::waker::borrowed_waker;
 use std::cell::{Cell, UnsafeCell};
@@ -68,7 +68,7 @@ enum Stage<F: Future> {
 pub(crate) struct Header {
     pub(super) state: TaskState,
     pub(super) vtable: &'static Vtable,
-    shared: Arc<Shared>,
+    shared: Arc<Remote>,
     /// Where the executor's registry keeps this task; `UNREGISTERED` until its first pending.
     registry_index: Cell<u32>,
     join_waker: UnsafeCell<Option<Waker>>,
@@ -144,7 +144,7 @@ pub(crate) struct TaskRef(pub(super) NonNull<Header>);
 unsafe impl Send for TaskRef {}
 
 /// Allocates a task for `future`, returning its run-queue entry and its handle.
-pub(crate) fn new_task<F>(future: F, shared: Arc<Shared>) -> (TaskRef, JoinHandle<F::Output>)
+pub(crate) fn new_task<F>(future: F, shared: Arc<Remote>) -> (TaskRef, JoinHandle<F::Output>)
 where
     F: Future + 'static,
     F::Output: 'static,
