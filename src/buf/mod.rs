@@ -51,11 +51,13 @@
 #[cfg(feature = "bytes")]
 mod bytes;
 mod fixed;
+mod put;
 mod region;
 mod ring;
 mod slice;
 
 pub use fixed::{FixedBuf, FixedBufPool};
+pub(crate) use put::put_slice;
 pub use ring::{BufRing, RingBuf};
 pub use slice::Slice;
 
