@@ -81,6 +81,12 @@ pub(super) struct TaskCell<F: Future> {
 }
 
 /// The functions that know the future's type. Each takes the task's header pointer.
+///
+/// # Safety
+///
+/// Calling an entry has the contract written in the `# Safety` section of the generic function
+/// it points to (`TaskCell::<F>::run`, `shut_down`, ... in this file): the header must belong to a live task of that very future type, and
+/// the caller must hold the reference (or the stage access) that function names.
 pub(super) struct Vtable {
     /// Polls (or aborts) the task, consuming the runner's reference.
     pub(super) run: unsafe fn(TaskRef) -> Ran,
