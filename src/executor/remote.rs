@@ -24,7 +24,7 @@
 
 use super::raw_task::TaskRef;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{
     AtomicI32, AtomicU64, AtomicUsize, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed,
     Ordering::SeqCst,
@@ -87,15 +87,8 @@ pub(crate) struct Remote {
 
 impl Remote {
     pub(crate) fn new(notifier: Option<RingNotifier>) -> io::Result<Arc<Self>> {
-        // SAFETY: eventfd has no memory arguments; the result is checked before use.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            let err = io::Error::last_os_error();
-            return Err(io::Error::new(
-                err.kind(),
-                format!("coring: eventfd failed: {err}"),
-            ));
-        }
+        let eventfd = crate::sys::eventfd()
+            .map_err(|err| io::Error::new(err.kind(), format!("coring: eventfd failed: {err}")))?;
         Ok(Arc::new(Remote {
             id: NEXT_ID.fetch_add(1, SeqCst),
             queue: Mutex::new(Vec::new()),
@@ -105,8 +98,7 @@ impl Remote {
             notified: NotifyCounts::default(),
             state: AtomicU8::new(0),
             closed: AtomicBool::new(false),
-            // SAFETY: `fd` was just returned by eventfd and is owned by nobody else.
-            eventfd: unsafe { OwnedFd::from_raw_fd(fd) },
+            eventfd,
             owner: std::thread::current().id(),
         }))
     }
@@ -176,10 +168,9 @@ impl Remote {
                 return;
             }
             self.notified.eventfd.fetch_add(1, Relaxed);
-            let one: u64 = 1;
-            // SAFETY: writes 8 bytes from a local u64 to our own eventfd. If the counter is
-            // saturated (EAGAIN) a wake-up is already pending, which is all we want.
-            let _ = unsafe { libc::write(self.eventfd.as_raw_fd(), (&raw const one).cast(), 8) };
+            // If the counter is saturated (EAGAIN) a wake-up is already pending, which is all we
+            // want.
+            let _ = crate::sys::eventfd_add_one(self.eventfd.as_fd());
         }
     }
 
