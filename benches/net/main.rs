@@ -39,6 +39,9 @@
 //! the start and the end of the window. Without `--bench` (as `cargo test --all-targets` runs
 //! bench binaries) every case runs once with tiny sizes and the binary exits 0.
 //!
+//! `NET_BENCH_QUIET_WAIT=SECS` bounds the wait for an idle machine (default 120 s per run; 0 on
+//! a machine that is never idle, as `benches/report --quick net` does).
+//!
 //! With `NET_BENCH_RAW_BATCH=N,µs` set, cases a and b also run the raw loop with batched waits:
 //! each `io_uring_enter` waits for up to N completions but at most µs microseconds
 //! (`min_wait_usec`, Linux 6.12), the experiment behind the note on `io_uring_enter` counts.

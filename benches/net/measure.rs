@@ -43,13 +43,22 @@ impl Default for LoadRun {
 /// Largest run-queue delay of our processes (a fraction of the window) before a run is repeated.
 pub(crate) const OTHERS_MAX: f64 = 0.03;
 
-/// Longest wait for a quiet machine before a measurement.
+/// Longest wait for a quiet machine before a measurement, unless `NET_BENCH_QUIET_WAIT` (seconds)
+/// says otherwise: on a machine that is never quiet, 0 measures at once and leaves the judging to
+/// the paired ratios and the "others" column.
 pub(crate) const QUIET_WAIT: Duration = Duration::from_secs(120);
 
-/// Waits (up to [`QUIET_WAIT`]) until the machine has been nearly idle for half a second: the
+fn quiet_wait() -> Duration {
+    std::env::var("NET_BENCH_QUIET_WAIT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(QUIET_WAIT, Duration::from_secs_f64)
+}
+
+/// Waits (up to [`quiet_wait`]) until the machine has been nearly idle for half a second: the
 /// machine is shared, and a compile running next to a benchmark halves its figures.
 pub(crate) fn wait_for_quiet(label: &str) {
-    let deadline = Instant::now() + QUIET_WAIT;
+    let deadline = Instant::now() + quiet_wait();
     let mut said = false;
     loop {
         let before = SysTimes::now();
