@@ -7,15 +7,25 @@
 //!                                                  │       submit + park on the ring (timeout = next deadline)
 //!                                                  │       dispatch completions → wake tasks
 //!                                                  │       take in wakes from other threads
-//!         ┌──────────────┬─────────────────────────┼──────────────────┐
-//!      executor        time                     driver              net / buf / io
-//!   (tasks, queue,  (sleep, timeout,     (io_uring SQ/CQ, slab of   (TcpListener, TcpStream,
-//!    JoinHandle,     interval, timer      op slots, Op<T> future,    UdpSocket, owned buffers)
-//!    remote wakes)   store)               cancellation, shutdown)
+//!         ┌──────────────┬──────────────┬──────────┴───────────┬──────────────────┐
+//!      executor        time           task                  driver              fd, sys
+//!   (tasks, queue,  (sleep, timeout, (spawn, yield_now,  (io_uring SQ/CQ, slab  (SharedFd; raw
+//!    JoinHandle,     interval, timer  coop budget,        of op slots, Op<T>,    OS calls)
+//!    remote wakes)   wheel)           spawn_blocking)     cancel, shutdown)
+//!                                                            ▲
+//!                                                            op (one opcode per file)
+//!                                                            ▲
+//!         ┌──────────┬──────────┬──────────┬──────────┬──────┴───┬──────────┬──────────┐
+//!        net         fs       signal       io        buf        sync      compat    (macros:
+//!   (TCP, UDP,  (File, Open- (signalfd  (owned-    (IoBuf,    (mpsc,    (tokio-io,  main, test)
+//!    Unix,       Options,     on the     buffer     Slice,     oneshot)  futures-io,
+//!    lookup_     metadata)    ring)      traits,    FixedBuf-            hyper)
+//!    host)                               BufReader) Pool, BufRing)
 //! ```
 //!
 //! Arrows go one way: the executor knows nothing of io_uring, the driver nothing of tasks or
-//! timers; `runtime` is the only glue.
+//! timers; `runtime` is the only glue. `docs/ARCHITECTURE.md` in the repository walks through
+//! the layers and an operation's path from future to submission to completion to waker.
 //!
 //! ## Where io_uring is forbidden
 //!

@@ -142,3 +142,28 @@ pub(crate) fn take_pending_signals(signals: &[i32]) -> io::Result<Vec<i32>> {
         }
     }
 }
+
+/// A non-blocking, close-on-exec eventfd with its counter at zero.
+pub(crate) fn eventfd() -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: eventfd takes no pointers; the result is checked before use.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by eventfd and is owned by nobody else.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// Adds one to an eventfd's counter, waking whoever polls it.
+pub(crate) fn eventfd_add_one(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let one: u64 = 1;
+    // SAFETY: writes 8 bytes from a local u64 that outlives the call to an fd the borrow keeps
+    // open.
+    let n = unsafe { libc::write(fd.as_raw_fd(), (&raw const one).cast(), 8) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

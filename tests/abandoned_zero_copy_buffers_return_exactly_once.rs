@@ -1,5 +1,5 @@
 //! Zero-copy buffers whose operation was dropped mid-flight go back where they belong exactly
-//! once, and only after the kernel is done with them (DESIGN.md invariant 2, reliability.md
+//! once, and only after the kernel is done with them (docs/ARCHITECTURE.md invariant 2, docs/HAZARDS.md
 //! H5, H7, H8):
 //!
 //! * registered buffers in `read_fixed`/`write_fixed` dropped by a timeout stay checked out

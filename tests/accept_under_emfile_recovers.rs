@@ -1,5 +1,5 @@
 //! Out of file descriptors, `accept` fails with `EMFILE` as an error — without spinning on the
-//! connection still waiting in the backlog (reliability.md H15) — and accepts it once fds free up.
+//! connection still waiting in the backlog (docs/HAZARDS.md H15) — and accepts it once fds free up.
 //!
 //! The scenario runs in a child process (this test binary, re-executed with `CORING_EMFILE_CHILD`
 //! set), because it lowers `RLIMIT_NOFILE` and fills the fd table, which must never affect the

@@ -1,4 +1,4 @@
-//! R1 (reliability.md §4.2, issue 7): a cancellation storm corrupts nothing and leaks nothing.
+//! R1 (docs/HAZARDS.md, issue 7): a cancellation storm corrupts nothing and leaks nothing.
 //!
 //! On one runtime, an echo server (listeners on 127.0.0.1–4, accepting through `incoming()`)
 //! checks and echoes sequence-numbered, checksummed frames, while client tasks run a random mix
@@ -60,7 +60,7 @@ use std::time::{Duration, Instant};
 static ALLOC: CountingAlloc = CountingAlloc::new();
 
 const DEFAULT_TARGET: u64 = 100_000;
-/// The time target of the default storm (reliability.md's R1: 100k cancellations in at most
+/// The time target of the default storm (docs/HAZARDS.md R1: 100k cancellations in at most
 /// 3 minutes in CI); it took 10–30 s on the 2-core machine, so only a storm gone wrong
 /// (spinning, or waiting out timeouts) misses it. Other sizes (valgrind's 3,000, long runs) are
 /// not timed.

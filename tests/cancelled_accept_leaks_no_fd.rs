@@ -1,4 +1,4 @@
-//! Accepts dropped by a timeout leak no file descriptor (reliability.md H5): neither those
+//! Accepts dropped by a timeout leak no file descriptor (docs/HAZARDS.md H5): neither those
 //! cancelled while waiting, nor those whose connection was accepted in the same ring submission
 //! as their cancel (the kernel completes the accept, the listener keeps the new socket for its
 //! next accept, which the test takes and closes, and the client sees the connection closed).

@@ -1,5 +1,5 @@
 //! A read dropped while in flight (by a timeout) keeps its buffer alive until the kernel's
-//! cancellation completes, then frees it exactly once (DESIGN.md invariant 2, reliability.md H1);
+//! cancellation completes, then frees it exactly once (docs/ARCHITECTURE.md invariant 2, docs/HAZARDS.md H1);
 //! and the stream goes on working: bytes sent afterwards all arrive, in order, in new reads.
 //!
 //! The companion test covers the other legal outcome of a cancel: the read had already taken

@@ -1,4 +1,4 @@
-//! R3 (reliability.md §4.2, issue 7), the faults reachable without a seam in the driver: each a
+//! R3 (docs/HAZARDS.md, issue 7), the faults reachable without a seam in the driver: each a
 //! named test, each bounded by a watchdog.
 //!
 //! * a submission queue of 2 entries under 10,000 mixed operations;

@@ -1,5 +1,5 @@
 //! Registering buffers can fail for reasons the user must act on; the error says which
-//! (reliability.md H9):
+//! (docs/HAZARDS.md H9):
 //!
 //! * a second `FixedBufPool` on one runtime (a ring has one buffer table): the error says "one
 //!   FixedBufPool per runtime", and once the first pool is gone a new one registers;

@@ -1,7 +1,7 @@
 //! When io_uring is forbidden or missing and forced (`CORING_BACKEND=io_uring`), `Runtime::new()`
 //! returns an `io::Error` that names the cause and what to do, and `block_on` panics with that
-//! same message (DESIGN.md invariant 8, reliability.md H16). Not forced, the runtime falls back
-//! to epoll and reports that same message as its `fallback_reason`.
+//! same message (docs/ARCHITECTURE.md invariant 8, docs/HAZARDS.md H16). Not forced, the runtime
+//! falls back to epoll and reports that same message as its `fallback_reason`.
 //!
 //! Each test re-executes this test binary as a child process (`--exact <test> --nocapture`, with
 //! `CORING_SECCOMP_CHILD` set). The child installs a seccomp filter that makes `io_uring_setup`

@@ -1,4 +1,4 @@
-//! R4 (reliability.md §4.2, issue 7): a soak leaves no heap, fd or memory growth behind.
+//! R4 (docs/HAZARDS.md, issue 7): a soak leaves no heap, fd or memory growth behind.
 //!
 //! On one runtime, CI-sized (`CORING_SOAK=10` multiplies every count by ten; any factor works):
 //!

@@ -265,9 +265,9 @@ fn a_detached_task_whose_output_panics_when_dropped_does_not_hang_shutdown() {
 
 #[test]
 fn a_detached_task_whose_output_panics_when_dropped_leaves_its_worker_running() {
-    // DESIGN.md: "A panicking task yields Err(JoinError) and the runtime goes on." A panic in
-    // dropping a detached task's output is the task's panic too; it must not take the worker
-    // down with it.
+    // docs/ARCHITECTURE.md, invariant 6: "A panicking task yields Err(JoinError) and the
+    // runtime goes on." A panic in dropping a detached task's output is the task's panic too; it
+    // must not take the worker down with it.
     within(LIMIT, || {
         let runtime = coring::Builder::new().workers(2).build_multi().unwrap();
         let other = runtime.handles()[1].clone();

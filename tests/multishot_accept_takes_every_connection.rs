@@ -1,5 +1,5 @@
 //! `TcpListener::incoming` (one multishot accept) takes every connection of a burst of 500
-//! concurrent connects exactly once (reliability.md H6): each client sends its number and waits
+//! concurrent connects exactly once (docs/HAZARDS.md H6): each client sends its number and waits
 //! for an answer, so all 500 are open at once, and the server must see each number once.
 //!
 //! Then connections arrive that nobody takes: the multishot accept keeps accepting them into

@@ -1,4 +1,4 @@
-//! R5 (reliability.md §4.2, H15; issue 7): a server out of file descriptors does not spin, and
+//! R5 (docs/HAZARDS.md, H15; issue 7): a server out of file descriptors does not spin, and
 //! accepts again as soon as descriptors free up.
 //!
 //! A child process (this test binary, re-run with `CORING_OVERLOAD_CHILD` set) lowers

@@ -1,4 +1,4 @@
-//! No buffer is released while the kernel may still touch it (reliability.md H1, H8), checked
+//! No buffer is released while the kernel may still touch it (docs/HAZARDS.md H1, H8), checked
 //! with a quarantine allocator instead of a sanitizer (sanitizers cannot see kernel accesses).
 //!
 //! Every buffer is its own `mmap`. When the runtime (or the test) releases one, its `Drop`

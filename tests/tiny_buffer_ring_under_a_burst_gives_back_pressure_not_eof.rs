@@ -1,5 +1,5 @@
 //! A buffer ring of 2 or 4 small buffers, read by a slow consumer while a peer blasts 4 MiB at it
-//! (reliability.md H7): the ring runs dry again and again, and the kernel ends the multishot
+//! (docs/HAZARDS.md H7): the ring runs dry again and again, and the kernel ends the multishot
 //! receive with `ENOBUFS` each time. That must be back-pressure: the stream waits for buffers to
 //! come back and re-arms. The reader must see every byte, in order, with no error and no `None`
 //! before the peer really closed; and once it is done the ring is full again.

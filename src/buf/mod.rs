@@ -52,12 +52,14 @@
 mod bytes;
 mod fixed;
 pub(crate) mod pool;
+mod put;
 mod region;
 mod ring;
 mod slice;
 
 pub use fixed::{FixedBuf, FixedBufPool};
 pub use pool::ReadPath;
+pub(crate) use put::put_slice;
 pub use ring::{BufRing, RingBuf};
 pub use slice::Slice;
 

@@ -1,7 +1,7 @@
-//! `JoinHandle`: the spawner's side of a task (the task itself is in `task.rs`).
+//! `JoinHandle`: the spawner's side of a task (the task itself is in `raw_task.rs`).
 
 use super::join::JoinError;
-use super::task::{header, release, Header, TaskRef};
+use super::raw_task::{header, release, Header, TaskRef};
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;

@@ -2,23 +2,24 @@
 //!
 //! Nothing here knows about io_uring: the runtime asks the executor to run ready tasks (a bounded
 //! number per turn, so I/O and timers are serviced even if tasks keep waking each other), and the
-//! executor's `Shared` half tells the runtime's ring to wake when another thread wakes a task.
+//! executor's `Remote` half tells the runtime's ring to wake when another thread wakes a task.
 //!
 //! Rule: no `RefCell` borrow is held while a task is polled, and `wake` only enqueues.
 
 mod handle;
 mod join;
+mod raw_task;
 mod remote;
 mod state;
-mod task;
 #[cfg(test)]
 mod tests;
 mod waker;
 
 pub use handle::JoinHandle;
 pub use join::JoinError;
-pub(crate) use remote::{Injected, RingNotifier, Shared};
+pub(crate) use remote::{Injected, Remote, RingNotifier};
 
+use raw_task::{new_task, Ran, TaskRef};
 use slab::Slab;
 use std::cell::Cell;
 use std::cell::RefCell;
@@ -27,10 +28,9 @@ use std::future::Future;
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
-use task::{new_task, Ran, TaskRef};
 
 pub(crate) struct Executor {
-    shared: Arc<Shared>,
+    shared: Arc<Remote>,
     queue: RefCell<VecDeque<TaskRef>>,
     /// Every live task, so shutdown can drop every future (even those only reachable from a
     /// cycle of wakers).
@@ -42,14 +42,14 @@ pub(crate) struct Executor {
 impl Executor {
     pub(crate) fn new(notifier: Option<RingNotifier>) -> io::Result<Self> {
         Ok(Executor {
-            shared: Shared::new(notifier)?,
+            shared: Remote::new(notifier)?,
             queue: RefCell::new(VecDeque::with_capacity(256)),
             registry: RefCell::new(Slab::with_capacity(256)),
             live: Cell::new(0),
         })
     }
 
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
+    pub(crate) fn shared(&self) -> &Arc<Remote> {
         &self.shared
     }
 
@@ -118,7 +118,7 @@ impl Executor {
         // none may cut shutdown short: a task left behind would have its `!Send` future
         // dropped by whichever thread drops its last waker.
         for work in injected {
-            task::drop_quietly(work);
+            raw_task::drop_quietly(work);
         }
         let mut tasks = remote;
         loop {
@@ -173,7 +173,7 @@ fn push_local(id: usize, task: TaskRef) -> Result<(), TaskRef> {
 }
 
 /// Whether the executor owning `shared` is the one running on this thread.
-pub(crate) fn is_current(shared: &Shared) -> bool {
+pub(crate) fn is_current(shared: &Remote) -> bool {
     CURRENT
         .try_with(
             |c| matches!(c.try_borrow().ok().as_deref(), Some(Some(e)) if e.shared.id == shared.id),

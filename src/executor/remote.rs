@@ -22,9 +22,9 @@
 //! thread without a ring writes the owner's eventfd. The executor knows nothing of rings: the
 //! runtime hands it a plain function ([`RingNotifier`]) that does the posting.
 
-use super::task::TaskRef;
+use super::raw_task::TaskRef;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{
     AtomicI32, AtomicU64, AtomicUsize, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed,
     Ordering::SeqCst,
@@ -66,7 +66,9 @@ pub(crate) struct NotifyCounts {
     pub(crate) eventfd: AtomicU64,
 }
 
-pub(crate) struct Shared {
+/// An executor's remote half: what wakers and handles on other threads reach (the remote run
+/// queue, injected closures, the park/unpark word and the way to notify the owner's ring).
+pub(crate) struct Remote {
     /// Unique per executor, so a waker can tell "my executor is running on this thread".
     pub(crate) id: usize,
     queue: Mutex<Vec<TaskRef>>,
@@ -78,23 +80,16 @@ pub(crate) struct Shared {
     state: AtomicU8,
     closed: AtomicBool,
     eventfd: OwnedFd,
-    /// The thread the executor runs on (it creates its `Shared`): the only one that may drop a
+    /// The thread the executor runs on (it creates its `Remote`): the only one that may drop a
     /// task's future.
     owner: std::thread::ThreadId,
 }
 
-impl Shared {
+impl Remote {
     pub(crate) fn new(notifier: Option<RingNotifier>) -> io::Result<Arc<Self>> {
-        // SAFETY: eventfd has no memory arguments; the result is checked before use.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            let err = io::Error::last_os_error();
-            return Err(io::Error::new(
-                err.kind(),
-                format!("coring: eventfd failed: {err}"),
-            ));
-        }
-        Ok(Arc::new(Shared {
+        let eventfd = crate::sys::eventfd()
+            .map_err(|err| io::Error::new(err.kind(), format!("coring: eventfd failed: {err}")))?;
+        Ok(Arc::new(Remote {
             id: NEXT_ID.fetch_add(1, SeqCst),
             queue: Mutex::new(Vec::new()),
             injected: Mutex::new(Vec::new()),
@@ -103,8 +98,7 @@ impl Shared {
             notified: NotifyCounts::default(),
             state: AtomicU8::new(0),
             closed: AtomicBool::new(false),
-            // SAFETY: `fd` was just returned by eventfd and is owned by nobody else.
-            eventfd: unsafe { OwnedFd::from_raw_fd(fd) },
+            eventfd,
             owner: std::thread::current().id(),
         }))
     }
@@ -115,7 +109,7 @@ impl Shared {
 
     /// Queues a task woken from a thread other than its owner's running executor. Hands the
     /// task back if the runtime is gone, for the caller to drop once it no longer borrows `self`
-    /// (the task may hold the last reference to this `Shared`).
+    /// (the task may hold the last reference to this `Remote`).
     pub(crate) fn push_remote(&self, task: TaskRef) -> Option<TaskRef> {
         let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         if self.closed.load(SeqCst) {
@@ -174,10 +168,9 @@ impl Shared {
                 return;
             }
             self.notified.eventfd.fetch_add(1, Relaxed);
-            let one: u64 = 1;
-            // SAFETY: writes 8 bytes from a local u64 to our own eventfd. If the counter is
-            // saturated (EAGAIN) a wake-up is already pending, which is all we want.
-            let _ = unsafe { libc::write(self.eventfd.as_raw_fd(), (&raw const one).cast(), 8) };
+            // If the counter is saturated (EAGAIN) a wake-up is already pending, which is all we
+            // want.
+            let _ = crate::sys::eventfd_add_one(self.eventfd.as_fd());
         }
     }
 
@@ -219,12 +212,12 @@ impl Shared {
 mod loom_model {
     //! Run with `RUSTFLAGS="--cfg loom" cargo test --release --lib loom_model`.
     use super::*;
-    use crate::executor::task::new_task;
+    use crate::executor::raw_task::new_task;
     use crate::executor::JoinHandle;
     use loom::sync::atomic::AtomicBool;
 
     /// A task that does nothing, with its handle (kept on the owner thread: it is `!Send`).
-    fn task(shared: &Arc<Shared>) -> (TaskRef, JoinHandle<()>) {
+    fn task(shared: &Arc<Remote>) -> (TaskRef, JoinHandle<()>) {
         new_task(async {}, shared.clone())
     }
 
@@ -233,7 +226,7 @@ mod loom_model {
     #[test]
     fn remote_push_versus_park_loses_no_wake() {
         loom::model(|| {
-            let shared = Shared::new(None).unwrap();
+            let shared = Remote::new(None).unwrap();
             let remote = shared.clone();
             let (task, _handle) = task(&shared);
             let waker = loom::thread::spawn(move || assert!(remote.push_remote(task).is_none()));
@@ -254,7 +247,7 @@ mod loom_model {
     #[test]
     fn main_wake_versus_park_loses_no_wake() {
         loom::model(|| {
-            let shared = Shared::new(None).unwrap();
+            let shared = Remote::new(None).unwrap();
             let woken = Arc::new(AtomicBool::new(false));
             let (remote, flag) = (shared.clone(), woken.clone());
             let waker = loom::thread::spawn(move || {
@@ -278,7 +271,7 @@ mod loom_model {
     #[test]
     fn two_remote_pushes_notify_at_most_once() {
         loom::model(|| {
-            let shared = Shared::new(None).unwrap();
+            let shared = Remote::new(None).unwrap();
             let blocks = shared.prepare_park();
             let mut handles = Vec::new();
             let threads: Vec<_> = (0..2)

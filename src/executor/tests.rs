@@ -278,7 +278,7 @@ fn a_task_released_last_on_another_thread_with_its_future_is_leaked() {
     let harness = Harness::new();
     let dropped_on = std::sync::Arc::new(std::sync::Mutex::new(None));
     let keep = DropThread(dropped_on.clone());
-    let (task, handle) = super::task::new_task(
+    let (task, handle) = super::raw_task::new_task(
         async move {
             let _keep = keep;
             std::future::pending::<()>().await;
@@ -299,7 +299,7 @@ fn a_task_released_last_on_another_thread_with_its_future_is_leaked() {
 /// 8-byte header it fits an 80-byte chunk.
 #[test]
 fn a_small_task_fits_in_an_eighty_byte_chunk() {
-    let task = std::mem::size_of::<super::task::TaskCell<std::future::Ready<u64>>>();
+    let task = std::mem::size_of::<super::raw_task::TaskCell<std::future::Ready<u64>>>();
     assert!(
         task <= 72,
         "TaskCell<Ready<u64>> is {task} bytes: with malloc's 8-byte header it no longer \
@@ -309,6 +309,6 @@ fn a_small_task_fits_in_an_eighty_byte_chunk() {
 
 #[test]
 fn queue_entries_and_handles_are_one_pointer() {
-    assert_eq!(std::mem::size_of::<super::task::TaskRef>(), 8);
+    assert_eq!(std::mem::size_of::<super::raw_task::TaskRef>(), 8);
     assert_eq!(std::mem::size_of::<JoinHandle<u64>>(), 8);
 }

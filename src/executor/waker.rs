@@ -1,8 +1,8 @@
 //! Task wakers: a task header pointer plus one counted reference; the same vtable for every
 //! task, since waking only touches the header's atomic state and queues the task.
 
+use super::raw_task::{header, release, Header, TaskRef};
 use super::state::WakeByValue;
-use super::task::{header, release, Header, TaskRef};
 use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 use std::task::{RawWaker, RawWakerVTable, Waker};

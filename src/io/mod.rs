@@ -75,7 +75,6 @@ mod buf_reader;
 mod buf_writer;
 mod copy;
 mod ext;
-mod put;
 #[cfg(test)]
 mod test_support;
 mod traits;
@@ -86,4 +85,4 @@ pub use copy::copy;
 pub use ext::{AsyncReadRentExt, AsyncWriteRentExt};
 pub use traits::{AsyncReadRent, AsyncWriteRent, CutShortMark};
 
-pub(crate) use put::put_slice;
+pub(crate) use crate::buf::put_slice;

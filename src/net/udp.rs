@@ -1,10 +1,10 @@
 //! [`UdpSocket`]: datagrams sent and received through the ring.
 
 use super::{first_ok, socket_addr};
+use crate::buf::put_slice;
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::op::Op;
 use crate::fd::SharedFd;
-use crate::io::put_slice;
 use crate::op;
 use crate::op::keep::{Datagram, Kept, Leftover};
 use crate::op::recv_msg::RecvMsg;

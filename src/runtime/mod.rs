@@ -28,7 +28,7 @@ pub use workers::{current_worker, workers, MultiRuntime, RemoteJoinHandle, Worke
 use crate::buf::pool::ReadPool;
 pub use crate::buf::ReadPath;
 use crate::driver::{Driver, Park, RingConfig};
-use crate::executor::{Executor, JoinHandle, Shared};
+use crate::executor::{Executor, JoinHandle, Remote};
 use crate::task::coop;
 use crate::time::timers::Timers;
 use context::{Core, EnterGuard};
@@ -171,7 +171,7 @@ impl Runtime {
         };
         turn.wake_all();
 
-        let shared: &Shared = core.executor.shared();
+        let shared: &Remote = core.executor.shared();
         let busy = more
             || core.executor.has_ready()
             || main_woken.load(Ordering::Acquire)
@@ -378,7 +378,7 @@ fn bury(graveyard: &mut Vec<Box<dyn crate::driver::op::Abandoned>>) {
 /// The `block_on` future's waker: a flag, plus a wake-up of the ring when set from elsewhere.
 struct MainWaker {
     woken: AtomicBool,
-    shared: Arc<Shared>,
+    shared: Arc<Remote>,
 }
 
 impl Wake for MainWaker {

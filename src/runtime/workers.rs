@@ -16,7 +16,7 @@
 
 use super::wait::{unwrap_join, wait, wait_all};
 use super::Builder;
-use crate::executor::{Injected, JoinError, Shared};
+use crate::executor::{Injected, JoinError, Remote};
 use crate::sync::oneshot;
 use crate::task::coop;
 use std::cell::RefCell;
@@ -82,7 +82,7 @@ pub fn workers() -> Arc<[WorkerHandle]> {
 #[derive(Clone)]
 pub struct WorkerHandle {
     index: usize,
-    shared: Arc<Shared>,
+    shared: Arc<Remote>,
     /// `fork::generation()` when the worker started: another count means a fork child.
     forks: u64,
     /// The backend the worker's runtime runs on.
@@ -438,7 +438,7 @@ impl Drop for MultiRuntime {
     }
 }
 
-type Ready = std::sync::mpsc::Sender<(usize, io::Result<(Arc<Shared>, crate::Backend)>)>;
+type Ready = std::sync::mpsc::Sender<(usize, io::Result<(Arc<Remote>, crate::Backend)>)>;
 
 /// The CPUs `pin_cores` pins workers to, in order: those the starting thread may run on (so a
 /// process started under `taskset` or a cpuset stays inside it), or, if the mask cannot be

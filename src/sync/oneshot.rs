@@ -30,8 +30,8 @@ use error::{RecvError, TryRecvError};
 
 /// Creates a one-value channel.
 pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
-    let shared = Arc::new(Shared {
-        state: Mutex::new(State {
+    let shared = Arc::new(Channel {
+        state: Mutex::new(ChannelState {
             value: None,
             sender_done: false,
             receiver_closed: false,
@@ -49,21 +49,21 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
 
 /// Sends the one value. Dropping it unsent makes the receiver resolve to [`RecvError`].
 pub struct Sender<T> {
-    shared: Arc<Shared<T>>,
+    shared: Arc<Channel<T>>,
 }
 
 /// Receives the one value; `.await` it, or poll with [`try_recv`](Receiver::try_recv).
 pub struct Receiver<T> {
-    shared: Arc<Shared<T>>,
+    shared: Arc<Channel<T>>,
 }
 
 /// Like the mpsc channel, one mutex guards the state, and wakers and values are dropped or
 /// woken only after unlocking (a value's `Drop` may reach back into this channel).
-struct Shared<T> {
-    state: Mutex<State<T>>,
+struct Channel<T> {
+    state: Mutex<ChannelState<T>>,
 }
 
-struct State<T> {
+struct ChannelState<T> {
     /// The sent value until the receiver takes it.
     value: Option<T>,
     /// The sender has sent or was dropped: no value will arrive beyond `value`.
@@ -75,10 +75,10 @@ struct State<T> {
     sender_waker: Option<Waker>,
 }
 
-impl<T> Shared<T> {
+impl<T> Channel<T> {
     /// The state is consistent at every unlock and no user code runs under the lock, so a
     /// poisoned mutex still guards valid data.
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
+    fn lock(&self) -> MutexGuard<'_, ChannelState<T>> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -129,14 +129,14 @@ impl<R> fmt::Debug for BlockingHandle<R> {
 type Job = Box<dyn FnOnce() + Send>;
 
 struct Pool {
-    state: Mutex<State>,
+    state: Mutex<PoolState>,
     /// Signalled once per claimed idle thread.
     work: Condvar,
     max_threads: usize,
     keep_alive: Duration,
 }
 
-struct State {
+struct PoolState {
     queue: VecDeque<Job>,
     /// Threads alive (counted from before their spawn until they decide to exit).
     threads: usize,
@@ -149,7 +149,7 @@ struct State {
 impl Pool {
     const fn new(max_threads: usize, keep_alive: Duration) -> Pool {
         Pool {
-            state: Mutex::new(State {
+            state: Mutex::new(PoolState {
                 queue: VecDeque::new(),
                 threads: 0,
                 idle: 0,
@@ -163,7 +163,7 @@ impl Pool {
 
     /// No user code runs under the lock and every unlock leaves the state consistent, so a
     /// poisoned mutex still guards valid data.
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 

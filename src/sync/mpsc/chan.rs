@@ -19,10 +19,10 @@ use super::error::{SendError, TryRecvError, TrySendError};
 
 /// One mpsc channel: the queue plus who is waiting on it.
 pub(super) struct Chan<T> {
-    state: Mutex<State<T>>,
+    state: Mutex<ChanState<T>>,
 }
 
-struct State<T> {
+struct ChanState<T> {
     queue: VecDeque<T>,
     /// `None` for an unbounded channel.
     capacity: Option<usize>,
@@ -53,7 +53,7 @@ pub(super) enum SendStage {
     Waiting(u64),
 }
 
-impl<T> State<T> {
+impl<T> ChanState<T> {
     fn has_free_slot(&self) -> bool {
         match self.capacity {
             None => true,
@@ -94,7 +94,7 @@ impl<T> Chan<T> {
     /// A channel with one sender handle already counted.
     pub(super) fn new(capacity: Option<usize>) -> Self {
         Chan {
-            state: Mutex::new(State {
+            state: Mutex::new(ChanState {
                 queue: VecDeque::new(),
                 capacity,
                 reserved: 0,
@@ -109,7 +109,7 @@ impl<T> Chan<T> {
 
     /// The state is kept consistent at every unlock and no user code runs under the lock, so a
     /// poisoned mutex (a panic elsewhere while holding it) still guards valid data.
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
+    fn lock(&self) -> MutexGuard<'_, ChanState<T>> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 

@@ -2,8 +2,9 @@
 //! loopback, in one run, with ratios.
 //!
 //! ```text
-//! cargo run --release --example zero_copy_bench            # full: about two minutes
-//! cargo run --release --example zero_copy_bench -- --quick # smoke run, a few seconds
+//! cargo bench --bench zero_copy                # full: about two minutes
+//! cargo bench --bench zero_copy -- --quick     # smoke run, a few seconds
+//! cargo test --release --bench zero_copy       # the same smoke run, as `cargo test` runs it
 //! ```
 //!
 //! * **streams**: one connection, 64 KiB and 1 MiB messages, sender and receiver on two threads
@@ -106,7 +107,8 @@ fn main() {
         idle_server(args.get(2).map(String::as_str) == Some("ring"));
         return;
     }
-    let quick = args.iter().any(|a| a == "--quick");
+    // `cargo bench` passes `--bench`; without it (`cargo test --all-targets`) this is a smoke run.
+    let quick = args.iter().any(|a| a == "--quick") || !args.iter().any(|a| a == "--bench");
     let plan = if quick {
         Plan {
             stream_secs: 0.1,
@@ -134,7 +136,7 @@ fn main() {
     let cores = (cpus[0], *cpus.get(1).unwrap_or(&cpus[0]));
     let started = Instant::now();
     println!(
-        "zero_copy_bench ({}): receiver/server on cpu {}, sender/client on cpu {}; kernel {}; \
+        "zero_copy bench ({}): receiver/server on cpu {}, sender/client on cpu {}; kernel {}; \
          load average {}",
         if quick { "quick" } else { "full" },
         cores.0,

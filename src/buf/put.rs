@@ -1,11 +1,12 @@
-//! The one place `io` writes into a caller's owned buffer.
+//! The one place bytes from memory are copied into a caller's owned buffer.
 //!
 //! Copying bytes into an [`IoBufMut`] means writing through its raw pointer and then declaring
 //! the bytes initialized, which `IoBufMut` only allows through `unsafe`. Readers that serve bytes
-//! from memory (`BufReader`'s buffer, `&[u8]`) all go through [`put_slice`], so that `unsafe`
-//! is written and checked once. (It would sit as well in `buf/` as a safe `IoBufMut` helper.)
+//! from memory (`BufReader`'s buffer, `&[u8]`, a datagram kept from a dropped receive) all go
+//! through [`put_slice`], so that `unsafe` is written and checked once, here beside the buffer
+//! contract it relies on.
 
-use crate::buf::IoBufMut;
+use super::IoBufMut;
 
 /// Copies as much of `src` as fits into `dst`, starting at `dst`'s first byte, marks the copied
 /// bytes initialized, and returns how many were copied: `min(src.len(), dst.bytes_total())`.

@@ -45,7 +45,7 @@
 
 use super::handle::JoinHandle;
 use super::join::JoinError;
-use super::remote::Shared;
+use super::remote::Remote;
 use super::state::{Run, TaskState};
 use super::waker::borrowed_waker;
 use std::cell::{Cell, UnsafeCell};
@@ -68,7 +68,7 @@ enum Stage<F: Future> {
 pub(crate) struct Header {
     pub(super) state: TaskState,
     pub(super) vtable: &'static Vtable,
-    shared: Arc<Shared>,
+    shared: Arc<Remote>,
     /// Where the executor's registry keeps this task; `UNREGISTERED` until its first pending.
     registry_index: Cell<u32>,
     join_waker: UnsafeCell<Option<Waker>>,
@@ -81,6 +81,12 @@ pub(super) struct TaskCell<F: Future> {
 }
 
 /// The functions that know the future's type. Each takes the task's header pointer.
+///
+/// # Safety
+///
+/// Calling an entry has the contract written in the `# Safety` section of the generic function
+/// it points to (`TaskCell::<F>::run`, `shut_down`, ... in this file): the header must belong to a live task of that very future type, and
+/// the caller must hold the reference (or the stage access) that function names.
 pub(super) struct Vtable {
     /// Polls (or aborts) the task, consuming the runner's reference.
     pub(super) run: unsafe fn(TaskRef) -> Ran,
@@ -144,7 +150,7 @@ pub(crate) struct TaskRef(pub(super) NonNull<Header>);
 unsafe impl Send for TaskRef {}
 
 /// Allocates a task for `future`, returning its run-queue entry and its handle.
-pub(crate) fn new_task<F>(future: F, shared: Arc<Shared>) -> (TaskRef, JoinHandle<F::Output>)
+pub(crate) fn new_task<F>(future: F, shared: Arc<Remote>) -> (TaskRef, JoinHandle<F::Output>)
 where
     F: Future + 'static,
     F::Output: 'static,

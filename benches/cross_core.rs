@@ -1,8 +1,9 @@
 //! Cross-core wake-up latency and message throughput, `MSG_RING` against eventfd, in one run.
 //!
 //! ```text
-//! cargo run --release --example cross_core_bench            # full run (10 to 30 s)
-//! cargo run --release --example cross_core_bench -- --quick # smoke run (under 3 s)
+//! cargo bench --bench cross_core               # full run (10 to 30 s)
+//! cargo bench --bench cross_core -- --quick    # smoke run (under 3 s)
+//! cargo test --release --bench cross_core      # the same smoke run, as `cargo test` runs it
 //! ```
 //!
 //! Two workers pinned to cores 0 and 1. Each set-up is measured twice, once with wake-ups
@@ -163,9 +164,11 @@ struct PathResult {
 }
 
 fn main() {
-    let quick = std::env::args().skip(1).any(|a| a == "--quick");
-    if let Some(bad) = std::env::args().skip(1).find(|a| a != "--quick") {
-        eprintln!("usage: cross_core_bench [--quick]   (unknown argument {bad:?})");
+    // `cargo bench` passes `--bench`; without it (`cargo test --all-targets`) this is a smoke run.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick") || !args.iter().any(|a| a == "--bench");
+    if let Some(bad) = args.iter().find(|a| !a.starts_with("--")) {
+        eprintln!("usage: cross_core [--quick]   (unknown argument {bad:?})");
         std::process::exit(2);
     }
     let plan = if quick { QUICK } else { FULL };
@@ -206,10 +209,9 @@ fn main() {
 
     println!();
     println!("(a) cross-core wake latency, per hop (round trip / 2), worker 0 <-> worker 1");
-    println!(
-        "{:<10} {:>11} {:>11} {:>11} {:>22}",
-        "path", "median", "p99", "min", "wakes/round trip (M,E)"
-    );
+    println!();
+    println!("| path | median µs | p99 µs | min µs | wakes per round trip (MSG_RING, eventfd) |");
+    println!("|---|---:|---:|---:|---:|");
     let mut medians = Vec::new();
     let mut p99s = Vec::new();
     for (result, &(name, _)) in results.iter_mut().zip(&PATHS) {
@@ -220,7 +222,7 @@ fn main() {
         p99s.push(p99 as f64);
         let per_rt = |n: u64| n as f64 / result.round_trips as f64;
         println!(
-            "{:<10} {:>8.2} us {:>8.2} us {:>8.2} us {:>13.2}, {:.2}",
+            "| {} | {:.2} | {:.2} | {:.2} | {:.2}, {:.2} |",
             name,
             med as f64 / 1e3,
             p99 as f64 / 1e3,
@@ -237,17 +239,18 @@ fn main() {
 
     println!();
     println!("(b) cross-core message throughput, mpsc(1024) worker 0 -> worker 1");
+    println!();
     println!(
-        "{:<10} {:>14} {:>14} {:>14} {:>22}",
-        "path", "median msg/s", "min msg/s", "max msg/s", "wakes/1k msgs (M,E)"
+        "| path | median msg/s | min msg/s | max msg/s | wakes per 1k msgs (MSG_RING, eventfd) |"
     );
+    println!("|---|---:|---:|---:|---:|");
     let mut rates = Vec::new();
     for (result, &(name, _)) in results.iter_mut().zip(&PATHS) {
         let med = median(&mut result.rates);
         rates.push(med);
         let per_k = |n: u64| n as f64 * 1000.0 / result.messages as f64;
         println!(
-            "{:<10} {:>14.0} {:>14.0} {:>14.0} {:>13.2}, {:.2}",
+            "| {} | {:.0} | {:.0} | {:.0} | {:.2}, {:.2} |",
             name,
             med,
             result.rates[0],
