@@ -39,6 +39,7 @@ mod setup;
 pub use setup::RingMode;
 pub(crate) use setup::{CompletionBatch, RingConfig};
 
+use crate::counters::Counters;
 use io_uring::{opcode, squeue, types, IoUring};
 use lifecycle::{AfterCqe, Lifecycle};
 #[cfg(fuzzing)]
@@ -49,6 +50,7 @@ use std::cell::RefCell;
 use std::io;
 use std::os::fd::RawFd;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -60,6 +62,10 @@ const WAKE_TOKEN: u64 = u64::MAX - 1;
 const DETACHED_TOKEN: u64 = u64::MAX - 2;
 /// A wake-up posted to this ring by another ring's `MSG_RING`.
 const MSG_WAKE_TOKEN: u64 = u64::MAX - 3;
+/// A `MSG_RING` wake-up this ring sent: tag bits over the target's id (low 32 bits). Only a
+/// failed send completes here (`SKIP_SUCCESS`), and the id says whose eventfd to write instead.
+const MSG_SENT_TAG: u64 = 0b10 << 62;
+const MSG_SENT_MASK: u64 = 0b11 << 62;
 /// Generations stay below this so an op's user_data never collides with a reserved token.
 const GENERATION_MASK: u32 = 0x7fff_ffff;
 
@@ -74,30 +80,6 @@ pub(crate) type DriverCell = RefCell<Driver>;
 struct Slot {
     generation: u32,
     lifecycle: Lifecycle,
-}
-
-/// Counters kept by the driver, cheap enough to keep always.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RingStats {
-    /// `io_uring_enter` calls made.
-    pub enters: u64,
-    /// Submission entries pushed (operations, cancels and internal ones).
-    pub pushed: u64,
-    /// Completions reaped.
-    pub completions: u64,
-    /// Wake-ups received from other rings through `MSG_RING`.
-    pub msg_ring_wakes: u64,
-    /// Completions the kernel *dropped* (its CQ overflow counter). With `IORING_FEAT_NODROP`,
-    /// which coring requires, overflowing completions are held back and flushed instead, so
-    /// this stays 0 unless the kernel ran out of memory for them.
-    pub cq_dropped: u32,
-    /// Reaps that found the kernel holding completions back because the completion queue was
-    /// full (`IORING_SQ_CQ_OVERFLOW` set): how a test proves its burst really overflowed.
-    pub cq_overflows: u64,
-    /// Cancel requests that found their op still in the kernel (the cancel completed with 0, or
-    /// `EALREADY`: the op was already running): cancellations of ops really in flight, not of
-    /// ops that had completed or were never submitted.
-    pub cancels_in_flight: u64,
 }
 
 /// When `park` may return.
@@ -119,7 +101,10 @@ pub(crate) struct Driver {
     wake_fd: Option<RawFd>,
     woken: Vec<Waker>,
     graveyard: Vec<Box<dyn Abandoned>>,
-    stats: RingStats,
+    counters: Arc<Counters>,
+    /// Targets (by id) of `MSG_RING` wake-ups the kernel refused, to wake through their
+    /// eventfd once the driver is not borrowed.
+    failed_wakes: Vec<usize>,
     shut_down: bool,
     /// Highest buffer group id handed out so far, and the ids given back since.
     buffer_groups: u16,
@@ -133,7 +118,7 @@ pub(crate) struct Driver {
 }
 
 impl Driver {
-    pub(crate) fn new(config: RingConfig) -> io::Result<Self> {
+    pub(crate) fn new(config: RingConfig, counters: Arc<Counters>) -> io::Result<Self> {
         let forks = fork::generation();
         let (ring, mode) = setup::build_ring(config)?;
         Ok(Driver {
@@ -144,7 +129,8 @@ impl Driver {
             wake_fd: None,
             woken: Vec::new(),
             graveyard: Vec::new(),
-            stats: RingStats::default(),
+            counters,
+            failed_wakes: Vec::new(),
             shut_down: false,
             buffer_groups: 0,
             free_buffer_groups: Vec::new(),
@@ -166,8 +152,9 @@ impl Driver {
         self.mode
     }
 
-    pub(crate) fn stats(&self) -> RingStats {
-        self.stats
+    /// The counters this driver writes (shared with the runtime's metrics).
+    pub(crate) fn counters(&self) -> &Arc<Counters> {
+        &self.counters
     }
 
     /// Number of slots whose op the kernel may still complete.
@@ -223,6 +210,7 @@ impl Driver {
             self.slots.remove(index);
             return Err(err);
         }
+        self.counters.ops_in_flight.bump();
         Ok(index)
     }
 
@@ -243,11 +231,27 @@ impl Driver {
 
     /// Posts a wake-up completion on another ring with `MSG_RING`. The target gets a completion
     /// straight into its queue: no eventfd read on its side.
-    pub(crate) fn push_msg_ring(&mut self, target_ring: RawFd) -> io::Result<()> {
+    ///
+    /// `target_id` names the target for the fallback: if the kernel refuses the message (an
+    /// error completion, say `ENOMEM` or `EOVERFLOW`), [`Driver::take_failed_wakes`] hands it
+    /// back so the caller can wake the target through its eventfd instead.
+    pub(crate) fn push_msg_ring(&mut self, target_ring: RawFd, target_id: usize) -> io::Result<()> {
+        if self.shut_down {
+            return Err(io::Error::other("coring: the runtime is shutting down"));
+        }
+        // A scripted refusal: a target that is no ring, which the kernel itself fails.
+        #[cfg(feature = "fault-injection")]
+        let target_ring = if faults::take_failed_msg_ring() {
+            -1
+        } else {
+            target_ring
+        };
         let entry = opcode::MsgRingData::new(types::Fd(target_ring), 0, MSG_WAKE_TOKEN, None)
             .build()
             .flags(squeue::Flags::SKIP_SUCCESS);
-        self.push_detached(entry)?;
+        let token = MSG_SENT_TAG | (target_id as u64 & 0xffff_ffff);
+        self.push_entry(&entry.user_data(token))?;
+        self.counters.msg_ring_sent.bump();
         // Submit now: the waking task may keep this core busy for a long time, or this thread
         // may be about to block outside the loop (joining workers). A submit-only enter is one
         // syscall, like the eventfd write it replaces, and also carries anything else queued.
@@ -269,6 +273,7 @@ impl Driver {
             // A scripted "full queue": the push is refused before it happens.
             #[cfg(feature = "fault-injection")]
             if faults::take_full_push() {
+                self.counters.sq_full_flushes.bump();
                 self.enter(Park::NoWait)?;
                 self.dispatch();
                 continue;
@@ -278,10 +283,11 @@ impl Driver {
             // OpCode contract, upheld by each `unsafe impl OpCode`.
             let pushed = unsafe { self.ring.submission().push(entry) };
             if pushed.is_ok() {
-                self.stats.pushed += 1;
+                self.counters.sqes_submitted.bump();
                 return Ok(());
             }
             // The queue is full: hand the batch to the kernel and make room.
+            self.counters.sq_full_flushes.bump();
             self.enter(Park::NoWait)?;
             self.dispatch();
             if self.mode == RingMode::SqPoll && self.ring.submission().is_full() {
@@ -412,6 +418,7 @@ impl Driver {
         };
         // The state replaced holds no waker any more (taken above): dropping it runs no user code.
         slot.lifecycle = Lifecycle::Abandoned(data);
+        self.counters.abandoned_ops.bump();
         if cancel {
             self.push_cancel(user_data);
         }
@@ -458,6 +465,7 @@ impl Driver {
     }
 
     fn push_cancel(&mut self, user_data: u64) {
+        self.counters.cancels_sent.bump();
         let entry = opcode::AsyncCancel::new(user_data)
             .build()
             .user_data(CANCEL_TOKEN);
@@ -498,7 +506,7 @@ impl Driver {
 
     fn enter(&mut self, park: Park) -> io::Result<()> {
         self.check_owner()?;
-        self.stats.enters += 1;
+        self.counters.enters.bump();
         // A scripted failure is returned instead of the syscall, which then never happens.
         #[cfg(feature = "fault-injection")]
         let result = match faults::take_enter_error() {
@@ -567,24 +575,27 @@ impl Driver {
         }
         let mut rearm_wake = false;
         if self.ring.submission().cq_overflow() {
-            self.stats.cq_overflows += 1;
+            self.counters.cq_overflows.bump();
         }
         let mut cq = self.ring.completion();
         cq.sync();
         for cqe in &mut cq {
-            self.stats.completions += 1;
+            self.counters.completions.bump();
             let user_data = cqe.user_data();
+            let result = cqe.result();
+            if result == -libc::ENOBUFS {
+                self.counters.enobufs.bump();
+            }
             match user_data {
                 CANCEL_TOKEN => {
-                    let result = cqe.result();
                     if result >= 0 || result == -libc::EALREADY {
-                        self.stats.cancels_in_flight += 1;
+                        self.counters.cancels_in_flight.bump();
                     }
                     continue;
                 }
                 DETACHED_TOKEN => continue,
                 MSG_WAKE_TOKEN => {
-                    self.stats.msg_ring_wakes += 1;
+                    self.counters.msg_ring_received.bump();
                     continue;
                 }
                 WAKE_TOKEN => {
@@ -594,6 +605,12 @@ impl Driver {
                     if !io_uring::cqueue::more(cqe.flags()) && !self.shut_down {
                         rearm_wake = true;
                     }
+                    continue;
+                }
+                // Only refused wake-ups complete (`SKIP_SUCCESS`): the target would sleep on.
+                _ if user_data & MSG_SENT_MASK == MSG_SENT_TAG => {
+                    self.counters.msg_ring_failed.bump();
+                    self.failed_wakes.push((user_data & 0xffff_ffff) as usize);
                     continue;
                 }
                 _ => {}
@@ -612,10 +629,22 @@ impl Driver {
                 continue;
             };
             let mut wake = None;
-            match slot
-                .lifecycle
-                .on_cqe(CqeResult::from_raw(cqe.result(), cqe.flags()), &mut wake)
+            let was_in_flight = slot.lifecycle.in_flight();
+            if matches!(slot.lifecycle, Lifecycle::Streaming { .. })
+                && !io_uring::cqueue::more(cqe.flags())
+                && result != 0
+                && result != -libc::ECANCELED
             {
+                // The kernel ended a multishot op its owner still reads: the owner re-arms it.
+                self.counters.multishot_rearms.bump();
+            }
+            let after = slot
+                .lifecycle
+                .on_cqe(CqeResult::from_raw(result, cqe.flags()), &mut wake);
+            if was_in_flight && !slot.lifecycle.in_flight() {
+                self.counters.ops_in_flight.drop_one();
+            }
+            match after {
                 AfterCqe::Keep => {}
                 AfterCqe::Wake => self.woken.extend(wake),
                 AfterCqe::WakeAndCancel => {
@@ -629,12 +658,13 @@ impl Driver {
                 }
             }
         }
-        self.stats.cq_dropped = cq.overflow();
+        self.counters.cq_dropped.set(u64::from(cq.overflow()));
         drop(cq);
         while let Some(user_data) = self.capped.pop() {
             self.push_cancel(user_data);
         }
         if rearm_wake {
+            self.counters.multishot_rearms.bump();
             if let Some(fd) = self.wake_fd {
                 // Failing to re-arm only costs latency of remote wakes until the next turn.
                 let _ = self.arm_wake_fd(fd);
@@ -645,6 +675,12 @@ impl Driver {
     /// Moves the collected wakers into `out` (the caller wakes them after the borrow ends).
     pub(crate) fn take_woken(&mut self, out: &mut Vec<Waker>) {
         out.append(&mut self.woken);
+    }
+
+    /// Moves the ids of runtimes whose `MSG_RING` wake-up the kernel refused into `out`: the
+    /// caller wakes them through their eventfd (see [`Driver::push_msg_ring`]).
+    pub(crate) fn take_failed_wakes(&mut self, out: &mut Vec<usize>) {
+        out.append(&mut self.failed_wakes);
     }
 
     /// Moves the data of finished abandoned ops into `out`, to be dropped after the borrow ends.
@@ -731,6 +767,7 @@ impl Driver {
         );
         for index in leaked {
             std::mem::forget(self.slots.remove(index));
+            self.counters.ops_in_flight.drop_one();
         }
     }
 }

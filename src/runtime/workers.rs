@@ -58,7 +58,8 @@ pub fn workers() -> Arc<[WorkerHandle]> {
 #[derive(Clone)]
 pub struct WorkerHandle {
     index: usize,
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
+    pub(super) ring_mode: super::RingMode,
     /// `fork::generation()` when the worker started: another count means a fork child.
     forks: u64,
 }
@@ -202,10 +203,11 @@ impl MultiRuntime {
         let mut first_error = None;
         for _ in 0..count {
             match ready_rx.recv() {
-                Ok((index, Ok(shared))) => {
+                Ok((index, Ok((shared, ring_mode)))) => {
                     handles[index] = Some(WorkerHandle {
                         index,
                         shared,
+                        ring_mode,
                         forks,
                     })
                 }
@@ -343,7 +345,17 @@ impl MultiRuntime {
         }
     }
 
+    /// Each worker's metrics, in worker order, read from this thread without disturbing the
+    /// workers (see [`Metrics`](super::Metrics)).
+    pub fn metrics(&self) -> Vec<super::Metrics> {
+        self.handles.iter().map(WorkerHandle::metrics).collect()
+    }
+
     /// Cross-core wake-ups each worker received so far, as `(through MSG_RING, through eventfd)`.
+    #[deprecated(
+        since = "0.1.0",
+        note = "use `MultiRuntime::metrics()`: `notified_by_msg_ring`, `notified_by_eventfd`"
+    )]
     pub fn wake_counts(&self) -> Vec<(u64, u64)> {
         use std::sync::atomic::Ordering::Relaxed;
         self.handles
@@ -385,7 +397,7 @@ impl Drop for MultiRuntime {
     }
 }
 
-type Ready = std::sync::mpsc::Sender<(usize, io::Result<Arc<Shared>>)>;
+type Ready = std::sync::mpsc::Sender<(usize, io::Result<(Arc<Shared>, super::RingMode)>)>;
 
 /// The CPUs `pin_cores` pins workers to, in order: those the starting thread may run on (so a
 /// process started under `taskset` or a cpuset stays inside it), or, if the mask cannot be
@@ -425,7 +437,10 @@ fn worker_main(
         }
     };
     if ready
-        .send((index, Ok(runtime.core.executor.shared().clone())))
+        .send((
+            index,
+            Ok((runtime.core.executor.shared().clone(), runtime.ring_mode())),
+        ))
         .is_err()
     {
         return;
