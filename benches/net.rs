@@ -35,7 +35,7 @@
 //!
 //! Server CPU is the server process's `utime + stime` (`/proc/<pid>/stat`) over the measured
 //! window; "server core" is everything its CPU did (`/proc/stat`, softirq included); coring's and
-//! the raw loop's `io_uring_enter` calls come from their own counters (`ring_stats()`), sampled at
+//! the raw loop's `io_uring_enter` calls come from their own counters (`metrics()`), sampled at
 //! the start and the end of the window. Without `--bench` (as `cargo test --all-targets` runs
 //! bench binaries) every case runs once with tiny sizes and the binary exits 0.
 //!
@@ -1099,10 +1099,10 @@ fn coring_server(proto: Proto) {
             }
         });
         while rx.recv().await.is_some() {
-            let stats = runtime.ring_stats();
+            let stats = runtime.metrics();
             print_stats(&format!(
                 "enters={} completions={} pushed={}",
-                stats.enters, stats.completions, stats.pushed
+                stats.enters, stats.completions, stats.sqes_submitted
             ));
         }
     });
@@ -1777,11 +1777,11 @@ fn wget_coring(args: WgetArgs) {
             });
         }
         coring::time::sleep(args.warmup).await;
-        let (d0, e0, s0) = (done.get(), errors.get(), runtime.ring_stats());
+        let (d0, e0, s0) = (done.get(), errors.get(), runtime.metrics());
         let start = Probe::take(&args.nginx, false);
         coring::time::sleep(args.window).await;
         let end = Probe::take(&args.nginx, false);
-        let (d1, e1, s1) = (done.get(), errors.get(), runtime.ring_stats());
+        let (d1, e1, s1) = (done.get(), errors.get(), runtime.metrics());
         wget_result(
             d1 - d0,
             e1 - e0,

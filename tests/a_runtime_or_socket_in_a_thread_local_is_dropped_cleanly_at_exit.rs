@@ -60,7 +60,7 @@ fn start_work(runtime: &Runtime, peer: &Peer, asleep: bool) {
         runtime.spawn(coring::time::sleep(Duration::from_secs(3600)));
     }
     runtime.block_on(coring::task::yield_now());
-    assert_eq!(runtime.ops_in_flight(), 1);
+    assert_eq!(runtime.metrics().ops_in_flight, 1);
 }
 
 #[test]
