@@ -641,7 +641,8 @@ impl Driver {
             let after = slot
                 .lifecycle
                 .on_cqe(CqeResult::from_raw(result, cqe.flags()), &mut wake);
-            if was_in_flight && !slot.lifecycle.in_flight() {
+            // An abandoned op's slot is freed below, still in its in-flight state.
+            if was_in_flight && (after == AfterCqe::Free || !slot.lifecycle.in_flight()) {
                 self.counters.ops_in_flight.drop_one();
             }
             match after {

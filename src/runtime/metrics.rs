@@ -229,3 +229,62 @@ pub struct RingStats {
     /// [`Metrics::cancels_in_flight`].
     pub cancels_in_flight: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::UdpSocket;
+    use std::time::Duration;
+
+    /// What another thread reads: the gauges as kept step by step by their owners.
+    fn published(runtime: &Runtime) -> Metrics {
+        Metrics::read(
+            &runtime.core.executor.shared().counters,
+            runtime.ring_mode(),
+        )
+    }
+
+    /// The in-flight gauge other threads read is kept op by op by the driver (no scan of the
+    /// slots); it must agree with a count of the slots through submissions, completions and
+    /// abandoned ops.
+    #[test]
+    fn the_in_flight_gauge_agrees_with_a_count_of_the_slots() {
+        let runtime = Runtime::new().unwrap();
+        let agree = |step: &str| {
+            let (exact, kept) = (runtime.metrics(), published(&runtime));
+            assert_eq!(exact.ops_in_flight, kept.ops_in_flight, "{step}");
+            exact.ops_in_flight
+        };
+        let socket = std::rc::Rc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
+        let reads: Vec<_> = (0..3)
+            .map(|_| {
+                let socket = socket.clone();
+                runtime.spawn(async move { socket.recv(vec![0u8; 16]).await.0 })
+            })
+            .collect();
+        runtime.block_on(crate::task::yield_now());
+        assert_eq!(agree("three receives armed"), 3);
+        // A receive given up on by a timeout: abandoned, cancelled, then reaped.
+        runtime.block_on(async {
+            let late = crate::time::timeout(Duration::from_millis(1), socket.recv(vec![0u8; 8]));
+            assert!(late.await.is_err());
+        });
+        agree("a receive abandoned");
+        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = socket.local_addr().unwrap();
+        for _ in 0..3 {
+            peer.send_to(b"x", addr).unwrap();
+        }
+        for read in reads {
+            assert_eq!(runtime.block_on(read).unwrap().unwrap(), 1);
+        }
+        runtime.block_on(crate::time::sleep(Duration::from_millis(20)));
+        assert_eq!(agree("all done"), 0);
+        let kept = published(&runtime);
+        assert!(
+            kept.abandoned_ops >= 1 && kept.cancels_sent >= 1,
+            "{kept:#?}"
+        );
+        assert_eq!((kept.live_tasks, kept.pending_timers), (0, 0), "{kept:#?}");
+    }
+}
