@@ -38,12 +38,14 @@ impl Counter {
         let _ = n;
     }
 
-    /// Takes one off a gauge. Owner thread only.
+    /// Takes `n` off a gauge. Owner thread only.
     #[inline(always)]
-    pub(crate) fn drop_one(&self) {
+    pub(crate) fn sub(&self, n: u64) {
         #[cfg(not(coring_no_metrics))]
         self.0
-            .store(self.0.load(Relaxed).saturating_sub(1), Relaxed);
+            .store(self.0.load(Relaxed).saturating_sub(n), Relaxed);
+        #[cfg(coring_no_metrics)]
+        let _ = n;
     }
 
     /// Sets a gauge. Owner thread only.

@@ -349,6 +349,11 @@ impl Driver {
                 let last = *finished && ready.is_empty();
                 if last {
                     self.slots.remove(index);
+                    // The kernel ended the op with a result that is neither a cancel nor the
+                    // end of the stream: its owner, still reading, arms it again.
+                    if !matches!(&cqe.result, Ok(0)) && !is_cancel(&cqe.result) {
+                        self.counters.multishot_rearms.bump();
+                    }
                 }
                 Poll::Ready(Some((cqe, last)))
             }
@@ -577,15 +582,16 @@ impl Driver {
         if self.ring.submission().cq_overflow() {
             self.counters.cq_overflows.bump();
         }
+        // Counted in locals and published once after the loop: a store to the shared counters
+        // inside it would cost a memory round trip per completion.
+        let (mut reaped, mut finished, mut enobufs) = (0u64, 0u64, 0u64);
         let mut cq = self.ring.completion();
         cq.sync();
         for cqe in &mut cq {
-            self.counters.completions.bump();
+            reaped += 1;
             let user_data = cqe.user_data();
             let result = cqe.result();
-            if result == -libc::ENOBUFS {
-                self.counters.enobufs.bump();
-            }
+            enobufs += u64::from(result == -libc::ENOBUFS);
             match user_data {
                 CANCEL_TOKEN => {
                     if result >= 0 || result == -libc::EALREADY {
@@ -629,30 +635,23 @@ impl Driver {
                 continue;
             };
             let mut wake = None;
-            let was_in_flight = slot.lifecycle.in_flight();
-            if matches!(slot.lifecycle, Lifecycle::Streaming { .. })
-                && !io_uring::cqueue::more(cqe.flags())
-                && result != 0
-                && result != -libc::ECANCELED
-            {
-                // The kernel ended a multishot op its owner still reads: the owner re-arms it.
-                self.counters.multishot_rearms.bump();
-            }
-            let after = slot
+            // Every slot a completion reaches is in flight; which completion is its last shows
+            // in the outcome (an abandoned op's slot is freed still in its in-flight state).
+            match slot
                 .lifecycle
-                .on_cqe(CqeResult::from_raw(result, cqe.flags()), &mut wake);
-            // An abandoned op's slot is freed below, still in its in-flight state.
-            if was_in_flight && (after == AfterCqe::Free || !slot.lifecycle.in_flight()) {
-                self.counters.ops_in_flight.drop_one();
-            }
-            match after {
+                .on_cqe(CqeResult::from_raw(result, cqe.flags()), &mut wake)
+            {
                 AfterCqe::Keep => {}
-                AfterCqe::Wake => self.woken.extend(wake),
+                AfterCqe::Wake => {
+                    finished += u64::from(!slot.lifecycle.in_flight());
+                    self.woken.extend(wake);
+                }
                 AfterCqe::WakeAndCancel => {
                     self.woken.extend(wake);
                     self.capped.push(user_data);
                 }
                 AfterCqe::Free => {
+                    finished += 1;
                     if let Lifecycle::Abandoned(data) = self.slots.remove(index).lifecycle {
                         self.graveyard.push(data);
                     }
@@ -661,6 +660,10 @@ impl Driver {
         }
         self.counters.cq_dropped.set(u64::from(cq.overflow()));
         drop(cq);
+        let counters = &self.counters;
+        counters.completions.add(reaped);
+        counters.enobufs.add(enobufs);
+        counters.ops_in_flight.sub(finished);
         while let Some(user_data) = self.capped.pop() {
             self.push_cancel(user_data);
         }
@@ -768,7 +771,7 @@ impl Driver {
         );
         for index in leaked {
             std::mem::forget(self.slots.remove(index));
-            self.counters.ops_in_flight.drop_one();
+            self.counters.ops_in_flight.sub(1);
         }
     }
 }
@@ -806,6 +809,10 @@ fn set_waker(slot: &mut Option<Waker>, waker: &Waker) -> Option<Waker> {
         Some(w) if w.will_wake(waker) => None,
         _ => slot.replace(waker.clone()),
     }
+}
+
+fn is_cancel(result: &io::Result<u32>) -> bool {
+    matches!(result, Err(err) if err.raw_os_error() == Some(libc::ECANCELED))
 }
 
 fn drain_eventfd(fd: RawFd) {

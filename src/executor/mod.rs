@@ -82,7 +82,7 @@ impl Executor {
                 }
                 Ran::Finished(index) => {
                     self.live.set(self.live.get() - 1);
-                    self.shared.counters.live_tasks.drop_one();
+                    self.shared.counters.live_tasks.sub(1);
                     if let Some(index) = index {
                         let removed = self.registry.borrow_mut().try_remove(index);
                         drop(removed);

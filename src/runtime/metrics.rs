@@ -1,5 +1,5 @@
 //! What a runtime has been doing: one [`Metrics`] snapshot per runtime (per worker on a
-//! [`MultiRuntime`]).
+//! [`MultiRuntime`](super::MultiRuntime)).
 //!
 //! The counters are always on. Each is written only by the thread that owns the runtime, a
 //! plain load and store with no atomic read-modify-write (see `src/counters.rs`), and reading

@@ -172,7 +172,7 @@ impl Timers {
         let entry = self.entries.remove(index as usize);
         self.forget_move(entry.id);
         self.give_back_memory();
-        self.counters.pending_timers.drop_one();
+        self.counters.pending_timers.sub(1);
         Some(entry.waker)
     }
 
