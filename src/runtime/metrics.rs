@@ -132,7 +132,9 @@ impl Metrics {
 }
 
 impl WorkerHandle {
-    /// This worker's metrics, read from any thread (see [`Metrics`]).
+    /// This worker's metrics, read from any thread without a message to the worker (see
+    /// [`Metrics`]). The gauges are kept as things happen, except `op_slots_in_use`, which is
+    /// as of the worker's latest loop turn.
     pub fn metrics(&self) -> Metrics {
         let shared = &self.shared;
         Metrics {
