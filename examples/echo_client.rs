@@ -16,6 +16,8 @@
 
 #[path = "common/args.rs"]
 mod args;
+#[path = "common/backend.rs"]
+mod backend;
 
 use coring::buf::IoBuf;
 use coring::io::AsyncReadRentExt;
@@ -33,6 +35,7 @@ const USAGE: &str = "usage: echo_client [--addr 127.0.0.1:7000] [--connections 5
                      [--size 1024] [--duration 5]";
 
 fn main() -> ExitCode {
+    backend::report_fallback();
     let mut args = args::Args::from_env(USAGE);
     let addr: SocketAddr = args.value("--addr", "127.0.0.1:7000".parse().unwrap());
     let connections: usize = args.value("--connections", 50);

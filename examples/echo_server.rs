@@ -31,6 +31,8 @@
 
 #[path = "common/args.rs"]
 mod args;
+#[path = "common/backend.rs"]
+mod backend;
 #[path = "common/server.rs"]
 mod server;
 #[path = "common/shutdown.rs"]
@@ -50,6 +52,7 @@ const BUF_SIZE: usize = 16 * 1024;
 const RING_ENTRIES: u16 = 512;
 
 fn main() {
+    backend::report_fallback();
     let mut args = args::Args::from_env(USAGE);
     let addr: SocketAddr = args.value("--addr", "127.0.0.1:7000".parse().unwrap());
     let runtime = server::RuntimeOptions::from_args(&mut args);

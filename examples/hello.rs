@@ -7,6 +7,8 @@
 //! Prints `Hello1 world!` and `Hello2 world!`, then about one second later (not two)
 //! `Hello1 again!` and `Hello2 again!`, each with the name of the thread it ran on: the same one.
 
+#[path = "common/backend.rs"]
+mod backend;
 use std::time::{Duration, Instant};
 
 async fn hello(n: u32) {
@@ -22,6 +24,7 @@ fn thread_name() -> String {
 }
 
 fn main() {
+    backend::report_fallback();
     let start = Instant::now();
     coring::block_on(async {
         let tasks = [coring::spawn(hello(1)), coring::spawn(hello(2))];

@@ -40,6 +40,8 @@
 
 #[path = "common/args.rs"]
 mod args;
+#[path = "common/backend.rs"]
+mod backend;
 #[path = "common/http_date.rs"]
 mod http_date;
 #[path = "common/http_head.rs"]
@@ -79,6 +81,7 @@ struct Deadlines {
 }
 
 fn main() {
+    backend::report_fallback();
     let mut args = args::Args::from_env(USAGE);
     let addr: SocketAddr = args.value("--addr", "127.0.0.1:8080".parse().unwrap());
     let runtime = server::RuntimeOptions::from_args(&mut args);

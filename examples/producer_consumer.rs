@@ -9,6 +9,8 @@
 //! reply channel (a oneshot) over an mpsc channel, and waits for the reply. Dropping the sender is
 //! `c.close()`: the consumer's `recv` returns `None` and it ends.
 
+#[path = "common/backend.rs"]
+mod backend;
 use coring::sync::{mpsc, oneshot};
 
 type Request = (u32, oneshot::Sender<&'static str>);
@@ -36,6 +38,7 @@ async fn produce(consumer: mpsc::Sender<Request>) {
 }
 
 fn main() {
+    backend::report_fallback();
     coring::block_on(async {
         let (tx, rx) = mpsc::channel(1);
         let consumer = coring::spawn(consumer(rx));

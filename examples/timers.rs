@@ -13,6 +13,8 @@
 //! runtime was built and before the first spawn, divided by N. coring keeps every sleep in a
 //! user-space timer store: a million sleeps are one kernel timeout, not a million.
 
+#[path = "common/backend.rs"]
+mod backend;
 use std::time::{Duration, Instant};
 
 const DEFAULT_COUNT: usize = 100_000;
@@ -158,6 +160,7 @@ fn run_tokio(count: usize) -> Outcome {
 }
 
 fn main() {
+    backend::report_fallback();
     let args = parse_args();
     let name = match args.runtime {
         Which::Coring => "coring",

@@ -36,6 +36,8 @@
 
 #[path = "common/args.rs"]
 mod args;
+#[path = "common/backend.rs"]
+mod backend;
 #[path = "common/demo_servers.rs"]
 mod demo_servers;
 #[path = "common/http_date.rs"]
@@ -56,6 +58,7 @@ const USAGE: &str = "usage: wget [--timeout SECS] [HOST[:PORT] ...]\n\
 const DEFAULT_PORT: u16 = 80;
 
 fn main() -> ExitCode {
+    backend::report_fallback();
     let mut args = args::Args::from_env(USAGE);
     let limit = args.seconds("--timeout", 10.0);
     let hosts = args.finish();

@@ -4,7 +4,7 @@
 //! (say, a cancelled accept or recv) is closed only after the kernel has finished with that read;
 //! the fd number cannot be reused under the kernel's feet (hazard H10).
 
-use io_uring::{opcode, types};
+use io_uring::types;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 
@@ -35,6 +35,13 @@ impl SharedFd {
     }
 
     fn with_close(fd: OwnedFd, close_at_once: bool) -> Self {
+        // The epoll backend needs every fd it waits on non-blocking. Failing that, ops on this
+        // fd could block the core, so say so once rather than run on.
+        if let Some(Err(err)) =
+            crate::driver::try_with_current(|driver| driver.adopt_fd(fd.as_raw_fd()))
+        {
+            eprintln!("{err}");
+        }
         SharedFd {
             inner: Rc::new(Inner {
                 fd: fd.into_raw_fd(),
@@ -47,6 +54,8 @@ impl SharedFd {
     pub(crate) fn try_unwrap(self) -> Result<OwnedFd, SharedFd> {
         let inner = Rc::try_unwrap(self.inner).map_err(|inner| SharedFd { inner })?;
         let fd = inner.fd;
+        // The fd leaves coring: a readiness registration must not outlive it here.
+        crate::driver::try_with_current(|driver| driver.release_fd(fd));
         // `Inner::drop` would close the fd: ownership moves to the OwnedFd instead.
         std::mem::forget(inner);
         // SAFETY: the fd came from an OwnedFd in `new`, and `Inner` (forgotten above) was its
@@ -83,12 +92,12 @@ impl Drop for Inner {
         // runtime is current, or its driver is busy (we are inside it), close synchronously:
         // close(2) on a socket does not block unless SO_LINGER was set.
         let queued = !self.close_at_once
-            && crate::driver::try_with_current(|driver| {
-                driver
-                    .push_detached(opcode::Close::new(types::Fd(fd)).build())
-                    .is_ok()
-            }) == Some(true);
+            && crate::driver::try_with_current(|driver| driver.close_fd(fd).is_ok()) == Some(true);
         if !queued {
+            // A socket closed at once (or with the driver busy) must not stay registered.
+            if self.close_at_once {
+                crate::driver::try_with_current(|driver| driver.release_fd(fd));
+            }
             // SAFETY: we own the fd (taken from an OwnedFd) and nothing else closes it.
             drop(unsafe { OwnedFd::from_raw_fd(fd) });
         }

@@ -17,6 +17,14 @@
 //! Arrows go one way: the executor knows nothing of io_uring, the driver nothing of tasks or
 //! timers; `runtime` is the only glue.
 //!
+//! ## Where io_uring is forbidden
+//!
+//! The driver has a second backend, epoll, behind the same `Op` futures: where the kernel
+//! refuses io_uring (Docker's default seccomp profile, `kernel.io_uring_disabled`, no io_uring
+//! in the kernel) the runtime runs on it instead, and every API keeps its signature and meaning.
+//! [`Runtime::backend`] says which one runs, [`Runtime::fallback_reason`] why;
+//! [`Builder::backend`] or `CORING_BACKEND=io_uring|epoll` forces one ([`Backend`]).
+//!
 //! ## The ownership rule
 //!
 //! The kernel reads and writes the memory of an operation until its completion arrives, even if
@@ -97,5 +105,6 @@ pub mod time;
 pub use coring_macros::main;
 /// Runs an `async` test on a fresh coring runtime; see the [crate docs](crate#coringmain-and-coringtest).
 pub use coring_macros::test;
+pub use driver::Backend;
 pub use runtime::{block_on, Builder, Runtime};
 pub use task::spawn;

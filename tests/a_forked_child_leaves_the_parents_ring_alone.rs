@@ -25,6 +25,9 @@ fn in_child(name: &str, last: &str) {
 
 #[test]
 fn a_forked_child_dropping_its_copies_leaves_the_parent_running() {
+    if common::skip::io_uring_only("a_forked_child_dropping_its_copies_leaves_the_parent_running") {
+        return;
+    }
     if !is_child(CHILD) {
         return in_child(
             "a_forked_child_dropping_its_copies_leaves_the_parent_running",

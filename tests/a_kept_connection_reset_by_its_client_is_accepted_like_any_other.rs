@@ -14,6 +14,11 @@ use std::time::Duration;
 
 #[test]
 fn a_kept_connection_reset_by_its_client_is_accepted_like_any_other() {
+    if common::skip::io_uring_only(
+        "a_kept_connection_reset_by_its_client_is_accepted_like_any_other",
+    ) {
+        return;
+    }
     let _watchdog = Watchdog::new(30, "a_kept_connection_reset_by_its_client");
     let runtime = coring::Runtime::new().unwrap();
     runtime.block_on(async {

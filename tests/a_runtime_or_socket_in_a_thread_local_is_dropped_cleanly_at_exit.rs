@@ -60,7 +60,9 @@ fn start_work(runtime: &Runtime, peer: &Peer, asleep: bool) {
         runtime.spawn(coring::time::sleep(Duration::from_secs(3600)));
     }
     runtime.block_on(coring::task::yield_now());
-    assert_eq!(runtime.metrics().ops_in_flight, 1);
+    // On epoll a waiting read is not in the kernel: nothing is in flight.
+    let in_flight = usize::from(runtime.backend() == coring::Backend::IoUring);
+    assert_eq!(runtime.metrics().ops_in_flight, in_flight);
 }
 
 #[test]

@@ -44,6 +44,11 @@ impl Drop for DropsTheParkedRead {
 
 #[test]
 fn a_waker_dropping_an_in_flight_read_frees_nothing_the_kernel_holds() {
+    if common::skip::io_uring_only(
+        "a_waker_dropping_an_in_flight_read_frees_nothing_the_kernel_holds",
+    ) {
+        return;
+    }
     if !is_child(CHILD) {
         let run = run_child(
             "a_waker_dropping_an_in_flight_read_frees_nothing_the_kernel_holds",

@@ -13,6 +13,8 @@
 //!
 //! One test per file: the counters are global, and tests in one binary run in parallel.
 
+mod common;
+
 use coring::buf::{BufRing, FixedBufPool, IoBuf};
 use coring::net::{TcpListener, TcpStream};
 use coring::time::{sleep, timeout};
@@ -349,6 +351,9 @@ async fn send_zc_buffers(runtime: &Runtime) {
 
 #[test]
 fn abandoned_zero_copy_buffers_return_exactly_once() {
+    if common::skip::io_uring_only("abandoned_zero_copy_buffers_return_exactly_once") {
+        return;
+    }
     let done = watchdog(Duration::from_secs(90));
     let runtime = Runtime::new().unwrap();
     runtime.block_on(fixed_buffers(&runtime));

@@ -13,6 +13,9 @@ use std::time::Duration;
 
 #[test]
 fn a_ring_from_another_runtime_is_refused_with_a_clear_error() {
+    if common::skip::io_uring_only("a_ring_from_another_runtime_is_refused_with_a_clear_error") {
+        return;
+    }
     let first = coring::Runtime::new().unwrap();
     let foreign = first.block_on(async { BufRing::new(2, 64).unwrap() });
     let second = coring::Runtime::new().unwrap();
@@ -47,6 +50,9 @@ fn a_ring_from_another_runtime_is_refused_with_a_clear_error() {
 
 #[test]
 fn group_ids_are_reused_and_never_collide_with_a_live_ring() {
+    if common::skip::io_uring_only("group_ids_are_reused_and_never_collide_with_a_live_ring") {
+        return;
+    }
     coring::block_on(async {
         timeout(Duration::from_secs(120), async {
             let live = BufRing::new(4, 64).unwrap();

@@ -697,6 +697,9 @@ fn fd_delta(before: usize) -> i64 {
 
 #[test]
 fn cancellation_storm_corrupts_nothing_and_leaks_nothing() {
+    if common::skip::io_uring_only("cancellation_storm_corrupts_nothing_and_leaks_nothing") {
+        return;
+    }
     let target = target();
     let watchdog = Watchdog::new(120 + target / 400, "cancellation storm");
     assert!(CountingAlloc::installed(), "the counting allocator is off");

@@ -18,6 +18,9 @@ const LIMIT: Duration = Duration::from_secs(60);
 
 #[test]
 fn a_lone_completion_waits_for_max_delay_and_no_longer() {
+    if common::skip::io_uring_only("a_lone_completion_waits_for_max_delay_and_no_longer") {
+        return;
+    }
     within(LIMIT, || {
         let max_delay = Duration::from_millis(40);
         let runtime = batched(max_delay);

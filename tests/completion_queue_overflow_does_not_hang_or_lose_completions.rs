@@ -64,6 +64,11 @@ fn burst(runtime: &coring::Runtime, sockets: usize) -> Vec<u64> {
 
 #[test]
 fn a_burst_of_asynchronous_completions_overflows_the_queue_and_none_is_lost() {
+    if common::skip::io_uring_only(
+        "a_burst_of_asynchronous_completions_overflows_the_queue_and_none_is_lost",
+    ) {
+        return;
+    }
     let _watchdog = Watchdog::new(
         60,
         "a_burst_of_asynchronous_completions_overflows_the_queue_and_none_is_lost",
@@ -85,6 +90,9 @@ fn a_burst_of_asynchronous_completions_overflows_the_queue_and_none_is_lost() {
 
 #[test]
 fn repeated_overflowing_bursts_keep_working() {
+    if common::skip::io_uring_only("repeated_overflowing_bursts_keep_working") {
+        return;
+    }
     let _watchdog = Watchdog::new(60, "repeated_overflowing_bursts_keep_working");
     let runtime = coring::Builder::new().entries(2).build().unwrap();
     for round in 0..10 {

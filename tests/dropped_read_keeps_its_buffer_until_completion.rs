@@ -21,6 +21,9 @@ fn byte_at(i: usize) -> u8 {
 
 #[test]
 fn dropped_read_keeps_its_buffer_until_completion() {
+    if common::skip::io_uring_only("dropped_read_keeps_its_buffer_until_completion") {
+        return;
+    }
     let runtime = Runtime::new().unwrap();
     let probe = Probe::default();
     runtime.block_on(async {
@@ -77,6 +80,9 @@ fn dropped_read_keeps_its_buffer_until_completion() {
 
 #[test]
 fn a_read_dropped_after_taking_bytes_fails_the_next_read() {
+    if common::skip::io_uring_only("a_read_dropped_after_taking_bytes_fails_the_next_read") {
+        return;
+    }
     coring::block_on(async {
         let (client, server) = common::tcp_pair().await;
         client.write_all(b"will be lost".to_vec()).await.0.unwrap();

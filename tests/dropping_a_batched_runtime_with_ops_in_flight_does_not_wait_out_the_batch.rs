@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn dropping_a_batched_runtime_with_reads_in_flight_is_prompt() {
+    if common::skip::io_uring_only("dropping_a_batched_runtime_with_reads_in_flight_is_prompt") {
+        return;
+    }
     within(Duration::from_secs(60), || {
         // A max_delay far above what shutdown should take, so a wait that honours it shows.
         let runtime = coring::Builder::new()

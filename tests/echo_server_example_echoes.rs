@@ -76,6 +76,9 @@ fn echoes_random_payloads_with_owned_buffers() {
 
 #[test]
 fn echoes_random_payloads_through_a_buffer_ring() {
+    if common::skip::io_uring_only("echoes_random_payloads_through_a_buffer_ring") {
+        return;
+    }
     let _watchdog = Watchdog::new(300, "echo_server --ring");
     check(&["--ring"]);
 }
@@ -84,5 +87,8 @@ fn echoes_random_payloads_through_a_buffer_ring() {
 fn echoes_random_payloads_on_two_workers() {
     let _watchdog = Watchdog::new(300, "echo_server --workers 2");
     check(&["--workers", "2"]);
+    if common::skip::io_uring_only("echoes_random_payloads_on_two_workers (--ring)") {
+        return;
+    }
     check(&["--workers", "2", "--ring"]);
 }

@@ -57,6 +57,9 @@ async fn pair(listener: &TcpListener) -> (TcpStream, TcpStream) {
 
 #[test]
 fn sq_of_two_entries_carries_ten_thousand_mixed_ops() {
+    if common::skip::io_uring_only("sq_of_two_entries_carries_ten_thousand_mixed_ops") {
+        return;
+    }
     let _serial = one_at_a_time();
     let _watchdog = Watchdog::new(60, "sq_of_two_entries_carries_ten_thousand_mixed_ops");
     let runtime = coring::Builder::new().entries(2).build().unwrap();
@@ -266,6 +269,11 @@ fn a_panic_in_a_tasks_drop_is_reported_and_the_runtime_goes_on() {
 
 #[test]
 fn a_panic_in_a_buffers_drop_after_an_abandoned_op_does_not_stop_the_runtime() {
+    if common::skip::io_uring_only(
+        "a_panic_in_a_buffers_drop_after_an_abandoned_op_does_not_stop_the_runtime",
+    ) {
+        return;
+    }
     let _serial = one_at_a_time();
     let _watchdog = Watchdog::new(30, "a_panic_in_a_buffers_drop");
     let runtime = Runtime::new().unwrap();
@@ -425,6 +433,11 @@ fn a_foreign_thread_waking_after_the_runtime_is_gone_does_not_crash() {
 
 #[test]
 fn a_runtime_dropped_with_a_thousand_ops_in_flight_frees_every_buffer_after_the_kernel() {
+    if common::skip::io_uring_only(
+        "a_runtime_dropped_with_a_thousand_ops_in_flight_frees_every_buffer_after_the_kernel",
+    ) {
+        return;
+    }
     let _serial = one_at_a_time();
     let watchdog = Watchdog::new(60, "a_runtime_dropped_with_a_thousand_ops_in_flight");
     let fds_before = open_fds();

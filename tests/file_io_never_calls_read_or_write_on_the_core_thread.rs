@@ -124,6 +124,9 @@ async fn every_file_operation(dir: &std::path::Path) -> std::io::Result<()> {
 
 #[test]
 fn file_io_never_calls_read_or_write_on_the_core_thread() {
+    if common::skip::io_uring_only("file_io_never_calls_read_or_write_on_the_core_thread") {
+        return;
+    }
     if let Ok(role) = std::env::var(CHILD) {
         let dir = std::path::PathBuf::from(std::env::var(DIR).unwrap());
         let runtime = coring::Runtime::new().unwrap();

@@ -12,6 +12,8 @@
 //! it switches to the `nobody` user, which drops every capability), lowers `RLIMIT_MEMLOCK` to
 //! 64 KiB, and only then builds its runtime and asks for 16 MiB of fixed buffers.
 
+mod common;
+
 use coring::buf::{BufRing, FixedBufPool};
 use coring::Runtime;
 use std::io::ErrorKind;
@@ -45,6 +47,9 @@ fn watchdog(limit: Duration) -> Arc<AtomicBool> {
 
 #[test]
 fn a_second_pool_on_one_runtime_says_one_pool_per_runtime() {
+    if common::skip::io_uring_only("a_second_pool_on_one_runtime_says_one_pool_per_runtime") {
+        return;
+    }
     let done = watchdog(Duration::from_secs(30));
     let runtime = Runtime::new().unwrap();
     runtime.block_on(async {
@@ -182,6 +187,9 @@ fn memlock_child() {
 
 #[test]
 fn registration_beyond_rlimit_memlock_names_the_limit() {
+    if common::skip::io_uring_only("registration_beyond_rlimit_memlock_names_the_limit") {
+        return;
+    }
     if std::env::var_os(CHILD_ENV).is_some() {
         memlock_child();
         return;

@@ -1,6 +1,7 @@
-//! When io_uring is forbidden or missing, `Runtime::new()` returns an `io::Error` that names the
-//! cause and what to do, and `block_on` panics with that same message (DESIGN.md invariant 8,
-//! reliability.md H16).
+//! When io_uring is forbidden or missing and forced (`CORING_BACKEND=io_uring`), `Runtime::new()`
+//! returns an `io::Error` that names the cause and what to do, and `block_on` panics with that
+//! same message (DESIGN.md invariant 8, reliability.md H16). Not forced, the runtime falls back
+//! to epoll and reports that same message as its `fallback_reason`.
 //!
 //! Each test re-executes this test binary as a child process (`--exact <test> --nocapture`, with
 //! `CORING_SECCOMP_CHILD` set). The child installs a seccomp filter that makes `io_uring_setup`
@@ -18,6 +19,7 @@
 mod common;
 
 use common::process::run_child;
+use common::seccomp::forbid_io_uring;
 use std::io;
 use std::time::Duration;
 
@@ -79,7 +81,12 @@ fn run_scenario(
 fn parent(test_name: &str, mode: &str) {
     let run = run_child(
         test_name,
-        &[(CHILD_ENV, mode), ("RUST_BACKTRACE", "1")],
+        // io_uring forced: the fallback to epoll would otherwise hide the error.
+        &[
+            (CHILD_ENV, mode),
+            ("RUST_BACKTRACE", "1"),
+            ("CORING_BACKEND", "io_uring"),
+        ],
         CHILD_DEADLINE,
     );
     let (status, stdout, report) = (run.status, &run.stdout, run.report());
@@ -100,7 +107,7 @@ fn parent(test_name: &str, mode: &str) {
 }
 
 fn child(errno: libc::c_int, message_ok: fn(&str) -> bool, expectation: &str) {
-    forbid_io_uring_setup(errno);
+    forbid_io_uring(errno).expect("install the seccomp filter");
 
     // The filter is in force: a raw io_uring_setup with bogus arguments would normally fail with
     // EFAULT/EINVAL, now it must fail with exactly our errno.
@@ -151,87 +158,12 @@ fn child(errno: libc::c_int, message_ok: fn(&str) -> bool, expectation: &str) {
         "block_on should panic with the Runtime::new() message.\n  error: {msg}\n  panic: {panic_msg}"
     );
 
+    // Not forced, the runtime falls back to epoll and keeps the same reason for the operator.
+    std::env::remove_var("CORING_BACKEND");
+    let runtime = coring::Runtime::new().expect("the epoll fallback");
+    assert_eq!(runtime.backend(), coring::Backend::Epoll);
+    assert_eq!(runtime.fallback_reason().as_deref(), Some(msg.as_str()));
+    assert_eq!(runtime.block_on(async { 7 }), 7);
+
     println!("{CHILD_OK}");
-}
-
-/// `AUDIT_ARCH_*` from `<linux/audit.h>`: the `arch` a syscall reports in `seccomp_data`.
-#[cfg(target_arch = "x86_64")]
-const AUDIT_ARCH_NATIVE: u32 = 0xC000_003E; // AUDIT_ARCH_X86_64
-#[cfg(target_arch = "aarch64")]
-const AUDIT_ARCH_NATIVE: u32 = 0xC000_00B7; // AUDIT_ARCH_AARCH64
-#[cfg(target_arch = "riscv64")]
-const AUDIT_ARCH_NATIVE: u32 = 0xC000_00F3; // AUDIT_ARCH_RISCV64
-
-const fn bpf_stmt(code: u32, k: u32) -> libc::sock_filter {
-    libc::sock_filter {
-        code: code as u16,
-        jt: 0,
-        jf: 0,
-        k,
-    }
-}
-
-const fn bpf_jump(code: u32, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
-    libc::sock_filter {
-        code: code as u16,
-        jt,
-        jf,
-        k,
-    }
-}
-
-/// Installs, on the calling thread (and every thread it creates later), a seccomp filter that
-/// makes `io_uring_setup` return `-errno` and allows every other syscall.
-fn forbid_io_uring_setup(errno: libc::c_int) {
-    let arch_offset = std::mem::offset_of!(libc::seccomp_data, arch) as u32;
-    let nr_offset = std::mem::offset_of!(libc::seccomp_data, nr) as u32;
-    let mut filter = [
-        // A = seccomp_data.arch; a foreign ABI is not our concern: allow it.
-        bpf_stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, arch_offset),
-        bpf_jump(
-            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
-            AUDIT_ARCH_NATIVE,
-            0,
-            3,
-        ),
-        // A = seccomp_data.nr
-        bpf_stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, nr_offset),
-        bpf_jump(
-            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
-            libc::SYS_io_uring_setup as u32,
-            0,
-            1,
-        ),
-        bpf_stmt(
-            libc::BPF_RET | libc::BPF_K,
-            libc::SECCOMP_RET_ERRNO | (errno as u32 & libc::SECCOMP_RET_DATA),
-        ),
-        bpf_stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
-    ];
-    let prog = libc::sock_fprog {
-        len: filter.len() as libc::c_ushort,
-        filter: filter.as_mut_ptr(),
-    };
-
-    // SAFETY: PR_SET_NO_NEW_PRIVS takes plain integers and only restricts this process (a child
-    // of the test run); it is required to install a filter without CAP_SYS_ADMIN.
-    let rc = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
-    assert_eq!(rc, 0, "PR_SET_NO_NEW_PRIVS: {}", io::Error::last_os_error());
-    // SAFETY: `prog` points at `filter`, a valid array of `prog.len` BPF instructions that lives
-    // until after the call returns; the kernel copies the program during the call.
-    let rc = unsafe {
-        libc::prctl(
-            libc::PR_SET_SECCOMP,
-            libc::SECCOMP_MODE_FILTER as libc::c_ulong,
-            &prog as *const libc::sock_fprog,
-            0,
-            0,
-        )
-    };
-    assert_eq!(
-        rc,
-        0,
-        "PR_SET_SECCOMP(SECCOMP_MODE_FILTER): {}",
-        io::Error::last_os_error()
-    );
 }

@@ -11,6 +11,7 @@
 #            strace     strace -c -f: system calls per request, by call
 #            syscalls   perf stat on the raw_syscalls tracepoints: calls per request, no ptrace
 #   SERVER   raw coring coring-ring coring-batch tokio monoio compio glommio tokio-uring
+#            coring-hyper tokio-hyper (http only: the same hyper app on coring and on tokio)
 #
 # The server is pinned to CPU 0 and the load generator (or wrk) to CPU 1, as in the suite.
 # Output goes to $OUT (default /tmp/peers-profile). Build first: cargo build --release.

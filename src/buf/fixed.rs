@@ -83,7 +83,11 @@ impl FixedBufPool {
         let driver = driver::current();
         // SAFETY: the region is owned by the pool's inner state, which unregisters the buffers
         // in its Drop before the region is freed (fields drop after `drop` runs).
-        unsafe { driver.borrow_mut().register_buffers(&iovecs)? };
+        // The epoll backend has nothing to register: fixed buffers are plain buffers there.
+        if let crate::driver::Driver::Uring(uring) = &mut *driver.borrow_mut() {
+            // SAFETY: as above.
+            unsafe { uring.register_buffers(&iovecs)? };
+        }
         let free = (0..count as u16).rev().collect();
         Ok(FixedBufPool {
             inner: Rc::new(PoolInner {
@@ -260,7 +264,9 @@ impl Drop for PoolInner {
         // Every buffer is back (each holds an Rc to us), so no operation uses the memory. If the
         // driver is busy or gone, the ring's own teardown unregisters.
         if let Ok(mut driver) = self.driver.try_borrow_mut() {
-            let _ = driver.unregister_buffers();
+            if let crate::driver::Driver::Uring(uring) = &mut *driver {
+                let _ = uring.unregister_buffers();
+            }
         }
     }
 }

@@ -9,7 +9,9 @@
 //! [`IoBuf`] (readable memory, for writes/sends) and [`IoBufMut`] (writable memory, for
 //! reads/receives) are `unsafe` traits because the kernel trusts the pointer and length they
 //! report. Implementations are provided for `Vec<u8>`, `Box<[u8]>`, `String`, `&'static [u8]` and
-//! `&'static str`; [`Slice`] narrows any of them to a sub-range.
+//! `&'static str`, and with the `bytes` feature for `bytes::Bytes` (writes only: it is
+//! immutable) and `bytes::BytesMut`; [`Slice`] narrows any of them to a sub-range. A `Bytes`
+//! clone per connection writes one allocation to many sockets without copying it.
 //!
 //! # Why no window can outlive its memory
 //!
@@ -46,6 +48,8 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "bytes")]
+mod bytes;
 mod fixed;
 mod region;
 mod ring;

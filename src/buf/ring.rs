@@ -85,7 +85,10 @@ impl BufRing {
         let ring = Region::new(count * std::mem::size_of::<RawEntry>(), 4096)?;
         let buffers = Region::new(count.checked_mul(buf_size).ok_or_else(too_large)?, 64)?;
         let driver = driver::current();
-        let bgid = driver.borrow_mut().next_buffer_group()?;
+        let bgid = driver
+            .borrow_mut()
+            .uring_for("a buffer ring (BufRing)")?
+            .next_buffer_group()?;
         let mut inner = RingInner {
             bgid,
             entries,
@@ -102,10 +105,11 @@ impl BufRing {
         // SAFETY: `ring` is page-aligned room for `entries` entries; it and the buffers live in
         // `inner`, whose Drop unregisters the group before the memory is freed.
         unsafe {
-            inner
-                .driver
-                .borrow_mut()
-                .register_buf_ring(inner.ring.at(0) as u64, entries, bgid)?
+            inner.driver.borrow_mut().uring().register_buf_ring(
+                inner.ring.at(0) as u64,
+                entries,
+                bgid,
+            )?
         };
         inner.registered = true;
         for bid in 0..entries {
@@ -198,7 +202,10 @@ impl BufRing {
             .driver
             .try_borrow()
             .ok()
-            .and_then(|driver| driver.buf_ring_head(self.inner.bgid));
+            .and_then(|driver| match &*driver {
+                crate::driver::Driver::Uring(uring) => uring.buf_ring_head(self.inner.bgid),
+                crate::driver::Driver::Epoll(_) => None,
+            });
         match head {
             Some(head) => self.inner.tail.get().wrapping_sub(head) > 0,
             None => self.available() > 0,
@@ -246,7 +253,10 @@ impl Drop for RingInner {
     fn drop(&mut self) {
         // Every RingBuf and every op using the group holds an Rc to us, so the kernel is done.
         if let Ok(mut driver) = self.driver.try_borrow_mut() {
-            driver.release_buffer_group(self.bgid, self.registered);
+            // A group only exists on io_uring (`new` fails on epoll before making one).
+            driver
+                .uring()
+                .release_buffer_group(self.bgid, self.registered);
         }
     }
 }

@@ -7,6 +7,10 @@
 //!
 //! Dropped while in flight, an `Op` moves its data into the driver's slot, which keeps it alive
 //! until the final completion (see `lifecycle.rs`), and asks the kernel to cancel.
+//!
+//! On the readiness backend (`epoll/`) the same futures call [`OpCode::perform`] instead: the
+//! syscall runs at once, non-blocking, on the op's data; `EAGAIN` parks the future until epoll
+//! says the fd is ready. The result goes to the same `complete`, so callers cannot tell.
 
 use super::{cancel_scope, Driver, DriverCell};
 use crate::task::coop;
@@ -14,6 +18,7 @@ use io_uring::{cqueue, squeue};
 use std::cell::RefCell;
 use std::future::Future;
 use std::io;
+use std::os::fd::RawFd;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -58,6 +63,73 @@ impl CqeResult {
     }
 }
 
+/// Which readiness an op that would block waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Interest {
+    Read,
+    Write,
+}
+
+/// What performing an op at once (the readiness backend) gave.
+#[derive(Debug)]
+pub(crate) enum Performed {
+    /// The syscall ran (or failed): its result, shaped as a completion would be. A multishot
+    /// op's item carries `IORING_CQE_F_MORE` unless it ends the stream.
+    Done(CqeResult),
+    /// `fd` is not ready for `Interest`: wait for it, then perform again.
+    WouldBlock(RawFd, Interest),
+    /// A call that may block (a file's): run it on the blocking pool; its result is the op's.
+    Blocking(super::epoll::Syscall),
+    /// As `Done`, and the stream read took everything there was (fewer bytes than room): the
+    /// fd is not readable until epoll says so again, so the next read waits without a syscall.
+    Drained(CqeResult, RawFd),
+}
+
+impl Performed {
+    /// The outcome of a non-blocking syscall on `fd` that returned `rc` (negative: see errno).
+    /// `EAGAIN` means wait; `flags` are given to a success (`F_MORE` for a stream's item).
+    pub(crate) fn from_rc(rc: isize, fd: RawFd, interest: Interest, flags: u32) -> Performed {
+        if rc >= 0 {
+            return Performed::Done(CqeResult {
+                result: Ok(u32::try_from(rc).unwrap_or(u32::MAX)),
+                flags,
+            });
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EAGAIN | libc::EINPROGRESS) => Performed::WouldBlock(fd, interest),
+            _ => Performed::Done(CqeResult::from_error(err)),
+        }
+    }
+
+    /// Runs `call` (a non-blocking syscall on `fd`) again while a signal interrupts it.
+    pub(crate) fn retry(
+        fd: RawFd,
+        interest: Interest,
+        flags: u32,
+        mut call: impl FnMut() -> isize,
+    ) -> Performed {
+        loop {
+            let rc = call();
+            if rc < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Performed::from_rc(rc, fd, interest, flags);
+        }
+    }
+}
+
+/// `IORING_CQE_F_MORE`: on a performed multishot item, "the stream goes on".
+pub(crate) const MORE: u32 = 1 << 1;
+
+/// The error of an op the readiness backend cannot perform.
+pub(crate) fn unsupported_on_epoll(what: &str) -> CqeResult {
+    CqeResult::from_error(io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("coring: {what} needs io_uring, and this runtime runs on epoll"),
+    ))
+}
+
 /// An io_uring opcode together with the data its submission entry points at.
 ///
 /// # Safety
@@ -76,6 +148,25 @@ pub(crate) unsafe trait OpCode: 'static {
 
     /// Builds the submission entry; `user_data` is set by the driver.
     fn sqe(&mut self) -> squeue::Entry;
+
+    /// Performs the operation now, without blocking, on the op's own data (the readiness
+    /// backend). Ops that never block (files) may run on the blocking pool instead; ops that
+    /// need io_uring say so.
+    fn perform(&mut self) -> Performed {
+        Performed::Done(unsupported_on_epoll("this operation"))
+    }
+
+    /// The fd of an op whose syscall has no non-blocking flag (accept, connect): the readiness
+    /// backend makes it non-blocking before the first attempt, whoever made the socket.
+    fn blocking_fd(&self) -> Option<RawFd> {
+        None
+    }
+
+    /// The fd and direction of an op that may skip its syscall while epoll has not reported
+    /// the fd ready since it was last found drained (stream reads; see `Performed::Drained`).
+    fn readiness(&self) -> Option<(RawFd, Interest)> {
+        None
+    }
 
     /// Turns the final result into the output, handing owned buffers back.
     fn complete(self, cqe: CqeResult) -> Self::Output;
@@ -129,6 +220,18 @@ enum State<T> {
         index: usize,
         data: T,
     },
+    /// Readiness backend: the op performs its syscall when polled (see the module docs).
+    Ready {
+        driver: Rc<DriverCell>,
+        data: T,
+    },
+    /// Readiness backend: the op's call runs on the blocking pool, on pointers into `data`.
+    Offloaded {
+        driver: Rc<DriverCell>,
+        data: T,
+        job: std::sync::Arc<super::epoll::Job>,
+        handle: crate::task::BlockingHandle<()>,
+    },
     Done,
 }
 
@@ -161,7 +264,7 @@ impl<T: OpCode> Future for Op<T> {
         if let State::InFlight { driver, index, .. } = &this.state {
             if !this.cancel_sent && cancel_scope::requested() {
                 this.cancel_sent = true;
-                driver.borrow_mut().cancel_in_flight(*index);
+                driver.borrow_mut().uring().cancel_in_flight(*index);
             }
             // A completion already in is ready by default: ask for budget before taking it.
             if coop::poll_proceed(cx).is_pending() {
@@ -188,14 +291,63 @@ impl<T: OpCode> Future for Op<T> {
             };
             return Poll::Ready(data.complete(cqe));
         }
+        if let State::Offloaded { job, handle, .. } = &mut this.state {
+            if Pin::new(handle).poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            // Done, or never run (the pool could not start a thread): then the data is free.
+            let cqe = job.result().unwrap_or_else(|| {
+                CqeResult::from_error(io::Error::other(
+                    "coring: the blocking pool could not run a file operation",
+                ))
+            });
+            let State::Offloaded { data, .. } = std::mem::replace(&mut this.state, State::Done)
+            else {
+                unreachable!("coring: an operation's state changed while it was polled")
+            };
+            return Poll::Ready(data.complete(cqe));
+        }
+        if let State::Ready { driver, data } = &mut this.state {
+            let cqe = match perform(driver, data, cx) {
+                Step::Done(cqe) => cqe,
+                Step::Pending => return Poll::Pending,
+                Step::Offload(call) => {
+                    let (job, handle) = call.start();
+                    let State::Ready { driver, data } =
+                        std::mem::replace(&mut this.state, State::Done)
+                    else {
+                        unreachable!("coring: an operation's state changed while it was polled")
+                    };
+                    this.state = State::Offloaded {
+                        driver,
+                        data,
+                        job,
+                        handle,
+                    };
+                    return Pin::new(this).poll(cx);
+                }
+            };
+            let State::Ready { data, .. } = std::mem::replace(&mut this.state, State::Done) else {
+                unreachable!("coring: an operation's state changed while it was polled")
+            };
+            return Poll::Ready(data.complete(cqe));
+        }
         match std::mem::replace(&mut this.state, State::Done) {
             State::Unsubmitted(data) if cancel_scope::requested() => {
                 Poll::Ready(data.complete(CqeResult::from_error(cancel_scope::timed_out())))
             }
             State::Unsubmitted(mut data) => {
                 let driver = super::current();
+                if driver.borrow().is_readiness() {
+                    if let Err(err) = prepare(&driver, &data) {
+                        return Poll::Ready(data.complete(CqeResult::from_error(err)));
+                    }
+                    this.state = State::Ready { driver, data };
+                    return Pin::new(this).poll(cx);
+                }
                 let pushed = driver
                     .borrow_mut()
+                    .uring()
                     .push(data.sqe(), T::MULTISHOT, cx.waker());
                 match pushed {
                     Ok(index) => {
@@ -209,7 +361,9 @@ impl<T: OpCode> Future for Op<T> {
                     Err(err) => Poll::Ready(data.complete(CqeResult::from_error(err))),
                 }
             }
-            State::InFlight { .. } => unreachable!("coring: handled above"),
+            State::InFlight { .. } | State::Ready { .. } | State::Offloaded { .. } => {
+                unreachable!("coring: handled above")
+            }
             State::Done => panic!("coring: an operation future was polled after it completed"),
         }
     }
@@ -217,14 +371,90 @@ impl<T: OpCode> Future for Op<T> {
 
 impl<T: OpCode> Drop for Op<T> {
     fn drop(&mut self) {
-        if let State::InFlight {
-            driver,
-            index,
-            mut data,
-        } = std::mem::replace(&mut self.state, State::Done)
-        {
-            data.abandoned(&Rc::downgrade(&driver));
-            abandon(&driver, index, Box::new(data));
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::InFlight {
+                driver,
+                index,
+                mut data,
+            } => {
+                data.abandoned(&Rc::downgrade(&driver));
+                abandon(&driver, index, Box::new(data));
+            }
+            State::Offloaded {
+                driver,
+                mut data,
+                job,
+                ..
+            } => match job.result() {
+                // Done: nobody takes the result (an fd an open returned is closed).
+                Some(cqe) => data.dispose(&cqe),
+                // Still running on the pool: the data must outlive the call.
+                None => match driver.try_borrow_mut() {
+                    Ok(mut driver) => driver.epoll().orphan(job, Box::new(data)),
+                    // Under the driver's borrow (see `abandon`): leaked, never freed.
+                    Err(_) => std::mem::forget(data),
+                },
+            },
+            _ => {}
+        }
+    }
+}
+
+/// Readiness backend, before an op's first attempt: see [`OpCode::blocking_fd`].
+fn prepare<T: OpCode>(driver: &Rc<DriverCell>, data: &T) -> io::Result<()> {
+    match data.blocking_fd() {
+        Some(fd) => driver.borrow_mut().epoll().ensure_nonblocking(fd),
+        None => Ok(()),
+    }
+}
+
+/// What one readiness-backend attempt at an op came to.
+enum Step {
+    Done(CqeResult),
+    /// Waiting for readiness, with the waker registered.
+    Pending,
+    /// The call is to run on the blocking pool.
+    Offload(super::epoll::Syscall),
+}
+
+/// One readiness-backend attempt at an op: its result, or `Pending` with the waker registered
+/// for the fd it waits on. A cancelling scope ends it with `ECANCELED` (which the scope turns
+/// into its `TimedOut`), as the kernel's cancel would: nothing was done.
+fn perform<T: OpCode>(driver: &Rc<DriverCell>, data: &mut T, cx: &mut Context<'_>) -> Step {
+    if cancel_scope::requested() {
+        return Step::Done(cancel_scope::after_cancel(CqeResult::from_raw(
+            -libc::ECANCELED,
+            0,
+        )));
+    }
+    if coop::poll_proceed(cx).is_pending() {
+        return Step::Pending;
+    }
+    if let Some((fd, interest)) = data.readiness() {
+        let mut driver = driver.borrow_mut();
+        let epoll = driver.epoll();
+        if !epoll.may_be_ready(fd, interest) {
+            coop::refund();
+            return match epoll.wait(fd, interest, cx.waker()) {
+                Ok(()) => Step::Pending,
+                Err(err) => Step::Done(CqeResult::from_error(err)),
+            };
+        }
+    }
+    match data.perform() {
+        Performed::Done(cqe) => Step::Done(cqe),
+        Performed::Drained(cqe, fd) => {
+            driver.borrow_mut().epoll().drained(fd);
+            Step::Done(cqe)
+        }
+        Performed::Blocking(call) => Step::Offload(call),
+        Performed::WouldBlock(fd, interest) => {
+            coop::refund();
+            let waited = driver.borrow_mut().epoll().wait(fd, interest, cx.waker());
+            match waited {
+                Ok(()) => Step::Pending,
+                Err(err) => Step::Done(CqeResult::from_error(err)),
+            }
         }
     }
 }
@@ -238,7 +468,7 @@ fn abandon(driver: &RefCell<Driver>, index: usize, data: Box<dyn Abandoned>) {
         std::mem::forget(data);
         return;
     };
-    let leftover = borrowed.abandon(index, data);
+    let leftover = borrowed.uring().abandon(index, data);
     drop(borrowed);
     // Dropped after the borrow ends: a buffer's Drop may itself talk to the driver, and a
     // waker's Drop is user code.
@@ -255,6 +485,9 @@ pub(crate) struct MultiOp<T: OpCode> {
     max_waiting: usize,
     /// A cancelling scope asked the kernel to end the stream (see `cancel_scope.rs`).
     cancel_sent: bool,
+    /// Readiness backend: `cancel` was called, so the stream ends with `ECANCELED` when next
+    /// polled (nothing is pending in the kernel to deliver first).
+    stop: std::cell::Cell<bool>,
 }
 
 impl<T: OpCode> Unpin for MultiOp<T> {}
@@ -265,6 +498,7 @@ impl<T: OpCode> MultiOp<T> {
             state: State::Unsubmitted(data),
             max_waiting: usize::MAX,
             cancel_sent: false,
+            stop: std::cell::Cell::new(false),
         }
     }
 
@@ -275,14 +509,19 @@ impl<T: OpCode> MultiOp<T> {
             state: State::Unsubmitted(data),
             max_waiting,
             cancel_sent: false,
+            stop: std::cell::Cell::new(false),
         }
     }
 
     /// Asks the kernel to end the stream; the results it already produced still come, then the
     /// stream ends. Nothing happens if it is not running.
     pub(crate) fn cancel(&self) {
-        if let State::InFlight { driver, index, .. } = &self.state {
-            driver.borrow_mut().cancel_stream(*index);
+        match &self.state {
+            State::InFlight { driver, index, .. } => {
+                driver.borrow_mut().uring().cancel_stream(*index)
+            }
+            State::Ready { .. } => self.stop.set(true),
+            _ => {}
         }
     }
 
@@ -309,7 +548,7 @@ impl<T: OpCode> MultiOp<T> {
         {
             if !self.cancel_sent && cancel_scope::requested() {
                 self.cancel_sent = true;
-                driver.borrow_mut().cancel_in_flight(*index);
+                driver.borrow_mut().uring().cancel_in_flight(*index);
             }
             if coop::poll_proceed(cx).is_pending() {
                 return Poll::Pending;
@@ -317,6 +556,7 @@ impl<T: OpCode> MultiOp<T> {
             let mut replaced = None;
             let polled = driver
                 .borrow_mut()
+                .uring()
                 .poll_stream(*index, cx.waker(), &mut replaced);
             drop(replaced);
             return match polled {
@@ -342,6 +582,24 @@ impl<T: OpCode> MultiOp<T> {
                 }
             };
         }
+        if let State::Ready { driver, data } = &mut self.state {
+            let cqe = if self.stop.get() {
+                CqeResult::from_raw(-libc::ECANCELED, 0)
+            } else {
+                match perform(driver, data, cx) {
+                    Step::Done(cqe) => cqe,
+                    Step::Pending => return Poll::Pending,
+                    // No multishot op calls a blocking syscall.
+                    Step::Offload(_) => unsupported_on_epoll("a blocking multishot operation"),
+                }
+            };
+            let last = !cqe.has_more();
+            let item = f(data, cqe);
+            if last {
+                self.state = State::Done;
+            }
+            return Poll::Ready(Some(item));
+        }
         match std::mem::replace(&mut self.state, State::Done) {
             State::Unsubmitted(mut data) if cancel_scope::requested() => {
                 let cqe = CqeResult::from_error(cancel_scope::timed_out());
@@ -349,11 +607,24 @@ impl<T: OpCode> MultiOp<T> {
             }
             State::Unsubmitted(mut data) => {
                 let driver = super::current();
-                let pushed = driver.borrow_mut().push(data.sqe(), true, cx.waker());
+                if driver.borrow().is_readiness() {
+                    if let Err(err) = prepare(&driver, &data) {
+                        return Poll::Ready(Some(f(&mut data, CqeResult::from_error(err))));
+                    }
+                    self.state = State::Ready { driver, data };
+                    return self.poll_next(cx, f);
+                }
+                let pushed = driver
+                    .borrow_mut()
+                    .uring()
+                    .push(data.sqe(), true, cx.waker());
                 match pushed {
                     Ok(index) => {
                         if self.max_waiting != usize::MAX {
-                            driver.borrow_mut().limit_stream(index, self.max_waiting);
+                            driver
+                                .borrow_mut()
+                                .uring()
+                                .limit_stream(index, self.max_waiting);
                         }
                         self.state = State::InFlight {
                             driver,
@@ -365,7 +636,9 @@ impl<T: OpCode> MultiOp<T> {
                     Err(err) => Poll::Ready(Some(f(&mut data, CqeResult::from_error(err)))),
                 }
             }
-            State::InFlight { .. } => unreachable!("coring: handled above"),
+            State::InFlight { .. } | State::Ready { .. } | State::Offloaded { .. } => {
+                unreachable!("coring: handled above")
+            }
             State::Done => Poll::Ready(None),
         }
     }

@@ -142,6 +142,75 @@ impl TcpStream {
         Ok(TcpStream::from_fd(stream.into()))
     }
 
+    /// Turns the stream back into a standard library one, to hand the connection to another
+    /// worker (a `std::net::TcpStream` is `Send`), a thread or another runtime. The socket stays
+    /// in blocking mode, as coring keeps it; a readiness-based runtime needs
+    /// `set_nonblocking(true)` first. `into_std().await?.into_raw_fd()` gives the bare fd.
+    ///
+    /// It is `async` because a read or write cancelled just before (a read timeout) may still be
+    /// in the kernel: it first waits for the runtime to reap it, so the new owner's first read
+    /// gets the next byte the peer sent, never a later one. For the same reason `TcpStream`
+    /// does not implement `IntoRawFd`, which can neither wait nor fail.
+    ///
+    /// # Errors
+    ///
+    /// When the stream cannot be handed over whole, it is closed and the error says why: an
+    /// earlier cancelled read or write had already moved bytes (the byte stream has a gap, see
+    /// "Cancellation" on the type), only another runtime that is not running can finish such an
+    /// operation, or another operation (a dropped `shutdown`) still holds the socket.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future drops the stream, closing the connection.
+    ///
+    /// # Handing a connection to another worker
+    ///
+    /// Accept on one worker, serve on another: the std stream crosses threads inside the
+    /// closure of [`WorkerHandle::spawn_with`](crate::runtime::WorkerHandle::spawn_with), and
+    /// [`from_std`](TcpStream::from_std) wraps it on the worker that serves it.
+    ///
+    /// ```
+    /// use coring::net::{TcpListener, TcpStream};
+    ///
+    /// let runtime = coring::Builder::new().workers(2).build_multi()?;
+    /// let served_on = runtime.block_on_with(|| async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0")?;
+    ///     let client = TcpStream::connect(listener.local_addr()?).await?;
+    ///     let (accepted, _) = listener.accept().await?;
+    ///
+    ///     let std_stream = accepted.into_std().await?;
+    ///     let other = &coring::runtime::workers()[1];
+    ///     let served = other.spawn_with(move || async move {
+    ///         let stream = TcpStream::from_std(std_stream)?;
+    ///         stream.write_all(b"served".to_vec()).await.0?;
+    ///         std::io::Result::Ok(coring::runtime::current_worker())
+    ///     });
+    ///
+    ///     let (n, buf) = client.read(Vec::with_capacity(16)).await;
+    ///     assert_eq!(&buf[..n?], b"served");
+    ///     served.await.expect("the worker ran it")
+    /// })?;
+    /// assert_eq!(served_on, Some(1));
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub async fn into_std(self) -> io::Result<std::net::TcpStream> {
+        self.into_owned_fd().await.map(std::net::TcpStream::from)
+    }
+
+    /// The socket's fd, once no cancelled operation on it is in flight (see `into_std`).
+    pub(crate) async fn into_owned_fd(self) -> io::Result<OwnedFd> {
+        self.read_loss.ready("read").await?;
+        self.write_loss.ready("write").await?;
+        self.fd.try_unwrap().map_err(|_still_in_use| {
+            io::Error::new(
+                io::ErrorKind::ResourceBusy,
+                "coring: an operation on this stream is still in flight (a dropped shutdown or \
+                 zero-copy send the kernel has not finished); the stream cannot be handed over \
+                 until it completes",
+            )
+        })
+    }
+
     pub(crate) fn from_fd(fd: OwnedFd) -> TcpStream {
         TcpStream {
             fd: SharedFd::new(fd),

@@ -11,6 +11,7 @@
 
 use super::heap::Heap;
 use super::keep::{Connection, KeepWatch};
+use crate::driver::op::Performed;
 use crate::driver::op::{CqeResult, Op, OpCode, Owner};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
@@ -101,6 +102,17 @@ unsafe impl<A: PeerAddr> OpCode for Accept<A> {
         opcode::Accept::new(self.fd.types_fd(), addr.cast::<libc::sockaddr>(), len)
             .flags(libc::SOCK_CLOEXEC)
             .build()
+    }
+
+    fn perform(&mut self) -> Performed {
+        let peer = self.addr.as_ptr();
+        // SAFETY: `peer` points to a live, owned `PeerStorage`; taking field addresses reads nothing.
+        let (addr, len) = unsafe { (&raw mut (*peer).storage, &raw mut (*peer).len) };
+        super::accept_now(&self.fd, addr.cast(), len, 0)
+    }
+
+    fn blocking_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(self.fd.raw())
     }
 
     fn complete(mut self, cqe: CqeResult) -> Self::Output {

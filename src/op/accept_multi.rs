@@ -1,6 +1,7 @@
 //! Multishot `ACCEPT`: one submission, a completion per incoming connection.
 
 use super::keep::{Connection, KeepWatch};
+use crate::driver::op::Performed;
 use crate::driver::op::{CqeResult, MultiOp, OpCode, Owner};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
@@ -32,6 +33,16 @@ unsafe impl OpCode for AcceptMulti {
         opcode::AcceptMulti::new(self.fd.types_fd())
             .flags(libc::SOCK_CLOEXEC)
             .build()
+    }
+
+    /// Emulated multishot: one accept per poll, each an item of the same stream.
+    fn perform(&mut self) -> Performed {
+        let (addr, len) = (std::ptr::null_mut(), std::ptr::null_mut());
+        super::accept_now(&self.fd, addr, len, crate::driver::op::MORE)
+    }
+
+    fn blocking_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(self.fd.raw())
     }
 
     fn complete(self, _cqe: CqeResult) {}

@@ -6,6 +6,7 @@
 //! `dispose` forget it rather than close it twice. If the entry never reached the kernel (the
 //! runtime was shutting down), the fd is closed synchronously instead.
 
+use crate::driver::op::Performed;
 use crate::driver::op::{CqeResult, Op, OpCode};
 use io_uring::{opcode, squeue, types};
 use std::io;
@@ -28,6 +29,19 @@ unsafe impl OpCode for Close {
     fn sqe(&mut self) -> squeue::Entry {
         let raw = self.fd.as_ref().map_or(-1, AsRawFd::as_raw_fd);
         opcode::Close::new(types::Fd(raw)).build()
+    }
+
+    /// On epoll: closed at once (after forgetting any readiness registration).
+    fn perform(&mut self) -> Performed {
+        let Some(fd) = self.fd.take() else {
+            return Performed::Done(CqeResult::from_raw(0, 0));
+        };
+        let raw = fd.into_raw_fd();
+        crate::driver::try_with_current(|driver| driver.release_fd(raw));
+        // SAFETY: `raw` came from the OwnedFd this op owned; nothing else closes it. Called
+        // once: after EINTR the fd is closed anyway, and a retry could close a reused number.
+        let rc = unsafe { libc::close(raw) };
+        Performed::from_rc(rc as isize, raw, crate::driver::op::Interest::Read, 0)
     }
 
     fn complete(mut self, cqe: CqeResult) -> Self::Output {

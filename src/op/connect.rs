@@ -5,6 +5,7 @@
 
 use super::heap::Heap;
 use crate::driver::op::{CqeResult, Op, OpCode};
+use crate::driver::op::{Interest, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 use socket2::SockAddr;
@@ -13,6 +14,8 @@ use std::io;
 pub(crate) struct Connect {
     fd: SharedFd,
     addr: Heap<SockAddr>,
+    /// Readiness backend: the connect was started and is in progress.
+    started: bool,
 }
 
 /// Connects `fd` to `addr`.
@@ -20,6 +23,7 @@ pub(crate) fn connect(fd: &SharedFd, addr: SockAddr) -> Op<Connect> {
     Op::new(Connect {
         fd: fd.clone(),
         addr: Heap::new(addr),
+        started: false,
     })
 }
 
@@ -38,6 +42,36 @@ unsafe impl OpCode for Connect {
             addr.len(),
         )
         .build()
+    }
+
+    /// Non-blocking connect: `EINPROGRESS` (or `EALREADY` on a later try) waits for the socket
+    /// to become writable; trying again then returns 0 (or `EISCONN`) once connected, or the
+    /// connection's error.
+    fn perform(&mut self) -> Performed {
+        let fd = self.fd.raw();
+        let addr = self.addr.get();
+        loop {
+            // SAFETY: `addr` is a valid sockaddr of `len` bytes owned by this op; the fd is kept
+            // open by `self.fd`.
+            let rc = unsafe { libc::connect(fd, addr.as_ptr().cast(), addr.len()) };
+            if rc == 0 {
+                return Performed::Done(CqeResult::from_raw(0, 0));
+            }
+            let err = io::Error::last_os_error();
+            return match err.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EISCONN) if self.started => Performed::Done(CqeResult::from_raw(0, 0)),
+                Some(libc::EINPROGRESS | libc::EALREADY | libc::EAGAIN) => {
+                    self.started = true;
+                    Performed::WouldBlock(fd, Interest::Write)
+                }
+                _ => Performed::Done(CqeResult::from_error(err)),
+            };
+        }
+    }
+
+    fn blocking_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(self.fd.raw())
     }
 
     fn complete(self, cqe: CqeResult) -> Self::Output {

@@ -10,6 +10,7 @@
 use super::loss::LossWatch;
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::op::{CqeResult, Op, OpCode, Owner};
+use crate::driver::op::{Interest, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 use std::io;
@@ -79,6 +80,20 @@ unsafe impl<B: IoBufMut> OpCode for ReadFixed<B> {
         .build()
     }
 
+    /// On epoll a fixed buffer is a plain buffer: a plain read into it.
+    fn perform(&mut self) -> Performed {
+        let (fd, ptr, len) = (
+            self.fd.raw(),
+            self.buf.stable_mut_ptr(),
+            self.buf.bytes_total(),
+        );
+        // SAFETY: `ptr` is valid for `len` writable bytes (the buffer's `IoBufMut` contract)
+        // and the fd is kept open by `self.fd`; the call returns before anything else runs.
+        Performed::retry(fd, Interest::Read, 0, || unsafe {
+            libc::read(fd, ptr.cast(), len)
+        })
+    }
+
     fn complete(mut self, cqe: CqeResult) -> Self::Output {
         let result = match cqe.result {
             Ok(n) => {
@@ -115,6 +130,10 @@ unsafe impl<B: IoBuf> OpCode for WriteFixed<B> {
         opcode::Send::new(self.fd.types_fd(), self.buf.stable_ptr(), len)
             .flags(libc::MSG_NOSIGNAL)
             .build()
+    }
+
+    fn perform(&mut self) -> Performed {
+        super::send_now(&self.fd, self.buf.stable_ptr(), self.buf.bytes_init())
     }
 
     fn complete(self, cqe: CqeResult) -> Self::Output {

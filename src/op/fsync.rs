@@ -1,5 +1,6 @@
 //! `FSYNC`: flush a file's data (and, unless `DATASYNC`, its metadata) to the device.
 
+use crate::driver::op::Performed;
 use crate::driver::op::{CqeResult, Op, OpCode};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue, types::FsyncFlags};
@@ -29,6 +30,21 @@ unsafe impl OpCode for Fsync {
             FsyncFlags::empty()
         };
         opcode::Fsync::new(self.fd.types_fd()).flags(flags).build()
+    }
+
+    /// On epoll: done at once on the core thread (a file is always "ready").
+    fn perform(&mut self) -> Performed {
+        let (fd, data_only) = (self.fd.raw(), self.data_only);
+        // SAFETY: plain syscall on an fd kept open by `self.fd` until the call is done.
+        unsafe {
+            super::file_now(move || {
+                (if data_only {
+                    libc::fdatasync(fd)
+                } else {
+                    libc::fsync(fd)
+                }) as isize
+            })
+        }
     }
 
     fn complete(self, cqe: CqeResult) -> Self::Output {

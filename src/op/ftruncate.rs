@@ -1,5 +1,6 @@
 //! `FTRUNCATE` (Linux 6.9): set a file's length.
 
+use crate::driver::op::Performed;
 use crate::driver::op::{CqeResult, Op, OpCode};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
@@ -24,6 +25,16 @@ unsafe impl OpCode for Ftruncate {
 
     fn sqe(&mut self) -> squeue::Entry {
         opcode::Ftruncate::new(self.fd.types_fd(), self.len).build()
+    }
+
+    /// On epoll: done at once on the core thread (a file is always "ready").
+    fn perform(&mut self) -> Performed {
+        let fd = self.fd.raw();
+        let Ok(len) = i64::try_from(self.len) else {
+            return Performed::Done(CqeResult::from_raw(-libc::EINVAL, 0));
+        };
+        // SAFETY: plain syscall on an fd kept open by `self.fd`.
+        unsafe { super::file_now(move || libc::ftruncate(fd, len) as isize) }
     }
 
     fn complete(self, cqe: CqeResult) -> Self::Output {

@@ -1,6 +1,7 @@
 //! `MKDIRAT`: create a directory.
 
 use super::path::OwnedPath;
+use crate::driver::op::Performed;
 use crate::driver::op::{CqeResult, Op, OpCode};
 use io_uring::{opcode, squeue, types};
 use std::ffi::CString;
@@ -28,6 +29,13 @@ unsafe impl OpCode for MkDirAt {
         opcode::MkDirAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
             .mode(self.mode)
             .build()
+    }
+
+    /// On epoll: done at once on the core thread (a file is always "ready").
+    fn perform(&mut self) -> Performed {
+        let (path, mode) = (self.path.as_ptr(), self.mode);
+        // SAFETY: `path` is this op's owned NUL-terminated path.
+        unsafe { super::file_now(move || libc::mkdirat(libc::AT_FDCWD, path, mode) as isize) }
     }
 
     fn complete(self, cqe: CqeResult) -> Self::Output {

@@ -31,6 +31,9 @@ pub(crate) mod statx;
 pub(crate) mod unlink_at;
 pub(crate) mod write_at;
 
+use crate::driver::op::{Interest, Performed};
+use crate::fd::SharedFd;
+
 /// The most iovecs one `sendmsg`/`recvmsg` takes (Linux's `UIO_MAXIOV`); more is `EMSGSIZE`.
 /// Vectored ops pass the first `IOV_MAX` buffers and report what moved, as std and tokio do.
 pub(crate) const IOV_MAX: usize = 1024;
@@ -56,4 +59,73 @@ fn written(ptr: *mut u8, n: usize) -> Vec<u8> {
     // contract), the kernel wrote its first `n` bytes, and `n <= bytes_total`; the buffer is not
     // written concurrently, as the op's final completion has been reaped or this is it.
     unsafe { std::slice::from_raw_parts(ptr, n) }.to_vec()
+}
+
+// Readiness backend helpers: the syscalls ops perform at once on their own data (see
+// `driver/op.rs`, `OpCode::perform`). MSG_DONTWAIT keeps them non-blocking even on an fd that
+// was not made non-blocking (one made outside the runtime).
+
+/// `recv` into `len` bytes at `ptr`.
+fn recv_now(fd: &SharedFd, ptr: *mut u8, len: usize, flags: i32) -> Performed {
+    let fd = fd.raw();
+    // SAFETY: callers pass their owned buffer's pointer and capacity (its `IoBufMut` contract
+    // keeps them valid and writable); the fd is kept open by their `SharedFd`.
+    Performed::retry(fd, Interest::Read, 0, || unsafe {
+        libc::recv(fd, ptr.cast(), len, flags | libc::MSG_DONTWAIT)
+    })
+}
+
+/// `send` of `len` bytes at `ptr`.
+fn send_now(fd: &SharedFd, ptr: *const u8, len: usize) -> Performed {
+    let fd = fd.raw();
+    let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
+    // SAFETY: callers pass their owned buffer's pointer and initialized length (its `IoBuf`
+    // contract keeps them valid); the fd is kept open by their `SharedFd`.
+    Performed::retry(fd, Interest::Write, 0, || unsafe {
+        libc::send(fd, ptr.cast(), len, flags)
+    })
+}
+
+/// `recvmsg` with the header at `msg`.
+fn recvmsg_now(fd: &SharedFd, msg: *mut libc::msghdr, flags: i32) -> Performed {
+    let fd = fd.raw();
+    // SAFETY: callers pass their owned, filled-in header, whose pointers all point into memory
+    // the op owns; the fd is kept open by their `SharedFd`.
+    Performed::retry(fd, Interest::Read, 0, || unsafe {
+        libc::recvmsg(fd, msg, flags | libc::MSG_DONTWAIT)
+    })
+}
+
+/// `accept4` (non-blocking, close-on-exec) writing the peer to `addr`/`len` if not null; a
+/// success carries `flags`.
+fn accept_now(
+    fd: &SharedFd,
+    addr: *mut libc::sockaddr,
+    len: *mut libc::socklen_t,
+    flags: u32,
+) -> Performed {
+    let fd = fd.raw();
+    let sock_flags = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
+    // SAFETY: `addr` and `len` are null or point into the op's owned address storage; the
+    // listening fd is kept open by their `SharedFd`.
+    Performed::retry(fd, Interest::Read, flags, || unsafe {
+        libc::accept4(fd, addr, len, sock_flags) as isize
+    })
+}
+
+/// A file syscall, for the blocking pool (a disk may be slow; epoll cannot wait for a file).
+///
+/// # Safety
+///
+/// Every pointer `call` uses points into the calling op's own data (see
+/// `driver/epoll/offload.rs`: the data outlives the call).
+unsafe fn file_now(mut call: impl FnMut() -> isize + 'static) -> Performed {
+    let retried = move || loop {
+        let rc = crate::driver::epoll::errno_rc(call());
+        if rc != -(libc::EINTR as isize) {
+            return rc;
+        }
+    };
+    // SAFETY: the caller's promise, passed on.
+    Performed::Blocking(unsafe { crate::driver::epoll::Syscall::new(retried) })
 }

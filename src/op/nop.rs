@@ -1,5 +1,6 @@
 //! `NOP`: a ring round trip that does nothing; used to measure the runtime's own overhead.
 
+use crate::driver::op::Performed;
 use crate::driver::op::{CqeResult, Op, OpCode};
 use io_uring::{opcode, squeue};
 use std::io;
@@ -12,6 +13,10 @@ unsafe impl OpCode for Nop {
 
     fn sqe(&mut self) -> squeue::Entry {
         opcode::Nop::new().build()
+    }
+
+    fn perform(&mut self) -> Performed {
+        Performed::Done(CqeResult::from_raw(0, 0))
     }
 
     fn complete(self, cqe: CqeResult) -> io::Result<()> {

@@ -5,6 +5,7 @@
 //! open never leaks a descriptor.
 
 use super::path::OwnedPath;
+use crate::driver::op::Performed;
 use crate::driver::op::{CqeResult, Op, OpCode};
 use io_uring::{opcode, squeue, types};
 use std::ffi::CString;
@@ -36,6 +37,13 @@ unsafe impl OpCode for OpenAt {
             .flags(self.flags)
             .mode(self.mode)
             .build()
+    }
+
+    /// On epoll: done at once on the core thread (a file is always "ready").
+    fn perform(&mut self) -> Performed {
+        let (path, flags, mode) = (self.path.as_ptr(), self.flags, self.mode);
+        // SAFETY: `path` is this op's owned NUL-terminated path.
+        unsafe { super::file_now(move || libc::openat(libc::AT_FDCWD, path, flags, mode) as isize) }
     }
 
     fn complete(self, cqe: CqeResult) -> Self::Output {

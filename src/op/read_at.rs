@@ -1,6 +1,7 @@
 //! `READ` and `READ_FIXED` at an explicit file offset, into an owned buffer (`pread(2)`).
 
 use crate::buf::{BufResult, IoBufMut};
+use crate::driver::op::Performed;
 use crate::driver::op::{CqeResult, Op, OpCode};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
@@ -57,6 +58,24 @@ unsafe impl<B: IoBufMut> OpCode for ReadAt<B> {
             None => opcode::Read::new(self.fd.types_fd(), ptr, len)
                 .offset(self.pos)
                 .build(),
+        }
+    }
+
+    /// On epoll: done at once on the core thread (a file is always "ready").
+    fn perform(&mut self) -> Performed {
+        let (fd, ptr, len, pos) = (
+            self.fd.raw(),
+            self.buf.stable_mut_ptr(),
+            self.buf.bytes_total(),
+            self.pos,
+        );
+        // SAFETY: `ptr` is valid for `len` writable bytes (the buffer's `IoBufMut` contract);
+        // the fd is kept open by `self.fd`. Offset `u64::MAX` means "the file position".
+        unsafe {
+            super::file_now(move || match i64::try_from(pos) {
+                Ok(pos) => libc::pread(fd, ptr.cast(), len, pos),
+                Err(_) => libc::read(fd, ptr.cast(), len),
+            })
         }
     }
 

@@ -7,6 +7,7 @@
 use super::keep::{Datagram, Leftover};
 use crate::buf::{BufResult, IoBufMut};
 use crate::driver::op::{CqeResult, Op, OpCode, Owner};
+use crate::driver::op::{Interest, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 
@@ -27,6 +28,12 @@ pub(crate) fn recv<B: IoBufMut>(fd: &SharedFd, buf: B, leftover: Leftover) -> Op
     })
 }
 
+impl<B> Recv<B> {
+    fn is_stream(&self) -> bool {
+        matches!(self.leftover, Leftover::Stream(_))
+    }
+}
+
 // SAFETY: the entry points at `bytes_total` bytes of `self.buf`, whose `IoBufMut` contract keeps
 // them valid, writable and in place while the op owns the buffer (until `complete` hands it back,
 // or the driver drops the abandoned op after its final completion). The socket is kept open by
@@ -37,6 +44,28 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
     fn sqe(&mut self) -> squeue::Entry {
         let len = u32::try_from(self.buf.bytes_total()).unwrap_or(u32::MAX);
         opcode::Recv::new(self.fd.types_fd(), self.buf.stable_mut_ptr(), len).build()
+    }
+
+    fn perform(&mut self) -> Performed {
+        let len = self.buf.bytes_total();
+        match super::recv_now(&self.fd, self.buf.stable_mut_ptr(), len, 0) {
+            // A stream hands over all it holds up to the room given: fewer bytes means none
+            // are left (a datagram says nothing about the next one).
+            Performed::Done(cqe)
+                if self.is_stream()
+                    && cqe
+                        .result
+                        .as_ref()
+                        .is_ok_and(|&n| n > 0 && (n as usize) < len) =>
+            {
+                Performed::Drained(cqe, self.fd.raw())
+            }
+            other => other,
+        }
+    }
+
+    fn readiness(&self) -> Option<(std::os::fd::RawFd, Interest)> {
+        self.is_stream().then(|| (self.fd.raw(), Interest::Read))
     }
 
     fn complete(mut self, cqe: CqeResult) -> Self::Output {

@@ -10,6 +10,7 @@
 use super::heap::Heap;
 use super::loss::LossWatch;
 use crate::buf::{BufResult, IoBufMut};
+use crate::driver::op::Performed;
 use crate::driver::op::{CqeResult, Op, OpCode, Owner};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
@@ -109,6 +110,12 @@ unsafe impl<B: IoBufMut> OpCode for RecvCtl<B> {
         opcode::RecvMsg::new(self.fd.types_fd(), self.msg.as_ptr())
             .flags(libc::MSG_CMSG_CLOEXEC as u32)
             .build()
+    }
+
+    fn perform(&mut self) -> Performed {
+        // The entry is not submitted: building it fills in the message header recvmsg reads.
+        let _ = self.sqe();
+        super::recvmsg_now(&self.fd, self.msg.as_ptr(), libc::MSG_CMSG_CLOEXEC)
     }
 
     fn complete(mut self, cqe: CqeResult) -> Self::Output {

@@ -8,6 +8,7 @@
 use super::heap::Heap;
 use super::keep::{Datagram, Leftover};
 use crate::buf::{BufResult, IoBufMut};
+use crate::driver::op::Performed;
 use crate::driver::op::{CqeResult, Op, OpCode, Owner};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
@@ -82,6 +83,12 @@ unsafe impl<B: IoBufMut> OpCode for RecvMsg<B> {
         msg.msg_iov = self.iovecs.as_mut_ptr();
         msg.msg_iovlen = self.iovecs.len() as _;
         opcode::RecvMsg::new(self.fd.types_fd(), self.msg.as_ptr()).build()
+    }
+
+    fn perform(&mut self) -> Performed {
+        // The entry is not submitted: building it fills in the message header recvmsg reads.
+        let _ = self.sqe();
+        super::recvmsg_now(&self.fd, self.msg.as_ptr(), 0)
     }
 
     fn complete(mut self, cqe: CqeResult) -> Self::Output {

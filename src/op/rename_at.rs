@@ -1,6 +1,7 @@
 //! `RENAMEAT`: move a name to another, replacing it if it exists (`rename(2)`).
 
 use super::path::OwnedPath;
+use crate::driver::op::Performed;
 use crate::driver::op::{CqeResult, Op, OpCode};
 use io_uring::{opcode, squeue, types};
 use std::ffi::CString;
@@ -27,6 +28,14 @@ unsafe impl OpCode for RenameAt {
     fn sqe(&mut self) -> squeue::Entry {
         let cwd = types::Fd(libc::AT_FDCWD);
         opcode::RenameAt::new(cwd, self.from.as_ptr(), cwd, self.to.as_ptr()).build()
+    }
+
+    /// On epoll: done at once on the core thread (a file is always "ready").
+    fn perform(&mut self) -> Performed {
+        let (from, to) = (self.from.as_ptr(), self.to.as_ptr());
+        let cwd = libc::AT_FDCWD;
+        // SAFETY: both paths are this op's owned NUL-terminated paths.
+        unsafe { super::file_now(move || libc::renameat(cwd, from, cwd, to) as isize) }
     }
 
     fn complete(self, cqe: CqeResult) -> Self::Output {

@@ -5,6 +5,7 @@
 
 use super::loss::LossWatch;
 use crate::buf::{BufResult, IoBuf};
+use crate::driver::op::Performed;
 use crate::driver::op::{CqeResult, Op, OpCode, Owner};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
@@ -38,6 +39,10 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
         opcode::Send::new(self.fd.types_fd(), self.buf.stable_ptr(), len)
             .flags(libc::MSG_NOSIGNAL)
             .build()
+    }
+
+    fn perform(&mut self) -> Performed {
+        super::send_now(&self.fd, self.buf.stable_ptr(), self.buf.bytes_init())
     }
 
     fn complete(self, cqe: CqeResult) -> Self::Output {

@@ -8,6 +8,7 @@ use super::heap::Heap;
 use super::loss::LossWatch;
 use crate::buf::{BufResult, IoBuf};
 use crate::driver::op::{CqeResult, Op, OpCode, Owner};
+use crate::driver::op::{Interest, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 use socket2::SockAddr;
@@ -110,6 +111,19 @@ unsafe impl<B: IoBuf> OpCode for SendMsg<B> {
         opcode::SendMsg::new(self.fd.types_fd(), self.msg.as_ptr())
             .flags(libc::MSG_NOSIGNAL as u32)
             .build()
+    }
+
+    fn perform(&mut self) -> Performed {
+        // The entry is not submitted: building it fills in the message header sendmsg reads.
+        let _ = self.sqe();
+        let fd = self.fd.raw();
+        let msg = self.msg.as_ptr();
+        let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
+        // SAFETY: `msg` and everything it points at (iovecs, name, control) are owned by this
+        // op and were just filled in; the fd is kept open by `self.fd`.
+        Performed::retry(fd, Interest::Write, 0, || unsafe {
+            libc::sendmsg(fd, msg, flags)
+        })
     }
 
     fn complete(self, cqe: CqeResult) -> Self::Output {

@@ -5,6 +5,7 @@
 
 use super::loss::LossWatch;
 use crate::buf::{BufResult, IoBuf};
+use crate::driver::op::Performed;
 use crate::driver::op::{CqeResult, Op, OpCode, Owner};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
@@ -50,6 +51,11 @@ unsafe impl<B: IoBuf> OpCode for SendZc<B> {
             entry = entry.buf_index(Some(index));
         }
         entry.build()
+    }
+
+    /// On epoll a zero-copy send is a plain send (the bytes are copied; nothing to notify).
+    fn perform(&mut self) -> Performed {
+        super::send_now(&self.fd, self.buf.stable_ptr(), self.buf.bytes_init())
     }
 
     fn complete(self, cqe: CqeResult) -> Self::Output {

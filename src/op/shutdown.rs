@@ -1,6 +1,7 @@
 //! `SHUTDOWN`: shut down one or both directions of a connected socket.
 
 use crate::driver::op::{CqeResult, Op, OpCode};
+use crate::driver::op::{Interest, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 use std::io;
@@ -31,6 +32,14 @@ unsafe impl OpCode for Shutdown {
 
     fn sqe(&mut self) -> squeue::Entry {
         opcode::Shutdown::new(self.fd.types_fd(), self.how).build()
+    }
+
+    fn perform(&mut self) -> Performed {
+        let fd = self.fd.raw();
+        // SAFETY: plain syscall on an fd kept open by `self.fd`.
+        Performed::retry(fd, Interest::Write, 0, || unsafe {
+            libc::shutdown(fd, self.how) as isize
+        })
     }
 
     fn complete(self, cqe: CqeResult) -> Self::Output {

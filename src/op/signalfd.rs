@@ -10,6 +10,7 @@
 
 use super::heap::Heap;
 use crate::driver::op::{CqeResult, Op, OpCode};
+use crate::driver::op::{Interest, Performed};
 use io_uring::{opcode, squeue, types};
 use std::io;
 use std::os::fd::RawFd;
@@ -61,6 +62,30 @@ unsafe impl OpCode for SignalRead {
     fn sqe(&mut self) -> squeue::Entry {
         let len = (RECORD * RECORDS) as u32;
         opcode::Read::new(types::Fd(self.fd), self.buf.as_ptr().cast::<u8>(), len).build()
+    }
+
+    /// The signalfd is blocking (io_uring wants it so), so readiness is asked first.
+    fn perform(&mut self) -> Performed {
+        let mut poll = libc::pollfd {
+            fd: self.fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one live `pollfd`, a zero timeout.
+        let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+        if ready == 0 {
+            // Dropped while waiting, the read ends having read nothing: the next waiter must
+            // take over, as after an abandoned ring read's completion (see `Drop`).
+            self.lost = Some(Vec::new());
+            return Performed::WouldBlock(self.fd, Interest::Read);
+        }
+        self.lost = None;
+        let (fd, buf, len) = (self.fd, self.buf.as_ptr().cast::<u8>(), RECORD * RECORDS);
+        // SAFETY: `buf` is this op's heap buffer of `len` bytes; the fd is the process's
+        // signalfd, open while signals are watched; it is readable, so the read returns at once.
+        Performed::retry(fd, Interest::Read, 0, || unsafe {
+            libc::read(fd, buf.cast(), len)
+        })
     }
 
     fn complete(self, cqe: CqeResult) -> Self::Output {

@@ -5,6 +5,7 @@
 
 use super::heap::Heap;
 use super::path::OwnedPath;
+use crate::driver::op::Performed;
 use crate::driver::op::{CqeResult, Op, OpCode};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue, types};
@@ -57,6 +58,19 @@ unsafe impl OpCode for Statx {
             .flags(self.flags)
             .mask(libc::STATX_BASIC_STATS)
             .build()
+    }
+
+    /// On epoll: done at once on the core thread (a file is always "ready").
+    fn perform(&mut self) -> Performed {
+        let dirfd = self.fd.as_ref().map_or(libc::AT_FDCWD, SharedFd::raw);
+        let (path, flags, out) = (self.path.as_ptr(), self.flags, self.out.as_ptr());
+        // SAFETY: `path` and `out` are this op's owned path and result storage; a `dirfd` is
+        // kept open by `self.fd`.
+        unsafe {
+            super::file_now(move || {
+                libc::statx(dirfd, path, flags, libc::STATX_BASIC_STATS, out) as isize
+            })
+        }
     }
 
     fn complete(self, cqe: CqeResult) -> Self::Output {

@@ -1,6 +1,7 @@
 //! `UNLINKAT`: remove a name (a file, or with `AT_REMOVEDIR` an empty directory).
 
 use super::path::OwnedPath;
+use crate::driver::op::Performed;
 use crate::driver::op::{CqeResult, Op, OpCode};
 use io_uring::{opcode, squeue, types};
 use std::ffi::CString;
@@ -28,6 +29,13 @@ unsafe impl OpCode for UnlinkAt {
         opcode::UnlinkAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
             .flags(self.flags)
             .build()
+    }
+
+    /// On epoll: done at once on the core thread (a file is always "ready").
+    fn perform(&mut self) -> Performed {
+        let (path, flags) = (self.path.as_ptr(), self.flags);
+        // SAFETY: `path` is this op's owned NUL-terminated path.
+        unsafe { super::file_now(move || libc::unlinkat(libc::AT_FDCWD, path, flags) as isize) }
     }
 
     fn complete(self, cqe: CqeResult) -> Self::Output {

@@ -4,6 +4,7 @@
 //! out through `WRITE_FIXED` itself.
 
 use crate::buf::{BufResult, IoBuf};
+use crate::driver::op::Performed;
 use crate::driver::op::{CqeResult, Op, OpCode};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
@@ -60,6 +61,24 @@ unsafe impl<B: IoBuf> OpCode for WriteAt<B> {
             None => opcode::Write::new(self.fd.types_fd(), ptr, len)
                 .offset(self.pos)
                 .build(),
+        }
+    }
+
+    /// On epoll: done at once on the core thread (a file is always "ready").
+    fn perform(&mut self) -> Performed {
+        let (fd, ptr, len, pos) = (
+            self.fd.raw(),
+            self.buf.stable_ptr(),
+            self.buf.bytes_init(),
+            self.pos,
+        );
+        // SAFETY: `ptr` is valid for `len` initialized bytes (the buffer's `IoBuf` contract);
+        // the fd is kept open by `self.fd`. Offset `u64::MAX` means "the file position".
+        unsafe {
+            super::file_now(move || match i64::try_from(pos) {
+                Ok(pos) => libc::pwrite(fd, ptr.cast(), len, pos),
+                Err(_) => libc::write(fd, ptr.cast(), len),
+            })
         }
     }
 

@@ -1,7 +1,7 @@
 //! `Builder`: runtime settings.
 
 use super::{MultiRuntime, Runtime};
-use crate::driver::{CompletionBatch, RingConfig};
+use crate::driver::{Backend, CompletionBatch, RingConfig};
 use std::io;
 use std::time::Duration;
 
@@ -24,6 +24,7 @@ pub struct Builder {
     pin_cores: bool,
     msg_ring: bool,
     batch: Option<(u32, Duration)>,
+    backend: Option<Backend>,
 }
 
 impl Default for Builder {
@@ -42,7 +43,26 @@ impl Builder {
             pin_cores: false,
             msg_ring: true,
             batch: None,
+            backend: None,
         }
+    }
+
+    /// Runs on `backend` whatever the kernel allows, rather than choosing: by default io_uring
+    /// is used where the kernel allows it and epoll where it refuses io_uring (`EPERM`,
+    /// `ENOSYS`, `ENOMEM` or a missing feature), unless the environment variable
+    /// `CORING_BACKEND` (`io_uring` or `epoll`) says otherwise. Forcing
+    /// [`Backend::IoUring`] where io_uring is refused makes `build` fail with an error that
+    /// says why and what to do. [`Runtime::backend`] tells which one runs.
+    ///
+    /// ```
+    /// use coring::{Backend, Builder};
+    /// let runtime = Builder::new().backend(Backend::Epoll).build()?;
+    /// assert_eq!(runtime.backend(), Backend::Epoll);
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = Some(backend);
+        self
     }
 
     /// Submission queue size (rounded up to a power of two; at least 2). Larger batches per
@@ -62,6 +82,27 @@ impl Builder {
 
     /// Number of worker threads for [`build_multi`](Self::build_multi) (default: the available
     /// cores). [`build`](Self::build) always makes one runtime on the calling thread.
+    ///
+    /// A server usually runs the same accept loop on every worker, each with its own listener
+    /// on the same port (`SO_REUSEPORT` spreads the connections):
+    ///
+    /// ```
+    /// use coring::net::{ListenOptions, TcpListener};
+    ///
+    /// let runtime = coring::Builder::new().workers(2).build_multi()?;
+    /// let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    /// // The closure gets the worker's index, and runs on that worker.
+    /// let bound = runtime.run_on_all(move |worker| async move {
+    ///     let options = ListenOptions::new().reuse_port(true);
+    ///     let listener = TcpListener::bind_with(("127.0.0.1", port), &options)?;
+    ///     // A real server loops here, one task per connection, all on this worker:
+    ///     // while let Ok((conn, _)) = listener.accept().await { coring::spawn(serve(conn)); }
+    ///     std::io::Result::Ok((worker, listener.local_addr()?.port()))
+    /// });
+    /// let bound: Vec<_> = bound.into_iter().collect::<Result<_, _>>()?;
+    /// assert_eq!(bound, [(0, port), (1, port)]);
+    /// # std::io::Result::Ok(())
+    /// ```
     pub fn workers(mut self, workers: usize) -> Self {
         self.workers = Some(workers.max(1));
         self
@@ -186,6 +227,7 @@ impl Builder {
     /// If io_uring cannot be set up (see [`Runtime::new`]).
     pub fn build(&self) -> io::Result<Runtime> {
         let config = RingConfig {
+            backend: self.backend,
             entries: self.entries,
             sqpoll_idle_ms: self
                 .sqpoll_idle

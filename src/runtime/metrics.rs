@@ -9,7 +9,7 @@
 
 use super::{Runtime, WorkerHandle};
 use crate::counters::Counters;
-use crate::driver::RingMode;
+use crate::driver::{Backend, RingMode};
 use std::sync::atomic::Ordering::Relaxed;
 
 /// A snapshot of one runtime's counters and gauges, from [`Runtime::metrics`] or
@@ -19,6 +19,13 @@ use std::sync::atomic::Ordering::Relaxed;
 /// subtract for a rate. Gauges (`usize`) say how things stand now. Counters are read one by one,
 /// so a snapshot taken from another thread while the worker runs may mix values a few events
 /// apart.
+///
+/// On the epoll backend ([`Metrics::backend`]) the counters that apply are kept: `enters`
+/// counts `epoll_wait` calls and `completions` the readiness events they returned, and the
+/// executor's and timers' counters are the same as on io_uring. The ring-only ones
+/// (submission entries, `sq_full_flushes`, the CQ overflow counts, the in-flight gauges,
+/// cancels, abandoned ops, multishot re-arms, `ENOBUFS`, `MSG_RING`) stay 0 there: no op is in
+/// the kernel between two polls.
 ///
 /// ```
 /// let runtime = coring::Runtime::new()?;
@@ -31,18 +38,20 @@ use std::sync::atomic::Ordering::Relaxed;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Metrics {
+    /// The backend the runtime runs on; on epoll the ring-only fields below stay 0.
+    pub backend: Backend,
     /// The ring set-up flags in effect (`SINGLE_ISSUER|DEFER_TASKRUN`, `COOP_TASKRUN`, ...:
-    /// its `Display` names them).
+    /// its `Display` names them); [`RingMode::NoRing`] on epoll.
     pub ring_mode: RingMode,
     /// Submission entries queued for the kernel: operations, cancels and the runtime's own
     /// (wake-up polls, `MSG_RING`). Every one is submitted by the next `io_uring_enter`.
     pub sqes_submitted: u64,
-    /// `io_uring_enter` calls made (submitting, waiting, or both).
+    /// `io_uring_enter` calls made (submitting, waiting, or both); on epoll, `epoll_wait` calls.
     pub enters: u64,
     /// Times the submission queue was full when an entry was queued, so the batch so far was
     /// submitted early to make room. Often non-zero means the ring is too small (`Builder::entries`).
     pub sq_full_flushes: u64,
-    /// Completions reaped.
+    /// Completions reaped; on epoll, readiness events `epoll_wait` returned.
     pub completions: u64,
     /// The kernel's CQ overflow counter: completions it *dropped* because the completion queue
     /// was full. coring requires `IORING_FEAT_NODROP`, under which the kernel holds overflowing
@@ -98,9 +107,10 @@ pub struct Metrics {
 
 impl Metrics {
     /// The snapshot of `counters`; gauges as their owner last published them.
-    fn read(counters: &Counters, ring_mode: RingMode) -> Metrics {
+    fn read(counters: &Counters, backend: Backend, ring_mode: RingMode) -> Metrics {
         let gauge = |c: &crate::counters::Counter| usize::try_from(c.get()).unwrap_or(usize::MAX);
         Metrics {
+            backend,
             ring_mode,
             sqes_submitted: counters.sqes_submitted.get(),
             enters: counters.enters.get(),
@@ -140,7 +150,7 @@ impl WorkerHandle {
         Metrics {
             notified_by_msg_ring: shared.notified.msg_ring.load(Relaxed),
             notified_by_eventfd: shared.notified.eventfd.load(Relaxed),
-            ..Metrics::read(&shared.counters, self.ring_mode)
+            ..Metrics::read(&shared.counters, self.backend(), self.ring_mode)
         }
     }
 }
@@ -158,7 +168,11 @@ impl Runtime {
             pending_timers: core.timers.borrow().len(),
             notified_by_msg_ring: by_msg_ring,
             notified_by_eventfd: by_eventfd,
-            ..Metrics::read(&core.executor.shared().counters, driver.mode())
+            ..Metrics::read(
+                &core.executor.shared().counters,
+                driver.backend(),
+                driver.mode(),
+            )
         }
     }
 
@@ -242,6 +256,7 @@ mod tests {
     fn published(runtime: &Runtime) -> Metrics {
         Metrics::read(
             &runtime.core.executor.shared().counters,
+            runtime.backend(),
             runtime.ring_mode(),
         )
     }

@@ -81,8 +81,10 @@ impl Runtime {
     ///
     /// # Errors
     ///
-    /// If io_uring cannot be set up: the error says why (too old a kernel, a seccomp filter, the
-    /// `kernel.io_uring_disabled` sysctl, locked-memory limits) and what to do.
+    /// If neither io_uring nor, where io_uring is refused, epoll can be set up; or if io_uring
+    /// was forced (`Builder::backend`, `CORING_BACKEND`) and cannot be set up: the error says
+    /// why (too old a kernel, a seccomp filter, the `kernel.io_uring_disabled` sysctl,
+    /// locked-memory limits) and what to do.
     pub fn new() -> io::Result<Runtime> {
         Builder::new().build()
     }
@@ -100,7 +102,9 @@ impl Runtime {
         let counters = executor.shared().counters.clone();
         let mut driver = Driver::new(config, counters.clone())?;
         driver.arm_wake_fd(executor.shared().eventfd())?;
-        executor.shared().set_ring_fd(driver.ring_fd());
+        if let Some(ring_fd) = driver.ring_fd() {
+            executor.shared().set_ring_fd(ring_fd);
+        }
         Ok(Runtime {
             core: Core {
                 executor,
@@ -213,7 +217,24 @@ impl Runtime {
         self.core.executor.spawn(future)
     }
 
-    /// Which ring set-up this kernel granted.
+    /// Which backend this runtime runs on: io_uring, or epoll where io_uring is refused or
+    /// when asked for (see [`Builder::backend`]).
+    pub fn backend(&self) -> crate::Backend {
+        self.core.driver.borrow().backend()
+    }
+
+    /// Why this runtime runs on epoll although nobody asked for it: the error io_uring's
+    /// set-up gave (a seccomp filter, `kernel.io_uring_disabled`, no io_uring in this kernel,
+    /// ...). `None` on io_uring, and on epoll chosen by `Builder::backend` or `CORING_BACKEND`.
+    pub fn fallback_reason(&self) -> Option<String> {
+        self.core
+            .driver
+            .borrow()
+            .fallback_reason()
+            .map(str::to_owned)
+    }
+
+    /// Which ring set-up this kernel granted ([`RingMode::NoRing`] on the epoll backend).
     pub fn ring_mode(&self) -> RingMode {
         self.core.driver.borrow().mode()
     }
@@ -281,7 +302,7 @@ impl fmt::Debug for Runtime {
 /// Posts a wake-up to another ring from this thread's ring, if this thread runs a runtime.
 fn notify_through_ring(target_ring_fd: std::os::fd::RawFd, target_id: usize) -> bool {
     crate::driver::try_with_current(|driver| {
-        driver.ring_fd() != target_ring_fd
+        driver.ring_fd().is_some_and(|fd| fd != target_ring_fd)
             && driver.push_msg_ring(target_ring_fd, target_id).is_ok()
     })
     .unwrap_or(false)
@@ -379,7 +400,11 @@ mod tests {
     /// fd number, which the process may have reused for something else.
     #[test]
     fn a_dropped_runtime_leaves_no_ring_fd_to_post_to() {
-        let runtime = super::Runtime::new().unwrap();
+        // Forced: whatever CORING_BACKEND says, this is about the ring's fd.
+        let runtime = super::Builder::new()
+            .backend(crate::Backend::IoUring)
+            .build()
+            .unwrap();
         let shared = runtime.core.executor.shared().clone();
         assert!(shared.ring_fd() >= 0);
         drop(runtime);

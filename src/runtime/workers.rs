@@ -52,6 +52,30 @@ pub fn workers() -> Arc<[WorkerHandle]> {
 
 /// A `Send` handle to one worker: spawn work there from any thread.
 ///
+/// Get one from [`MultiRuntime::handles`] outside the runtime, or from [`workers()`] inside it.
+/// [`spawn`](Self::spawn) takes a `Send` future; [`spawn_with`](Self::spawn_with) builds the
+/// future on the worker, so it may hold that core's sockets and `Rc`s (and is how a connection
+/// moves to another worker, see [`TcpStream::into_std`](crate::net::TcpStream::into_std)).
+///
+/// ```
+/// use std::rc::Rc;
+///
+/// let runtime = coring::Builder::new().workers(2).build_multi()?;
+/// let second = runtime.handles()[1].clone();
+/// // From a plain thread: the handle is `Send`, and so is the one it returns.
+/// let on = std::thread::spawn(move || {
+///     let job = second.spawn_with(|| {
+///         let local = Rc::new(21); // `!Send`, made and used on worker 1 only
+///         async move { (coring::runtime::current_worker(), *local * 2) }
+///     });
+///     coring::block_on(job)
+/// })
+/// .join()
+/// .unwrap();
+/// assert_eq!(on.expect("worker 1 ran it"), (Some(1), 42));
+/// # std::io::Result::Ok(())
+/// ```
+///
 /// In a `fork()` child the worker is not there (it is a thread of the parent): work spawned
 /// through an inherited handle is refused, and its handle gives a cancelled [`JoinError`] at
 /// once.
@@ -62,6 +86,8 @@ pub struct WorkerHandle {
     pub(super) ring_mode: super::RingMode,
     /// `fork::generation()` when the worker started: another count means a fork child.
     forks: u64,
+    /// The backend the worker's runtime runs on.
+    backend: crate::Backend,
 }
 
 impl fmt::Debug for WorkerHandle {
@@ -76,6 +102,11 @@ impl WorkerHandle {
     /// The worker's index.
     pub fn index(&self) -> usize {
         self.index
+    }
+
+    /// The backend the worker runs on (see [`Runtime::backend`](crate::Runtime::backend)).
+    pub fn backend(&self) -> crate::Backend {
+        self.backend
     }
 
     /// Runs a `Send` future on this worker; await the handle (from any thread or core) for its
@@ -142,6 +173,22 @@ impl<T> Future for RemoteJoinHandle<T> {
 /// A thread-per-core runtime: `n` worker threads named `coring-worker-N`, each running its own
 /// single-threaded [`Runtime`](super::Runtime). Built by [`Builder::build_multi`].
 ///
+/// ```
+/// let runtime = coring::Builder::new().workers(2).build_multi()?;
+/// // One future on worker 0, this thread blocked until it is done.
+/// assert_eq!(runtime.block_on(async { coring::runtime::current_worker() }), Some(0));
+/// // The same async main on every worker (given its index), outputs in worker order.
+/// let all = runtime.run_on_all(|index| async move {
+///     (index, coring::runtime::current_worker())
+/// });
+/// assert_eq!(all, [(0, Some(0)), (1, Some(1))]);
+/// // Work for one worker, from this thread, through its handle.
+/// let job = runtime.handles()[1].spawn(async { 6 * 7 });
+/// assert_eq!(coring::block_on(job).expect("worker 1 ran it"), 42);
+/// drop(runtime); // stops and joins every worker
+/// # std::io::Result::Ok(())
+/// ```
+///
 /// Dropping it stops every worker: each drops its tasks, drains its ring, and its thread is
 /// joined. A worker that panicked is reported on stderr and does not hang the others.
 ///
@@ -203,12 +250,13 @@ impl MultiRuntime {
         let mut first_error = None;
         for _ in 0..count {
             match ready_rx.recv() {
-                Ok((index, Ok((shared, ring_mode)))) => {
+                Ok((index, Ok((shared, ring_mode, backend)))) => {
                     handles[index] = Some(WorkerHandle {
                         index,
                         shared,
                         ring_mode,
                         forks,
+                        backend,
                     })
                 }
                 Ok((_, Err(err))) => {
@@ -351,6 +399,11 @@ impl MultiRuntime {
         self.handles.iter().map(WorkerHandle::metrics).collect()
     }
 
+    /// The backend each worker runs on, in order (see [`Runtime::backend`](crate::Runtime::backend)).
+    pub fn backends(&self) -> Vec<crate::Backend> {
+        self.handles.iter().map(WorkerHandle::backend).collect()
+    }
+
     /// Cross-core wake-ups each worker received so far, as `(through MSG_RING, through eventfd)`.
     #[deprecated(
         since = "0.1.0",
@@ -397,7 +450,11 @@ impl Drop for MultiRuntime {
     }
 }
 
-type Ready = std::sync::mpsc::Sender<(usize, io::Result<(Arc<Shared>, super::RingMode)>)>;
+/// What a started worker reports: its shared state, its ring set-up and its backend.
+type Ready = std::sync::mpsc::Sender<(
+    usize,
+    io::Result<(Arc<Shared>, super::RingMode, crate::Backend)>,
+)>;
 
 /// The CPUs `pin_cores` pins workers to, in order: those the starting thread may run on (so a
 /// process started under `taskset` or a cpuset stays inside it), or, if the mask cannot be
@@ -439,7 +496,11 @@ fn worker_main(
     if ready
         .send((
             index,
-            Ok((runtime.core.executor.shared().clone(), runtime.ring_mode())),
+            Ok((
+                runtime.core.executor.shared().clone(),
+                runtime.ring_mode(),
+                runtime.backend(),
+            )),
         ))
         .is_err()
     {

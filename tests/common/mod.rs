@@ -26,6 +26,12 @@ pub mod frames;
 pub mod process;
 pub mod quarantine;
 pub mod rng;
+#[cfg(any(
+    target_arch = "x86_64",
+    target_arch = "aarch64",
+    target_arch = "riscv64"
+))]
+pub mod seccomp;
 pub mod skip;
 pub mod tmp;
 pub mod unix;

@@ -31,3 +31,14 @@ pub fn skipped(test: &str, reason: &str) {
         );
     }
 }
+
+/// Whether `test` is about io_uring itself and the runtime runs on epoll (`CORING_BACKEND=epoll`
+/// or a kernel that refuses io_uring): then it is reported skipped, "io_uring only", and the
+/// caller returns.
+pub fn io_uring_only(test: &str) -> bool {
+    let on_epoll = coring::Runtime::new().is_ok_and(|rt| rt.backend() == coring::Backend::Epoll);
+    if on_epoll {
+        skipped(test, "io_uring only");
+    }
+    on_epoll
+}

@@ -27,7 +27,9 @@
 //!
 //! * echo ping-pong, 1 KiB and 16 KiB messages, 50 and 500 connections, one message in flight
 //!   per connection; the load generator is a bare io_uring loop (`load.rs`), the same for all.
-//! * HTTP/1.1 keep-alive hello, `wrk -t1 -c50` (skipped when `wrk` is not installed).
+//! * HTTP/1.1 keep-alive hello, `wrk -t1 -c50` (skipped when `wrk` is not installed;
+//!   `PEERS_WRK_CONNS=500` for another count). Two more rows run only here: the same hyper 1.x
+//!   app on coring (`compat::hyper`) and on tokio current-thread (hyper-util), issue 20.
 //! * wget at scale (`wget/`): the runtime is the *client*, 200 fetches in flight (connect,
 //!   `GET / HTTP/1.1` + `Connection: close`, head, close) against four nginx on the second CPU,
 //!   the client on the first; fetches/s and client CPU per fetch (skipped without `nginx`).
@@ -150,11 +152,17 @@ const OTHERS_MAX: f64 = 0.05;
 
 const ECHO_SIZES: [usize; 2] = [1024, 16 * 1024];
 const ECHO_CONNS: [usize; 2] = [50, 500];
-const WRK_CONNS: usize = 50;
+/// wrk's connections: 50, or `PEERS_WRK_CONNS=N` (the hyper rows of issue 20 also run 500).
+fn wrk_conns() -> usize {
+    std::env::var("PEERS_WRK_CONNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50)
+}
 
 /// The servers, in table order: (id, crate whose version is shown, label). coring's opt-in
 /// variants come last and say so: the peers are judged against the default `coring` row.
-const SERVERS: [(&str, &str, &str); 10] = [
+const SERVERS: [(&str, &str, &str); 13] = [
     ("raw", "io-uring", "raw io_uring loop"),
     ("coring", "coring", "coring (default: read/write_all)"),
     ("tokio", "tokio", "tokio current-thread"),
@@ -173,6 +181,13 @@ const SERVERS: [(&str, &str, &str); 10] = [
         "coring",
         "coring variant (opt-in): BufRing + completion_batch",
     ),
+    (
+        "coring-epoll",
+        "coring",
+        "coring on its epoll backend (the fallback where io_uring is refused)",
+    ),
+    ("coring-hyper", "hyper", "hyper on coring (compat::hyper)"),
+    ("tokio-hyper", "hyper", "hyper on tokio current-thread"),
 ];
 
 fn main() {
@@ -372,7 +387,7 @@ impl Case {
     fn name(&self) -> String {
         match self {
             Case::Echo { size, conns } => format!("echo {} KiB x{conns}", size / 1024),
-            Case::Http => format!("http wrk -t1 -c{WRK_CONNS}"),
+            Case::Http => format!("http wrk -t1 -c{}", wrk_conns()),
             Case::Wget => format!("wget {} in flight", wget::INFLIGHT),
             Case::Sleeps { n } => format!("sleeps {}", count_name(*n)),
             Case::Spawn { n } => format!("spawn+join {}", count_name(*n)),
@@ -389,11 +404,17 @@ impl Case {
     /// asked for); the task cases have no raw loop (no tasks) and one coring (no I/O).
     fn supports(&self, server: &str) -> bool {
         match self {
-            Case::Echo { .. } | Case::Http => true,
-            Case::Wget => !matches!(server, "coring-ring" | "coring-batch" | "tokio-mt"),
-            Case::Sleeps { .. } | Case::Spawn { .. } => {
-                !matches!(server, "raw" | "coring-ring" | "coring-batch")
-            }
+            Case::Http => true,
+            _ if server.ends_with("-hyper") => false,
+            Case::Echo { .. } => true,
+            Case::Wget => !matches!(
+                server,
+                "coring-ring" | "coring-batch" | "coring-epoll" | "tokio-mt"
+            ),
+            Case::Sleeps { .. } | Case::Spawn { .. } => !matches!(
+                server,
+                "raw" | "coring-ring" | "coring-batch" | "coring-epoll"
+            ),
         }
     }
 }
@@ -614,7 +635,7 @@ impl Suite {
                 self.failed_own |= self.mode.name == "smoke"
                     || matches!(
                         SERVERS[server].0,
-                        "raw" | "coring" | "coring-ring" | "coring-batch"
+                        "raw" | "coring" | "coring-ring" | "coring-batch" | "coring-epoll"
                     );
                 break;
             };

@@ -1,7 +1,6 @@
 //! `wrk` as the HTTP load generator: one pinned run, its requests, rate, p99 and CPU time.
 
 use crate::sys::{self, Pin};
-use crate::WRK_CONNS;
 use std::io::Read as _;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -19,7 +18,7 @@ pub fn wrk_run(port: u16, duration: Duration, pin: Pin) -> Option<WrkRun> {
     let mut cmd = Command::new("wrk");
     cmd.args([
         "-t1".to_owned(),
-        format!("-c{WRK_CONNS}"),
+        format!("-c{}", crate::wrk_conns()),
         format!("-d{}s", duration.as_secs().max(1)),
         "--latency".to_owned(),
         format!("http://127.0.0.1:{port}/"),

@@ -80,6 +80,21 @@ impl UnixStream {
         Ok(UnixStream::from_fd(stream.into()))
     }
 
+    /// Turns the stream back into a standard library one, to hand it to another worker, a
+    /// thread or another runtime; as [`TcpStream::into_std`], whose example shows the hand-over.
+    ///
+    /// # Errors
+    ///
+    /// As [`TcpStream::into_std`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future drops the stream, closing the connection.
+    pub async fn into_std(self) -> io::Result<std::os::unix::net::UnixStream> {
+        let fd = self.inner.into_owned_fd().await?;
+        Ok(std::os::unix::net::UnixStream::from(fd))
+    }
+
     pub(super) fn from_fd(fd: OwnedFd) -> UnixStream {
         UnixStream {
             inner: TcpStream::from_fd(fd),

@@ -17,8 +17,12 @@ const RING_HTTP: u16 = 256;
 /// most 50 µs (`Builder::completion_batch`).
 const BATCH: (u32, u64) = (32, 50);
 
-pub fn run(proto: Proto, ring: bool, batch: bool) {
+/// `epoll`: the same server on coring's readiness backend (`Builder::backend`).
+pub fn run(proto: Proto, ring: bool, batch: bool, epoll: bool) {
     let mut builder = coring::Builder::new().entries(ENTRIES);
+    if epoll {
+        builder = builder.backend(coring::Backend::Epoll);
+    }
     // For experiments: PEERS_CORING_BATCH=WAIT_FOR,MAX_DELAY_US sets (or with 0,0 removes) the
     // batching of any coring server.
     let batch = std::env::var("PEERS_CORING_BATCH")

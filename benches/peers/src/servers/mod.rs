@@ -12,6 +12,7 @@
 pub mod compio_srv;
 pub mod coring_srv;
 pub mod glommio_srv;
+pub mod hyper_srv;
 pub mod monoio_srv;
 pub mod raw;
 pub mod tokio_srv;
@@ -51,15 +52,18 @@ impl Proto {
 pub fn run(kind: &str, proto: Proto) {
     match kind {
         "raw" => raw::run(proto),
-        "coring" => coring_srv::run(proto, false, false),
-        "coring-ring" => coring_srv::run(proto, true, false),
-        "coring-batch" => coring_srv::run(proto, true, true),
+        "coring" => coring_srv::run(proto, false, false, false),
+        "coring-ring" => coring_srv::run(proto, true, false, false),
+        "coring-batch" => coring_srv::run(proto, true, true, false),
+        "coring-epoll" => coring_srv::run(proto, false, false, true),
         "tokio" => tokio_srv::run(proto, false),
         "tokio-mt" => tokio_srv::run(proto, true),
         "monoio" => monoio_srv::run(proto),
         "compio" => compio_srv::run(proto),
         "glommio" => glommio_srv::run(proto),
         "tokio-uring" => tokio_uring_srv::run(proto),
+        "coring-hyper" if proto == Proto::Http => hyper_srv::run_coring(),
+        "tokio-hyper" if proto == Proto::Http => hyper_srv::run_tokio(),
         other => panic!("unknown server {other}"),
     }
 }

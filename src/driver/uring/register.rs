@@ -3,19 +3,19 @@
 //! Registration hands the kernel long-lived pointers, so these functions are `unsafe`: the caller
 //! (the `buf` module) promises the memory outlives the registration.
 
-use super::Driver;
+use super::Uring;
 use std::io;
 
-impl Driver {
+impl Uring {
     /// Registers `iovecs` as the ring's fixed buffers (one table per ring).
     ///
     /// # Safety
     ///
     /// Each iovec must describe memory that stays allocated and unmoved until
-    /// [`Driver::unregister_buffers`] returns or the ring is dropped.
+    /// [`Uring::unregister_buffers`] returns or the ring is dropped.
     pub(crate) unsafe fn register_buffers(&mut self, iovecs: &[libc::iovec]) -> io::Result<()> {
         #[cfg(feature = "fault-injection")]
-        if let Some(err) = super::faults::take_registration_error() {
+        if let Some(err) = super::super::faults::take_registration_error() {
             return Err(explain_memlock(err));
         }
         self.check_owner()?;
@@ -31,7 +31,7 @@ impl Driver {
     }
 
     /// A buffer group id that no live ring of this driver uses (1..=65535); give it back with
-    /// [`Driver::release_buffer_group`]. Ids are reused, never wrapped onto a live one: a
+    /// [`Uring::release_buffer_group`]. Ids are reused, never wrapped onto a live one: a
     /// registration under a live group's id would fail, and its cleanup would unregister the
     /// live group.
     pub(crate) fn next_buffer_group(&mut self) -> io::Result<u16> {
@@ -63,7 +63,7 @@ impl Driver {
     ///
     /// `ring_addr` must be page-aligned memory for `entries` `io_uring_buf` entries, and it and
     /// every buffer later published in it must stay allocated until
-    /// [`Driver::unregister_buf_ring`] returns or the ring is dropped.
+    /// [`Uring::unregister_buf_ring`] returns or the ring is dropped.
     pub(crate) unsafe fn register_buf_ring(
         &mut self,
         ring_addr: u64,
@@ -71,7 +71,7 @@ impl Driver {
         bgid: u16,
     ) -> io::Result<()> {
         #[cfg(feature = "fault-injection")]
-        if let Some(err) = super::faults::take_registration_error() {
+        if let Some(err) = super::super::faults::take_registration_error() {
             return Err(explain_memlock(err));
         }
         self.check_owner()?;

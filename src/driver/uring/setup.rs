@@ -16,6 +16,8 @@ pub enum RingMode {
     Plain,
     /// A kernel thread polls the submission queue (`SQPOLL`), asked for with `Builder::sqpoll`.
     SqPoll,
+    /// No ring at all: the runtime runs on the epoll backend (see [`Backend`](crate::Backend)).
+    NoRing,
 }
 
 impl fmt::Display for RingMode {
@@ -25,6 +27,7 @@ impl fmt::Display for RingMode {
             RingMode::CoopTaskrun => "COOP_TASKRUN",
             RingMode::Plain => "plain",
             RingMode::SqPoll => "SQPOLL",
+            RingMode::NoRing => "none (epoll)",
         })
     }
 }
@@ -37,6 +40,8 @@ pub(crate) struct RingConfig {
     pub(crate) sqpoll_idle_ms: Option<u32>,
     /// Completion batching for waits, if asked for (`Builder::completion_batch`).
     pub(crate) batch: Option<CompletionBatch>,
+    /// The backend asked for with `Builder::backend`; `None` chooses (see `driver/select.rs`).
+    pub(crate) backend: Option<crate::driver::Backend>,
 }
 
 /// How a waiting `io_uring_enter` batches completions: it returns once `wait_for` completions
@@ -77,7 +82,7 @@ pub(crate) fn build_ring(config: RingConfig) -> io::Result<(IoUring, RingMode)> 
             RingMode::CoopTaskrun => {
                 builder.setup_coop_taskrun().setup_taskrun_flag();
             }
-            RingMode::Plain => {}
+            RingMode::Plain | RingMode::NoRing => {}
             RingMode::SqPoll => {
                 builder.setup_sqpoll(config.sqpoll_idle_ms.unwrap_or(1000));
             }
@@ -196,6 +201,7 @@ mod tests {
     #[test]
     fn this_machine_gets_the_fastest_mode() {
         let config = RingConfig {
+            backend: None,
             entries: 8,
             sqpoll_idle_ms: None,
             batch: None,

@@ -1,0 +1,75 @@
+//! The current thread's driver: set while a runtime runs (or shuts down) on this thread.
+
+use super::{Driver, DriverCell};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<DriverCell>>> = const { RefCell::new(None) };
+}
+
+/// Makes `driver` the current thread's driver, returning the previous one. Once the slot is
+/// destroyed (thread exit) nothing is current, and `driver` is handed back instead.
+pub(crate) fn set_current(driver: Option<Rc<DriverCell>>) -> Option<Rc<DriverCell>> {
+    let mut driver = Some(driver);
+    CURRENT
+        .try_with(|c| std::mem::replace(&mut *c.borrow_mut(), driver.take().flatten()))
+        .unwrap_or_else(|_| driver.flatten())
+}
+
+/// The current thread's driver.
+///
+/// # Panics
+///
+/// Outside a coring runtime.
+#[track_caller]
+pub(crate) fn current() -> Rc<DriverCell> {
+    CURRENT
+        .try_with(|c| c.borrow().clone())
+        .ok()
+        .flatten()
+        .expect(
+            "coring: no runtime on this thread; I/O and timers must run inside coring::block_on, \
+         Runtime::block_on or a task spawned there",
+        )
+}
+
+/// Whether `driver` is the current thread's driver.
+pub(crate) fn is_current(driver: &Rc<DriverCell>) -> bool {
+    CURRENT
+        .try_with(|c| {
+            c.try_borrow()
+                .is_ok_and(|current| current.as_ref().is_some_and(|d| Rc::ptr_eq(d, driver)))
+        })
+        .unwrap_or(false)
+}
+
+/// The current thread's driver as a weak reference (empty outside a runtime): the owner unit
+/// tests give a watch they abandon by hand (an op names the runtime it was submitted to).
+#[cfg(test)]
+pub(crate) fn current_weak() -> std::rc::Weak<DriverCell> {
+    CURRENT
+        .try_with(|c| {
+            c.try_borrow()
+                .ok()
+                .and_then(|current| current.as_ref().map(Rc::downgrade))
+        })
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// Runs `f` on the current driver if there is one and it is not borrowed right now. A slot
+/// destroyed at thread exit counts as none (a socket dropped by another thread-local's
+/// destructor then closes synchronously).
+pub(crate) fn try_with_current<R>(f: impl FnOnce(&mut Driver) -> R) -> Option<R> {
+    CURRENT
+        .try_with(|c| {
+            let current = c.try_borrow().ok()?;
+            let driver = current.as_ref()?;
+            let mut driver = driver.try_borrow_mut().ok()?;
+            Some(f(&mut driver))
+        })
+        .ok()
+        .flatten()
+}

@@ -1,0 +1,127 @@
+//! Choosing the backend: io_uring when the kernel allows it, epoll when it refuses.
+//!
+//! In order: [`Builder::backend`](crate::Builder::backend) if called; else the environment
+//! variable `CORING_BACKEND` (`io_uring` or `epoll`); else io_uring, falling back to epoll when
+//! `io_uring_setup` fails with `EPERM` (seccomp, `kernel.io_uring_disabled`), `ENOSYS` (no
+//! io_uring in this kernel or sandbox) or `ENOMEM` (locked-memory limit), or when the kernel's
+//! io_uring lacks a feature coring requires. Forcing io_uring where it is refused gives the
+//! error that says why and what to do, as before there was a fallback.
+
+use super::epoll::Epoll;
+use super::uring::setup::RingConfig;
+use super::uring::Uring;
+use super::Driver;
+use crate::counters::Counters;
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+
+/// The environment variable that forces a backend when the `Builder` does not.
+pub const BACKEND_ENV: &str = "CORING_BACKEND";
+
+/// Which kernel interface a runtime does its I/O through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// io_uring: operations are submitted to the kernel, which completes them (the default).
+    IoUring,
+    /// epoll: operations run their syscalls when their fd is ready. The fallback where io_uring
+    /// is forbidden or missing; every API works, the io_uring-only speed-ups degrade: buffer
+    /// rings and fixed buffers become plain reads and writes, zero-copy sends plain sends, and
+    /// file operations run on the blocking pool.
+    Epoll,
+}
+
+impl Backend {
+    /// The backend named by `CORING_BACKEND`, if it is set.
+    ///
+    /// # Errors
+    ///
+    /// If the variable holds anything but `io_uring` or `epoll`.
+    pub fn from_env() -> io::Result<Option<Backend>> {
+        match std::env::var(BACKEND_ENV) {
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Ok(value) if value.is_empty() => Ok(None),
+            Ok(value) => value.parse().map(Some),
+            Err(err) => Err(invalid(&format!("{err}"))),
+        }
+    }
+}
+
+fn invalid(value: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("coring: {BACKEND_ENV}={value} is not a backend; use io_uring or epoll"),
+    )
+}
+
+impl std::str::FromStr for Backend {
+    type Err = io::Error;
+
+    fn from_str(s: &str) -> io::Result<Backend> {
+        match s {
+            "io_uring" | "iouring" | "uring" => Ok(Backend::IoUring),
+            "epoll" => Ok(Backend::Epoll),
+            other => Err(invalid(other)),
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::IoUring => "io_uring",
+            Backend::Epoll => "epoll",
+        })
+    }
+}
+
+/// Builds the driver `config` asks for, writing `counters`; see the module docs.
+pub(super) fn build(config: RingConfig, counters: Arc<Counters>) -> io::Result<Driver> {
+    let forced = match config.backend {
+        Some(backend) => Some(backend),
+        None => Backend::from_env()?,
+    };
+    match forced {
+        Some(Backend::IoUring) => Uring::new(config, counters).map(Driver::Uring),
+        Some(Backend::Epoll) => Epoll::new(None, counters).map(Driver::Epoll),
+        None => match Uring::new(config, counters.clone()) {
+            Ok(uring) => Ok(Driver::Uring(uring)),
+            Err(err) if refused(&err) => {
+                Epoll::new(Some(err.to_string()), counters).map(Driver::Epoll)
+            }
+            Err(err) => Err(err),
+        },
+    }
+}
+
+/// Whether io_uring's set-up failed because the kernel refuses or lacks it (fall back), rather
+/// than for a reason epoll would share (out of fds) or an io_uring option the caller asked for.
+fn refused(err: &io::Error) -> bool {
+    use io::ErrorKind::{OutOfMemory, PermissionDenied, Unsupported};
+    matches!(err.kind(), PermissionDenied | Unsupported | OutOfMemory)
+        && !err.to_string().contains("Builder::completion_batch")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_and_print_back() {
+        for backend in [Backend::IoUring, Backend::Epoll] {
+            assert_eq!(backend.to_string().parse::<Backend>().unwrap(), backend);
+        }
+        let err = "kqueue".parse::<Backend>().unwrap_err();
+        assert!(err.to_string().contains("CORING_BACKEND=kqueue"), "{err}");
+    }
+
+    #[test]
+    fn only_refusals_fall_back() {
+        let errno =
+            |e| super::super::uring::setup::explain_setup_error(io::Error::from_raw_os_error(e));
+        assert!(refused(&errno(libc::EPERM)));
+        assert!(refused(&errno(libc::ENOSYS)));
+        assert!(refused(&errno(libc::ENOMEM)));
+        assert!(!refused(&errno(libc::EMFILE)));
+    }
+}

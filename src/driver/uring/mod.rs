@@ -1,0 +1,438 @@
+//! The io_uring backend: one ring and the slab of operation slots behind it.
+//!
+//! # Ground rules
+//!
+//! * **A pushed entry is the kernel's.** Once an entry is in the submission queue, its slot (and,
+//!   through the `Op` or the slot, the memory it points at) stays until its final completion is
+//!   reaped, whatever `io_uring_enter` returns. Nothing here ever removes a slot because a submit
+//!   failed.
+//! * **`user_data` = generation << 32 | slab index.** Reserved values have the top bit set and are
+//!   declared once, below. The generation makes a late cancel harmless even if the slab index was
+//!   reused.
+//! * **Batching.** `push` only writes the entry; the loop's `park` submits the whole turn's batch
+//!   with the same `io_uring_enter` that waits. A full queue is flushed and the push retried.
+//! * **Borrows.** The driver lives in a `RefCell` on its thread, and no user code may run while
+//!   it is borrowed: that code could drop an in-flight op, whose `abandon` needs the driver.
+//!   User code here means any `Waker` (waking it, and also *dropping* it: a user's waker may own
+//!   anything) and op data (buffers). So wakers to wake are collected and woken by the runtime
+//!   after the borrow ends; a waker replaced or released (`poll_result`, `poll_stream`,
+//!   `abandon`, shutdown) is handed back to the caller to drop after the borrow; dead op data
+//!   goes to a graveyard the runtime empties outside the borrow too. `dispose` does run under
+//!   the borrow, so the ops' `dispose` must not run user code either (closing an fd, counting
+//!   lost bytes; provided buffers are held until the data is dropped, see `op/recv_multi.rs`).
+//!   As a last line, an `Op` dropped while the driver is borrowed anyway leaks its data rather
+//!   than free memory the kernel may still write (`op.rs`).
+//! * **Shutdown** cancels every in-flight op and reaps until none is left; if the kernel does not
+//!   finish within a bound, the remaining op data is leaked, never freed.
+//!
+//! The driver knows nothing of tasks or timers: it is told when to park and for how long.
+
+mod reap;
+mod register;
+pub(super) mod setup;
+mod slots;
+
+#[cfg(feature = "fault-injection")]
+use super::faults;
+use super::fork;
+#[cfg(feature = "fault-injection")]
+use super::lifecycle::AfterCqe;
+use super::lifecycle::Lifecycle;
+use super::op::Abandoned;
+#[cfg(feature = "fault-injection")]
+use super::op::CqeResult;
+use super::Park;
+use crate::counters::Counters;
+use io_uring::{opcode, squeue, types, IoUring};
+use setup::{CompletionBatch, RingConfig, RingMode};
+use slab::Slab;
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::task::Waker;
+use std::time::Duration;
+
+/// The cancel entries' own completions.
+const CANCEL_TOKEN: u64 = u64::MAX;
+/// The multishot poll on the runtime's wake eventfd.
+const WAKE_TOKEN: u64 = u64::MAX - 1;
+/// Fire-and-forget ops that own no memory (closing an fd).
+const DETACHED_TOKEN: u64 = u64::MAX - 2;
+/// A wake-up posted to this ring by another ring's `MSG_RING`.
+const MSG_WAKE_TOKEN: u64 = u64::MAX - 3;
+/// A `MSG_RING` wake-up this ring sent: tag bits over the target's id (low 32 bits). Only a
+/// failed send completes here (`SKIP_SUCCESS`), and the id says whose eventfd to write instead.
+const MSG_SENT_TAG: u64 = 0b10 << 62;
+const MSG_SENT_MASK: u64 = 0b11 << 62;
+/// Generations stay below this so an op's user_data never collides with a reserved token.
+const GENERATION_MASK: u32 = 0x7fff_ffff;
+
+/// How long shutdown waits for the kernel to finish cancelled ops before leaking their memory.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+/// How long shutdown lets abandoned ops that no cancel ends finish on their own (a healthy peer
+/// acknowledges a zero-copy send in far less) before making the kernel let go of them.
+const LET_GO_AFTER: Duration = Duration::from_millis(200);
+
+struct Slot {
+    generation: u32,
+    lifecycle: Lifecycle,
+}
+
+/// The io_uring backend's state: the ring and the slots of the ops in it.
+pub(crate) struct Uring {
+    ring: IoUring,
+    mode: RingMode,
+    slots: Slab<Slot>,
+    generation: u32,
+    wake_fd: Option<RawFd>,
+    woken: Vec<Waker>,
+    graveyard: Vec<Box<dyn Abandoned>>,
+    counters: Arc<Counters>,
+    /// Targets (by id) of `MSG_RING` wake-ups the kernel refused, to wake through their
+    /// eventfd once the driver is not borrowed.
+    failed_wakes: Vec<usize>,
+    shut_down: bool,
+    /// Highest buffer group id handed out so far, and the ids given back since.
+    buffer_groups: u16,
+    free_buffer_groups: Vec<u16>,
+    batch: Option<CompletionBatch>,
+    /// `fork::generation()` when the ring was made: another count means a forked child.
+    forks: u64,
+    /// Multishot ops that reached their limit of untaken results during a dispatch, to cancel
+    /// once the completion queue is no longer borrowed.
+    capped: Vec<u64>,
+}
+
+impl Uring {
+    pub(crate) fn new(config: RingConfig, counters: Arc<Counters>) -> io::Result<Self> {
+        let forks = fork::generation();
+        let (ring, mode) = setup::build_ring(config)?;
+        Ok(Uring {
+            ring,
+            mode,
+            slots: Slab::with_capacity(64),
+            generation: 0,
+            wake_fd: None,
+            woken: Vec::new(),
+            graveyard: Vec::new(),
+            counters,
+            failed_wakes: Vec::new(),
+            shut_down: false,
+            buffer_groups: 0,
+            free_buffer_groups: Vec::new(),
+            batch: config.batch,
+            forks,
+            capped: Vec::new(),
+        })
+    }
+
+    /// Fails if this process is a fork child of the ring's maker: its queues are the parent's.
+    fn check_owner(&self) -> io::Result<()> {
+        if fork::forked_since(self.forks) {
+            return Err(fork::inherited_error());
+        }
+        Ok(())
+    }
+
+    pub(crate) fn mode(&self) -> RingMode {
+        self.mode
+    }
+
+    /// The counters this driver writes (shared with the runtime's metrics).
+    pub(crate) fn counters(&self) -> &Arc<Counters> {
+        &self.counters
+    }
+
+    /// Number of slots whose op the kernel may still complete.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|(_, s)| s.lifecycle.in_flight())
+            .count()
+    }
+
+    /// Number of slots in use (in flight, or completed and not yet taken).
+    pub(crate) fn slots_in_use(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Registers a slot for `entry` and queues it for the next submit.
+    pub(crate) fn push(
+        &mut self,
+        entry: squeue::Entry,
+        multishot: bool,
+        waker: &Waker,
+    ) -> io::Result<usize> {
+        if self.shut_down {
+            return Err(io::Error::other("coring: the runtime is shutting down"));
+        }
+        self.check_owner()?;
+        self.generation = (self.generation + 1) & GENERATION_MASK;
+        let generation = self.generation;
+        let mut lifecycle = Lifecycle::new(multishot);
+        match &mut lifecycle {
+            Lifecycle::Pending { waker: w, .. } | Lifecycle::Streaming { waker: w, .. } => {
+                *w = Some(waker.clone())
+            }
+            _ => {}
+        }
+        let index = self.slots.insert(Slot {
+            generation,
+            lifecycle,
+        });
+        let user_data = (u64::from(generation) << 32) | index as u64;
+        #[cfg(feature = "fault-injection")]
+        if let Some(errno) = faults::take_failed_op(entry.get_opcode() as u8, multishot) {
+            // Failed "by the kernel" at submission: completed without ever being queued.
+            let mut wake = None;
+            let cqe = CqeResult::from_raw(-errno, 0);
+            if self.slots[index].lifecycle.on_cqe(cqe, &mut wake) == AfterCqe::Wake {
+                self.woken.extend(wake);
+            }
+            return Ok(index);
+        }
+        if let Err(err) = self.push_entry(&entry.user_data(user_data)) {
+            // The entry never reached the queue, so the kernel knows nothing of this slot.
+            self.slots.remove(index);
+            return Err(err);
+        }
+        self.counters.ops_in_flight.bump();
+        Ok(index)
+    }
+
+    /// Queues an op that owns no memory and whose result nobody wants (closing an fd).
+    pub(crate) fn push_detached(&mut self, entry: squeue::Entry) -> io::Result<()> {
+        if self.shut_down {
+            // Shutdown may have reaped its last completion already: nothing would submit this.
+            return Err(io::Error::other("coring: the runtime is shutting down"));
+        }
+        self.push_entry(&entry.user_data(DETACHED_TOKEN))
+    }
+
+    /// The ring's fd, for other rings to post wake-ups to with `MSG_RING`.
+    pub(crate) fn ring_fd(&self) -> RawFd {
+        use std::os::fd::AsRawFd;
+        self.ring.as_raw_fd()
+    }
+
+    /// Posts a wake-up completion on another ring with `MSG_RING`. The target gets a completion
+    /// straight into its queue: no eventfd read on its side.
+    ///
+    /// `target_id` names the target for the fallback: if the kernel refuses the message (an
+    /// error completion, say `ENOMEM` or `EOVERFLOW`), [`Uring::take_failed_wakes`] hands it
+    /// back so the caller can wake the target through its eventfd instead.
+    pub(crate) fn push_msg_ring(&mut self, target_ring: RawFd, target_id: usize) -> io::Result<()> {
+        if self.shut_down {
+            return Err(io::Error::other("coring: the runtime is shutting down"));
+        }
+        // A scripted refusal: a target that is no ring, which the kernel itself fails.
+        #[cfg(feature = "fault-injection")]
+        let target_ring = if faults::take_failed_msg_ring() {
+            -1
+        } else {
+            target_ring
+        };
+        let entry = opcode::MsgRingData::new(types::Fd(target_ring), 0, MSG_WAKE_TOKEN, None)
+            .build()
+            .flags(squeue::Flags::SKIP_SUCCESS);
+        let token = MSG_SENT_TAG | (target_id as u64 & 0xffff_ffff);
+        self.push_entry(&entry.user_data(token))?;
+        self.counters.msg_ring_sent.bump();
+        // Submit now: the waking task may keep this core busy for a long time, or this thread
+        // may be about to block outside the loop (joining workers). A submit-only enter is one
+        // syscall, like the eventfd write it replaces, and also carries anything else queued.
+        self.enter(Park::NoWait)
+    }
+
+    /// Arms a multishot poll on `fd` (an eventfd other threads write to wake this ring).
+    pub(crate) fn arm_wake_fd(&mut self, fd: RawFd) -> io::Result<()> {
+        self.wake_fd = Some(fd);
+        let entry = opcode::PollAdd::new(types::Fd(fd), libc::POLLIN as u32)
+            .multi(true)
+            .build();
+        self.push_entry(&entry.user_data(WAKE_TOKEN))
+    }
+
+    fn push_entry(&mut self, entry: &squeue::Entry) -> io::Result<()> {
+        self.check_owner()?;
+        for _ in 0..64 {
+            // A scripted "full queue": the push is refused before it happens.
+            #[cfg(feature = "fault-injection")]
+            if faults::take_full_push() {
+                self.counters.sq_full_flushes.bump();
+                self.enter(Park::NoWait)?;
+                self.dispatch();
+                continue;
+            }
+            // SAFETY: every pointer in `entry` is owned by the op data the caller keeps in a slot
+            // (or the op owns no memory at all), which lives until the final completion: the
+            // OpCode contract, upheld by each `unsafe impl OpCode`.
+            let pushed = unsafe { self.ring.submission().push(entry) };
+            if pushed.is_ok() {
+                self.counters.sqes_submitted.bump();
+                return Ok(());
+            }
+            // The queue is full: hand the batch to the kernel and make room.
+            self.counters.sq_full_flushes.bump();
+            self.enter(Park::NoWait)?;
+            self.dispatch();
+            if self.mode == RingMode::SqPoll && self.ring.submission().is_full() {
+                self.ring.submitter().squeue_wait()?;
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            "coring: the submission queue stayed full; the kernel is not consuming entries",
+        ))
+    }
+
+    /// Submits queued entries and, unless `park` is `NoWait`, waits for a completion.
+    pub(crate) fn park(&mut self, park: Park) -> io::Result<()> {
+        self.check_owner()?;
+        // Wake-ups collected outside a turn's dispatch (a full queue was drained mid-push, or an
+        // op failed before reaching the kernel) must not wait for the kernel's next completion.
+        let park = if self.woken.is_empty() {
+            park
+        } else {
+            Park::NoWait
+        };
+        if park == Park::NoWait {
+            let mut sq = self.ring.submission();
+            sq.sync();
+            if sq.is_empty() && !sq.taskrun() && !sq.cq_overflow() {
+                // Nothing to submit and no deferred completions: skip the syscall.
+                return Ok(());
+            }
+        }
+        self.enter(park)
+    }
+
+    /// Submits whatever is queued, without waiting and without reaping.
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        self.check_owner()?;
+        if self.ring.submission().is_empty() {
+            return Ok(());
+        }
+        self.enter(Park::NoWait)
+    }
+
+    fn enter(&mut self, park: Park) -> io::Result<()> {
+        self.check_owner()?;
+        self.counters.enters.bump();
+        // A scripted failure is returned instead of the syscall, which then never happens.
+        #[cfg(feature = "fault-injection")]
+        let result = match faults::take_enter_error() {
+            Some(err) => Err(err),
+            None => self.submit_and_wait(park),
+        };
+        #[cfg(not(feature = "fault-injection"))]
+        let result = self.submit_and_wait(park);
+        match result {
+            Ok(_) => Ok(()),
+            // ETIME: the wait timed out. EINTR: a signal; the loop comes back. EBUSY/EAGAIN: the
+            // completion queue must be drained (or memory freed) first; the caller reaps next.
+            // Entries that were not consumed stay queued and go with the next enter.
+            Err(err)
+                if matches!(
+                    err.raw_os_error(),
+                    Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
+                ) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(io::Error::new(
+                err.kind(),
+                format!("coring: io_uring_enter failed: {err}"),
+            )),
+        }
+    }
+
+    /// The `io_uring_enter` itself: submit, and wait as `park` and the batching say.
+    fn submit_and_wait(&self, park: Park) -> io::Result<usize> {
+        let submitter = self.ring.submitter();
+        let timeout = match park {
+            Park::NoWait => return submitter.submit(),
+            Park::Forever => None,
+            Park::Timeout(timeout) => Some(timeout),
+        };
+        let (want, min_wait_us) = wait_shape(self.batch, timeout);
+        // Without a general timeout the kernel ends the whole wait when the minimum wait runs
+        // out, events or not: an idle runtime would wake every `max_delay`, and a completion
+        // arriving later would be held by the next wait. With one, it goes on sleeping until the
+        // first completion after the minimum wait, which then ends the wait at once.
+        let timeout = match timeout {
+            None if min_wait_us > 0 => Some(BATCHED_WAIT_BOUND),
+            other => other,
+        };
+        match timeout {
+            None => submitter.submit_and_wait(want),
+            Some(timeout) => {
+                let ts = types::Timespec::new()
+                    .sec(timeout.as_secs())
+                    .nsec(timeout.subsec_nanos());
+                let args = types::SubmitArgs::new()
+                    .timespec(&ts)
+                    .min_wait_usec(min_wait_us);
+                submitter.submit_with_args(want, &args)
+            }
+        }
+    }
+}
+
+/// The general timeout of a batched wait that has no timer to wait for (see
+/// `Uring::submit_and_wait`); when it passes the loop simply waits again.
+const BATCHED_WAIT_BOUND: Duration = Duration::from_secs(3600);
+
+/// How many completions a wait asks for, and its minimum wait in microseconds (0: none): one
+/// completion without batching; with it, the batch, but never a minimum wait longer than the
+/// timeout, because the kernel does not end a minimum wait early for a shorter timeout and a due
+/// timer would be held back.
+fn wait_shape(batch: Option<CompletionBatch>, timeout: Option<Duration>) -> (usize, u32) {
+    let Some(batch) = batch else {
+        return (1, 0);
+    };
+    let min_wait_us = match timeout {
+        None => batch.max_delay_us,
+        Some(timeout) => u32::try_from(timeout.as_micros())
+            .unwrap_or(u32::MAX)
+            .min(batch.max_delay_us),
+    };
+    if min_wait_us == 0 {
+        (1, 0)
+    } else {
+        (batch.wait_for as usize, min_wait_us)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BATCH: CompletionBatch = CompletionBatch {
+        wait_for: 32,
+        max_delay_us: 50,
+    };
+
+    #[test]
+    fn without_batching_a_wait_wants_one_completion() {
+        assert_eq!(wait_shape(None, None), (1, 0));
+        assert_eq!(wait_shape(None, Some(Duration::from_secs(1))), (1, 0));
+    }
+
+    #[test]
+    fn a_batched_wait_wants_the_batch_within_max_delay() {
+        assert_eq!(wait_shape(Some(BATCH), None), (32, 50));
+        assert_eq!(
+            wait_shape(Some(BATCH), Some(Duration::from_secs(1))),
+            (32, 50)
+        );
+    }
+
+    #[test]
+    fn a_timer_due_sooner_shortens_the_minimum_wait() {
+        let due_in = |micros| wait_shape(Some(BATCH), Some(Duration::from_micros(micros)));
+        assert_eq!(due_in(20), (32, 20));
+        // Due now: no minimum wait at all, and no batch to wait for.
+        assert_eq!(due_in(0), (1, 0));
+    }
+}

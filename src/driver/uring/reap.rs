@@ -1,0 +1,237 @@
+//! The io_uring backend's reaping: dispatching completions to slots, and shutdown.
+
+use super::super::lifecycle::{AfterCqe, Lifecycle};
+use super::super::op::{Abandoned, CqeResult};
+use super::super::Park;
+use super::{
+    Uring, CANCEL_TOKEN, DETACHED_TOKEN, LET_GO_AFTER, MSG_SENT_MASK, MSG_SENT_TAG, MSG_WAKE_TOKEN,
+    SHUTDOWN_DEADLINE, WAKE_TOKEN,
+};
+use std::os::fd::RawFd;
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+impl Uring {
+    /// Reaps every available completion, applying each to its slot. Wakers to wake are collected
+    /// for [`Driver::take_woken`].
+    pub(crate) fn dispatch(&mut self) {
+        if self.check_owner().is_err() {
+            // A fork child: the completion queue is the parent's (and not even mapped here).
+            return;
+        }
+        let mut rearm_wake = false;
+        if self.ring.submission().cq_overflow() {
+            self.counters.cq_overflows.bump();
+        }
+        // Counted in locals and published once after the loop: a store to the shared counters
+        // inside it would cost a memory round trip per completion.
+        let (mut reaped, mut finished, mut enobufs) = (0u64, 0u64, 0u64);
+        let mut cq = self.ring.completion();
+        cq.sync();
+        for cqe in &mut cq {
+            reaped += 1;
+            let user_data = cqe.user_data();
+            let result = cqe.result();
+            enobufs += u64::from(result == -libc::ENOBUFS);
+            match user_data {
+                CANCEL_TOKEN => {
+                    if result >= 0 || result == -libc::EALREADY {
+                        self.counters.cancels_in_flight.bump();
+                    }
+                    continue;
+                }
+                DETACHED_TOKEN => continue,
+                MSG_WAKE_TOKEN => {
+                    self.counters.msg_ring_received.bump();
+                    continue;
+                }
+                WAKE_TOKEN => {
+                    if let Some(fd) = self.wake_fd {
+                        drain_eventfd(fd);
+                    }
+                    if !io_uring::cqueue::more(cqe.flags()) && !self.shut_down {
+                        rearm_wake = true;
+                    }
+                    continue;
+                }
+                // Only refused wake-ups complete (`SKIP_SUCCESS`): the target would sleep on.
+                _ if user_data & MSG_SENT_MASK == MSG_SENT_TAG => {
+                    self.counters.msg_ring_failed.bump();
+                    self.failed_wakes.push((user_data & 0xffff_ffff) as usize);
+                    continue;
+                }
+                _ => {}
+            }
+            let index = (user_data & 0xffff_ffff) as usize;
+            let generation = (user_data >> 32) as u32;
+            let Some(slot) = self
+                .slots
+                .get_mut(index)
+                .filter(|s| s.generation == generation)
+            else {
+                debug_assert!(
+                    false,
+                    "coring driver: completion for an unknown slot {user_data:#x}"
+                );
+                continue;
+            };
+            let mut wake = None;
+            // Every slot a completion reaches is in flight; which completion is its last shows
+            // in the outcome (an abandoned op's slot is freed still in its in-flight state).
+            match slot
+                .lifecycle
+                .on_cqe(CqeResult::from_raw(result, cqe.flags()), &mut wake)
+            {
+                AfterCqe::Keep => {}
+                AfterCqe::Wake => {
+                    finished += u64::from(!slot.lifecycle.in_flight());
+                    self.woken.extend(wake);
+                }
+                AfterCqe::WakeAndCancel => {
+                    self.woken.extend(wake);
+                    self.capped.push(user_data);
+                }
+                AfterCqe::Free => {
+                    finished += 1;
+                    if let Lifecycle::Abandoned(data) = self.slots.remove(index).lifecycle {
+                        self.graveyard.push(data);
+                    }
+                }
+            }
+        }
+        self.counters.cq_dropped.set(u64::from(cq.overflow()));
+        drop(cq);
+        let counters = &self.counters;
+        counters.completions.add(reaped);
+        counters.enobufs.add(enobufs);
+        counters.ops_in_flight.sub(finished);
+        while let Some(user_data) = self.capped.pop() {
+            self.push_cancel(user_data);
+        }
+        if rearm_wake {
+            self.counters.multishot_rearms.bump();
+            if let Some(fd) = self.wake_fd {
+                // Failing to re-arm only costs latency of remote wakes until the next turn.
+                let _ = self.arm_wake_fd(fd);
+            }
+        }
+    }
+
+    /// Moves the collected wakers into `out` (the caller wakes them after the borrow ends).
+    pub(crate) fn take_woken(&mut self, out: &mut Vec<Waker>) {
+        out.append(&mut self.woken);
+    }
+
+    /// Moves the ids of runtimes whose `MSG_RING` wake-up the kernel refused into `out`: the
+    /// caller wakes them through their eventfd (see [`Uring::push_msg_ring`]).
+    pub(crate) fn take_failed_wakes(&mut self, out: &mut Vec<usize>) {
+        out.append(&mut self.failed_wakes);
+    }
+
+    /// Moves the data of finished abandoned ops into `out`, to be dropped after the borrow ends.
+    pub(crate) fn take_graveyard(&mut self, out: &mut Vec<Box<dyn Abandoned>>) {
+        out.append(&mut self.graveyard);
+    }
+
+    /// One round of shutdown: cancel what is in flight (first round, then every second), wait a
+    /// little, reap. Returns `true` once nothing is left in flight.
+    pub(crate) fn shutdown_step(
+        &mut self,
+        started: Instant,
+        last_cancel: &mut Option<Instant>,
+    ) -> bool {
+        self.shut_down = true;
+        if self.check_owner().is_err() {
+            // A fork child: the parent's kernel state is not ours to cancel or reap, and the
+            // kernel never writes this process's copies of the op data, so they may be freed.
+            return true;
+        }
+        // Shutdown waits for cancels, not for throughput: a batched wait would hold each round
+        // for the whole minimum wait (or the round's timeout) however soon the cancels land.
+        self.batch = None;
+        if self.in_flight() == 0 {
+            // Detached entries (closes, wake-ups for other rings) still queued must go out.
+            if let Err(err) = self.flush() {
+                eprintln!("{err}");
+            }
+            return true;
+        }
+        let now = Instant::now();
+        if last_cancel.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
+            *last_cancel = Some(now);
+            let targets: Vec<u64> = self
+                .slots
+                .iter()
+                .filter(|(_, s)| s.lifecycle.in_flight())
+                .map(|(i, s)| (u64::from(s.generation) << 32) | i as u64)
+                .collect();
+            for user_data in targets {
+                self.push_cancel(user_data);
+            }
+            if self.wake_fd.take().is_some() {
+                self.push_cancel(WAKE_TOKEN);
+            }
+        }
+        if now.duration_since(started) >= LET_GO_AFTER {
+            // Some abandoned ops outlast any cancel (a zero-copy send's buffer stays the
+            // kernel's until a stalled peer acknowledges it): they make the kernel let go.
+            for (_, slot) in self.slots.iter_mut() {
+                if let Lifecycle::Abandoned(data) = &mut slot.lifecycle {
+                    data.shut_down();
+                }
+            }
+        }
+        if now.duration_since(started) >= SHUTDOWN_DEADLINE {
+            self.leak_in_flight();
+            return true;
+        }
+        if let Err(err) = self.enter(Park::Timeout(Duration::from_millis(50))) {
+            // The ring is unusable: nothing more will complete, so leak rather than free.
+            eprintln!("coring: shutdown could not reap completions ({err}); leaking op memory");
+            self.leak_in_flight();
+            return true;
+        }
+        self.dispatch();
+        // The wakers of ops completed at shutdown stay in `woken`: the caller takes them
+        // (`take_woken`) and drops them after the borrow, as it does every turn.
+        self.in_flight() == 0
+    }
+
+    /// Gives up on ops the kernel has not finished: their memory is leaked, never freed, because
+    /// the kernel may still write to it.
+    fn leak_in_flight(&mut self) {
+        let leaked: Vec<usize> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| s.lifecycle.in_flight())
+            .map(|(i, _)| i)
+            .collect();
+        eprintln!(
+            "coring: {} operations did not finish at shutdown; leaking their memory",
+            leaked.len()
+        );
+        for index in leaked {
+            std::mem::forget(self.slots.remove(index));
+            self.counters.ops_in_flight.sub(1);
+        }
+    }
+}
+
+impl Drop for Uring {
+    fn drop(&mut self) {
+        // Normally the runtime has already run shutdown; this covers a driver built without one.
+        let started = Instant::now();
+        let mut last_cancel = None;
+        while !self.shutdown_step(started, &mut last_cancel) {}
+        // Not borrowed any more (the cell is being dropped): user code may run here.
+        self.woken.clear();
+        self.graveyard.clear();
+        // Only now may the ring (and with it the kernel's view of these slots) go away.
+    }
+}
+fn drain_eventfd(fd: RawFd) {
+    let mut value = 0u64;
+    // SAFETY: reads 8 bytes into a local u64; the eventfd is non-blocking, so an empty counter
+    // returns EAGAIN instead of blocking. The result only matters as "drained".
+    let _ = unsafe { libc::read(fd, (&raw mut value).cast(), 8) };
+}
