@@ -56,11 +56,19 @@ fn metrics_example_runs_a_load_and_prints_non_zero_counters() {
     assert_eq!(sections.len(), 3, "one runtime and two workers:\n{stdout}");
 
     let (_, single) = &sections[0];
-    for name in ["sqes_submitted", "enters", "completions", "tasks_polled"] {
+    // On epoll (`CORING_BACKEND=epoll`) nothing is submitted and no `MSG_RING` is sent: the
+    // ring-only counters stay 0 and those that apply (enters, completions) must show the load.
+    let on_ring = single.get("backend").map(String::as_str) == Some("IoUring");
+    for name in ["enters", "completions", "tasks_polled"] {
         assert!(number(single, name) > 0, "{name} is 0:\n{stdout}");
     }
-    // 4 clients x 100 rounds, each a write and at least one read on both sides.
-    assert!(number(single, "sqes_submitted") >= 1600, "{stdout}");
+    if on_ring {
+        // 4 clients x 100 rounds, each a write and at least one read on both sides.
+        assert!(number(single, "sqes_submitted") >= 1600, "{stdout}");
+    } else {
+        assert_eq!(single.get("backend").map(String::as_str), Some("Epoll"), "{stdout}");
+        assert_eq!(number(single, "sqes_submitted"), 0, "{stdout}");
+    }
     assert!(number(single, "timers_fired") >= 4, "{stdout}");
     assert_eq!(number(single, "ops_in_flight"), 0, "{stdout}");
     assert_eq!(number(single, "live_tasks"), 0, "{stdout}");
@@ -80,5 +88,5 @@ fn metrics_example_runs_a_load_and_prints_non_zero_counters() {
         .map(|(_, w)| number(w, "remote_wakes"))
         .sum();
     assert!(remote > 0, "no task was woken across workers:\n{stdout}");
-    assert!(sent > 0, "no MSG_RING wake-up was sent:\n{stdout}");
+    assert_eq!(sent > 0, on_ring, "MSG_RING wake-ups sent: {sent}:\n{stdout}");
 }
