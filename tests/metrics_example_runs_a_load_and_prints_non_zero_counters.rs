@@ -66,7 +66,11 @@ fn metrics_example_runs_a_load_and_prints_non_zero_counters() {
         // 4 clients x 100 rounds, each a write and at least one read on both sides.
         assert!(number(single, "sqes_submitted") >= 1600, "{stdout}");
     } else {
-        assert_eq!(single.get("backend").map(String::as_str), Some("Epoll"), "{stdout}");
+        assert_eq!(
+            single.get("backend").map(String::as_str),
+            Some("Epoll"),
+            "{stdout}"
+        );
         assert_eq!(number(single, "sqes_submitted"), 0, "{stdout}");
     }
     assert!(number(single, "timers_fired") >= 4, "{stdout}");
@@ -88,5 +92,9 @@ fn metrics_example_runs_a_load_and_prints_non_zero_counters() {
         .map(|(_, w)| number(w, "remote_wakes"))
         .sum();
     assert!(remote > 0, "no task was woken across workers:\n{stdout}");
-    assert_eq!(sent > 0, on_ring, "MSG_RING wake-ups sent: {sent}:\n{stdout}");
+    assert_eq!(
+        sent > 0,
+        on_ring,
+        "MSG_RING wake-ups sent: {sent}:\n{stdout}"
+    );
 }
