@@ -19,7 +19,7 @@
 //!   channel (capacity 1024) to a task on worker 1, which sums them. Messages per second from
 //!   the first send to the receiver seeing the end of the stream.
 //!
-//! The `wakes` columns say how the workers were actually woken (from `wake_counts()`), which is
+//! The `wakes` columns say how the workers were actually woken (from the workers' metrics), which is
 //! how one can tell the two set-ups really took different paths.
 
 use coring::runtime::MultiRuntime;
@@ -66,10 +66,9 @@ fn runtime(msg_ring: bool) -> MultiRuntime {
 
 /// Total wake-ups the workers received, `(MSG_RING, eventfd)`.
 fn total_wakes(runtime: &MultiRuntime) -> (u64, u64) {
-    runtime
-        .wake_counts()
-        .iter()
-        .fold((0, 0), |(m, e), &(dm, de)| (m + dm, e + de))
+    runtime.metrics().iter().fold((0, 0), |(m, e), w| {
+        (m + w.notified_by_msg_ring, e + w.notified_by_eventfd)
+    })
 }
 
 fn delta(before: (u64, u64), after: (u64, u64)) -> (u64, u64) {

@@ -94,6 +94,7 @@ pub mod compat;
 mod driver;
 #[cfg(feature = "fault-injection")]
 pub use driver::faults;
+mod counters;
 mod executor;
 mod fd;
 pub mod fs;

@@ -70,7 +70,7 @@ fn a_runtime_with_a_sleeping_task_put_into_a_thread_local_later_is_dropped_at_th
             // Long enough for the spawned task to run and register its sleep.
             runtime.block_on(sleep(Duration::from_millis(20)));
             assert_eq!(
-                runtime.pending_timers(),
+                runtime.metrics().pending_timers,
                 1,
                 "the task's sleep is registered"
             );

@@ -48,7 +48,7 @@ fn a_timer_wakers_panicking_drop_does_not_escape_the_runtimes_drop() {
         drop(waker);
         pending_sleep
     });
-    assert_eq!(runtime.pending_timers(), 1);
+    assert_eq!(runtime.metrics().pending_timers, 1);
     let dropped = catch_unwind(AssertUnwindSafe(|| drop(runtime)));
     println!("dropping the runtime panicked: {}", dropped.is_err());
     assert!(

@@ -49,7 +49,7 @@ async fn reap(runtime: &Runtime, what: &str, mut invariant: impl FnMut()) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         invariant();
-        if runtime.ops_in_flight() == 0 {
+        if runtime.metrics().ops_in_flight == 0 {
             break;
         }
         assert!(Instant::now() < deadline, "{what}: ops never finished");
@@ -100,7 +100,7 @@ async fn fixed_buffers(runtime: &Runtime) {
     assert_eq!(pool.returns(), returns_at_start);
     reap(runtime, "dropped read_fixed", || {
         assert!(pool.available() <= COUNT, "a buffer came back twice");
-        if runtime.ops_in_flight() > 0 {
+        if runtime.metrics().ops_in_flight > 0 {
             assert_eq!(
                 pool.returns(),
                 returns_at_start,
@@ -237,7 +237,7 @@ async fn ring_buffers(runtime: &Runtime) {
         writer.join().unwrap();
     }
     let deadline = Instant::now() + Duration::from_secs(5);
-    while runtime.ops_in_flight() > 0 {
+    while runtime.metrics().ops_in_flight > 0 {
         assert!(Instant::now() < deadline);
         sleep(Duration::from_millis(1)).await;
     }
@@ -297,7 +297,7 @@ async fn send_zc_buffers(runtime: &Runtime) {
         let sampled = || {
             (
                 ZC_DROPS.load(Ordering::SeqCst) - before,
-                runtime.ops_in_flight(),
+                runtime.metrics().ops_in_flight,
             )
         };
         let (drops, in_flight) = sampled();
@@ -359,6 +359,6 @@ fn abandoned_zero_copy_buffers_return_exactly_once() {
     runtime.block_on(fixed_buffers(&runtime));
     runtime.block_on(ring_buffers(&runtime));
     runtime.block_on(send_zc_buffers(&runtime));
-    assert_eq!(runtime.ops_in_flight(), 0);
+    assert_eq!(runtime.metrics().ops_in_flight, 0);
     done.store(true, Ordering::SeqCst);
 }

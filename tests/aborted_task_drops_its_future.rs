@@ -45,16 +45,20 @@ fn aborting_a_sleeping_task_drops_its_future_and_gives_is_cancelled() {
         });
         yield_a_few_times().await;
         assert!(polled.get(), "the task started and sleeps");
-        assert_eq!(runtime.pending_timers(), 1);
+        assert_eq!(runtime.metrics().pending_timers, 1);
         assert!(!handle.is_finished());
-        assert_eq!(runtime.live_tasks(), 1);
+        assert_eq!(runtime.metrics().live_tasks, 1);
 
         handle.abort();
         yield_a_few_times().await;
         assert!(dropped.get(), "abort dropped the future");
         assert!(handle.is_finished());
-        assert_eq!(runtime.pending_timers(), 0, "its sleep was unregistered");
-        assert_eq!(runtime.live_tasks(), 0);
+        assert_eq!(
+            runtime.metrics().pending_timers,
+            0,
+            "its sleep was unregistered"
+        );
+        assert_eq!(runtime.metrics().live_tasks, 0);
         let err = handle.await.unwrap_err();
         assert!(err.is_cancelled(), "{err:?}");
         assert!(!err.is_panic(), "{err:?}");
@@ -162,13 +166,17 @@ fn aborting_a_task_with_operations_in_flight_frees_their_slots() {
         assert!(handle.await.unwrap_err().is_cancelled());
         assert!(dropped.get());
         for _ in 0..100 {
-            if runtime.op_slots_in_use() == 0 {
+            if runtime.metrics().op_slots_in_use == 0 {
                 break;
             }
             coring::task::yield_now().await;
         }
-        assert_eq!(runtime.op_slots_in_use(), 0, "abandoned nops were reaped");
-        assert_eq!(runtime.ops_in_flight(), 0);
+        assert_eq!(
+            runtime.metrics().op_slots_in_use,
+            0,
+            "abandoned nops were reaped"
+        );
+        assert_eq!(runtime.metrics().ops_in_flight, 0);
     });
 }
 
@@ -197,6 +205,6 @@ fn a_task_can_abort_itself_through_its_own_handle() {
         }
         assert!(dropped.get(), "the self-aborted task's future was dropped");
         assert!(!resumed.get(), "an aborted task is not polled again");
-        assert_eq!(runtime.live_tasks(), 0);
+        assert_eq!(runtime.metrics().live_tasks, 0);
     });
 }

@@ -25,7 +25,7 @@
 //!
 //! Figures printed at the end, with their targets: cancellations (≥ `CORING_STORM`, default
 //! 100,000, in at most 3 minutes at that size), of which at least 10% at that size, and some at
-//! any size, found their op still in the kernel (the runtime's `RingStats::cancels_in_flight`:
+//! any size, found their op still in the kernel (the runtime's `Metrics::cancels_in_flight`:
 //! the kernel answered the cancel request with 0 or `EALREADY`; about 19% in measured runs),
 //! corrupted frames (0), stalled ops (0), streams ended early by the server (0, it
 //! drops a stream it finds corrupt), EFAULT results (0), late kernel writes into released
@@ -601,10 +601,10 @@ struct Gauges {
     in_flight: usize,
     tasks: usize,
     timers: usize,
-    cq_dropped: u32,
+    cq_dropped: u64,
     submitted: u64,
     completions: u64,
-    /// Cancel requests that found their op in the kernel (`RingStats::cancels_in_flight`).
+    /// Cancel requests that found their op in the kernel (`Metrics::cancels_in_flight`).
     cancels_in_flight: u64,
 }
 
@@ -640,9 +640,9 @@ fn storm(stats: &Rc<Stats>, seed: u64, watchdog: &Watchdog) -> Gauges {
             watchdog.note(&format!(
                 "storm: {} cancellations, {} slots in use, {} in flight, {} tasks; clients: {doing:?}",
                 stats.cancelled.get(),
-                runtime.op_slots_in_use(),
-                runtime.ops_in_flight(),
-                runtime.live_tasks()
+                runtime.metrics().op_slots_in_use,
+                runtime.metrics().ops_in_flight,
+                runtime.metrics().live_tasks
             ));
         }
         for client in clients {
@@ -653,21 +653,21 @@ fn storm(stats: &Rc<Stats>, seed: u64, watchdog: &Watchdog) -> Gauges {
             assert!(acceptor.await.unwrap_err().is_cancelled());
         }
         // Echo tasks end at their client's end of stream.
-        settle(Duration::from_secs(10), || runtime.live_tasks() == 0).await;
-        settle(Duration::from_secs(5), || runtime.op_slots_in_use() == 0).await;
-        let stats_now = runtime.ring_stats();
+        settle(Duration::from_secs(10), || runtime.metrics().live_tasks == 0).await;
+        settle(Duration::from_secs(5), || runtime.metrics().op_slots_in_use == 0).await;
+        let stats_now = runtime.metrics();
         let gauges = Gauges {
-            slots: runtime.op_slots_in_use(),
-            in_flight: runtime.ops_in_flight(),
-            tasks: runtime.live_tasks(),
-            timers: runtime.pending_timers(),
-            cq_dropped: stats_now.cq_dropped,
-            submitted: stats_now.pushed,
+            slots: runtime.metrics().op_slots_in_use,
+            in_flight: runtime.metrics().ops_in_flight,
+            tasks: runtime.metrics().live_tasks,
+            timers: runtime.metrics().pending_timers,
+            cq_dropped: stats_now.cq_overflow,
+            submitted: stats_now.sqes_submitted,
             completions: stats_now.completions,
             cancels_in_flight: stats_now.cancels_in_flight,
         };
         shutdown_burst(stats).await;
-        stats.in_flight_at_drop.set(runtime.ops_in_flight() as u64);
+        stats.in_flight_at_drop.set(runtime.metrics().ops_in_flight as u64);
         gauges
     });
     watchdog.note("storm: dropping the runtime with the shutdown burst in flight");

@@ -151,9 +151,9 @@ fn an_idle_runtime_does_not_wake_every_max_delay() {
         let runtime = batched(Duration::from_millis(1));
         let (addr, peer) = one_byte_after(Duration::from_millis(300));
         let stream = runtime.block_on(async move { TcpStream::connect(addr).await.unwrap() });
-        let before = runtime.ring_stats().enters;
+        let before = runtime.metrics().enters;
         let n = runtime.block_on(async { stream.read(Vec::with_capacity(8)).await.0 });
-        let enters = runtime.ring_stats().enters - before;
+        let enters = runtime.metrics().enters - before;
         peer.join().unwrap();
         assert_eq!(n.unwrap(), 1);
         // 300 ms of waiting for one completion: a few waits, not one per millisecond.
@@ -259,7 +259,7 @@ fn two_hundred_connections_echo_every_byte_under_batching() {
                 client.await.unwrap();
             }
         });
-        let stats = runtime.ring_stats();
+        let stats = runtime.metrics();
         assert!(stats.completions >= 200 * 20 * 2, "{stats:?}");
     });
 }

@@ -2,7 +2,7 @@
 //! overflow it many times over; with `IORING_FEAT_NODROP` the kernel keeps the excess and the
 //! runtime must flush it (`GETEVENTS` when the overflow flag is up, retry on `EBUSY`). Every
 //! completion must arrive, nothing may hang (tokio-uring's `completion_overflow`), and each test
-//! proves the overflow happened: `RingStats::cq_overflows` counts the reaps that found
+//! proves the overflow happened: `Metrics::cq_overflow_reaps` counts the reaps that found
 //! `IORING_SQ_CQ_OVERFLOW` set.
 //!
 //! No-ops cannot show this: they complete as they are submitted, two at a time here, and the
@@ -39,7 +39,11 @@ fn burst(runtime: &coring::Runtime, sockets: usize) -> Vec<u64> {
         for _ in 0..4 {
             coring::task::yield_now().await;
         }
-        assert_eq!(runtime.ops_in_flight(), addrs.len(), "every recv is armed");
+        assert_eq!(
+            runtime.metrics().ops_in_flight,
+            addrs.len(),
+            "every recv is armed"
+        );
         let sender = std::thread::spawn(move || {
             let out = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
             for (i, addr) in addrs.iter().enumerate() {
@@ -74,14 +78,14 @@ fn a_burst_of_asynchronous_completions_overflows_the_queue_and_none_is_lost() {
     for (i, got) in received.into_iter().enumerate() {
         assert_eq!(got, i as u64, "socket {i}");
     }
-    let stats = runtime.ring_stats();
+    let stats = runtime.metrics();
     assert!(
-        stats.cq_overflows > 0,
+        stats.cq_overflow_reaps > 0,
         "the completion queue never overflowed, so this proved nothing: {stats:?}"
     );
-    assert_eq!(stats.cq_dropped, 0, "the kernel dropped completions");
-    assert_eq!(runtime.ops_in_flight(), 0);
-    assert_eq!(runtime.op_slots_in_use(), 0);
+    assert_eq!(stats.cq_overflow, 0, "the kernel dropped completions");
+    assert_eq!(runtime.metrics().ops_in_flight, 0);
+    assert_eq!(runtime.metrics().op_slots_in_use, 0);
 }
 
 #[test]
@@ -92,20 +96,20 @@ fn repeated_overflowing_bursts_keep_working() {
     let _watchdog = Watchdog::new(60, "repeated_overflowing_bursts_keep_working");
     let runtime = coring::Builder::new().entries(2).build().unwrap();
     for round in 0..10 {
-        let before = runtime.ring_stats().cq_overflows;
+        let before = runtime.metrics().cq_overflow_reaps;
         let received = burst(&runtime, 200);
         for (i, got) in received.into_iter().enumerate() {
             assert_eq!(got, i as u64, "round {round}, socket {i}");
         }
-        let stats = runtime.ring_stats();
+        let stats = runtime.metrics();
         assert!(
-            stats.cq_overflows > before,
+            stats.cq_overflow_reaps > before,
             "round {round} did not overflow the completion queue: {stats:?}"
         );
         assert_eq!(
-            stats.cq_dropped, 0,
+            stats.cq_overflow, 0,
             "round {round}: the kernel dropped completions"
         );
     }
-    assert_eq!(runtime.op_slots_in_use(), 0);
+    assert_eq!(runtime.metrics().op_slots_in_use, 0);
 }

@@ -89,7 +89,7 @@ fn send_200k_messages_to_worker_1(msg_ring: bool) -> (Received, Vec<(u64, u64)>)
     thread.join().unwrap();
     // Both senders are gone now, so the receiver sees the end of the stream.
     let received = park_on(receiver).unwrap();
-    (received, runtime.wake_counts())
+    (received, common::notified_per_worker(&runtime))
 }
 
 fn check(received: &Received) {

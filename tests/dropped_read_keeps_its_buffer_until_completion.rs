@@ -38,14 +38,14 @@ fn dropped_read_keeps_its_buffer_until_completion() {
         // so the runtime still owns the buffer: it must not have been freed.
         assert_eq!(probe.dropped(), 0, "buffer freed while in flight");
         assert_eq!(
-            runtime.ops_in_flight(),
+            runtime.metrics().ops_in_flight,
             1,
             "the dropped read is still in flight"
         );
 
         // Once the runtime has reaped the cancellation, the buffer is freed, exactly once.
         let deadline = Instant::now() + Duration::from_secs(5);
-        while runtime.ops_in_flight() > 0 {
+        while runtime.metrics().ops_in_flight > 0 {
             assert!(Instant::now() < deadline, "the cancel never completed");
             sleep(Duration::from_millis(1)).await;
         }
@@ -74,7 +74,7 @@ fn dropped_read_keeps_its_buffer_until_completion() {
         .await
         .expect("the bytes sent after the cancel did not all arrive");
         drop(writer.await.unwrap());
-        assert_eq!(runtime.ops_in_flight(), 0);
+        assert_eq!(runtime.metrics().ops_in_flight, 0);
     });
 }
 

@@ -32,7 +32,7 @@ fn dropping_a_batched_runtime_with_reads_in_flight_is_prompt() {
         }
         // One turn submits the reads.
         runtime.block_on(coring::task::yield_now());
-        assert_eq!(runtime.ops_in_flight(), 4);
+        assert_eq!(runtime.metrics().ops_in_flight, 4);
         let started = Instant::now();
         drop(runtime);
         let took = started.elapsed();

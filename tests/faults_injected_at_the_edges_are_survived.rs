@@ -98,22 +98,22 @@ fn sq_of_two_entries_carries_ten_thousand_mixed_ops() {
         for task in tasks {
             task.await.expect("a task of the mix failed");
         }
-        assert_eq!(runtime.ops_in_flight(), 0);
+        assert_eq!(runtime.metrics().ops_in_flight, 0);
     });
-    let stats = runtime.ring_stats();
+    let stats = runtime.metrics();
     println!(
         "{} ops through a 2-entry SQ: {} entries pushed, {} enters, CQ dropped {}",
         ops.get(),
-        stats.pushed,
+        stats.sqes_submitted,
         stats.enters,
-        stats.cq_dropped
+        stats.cq_overflow
     );
     assert!(
-        stats.pushed >= 10_000,
+        stats.sqes_submitted >= 10_000,
         "only {} entries went through",
-        stats.pushed
+        stats.sqes_submitted
     );
-    assert_eq!(stats.cq_dropped, 0);
+    assert_eq!(stats.cq_overflow, 0);
 }
 
 #[test]
@@ -220,7 +220,7 @@ fn a_panic_in_a_tasks_poll_is_reported_and_the_runtime_goes_on() {
         // The read abandoned by the panic was cancelled: at most the ticker's op is left.
         sleep(Duration::from_millis(5)).await;
         assert!(
-            runtime.ops_in_flight() <= 1,
+            runtime.metrics().ops_in_flight <= 1,
             "the abandoned read is still in flight"
         );
         ticking.abort();
@@ -490,7 +490,7 @@ fn a_runtime_dropped_with_a_thousand_ops_in_flight_frees_every_buffer_after_the_
         }
         coring::runtime::nop().await.unwrap();
         drop(streams);
-        runtime.ops_in_flight()
+        runtime.metrics().ops_in_flight
     });
     let buffers = probe.live();
     watchdog.note(&format!(

@@ -84,14 +84,18 @@ fn run<T>(what: &str, body: impl std::future::Future<Output = T>) -> T {
     // Ops dropped at the end of `body` (a multishot stream) wait for their cancel's completion.
     runtime.block_on(async {
         for _ in 0..1000 {
-            if runtime.op_slots_in_use() == 0 {
+            if runtime.metrics().op_slots_in_use == 0 {
                 break;
             }
             coring::time::sleep(Duration::from_millis(1)).await;
         }
     });
-    assert_eq!(runtime.op_slots_in_use(), 0, "{what}: op slots left");
-    assert_eq!(runtime.ops_in_flight(), 0, "{what}: ops in flight");
+    assert_eq!(
+        runtime.metrics().op_slots_in_use,
+        0,
+        "{what}: op slots left"
+    );
+    assert_eq!(runtime.metrics().ops_in_flight, 0, "{what}: ops in flight");
     drop(runtime);
     assert_eq!(
         faults::pending(),

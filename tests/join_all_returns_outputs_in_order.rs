@@ -28,14 +28,14 @@ fn a_hundred_thousand_spawned_tasks_are_joined_in_order() {
                 })
             })
             .collect();
-        assert_eq!(runtime.live_tasks(), TASKS as usize);
+        assert_eq!(runtime.metrics().live_tasks, TASKS as usize);
         join_all(handles).await
     });
     assert_eq!(outputs.len(), TASKS as usize);
     for (i, output) in outputs.into_iter().enumerate() {
         assert_eq!(output.unwrap(), i as u64 * 2, "output {i}");
     }
-    assert_eq!(runtime.live_tasks(), 0);
+    assert_eq!(runtime.metrics().live_tasks, 0);
 }
 
 #[test]

@@ -164,7 +164,7 @@ async fn timers(count: u64, runtime: &Runtime) -> u64 {
             Poll::Ready(())
         })
         .await;
-        assert!(runtime.pending_timers() >= batch as usize);
+        assert!(runtime.metrics().pending_timers >= batch as usize);
         drop(sleeps);
         done += batch;
         coring::task::yield_now().await;
@@ -241,8 +241,8 @@ fn soak(scale_num: u64, scale_den: u64, watchdog: &Watchdog) -> (Done, Samples) 
                     "soak: {} echoes, {} cycles, {} slots, {} tasks",
                     echoed.get(),
                     cycled.get(),
-                    rt.op_slots_in_use(),
-                    rt.live_tasks()
+                    rt.metrics().op_slots_in_use,
+                    rt.metrics().live_tasks
                 ));
             }
             handle.await.expect("a soak task failed");
@@ -253,17 +253,17 @@ fn soak(scale_num: u64, scale_den: u64, watchdog: &Watchdog) -> (Done, Samples) 
             let _ = acceptor.await;
         }
         settle(Duration::from_secs(5), || {
-            rt.live_tasks() == 0 && rt.op_slots_in_use() == 0
+            rt.metrics().live_tasks == 0 && rt.metrics().op_slots_in_use == 0
         })
         .await;
         let done = Done {
             echoes: echoed.get(),
             cycles: cycled.get(),
             timers: timed,
-            slots: rt.op_slots_in_use(),
-            in_flight: rt.ops_in_flight(),
-            tasks: rt.live_tasks(),
-            pending_timers: rt.pending_timers(),
+            slots: rt.metrics().op_slots_in_use,
+            in_flight: rt.metrics().ops_in_flight,
+            tasks: rt.metrics().live_tasks,
+            pending_timers: rt.metrics().pending_timers,
         };
         (done, samples)
     });

@@ -83,7 +83,7 @@ fn multishot_accept_takes_every_connection() {
         let fds_before = open_fds();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let pushed_before = runtime.ring_stats().pushed;
+        let pushed_before = runtime.metrics().sqes_submitted;
 
         // 1. 500 concurrent connections, each taken once.
         let client_thread = clients(addr);
@@ -107,7 +107,7 @@ fn multishot_accept_takes_every_connection() {
             // Keep every connection open until all are in: they are concurrent.
             open.push((id, stream));
         }
-        let accepts_armed = runtime.ring_stats().pushed - pushed_before;
+        let accepts_armed = runtime.metrics().sqes_submitted - pushed_before;
         for (id, stream) in &open {
             stream.write_all(id.to_le_bytes().to_vec()).await.0.unwrap();
         }
@@ -140,7 +140,7 @@ fn multishot_accept_takes_every_connection() {
         let accepted_unread = open_fds().saturating_sub(fds_mid + UNTAKEN);
         drop(incoming);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while runtime.ops_in_flight() > 0 {
+        while runtime.metrics().ops_in_flight > 0 {
             assert!(
                 Instant::now() < deadline,
                 "the multishot accept never ended"
@@ -180,7 +180,7 @@ fn multishot_accept_takes_every_connection() {
         }
         sleep(Duration::from_millis(5)).await;
         assert_eq!(open_fds(), fds_before, "fds leaked");
-        assert_eq!(runtime.ops_in_flight(), 0);
+        assert_eq!(runtime.metrics().ops_in_flight, 0);
     });
     done.store(true, Ordering::SeqCst);
 }

@@ -32,14 +32,14 @@ async fn yield_until_reaped(runtime: &coring::Runtime) {
     coring::task::yield_now().await;
     coring::task::yield_now().await;
     for _ in 0..10_000 {
-        if runtime.ops_in_flight() == 0 {
+        if runtime.metrics().ops_in_flight == 0 {
             return;
         }
         coring::task::yield_now().await;
     }
     panic!(
         "no-ops still in flight after 10,000 yields: {} (a busy loop never reaps them)",
-        runtime.ops_in_flight()
+        runtime.metrics().ops_in_flight
     );
 }
 
@@ -57,26 +57,26 @@ fn completed_ops_dropped_before_repoll_release_their_slots() {
             .map(|_| Box::pin(coring::runtime::nop()) as Nop)
             .collect();
         poll_each_once(&mut ops).await;
-        assert_eq!(runtime.op_slots_in_use(), OPS);
+        assert_eq!(runtime.metrics().op_slots_in_use, OPS);
         yield_until_reaped(&runtime).await;
         assert_eq!(
-            runtime.op_slots_in_use(),
+            runtime.metrics().op_slots_in_use,
             OPS,
             "reaped results wait in their slots for the futures"
         );
         drop(ops);
         assert_eq!(
-            runtime.op_slots_in_use(),
+            runtime.metrics().op_slots_in_use,
             0,
             "dropping took the results out"
         );
-        assert_eq!(runtime.ops_in_flight(), 0);
+        assert_eq!(runtime.metrics().ops_in_flight, 0);
         // The ring is healthy afterwards.
         coring::runtime::nop().await.unwrap();
         coring::task::yield_now().await;
-        assert_eq!(runtime.op_slots_in_use(), 0);
+        assert_eq!(runtime.metrics().op_slots_in_use, 0);
     });
-    assert_eq!(runtime.op_slots_in_use(), 0);
+    assert_eq!(runtime.metrics().op_slots_in_use, 0);
 }
 
 #[test]
@@ -96,9 +96,9 @@ fn the_same_inside_a_spawned_task() {
         });
         let ops = task.await.unwrap();
         yield_until_reaped(rt).await;
-        assert_eq!(rt.op_slots_in_use(), OPS);
+        assert_eq!(rt.metrics().op_slots_in_use, OPS);
         drop(ops);
-        assert_eq!(rt.op_slots_in_use(), 0);
+        assert_eq!(rt.metrics().op_slots_in_use, 0);
     });
 }
 
@@ -114,11 +114,11 @@ fn half_taken_half_dropped() {
         yield_until_reaped(&runtime).await;
         let kept = ops.split_off(OPS / 2);
         drop(ops);
-        assert_eq!(runtime.op_slots_in_use(), OPS - OPS / 2);
+        assert_eq!(runtime.metrics().op_slots_in_use, OPS - OPS / 2);
         for result in coring::task::join_all(kept).await {
             result.unwrap();
         }
-        assert_eq!(runtime.op_slots_in_use(), 0);
+        assert_eq!(runtime.metrics().op_slots_in_use, 0);
     });
 }
 
@@ -135,13 +135,13 @@ fn ops_dropped_while_still_in_flight_are_reaped_later() {
         drop(ops);
         yield_until_reaped(&runtime).await;
         for _ in 0..100 {
-            if runtime.op_slots_in_use() == 0 {
+            if runtime.metrics().op_slots_in_use == 0 {
                 break;
             }
             coring::task::yield_now().await;
         }
         assert_eq!(
-            runtime.op_slots_in_use(),
+            runtime.metrics().op_slots_in_use,
             0,
             "abandoned slots freed at completion"
         );

@@ -94,8 +94,8 @@ fn a_panicking_task_gives_is_panic_and_the_others_go_on() {
         "returned normally"
     });
     assert_eq!(returned, "returned normally");
-    assert_eq!(runtime.live_tasks(), 0);
-    assert_eq!(runtime.pending_timers(), 0);
+    assert_eq!(runtime.metrics().live_tasks, 0);
+    assert_eq!(runtime.metrics().pending_timers, 0);
 }
 
 /// Always true, but the compiler cannot tell, so the code after the panic is not dead.
@@ -117,7 +117,7 @@ fn a_detached_panicking_task_does_not_disturb_the_runtime() {
         sleep(Duration::from_millis(10)).await;
         assert_eq!(coring::spawn(async { 3 }).await.unwrap(), 3);
     });
-    assert_eq!(runtime.live_tasks(), 0);
+    assert_eq!(runtime.metrics().live_tasks, 0);
 }
 
 #[test]
@@ -150,7 +150,7 @@ fn a_future_whose_drop_panics_after_it_finished_is_a_join_error() {
         );
         assert_eq!(coring::spawn(async { 4 }).await.unwrap(), 4);
     });
-    assert_eq!(runtime.live_tasks(), 0);
+    assert_eq!(runtime.metrics().live_tasks, 0);
 }
 
 #[test]

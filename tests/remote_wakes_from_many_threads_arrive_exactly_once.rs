@@ -65,9 +65,9 @@ fn a_hundred_thousand_messages_from_four_threads_arrive_once_and_in_order() {
         counts
     });
     assert_eq!(counts, [PER_SENDER; SENDERS]);
-    let (msg_ring, eventfd) = runtime.wake_counts();
+    let (msg_ring, eventfd) = common::notified(&runtime.metrics());
     eprintln!("remote wake-ups: {msg_ring} through MSG_RING, {eventfd} through the eventfd");
-    assert_eq!(runtime.live_tasks(), 0);
+    assert_eq!(runtime.metrics().live_tasks, 0);
 }
 
 #[test]
@@ -85,7 +85,7 @@ fn senders_that_pause_so_the_runtime_parks_between_bursts() {
         counts
     });
     assert_eq!(counts, [PER_SENDER; SENDERS]);
-    let (msg_ring, eventfd) = runtime.wake_counts();
+    let (msg_ring, eventfd) = common::notified(&runtime.metrics());
     assert!(
         msg_ring + eventfd > 0,
         "the parked runtime was woken from the threads"

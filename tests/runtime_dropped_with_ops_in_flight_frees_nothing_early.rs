@@ -91,15 +91,15 @@ fn dropping_a_runtime_with_pending_tasks_and_ops_drops_every_future() {
         flags
     });
     assert_eq!(dropped.get(), 0, "nothing dropped while the runtime lives");
-    assert_eq!(runtime.live_tasks(), flags);
-    assert_eq!(runtime.pending_timers(), SLEEPERS);
+    assert_eq!(runtime.metrics().live_tasks, flags);
+    assert_eq!(runtime.metrics().pending_timers, SLEEPERS);
     eprintln!(
         "at drop: {} ops in flight, {} slots in use",
-        runtime.ops_in_flight(),
-        runtime.op_slots_in_use()
+        runtime.metrics().ops_in_flight,
+        runtime.metrics().op_slots_in_use
     );
     assert!(
-        runtime.op_slots_in_use() > 0,
+        runtime.metrics().op_slots_in_use > 0,
         "the no-op tasks have operations outstanding"
     );
     let start = Instant::now();
@@ -116,8 +116,8 @@ fn dropping_a_runtime_with_pending_tasks_and_ops_drops_every_future() {
         coring::spawn(async { 40 }).await.unwrap() + 2
     });
     assert_eq!(sum, 42);
-    assert_eq!(second.live_tasks(), 0);
-    assert_eq!(second.op_slots_in_use(), 0);
+    assert_eq!(second.metrics().live_tasks, 0);
+    assert_eq!(second.metrics().op_slots_in_use, 0);
 }
 
 #[test]
@@ -137,7 +137,7 @@ fn dropping_a_runtime_whose_tasks_were_never_run_drops_them() {
             polled.set(true);
         }));
     }
-    assert_eq!(runtime.live_tasks(), 10);
+    assert_eq!(runtime.metrics().live_tasks, 10);
     drop(runtime);
     assert_eq!(dropped.get(), 10);
     assert!(!polled.get(), "shutdown drops futures without polling them");
@@ -303,6 +303,6 @@ fn a_runtime_dropped_inside_another_runtime_leaves_the_outer_one_working() {
         coring::runtime::nop().await.unwrap();
         sleep(Duration::from_millis(2)).await;
         assert_eq!(coring::spawn(async { 2 }).await.unwrap(), 2);
-        assert_eq!(outer.pending_timers(), 0);
+        assert_eq!(outer.metrics().pending_timers, 0);
     });
 }

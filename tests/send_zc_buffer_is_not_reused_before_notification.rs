@@ -505,7 +505,7 @@ fn send_zc_buffer_is_not_reused_before_notification() {
         dropped_reads().await;
         // Everything the kernel had is reaped before the buffers are counted.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while runtime.ops_in_flight() > 0 {
+        while runtime.metrics().ops_in_flight > 0 {
             assert!(std::time::Instant::now() < deadline, "ops never finished");
             sleep(Duration::from_millis(1)).await;
         }

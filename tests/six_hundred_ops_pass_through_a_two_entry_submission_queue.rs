@@ -12,7 +12,7 @@ const OPS: usize = 600;
 fn six_hundred_spawned_nops_all_succeed() {
     let _watchdog = Watchdog::new(30, "six_hundred_spawned_nops_all_succeed");
     let runtime = coring::Builder::new().entries(2).build().unwrap();
-    let before = runtime.ring_stats();
+    let before = runtime.metrics();
     let results = runtime.block_on(async {
         let handles: Vec<_> = (0..OPS)
             .map(|_| coring::spawn(coring::runtime::nop()))
@@ -24,9 +24,9 @@ fn six_hundred_spawned_nops_all_succeed() {
         let op = result.unwrap_or_else(|e| panic!("task {i} failed: {e}"));
         op.unwrap_or_else(|e| panic!("nop {i} failed: {e}"));
     }
-    let stats = runtime.ring_stats();
+    let stats = runtime.metrics();
     assert!(
-        stats.pushed - before.pushed >= OPS as u64,
+        stats.sqes_submitted - before.sqes_submitted >= OPS as u64,
         "every nop was pushed: {before:?} -> {stats:?}"
     );
     assert!(
@@ -39,9 +39,9 @@ fn six_hundred_spawned_nops_all_succeed() {
         "a 2-entry queue needs at least {} enters: {before:?} -> {stats:?}",
         OPS / 2
     );
-    assert_eq!(runtime.ops_in_flight(), 0);
-    assert_eq!(runtime.op_slots_in_use(), 0);
-    assert_eq!(runtime.live_tasks(), 0);
+    assert_eq!(runtime.metrics().ops_in_flight, 0);
+    assert_eq!(runtime.metrics().op_slots_in_use, 0);
+    assert_eq!(runtime.metrics().live_tasks, 0);
 }
 
 #[test]
@@ -55,8 +55,8 @@ fn six_hundred_nops_polled_in_one_turn_from_one_task_all_succeed() {
         .block_on(async { coring::task::join_all((0..OPS).map(|_| coring::runtime::nop())).await });
     assert_eq!(results.len(), OPS);
     assert!(results.iter().all(Result::is_ok), "{results:?}");
-    assert!(runtime.ring_stats().pushed >= OPS as u64);
-    assert_eq!(runtime.op_slots_in_use(), 0);
+    assert!(runtime.metrics().sqes_submitted >= OPS as u64);
+    assert_eq!(runtime.metrics().op_slots_in_use, 0);
 }
 
 #[test]
@@ -84,6 +84,6 @@ fn tasks_doing_nops_back_to_back_through_a_two_entry_queue() {
             .sum::<usize>()
     });
     assert_eq!(done, OPS);
-    assert!(runtime.ring_stats().pushed >= OPS as u64);
-    assert_eq!(runtime.op_slots_in_use(), 0);
+    assert!(runtime.metrics().sqes_submitted >= OPS as u64);
+    assert_eq!(runtime.metrics().op_slots_in_use, 0);
 }

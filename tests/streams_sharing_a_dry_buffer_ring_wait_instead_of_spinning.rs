@@ -42,12 +42,12 @@ fn a_stream_without_buffers_waits_for_one_to_come_back() {
             }
             client_a.write_all(b"a1".to_vec()).await.0.unwrap();
 
-            let before = runtime.ring_stats();
+            let before = runtime.metrics();
             assert!(
                 timeout(Duration::from_millis(300), a.next()).await.is_err(),
                 "A got data although every buffer was B's"
             );
-            let pushed = runtime.ring_stats().pushed - before.pushed;
+            let pushed = runtime.metrics().sqes_submitted - before.sqes_submitted;
             assert!(
                 pushed <= IDLE_SUBMISSIONS,
                 "A re-armed {pushed} times in 300 ms while the ring was dry"

@@ -86,7 +86,7 @@ fn run(entries: u16, buf_size: usize) {
         let ring = BufRing::new(entries, buf_size).unwrap();
         let (std_stream, peer) = blasting_peer();
         let stream = TcpStream::from_std(std_stream).unwrap();
-        let pushed_before = runtime.ring_stats().pushed;
+        let pushed_before = runtime.metrics().sqes_submitted;
         let started = Instant::now();
 
         let mut chunks = stream.recv_stream(&ring);
@@ -131,7 +131,7 @@ fn run(entries: u16, buf_size: usize) {
         drop(chunks);
         peer.join().unwrap();
 
-        let arms = runtime.ring_stats().pushed - pushed_before;
+        let arms = runtime.metrics().sqes_submitted - pushed_before;
         eprintln!(
             "ring {entries} x {buf_size} B: {TOTAL} bytes in {items} chunks, {stalls} stalls, \
              {arms} entries pushed (receive arms + cancels), {:?}",
@@ -148,7 +148,7 @@ fn run(entries: u16, buf_size: usize) {
             "buffers did not all come back"
         );
         let deadline = Instant::now() + Duration::from_secs(5);
-        while runtime.ops_in_flight() > 0 {
+        while runtime.metrics().ops_in_flight > 0 {
             assert!(Instant::now() < deadline, "an op is still in flight");
             sleep(Duration::from_millis(1)).await;
         }

@@ -57,6 +57,6 @@ fn udp_receive_dropped_by_select_keeps_its_datagram_for_the_next_receive() {
             let n = result.unwrap();
             assert_eq!(&buf[..n], expected, "datagrams out of order or lost");
         }
-        assert_eq!(runtime.ops_in_flight(), 0);
+        assert_eq!(runtime.metrics().ops_in_flight, 0);
     });
 }

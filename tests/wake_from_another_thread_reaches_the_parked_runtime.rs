@@ -29,18 +29,22 @@ fn block_on_future_waits_on_a_oneshot_sent_from_a_thread() {
             std::thread::sleep(DELAY);
             tx.send(42).unwrap();
         });
-        assert_eq!(runtime.pending_timers(), 0, "nothing may bound the park");
+        assert_eq!(
+            runtime.metrics().pending_timers,
+            0,
+            "nothing may bound the park"
+        );
         let value = rx.await.unwrap();
         sender.join().unwrap();
         (value, start.elapsed())
     });
     assert_eq!(value, 42);
     assert!(took >= DELAY, "{took:?}");
-    let (msg_ring, eventfd) = runtime.wake_counts();
+    let (msg_ring, eventfd) = common::notified(&runtime.metrics());
     assert!(
         msg_ring + eventfd >= 1,
         "the parked runtime was woken: {:?}",
-        runtime.wake_counts()
+        common::notified(&runtime.metrics())
     );
 }
 
@@ -55,7 +59,7 @@ fn spawned_task_waits_on_a_oneshot_sent_from_a_thread() {
             std::thread::sleep(DELAY);
             tx.send("hello").unwrap();
         });
-        assert_eq!(runtime.pending_timers(), 0);
+        assert_eq!(runtime.metrics().pending_timers, 0);
         let value = task.await.unwrap();
         sender.join().unwrap();
         value
@@ -148,7 +152,7 @@ fn raw_waker_woken_from_a_thread_a_thousand_times_reaches_block_on() {
     let polls = AtomicUsize::new(0);
     runtime.block_on(take_raw_wakes(1_000, &polls));
     assert!(polls.load(Ordering::Relaxed) >= 2_000);
-    assert_eq!(runtime.pending_timers(), 0);
+    assert_eq!(runtime.metrics().pending_timers, 0);
 }
 
 #[test]
@@ -166,5 +170,5 @@ fn raw_waker_woken_from_a_thread_a_thousand_times_reaches_a_task() {
             .unwrap();
         assert!(polls.load(Ordering::Relaxed) >= 2_000);
     });
-    assert_eq!(runtime.live_tasks(), 0);
+    assert_eq!(runtime.metrics().live_tasks, 0);
 }

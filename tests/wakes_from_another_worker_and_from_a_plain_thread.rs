@@ -1,5 +1,5 @@
 //! A task parked on a worker is woken from elsewhere, and the wake-up takes the expected path
-//! (as counted by `wake_counts()`, per worker `(MSG_RING, eventfd)`):
+//! (as counted by the metrics' `notified_by_msg_ring` and `notified_by_eventfd`):
 //!
 //! * from a task on another worker: `MSG_RING`, ring to ring;
 //! * from a plain `std::thread` (no ring): the worker's eventfd;
@@ -42,7 +42,7 @@ fn wake_worker_1(msg_ring: bool, waker: Waker) -> ((u64, u64), Vec<(u64, u64)>) 
         (value, coring::runtime::current_worker())
     });
     std::thread::sleep(SETTLE);
-    let before = runtime.wake_counts()[1];
+    let before = common::notified_per_worker(&runtime)[1];
     match waker {
         Waker::Worker0 => runtime.block_on(async move {
             assert_eq!(coring::runtime::current_worker(), Some(0));
@@ -54,9 +54,9 @@ fn wake_worker_1(msg_ring: bool, waker: Waker) -> ((u64, u64), Vec<(u64, u64)>) 
     }
     let (value, worker) = park_on(waiting).unwrap();
     assert_eq!((value, worker), (7, Some(1)));
-    let after = runtime.wake_counts()[1];
+    let after = common::notified_per_worker(&runtime)[1];
     let delta = (after.0 - before.0, after.1 - before.1);
-    (delta, runtime.wake_counts())
+    (delta, common::notified_per_worker(&runtime))
 }
 
 #[test]
@@ -123,7 +123,7 @@ fn workers_ping_pong_through_msg_ring_without_losing_a_wake() {
             echo.await.unwrap()
         });
         assert_eq!(rounds, 5_000);
-        runtime.wake_counts()
+        common::notified_per_worker(&runtime)
     });
     // Both sides spent time parked waiting for the other, so both got MSG_RING wakes.
     assert!(all[0].0 > 0 && all[1].0 > 0, "{all:?}");
@@ -176,7 +176,7 @@ fn a_busy_worker_wakes_a_parked_worker_at_once_through_msg_ring() {
 fn a_single_core_runtime_counts_wakes_from_a_plain_thread() {
     within(LIMIT, || {
         let runtime = coring::Runtime::new().unwrap();
-        let before = runtime.wake_counts();
+        let before = common::notified(&runtime.metrics());
         let (tx, rx) = oneshot::channel::<u32>();
         let sender = std::thread::spawn(move || {
             std::thread::sleep(SETTLE);
@@ -186,7 +186,7 @@ fn a_single_core_runtime_counts_wakes_from_a_plain_thread() {
         assert_eq!(runtime.block_on(rx), Ok(5));
         assert!(started.elapsed() < Duration::from_secs(5));
         sender.join().unwrap();
-        let after = runtime.wake_counts();
+        let after = common::notified(&runtime.metrics());
         assert!(after.1 > before.1, "{before:?} -> {after:?}");
         assert_eq!(after.0, before.0, "{before:?} -> {after:?}");
     });
@@ -200,7 +200,7 @@ fn a_worker_wakes_a_single_core_runtime_through_msg_ring() {
         let workers = coring::Builder::new().workers(1).build_multi().unwrap();
         let runtime = coring::Runtime::new().unwrap();
         let (tx, rx) = oneshot::channel::<u32>();
-        let before = runtime.wake_counts();
+        let before = common::notified(&runtime.metrics());
         // `spawn_with`: a `Sleep` is not `Send`, so the future is built on the worker.
         let sender = workers.handles()[0].spawn_with(move || async move {
             coring::time::sleep(SETTLE).await;
@@ -208,7 +208,7 @@ fn a_worker_wakes_a_single_core_runtime_through_msg_ring() {
         });
         assert_eq!(runtime.block_on(rx), Ok(9));
         park_on(sender).unwrap();
-        let after = runtime.wake_counts();
+        let after = common::notified(&runtime.metrics());
         assert!(after.0 > before.0, "{before:?} -> {after:?}");
         assert_eq!(after.1, before.1, "{before:?} -> {after:?}");
     });

@@ -309,7 +309,7 @@ fn zero_copy_paths_carry_payloads_intact() {
         // Every buffer is back where it belongs.
         assert_eq!(pool.available(), pool.capacity());
         assert_eq!(ring.available(), ring.capacity());
-        assert_eq!(runtime.ops_in_flight(), 0);
+        assert_eq!(runtime.metrics().ops_in_flight, 0);
     });
     done.store(true, Ordering::SeqCst);
 }

@@ -236,11 +236,11 @@ pub(crate) fn wget_coring(args: WgetArgs) {
             });
         }
         coring::time::sleep(args.warmup).await;
-        let (d0, e0, s0) = (done.get(), errors.get(), runtime.ring_stats());
+        let (d0, e0, s0) = (done.get(), errors.get(), runtime.metrics());
         let start = Probe::take(&args.nginx, false);
         coring::time::sleep(args.window).await;
         let end = Probe::take(&args.nginx, false);
-        let (d1, e1, s1) = (done.get(), errors.get(), runtime.ring_stats());
+        let (d1, e1, s1) = (done.get(), errors.get(), runtime.metrics());
         wget_result(
             d1 - d0,
             e1 - e0,

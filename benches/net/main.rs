@@ -35,7 +35,7 @@
 //!
 //! Server CPU is the server process's `utime + stime` (`/proc/<pid>/stat`) over the measured
 //! window; "server core" is everything its CPU did (`/proc/stat`, softirq included); coring's and
-//! the raw loop's `io_uring_enter` calls come from their own counters (`ring_stats()`), sampled at
+//! the raw loop's `io_uring_enter` calls come from their own counters (`metrics()`), sampled at
 //! the start and the end of the window. Without `--bench` (as `cargo test --all-targets` runs
 //! bench binaries) every case runs once with tiny sizes and the binary exits 0.
 //!

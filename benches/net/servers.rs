@@ -160,10 +160,10 @@ pub(crate) fn coring_server(proto: Proto) {
             }
         });
         while rx.recv().await.is_some() {
-            let stats = runtime.ring_stats();
+            let stats = runtime.metrics();
             print_stats(&format!(
                 "enters={} completions={} pushed={}",
-                stats.enters, stats.completions, stats.pushed
+                stats.enters, stats.completions, stats.sqes_submitted
             ));
         }
     });

@@ -56,6 +56,8 @@ pub struct Pending {
     pub failed_ops: usize,
     /// Registrations left to fail.
     pub registrations: usize,
+    /// `MSG_RING` wake-ups left for the kernel to refuse.
+    pub msg_rings: usize,
 }
 
 #[derive(Default)]
@@ -64,6 +66,7 @@ struct Script {
     full_pushes: usize,
     failed_ops: VecDeque<(OpKind, i32)>,
     registrations: VecDeque<i32>,
+    msg_rings: usize,
 }
 
 thread_local! {
@@ -100,6 +103,14 @@ pub fn fail_next_registrations(errno: i32, count: usize) {
     with(|s| s.registrations.extend(std::iter::repeat_n(errno, count)));
 }
 
+/// The next `count` `MSG_RING` wake-ups this thread's ring sends to another worker's ring are
+/// refused by the kernel: each completes on the sending ring with an error (the message is
+/// aimed at no ring, so the kernel really fails it, as it fails one with `ENOMEM` or
+/// `EOVERFLOW` when the target's completion queue is full), and never reaches the target.
+pub fn fail_next_msg_rings(count: usize) {
+    with(|s| s.msg_rings += count);
+}
+
 /// What is scripted and has not happened yet.
 pub fn pending() -> Pending {
     with(|s| Pending {
@@ -107,6 +118,7 @@ pub fn pending() -> Pending {
         full_pushes: s.full_pushes,
         failed_ops: s.failed_ops.len(),
         registrations: s.registrations.len(),
+        msg_rings: s.msg_rings,
     })
 }
 
@@ -124,6 +136,14 @@ pub(crate) fn take_full_push() -> bool {
         let full = s.full_pushes > 0;
         s.full_pushes = s.full_pushes.saturating_sub(1);
         full
+    })
+}
+
+pub(crate) fn take_failed_msg_ring() -> bool {
+    with(|s| {
+        let fail = s.msg_rings > 0;
+        s.msg_rings = s.msg_rings.saturating_sub(1);
+        fail
     })
 }
 

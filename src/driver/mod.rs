@@ -36,13 +36,14 @@ pub(crate) use lifecycle::{AfterCqe as FuzzAfterCqe, Lifecycle as FuzzLifecycle}
 pub use select::Backend;
 pub use uring::setup::RingMode;
 pub(crate) use uring::setup::{CompletionBatch, RingConfig};
-pub use uring::RingStats;
 
+use crate::counters::Counters;
 use epoll::Epoll;
 use op::{Abandoned, CqeResult};
 use std::cell::RefCell;
 use std::io;
 use std::os::fd::RawFd;
+use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 use uring::Uring;
@@ -80,9 +81,10 @@ macro_rules! both {
 }
 
 impl Driver {
-    /// The backend `config` asks for, or the automatic choice (see [`select`]).
-    pub(crate) fn new(config: RingConfig) -> io::Result<Self> {
-        select::build(config)
+    /// The backend `config` asks for, or the automatic choice (see [`select`]); either backend
+    /// writes `counters` (shared with the runtime's metrics).
+    pub(crate) fn new(config: RingConfig, counters: Arc<Counters>) -> io::Result<Self> {
+        select::build(config, counters)
     }
 
     /// Which backend runs.
@@ -146,8 +148,9 @@ impl Driver {
         }
     }
 
-    pub(crate) fn stats(&self) -> RingStats {
-        both!(self, d => d.stats())
+    /// The counters this driver writes (shared with the runtime's metrics).
+    pub(crate) fn counters(&self) -> &Arc<Counters> {
+        both!(self, d => d.counters())
     }
 
     /// Number of ops the kernel may still complete.
@@ -203,9 +206,19 @@ impl Driver {
         }
     }
 
-    /// Posts a wake-up completion on another ring with `MSG_RING` (io_uring only).
-    pub(crate) fn push_msg_ring(&mut self, target_ring: RawFd) -> io::Result<()> {
-        self.uring_for("MSG_RING")?.push_msg_ring(target_ring)
+    /// Posts a wake-up completion on another ring with `MSG_RING` (io_uring only). If the
+    /// kernel refuses it, `target_id` comes back from [`Driver::take_failed_wakes`].
+    pub(crate) fn push_msg_ring(&mut self, target_ring: RawFd, target_id: usize) -> io::Result<()> {
+        self.uring_for("MSG_RING")?
+            .push_msg_ring(target_ring, target_id)
+    }
+
+    /// Moves the ids of runtimes whose `MSG_RING` wake-up the kernel refused into `out`, for the
+    /// caller to wake through their eventfd (none on epoll, which sends no `MSG_RING`).
+    pub(crate) fn take_failed_wakes(&mut self, out: &mut Vec<usize>) {
+        if let Driver::Uring(u) = self {
+            u.take_failed_wakes(out);
+        }
     }
 
     /// Watches `fd` (an eventfd other threads write to wake this runtime).

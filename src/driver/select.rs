@@ -11,8 +11,10 @@ use super::epoll::Epoll;
 use super::uring::setup::RingConfig;
 use super::uring::Uring;
 use super::Driver;
+use crate::counters::Counters;
 use std::fmt;
 use std::io;
+use std::sync::Arc;
 
 /// The environment variable that forces a backend when the `Builder` does not.
 pub const BACKEND_ENV: &str = "CORING_BACKEND";
@@ -73,18 +75,20 @@ impl fmt::Display for Backend {
     }
 }
 
-/// Builds the driver `config` asks for; see the module docs.
-pub(super) fn build(config: RingConfig) -> io::Result<Driver> {
+/// Builds the driver `config` asks for, writing `counters`; see the module docs.
+pub(super) fn build(config: RingConfig, counters: Arc<Counters>) -> io::Result<Driver> {
     let forced = match config.backend {
         Some(backend) => Some(backend),
         None => Backend::from_env()?,
     };
     match forced {
-        Some(Backend::IoUring) => Uring::new(config).map(Driver::Uring),
-        Some(Backend::Epoll) => Epoll::new(None).map(Driver::Epoll),
-        None => match Uring::new(config) {
+        Some(Backend::IoUring) => Uring::new(config, counters).map(Driver::Uring),
+        Some(Backend::Epoll) => Epoll::new(None, counters).map(Driver::Epoll),
+        None => match Uring::new(config, counters.clone()) {
             Ok(uring) => Ok(Driver::Uring(uring)),
-            Err(err) if refused(&err) => Epoll::new(Some(err.to_string())).map(Driver::Epoll),
+            Err(err) if refused(&err) => {
+                Epoll::new(Some(err.to_string()), counters).map(Driver::Epoll)
+            }
             Err(err) => Err(err),
         },
     }

@@ -17,7 +17,7 @@ mod waker;
 
 pub use handle::JoinHandle;
 pub use join::JoinError;
-pub(crate) use remote::{Injected, Remote, RingNotifier};
+pub(crate) use remote::{wake_through_eventfd, Injected, Remote, RingNotifier};
 
 use raw_task::{new_task, Ran, TaskRef};
 use slab::Slab;
@@ -61,6 +61,7 @@ impl Executor {
         let (task, handle) = new_task(future, self.shared.clone());
         // Registered only if its first poll leaves it pending: until then the run queue holds it.
         self.live.set(self.live.get() + 1);
+        self.shared.counters.live_tasks.bump();
         self.queue.borrow_mut().push_back(task);
         handle
     }
@@ -70,6 +71,7 @@ impl Executor {
         for _ in 0..budget {
             let next = self.queue.borrow_mut().pop_front();
             let Some(task) = next else { return false };
+            self.shared.counters.tasks_polled.bump();
             match crate::task::coop::budgeted(|| task.run()) {
                 Ran::Pending => {}
                 Ran::FirstPending(task) => {
@@ -80,6 +82,7 @@ impl Executor {
                 }
                 Ran::Finished(index) => {
                     self.live.set(self.live.get() - 1);
+                    self.shared.counters.live_tasks.sub(1);
                     if let Some(index) = index {
                         let removed = self.registry.borrow_mut().try_remove(index);
                         drop(removed);
@@ -133,6 +136,7 @@ impl Executor {
             }
         }
         self.live.set(0);
+        self.shared.counters.live_tasks.set(0);
     }
 
     /// How often this executor's owner was woken from other threads, by which path.
@@ -165,6 +169,7 @@ fn push_local(id: usize, task: TaskRef) -> Result<(), TaskRef> {
     };
     match current {
         Some(executor) if executor.shared.id == id => {
+            executor.shared.counters.local_wakes.bump();
             executor.queue.borrow_mut().push_back(task);
             Ok(())
         }

@@ -20,16 +20,21 @@
 //! Notifying: a waker running on a thread with its own ring (another coring worker) posts the
 //! wake-up with `MSG_RING` from its ring to the owner's, batched with its own submissions; a
 //! thread without a ring writes the owner's eventfd. The executor knows nothing of rings: the
-//! runtime hands it a plain function ([`RingNotifier`]) that does the posting.
+//! runtime hands it a plain function ([`RingNotifier`]) that does the posting. If the kernel
+//! refuses a posted wake-up (an error completion on the sender's ring: the target's completion
+//! queue is full, or memory is short), the sender's runtime calls [`wake_through_eventfd`] with
+//! the target's id once it reaps that completion, so the owner still wakes.
 
 use super::raw_task::TaskRef;
+use crate::counters::Counters;
+use std::collections::BTreeMap;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{
     AtomicI32, AtomicU64, AtomicUsize, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed,
     Ordering::SeqCst,
 };
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 // The handshake's own atomics and locks are loom's under `--cfg loom`, so the model checker
 // explores their interleavings (see the `loom_model` tests below).
@@ -51,10 +56,17 @@ const PARKED: u8 = 2;
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
 
-/// The part of an executor shared with other threads.
+/// Every live executor's `Remote` by id, for [`wake_through_eventfd`]: a refused `MSG_RING`
+/// carries only the id, and the target may be gone (with its eventfd number reused) by the time
+/// the refusal is reaped, so the eventfd is reached through the `Remote` that owns it. Touched
+/// when a runtime starts or ends and when a wake-up is refused, never per wake.
+static REGISTRY: std::sync::Mutex<BTreeMap<usize, Weak<Remote>>> =
+    std::sync::Mutex::new(BTreeMap::new());
+
 /// Posts a wake-up to the ring whose fd is given, from the calling thread's own ring; `false` if
-/// the calling thread has none (then the eventfd is used).
-pub(crate) type RingNotifier = fn(target_ring_fd: RawFd) -> bool;
+/// the calling thread has none (then the eventfd is used). `target_id` is the owner's
+/// [`Remote::id`], for the fallback should the kernel refuse the wake-up.
+pub(crate) type RingNotifier = fn(target_ring_fd: RawFd, target_id: usize) -> bool;
 
 /// Work sent from another thread to run on the owner thread (a remote spawn).
 pub(crate) type Injected = Box<dyn FnOnce() + Send>;
@@ -83,13 +95,15 @@ pub(crate) struct Remote {
     /// The thread the executor runs on (it creates its `Remote`): the only one that may drop a
     /// task's future.
     owner: std::thread::ThreadId,
+    /// The runtime's counters: written by the owner thread only, readable from any.
+    pub(crate) counters: Arc<Counters>,
 }
 
 impl Remote {
     pub(crate) fn new(notifier: Option<RingNotifier>) -> io::Result<Arc<Self>> {
         let eventfd = crate::sys::eventfd()
             .map_err(|err| io::Error::new(err.kind(), format!("coring: eventfd failed: {err}")))?;
-        Ok(Arc::new(Remote {
+        let shared = Arc::new(Remote {
             id: NEXT_ID.fetch_add(1, SeqCst),
             queue: Mutex::new(Vec::new()),
             injected: Mutex::new(Vec::new()),
@@ -100,7 +114,13 @@ impl Remote {
             closed: AtomicBool::new(false),
             eventfd,
             owner: std::thread::current().id(),
-        }))
+            counters: Arc::default(),
+        });
+        REGISTRY
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(shared.id, Arc::downgrade(&shared));
+        Ok(shared)
     }
 
     pub(crate) fn eventfd(&self) -> RawFd {
@@ -163,15 +183,19 @@ impl Remote {
     pub(crate) fn unpark(&self) {
         if self.state.fetch_or(PENDING, AcqRel) == PARKED {
             let ring_fd = self.ring_fd.load(SeqCst);
-            if ring_fd >= 0 && self.notifier.is_some_and(|notify| notify(ring_fd)) {
+            if ring_fd >= 0 && self.notifier.is_some_and(|notify| notify(ring_fd, self.id)) {
                 self.notified.msg_ring.fetch_add(1, Relaxed);
                 return;
             }
-            self.notified.eventfd.fetch_add(1, Relaxed);
-            // If the counter is saturated (EAGAIN) a wake-up is already pending, which is all we
-            // want.
-            let _ = crate::sys::eventfd_add_one(self.eventfd.as_fd());
+            self.notify_through_eventfd();
         }
+    }
+
+    fn notify_through_eventfd(&self) {
+        self.notified.eventfd.fetch_add(1, Relaxed);
+        // If the counter is saturated (EAGAIN) a wake-up is already pending, which is all we
+        // want.
+        let _ = crate::sys::eventfd_add_one(self.eventfd.as_fd());
     }
 
     /// Owner side of the handshake; returns `false` if something is pending and the owner must
@@ -195,6 +219,7 @@ impl Remote {
             return false;
         }
         let batch = std::mem::take(&mut *self.queue.lock().unwrap_or_else(|e| e.into_inner()));
+        self.counters.remote_wakes.add(batch.len() as u64);
         out.extend(batch);
         true
     }
@@ -205,6 +230,28 @@ impl Remote {
         let mut injected = self.injected.lock().unwrap_or_else(|e| e.into_inner());
         self.closed.store(true, SeqCst);
         (std::mem::take(&mut *queue), std::mem::take(&mut *injected))
+    }
+}
+
+impl Drop for Remote {
+    fn drop(&mut self) {
+        let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+        // Only our own entry: a `Remote` made since under the same id cannot exist (ids are
+        // never reused), but the entry may already point at nothing.
+        registry.remove(&self.id);
+    }
+}
+
+/// Wakes the owner of the executor with id `target_id` through its eventfd: the fallback for a
+/// `MSG_RING` wake-up the kernel refused. Nothing happens if that runtime is gone.
+pub(crate) fn wake_through_eventfd(target_id: usize) {
+    let target = REGISTRY
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&target_id)
+        .and_then(Weak::upgrade);
+    if let Some(target) = target {
+        target.notify_through_eventfd();
     }
 }
 

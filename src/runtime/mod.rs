@@ -17,12 +17,16 @@
 mod builder;
 mod context;
 mod main_output;
+mod metrics;
 mod wait;
 mod workers;
 
-pub use crate::driver::{RingMode, RingStats};
+pub use crate::driver::RingMode;
 pub use builder::{Builder, MAX_BATCH_DELAY};
 pub use main_output::MainOutput;
+pub use metrics::Metrics;
+#[allow(deprecated)]
+pub use metrics::RingStats;
 pub use workers::{current_worker, workers, MultiRuntime, RemoteJoinHandle, WorkerHandle};
 
 use crate::buf::pool::ReadPool;
@@ -101,7 +105,8 @@ impl Runtime {
         // its drop enters (see `context`).
         context::register();
         let executor = Rc::new(Executor::new(notifier)?);
-        let mut driver = Driver::new(config)?;
+        let counters = executor.shared().counters.clone();
+        let mut driver = Driver::new(config, counters.clone())?;
         driver.arm_wake_fd(executor.shared().eventfd())?;
         if let Some(ring_fd) = driver.ring_fd() {
             executor.shared().set_ring_fd(ring_fd);
@@ -113,7 +118,7 @@ impl Runtime {
                 executor,
                 read_pool: Rc::new(ReadPool::new(driver.clone(), buffers, buffer_size)),
                 driver,
-                timers: Rc::new(RefCell::new(Timers::new())),
+                timers: Rc::new(RefCell::new(Timers::new(counters))),
             },
         })
     }
@@ -193,8 +198,14 @@ impl Runtime {
             driver.dispatch();
             driver.take_woken(&mut turn.wakers);
             driver.take_graveyard(&mut turn.graveyard);
+            driver.take_failed_wakes(&mut turn.failed_wakes);
+            driver
+                .counters()
+                .op_slots_in_use
+                .set(driver.slots_in_use() as u64);
             parked
         };
+        turn.rewake_failed();
         // Tasks that ran out of budget run again only now, after timers and the ring.
         coop::take_deferred(&mut turn.wakers);
         if park != Park::NoWait {
@@ -249,36 +260,6 @@ impl Runtime {
     pub fn read_path(&self) -> ReadPath {
         self.core.read_pool.path()
     }
-
-    /// The driver's counters (submissions, completions, `io_uring_enter` calls).
-    pub fn ring_stats(&self) -> RingStats {
-        self.core.driver.borrow().stats()
-    }
-
-    /// Operations the kernel may still complete (a gauge for leak tests).
-    pub fn ops_in_flight(&self) -> usize {
-        self.core.driver.borrow().in_flight()
-    }
-
-    /// Operation slots in use: in flight, or completed and not yet taken by their future.
-    pub fn op_slots_in_use(&self) -> usize {
-        self.core.driver.borrow().slots_in_use()
-    }
-
-    /// Wake-ups this runtime received from other threads: `(through MSG_RING, through eventfd)`.
-    pub fn wake_counts(&self) -> (u64, u64) {
-        self.core.executor.notify_counts()
-    }
-
-    /// Tasks spawned and not yet finished.
-    pub fn live_tasks(&self) -> usize {
-        self.core.executor.live_tasks()
-    }
-
-    /// Timers registered and not yet fired.
-    pub fn pending_timers(&self) -> usize {
-        self.core.timers.borrow().len()
-    }
 }
 
 impl Drop for Runtime {
@@ -295,14 +276,20 @@ impl Drop for Runtime {
         let mut last_cancel = None;
         let mut graveyard = Vec::new();
         let mut wakers = Vec::new();
+        let mut failed_wakes = Vec::new();
         loop {
             let done = {
                 let mut driver = self.core.driver.borrow_mut();
                 let done = driver.shutdown_step(started, &mut last_cancel);
                 driver.take_graveyard(&mut graveyard);
                 driver.take_woken(&mut wakers);
+                driver.take_failed_wakes(&mut failed_wakes);
                 done
             };
+            // Workers this one woke at the end may be waiting on a refused wake-up.
+            for id in failed_wakes.drain(..) {
+                crate::executor::wake_through_eventfd(id);
+            }
             // Nothing waits for these any more; dropped (user code) after the borrow, and a
             // panicking one does not cut shutdown short.
             for waker in wakers.drain(..) {
@@ -331,16 +318,16 @@ impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Runtime")
             .field("ring_mode", &self.ring_mode())
-            .field("live_tasks", &self.live_tasks())
+            .field("live_tasks", &self.core.executor.live_tasks())
             .finish()
     }
 }
 
 /// Posts a wake-up to another ring from this thread's ring, if this thread runs a runtime.
-fn notify_through_ring(target_ring_fd: std::os::fd::RawFd) -> bool {
+fn notify_through_ring(target_ring_fd: std::os::fd::RawFd, target_id: usize) -> bool {
     crate::driver::try_with_current(|driver| {
         driver.ring_fd().is_some_and(|fd| fd != target_ring_fd)
-            && driver.push_msg_ring(target_ring_fd).is_ok()
+            && driver.push_msg_ring(target_ring_fd, target_id).is_ok()
     })
     .unwrap_or(false)
 }
@@ -350,6 +337,8 @@ fn notify_through_ring(target_ring_fd: std::os::fd::RawFd) -> bool {
 struct Turn {
     wakers: Vec<Waker>,
     graveyard: Vec<Box<dyn crate::driver::op::Abandoned>>,
+    /// Runtimes whose `MSG_RING` wake-up from this ring the kernel refused.
+    failed_wakes: Vec<usize>,
 }
 
 impl Turn {
@@ -358,6 +347,14 @@ impl Turn {
     fn wake_all(&mut self) {
         for waker in self.wakers.drain(..) {
             let _ = catch_unwind(AssertUnwindSafe(|| waker.wake()));
+        }
+    }
+
+    /// Wakes, through their eventfd, the runtimes whose `MSG_RING` wake-up was refused: their
+    /// owner is blocked in the kernel waiting for it.
+    fn rewake_failed(&mut self) {
+        for id in self.failed_wakes.drain(..) {
+            crate::executor::wake_through_eventfd(id);
         }
     }
 

@@ -82,7 +82,8 @@ pub fn workers() -> Arc<[WorkerHandle]> {
 #[derive(Clone)]
 pub struct WorkerHandle {
     index: usize,
-    shared: Arc<Remote>,
+    pub(super) shared: Arc<Remote>,
+    pub(super) ring_mode: super::RingMode,
     /// `fork::generation()` when the worker started: another count means a fork child.
     forks: u64,
     /// The backend the worker's runtime runs on.
@@ -249,10 +250,11 @@ impl MultiRuntime {
         let mut first_error = None;
         for _ in 0..count {
             match ready_rx.recv() {
-                Ok((index, Ok((shared, backend)))) => {
+                Ok((index, Ok((shared, ring_mode, backend)))) => {
                     handles[index] = Some(WorkerHandle {
                         index,
                         shared,
+                        ring_mode,
                         forks,
                         backend,
                     })
@@ -391,12 +393,22 @@ impl MultiRuntime {
         }
     }
 
+    /// Each worker's metrics, in worker order, read from this thread without disturbing the
+    /// workers (see [`Metrics`](super::Metrics)).
+    pub fn metrics(&self) -> Vec<super::Metrics> {
+        self.handles.iter().map(WorkerHandle::metrics).collect()
+    }
+
     /// The backend each worker runs on, in order (see [`Runtime::backend`](crate::Runtime::backend)).
     pub fn backends(&self) -> Vec<crate::Backend> {
         self.handles.iter().map(WorkerHandle::backend).collect()
     }
 
     /// Cross-core wake-ups each worker received so far, as `(through MSG_RING, through eventfd)`.
+    #[deprecated(
+        since = "0.1.0",
+        note = "use `MultiRuntime::metrics()`: `notified_by_msg_ring`, `notified_by_eventfd`"
+    )]
     pub fn wake_counts(&self) -> Vec<(u64, u64)> {
         use std::sync::atomic::Ordering::Relaxed;
         self.handles
@@ -438,7 +450,11 @@ impl Drop for MultiRuntime {
     }
 }
 
-type Ready = std::sync::mpsc::Sender<(usize, io::Result<(Arc<Remote>, crate::Backend)>)>;
+/// What a started worker reports: its remote half, its ring set-up and its backend.
+type Ready = std::sync::mpsc::Sender<(
+    usize,
+    io::Result<(Arc<Remote>, super::RingMode, crate::Backend)>,
+)>;
 
 /// The CPUs `pin_cores` pins workers to, in order: those the starting thread may run on (so a
 /// process started under `taskset` or a cpuset stays inside it), or, if the mask cannot be
@@ -480,7 +496,11 @@ fn worker_main(
     if ready
         .send((
             index,
-            Ok((runtime.core.executor.shared().clone(), runtime.backend())),
+            Ok((
+                runtime.core.executor.shared().clone(),
+                runtime.ring_mode(),
+                runtime.backend(),
+            )),
         ))
         .is_err()
     {

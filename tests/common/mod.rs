@@ -132,6 +132,17 @@ pub fn within<T: Send + 'static>(limit: Duration, body: impl FnOnce() -> T + Sen
     }
 }
 
+/// How a runtime was roused from the kernel by other threads so far, from its metrics:
+/// `(through MSG_RING, through its eventfd)`.
+pub fn notified(metrics: &coring::runtime::Metrics) -> (u64, u64) {
+    (metrics.notified_by_msg_ring, metrics.notified_by_eventfd)
+}
+
+/// [`notified`] for every worker of a multi-worker runtime, in worker order.
+pub fn notified_per_worker(runtime: &coring::runtime::MultiRuntime) -> Vec<(u64, u64)> {
+    runtime.metrics().iter().map(notified).collect()
+}
+
 /// The `p`-th percentile (0.0..=100.0, nearest rank) of `samples`, which it sorts; zero if
 /// there are none.
 pub fn percentile(samples: &mut [Duration], p: f64) -> Duration {
@@ -168,14 +179,14 @@ pub async fn tcp_pair() -> (coring::net::TcpStream, coring::net::TcpStream) {
 /// Panics after 100,000 yields.
 pub async fn until_reaped(runtime: &coring::Runtime) {
     for _ in 0..100_000 {
-        if runtime.ops_in_flight() == 0 {
+        if runtime.metrics().ops_in_flight == 0 {
             return;
         }
         coring::task::yield_now().await;
     }
     panic!(
         "{} ops still in flight after 100,000 yields",
-        runtime.ops_in_flight()
+        runtime.metrics().ops_in_flight
     );
 }
 

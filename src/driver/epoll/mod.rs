@@ -30,10 +30,11 @@ mod offload;
 pub(crate) use offload::{errno_rc, Job, Syscall};
 
 use super::op::{Abandoned, Interest};
-use super::uring::RingStats;
 use super::{drain_eventfd, fork, Park};
+use crate::counters::Counters;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
 use std::task::Waker;
 
 /// The key of the wake eventfd's registration; fds use their own number.
@@ -51,7 +52,9 @@ pub(crate) struct Epoll {
     /// The runtime's wake eventfd, drained when it reports.
     wake_fd: Option<RawFd>,
     woken: Vec<Waker>,
-    stats: RingStats,
+    /// Shared with the runtime's metrics: `enters` counts `epoll_wait` calls and
+    /// `completions` the events they returned; the ring-only counters stay 0.
+    counters: Arc<Counters>,
     forks: u64,
     shut_down: bool,
     /// Why this backend runs although nobody asked for it.
@@ -81,7 +84,10 @@ struct Waiters {
 
 impl Epoll {
     /// A new epoll instance; `fallback_reason` says why io_uring was not used, if it was refused.
-    pub(crate) fn new(fallback_reason: Option<String>) -> io::Result<Self> {
+    pub(crate) fn new(
+        fallback_reason: Option<String>,
+        counters: Arc<Counters>,
+    ) -> io::Result<Self> {
         // SAFETY: plain syscall with a flag argument; it returns a new fd or -1.
         let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
         if fd < 0 {
@@ -98,7 +104,7 @@ impl Epoll {
             events: vec![libc::epoll_event { events: 0, u64: 0 }; EVENTS],
             wake_fd: None,
             woken: Vec::new(),
-            stats: RingStats::default(),
+            counters,
             forks: fork::generation(),
             shut_down: false,
             fallback_reason,
@@ -111,9 +117,9 @@ impl Epoll {
         self.fallback_reason.as_deref()
     }
 
-    /// `enters` counts `epoll_wait` calls and `completions` the events they returned.
-    pub(crate) fn stats(&self) -> RingStats {
-        self.stats
+    /// The counters this backend writes (shared with the runtime's metrics).
+    pub(crate) fn counters(&self) -> &Arc<Counters> {
+        &self.counters
     }
 
     fn ctl(&self, op: libc::c_int, fd: RawFd, events: u32, key: u64) -> io::Result<()> {
@@ -255,7 +261,7 @@ impl Epoll {
                 }
             }
         };
-        self.stats.enters += 1;
+        self.counters.enters.bump();
         // SAFETY: `events` is a live buffer of `EVENTS` entries the kernel writes at most
         // `EVENTS` of; the epoll fd is open.
         let n = unsafe {
@@ -277,7 +283,7 @@ impl Epoll {
             ));
         }
         let n = n as usize;
-        self.stats.completions += n as u64;
+        self.counters.completions.add(n as u64);
         for i in 0..n {
             // Copied out: the struct is packed on some targets.
             let (flags, key) = (self.events[i].events, self.events[i].u64);

@@ -42,11 +42,13 @@ use super::op::Abandoned;
 #[cfg(feature = "fault-injection")]
 use super::op::CqeResult;
 use super::Park;
+use crate::counters::Counters;
 use io_uring::{opcode, squeue, types, IoUring};
 use setup::{CompletionBatch, RingConfig, RingMode};
 use slab::Slab;
 use std::io;
 use std::os::fd::RawFd;
+use std::sync::Arc;
 use std::task::Waker;
 use std::time::Duration;
 
@@ -58,6 +60,10 @@ const WAKE_TOKEN: u64 = u64::MAX - 1;
 const DETACHED_TOKEN: u64 = u64::MAX - 2;
 /// A wake-up posted to this ring by another ring's `MSG_RING`.
 const MSG_WAKE_TOKEN: u64 = u64::MAX - 3;
+/// A `MSG_RING` wake-up this ring sent: tag bits over the target's id (low 32 bits). Only a
+/// failed send completes here (`SKIP_SUCCESS`), and the id says whose eventfd to write instead.
+const MSG_SENT_TAG: u64 = 0b10 << 62;
+const MSG_SENT_MASK: u64 = 0b11 << 62;
 /// Generations stay below this so an op's user_data never collides with a reserved token.
 const GENERATION_MASK: u32 = 0x7fff_ffff;
 
@@ -72,30 +78,6 @@ struct Slot {
     lifecycle: Lifecycle,
 }
 
-/// Counters kept by the driver, cheap enough to keep always.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RingStats {
-    /// `io_uring_enter` calls made.
-    pub enters: u64,
-    /// Submission entries pushed (operations, cancels and internal ones).
-    pub pushed: u64,
-    /// Completions reaped.
-    pub completions: u64,
-    /// Wake-ups received from other rings through `MSG_RING`.
-    pub msg_ring_wakes: u64,
-    /// Completions the kernel *dropped* (its CQ overflow counter). With `IORING_FEAT_NODROP`,
-    /// which coring requires, overflowing completions are held back and flushed instead, so
-    /// this stays 0 unless the kernel ran out of memory for them.
-    pub cq_dropped: u32,
-    /// Reaps that found the kernel holding completions back because the completion queue was
-    /// full (`IORING_SQ_CQ_OVERFLOW` set): how a test proves its burst really overflowed.
-    pub cq_overflows: u64,
-    /// Cancel requests that found their op still in the kernel (the cancel completed with 0, or
-    /// `EALREADY`: the op was already running): cancellations of ops really in flight, not of
-    /// ops that had completed or were never submitted.
-    pub cancels_in_flight: u64,
-}
-
 /// The io_uring backend's state: the ring and the slots of the ops in it.
 pub(crate) struct Uring {
     ring: IoUring,
@@ -105,7 +87,10 @@ pub(crate) struct Uring {
     wake_fd: Option<RawFd>,
     woken: Vec<Waker>,
     graveyard: Vec<Box<dyn Abandoned>>,
-    stats: RingStats,
+    counters: Arc<Counters>,
+    /// Targets (by id) of `MSG_RING` wake-ups the kernel refused, to wake through their
+    /// eventfd once the driver is not borrowed.
+    failed_wakes: Vec<usize>,
     shut_down: bool,
     /// Highest buffer group id handed out so far, and the ids given back since.
     buffer_groups: u16,
@@ -119,7 +104,7 @@ pub(crate) struct Uring {
 }
 
 impl Uring {
-    pub(crate) fn new(config: RingConfig) -> io::Result<Self> {
+    pub(crate) fn new(config: RingConfig, counters: Arc<Counters>) -> io::Result<Self> {
         let forks = fork::generation();
         let (ring, mode) = setup::build_ring(config)?;
         Ok(Uring {
@@ -130,7 +115,8 @@ impl Uring {
             wake_fd: None,
             woken: Vec::new(),
             graveyard: Vec::new(),
-            stats: RingStats::default(),
+            counters,
+            failed_wakes: Vec::new(),
             shut_down: false,
             buffer_groups: 0,
             free_buffer_groups: Vec::new(),
@@ -152,8 +138,9 @@ impl Uring {
         self.mode
     }
 
-    pub(crate) fn stats(&self) -> RingStats {
-        self.stats
+    /// The counters this driver writes (shared with the runtime's metrics).
+    pub(crate) fn counters(&self) -> &Arc<Counters> {
+        &self.counters
     }
 
     /// Number of slots whose op the kernel may still complete.
@@ -209,6 +196,7 @@ impl Uring {
             self.slots.remove(index);
             return Err(err);
         }
+        self.counters.ops_in_flight.bump();
         Ok(index)
     }
 
@@ -229,11 +217,27 @@ impl Uring {
 
     /// Posts a wake-up completion on another ring with `MSG_RING`. The target gets a completion
     /// straight into its queue: no eventfd read on its side.
-    pub(crate) fn push_msg_ring(&mut self, target_ring: RawFd) -> io::Result<()> {
+    ///
+    /// `target_id` names the target for the fallback: if the kernel refuses the message (an
+    /// error completion, say `ENOMEM` or `EOVERFLOW`), [`Uring::take_failed_wakes`] hands it
+    /// back so the caller can wake the target through its eventfd instead.
+    pub(crate) fn push_msg_ring(&mut self, target_ring: RawFd, target_id: usize) -> io::Result<()> {
+        if self.shut_down {
+            return Err(io::Error::other("coring: the runtime is shutting down"));
+        }
+        // A scripted refusal: a target that is no ring, which the kernel itself fails.
+        #[cfg(feature = "fault-injection")]
+        let target_ring = if faults::take_failed_msg_ring() {
+            -1
+        } else {
+            target_ring
+        };
         let entry = opcode::MsgRingData::new(types::Fd(target_ring), 0, MSG_WAKE_TOKEN, None)
             .build()
             .flags(squeue::Flags::SKIP_SUCCESS);
-        self.push_detached(entry)?;
+        let token = MSG_SENT_TAG | (target_id as u64 & 0xffff_ffff);
+        self.push_entry(&entry.user_data(token))?;
+        self.counters.msg_ring_sent.bump();
         // Submit now: the waking task may keep this core busy for a long time, or this thread
         // may be about to block outside the loop (joining workers). A submit-only enter is one
         // syscall, like the eventfd write it replaces, and also carries anything else queued.
@@ -255,6 +259,7 @@ impl Uring {
             // A scripted "full queue": the push is refused before it happens.
             #[cfg(feature = "fault-injection")]
             if faults::take_full_push() {
+                self.counters.sq_full_flushes.bump();
                 self.enter(Park::NoWait)?;
                 self.dispatch();
                 continue;
@@ -264,10 +269,11 @@ impl Uring {
             // OpCode contract, upheld by each `unsafe impl OpCode`.
             let pushed = unsafe { self.ring.submission().push(entry) };
             if pushed.is_ok() {
-                self.stats.pushed += 1;
+                self.counters.sqes_submitted.bump();
                 return Ok(());
             }
             // The queue is full: hand the batch to the kernel and make room.
+            self.counters.sq_full_flushes.bump();
             self.enter(Park::NoWait)?;
             self.dispatch();
             if self.mode == RingMode::SqPoll && self.ring.submission().is_full() {
@@ -312,7 +318,7 @@ impl Uring {
 
     fn enter(&mut self, park: Park) -> io::Result<()> {
         self.check_owner()?;
-        self.stats.enters += 1;
+        self.counters.enters.bump();
         // A scripted failure is returned instead of the syscall, which then never happens.
         #[cfg(feature = "fault-injection")]
         let result = match faults::take_enter_error() {

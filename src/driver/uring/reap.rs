@@ -4,8 +4,8 @@ use super::super::lifecycle::{AfterCqe, Lifecycle};
 use super::super::op::{Abandoned, CqeResult};
 use super::super::Park;
 use super::{
-    Uring, CANCEL_TOKEN, DETACHED_TOKEN, LET_GO_AFTER, MSG_WAKE_TOKEN, SHUTDOWN_DEADLINE,
-    WAKE_TOKEN,
+    Uring, CANCEL_TOKEN, DETACHED_TOKEN, LET_GO_AFTER, MSG_SENT_MASK, MSG_SENT_TAG, MSG_WAKE_TOKEN,
+    SHUTDOWN_DEADLINE, WAKE_TOKEN,
 };
 use std::os::fd::RawFd;
 use std::task::Waker;
@@ -21,24 +21,28 @@ impl Uring {
         }
         let mut rearm_wake = false;
         if self.ring.submission().cq_overflow() {
-            self.stats.cq_overflows += 1;
+            self.counters.cq_overflows.bump();
         }
+        // Counted in locals and published once after the loop: a store to the shared counters
+        // inside it would cost a memory round trip per completion.
+        let (mut reaped, mut finished, mut enobufs) = (0u64, 0u64, 0u64);
         let mut cq = self.ring.completion();
         cq.sync();
         for cqe in &mut cq {
-            self.stats.completions += 1;
+            reaped += 1;
             let user_data = cqe.user_data();
+            let result = cqe.result();
+            enobufs += u64::from(result == -libc::ENOBUFS);
             match user_data {
                 CANCEL_TOKEN => {
-                    let result = cqe.result();
                     if result >= 0 || result == -libc::EALREADY {
-                        self.stats.cancels_in_flight += 1;
+                        self.counters.cancels_in_flight.bump();
                     }
                     continue;
                 }
                 DETACHED_TOKEN => continue,
                 MSG_WAKE_TOKEN => {
-                    self.stats.msg_ring_wakes += 1;
+                    self.counters.msg_ring_received.bump();
                     continue;
                 }
                 WAKE_TOKEN => {
@@ -48,6 +52,12 @@ impl Uring {
                     if !io_uring::cqueue::more(cqe.flags()) && !self.shut_down {
                         rearm_wake = true;
                     }
+                    continue;
+                }
+                // Only refused wake-ups complete (`SKIP_SUCCESS`): the target would sleep on.
+                _ if user_data & MSG_SENT_MASK == MSG_SENT_TAG => {
+                    self.counters.msg_ring_failed.bump();
+                    self.failed_wakes.push((user_data & 0xffff_ffff) as usize);
                     continue;
                 }
                 _ => {}
@@ -66,29 +76,40 @@ impl Uring {
                 continue;
             };
             let mut wake = None;
+            // Every slot a completion reaches is in flight; which completion is its last shows
+            // in the outcome (an abandoned op's slot is freed still in its in-flight state).
             match slot
                 .lifecycle
-                .on_cqe(CqeResult::from_raw(cqe.result(), cqe.flags()), &mut wake)
+                .on_cqe(CqeResult::from_raw(result, cqe.flags()), &mut wake)
             {
                 AfterCqe::Keep => {}
-                AfterCqe::Wake => self.woken.extend(wake),
+                AfterCqe::Wake => {
+                    finished += u64::from(!slot.lifecycle.in_flight());
+                    self.woken.extend(wake);
+                }
                 AfterCqe::WakeAndCancel => {
                     self.woken.extend(wake);
                     self.capped.push(user_data);
                 }
                 AfterCqe::Free => {
+                    finished += 1;
                     if let Lifecycle::Abandoned(data) = self.slots.remove(index).lifecycle {
                         self.graveyard.push(data);
                     }
                 }
             }
         }
-        self.stats.cq_dropped = cq.overflow();
+        self.counters.cq_dropped.set(u64::from(cq.overflow()));
         drop(cq);
+        let counters = &self.counters;
+        counters.completions.add(reaped);
+        counters.enobufs.add(enobufs);
+        counters.ops_in_flight.sub(finished);
         while let Some(user_data) = self.capped.pop() {
             self.push_cancel(user_data);
         }
         if rearm_wake {
+            self.counters.multishot_rearms.bump();
             if let Some(fd) = self.wake_fd {
                 // Failing to re-arm only costs latency of remote wakes until the next turn.
                 let _ = self.arm_wake_fd(fd);
@@ -99,6 +120,12 @@ impl Uring {
     /// Moves the collected wakers into `out` (the caller wakes them after the borrow ends).
     pub(crate) fn take_woken(&mut self, out: &mut Vec<Waker>) {
         out.append(&mut self.woken);
+    }
+
+    /// Moves the ids of runtimes whose `MSG_RING` wake-up the kernel refused into `out`: the
+    /// caller wakes them through their eventfd (see [`Uring::push_msg_ring`]).
+    pub(crate) fn take_failed_wakes(&mut self, out: &mut Vec<usize>) {
+        out.append(&mut self.failed_wakes);
     }
 
     /// Moves the data of finished abandoned ops into `out`, to be dropped after the borrow ends.
@@ -185,6 +212,7 @@ impl Uring {
         );
         for index in leaked {
             std::mem::forget(self.slots.remove(index));
+            self.counters.ops_in_flight.sub(1);
         }
     }
 }

@@ -57,6 +57,11 @@ impl Uring {
                 let last = *finished && ready.is_empty();
                 if last {
                     self.slots.remove(index);
+                    // The kernel ended the op with a result that is neither a cancel nor the
+                    // end of the stream: its owner, still reading, arms it again.
+                    if !matches!(&cqe.result, Ok(0)) && !is_cancel(&cqe.result) {
+                        self.counters.multishot_rearms.bump();
+                    }
                 }
                 Poll::Ready(Some((cqe, last)))
             }
@@ -126,6 +131,7 @@ impl Uring {
         };
         // The state replaced holds no waker any more (taken above): dropping it runs no user code.
         slot.lifecycle = Lifecycle::Abandoned(data);
+        self.counters.abandoned_ops.bump();
         if cancel {
             self.push_cancel(user_data);
         }
@@ -192,6 +198,7 @@ impl Uring {
     }
 
     pub(super) fn push_cancel(&mut self, user_data: u64) {
+        self.counters.cancels_sent.bump();
         let entry = opcode::AsyncCancel::new(user_data)
             .build()
             .user_data(CANCEL_TOKEN);
@@ -199,4 +206,8 @@ impl Uring {
         // retries cancels); its data stays in the slot either way, so ignoring this is sound.
         let _ = self.push_entry(&entry);
     }
+}
+
+fn is_cancel(result: &std::io::Result<u32>) -> bool {
+    matches!(result, Err(err) if err.raw_os_error() == Some(libc::ECANCELED))
 }

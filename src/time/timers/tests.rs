@@ -22,7 +22,7 @@ fn tagged(tag: usize, log: &Arc<std::sync::Mutex<Vec<usize>>>) -> Waker {
 #[test]
 fn fires_in_deadline_order_and_never_early() {
     let log = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let mut timers = Timers::new();
+    let mut timers = Timers::new(Default::default());
     let t0 = Instant::now();
     for (tag, ms) in [(3, 30), (1, 10), (2, 20), (4, 30)] {
         timers.insert(t0 + Duration::from_millis(ms), tagged(tag, &log));
@@ -55,7 +55,7 @@ fn fires_in_deadline_order_and_never_early() {
 #[test]
 fn removed_timers_do_not_fire() {
     let log = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let mut timers = Timers::new();
+    let mut timers = Timers::new(Default::default());
     let t0 = Instant::now();
     let waker = tagged(1, &log);
     let key = timers.insert(t0, waker.clone());
@@ -71,7 +71,7 @@ fn removed_timers_do_not_fire() {
 #[test]
 fn a_key_kept_after_its_timer_fired_cannot_touch_the_next_timer() {
     let log = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let mut timers = Timers::new();
+    let mut timers = Timers::new(Default::default());
     let t0 = Instant::now();
     let stale = timers.insert(t0, tagged(1, &log));
     let mut out = Vec::new();
@@ -92,7 +92,7 @@ fn a_key_kept_after_its_timer_fired_cannot_touch_the_next_timer() {
 #[test]
 fn timers_hours_and_years_away_cascade_down_and_fire_on_their_tick() {
     let log = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let mut timers = Timers::new();
+    let mut timers = Timers::new(Default::default());
     let t0 = timers.epoch;
     let ms = Duration::from_millis;
     // One per level, in reverse order of insertion, plus a past deadline.
@@ -137,7 +137,7 @@ fn random_operations_fire_exactly_what_a_sorted_reference_fires() {
         rng
     };
     let log = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let mut timers = Timers::new();
+    let mut timers = Timers::new(Default::default());
     let t0 = timers.epoch;
     // (tick it is due at, exact deadline, insertion order) -> key
     let mut reference: std::collections::BTreeMap<(u64, u64, usize), TimerKey> = Default::default();
@@ -207,7 +207,7 @@ fn random_operations_fire_exactly_what_a_sorted_reference_fires() {
 #[test]
 fn clear_drops_every_timer() {
     let log = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let mut timers = Timers::new();
+    let mut timers = Timers::new(Default::default());
     let key = timers.insert(Instant::now() + Duration::from_secs(5), tagged(1, &log));
     assert_eq!(timers.clear().len(), 1);
     assert_eq!(timers.len(), 0);
@@ -218,7 +218,7 @@ fn clear_drops_every_timer() {
 #[test]
 fn a_spike_removed_gives_its_memory_back_and_the_survivors_keep_working() {
     let log = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let mut timers = Timers::new();
+    let mut timers = Timers::new(Default::default());
     let t0 = timers.epoch;
     let keys: Vec<TimerKey> = (0..100_000)
         .map(|i| {
@@ -260,7 +260,7 @@ fn a_spike_removed_gives_its_memory_back_and_the_survivors_keep_working() {
 #[test]
 fn a_rescheduled_timer_keeps_its_waker_and_fires_at_its_new_deadline_only() {
     let log = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let mut timers = Timers::new();
+    let mut timers = Timers::new(Default::default());
     let t0 = timers.epoch;
     let key = timers.insert(t0 + Duration::from_secs(60), tagged(1, &log));
     assert!(timers.reschedule(key, t0 + Duration::from_millis(20)));
@@ -285,7 +285,7 @@ fn compactions_between_reschedules_keep_firing_what_a_sorted_reference_fires() {
         rng
     };
     let log = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let mut timers = Timers::new();
+    let mut timers = Timers::new(Default::default());
     let t0 = timers.epoch;
     // (tick it is due at, exact deadline, order among equals) -> (tag, key)
     let mut reference: std::collections::BTreeMap<(u64, u64, u64), (usize, TimerKey)> =

@@ -91,10 +91,10 @@ pub fn run(proto: Proto, ring: bool, batch: bool, epoll: bool, pool: bool) {
             }
         });
         while rx.recv().await.is_some() {
-            let stats = runtime.ring_stats();
+            let stats = runtime.metrics();
             print_stats(&format!(
                 "enters={} pushed={} completions={}",
-                stats.enters, stats.pushed, stats.completions
+                stats.enters, stats.sqes_submitted, stats.completions
             ));
         }
     });
