@@ -41,7 +41,11 @@ async fn a_write_accepted_then_handed_back_unsent_is_never_skipped_silently() ->
         }
     }
     let mut io = TokioIo::new(TcpStream::from_std(filler)?);
-    assert_eq!(io.write(b"hello").await?, 5, "the adapter takes the bytes over");
+    assert_eq!(
+        io.write(b"hello").await?,
+        5,
+        "the adapter takes the bytes over"
+    );
     // Long enough for the send to reach the kernel and wait there for room.
     coring::time::sleep(Duration::from_millis(100)).await;
     let stream = io.into_inner();
