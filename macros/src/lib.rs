@@ -185,6 +185,22 @@ fn parse_options(args: TokenStream, kind: Kind) -> Result<Options, Error> {
         if options.workers.is_some() {
             return Err(Error::new(ident.span(), "`workers` is given twice"));
         }
+        // `Builder::workers` counts 0 as 1; a literal 0 is a mistake (or a guess that it means
+        // "every core"), so it is caught here rather than quietly run on one worker.
+        if let [TokenTree::Literal(zero)] = value.as_slice() {
+            if zero.to_string().trim_start_matches('0').is_empty()
+                || zero.to_string().starts_with("0usize")
+            {
+                return Err(Error::new(
+                    zero.span(),
+                    format!(
+                        "#[{}]: `workers = 0` would run nothing; a runtime needs at least one \
+                         worker",
+                        kind.name()
+                    ),
+                ));
+            }
+        }
         options.workers = Some(value.into_iter().collect());
     }
     Ok(options)
