@@ -30,6 +30,8 @@ use proc_macro::{Delimiter, Group, Ident, Literal, Punct, Spacing, Span, TokenSt
 /// listener (say, with `SO_REUSEPORT`). The function then returns `()` or a `Result`, which is
 /// the first worker's error if any failed; the output must be `Send` (it crosses threads).
 ///
+/// A `main` that never returns may say so, `async fn main() -> !`, with or without `workers`.
+///
 /// A runtime that cannot start (io_uring missing or forbidden) panics with the reason.
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -183,6 +185,22 @@ fn parse_options(args: TokenStream, kind: Kind) -> Result<Options, Error> {
         if options.workers.is_some() {
             return Err(Error::new(ident.span(), "`workers` is given twice"));
         }
+        // `Builder::workers` counts 0 as 1; a literal 0 is a mistake (or a guess that it means
+        // "every core"), so it is caught here rather than quietly run on one worker.
+        if let [TokenTree::Literal(zero)] = value.as_slice() {
+            if zero.to_string().trim_start_matches('0').is_empty()
+                || zero.to_string().starts_with("0usize")
+            {
+                return Err(Error::new(
+                    zero.span(),
+                    format!(
+                        "#[{}]: `workers = 0` would run nothing; a runtime needs at least one \
+                         worker",
+                        kind.name()
+                    ),
+                ));
+            }
+        }
         options.workers = Some(value.into_iter().collect());
     }
     Ok(options)
@@ -295,7 +313,14 @@ fn parse_fn(item: TokenStream, kind: Kind) -> Result<AsyncFn, Error> {
 fn expand(args: TokenStream, item: TokenStream, kind: Kind) -> Result<TokenStream, Error> {
     let options = parse_options(args, kind)?;
     let f = parse_fn(item, kind)?;
-    let output: TokenStream = f.ret.iter().skip(2).cloned().collect();
+    let mut output: TokenStream = f.ret.iter().skip(2).cloned().collect();
+    // `-> !` (a server that never returns) cannot name `!` as the block's output on stable
+    // Rust: the block is typed `()` (a diverging body fits it), and the function ends where
+    // its body never gets.
+    let never = output.to_string() == "!";
+    if never {
+        output = code("()");
+    }
     // With a declared return type the async block is given it explicitly, so `?` in the body
     // knows which error to convert into.
     let typed = !output.is_empty();
@@ -353,11 +378,13 @@ fn expand(args: TokenStream, item: TokenStream, kind: Kind) -> Result<TokenStrea
         ),
     ]);
     out.extend(f.ret);
-    out.extend([group(
-        Delimiter::Brace,
-        holes.fill(code(template)),
-        Span::call_site(),
-    )]);
+    let mut body = holes.fill(code(template));
+    if never {
+        body.extend(code(
+            "; ::core::unreachable!(\"coring: the body of a `-> !` function returned\")",
+        ));
+    }
+    out.extend([group(Delimiter::Brace, body, Span::call_site())]);
     Ok(out)
 }
 

@@ -20,13 +20,14 @@
 //!   a write waits) and sent at once, one send in flight at a time, without waiting for a
 //!   flush; `poll_flush` waits until every accepted byte is sent, and `poll_shutdown` flushes
 //!   then shuts the writing side down (the peer reads the end of the stream; a connection the peer
-//!   already reset counts as shut, not as an error).
+//!   already reset counts as shut, not as an error). A write after a shutdown fails with
+//!   `BrokenPipe` at once, as on a plain socket.
 //! * A send that fails after its bytes were accepted is reported by the next write, flush or
 //!   shutdown, and the writing side stays broken.
 //! * Dropping an adapter with accepted bytes not yet flushed drops them, as dropping any
 //!   buffered writer does (codecs and hyper flush). `into_inner` gives the stream back; if the
-//!   adapter still held bytes, the stream's next read (or write) fails with its loss error
-//!   instead of skipping them silently.
+//!   adapter still held bytes (including those of a send still in flight), the stream's next
+//!   read (or write) fails with its loss error instead of skipping them silently.
 //! * An adapter and its futures stay on the worker that made them, like every coring socket.
 
 #[cfg(feature = "futures-io")]

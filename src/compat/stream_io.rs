@@ -13,7 +13,8 @@
 //! * **Writes** are copied into a gather buffer (up to 64 KiB; past that a write waits) and sent
 //!   from it, one send at a time: a write that returned `Ready(n)` has handed its `n` bytes to
 //!   the adapter, which sends them in order whatever becomes of the caller's future. `flush`
-//!   waits until every accepted byte is sent, `shutdown` flushes then shuts the writing side.
+//!   waits until every accepted byte is sent, `shutdown` flushes then shuts the writing side;
+//!   a write after (or during) a shutdown fails with `BrokenPipe`.
 //!   A send that fails after its bytes were accepted is reported by the next write, flush or
 //!   shutdown, and every write after it fails too.
 //!
@@ -117,7 +118,9 @@ impl<T> PollIo<T> {
         if self.reader.pos < self.reader.buf.len() {
             self.reader.loss.set();
         }
-        if !self.writer.gather.is_empty() {
+        // A send in flight holds accepted bytes too: cancelling it may move none, and the
+        // loss watch only records bytes that moved, so a gap would go unnoticed.
+        if !self.writer.gather.is_empty() || self.writer.op.is_some() {
             self.writer.loss.set();
         }
         self.io
@@ -186,6 +189,13 @@ impl<T> PollIo<T> {
         let total: usize = bufs.iter().map(|b| b.len()).sum();
         let writer = &mut self.writer;
         writer.check()?;
+        if writer.shut || writer.shutdown.is_some() {
+            // Accepting bytes that can never be sent would break the `Ready(n)` promise.
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "coring: write after the writing side was shut down",
+            )));
+        }
         if total == 0 {
             return Poll::Ready(Ok(0));
         }

@@ -157,7 +157,9 @@ impl TcpStream {
     /// When the stream cannot be handed over whole, it is closed and the error says why: an
     /// earlier cancelled read or write had already moved bytes (the byte stream has a gap, see
     /// "Cancellation" on the type), only another runtime that is not running can finish such an
-    /// operation, or another operation (a dropped `shutdown`) still holds the socket.
+    /// operation, or something else still holds the socket: a live
+    /// [`RecvStream`](crate::net::RecvStream) made by `recv_stream` (it keeps the socket on its
+    /// own and receives on; drop it first), or a dropped `shutdown` or zero-copy send.
     ///
     /// # Cancel safety
     ///
@@ -204,9 +206,9 @@ impl TcpStream {
         self.fd.try_unwrap().map_err(|_still_in_use| {
             io::Error::new(
                 io::ErrorKind::ResourceBusy,
-                "coring: an operation on this stream is still in flight (a dropped shutdown or \
-                 zero-copy send the kernel has not finished); the stream cannot be handed over \
-                 until it completes",
+                "coring: something else still holds this stream's socket: a live RecvStream \
+                 from recv_stream (drop it first), or a dropped shutdown or zero-copy send the \
+                 kernel has not finished; the stream cannot be handed over until it lets go",
             )
         })
     }

@@ -122,7 +122,8 @@ impl Builder {
     }
 
     /// Number of worker threads for [`build_multi`](Self::build_multi) (default: the available
-    /// cores). [`build`](Self::build) always makes one runtime on the calling thread.
+    /// cores; 0 counts as 1, not as the default). [`build`](Self::build) always makes one
+    /// runtime on the calling thread.
     ///
     /// A server usually runs the same accept loop on every worker, each with its own listener
     /// on the same port (`SO_REUSEPORT` spreads the connections):

@@ -1,0 +1,2 @@
+#[coring::main(workers = 0)]
+async fn main() {}
