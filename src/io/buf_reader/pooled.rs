@@ -192,6 +192,15 @@ impl<R: AsyncReadRent> BufReader<R> {
             };
             pooled.chunk = None;
             pooled.at = 0;
+            // A receive armed by a runtime that has since gone (the reader was carried into
+            // another one) cannot serve this one: ask the current runtime's pool instead.
+            if !pooled
+                .stream
+                .as_ref()
+                .is_none_or(RecvStream::serves_current_runtime)
+            {
+                pooled.stream = None;
+            }
             if pooled.stream.is_none() {
                 pooled.stream = self.inner.pooled_receive();
             }
