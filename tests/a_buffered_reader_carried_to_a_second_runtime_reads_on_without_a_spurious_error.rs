@@ -2,7 +2,8 @@
 //! thread) into a second runtime after the first shut down, reads on through the second
 //! runtime's pool. Its user never made a `BufRing`, so the pool's rings changing under it must
 //! not surface as an error about "a BufRing created by another runtime" that goes away on the
-//! next call: every line arrives, in order, and no call fails.
+//! next call, and what the first runtime's receive took in before it shut down is still
+//! served: every line arrives, in order, and no call fails.
 
 mod common;
 
@@ -22,9 +23,12 @@ fn the_reader_switches_to_the_new_runtimes_pool() {
         let peer = std::thread::spawn(move || {
             let (mut peer, _) = listener.accept().unwrap();
             peer.write_all(b"one\ntwo\n").unwrap();
-            // The rest only once the first runtime is gone, so nothing can be lost with it.
+            // Received by the first runtime's receive while its reader is idle.
             wait.recv().unwrap();
             peer.write_all(b"three\n").unwrap();
+            // The rest only once the first runtime is gone.
+            wait.recv().unwrap();
+            peer.write_all(b"four\n").unwrap();
         });
 
         let first = coring::Runtime::new().unwrap();
@@ -33,6 +37,8 @@ fn the_reader_switches_to_the_new_runtimes_pool() {
             let mut reader = BufReader::new(stream);
             assert_eq!(reader.next_line(64).await.unwrap(), Some(&b"one\n"[..]));
             assert!(reader.reads_through_pool());
+            go.send(()).unwrap();
+            coring::time::sleep(Duration::from_millis(200)).await;
             reader
         });
         drop(first);
@@ -46,7 +52,7 @@ fn the_reader_switches_to_the_new_runtimes_pool() {
             }
             lines
         });
-        assert_eq!(lines, ["two\n", "three\n"]);
+        assert_eq!(lines, ["two\n", "three\n", "four\n"]);
         peer.join().unwrap();
     });
 }

@@ -192,15 +192,6 @@ impl<R: AsyncReadRent> BufReader<R> {
             };
             pooled.chunk = None;
             pooled.at = 0;
-            // A receive armed by a runtime that has since gone (the reader was carried into
-            // another one) cannot serve this one: ask the current runtime's pool instead.
-            if !pooled
-                .stream
-                .as_ref()
-                .is_none_or(RecvStream::serves_current_runtime)
-            {
-                pooled.stream = None;
-            }
             if pooled.stream.is_none() {
                 pooled.stream = self.inner.pooled_receive();
             }
@@ -218,6 +209,9 @@ impl<R: AsyncReadRent> BufReader<R> {
                     }
                 }
                 None => return Ok(Pulled::Eof),
+                // The reader was carried into another runtime: the old receive has handed out
+                // all it had received, and cannot re-arm here; ask this runtime's pool.
+                Some(Err(_)) if !stream.serves_current_runtime() => pooled.stream = None,
                 Some(Err(err)) if err.raw_os_error() == Some(libc::EINVAL) && !pooled.received => {
                     if let Some(pool) = crate::buf::pool::current() {
                         pool.mark_unsupported(&err);
