@@ -169,6 +169,12 @@ impl RecvStream {
         self
     }
 
+    /// Whether the stream's ring belongs to the runtime running now (a `BufReader` carried
+    /// into another runtime asks that runtime's pool for a new stream instead).
+    pub(crate) fn serves_current_runtime(&self) -> bool {
+        self.ring.check_current_runtime().is_ok()
+    }
+
     /// The next chunk of received bytes; `None` at end of file.
     ///
     /// # Cancel safety

@@ -209,6 +209,9 @@ impl<R: AsyncReadRent> BufReader<R> {
                     }
                 }
                 None => return Ok(Pulled::Eof),
+                // The reader was carried into another runtime: the old receive has handed out
+                // all it had received, and cannot re-arm here; ask this runtime's pool.
+                Some(Err(_)) if !stream.serves_current_runtime() => pooled.stream = None,
                 Some(Err(err)) if err.raw_os_error() == Some(libc::EINVAL) && !pooled.received => {
                     if let Some(pool) = crate::buf::pool::current() {
                         pool.mark_unsupported(&err);
