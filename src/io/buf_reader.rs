@@ -32,7 +32,7 @@ const DEFAULT_CAPACITY: usize = 8 * 1024;
 ///
 /// # Over a socket: the runtime's read pool
 ///
-/// Over a coring `TcpStream` or `UnixStream` (or their read halves, or `&mut` to them) the
+/// Over a coring `TcpStream` or `UnixStream` it owns (or their owned read halves) the
 /// reader reads through the runtime's read pool (see
 /// [`Runtime::read_path`](crate::Runtime::read_path)): one multishot receive stays armed, the
 /// kernel fills a pool buffer only when bytes arrive, and [`fill_buf`](Self::fill_buf) and
@@ -41,6 +41,11 @@ const DEFAULT_CAPACITY: usize = 8 * 1024;
 /// buffer goes back to the ring once consumed, so an idle connection holds no read buffer at
 /// all (the reader allocates its own buffer only on the plain path, on its first read). On the
 /// ring path `next_line` and `fill_buf` are cancel safe: a dropped call loses nothing.
+///
+/// Over a borrowed stream (`BufReader::new(&mut stream)`) it reads plainly instead: the armed
+/// receive takes bytes from the socket even between calls, so a borrowing reader dropped while
+/// the stream lives on would take bytes the stream's next read is owed. An owning reader goes
+/// with its stream (and [`into_inner`](Self::into_inner) reports such bytes as lost).
 ///
 /// Reading a line never buffers more than the caller allows: [`read_line`](Self::read_line),
 /// [`read_until`](Self::read_until) and [`next_line`](Self::next_line) take a `max` and fail with

@@ -58,7 +58,8 @@ pub trait AsyncReadRent {
     /// [`BufReader`](super::BufReader) then reads through it instead of calling
     /// [`read`](Self::read), so that an idle reader holds no buffer and received bytes are
     /// never copied into one. The default offers none; coring's TCP and Unix streams (and
-    /// their read halves) offer one while the runtime's pool is available.
+    /// their owned read halves) offer one while the runtime's pool is available; `&mut` to them
+    /// does not, so a reader borrowing a stream never takes bytes past its own calls.
     ///
     /// While the returned stream lives, it receives everything that arrives: reading the
     /// object directly in the meantime would take bytes out of order.
@@ -174,9 +175,9 @@ impl<T: AsyncReadRent + ?Sized> AsyncReadRent for &mut T {
         (**self).read(buf)
     }
 
-    fn pooled_receive(&self) -> Option<crate::net::RecvStream> {
-        (**self).pooled_receive()
-    }
+    // No `pooled_receive`: a reader over `&mut stream` is dropped while the stream lives on,
+    // and a receive armed between its calls would take bytes the stream's next read is owed
+    // (see `BufReader`'s docs).
 }
 
 impl<T: AsyncWriteRent + ?Sized> AsyncWriteRent for &mut T {
