@@ -89,21 +89,6 @@ fn idle_connections_are_cheap_and_the_active_ones_stay_fast() {
     let started = Instant::now();
     // One server after the other: two at once would hold more than this process's 20,000 fds.
     let owned = measure(Server::OwnedBuffers);
-    if common::skip::io_uring_only(&format!("{TEST} (buffer ring and read pool figures)")) {
-        // Without io_uring there are no provided buffer rings (`BufRing::new` is Unsupported)
-        // and a BufReader reads into its own buffer: the memory claims below are io_uring's.
-        // The active 1% must still stay fast, with plain buffers and with a BufReader.
-        let plain = measure(Server::PooledBufReader);
-        for figures in [&owned, &plain] {
-            assert!(figures.base_p99 < P99_MAX, "echo p99, nothing held: {figures:?}");
-            assert!(figures.loaded_p99 < P99_MAX, "echo p99, 10,000 held: {figures:?}");
-        }
-        assert!(
-            owned.heap_per_idle < OWNED_HEAP_MAX,
-            "owned buffers on epoll: heap per idle connection over {OWNED_HEAP_MAX} B: {owned:?}"
-        );
-        return;
-    }
     let ring = measure(Server::BufferRing);
     let pooled = measure(Server::PooledBufReader);
     println!("R2: the three servers measured in {:?}", started.elapsed());
