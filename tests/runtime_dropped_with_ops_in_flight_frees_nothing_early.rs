@@ -260,6 +260,9 @@ fn a_waker_that_outlives_its_runtime_on_another_thread_is_harmless() {
 
 #[test]
 fn an_op_future_kept_past_its_runtime_can_still_be_dropped() {
+    if common::skip::io_uring_only("an_op_future_kept_past_its_runtime_can_still_be_dropped") {
+        return;
+    }
     let _watchdog = Watchdog::new(
         10,
         "an_op_future_kept_past_its_runtime_can_still_be_dropped",

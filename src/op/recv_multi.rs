@@ -74,9 +74,7 @@ unsafe impl OpCode for RecvMulti {
         };
         let picked = MORE | BUFFER | (u32::from(bid) << BUFFER_SHIFT);
         match super::recv_now(&self.fd, ptr, len, 0) {
-            Performed::Done(CqeResult {
-                result: Ok(n), ..
-            }) if n > 0 => {
+            Performed::Done(CqeResult { result: Ok(n), .. }) if n > 0 => {
                 let cqe = CqeResult {
                     result: Ok(n),
                     flags: picked,
