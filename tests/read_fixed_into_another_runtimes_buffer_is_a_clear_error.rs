@@ -3,6 +3,8 @@
 //! `InvalidInput` error that says so (as a `BufRing` used on another runtime does), not the
 //! kernel's bare `EFAULT` ("Bad address"), and must take no bytes from the stream.
 
+mod common;
+
 use coring::buf::FixedBufPool;
 use coring::net::TcpListener;
 use coring::Runtime;
@@ -10,6 +12,9 @@ use std::io::{ErrorKind, Write};
 
 #[test]
 fn read_fixed_into_another_runtimes_buffer_is_a_clear_error() {
+    if common::skip::io_uring_only("read_fixed_into_another_runtimes_buffer_is_a_clear_error") {
+        return;
+    }
     let first = Runtime::new().unwrap();
     let buf = first.block_on(async { FixedBufPool::new(1, 64).unwrap().try_take().unwrap() });
     let second = Runtime::new().unwrap();

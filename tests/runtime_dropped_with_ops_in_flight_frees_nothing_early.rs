@@ -98,10 +98,14 @@ fn dropping_a_runtime_with_pending_tasks_and_ops_drops_every_future() {
         runtime.metrics().ops_in_flight,
         runtime.metrics().op_slots_in_use
     );
-    assert!(
-        runtime.metrics().op_slots_in_use > 0,
-        "the no-op tasks have operations outstanding"
-    );
+    // On epoll a no-op completes when polled: no slot is ever in use, and the rest of the
+    // promise (every future dropped, a quick shutdown, a clean thread) is the same.
+    if runtime.backend() == coring::Backend::IoUring {
+        assert!(
+            runtime.metrics().op_slots_in_use > 0,
+            "the no-op tasks have operations outstanding"
+        );
+    }
     let start = Instant::now();
     drop(runtime);
     let took = start.elapsed();
@@ -256,6 +260,9 @@ fn a_waker_that_outlives_its_runtime_on_another_thread_is_harmless() {
 
 #[test]
 fn an_op_future_kept_past_its_runtime_can_still_be_dropped() {
+    if common::skip::io_uring_only("an_op_future_kept_past_its_runtime_can_still_be_dropped") {
+        return;
+    }
     let _watchdog = Watchdog::new(
         10,
         "an_op_future_kept_past_its_runtime_can_still_be_dropped",

@@ -16,6 +16,10 @@ const PAYLOAD: usize = 4 << 20;
 
 #[test]
 fn shutdown_with_an_abandoned_send_zc_to_a_stalled_peer_is_prompt() {
+    if common::skip::io_uring_only("shutdown_with_an_abandoned_send_zc_to_a_stalled_peer_is_prompt")
+    {
+        return;
+    }
     within(Duration::from_secs(60), || {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();

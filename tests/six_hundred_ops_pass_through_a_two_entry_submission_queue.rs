@@ -10,6 +10,9 @@ const OPS: usize = 600;
 
 #[test]
 fn six_hundred_spawned_nops_all_succeed() {
+    if common::skip::io_uring_only("six_hundred_spawned_nops_all_succeed") {
+        return;
+    }
     let _watchdog = Watchdog::new(30, "six_hundred_spawned_nops_all_succeed");
     let runtime = coring::Builder::new().entries(2).build().unwrap();
     let before = runtime.metrics();
@@ -46,6 +49,10 @@ fn six_hundred_spawned_nops_all_succeed() {
 
 #[test]
 fn six_hundred_nops_polled_in_one_turn_from_one_task_all_succeed() {
+    if common::skip::io_uring_only("six_hundred_nops_polled_in_one_turn_from_one_task_all_succeed")
+    {
+        return;
+    }
     let _watchdog = Watchdog::new(
         30,
         "six_hundred_nops_polled_in_one_turn_from_one_task_all_succeed",
@@ -61,6 +68,9 @@ fn six_hundred_nops_polled_in_one_turn_from_one_task_all_succeed() {
 
 #[test]
 fn tasks_doing_nops_back_to_back_through_a_two_entry_queue() {
+    if common::skip::io_uring_only("tasks_doing_nops_back_to_back_through_a_two_entry_queue") {
+        return;
+    }
     let _watchdog = Watchdog::new(
         30,
         "tasks_doing_nops_back_to_back_through_a_two_entry_queue",

@@ -6,6 +6,8 @@
 //! (B is allowed the whole ring with `max_buffers(2)`; by default a stream holds at most a
 //! quarter of a shared ring, which would keep the ring from running dry here.)
 
+mod common;
+
 use coring::buf::BufRing;
 use coring::net::{TcpListener, TcpStream};
 use coring::time::{sleep, timeout};
@@ -18,6 +20,9 @@ const IDLE_SUBMISSIONS: u64 = 50;
 
 #[test]
 fn a_stream_without_buffers_waits_for_one_to_come_back() {
+    if common::skip::io_uring_only("a_stream_without_buffers_waits_for_one_to_come_back") {
+        return;
+    }
     let runtime = Runtime::new().unwrap();
     let runtime = &runtime;
     runtime.block_on(async move {

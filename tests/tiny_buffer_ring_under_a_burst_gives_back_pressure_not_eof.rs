@@ -138,8 +138,10 @@ fn run(entries: u16, buf_size: usize) {
             started.elapsed()
         );
         // The receive had to be re-armed after running dry: otherwise nothing was tested.
+        // (On epoll nothing is pushed to a kernel ring: the stalls above count the dry ring.)
+        let on_uring = runtime.backend() == coring::Backend::IoUring;
         assert!(
-            arms > 1,
+            arms > 1 || (!on_uring && stalls > 0),
             "the multishot receive never ended: the ring never ran dry"
         );
         assert_eq!(

@@ -61,6 +61,9 @@ fn wake_worker_1(msg_ring: bool, waker: Waker) -> ((u64, u64), Vec<(u64, u64)>) 
 
 #[test]
 fn a_wake_from_another_worker_goes_through_msg_ring() {
+    if common::skip::io_uring_only("a_wake_from_another_worker_goes_through_msg_ring") {
+        return;
+    }
     let (delta, all) = within(LIMIT, || wake_worker_1(true, Waker::Worker0));
     assert!(
         delta.0 > 0,
@@ -101,6 +104,9 @@ fn without_msg_ring_workers_wake_each_other_through_the_eventfd() {
 
 #[test]
 fn workers_ping_pong_through_msg_ring_without_losing_a_wake() {
+    if common::skip::io_uring_only("workers_ping_pong_through_msg_ring_without_losing_a_wake") {
+        return;
+    }
     // Many back-to-back wakes in both directions: any lost wake-up would hang (and trip LIMIT).
     let all = within(LIMIT, || {
         let runtime = coring::Builder::new().workers(2).build_multi().unwrap();
@@ -194,6 +200,9 @@ fn a_single_core_runtime_counts_wakes_from_a_plain_thread() {
 
 #[test]
 fn a_worker_wakes_a_single_core_runtime_through_msg_ring() {
+    if common::skip::io_uring_only("a_worker_wakes_a_single_core_runtime_through_msg_ring") {
+        return;
+    }
     // The waker runs on a worker (which has a ring), the woken runtime is a plain `Runtime` on
     // this thread: ring to ring as well.
     within(LIMIT, || {

@@ -53,6 +53,9 @@ fn strace(log: &Path) -> Command {
 
 #[test]
 fn wget_with_no_arguments_registers_a_buffer_ring() {
+    if common::skip::io_uring_only("wget_with_no_arguments_registers_a_buffer_ring") {
+        return;
+    }
     let test = "wget_with_no_arguments_registers_a_buffer_ring";
     if !strace_works(test) {
         return;
@@ -78,6 +81,9 @@ fn wget_with_no_arguments_registers_a_buffer_ring() {
 
 #[test]
 fn http_server_registers_a_buffer_ring_on_its_first_request() {
+    if common::skip::io_uring_only("http_server_registers_a_buffer_ring_on_its_first_request") {
+        return;
+    }
     let test = "http_server_registers_a_buffer_ring_on_its_first_request";
     if !strace_works(test) {
         return;

@@ -11,7 +11,8 @@
 //! Where the kernel cannot do it (provided buffer rings need Linux 5.19, multishot receive
 //! 6.0), or where the runtime was built with [`Builder::read_buffers`](crate::Builder::read_buffers)
 //! of 0 buffers, readers fall back to plain reads into their own buffer; [`ReadPath`] says
-//! which path the runtime uses.
+//! which path the runtime uses. On the epoll backend the rings are user-space pools (see
+//! [`BufRing`]): a reader still holds no buffer while its socket is idle.
 
 use super::BufRing;
 use crate::driver::DriverCell;
@@ -105,7 +106,9 @@ impl ReadPool {
     }
 
     fn first_ring(&self) -> Result<BufRing, String> {
-        if !multishot_recv_supported(&kernel_release()) {
+        // On epoll the "ring" is a user-space pool read into at readiness: no kernel support needed.
+        let readiness = self.driver.borrow().is_readiness();
+        if !readiness && !multishot_recv_supported(&kernel_release()) {
             return Err(format!(
                 "this kernel ({}) lacks multishot receive (Linux 6.0)",
                 kernel_release().trim()

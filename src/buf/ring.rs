@@ -8,6 +8,11 @@
 //! that drains the ring is back-pressure (`ENOBUFS`, re-armed when buffers return), not an error.
 //!
 //! Several rings may exist per runtime (each gets its own buffer group id).
+//!
+//! On the epoll backend there is no kernel ring: the buffers are a user-space pool, and a
+//! receive takes one only once its socket is readable, reads into it, and hands it over as the
+//! kernel would (so an idle connection still holds no buffer). Group ids count per runtime
+//! there too, but name nothing in the kernel.
 
 use super::region::Region;
 use crate::driver::{self, DriverCell};
@@ -54,12 +59,16 @@ struct RingInner {
     waiters: RefCell<Vec<Waker>>,
     /// Whether the kernel accepted the group (so dropping must unregister it).
     registered: bool,
+    /// Epoll backend: the buffers no reader holds (the kernel's ring does this on io_uring).
+    free: Option<RefCell<Vec<u16>>>,
     /// The runtime whose ring the group is registered with; ops naming the group must go there.
     driver: Rc<DriverCell>,
 }
 
 impl BufRing {
     /// Allocates `entries` buffers of `buf_size` bytes and registers them as a new buffer group.
+    /// On the epoll backend nothing is registered: receives take a buffer from this pool when
+    /// their socket is readable, so they behave the same (an idle reader holds no buffer).
     ///
     /// # Errors
     ///
@@ -92,12 +101,18 @@ impl BufRing {
             ));
         }
         let count = usize::from(entries);
-        let ring = Region::new(count * std::mem::size_of::<RawEntry>(), 4096)?;
+        let readiness = driver.borrow().is_readiness();
+        // The kernel reads no ring on epoll: a page for it would be wasted.
+        let ring = match readiness {
+            true => Region::new(0, 1)?,
+            false => Region::new(count * std::mem::size_of::<RawEntry>(), 4096)?,
+        };
         let buffers = Region::new(count.checked_mul(buf_size).ok_or_else(too_large)?, 64)?;
-        let bgid = driver
-            .borrow_mut()
-            .uring_for("a buffer ring (BufRing)")?
-            .next_buffer_group()?;
+        let bgid = if readiness {
+            driver.borrow_mut().epoll().next_buffer_group()?
+        } else {
+            driver.borrow_mut().uring().next_buffer_group()?
+        };
         let mut inner = RingInner {
             bgid,
             entries,
@@ -109,8 +124,18 @@ impl BufRing {
             returns: Cell::new(0),
             waiters: RefCell::new(Vec::new()),
             registered: false,
+            free: readiness.then(|| RefCell::new(Vec::with_capacity(count))),
             driver,
         };
+        if readiness {
+            for bid in 0..entries {
+                inner.publish(bid);
+            }
+            inner.returns.set(0);
+            return Ok(BufRing {
+                inner: Rc::new(inner),
+            });
+        }
         // SAFETY: `ring` is page-aligned room for `entries` entries; it and the buffers live in
         // `inner`, whose Drop unregisters the group before the memory is freed.
         unsafe {
@@ -206,6 +231,9 @@ impl BufRing {
     /// are not taken yet, so the user-space count is not enough: the kernel's own head says.
     /// (Where the kernel cannot report it, the user-space count is the best guess.)
     pub(crate) fn kernel_has_buffers(&self) -> bool {
+        if let Some(free) = &self.inner.free {
+            return !free.borrow().is_empty();
+        }
         let head = self
             .inner
             .driver
@@ -221,6 +249,22 @@ impl BufRing {
         }
     }
 
+    /// Epoll backend: takes a free buffer for a receive about to run, as the kernel would
+    /// from its ring; `None` when all are held. The caller gives it back with
+    /// [`unpick`](BufRing::unpick) if nothing arrived, or completes with its id.
+    pub(crate) fn pick(&self) -> Option<(u16, *mut u8, usize)> {
+        let bid = self.inner.free.as_ref()?.borrow_mut().pop()?;
+        let ptr = self.inner.buffers.at(usize::from(bid) * self.inner.size);
+        Some((bid, ptr, self.inner.size))
+    }
+
+    /// Gives back a buffer [`pick`](BufRing::pick)ed for a receive that got no bytes.
+    pub(crate) fn unpick(&self, bid: u16) {
+        if let Some(free) = &self.inner.free {
+            free.borrow_mut().push(bid);
+        }
+    }
+
     /// Registers `waker` to be woken when a buffer comes back.
     pub(crate) fn wait_for_buffers(&self, waker: &Waker) {
         let mut waiters = self.inner.waiters.borrow_mut();
@@ -233,6 +277,12 @@ impl BufRing {
 impl RingInner {
     /// Puts buffer `bid` at the tail and publishes the new tail to the kernel.
     fn publish(&self, bid: u16) {
+        self.available.set(self.available.get() + 1);
+        self.returns.set(self.returns.get() + 1);
+        if let Some(free) = &self.free {
+            free.borrow_mut().push(bid);
+            return;
+        }
         let tail = self.tail.get();
         let slot = usize::from(tail & (self.entries - 1));
         let entry = self
@@ -253,8 +303,6 @@ impl RingInner {
         // shared with the kernel, which reads it with acquire semantics.
         let shared_tail = unsafe { AtomicU16::from_ptr(self.ring.at(14).cast::<u16>()) };
         shared_tail.store(tail, Ordering::Release);
-        self.available.set(self.available.get() + 1);
-        self.returns.set(self.returns.get() + 1);
     }
 }
 
@@ -262,10 +310,12 @@ impl Drop for RingInner {
     fn drop(&mut self) {
         // Every RingBuf and every op using the group holds an Rc to us, so the kernel is done.
         if let Ok(mut driver) = self.driver.try_borrow_mut() {
-            // A group only exists on io_uring (`new` fails on epoll before making one).
-            driver
-                .uring()
-                .release_buffer_group(self.bgid, self.registered);
+            match &mut *driver {
+                crate::driver::Driver::Uring(uring) => {
+                    uring.release_buffer_group(self.bgid, self.registered)
+                }
+                crate::driver::Driver::Epoll(epoll) => epoll.release_buffer_group(self.bgid),
+            }
         }
     }
 }

@@ -8,9 +8,14 @@
 
 use super::loss::LossWatch;
 use crate::buf::{BufRing, RingBuf};
-use crate::driver::op::{CqeResult, MultiOp, OpCode, Owner};
+use crate::driver::op::{CqeResult, Interest, MultiOp, OpCode, Owner, Performed, MORE};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
+use std::os::fd::RawFd;
+
+/// `IORING_CQE_F_BUFFER` and `IORING_CQE_BUFFER_SHIFT`: an emulated item names its buffer so.
+const BUFFER: u32 = 1;
+const BUFFER_SHIFT: u32 = 16;
 
 pub(crate) struct RecvMulti {
     fd: SharedFd,
@@ -48,7 +53,9 @@ impl RecvMulti {
 
 // SAFETY: the entry carries no pointer: the kernel writes into buffers of the ring, whose memory
 // the `BufRing` clone in `self.ring` keeps registered and allocated for as long as this op's data
-// lives (until its final completion). The socket is kept open by the `SharedFd` clone.
+// lives (until its final completion). The socket is kept open by the `SharedFd` clone. On epoll,
+// `perform` receives into a buffer it took from the ring's free list: no reader holds it, the
+// ring clone keeps it allocated, and the call ends before `perform` returns.
 unsafe impl OpCode for RecvMulti {
     type Output = ();
 
@@ -56,6 +63,38 @@ unsafe impl OpCode for RecvMulti {
 
     fn sqe(&mut self) -> squeue::Entry {
         opcode::RecvMulti::new(self.fd.types_fd(), self.ring.group_id()).build()
+    }
+
+    /// Emulated multishot (epoll): one receive per poll, into a buffer of the ring taken only
+    /// now, so a connection waiting for bytes holds none; the item names it as the kernel would.
+    fn perform(&mut self) -> Performed {
+        let Some((bid, ptr, len)) = self.ring.pick() else {
+            // The ring ran dry: the reader waits for a buffer to come back, then re-arms.
+            return Performed::Done(CqeResult::from_raw(-libc::ENOBUFS, 0));
+        };
+        let picked = MORE | BUFFER | (u32::from(bid) << BUFFER_SHIFT);
+        match super::recv_now(&self.fd, ptr, len, 0) {
+            Performed::Done(CqeResult { result: Ok(n), .. }) if n > 0 => {
+                let cqe = CqeResult {
+                    result: Ok(n),
+                    flags: picked,
+                };
+                // Fewer bytes than room: none are left until epoll reports the socket again.
+                match (n as usize) < len {
+                    true => Performed::Drained(cqe, self.fd.raw()),
+                    false => Performed::Done(cqe),
+                }
+            }
+            // End of stream, an error, or no bytes yet: the buffer goes back unused.
+            other => {
+                self.ring.unpick(bid);
+                other
+            }
+        }
+    }
+
+    fn readiness(&self) -> Option<(RawFd, Interest)> {
+        Some((self.fd.raw(), Interest::Read))
     }
 
     fn complete(self, _cqe: CqeResult) {}
