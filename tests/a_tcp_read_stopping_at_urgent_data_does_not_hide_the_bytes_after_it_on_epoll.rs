@@ -22,7 +22,9 @@ fn the_bytes_after_an_urgent_byte_are_read_without_new_readiness() {
             let (mut conn, _) = listener.accept().unwrap();
             wait_go.recv().unwrap();
             conn.write_all(b"abc").unwrap();
-            socket2::SockRef::from(&conn).send_out_of_band(b"X").unwrap();
+            socket2::SockRef::from(&conn)
+                .send_out_of_band(b"X")
+                .unwrap();
             conn.write_all(b"def").unwrap();
             // Kept open: an end of stream would be new readiness and hide the bug.
             let _ = wait_done.recv();
@@ -32,7 +34,10 @@ fn the_bytes_after_an_urgent_byte_are_read_without_new_readiness() {
             let stream = TcpStream::connect(addr).await.unwrap();
             // A read that would block registers the socket with epoll; it times out.
             let waited = timeout(Duration::from_millis(20), stream.read(vec![0u8; 64])).await;
-            assert!(waited.is_err(), "a read completed before the peer sent anything");
+            assert!(
+                waited.is_err(),
+                "a read completed before the peer sent anything"
+            );
             go.send(()).unwrap();
             // Everything arrives (and its readiness is reported and consumed) before reading.
             sleep(Duration::from_millis(200)).await;
@@ -47,7 +52,11 @@ fn the_bytes_after_an_urgent_byte_are_read_without_new_readiness() {
                     )
                 });
                 let n = n.unwrap();
-                assert!(n > 0, "end of stream after {:?}", String::from_utf8_lossy(&got));
+                assert!(
+                    n > 0,
+                    "end of stream after {:?}",
+                    String::from_utf8_lossy(&got)
+                );
                 got.extend_from_slice(&buf[..n]);
             }
             assert_eq!(got, b"abcdef");

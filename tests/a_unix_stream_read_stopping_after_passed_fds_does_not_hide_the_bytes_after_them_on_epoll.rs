@@ -36,7 +36,11 @@ fn the_bytes_after_a_message_with_fds_are_read_without_new_readiness() {
                     )
                 });
                 let n = n.unwrap();
-                assert!(n > 0, "end of stream after {:?}", String::from_utf8_lossy(&got));
+                assert!(
+                    n > 0,
+                    "end of stream after {:?}",
+                    String::from_utf8_lossy(&got)
+                );
                 got.extend_from_slice(&buf[..n]);
             }
             assert_eq!(got, b"fdnext");
