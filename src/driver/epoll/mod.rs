@@ -198,6 +198,14 @@ impl Epoll {
         Ok(())
     }
 
+    /// Takes in an fd coring now owns: any entry under its number is stale, left by an fd closed
+    /// where this runtime could not see it (dropped outside `block_on`, or under another
+    /// runtime), and would make the new one be thought non-blocking and registered.
+    pub(crate) fn adopt(&mut self, fd: RawFd) -> io::Result<()> {
+        self.forget(fd);
+        self.ensure_nonblocking(fd)
+    }
+
     /// Whether an op on `fd` should try its syscall: false only for a read on a registered fd
     /// found drained and not reported readable since.
     #[inline]
