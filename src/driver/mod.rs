@@ -194,7 +194,7 @@ impl Driver {
     pub(crate) fn adopt_fd(&mut self, fd: RawFd) -> io::Result<()> {
         match self {
             Driver::Uring(_) => Ok(()),
-            Driver::Epoll(e) => e.ensure_nonblocking(fd),
+            Driver::Epoll(e) => e.adopt(fd),
         }
     }
 

@@ -49,8 +49,9 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
     fn perform(&mut self) -> Performed {
         let len = self.buf.bytes_total();
         match super::recv_now(&self.fd, self.buf.stable_mut_ptr(), len, 0) {
-            // A stream hands over all it holds up to the room given: fewer bytes means none
-            // are left (a datagram says nothing about the next one).
+            // A stream hands over all it holds up to the room given: fewer bytes usually means
+            // none are left (a datagram says nothing about the next one); the driver trusts it
+            // only where that holds (TCP with no urgent data, see `Epoll::drained`).
             Performed::Done(cqe)
                 if self.is_stream()
                     && cqe

@@ -81,6 +81,11 @@ struct Waiters {
     /// finding no data still returns at once (end of stream, or the error), so the fd is never
     /// "drained" again and no further edge would come to say so.
     read_closed: bool,
+    /// A short read may be taken as "drained": a TCP socket that has not reported urgent data.
+    /// Set at registration. A TCP read stops short at the urgent mark, and a Unix stream read
+    /// after bytes that carried fds (or came from another writer), with more bytes queued and
+    /// no new edge to come, so neither may skip its next syscall.
+    short_reads_drain: bool,
     read: Vec<Waker>,
     write: Vec<Waker>,
 }
@@ -182,7 +187,11 @@ impl Epoll {
             self.fds.resize_with(index + 1, Waiters::default);
         }
         if !self.fds[index].registered {
-            let events = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+            let events = (libc::EPOLLIN
+                | libc::EPOLLOUT
+                | libc::EPOLLRDHUP
+                | libc::EPOLLPRI
+                | libc::EPOLLET) as u32;
             match self.ctl(libc::EPOLL_CTL_ADD, fd, events, index as u64) {
                 Ok(()) => {}
                 // Still in the set from before (a registration the table had forgotten).
@@ -195,6 +204,7 @@ impl Epoll {
                 }
             }
             self.fds[index].registered = true;
+            self.fds[index].short_reads_drain = is_tcp(fd);
         }
         let waiters = &mut self.fds[index];
         let list = match interest {
@@ -220,6 +230,14 @@ impl Epoll {
         Ok(())
     }
 
+    /// Takes in an fd coring now owns: any entry under its number is stale, left by an fd closed
+    /// where this runtime could not see it (dropped outside `block_on`, or under another
+    /// runtime), and would make the new one be thought non-blocking and registered.
+    pub(crate) fn adopt(&mut self, fd: RawFd) -> io::Result<()> {
+        self.forget(fd);
+        self.ensure_nonblocking(fd)
+    }
+
     /// Whether an op on `fd` should try its syscall: false only for a read on a registered fd
     /// found drained and not reported readable since.
     #[inline]
@@ -230,11 +248,13 @@ impl Epoll {
         !(interest == Interest::Read && waiters.registered && waiters.drained)
     }
 
-    /// A stream read took all there was from the registered `fd`; see [`Epoll::may_be_ready`].
+    /// A stream read came back short on the registered `fd`: drained, if short reads prove it
+    /// there (`short_reads_drain`); see [`Epoll::may_be_ready`].
     #[inline]
     pub(crate) fn drained(&mut self, fd: RawFd) {
         if let Some(waiters) = usize::try_from(fd).ok().and_then(|i| self.fds.get_mut(i)) {
-            waiters.drained = waiters.registered && !waiters.read_closed;
+            waiters.drained =
+                waiters.registered && waiters.short_reads_drain && !waiters.read_closed;
         }
     }
 
@@ -250,6 +270,7 @@ impl Epoll {
         waiters.nonblocking = false;
         waiters.drained = false;
         waiters.read_closed = false;
+        waiters.short_reads_drain = false;
         waiters.registered = false;
         // Waiters left belong to dropped ops (a live op keeps its fd open): they are woken,
         // harmlessly, and dropped after the borrow like every other waker.
@@ -327,6 +348,11 @@ impl Epoll {
             if flags & ((libc::EPOLLRDHUP as u32) | hup) != 0 {
                 waiters.read_closed = true;
             }
+            if flags & libc::EPOLLPRI as u32 != 0 {
+                // Urgent data: reads stop short at its mark from now on (see `short_reads_drain`).
+                waiters.short_reads_drain = false;
+                waiters.drained = false;
+            }
             if flags & ((libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) as u32 | hup) != 0 {
                 waiters.drained = false;
                 self.woken.append(&mut waiters.read);
@@ -374,6 +400,23 @@ impl Epoll {
         std::thread::sleep(std::time::Duration::from_millis(1));
         false
     }
+}
+
+/// Whether `fd` is a TCP socket (asked once, when it is registered): see `short_reads_drain`.
+fn is_tcp(fd: RawFd) -> bool {
+    let mut domain: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: SO_DOMAIN writes one c_int into the live local `domain`, at most `len` bytes.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_DOMAIN,
+            (&raw mut domain).cast(),
+            &mut len,
+        )
+    };
+    rc == 0 && (domain == libc::AF_INET || domain == libc::AF_INET6)
 }
 
 /// Makes `fd` non-blocking, so the readiness backend's syscalls on it never block the core.

@@ -120,3 +120,15 @@ impl Epoll {
         }
     }
 }
+
+impl Drop for Epoll {
+    /// The last holder of the driver may be an op that outlived its runtime (a future kept past
+    /// `block_on`), dropped while its call still runs or waits on the pool: shutdown could not
+    /// wait for it, so its data (buffer, fd) is leaked, never freed under the call.
+    fn drop(&mut self) {
+        self.reap_orphans();
+        for orphan in self.orphans.drain(..) {
+            std::mem::forget(orphan);
+        }
+    }
+}
