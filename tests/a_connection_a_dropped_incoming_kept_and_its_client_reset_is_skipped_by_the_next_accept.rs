@@ -15,6 +15,10 @@ use std::time::Duration;
 
 #[test]
 fn a_kept_connection_reset_without_an_address_is_skipped() {
+    // On epoll an `Incoming` accepts when polled: a dropped one keeps no connection.
+    if common::skip::io_uring_only("a_kept_connection_reset_without_an_address_is_skipped") {
+        return;
+    }
     let _watchdog = Watchdog::new(30, "kept multishot connection reset");
     coring::block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();

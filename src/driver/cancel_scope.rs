@@ -13,6 +13,10 @@
 //! still in flight its cancel the moment the scope's deadline passes. The op's own poll then
 //! finds the scope cancelling and turns the kernel's `ECANCELED` into `TimedOut`.
 //!
+//! On the readiness backend no op is in the kernel: an op waits for its fd with its waker
+//! registered. Such waits are tracked by waker, and `cancel_all` wakes them, so their next poll
+//! happens inside the cancelling scope and ends them with `TimedOut`.
+//!
 //! The scopes being polled are a thread-local stack, so ops of other tasks are untouched; an
 //! op is tracked by every scope on the stack, so a cancelling outer scope cancels the ops of
 //! inner ones too.
@@ -25,6 +29,7 @@ use std::cell::{Cell, RefCell};
 use std::io;
 use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Waker;
 
 thread_local! {
     static CANCELLING: Cell<bool> = const { Cell::new(false) };
@@ -32,6 +37,8 @@ thread_local! {
     static ACTIVE: RefCell<Vec<Scope>> = const { RefCell::new(Vec::new()) };
     /// The ops submitted inside scopes that may still be in flight: scope, driver, `user_data`.
     static TRACKED: RefCell<Vec<(Scope, Weak<DriverCell>, u64)>> = const { RefCell::new(Vec::new()) };
+    /// Readiness backend: the wakers of ops that waited for their fd inside scopes.
+    static WAITING: RefCell<Vec<(Scope, Waker)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Whether ops polled now should be cancelled (and still awaited).
@@ -63,6 +70,11 @@ impl Scope {
                 *scope != self
             })
         });
+        // Wakers are woken (and dropped) outside the list's borrow: they may be anyone's code.
+        let waiting = take_waiting(self);
+        for waker in waiting {
+            waker.wake();
+        }
         for (driver, user_data) in mine {
             // Scopes are polled by tasks, never under the driver's borrow; were it borrowed,
             // the op would still complete on its own.
@@ -73,6 +85,53 @@ impl Scope {
             }
         }
     }
+}
+
+impl Scope {
+    /// Forgets the waits this scope tracked: it is done, nothing of it will be cancelled.
+    pub(crate) fn forget(self) {
+        drop(take_waiting(self));
+    }
+}
+
+/// Takes this scope's tracked wakers out of the list (empty if the thread is exiting).
+fn take_waiting(scope: Scope) -> Vec<Waker> {
+    let mut mine = Vec::new();
+    let _ = WAITING.try_with(|waiting| {
+        let mut waiting = waiting.borrow_mut();
+        let mut index = 0;
+        while index < waiting.len() {
+            if waiting[index].0 == scope {
+                mine.push(waiting.swap_remove(index).1);
+            } else {
+                index += 1;
+            }
+        }
+    });
+    mine
+}
+
+/// Readiness backend: records that an op polled inside the scopes being polled, if any, now
+/// waits with `waker`, so a scope's deadline can wake it (see the module docs). A waker already
+/// tracked for a scope is not added again, so a long wait costs one entry.
+pub(crate) fn track_waiting(waker: &Waker) {
+    ACTIVE.with(|active| {
+        let active = active.borrow();
+        if active.is_empty() {
+            return;
+        }
+        WAITING.with(|waiting| {
+            let mut waiting = waiting.borrow_mut();
+            for scope in active.iter() {
+                if !waiting
+                    .iter()
+                    .any(|(s, w)| s == scope && w.will_wake(waker))
+                {
+                    waiting.push((*scope, waker.clone()));
+                }
+            }
+        });
+    });
 }
 
 /// Records that the op just pushed to `driver`'s slot `index` belongs to the scopes being

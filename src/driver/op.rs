@@ -430,6 +430,16 @@ enum Step {
 /// for the fd it waits on. A cancelling scope ends it with `ECANCELED` (which the scope turns
 /// into its `TimedOut`), as the kernel's cancel would: nothing was done.
 fn perform<T: OpCode>(driver: &Rc<DriverCell>, data: &mut T, cx: &mut Context<'_>) -> Step {
+    let step = attempt(driver, data, cx);
+    if matches!(step, Step::Pending) {
+        // After the driver's borrow: a cancelling scope must be able to wake this wait.
+        cancel_scope::track_waiting(cx.waker());
+    }
+    step
+}
+
+/// The body of [`perform`].
+fn attempt<T: OpCode>(driver: &Rc<DriverCell>, data: &mut T, cx: &mut Context<'_>) -> Step {
     if cancel_scope::requested() {
         return Step::Done(cancel_scope::after_cancel(CqeResult::from_raw(
             -libc::ECANCELED,

@@ -76,6 +76,7 @@ pub async fn timeout_op_at<F: Future>(deadline: Instant, future: F) -> F::Output
     let mut sleep = sleep_until(deadline);
     let mut expired = false;
     let scope = cancel_scope::Scope::new();
+    let _forget = ForgetOnDrop(scope);
     poll_fn(|cx| {
         // The deadline is checked first, so an operation first polled after it never starts.
         if !expired && Pin::new(&mut sleep).poll(cx).is_ready() {
@@ -88,4 +89,13 @@ pub async fn timeout_op_at<F: Future>(deadline: Instant, future: F) -> F::Output
         future.as_mut().poll(cx)
     })
     .await
+}
+
+/// Forgets a scope's tracked waits when its `timeout_op` ends or is dropped.
+struct ForgetOnDrop(cancel_scope::Scope);
+
+impl Drop for ForgetOnDrop {
+    fn drop(&mut self) {
+        self.0.forget();
+    }
 }
