@@ -58,6 +58,11 @@ impl Scope {
         Scope(NEXT.fetch_add(1, Ordering::Relaxed))
     }
 
+    /// Forgets the waits this scope tracked: it is done, nothing of it will be cancelled.
+    pub(crate) fn forget(self) {
+        drop(take_waiting(self));
+    }
+
     /// Asks the kernel to cancel every op this scope submitted that is still in flight; their
     /// futures take the results as usual.
     pub(crate) fn cancel_all(self) {
@@ -84,13 +89,6 @@ impl Scope {
                 }
             }
         }
-    }
-}
-
-impl Scope {
-    /// Forgets the waits this scope tracked: it is done, nothing of it will be cancelled.
-    pub(crate) fn forget(self) {
-        drop(take_waiting(self));
     }
 }
 
