@@ -21,7 +21,7 @@
 //! Dropping the adapter with bytes accepted but not flushed drops them, as dropping any
 //! buffered writer does: flush first (the codecs and hyper do).
 
-use crate::driver::op::Op;
+use crate::driver::op_future::Op;
 use crate::fd::SharedFd;
 use crate::op::keep::Leftover;
 use crate::op::loss::LossFlag;

@@ -23,7 +23,7 @@
 //!
 //! `time::timeout_op` is the public face.
 
-use super::op::CqeResult;
+use super::opcode::CqeResult;
 use super::{Driver, DriverCell};
 use std::cell::{Cell, RefCell};
 use std::io;

@@ -18,7 +18,7 @@
 //!
 //! This file is pure: no ring, no unsafe. The transitions are unit-tested with `Rc` payloads.
 
-use super::op::{Abandoned, CqeResult};
+use super::opcode::{Abandoned, CqeResult};
 use std::collections::VecDeque;
 use std::task::Waker;
 

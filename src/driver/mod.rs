@@ -8,7 +8,7 @@
 //!   an op's memory between polls and a dropped op needs no cancel.
 //!
 //! [`Driver`] is an enum over the two, matched per call (no `dyn` on the hot path). `Op` and
-//! `MultiOp` (`op.rs`) ask it which way to go; nothing above `driver/` and `op/` knows which
+//! `MultiOp` (`op_future.rs`, `multishot.rs`) ask it which way to go; nothing above `driver/` and `op/` knows which
 //! backend runs. How a backend is chosen: [`select`].
 //!
 //! The driver knows nothing of tasks or timers: it is told when to park and for how long.
@@ -24,7 +24,9 @@ pub(crate) mod epoll;
 pub mod faults;
 pub(crate) mod fork;
 mod lifecycle;
-pub(crate) mod op;
+pub(crate) mod multishot;
+pub(crate) mod op_future;
+pub(crate) mod opcode;
 mod select;
 pub(crate) mod uring;
 
@@ -39,7 +41,7 @@ pub(crate) use uring::setup::{CompletionBatch, RingConfig};
 
 use crate::counters::Counters;
 use epoll::Epoll;
-use op::{Abandoned, CqeResult};
+use opcode::{Abandoned, CqeResult};
 use std::cell::RefCell;
 use std::io;
 use std::os::fd::RawFd;

@@ -13,6 +13,7 @@ mod remote;
 mod state;
 #[cfg(test)]
 mod tests;
+mod unwind;
 mod waker;
 
 pub use handle::JoinHandle;
@@ -121,7 +122,7 @@ impl Executor {
         // none may cut shutdown short: a task left behind would have its `!Send` future
         // dropped by whichever thread drops its last waker.
         for work in injected {
-            raw_task::drop_quietly(work);
+            unwind::drop_quietly(work);
         }
         let mut tasks = remote;
         loop {

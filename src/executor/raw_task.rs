@@ -47,6 +47,7 @@ use super::handle::JoinHandle;
 use super::join::JoinError;
 use super::remote::Remote;
 use super::state::{Run, TaskState};
+use super::unwind::{drop_panic, drop_quietly, drop_quietly_with, Panic};
 use super::waker::borrowed_waker;
 use std::cell::{Cell, UnsafeCell};
 use std::future::Future;
@@ -114,31 +115,6 @@ pub(crate) enum Ran {
 
 /// No registry slot yet.
 const UNREGISTERED: u32 = u32::MAX;
-
-/// A caught panic's payload.
-type Panic = Box<dyn std::any::Any + Send>;
-
-/// Drops a caught panic's payload (the panic hook has already reported the panic). A payload
-/// whose own `Drop` panics is forgotten: that second payload could do the same again.
-fn drop_panic(panic: Panic) {
-    if let Err(again) = catch_unwind(AssertUnwindSafe(|| drop(panic))) {
-        std::mem::forget(again);
-    }
-}
-
-/// Drops `value` (user code: a future's output, a user's waker) so that a panicking `Drop`
-/// does not unwind into the worker.
-pub(super) fn drop_quietly<T>(value: T) {
-    drop_quietly_with(value, drop);
-}
-
-/// Hands `value` to `f` (say `Waker::wake`, which runs a user's `Wake`) so that a panic there
-/// does not unwind into the worker.
-fn drop_quietly_with<T>(value: T, f: impl FnOnce(T)) {
-    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| f(value))) {
-        drop_panic(panic);
-    }
-}
 
 /// One counted reference to a task, as the run queues and the registry hold them.
 pub(crate) struct TaskRef(pub(super) NonNull<Header>);

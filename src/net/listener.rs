@@ -2,7 +2,8 @@
 
 use super::backoff::AcceptBackoff;
 use super::{first_ok, socket_addr, TcpStream};
-use crate::driver::op::{MultiOp, Op};
+use crate::driver::multishot::MultiOp;
+use crate::driver::op_future::Op;
 use crate::fd::SharedFd;
 use crate::op;
 use crate::op::accept::Accept;

@@ -3,7 +3,7 @@
 use super::{first_ok, socket_addr};
 use crate::buf::put_slice;
 use crate::buf::{BufResult, IoBuf, IoBufMut};
-use crate::driver::op::Op;
+use crate::driver::op_future::Op;
 use crate::fd::SharedFd;
 use crate::op;
 use crate::op::keep::{Datagram, Kept, Leftover};

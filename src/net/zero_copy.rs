@@ -3,7 +3,8 @@
 
 use super::TcpStream;
 use crate::buf::{BufResult, BufRing, IoBuf, IoBufMut, RingBuf};
-use crate::driver::op::{CqeResult, MultiOp};
+use crate::driver::multishot::MultiOp;
+use crate::driver::opcode::CqeResult;
 use crate::fd::SharedFd;
 use crate::op::loss::LossFlag;
 use crate::op::recv_multi::{recv_multi, RecvMulti};

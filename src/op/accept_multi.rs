@@ -1,8 +1,9 @@
 //! Multishot `ACCEPT`: one submission, a completion per incoming connection.
 
 use super::keep::{Connection, KeepWatch};
-use crate::driver::op::Performed;
-use crate::driver::op::{CqeResult, MultiOp, OpCode, Owner};
+use crate::driver::multishot::MultiOp;
+use crate::driver::opcode::Performed;
+use crate::driver::opcode::{CqeResult, OpCode, Owner};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -38,7 +39,7 @@ unsafe impl OpCode for AcceptMulti {
     /// Emulated multishot: one accept per poll, each an item of the same stream.
     fn perform(&mut self) -> Performed {
         let (addr, len) = (std::ptr::null_mut(), std::ptr::null_mut());
-        super::accept_now(&self.fd, addr, len, crate::driver::op::MORE)
+        super::accept_now(&self.fd, addr, len, crate::driver::opcode::MORE)
     }
 
     fn blocking_fd(&self) -> Option<std::os::fd::RawFd> {

@@ -7,8 +7,9 @@
 //! runtime was shutting down), the fd is closed synchronously instead.
 
 use crate::driver::cancel_scope;
-use crate::driver::op::Performed;
-use crate::driver::op::{CqeResult, Op, OpCode};
+use crate::driver::op_future::Op;
+use crate::driver::opcode::Performed;
+use crate::driver::opcode::{CqeResult, OpCode};
 use io_uring::{opcode, squeue, types};
 use std::io;
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
@@ -42,7 +43,7 @@ unsafe impl OpCode for Close {
         // SAFETY: `raw` came from the OwnedFd this op owned; nothing else closes it. Called
         // once: after EINTR the fd is closed anyway, and a retry could close a reused number.
         let rc = unsafe { libc::close(raw) };
-        Performed::from_rc(rc as isize, raw, crate::driver::op::Interest::Read, 0)
+        Performed::from_rc(rc as isize, raw, crate::driver::opcode::Interest::Read, 0)
     }
 
     fn complete(mut self, cqe: CqeResult) -> Self::Output {

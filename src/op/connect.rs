@@ -4,8 +4,9 @@
 //! submitting call returns (the connect is retried when the handshake finishes).
 
 use super::heap::Heap;
-use crate::driver::op::{CqeResult, Op, OpCode};
-use crate::driver::op::{Interest, Performed};
+use crate::driver::op_future::Op;
+use crate::driver::opcode::{CqeResult, OpCode};
+use crate::driver::opcode::{Interest, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 use socket2::SockAddr;

@@ -1,7 +1,8 @@
 //! `FSYNC`: flush a file's data (and, unless `DATASYNC`, its metadata) to the device.
 
-use crate::driver::op::Performed;
-use crate::driver::op::{CqeResult, Op, OpCode};
+use crate::driver::op_future::Op;
+use crate::driver::opcode::Performed;
+use crate::driver::opcode::{CqeResult, OpCode};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue, types::FsyncFlags};
 use std::io;

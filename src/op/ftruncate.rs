@@ -1,7 +1,8 @@
 //! `FTRUNCATE` (Linux 6.9): set a file's length.
 
-use crate::driver::op::Performed;
-use crate::driver::op::{CqeResult, Op, OpCode};
+use crate::driver::op_future::Op;
+use crate::driver::opcode::Performed;
+use crate::driver::opcode::{CqeResult, OpCode};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 use std::io;

@@ -11,7 +11,7 @@
 //! (The flag here only settles; nothing ever marks it lost.)
 
 use super::loss::{LossFlag, LossWatch};
-use crate::driver::op::{CqeResult, Owner};
+use crate::driver::opcode::{CqeResult, Owner};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;

@@ -21,7 +21,7 @@
 //! instead, saying so, and works again once the first runtime is dropped (which finishes the
 //! abandoned op) or runs again.
 
-use crate::driver::op::{CqeResult, Owner};
+use crate::driver::opcode::{CqeResult, Owner};
 use crate::driver::{self, DriverCell};
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -32,10 +32,10 @@ use std::task::{Context, Poll, Waker};
 
 /// One direction of a byte stream: whether cancelled ops lost bytes, and whether some still may.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct LossFlag(Rc<State>);
+pub(crate) struct LossFlag(Rc<LossState>);
 
 #[derive(Debug, Default)]
-struct State {
+struct LossState {
     lost: Cell<bool>,
     /// Abandoned ops of this direction whose final completion has not been reaped.
     settling: Cell<u32>,

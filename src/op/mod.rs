@@ -31,7 +31,7 @@ pub(crate) mod statx;
 pub(crate) mod unlink_at;
 pub(crate) mod write_at;
 
-use crate::driver::op::{Interest, Performed};
+use crate::driver::opcode::{Interest, Performed};
 use crate::fd::SharedFd;
 
 /// The most iovecs one `sendmsg`/`recvmsg` takes (Linux's `UIO_MAXIOV`); more is `EMSGSIZE`.
@@ -62,7 +62,7 @@ fn written(ptr: *mut u8, n: usize) -> Vec<u8> {
 }
 
 // Readiness backend helpers: the syscalls ops perform at once on their own data (see
-// `driver/op.rs`, `OpCode::perform`). MSG_DONTWAIT keeps them non-blocking even on an fd that
+// `driver/opcode.rs`, `OpCode::perform`). MSG_DONTWAIT keeps them non-blocking even on an fd that
 // was not made non-blocking (one made outside the runtime).
 
 /// `recv` into `len` bytes at `ptr`.

@@ -1,7 +1,8 @@
 //! `NOP`: a ring round trip that does nothing; used to measure the runtime's own overhead.
 
-use crate::driver::op::Performed;
-use crate::driver::op::{CqeResult, Op, OpCode};
+use crate::driver::op_future::Op;
+use crate::driver::opcode::Performed;
+use crate::driver::opcode::{CqeResult, OpCode};
 use io_uring::{opcode, squeue};
 use std::io;
 

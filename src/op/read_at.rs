@@ -1,8 +1,9 @@
 //! `READ` and `READ_FIXED` at an explicit file offset, into an owned buffer (`pread(2)`).
 
 use crate::buf::{BufResult, IoBufMut};
-use crate::driver::op::Performed;
-use crate::driver::op::{CqeResult, Op, OpCode};
+use crate::driver::op_future::Op;
+use crate::driver::opcode::Performed;
+use crate::driver::opcode::{CqeResult, OpCode};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 

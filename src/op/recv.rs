@@ -6,8 +6,9 @@
 
 use super::keep::{Datagram, Leftover};
 use crate::buf::{BufResult, IoBufMut};
-use crate::driver::op::{CqeResult, Op, OpCode, Owner};
-use crate::driver::op::{Interest, Performed};
+use crate::driver::op_future::Op;
+use crate::driver::opcode::{CqeResult, OpCode, Owner};
+use crate::driver::opcode::{Interest, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 

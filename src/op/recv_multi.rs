@@ -8,7 +8,8 @@
 
 use super::loss::LossWatch;
 use crate::buf::{BufRing, RingBuf};
-use crate::driver::op::{CqeResult, Interest, MultiOp, OpCode, Owner, Performed, MORE};
+use crate::driver::multishot::MultiOp;
+use crate::driver::opcode::{CqeResult, Interest, OpCode, Owner, Performed, MORE};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 use std::os::fd::RawFd;

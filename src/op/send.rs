@@ -5,8 +5,9 @@
 
 use super::loss::LossWatch;
 use crate::buf::{BufResult, IoBuf};
-use crate::driver::op::Performed;
-use crate::driver::op::{CqeResult, Op, OpCode, Owner};
+use crate::driver::op_future::Op;
+use crate::driver::opcode::Performed;
+use crate::driver::opcode::{CqeResult, OpCode, Owner};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 

@@ -7,8 +7,9 @@
 use super::heap::Heap;
 use super::loss::LossWatch;
 use crate::buf::{BufResult, IoBuf};
-use crate::driver::op::{CqeResult, Op, OpCode, Owner};
-use crate::driver::op::{Interest, Performed};
+use crate::driver::op_future::Op;
+use crate::driver::opcode::{CqeResult, OpCode, Owner};
+use crate::driver::opcode::{Interest, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 use socket2::SockAddr;

@@ -1,7 +1,8 @@
 //! `SHUTDOWN`: shut down one or both directions of a connected socket.
 
-use crate::driver::op::{CqeResult, Op, OpCode};
-use crate::driver::op::{Interest, Performed};
+use crate::driver::op_future::Op;
+use crate::driver::opcode::{CqeResult, OpCode};
+use crate::driver::opcode::{Interest, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 use std::io;

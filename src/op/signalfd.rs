@@ -9,8 +9,9 @@
 //! is reading any more.
 
 use super::heap::Heap;
-use crate::driver::op::{CqeResult, Op, OpCode};
-use crate::driver::op::{Interest, Performed};
+use crate::driver::op_future::Op;
+use crate::driver::opcode::{CqeResult, OpCode};
+use crate::driver::opcode::{Interest, Performed};
 use io_uring::{opcode, squeue, types};
 use std::io;
 use std::os::fd::RawFd;

@@ -5,8 +5,9 @@
 
 use super::heap::Heap;
 use super::path::OwnedPath;
-use crate::driver::op::Performed;
-use crate::driver::op::{CqeResult, Op, OpCode};
+use crate::driver::op_future::Op;
+use crate::driver::opcode::Performed;
+use crate::driver::opcode::{CqeResult, OpCode};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue, types};
 use std::ffi::CString;

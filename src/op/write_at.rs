@@ -4,8 +4,9 @@
 //! out through `WRITE_FIXED` itself.
 
 use crate::buf::{BufResult, IoBuf};
-use crate::driver::op::Performed;
-use crate::driver::op::{CqeResult, Op, OpCode};
+use crate::driver::op_future::Op;
+use crate::driver::opcode::Performed;
+use crate::driver::opcode::{CqeResult, OpCode};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 

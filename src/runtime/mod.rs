@@ -19,6 +19,7 @@ mod context;
 mod main_output;
 mod metrics;
 mod wait;
+mod worker_handle;
 mod workers;
 
 pub use crate::driver::RingMode;
@@ -27,7 +28,8 @@ pub use main_output::MainOutput;
 pub use metrics::Metrics;
 #[allow(deprecated)]
 pub use metrics::RingStats;
-pub use workers::{current_worker, workers, MultiRuntime, RemoteJoinHandle, WorkerHandle};
+pub use worker_handle::{current_worker, workers, RemoteJoinHandle, WorkerHandle};
+pub use workers::MultiRuntime;
 
 use crate::buf::pool::ReadPool;
 pub use crate::buf::ReadPath;
@@ -336,7 +338,7 @@ fn notify_through_ring(target_ring_fd: std::os::fd::RawFd, target_id: usize) -> 
 #[derive(Default)]
 struct Turn {
     wakers: Vec<Waker>,
-    graveyard: Vec<Box<dyn crate::driver::op::Abandoned>>,
+    graveyard: Vec<Box<dyn crate::driver::opcode::Abandoned>>,
     /// Runtimes whose `MSG_RING` wake-up from this ring the kernel refused.
     failed_wakes: Vec<usize>,
 }
@@ -366,7 +368,7 @@ impl Turn {
 
 /// Drops abandoned op data, which holds user buffers: a buffer whose `Drop` panics must not end
 /// the loop (or, at shutdown, leave the rest of the data undropped).
-fn bury(graveyard: &mut Vec<Box<dyn crate::driver::op::Abandoned>>) {
+fn bury(graveyard: &mut Vec<Box<dyn crate::driver::opcode::Abandoned>>) {
     for data in graveyard.drain(..) {
         let _ = catch_unwind(AssertUnwindSafe(|| drop(data)));
     }

@@ -29,7 +29,7 @@ mod offload;
 
 pub(crate) use offload::{errno_rc, Job, Syscall};
 
-use super::op::{Abandoned, Interest};
+use super::opcode::{Abandoned, Interest};
 use super::{drain_eventfd, fork, Park};
 use crate::counters::Counters;
 use std::io;

@@ -8,7 +8,7 @@
 //! outside the driver's borrow, as the io_uring backend does with an abandoned op.
 
 use super::Epoll;
-use crate::driver::op::{Abandoned, CqeResult};
+use crate::driver::opcode::{Abandoned, CqeResult};
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::sync::Arc;
 

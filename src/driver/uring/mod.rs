@@ -21,7 +21,7 @@
 //!   the borrow, so the ops' `dispose` must not run user code either (closing an fd, counting
 //!   lost bytes; provided buffers are held until the data is dropped, see `op/recv_multi.rs`).
 //!   As a last line, an `Op` dropped while the driver is borrowed anyway leaks its data rather
-//!   than free memory the kernel may still write (`op.rs`).
+//!   than free memory the kernel may still write (`op_future.rs`).
 //! * **Shutdown** cancels every in-flight op and reaps until none is left; if the kernel does not
 //!   finish within a bound, the remaining op data is leaked, never freed.
 //!
@@ -38,9 +38,9 @@ use super::fork;
 #[cfg(feature = "fault-injection")]
 use super::lifecycle::AfterCqe;
 use super::lifecycle::Lifecycle;
-use super::op::Abandoned;
+use super::opcode::Abandoned;
 #[cfg(feature = "fault-injection")]
-use super::op::CqeResult;
+use super::opcode::CqeResult;
 use super::Park;
 use crate::counters::Counters;
 use io_uring::{opcode, squeue, types, IoUring};

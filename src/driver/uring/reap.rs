@@ -1,7 +1,7 @@
 //! The io_uring backend's reaping: dispatching completions to slots, and shutdown.
 
 use super::super::lifecycle::{AfterCqe, Lifecycle};
-use super::super::op::{Abandoned, CqeResult};
+use super::super::opcode::{Abandoned, CqeResult};
 use super::super::Park;
 use super::{
     Uring, CANCEL_TOKEN, DETACHED_TOKEN, LET_GO_AFTER, MSG_SENT_MASK, MSG_SENT_TAG, MSG_WAKE_TOKEN,

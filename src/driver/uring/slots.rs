@@ -1,7 +1,7 @@
 //! The io_uring backend's op slots: taking results, abandoning and cancelling ops.
 
 use super::super::lifecycle::Lifecycle;
-use super::super::op::{Abandoned, CqeResult};
+use super::super::opcode::{Abandoned, CqeResult};
 use super::super::{given_up, set_waker};
 use super::{Uring, CANCEL_TOKEN};
 use io_uring::opcode;

@@ -1,0 +1,195 @@
+//! `MultiOp<T>`: a multishot operation (one submission, a completion per item) as a stream.
+//!
+//! It shares `Op`'s states and helpers (`op_future.rs`); what differs is that a completion
+//! flagged `F_MORE` yields an item and leaves the op in flight.
+
+use super::cancel_scope;
+use super::op_future::{abandon, perform, prepare, OpState, Step};
+use super::opcode::{unsupported_on_epoll, CqeResult, OpCode};
+use crate::task::coop;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+/// A multishot operation as a stream of results; see [`OpCode::MULTISHOT`].
+///
+/// The stream ends after the completion without `F_MORE`. Dropping it mid-stream abandons the
+/// data to the driver, which disposes of any further results and frees it at the final one.
+pub(crate) struct MultiOp<T: OpCode> {
+    state: OpState<T>,
+    /// Results that may wait untaken before the driver cancels the op (see `Lifecycle`).
+    max_waiting: usize,
+    /// A cancelling scope asked the kernel to end the stream (see `cancel_scope.rs`).
+    cancel_sent: bool,
+    /// Readiness backend: `cancel` was called, so the stream ends with `ECANCELED` when next
+    /// polled (nothing is pending in the kernel to deliver first).
+    stop: std::cell::Cell<bool>,
+}
+
+impl<T: OpCode> Unpin for MultiOp<T> {}
+
+impl<T: OpCode> MultiOp<T> {
+    pub(crate) fn new(data: T) -> Self {
+        MultiOp {
+            state: OpState::Unsubmitted(data),
+            max_waiting: usize::MAX,
+            cancel_sent: false,
+            stop: std::cell::Cell::new(false),
+        }
+    }
+
+    /// Like `new`, but once `max_waiting` results wait untaken the driver cancels the op; the
+    /// results still come, then the stream ends (with `ECANCELED` unless it ended first).
+    pub(crate) fn with_limit(data: T, max_waiting: usize) -> Self {
+        MultiOp {
+            state: OpState::Unsubmitted(data),
+            max_waiting,
+            cancel_sent: false,
+            stop: std::cell::Cell::new(false),
+        }
+    }
+
+    /// Asks the kernel to end the stream; the results it already produced still come, then the
+    /// stream ends. Nothing happens if it is not running.
+    pub(crate) fn cancel(&self) {
+        match &self.state {
+            OpState::InFlight { driver, index, .. } => {
+                driver.borrow_mut().uring().cancel_stream(*index)
+            }
+            OpState::Ready { .. } => self.stop.set(true),
+            _ => {}
+        }
+    }
+
+    /// Whether the stream was armed and has since ended (so a new one must be armed).
+    pub(crate) fn is_done(&self) -> bool {
+        matches!(self.state, OpState::Done)
+    }
+
+    /// The next result, or `None` once the kernel ended the stream.
+    ///
+    /// Results go through `f` with the op's data, so the op can interpret them (say, map a buffer
+    /// id to a pooled buffer).
+    pub(crate) fn poll_next<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        f: impl FnOnce(&mut T, CqeResult) -> R,
+    ) -> Poll<Option<R>> {
+        // As in `Op::poll`: the data stays in `self` while in flight, so a panic cannot free it.
+        if let OpState::InFlight {
+            driver,
+            index,
+            data,
+        } = &mut self.state
+        {
+            if !self.cancel_sent && cancel_scope::requested() {
+                self.cancel_sent = true;
+                driver.borrow_mut().uring().cancel_in_flight(*index);
+            }
+            if coop::poll_proceed(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let mut replaced = None;
+            let polled = driver
+                .borrow_mut()
+                .uring()
+                .poll_stream(*index, cx.waker(), &mut replaced);
+            drop(replaced);
+            return match polled {
+                Poll::Ready(Some((cqe, last))) => {
+                    let cqe = if self.cancel_sent && last {
+                        cancel_scope::after_cancel(cqe)
+                    } else {
+                        cqe
+                    };
+                    let item = f(data, cqe);
+                    if last {
+                        self.state = OpState::Done;
+                    }
+                    Poll::Ready(Some(item))
+                }
+                Poll::Ready(None) => {
+                    self.state = OpState::Done;
+                    Poll::Ready(None)
+                }
+                Poll::Pending => {
+                    coop::refund();
+                    Poll::Pending
+                }
+            };
+        }
+        if let OpState::Ready { driver, data } = &mut self.state {
+            let cqe = if self.stop.get() {
+                CqeResult::from_raw(-libc::ECANCELED, 0)
+            } else {
+                match perform(driver, data, cx) {
+                    Step::Done(cqe) => cqe,
+                    Step::Pending => return Poll::Pending,
+                    // No multishot op calls a blocking syscall.
+                    Step::Offload(_) => unsupported_on_epoll("a blocking multishot operation"),
+                }
+            };
+            let last = !cqe.has_more();
+            let item = f(data, cqe);
+            if last {
+                self.state = OpState::Done;
+            }
+            return Poll::Ready(Some(item));
+        }
+        match std::mem::replace(&mut self.state, OpState::Done) {
+            OpState::Unsubmitted(mut data) if cancel_scope::requested() => {
+                let cqe = CqeResult::from_error(cancel_scope::timed_out());
+                Poll::Ready(Some(f(&mut data, cqe)))
+            }
+            OpState::Unsubmitted(mut data) => {
+                let driver = super::current();
+                if driver.borrow().is_readiness() {
+                    if let Err(err) = prepare(&driver, &data) {
+                        return Poll::Ready(Some(f(&mut data, CqeResult::from_error(err))));
+                    }
+                    self.state = OpState::Ready { driver, data };
+                    return self.poll_next(cx, f);
+                }
+                let pushed = driver
+                    .borrow_mut()
+                    .uring()
+                    .push(data.sqe(), true, cx.waker());
+                match pushed {
+                    Ok(index) => {
+                        cancel_scope::track(&driver, index);
+                        if self.max_waiting != usize::MAX {
+                            driver
+                                .borrow_mut()
+                                .uring()
+                                .limit_stream(index, self.max_waiting);
+                        }
+                        self.state = OpState::InFlight {
+                            driver,
+                            index,
+                            data,
+                        };
+                        Poll::Pending
+                    }
+                    Err(err) => Poll::Ready(Some(f(&mut data, CqeResult::from_error(err)))),
+                }
+            }
+            OpState::InFlight { .. } | OpState::Ready { .. } | OpState::Offloaded { .. } => {
+                unreachable!("coring: handled above")
+            }
+            OpState::Done => Poll::Ready(None),
+        }
+    }
+}
+
+impl<T: OpCode> Drop for MultiOp<T> {
+    fn drop(&mut self) {
+        if let OpState::InFlight {
+            driver,
+            index,
+            mut data,
+        } = std::mem::replace(&mut self.state, OpState::Done)
+        {
+            data.abandoned(&Rc::downgrade(&driver));
+            abandon(&driver, index, Box::new(data));
+        }
+    }
+}

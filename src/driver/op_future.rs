@@ -1,0 +1,312 @@
+//! `Op<T>`: a single-shot operation as a future, over the [`OpCode`] contract (`opcode.rs`).
+//!
+//! An `Op` is created unsubmitted and touches nothing until first polled (so building one and
+//! dropping it is free). The first poll builds the submission entry from the op's own data and
+//! pushes it; the entry is submitted with the rest of the loop turn's batch. When the final
+//! completion arrives the data and the result go to [`OpCode::complete`], which hands buffers back.
+//!
+//! Dropped while in flight, an `Op` moves its data into the driver's slot, which keeps it alive
+//! until the final completion (see `lifecycle.rs`), and asks the kernel to cancel.
+//!
+//! On the readiness backend (`epoll/`) the same futures call [`OpCode::perform`] instead: the
+//! syscall runs at once, non-blocking, on the op's data; `EAGAIN` parks the future until epoll
+//! says the fd is ready. The result goes to the same `complete`, so callers cannot tell.
+//!
+//! The states, the readiness-backend attempt and the hand-over of dropped data are shared with
+//! [`MultiOp`](super::multishot::MultiOp) (`multishot.rs`).
+
+use super::opcode::{Abandoned, CqeResult, OpCode, Performed};
+use super::{cancel_scope, Driver, DriverCell};
+use crate::task::coop;
+use std::cell::RefCell;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+pub(super) enum OpState<T> {
+    Unsubmitted(T),
+    InFlight {
+        driver: Rc<DriverCell>,
+        index: usize,
+        data: T,
+    },
+    /// Readiness backend: the op performs its syscall when polled (see the module docs).
+    Ready {
+        driver: Rc<DriverCell>,
+        data: T,
+    },
+    /// Readiness backend: the op's call runs on the blocking pool, on pointers into `data`.
+    Offloaded {
+        driver: Rc<DriverCell>,
+        data: T,
+        job: std::sync::Arc<super::epoll::Job>,
+        handle: crate::task::BlockingHandle<()>,
+    },
+    Done,
+}
+
+/// A single-shot operation as a future. See the module docs.
+pub(crate) struct Op<T: OpCode> {
+    state: OpState<T>,
+    /// A cancelling scope asked the kernel to cancel this op (see `cancel_scope.rs`).
+    cancel_sent: bool,
+}
+
+// The kernel points at heap memory owned by `T`, never at `T` itself, so moving the future is fine.
+impl<T: OpCode> Unpin for Op<T> {}
+
+impl<T: OpCode> Op<T> {
+    pub(crate) fn new(data: T) -> Self {
+        Op {
+            state: OpState::Unsubmitted(data),
+            cancel_sent: false,
+        }
+    }
+}
+
+impl<T: OpCode> Future for Op<T> {
+    type Output = T::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
+        let this = self.get_mut();
+        // In flight, the data stays in `self` while the driver is asked: if anything panics, the
+        // unwinding drop abandons the data to the driver instead of freeing it under the kernel.
+        if let OpState::InFlight { driver, index, .. } = &this.state {
+            if !this.cancel_sent && cancel_scope::requested() {
+                this.cancel_sent = true;
+                driver.borrow_mut().uring().cancel_in_flight(*index);
+            }
+            // A completion already in is ready by default: ask for budget before taking it.
+            if coop::poll_proceed(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let mut replaced = None;
+            let polled = driver
+                .borrow_mut()
+                .poll_result(*index, cx.waker(), &mut replaced);
+            // Dropped after the borrow ends: a waker's Drop is user code.
+            drop(replaced);
+            let Poll::Ready(cqe) = polled else {
+                coop::refund();
+                return Poll::Pending;
+            };
+            let OpState::InFlight { data, .. } = std::mem::replace(&mut this.state, OpState::Done)
+            else {
+                unreachable!("coring: an operation's state changed while it was polled")
+            };
+            let cqe = if this.cancel_sent {
+                cancel_scope::after_cancel(cqe)
+            } else {
+                cqe
+            };
+            return Poll::Ready(data.complete(cqe));
+        }
+        if let OpState::Offloaded { job, handle, .. } = &mut this.state {
+            if Pin::new(handle).poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            // Done, or never run (the pool could not start a thread): then the data is free.
+            let cqe = job.result().unwrap_or_else(|| {
+                CqeResult::from_error(io::Error::other(
+                    "coring: the blocking pool could not run a file operation",
+                ))
+            });
+            let OpState::Offloaded { data, .. } = std::mem::replace(&mut this.state, OpState::Done)
+            else {
+                unreachable!("coring: an operation's state changed while it was polled")
+            };
+            return Poll::Ready(data.complete(cqe));
+        }
+        if let OpState::Ready { driver, data } = &mut this.state {
+            let cqe = match perform(driver, data, cx) {
+                Step::Done(cqe) => cqe,
+                Step::Pending => return Poll::Pending,
+                Step::Offload(call) => {
+                    let (job, handle) = call.start();
+                    let OpState::Ready { driver, data } =
+                        std::mem::replace(&mut this.state, OpState::Done)
+                    else {
+                        unreachable!("coring: an operation's state changed while it was polled")
+                    };
+                    this.state = OpState::Offloaded {
+                        driver,
+                        data,
+                        job,
+                        handle,
+                    };
+                    // As on io_uring, the first poll only submits: the result is taken on the
+                    // next one, even if the pool was quicker than this poll (a dropped op then
+                    // still goes through `Drop`'s disposal, closing an fd an open returned).
+                    if let OpState::Offloaded { handle, .. } = &mut this.state {
+                        if Pin::new(handle).poll(cx).is_ready() {
+                            cx.waker().wake_by_ref();
+                        }
+                    }
+                    return Poll::Pending;
+                }
+            };
+            let OpState::Ready { data, .. } = std::mem::replace(&mut this.state, OpState::Done)
+            else {
+                unreachable!("coring: an operation's state changed while it was polled")
+            };
+            return Poll::Ready(data.complete(cqe));
+        }
+        match std::mem::replace(&mut this.state, OpState::Done) {
+            OpState::Unsubmitted(data) if cancel_scope::requested() => {
+                Poll::Ready(data.complete(CqeResult::from_error(cancel_scope::timed_out())))
+            }
+            OpState::Unsubmitted(mut data) => {
+                let driver = super::current();
+                if driver.borrow().is_readiness() {
+                    if let Err(err) = prepare(&driver, &data) {
+                        return Poll::Ready(data.complete(CqeResult::from_error(err)));
+                    }
+                    this.state = OpState::Ready { driver, data };
+                    return Pin::new(this).poll(cx);
+                }
+                let pushed = driver
+                    .borrow_mut()
+                    .uring()
+                    .push(data.sqe(), T::MULTISHOT, cx.waker());
+                match pushed {
+                    Ok(index) => {
+                        cancel_scope::track(&driver, index);
+                        this.state = OpState::InFlight {
+                            driver,
+                            index,
+                            data,
+                        };
+                        Poll::Pending
+                    }
+                    Err(err) => Poll::Ready(data.complete(CqeResult::from_error(err))),
+                }
+            }
+            OpState::InFlight { .. } | OpState::Ready { .. } | OpState::Offloaded { .. } => {
+                unreachable!("coring: handled above")
+            }
+            OpState::Done => panic!("coring: an operation future was polled after it completed"),
+        }
+    }
+}
+
+impl<T: OpCode> Drop for Op<T> {
+    fn drop(&mut self) {
+        match std::mem::replace(&mut self.state, OpState::Done) {
+            OpState::InFlight {
+                driver,
+                index,
+                mut data,
+            } => {
+                data.abandoned(&Rc::downgrade(&driver));
+                abandon(&driver, index, Box::new(data));
+            }
+            OpState::Offloaded {
+                driver,
+                mut data,
+                job,
+                ..
+            } => match job.result() {
+                // Done: nobody takes the result (an fd an open returned is closed).
+                Some(cqe) => data.dispose(&cqe),
+                // Still running on the pool: the data must outlive the call.
+                None => match driver.try_borrow_mut() {
+                    Ok(mut driver) => driver.epoll().orphan(job, Box::new(data)),
+                    // Under the driver's borrow (see `abandon`): leaked, never freed.
+                    Err(_) => std::mem::forget(data),
+                },
+            },
+            _ => {}
+        }
+    }
+}
+
+/// Readiness backend, before an op's first attempt: see [`OpCode::blocking_fd`].
+pub(super) fn prepare<T: OpCode>(driver: &Rc<DriverCell>, data: &T) -> io::Result<()> {
+    match data.blocking_fd() {
+        Some(fd) => driver.borrow_mut().epoll().ensure_nonblocking(fd),
+        None => Ok(()),
+    }
+}
+
+/// What one readiness-backend attempt at an op came to.
+pub(super) enum Step {
+    Done(CqeResult),
+    /// Waiting for readiness, with the waker registered.
+    Pending,
+    /// The call is to run on the blocking pool.
+    Offload(super::epoll::Syscall),
+}
+
+/// One readiness-backend attempt at an op: its result, or `Pending` with the waker registered
+/// for the fd it waits on. A cancelling scope ends it with `ECANCELED` (which the scope turns
+/// into its `TimedOut`), as the kernel's cancel would: nothing was done.
+pub(super) fn perform<T: OpCode>(
+    driver: &Rc<DriverCell>,
+    data: &mut T,
+    cx: &mut Context<'_>,
+) -> Step {
+    let step = attempt(driver, data, cx);
+    if matches!(step, Step::Pending) {
+        // After the driver's borrow: a cancelling scope must be able to wake this wait.
+        cancel_scope::track_waiting(cx.waker());
+    }
+    step
+}
+
+/// The body of [`perform`].
+fn attempt<T: OpCode>(driver: &Rc<DriverCell>, data: &mut T, cx: &mut Context<'_>) -> Step {
+    if cancel_scope::requested() {
+        return Step::Done(cancel_scope::after_cancel(CqeResult::from_raw(
+            -libc::ECANCELED,
+            0,
+        )));
+    }
+    if coop::poll_proceed(cx).is_pending() {
+        return Step::Pending;
+    }
+    if let Some((fd, interest)) = data.readiness() {
+        let mut driver = driver.borrow_mut();
+        let epoll = driver.epoll();
+        if !epoll.may_be_ready(fd, interest) {
+            coop::refund();
+            return match epoll.wait(fd, interest, cx.waker()) {
+                Ok(()) => Step::Pending,
+                Err(err) => Step::Done(CqeResult::from_error(err)),
+            };
+        }
+    }
+    match data.perform() {
+        Performed::Done(cqe) => Step::Done(cqe),
+        Performed::Drained(cqe, fd) => {
+            driver.borrow_mut().epoll().drained(fd);
+            Step::Done(cqe)
+        }
+        Performed::Blocking(call) => Step::Offload(call),
+        Performed::WouldBlock(fd, interest) => {
+            coop::refund();
+            let waited = driver.borrow_mut().epoll().wait(fd, interest, cx.waker());
+            match waited {
+                Ok(()) => Step::Pending,
+                Err(err) => Step::Done(CqeResult::from_error(err)),
+            }
+        }
+    }
+}
+
+/// Hands an in-flight op's data to the driver. Never unwinds: it runs in `Drop`, and an unwind
+/// would free the data while the kernel may still write it.
+pub(super) fn abandon(driver: &RefCell<Driver>, index: usize, data: Box<dyn Abandoned>) {
+    let Ok(mut borrowed) = driver.try_borrow_mut() else {
+        // Dropped from code running under the driver's borrow (which the driver avoids, see its
+        // module docs): the op cannot be cancelled or tracked, so its data is leaked, not freed.
+        std::mem::forget(data);
+        return;
+    };
+    let leftover = borrowed.uring().abandon(index, data);
+    drop(borrowed);
+    // Dropped after the borrow ends: a buffer's Drop may itself talk to the driver, and a
+    // waker's Drop is user code.
+    drop(leftover);
+}

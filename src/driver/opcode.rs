@@ -1,0 +1,202 @@
+//! The contract between an operation's data and the driver: [`OpCode`], the trait each opcode in
+//! `src/op/` implements (`unsafe`: its entry's pointers must stay valid), the completion it is
+//! given ([`CqeResult`]), what the readiness backend makes of it ([`Performed`]), and the
+//! [`Abandoned`] view the driver keeps of a dropped op's data.
+//!
+//! The futures built on it are in `op_future.rs` ([`Op`](super::op_future::Op), one result) and
+//! `multishot.rs` ([`MultiOp`](super::multishot::MultiOp), a stream of results).
+
+use super::DriverCell;
+use io_uring::{cqueue, squeue};
+use std::io;
+use std::os::fd::RawFd;
+
+/// One completion: the result (negative errno already turned into an `io::Error`) and its flags.
+#[derive(Debug)]
+pub(crate) struct CqeResult {
+    pub(crate) result: io::Result<u32>,
+    pub(crate) flags: u32,
+}
+
+impl CqeResult {
+    /// The one place a kernel result becomes an `io::Result`.
+    pub(crate) fn from_raw(res: i32, flags: u32) -> Self {
+        let result = if res >= 0 {
+            Ok(res as u32)
+        } else {
+            Err(io::Error::from_raw_os_error(-res))
+        };
+        CqeResult { result, flags }
+    }
+
+    /// A failure that happened before the kernel saw the operation.
+    pub(crate) fn from_error(err: io::Error) -> Self {
+        CqeResult {
+            result: Err(err),
+            flags: 0,
+        }
+    }
+
+    pub(crate) fn has_more(&self) -> bool {
+        cqueue::more(self.flags)
+    }
+
+    pub(crate) fn is_notification(&self) -> bool {
+        cqueue::notif(self.flags)
+    }
+
+    /// The provided buffer the kernel picked for this result, if any.
+    pub(crate) fn buffer_id(&self) -> Option<u16> {
+        cqueue::buffer_select(self.flags)
+    }
+}
+
+/// Which readiness an op that would block waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Interest {
+    Read,
+    Write,
+}
+
+/// What performing an op at once (the readiness backend) gave.
+#[derive(Debug)]
+pub(crate) enum Performed {
+    /// The syscall ran (or failed): its result, shaped as a completion would be. A multishot
+    /// op's item carries `IORING_CQE_F_MORE` unless it ends the stream.
+    Done(CqeResult),
+    /// `fd` is not ready for `Interest`: wait for it, then perform again.
+    WouldBlock(RawFd, Interest),
+    /// A call that may block (a file's): run it on the blocking pool; its result is the op's.
+    Blocking(super::epoll::Syscall),
+    /// As `Done`, and the stream read took everything there was (fewer bytes than room): the
+    /// fd is not readable until epoll says so again, so the next read waits without a syscall.
+    Drained(CqeResult, RawFd),
+}
+
+impl Performed {
+    /// The outcome of a non-blocking syscall on `fd` that returned `rc` (negative: see errno).
+    /// `EAGAIN` means wait; `flags` are given to a success (`F_MORE` for a stream's item).
+    pub(crate) fn from_rc(rc: isize, fd: RawFd, interest: Interest, flags: u32) -> Performed {
+        if rc >= 0 {
+            return Performed::Done(CqeResult {
+                result: Ok(u32::try_from(rc).unwrap_or(u32::MAX)),
+                flags,
+            });
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EAGAIN | libc::EINPROGRESS) => Performed::WouldBlock(fd, interest),
+            _ => Performed::Done(CqeResult::from_error(err)),
+        }
+    }
+
+    /// Runs `call` (a non-blocking syscall on `fd`) again while a signal interrupts it.
+    pub(crate) fn retry(
+        fd: RawFd,
+        interest: Interest,
+        flags: u32,
+        mut call: impl FnMut() -> isize,
+    ) -> Performed {
+        loop {
+            let rc = call();
+            if rc < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Performed::from_rc(rc, fd, interest, flags);
+        }
+    }
+}
+
+/// `IORING_CQE_F_MORE`: on a performed multishot item, "the stream goes on".
+pub(crate) const MORE: u32 = 1 << 1;
+
+/// The error of an op the readiness backend cannot perform.
+pub(crate) fn unsupported_on_epoll(what: &str) -> CqeResult {
+    CqeResult::from_error(io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("coring: {what} needs io_uring, and this runtime runs on epoll"),
+    ))
+}
+
+/// An io_uring opcode together with the data its submission entry points at.
+///
+/// # Safety
+///
+/// Every pointer in the entry returned by `sqe` must point into memory owned by `self` that stays
+/// valid and does not move when `self` is moved (heap memory: a buffer's heap bytes, a boxed
+/// sockaddr or timespec), until `complete` consumes `self` or the driver drops the abandoned data
+/// after the final completion. File descriptors in the entry must be kept open by `self` (a
+/// `SharedFd` clone) for as long.
+pub(crate) unsafe trait OpCode: 'static {
+    /// What the future resolves to.
+    type Output;
+
+    /// Whether the kernel posts a completion per item (multishot) rather than one in all.
+    const MULTISHOT: bool = false;
+
+    /// Builds the submission entry; `user_data` is set by the driver.
+    fn sqe(&mut self) -> squeue::Entry;
+
+    /// Performs the operation now, without blocking, on the op's own data (the readiness
+    /// backend). Ops that never block (files) may run on the blocking pool instead; ops that
+    /// need io_uring say so.
+    fn perform(&mut self) -> Performed {
+        Performed::Done(unsupported_on_epoll("this operation"))
+    }
+
+    /// The fd of an op whose syscall has no non-blocking flag (accept, connect): the readiness
+    /// backend makes it non-blocking before the first attempt, whoever made the socket.
+    fn blocking_fd(&self) -> Option<RawFd> {
+        None
+    }
+
+    /// The fd and direction of an op that may skip its syscall while epoll has not reported
+    /// the fd ready since it was last found drained (stream reads; see `Performed::Drained`).
+    fn readiness(&self) -> Option<(RawFd, Interest)> {
+        None
+    }
+
+    /// Turns the final result into the output, handing owned buffers back.
+    fn complete(self, cqe: CqeResult) -> Self::Output;
+
+    /// Disposes of a result nobody will take: the future was dropped. Ops whose result is a new
+    /// fd close it here; ops that pick provided buffers give the buffer back.
+    fn dispose(&mut self, cqe: &CqeResult) {
+        let _ = cqe;
+    }
+
+    /// Called once when the future is dropped while the op is in flight, before the data moves
+    /// to the driver: stream ops tell their stream to hold its next op back until this one's
+    /// final completion (see `op/loss.rs`).
+    fn abandoned(&mut self, owner: &Owner) {
+        let _ = owner;
+    }
+
+    /// Called (perhaps more than once) on an abandoned op still unfinished a short while into
+    /// its runtime's shutdown: an op that a cancel cannot end (a zero-copy send waiting for a
+    /// peer to acknowledge) makes the kernel let go here. Runs under the driver's borrow: no
+    /// user code.
+    fn shut_down(&mut self) {}
+}
+
+/// The runtime whose ring an op was submitted to: only its loop can reap the op's completions.
+pub(crate) type Owner = std::rc::Weak<DriverCell>;
+
+/// The data of an op whose future was dropped in flight, kept by the driver until the end.
+pub(crate) trait Abandoned {
+    /// Called with every completion that arrives after the future was dropped.
+    fn dispose(&mut self, cqe: &CqeResult);
+
+    /// See [`OpCode::shut_down`].
+    fn shut_down(&mut self) {}
+}
+
+impl<T: OpCode> Abandoned for T {
+    fn dispose(&mut self, cqe: &CqeResult) {
+        OpCode::dispose(self, cqe)
+    }
+
+    fn shut_down(&mut self) {
+        OpCode::shut_down(self)
+    }
+}
