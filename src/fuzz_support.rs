@@ -8,7 +8,7 @@
 //! kernel: it posts completions and checks what the slots do with them and with the data of
 //! dropped ops.
 
-use crate::driver::opcode::{Abandoned, CqeResult};
+use crate::driver::{Abandoned, FuzzCqeResult as CqeResult};
 use crate::driver::{FuzzAfterCqe as AfterCqe, FuzzLifecycle as Lifecycle};
 use slab::Slab;
 use std::any::Any;

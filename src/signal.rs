@@ -28,8 +28,8 @@
 //! signalfd waits there, and making a handle first takes such waiting deliveries (counting
 //! them for the handles that already exist), so they are not reported to the new one.
 
-use crate::driver::op_future::Op;
 use crate::op::signalfd::{read_signals, SignalRead};
+use crate::op::Op;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::Pin;

@@ -21,13 +21,13 @@
 //! Dropping the adapter with bytes accepted but not flushed drops them, as dropping any
 //! buffered writer does: flush first (the codecs and hyper do).
 
-use crate::driver::op_future::Op;
 use crate::fd::SharedFd;
 use crate::op::keep::Leftover;
 use crate::op::loss::LossFlag;
 use crate::op::recv::{recv, Recv};
 use crate::op::send::{send, Send};
 use crate::op::shutdown::{shutdown, Shutdown};
+use crate::op::Op;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;

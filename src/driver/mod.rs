@@ -35,13 +35,17 @@ pub(crate) use current::current_weak;
 pub(crate) use current::{current, is_current, set_current, try_with_current};
 #[cfg(fuzzing)]
 pub(crate) use lifecycle::{AfterCqe as FuzzAfterCqe, Lifecycle as FuzzLifecycle};
+/// The data of a dropped op, as the runtime buries it after the driver's borrow ends.
+pub(crate) use opcode::Abandoned;
+#[cfg(fuzzing)]
+pub(crate) use opcode::CqeResult as FuzzCqeResult;
 pub use select::Backend;
 pub use uring::setup::RingMode;
 pub(crate) use uring::setup::{CompletionBatch, RingConfig};
 
 use crate::counters::Counters;
 use epoll::Epoll;
-use opcode::{Abandoned, CqeResult};
+use opcode::CqeResult;
 use std::cell::RefCell;
 use std::io;
 use std::os::fd::RawFd;

@@ -5,16 +5,16 @@
 
 use super::cancel_scope;
 use super::op_future::{abandon, perform, prepare, OpState, Step};
-use super::opcode::{unsupported_on_epoll, CqeResult, OpCode};
+use super::opcode::{unsupported_on_epoll, CqeResult, Multishot};
 use crate::task::coop;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-/// A multishot operation as a stream of results; see [`OpCode::MULTISHOT`].
+/// A multishot operation as a stream of results; see [`Multishot`].
 ///
 /// The stream ends after the completion without `F_MORE`. Dropping it mid-stream abandons the
 /// data to the driver, which disposes of any further results and frees it at the final one.
-pub(crate) struct MultiOp<T: OpCode> {
+pub(crate) struct MultiOp<T: Multishot> {
     state: OpState<T>,
     /// Results that may wait untaken before the driver cancels the op (see `Lifecycle`).
     max_waiting: usize,
@@ -25,9 +25,9 @@ pub(crate) struct MultiOp<T: OpCode> {
     stop: std::cell::Cell<bool>,
 }
 
-impl<T: OpCode> Unpin for MultiOp<T> {}
+impl<T: Multishot> Unpin for MultiOp<T> {}
 
-impl<T: OpCode> MultiOp<T> {
+impl<T: Multishot> MultiOp<T> {
     pub(crate) fn new(data: T) -> Self {
         MultiOp {
             state: OpState::Unsubmitted(data),
@@ -180,7 +180,7 @@ impl<T: OpCode> MultiOp<T> {
     }
 }
 
-impl<T: OpCode> Drop for MultiOp<T> {
+impl<T: Multishot> Drop for MultiOp<T> {
     fn drop(&mut self) {
         if let OpState::InFlight {
             driver,

@@ -3,7 +3,7 @@
 //! An `Op` is created unsubmitted and touches nothing until first polled (so building one and
 //! dropping it is free). The first poll builds the submission entry from the op's own data and
 //! pushes it; the entry is submitted with the rest of the loop turn's batch. When the final
-//! completion arrives the data and the result go to [`OpCode::complete`], which hands buffers back.
+//! completion arrives the data and the result go to [`Oneshot::complete`], which hands buffers back.
 //!
 //! Dropped while in flight, an `Op` moves its data into the driver's slot, which keeps it alive
 //! until the final completion (see `lifecycle.rs`), and asks the kernel to cancel.
@@ -15,7 +15,7 @@
 //! The states, the readiness-backend attempt and the hand-over of dropped data are shared with
 //! [`MultiOp`](super::multishot::MultiOp) (`multishot.rs`).
 
-use super::opcode::{Abandoned, CqeResult, OpCode, Performed};
+use super::opcode::{Abandoned, CqeResult, Oneshot, OpCode, Performed};
 use super::{cancel_scope, Driver, DriverCell};
 use crate::task::coop;
 use std::cell::RefCell;
@@ -48,16 +48,16 @@ pub(super) enum OpState<T> {
 }
 
 /// A single-shot operation as a future. See the module docs.
-pub(crate) struct Op<T: OpCode> {
+pub(crate) struct Op<T: Oneshot> {
     state: OpState<T>,
     /// A cancelling scope asked the kernel to cancel this op (see `cancel_scope.rs`).
     cancel_sent: bool,
 }
 
 // The kernel points at heap memory owned by `T`, never at `T` itself, so moving the future is fine.
-impl<T: OpCode> Unpin for Op<T> {}
+impl<T: Oneshot> Unpin for Op<T> {}
 
-impl<T: OpCode> Op<T> {
+impl<T: Oneshot> Op<T> {
     pub(crate) fn new(data: T) -> Self {
         Op {
             state: OpState::Unsubmitted(data),
@@ -66,7 +66,7 @@ impl<T: OpCode> Op<T> {
     }
 }
 
-impl<T: OpCode> Future for Op<T> {
+impl<T: Oneshot> Future for Op<T> {
     type Output = T::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
@@ -169,7 +169,7 @@ impl<T: OpCode> Future for Op<T> {
                 let pushed = driver
                     .borrow_mut()
                     .uring()
-                    .push(data.sqe(), T::MULTISHOT, cx.waker());
+                    .push(data.sqe(), false, cx.waker());
                 match pushed {
                     Ok(index) => {
                         cancel_scope::track(&driver, index);
@@ -191,7 +191,7 @@ impl<T: OpCode> Future for Op<T> {
     }
 }
 
-impl<T: OpCode> Drop for Op<T> {
+impl<T: Oneshot> Drop for Op<T> {
     fn drop(&mut self) {
         match std::mem::replace(&mut self.state, OpState::Done) {
             OpState::InFlight {

@@ -118,7 +118,10 @@ pub(crate) fn unsupported_on_epoll(what: &str) -> CqeResult {
     ))
 }
 
-/// An io_uring opcode together with the data its submission entry points at.
+/// An io_uring opcode together with the data its submission entry points at: what every op
+/// has, single-shot ([`Oneshot`], run by [`Op`](super::op_future::Op)) or multishot
+/// ([`Multishot`], run by [`MultiOp`](super::multishot::MultiOp)). An op is one or the other,
+/// so a multishot op cannot be awaited as a single result, nor a single-shot one streamed.
 ///
 /// # Safety
 ///
@@ -128,12 +131,6 @@ pub(crate) fn unsupported_on_epoll(what: &str) -> CqeResult {
 /// after the final completion. File descriptors in the entry must be kept open by `self` (a
 /// `SharedFd` clone) for as long.
 pub(crate) unsafe trait OpCode: 'static {
-    /// What the future resolves to.
-    type Output;
-
-    /// Whether the kernel posts a completion per item (multishot) rather than one in all.
-    const MULTISHOT: bool = false;
-
     /// Builds the submission entry; `user_data` is set by the driver.
     fn sqe(&mut self) -> squeue::Entry;
 
@@ -156,9 +153,6 @@ pub(crate) unsafe trait OpCode: 'static {
         None
     }
 
-    /// Turns the final result into the output, handing owned buffers back.
-    fn complete(self, cqe: CqeResult) -> Self::Output;
-
     /// Disposes of a result nobody will take: the future was dropped. Ops whose result is a new
     /// fd close it here; ops that pick provided buffers give the buffer back.
     fn dispose(&mut self, cqe: &CqeResult) {
@@ -178,6 +172,22 @@ pub(crate) unsafe trait OpCode: 'static {
     /// user code.
     fn shut_down(&mut self) {}
 }
+
+/// A single-shot op: one submission, one final completion (two for a zero-copy send, whose
+/// second only says the kernel let go of the buffer), one result.
+pub(crate) trait Oneshot: OpCode {
+    /// What the future resolves to.
+    type Output;
+
+    /// Turns the final result into the output, handing owned buffers back.
+    fn complete(self, cqe: CqeResult) -> Self::Output;
+}
+
+/// A multishot op: one submission, a completion per item, each flagged `IORING_CQE_F_MORE`
+/// but the last. Its items are read through [`MultiOp::poll_next`](super::multishot::MultiOp),
+/// which hands each completion to the caller with the op's data; the op itself keeps no
+/// result, so it has no `complete`.
+pub(crate) trait Multishot: OpCode {}
 
 /// The runtime whose ring an op was submitted to: only its loop can reap the op's completions.
 pub(crate) type Owner = std::rc::Weak<DriverCell>;

@@ -2,13 +2,12 @@
 
 use super::backoff::AcceptBackoff;
 use super::{first_ok, socket_addr, TcpStream};
-use crate::driver::multishot::MultiOp;
-use crate::driver::op_future::Op;
 use crate::fd::SharedFd;
 use crate::op;
 use crate::op::accept::Accept;
-use crate::op::accept_multi::AcceptMulti;
+use crate::op::accept_multi::AcceptStream;
 use crate::op::keep::{Connection, Kept};
+use crate::op::Op;
 use crate::time::Sleep;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use std::fmt;
@@ -250,7 +249,7 @@ impl TcpListener {
     pub fn incoming(&self) -> Incoming<'_> {
         Incoming {
             listener: self,
-            op: None,
+            multi: AcceptStream::default(),
             single_shot: false,
             single: None,
             backoff: None,
@@ -294,7 +293,8 @@ impl fmt::Debug for TcpListener {
 /// Incoming connections of a [`TcpListener`]; see [`TcpListener::incoming`].
 pub struct Incoming<'a> {
     listener: &'a TcpListener,
-    op: Option<MultiOp<AcceptMulti>>,
+    /// The multishot accept.
+    multi: AcceptStream,
     /// The kernel refused multishot accept (`EINVAL`: before Linux 5.19): one accept per call.
     single_shot: bool,
     /// The single-shot accept in flight.
@@ -340,7 +340,7 @@ impl Incoming<'_> {
                 Ok(None) => {}
                 Err(err) => return Poll::Ready(Some(Err(err))),
             }
-            if self.op.is_none() && self.single.is_none() {
+            if !self.multi.is_armed() && self.single.is_none() {
                 if self.backoff.is_none() {
                     self.backoff = listener.backoff.sleep();
                 }
@@ -358,18 +358,14 @@ impl Incoming<'_> {
                 listener.backoff.note(result.as_ref().err());
                 return Poll::Ready(Some(result.map(|(fd, _)| TcpStream::from_fd(fd))));
             }
-            let op = self.op.get_or_insert_with(|| {
-                op::accept_multi::accept_multi(&listener.fd, listener.kept.watch())
-            });
-            let next = ready!(op.poll_next(cx, |_, cqe| op::accept_multi::take_fd(cqe)));
-            if op.is_done() {
-                self.op = None;
-            }
-            if let Some(result) = next {
+            let next = self
+                .multi
+                .poll_next(cx, &listener.fd, || listener.kept.watch());
+            if let Some(result) = ready!(next) {
                 // A kernel without multishot accept fails every arming with EINVAL at once;
                 // re-arming would spin. Single-shot accepts then do the job (and say EINVAL
                 // themselves if the socket really is not listening).
-                let refused = self.op.is_none()
+                let refused = !self.multi.is_armed()
                     && result.as_ref().err().and_then(io::Error::raw_os_error)
                         == Some(libc::EINVAL);
                 if refused {

@@ -3,11 +3,11 @@
 use super::{first_ok, socket_addr};
 use crate::buf::put_slice;
 use crate::buf::{BufResult, IoBuf, IoBufMut};
-use crate::driver::op_future::Op;
 use crate::fd::SharedFd;
 use crate::op;
 use crate::op::keep::{Datagram, Kept, Leftover};
 use crate::op::recv_msg::RecvMsg;
+use crate::op::Op;
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 use std::cell::Cell;
 use std::io;

@@ -3,16 +3,10 @@
 
 use super::TcpStream;
 use crate::buf::{BufResult, BufRing, IoBuf, IoBufMut, RingBuf};
-use crate::driver::multishot::MultiOp;
-use crate::driver::opcode::CqeResult;
-use crate::fd::SharedFd;
-use crate::op::loss::LossFlag;
-use crate::op::recv_multi::{recv_multi, RecvMulti};
+use crate::op::recv_multi::RingReceiver;
 use crate::op::{fixed, send_zc};
-use std::cell::Cell;
 use std::future::poll_fn;
 use std::io;
-use std::rc::Rc;
 use std::task::{Context, Poll};
 
 impl TcpStream {
@@ -90,13 +84,7 @@ impl TcpStream {
     /// runtime makes the first item an `InvalidInput` error, and the stream ends.
     pub fn recv_stream(&self, ring: &BufRing) -> RecvStream {
         RecvStream {
-            fd: self.shared_fd().clone(),
-            ring: ring.clone(),
-            op: None,
-            ended: false,
-            loss: self.read_loss().clone(),
-            held: Rc::default(),
-            max_buffers: (ring.capacity() / 4).max(1),
+            receiver: RingReceiver::new(self.shared_fd(), ring, self.read_loss()),
         }
     }
 }
@@ -143,37 +131,21 @@ fn not_fixed() -> io::Error {
 /// # Ok(()) }
 /// ```
 pub struct RecvStream {
-    fd: SharedFd,
-    ring: BufRing,
-    op: Option<MultiOp<RecvMulti>>,
-    ended: bool,
-    loss: LossFlag,
-    /// Chunks handed out and not yet dropped.
-    held: Rc<Cell<usize>>,
-    max_buffers: usize,
-}
-
-enum Arrival {
-    Data(RingBuf),
-    Eof,
-    NoBuffers,
-    /// The receive was cancelled for holding `max_buffers`: arm a new one.
-    Paused,
-    Failed(io::Error),
+    receiver: RingReceiver,
 }
 
 impl RecvStream {
     /// Sets how many of the ring's buffers this stream may hold at once (at least 1): chunks
     /// its reader has not dropped plus chunks received and not yet taken. See "Sharing a ring".
     pub fn max_buffers(mut self, max: usize) -> RecvStream {
-        self.max_buffers = max.max(1);
+        self.receiver.set_max_buffers(max);
         self
     }
 
     /// Whether the stream's ring belongs to the runtime running now (a `BufReader` carried
     /// into another runtime asks that runtime's pool for a new stream instead).
     pub(crate) fn serves_current_runtime(&self) -> bool {
-        self.ring.check_current_runtime().is_ok()
+        self.receiver.serves_current_runtime()
     }
 
     /// The next chunk of received bytes; `None` at end of file.
@@ -191,101 +163,14 @@ impl RecvStream {
     ///
     /// As [`next`](RecvStream::next).
     pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<RingBuf>>> {
-        loop {
-            if self.ended {
-                return Poll::Ready(None);
-            }
-            if self.op.is_none() {
-                // Arming (or re-arming) a receive: earlier cancelled reads must have settled.
-                if let Err(err) = std::task::ready!(self.loss.poll_ready(cx, "read")) {
-                    self.ended = true;
-                    return Poll::Ready(Some(Err(err)));
-                }
-                if let Err(err) = self.ring.check_current_runtime() {
-                    self.ended = true;
-                    return Poll::Ready(Some(Err(err)));
-                }
-            }
-            // Room for results waiting untaken: what the reader does not already hold.
-            let room = self.max_buffers.saturating_sub(self.held.get()).max(1);
-            let (fd, ring, loss) = (&self.fd, &self.ring, &self.loss);
-            let op = self
-                .op
-                .get_or_insert_with(|| recv_multi(fd, ring, loss.watch(), room));
-            let held = &self.held;
-            let arrival = match op.poll_next(cx, |data, cqe| classify(data, cqe, held)) {
-                Poll::Pending => return Poll::Pending,
-                // The kernel ended the receive without a final item: arm a new one.
-                Poll::Ready(None) => {
-                    self.op = None;
-                    continue;
-                }
-                Poll::Ready(Some(arrival)) => arrival,
-            };
-            if op.is_done() {
-                self.op = None;
-            }
-            match arrival {
-                Arrival::Data(buf) => {
-                    // A reader keeping its chunks: stop receiving once it holds its share.
-                    if self.held.get() >= self.max_buffers {
-                        if let Some(op) = &self.op {
-                            op.cancel();
-                        }
-                    }
-                    return Poll::Ready(Some(Ok(buf)));
-                }
-                Arrival::Paused => {}
-                Arrival::Eof => {
-                    self.ended = true;
-                    return Poll::Ready(None);
-                }
-                Arrival::NoBuffers => {
-                    // Back-pressure: wait until a reader hands a buffer back, then re-arm.
-                    // Nothing can hand one back between this check and the wait (the ring
-                    // is this thread's), so no return is missed.
-                    self.op = None;
-                    if !self.ring.kernel_has_buffers() {
-                        self.ring.wait_for_buffers(cx.waker());
-                        return Poll::Pending;
-                    }
-                }
-                Arrival::Failed(err) => {
-                    // A `timeout_op` deadline ends the receive, not the stream.
-                    self.ended = self.op.is_none() && err.kind() != io::ErrorKind::TimedOut;
-                    return Poll::Ready(Some(Err(err)));
-                }
-            }
-        }
-    }
-}
-
-fn classify(data: &mut RecvMulti, cqe: CqeResult, held: &Rc<Cell<usize>>) -> Arrival {
-    let bid = cqe.buffer_id();
-    match (cqe.result, bid) {
-        (Ok(0), bid) => {
-            if let Some(bid) = bid {
-                data.ring().recycle(bid);
-            }
-            Arrival::Eof
-        }
-        (Ok(n), Some(bid)) => Arrival::Data(data.ring().take_held(bid, n as usize, held)),
-        (Ok(_), None) => Arrival::Failed(io::Error::other(
-            "coring: a buffer-select receive completed without naming its buffer",
-        )),
-        (Err(err), _) if err.raw_os_error() == Some(libc::ENOBUFS) => Arrival::NoBuffers,
-        // Only the stream's own limit cancels a running receive (a dropped stream's results go
-        // elsewhere); at shutdown, re-arming fails and says why.
-        (Err(err), _) if err.raw_os_error() == Some(libc::ECANCELED) => Arrival::Paused,
-        (Err(err), _) => Arrival::Failed(err),
+        self.receiver.poll_next(cx)
     }
 }
 
 impl std::fmt::Debug for RecvStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RecvStream")
-            .field("ring", &self.ring)
-            .field("ended", &self.ended)
+            .field("receiver", &self.receiver)
             .finish()
     }
 }

@@ -12,8 +12,8 @@
 use super::heap::Heap;
 use super::keep::{Connection, KeepWatch};
 use crate::driver::op_future::Op;
-use crate::driver::opcode::Performed;
 use crate::driver::opcode::{CqeResult, OpCode, Owner};
+use crate::driver::opcode::{Oneshot, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 use socket2::{SockAddr, SockAddrStorage};
@@ -93,8 +93,6 @@ impl<A> Accept<A> {
 // data is dropped (after the final completion, by the `Op` or by the driver's abandoned slot). The
 // listening fd is kept open by the `SharedFd` clone in `self.fd` for as long.
 unsafe impl<A: PeerAddr> OpCode for Accept<A> {
-    type Output = io::Result<(OwnedFd, A)>;
-
     fn sqe(&mut self) -> squeue::Entry {
         let peer = self.addr.as_ptr();
         // SAFETY: `peer` points to a live, owned `PeerStorage`; taking field addresses reads nothing.
@@ -116,13 +114,6 @@ unsafe impl<A: PeerAddr> OpCode for Accept<A> {
         Some(self.fd.raw())
     }
 
-    fn complete(mut self, cqe: CqeResult) -> Self::Output {
-        let raw = cqe.result?;
-        // SAFETY: a successful accept returns a new fd that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
-        Ok((fd, A::from_sock_addr(self.peer())?))
-    }
-
     fn dispose(&mut self, cqe: &CqeResult) {
         if let Ok(raw) = cqe.result {
             // SAFETY: a successful accept returns a new fd that nothing else owns.
@@ -136,5 +127,16 @@ unsafe impl<A: PeerAddr> OpCode for Accept<A> {
 
     fn abandoned(&mut self, owner: &Owner) {
         self.keep.abandoned(owner);
+    }
+}
+
+impl<A: PeerAddr> Oneshot for Accept<A> {
+    type Output = io::Result<(OwnedFd, A)>;
+
+    fn complete(mut self, cqe: CqeResult) -> Self::Output {
+        let raw = cqe.result?;
+        // SAFETY: a successful accept returns a new fd that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
+        Ok((fd, A::from_sock_addr(self.peer())?))
     }
 }

@@ -2,11 +2,12 @@
 
 use super::keep::{Connection, KeepWatch};
 use crate::driver::multishot::MultiOp;
-use crate::driver::opcode::Performed;
 use crate::driver::opcode::{CqeResult, OpCode, Owner};
+use crate::driver::opcode::{Multishot, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 use std::os::fd::{FromRawFd, OwnedFd};
+use std::task::{ready, Context, Poll};
 
 pub(crate) struct AcceptMulti {
     fd: SharedFd,
@@ -16,7 +17,7 @@ pub(crate) struct AcceptMulti {
 
 /// Accepts connections on the listening socket `fd` until the kernel ends the stream; those
 /// accepted after the stream was dropped go to `keep`.
-pub(crate) fn accept_multi(fd: &SharedFd, keep: KeepWatch<Connection>) -> MultiOp<AcceptMulti> {
+fn accept_multi(fd: &SharedFd, keep: KeepWatch<Connection>) -> MultiOp<AcceptMulti> {
     MultiOp::new(AcceptMulti {
         fd: fd.clone(),
         keep,
@@ -26,10 +27,6 @@ pub(crate) fn accept_multi(fd: &SharedFd, keep: KeepWatch<Connection>) -> MultiO
 // SAFETY: the entry carries no pointer (no peer address is asked for); the listening socket is
 // kept open by the `SharedFd` clone for as long as this op's data lives.
 unsafe impl OpCode for AcceptMulti {
-    type Output = ();
-
-    const MULTISHOT: bool = true;
-
     fn sqe(&mut self) -> squeue::Entry {
         opcode::AcceptMulti::new(self.fd.types_fd())
             .flags(libc::SOCK_CLOEXEC)
@@ -46,8 +43,6 @@ unsafe impl OpCode for AcceptMulti {
         Some(self.fd.raw())
     }
 
-    fn complete(self, _cqe: CqeResult) {}
-
     fn dispose(&mut self, cqe: &CqeResult) {
         if let Ok(raw) = cqe.result {
             // SAFETY: a successful accept returns a new fd that nothing else owns.
@@ -62,9 +57,43 @@ unsafe impl OpCode for AcceptMulti {
     }
 }
 
+impl Multishot for AcceptMulti {}
+
 /// Turns one multishot accept result into an owned fd.
-pub(crate) fn take_fd(cqe: CqeResult) -> std::io::Result<OwnedFd> {
+fn take_fd(cqe: CqeResult) -> std::io::Result<OwnedFd> {
     let raw = cqe.result?;
     // SAFETY: a successful accept returns a new fd that nothing else owns; we take it once.
     Ok(unsafe { OwnedFd::from_raw_fd(raw as i32) })
+}
+
+/// The connections of one multishot accept at a time, for `Incoming` (`net/listener.rs`):
+/// the accept is armed on the first poll and again after the kernel ended it.
+#[derive(Default)]
+pub(crate) struct AcceptStream {
+    /// The accept in flight; `None` before the first poll and after the kernel ended one.
+    op: Option<MultiOp<AcceptMulti>>,
+}
+
+impl AcceptStream {
+    /// Whether an accept is in flight; false after a result that ended the kernel's stream.
+    pub(crate) fn is_armed(&self) -> bool {
+        self.op.is_some()
+    }
+
+    /// The next connection (or error) on the listening socket `fd`, arming an accept first if
+    /// none is in flight; connections accepted after this stream is dropped go to `keep()`.
+    /// `Ready(None)`: the kernel ended the accept without a result; poll again to re-arm.
+    pub(crate) fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+        fd: &SharedFd,
+        keep: impl FnOnce() -> KeepWatch<Connection>,
+    ) -> Poll<Option<std::io::Result<OwnedFd>>> {
+        let op = self.op.get_or_insert_with(|| accept_multi(fd, keep()));
+        let next = ready!(op.poll_next(cx, |_, cqe| take_fd(cqe)));
+        if op.is_done() {
+            self.op = None;
+        }
+        Poll::Ready(next)
+    }
 }

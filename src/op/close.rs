@@ -8,8 +8,8 @@
 
 use crate::driver::cancel_scope;
 use crate::driver::op_future::Op;
-use crate::driver::opcode::Performed;
 use crate::driver::opcode::{CqeResult, OpCode};
+use crate::driver::opcode::{Oneshot, Performed};
 use io_uring::{opcode, squeue, types};
 use std::io;
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
@@ -26,8 +26,6 @@ pub(crate) fn close(fd: OwnedFd) -> Op<Close> {
 // SAFETY: the entry holds no pointers, only the fd number, which the op owns until the kernel
 // has closed it.
 unsafe impl OpCode for Close {
-    type Output = io::Result<()>;
-
     fn sqe(&mut self) -> squeue::Entry {
         let raw = self.fd.as_ref().map_or(-1, AsRawFd::as_raw_fd);
         opcode::Close::new(types::Fd(raw)).build()
@@ -46,6 +44,17 @@ unsafe impl OpCode for Close {
         Performed::from_rc(rc as isize, raw, crate::driver::opcode::Interest::Read, 0)
     }
 
+    fn dispose(&mut self, _cqe: &CqeResult) {
+        if let Some(fd) = self.fd.take() {
+            // The kernel closed it (the close was in flight when the future went).
+            let _ = fd.into_raw_fd();
+        }
+    }
+}
+
+impl Oneshot for Close {
+    type Output = io::Result<()>;
+
     fn complete(mut self, cqe: CqeResult) -> Self::Output {
         let fd = self.fd.take();
         // The driver's own refusals (the entry never reached the kernel) carry a message, not
@@ -62,13 +71,6 @@ unsafe impl OpCode for Close {
             let _ = fd.into_raw_fd();
         }
         cqe.result.map(drop)
-    }
-
-    fn dispose(&mut self, _cqe: &CqeResult) {
-        if let Some(fd) = self.fd.take() {
-            // The kernel closed it (the close was in flight when the future went).
-            let _ = fd.into_raw_fd();
-        }
     }
 }
 

@@ -5,7 +5,7 @@
 
 use super::heap::Heap;
 use crate::driver::op_future::Op;
-use crate::driver::opcode::{CqeResult, OpCode};
+use crate::driver::opcode::{CqeResult, Oneshot, OpCode};
 use crate::driver::opcode::{Interest, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
@@ -32,8 +32,6 @@ pub(crate) fn connect(fd: &SharedFd, addr: SockAddr) -> Op<Connect> {
 // that does not move when the op moves and is freed only with the op data, after the final
 // completion. The socket is kept open by the `SharedFd` clone in `self.fd` for as long.
 unsafe impl OpCode for Connect {
-    type Output = io::Result<()>;
-
     fn sqe(&mut self) -> squeue::Entry {
         let addr = self.addr.get();
         // `SockAddr::as_ptr` points into the `SockAddr` itself, which lives in `self.addr`.
@@ -74,6 +72,10 @@ unsafe impl OpCode for Connect {
     fn blocking_fd(&self) -> Option<std::os::fd::RawFd> {
         Some(self.fd.raw())
     }
+}
+
+impl Oneshot for Connect {
+    type Output = io::Result<()>;
 
     fn complete(self, cqe: CqeResult) -> Self::Output {
         cqe.result.map(drop)

@@ -10,7 +10,7 @@
 use super::loss::LossWatch;
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::op_future::Op;
-use crate::driver::opcode::{CqeResult, OpCode, Owner};
+use crate::driver::opcode::{CqeResult, Oneshot, OpCode, Owner};
 use crate::driver::opcode::{Interest, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
@@ -66,8 +66,6 @@ pub(crate) fn write_fixed<B: IoBuf>(
 // `self.index`) kept valid and in place by its `IoBufMut` contract and by the pool it belongs
 // to, while the op owns it. The socket is kept open by the `SharedFd` clone.
 unsafe impl<B: IoBufMut> OpCode for ReadFixed<B> {
-    type Output = BufResult<usize, B>;
-
     fn sqe(&mut self) -> squeue::Entry {
         let len = u32::try_from(self.buf.bytes_total()).unwrap_or(u32::MAX);
         // Offset -1: use (and advance) the file position, as read(2) does; sockets ignore it.
@@ -95,6 +93,18 @@ unsafe impl<B: IoBufMut> OpCode for ReadFixed<B> {
         })
     }
 
+    fn dispose(&mut self, cqe: &CqeResult) {
+        self.loss.record(cqe);
+    }
+
+    fn abandoned(&mut self, owner: &Owner) {
+        self.loss.abandoned(owner);
+    }
+}
+
+impl<B: IoBufMut> Oneshot for ReadFixed<B> {
+    type Output = BufResult<usize, B>;
+
     fn complete(mut self, cqe: CqeResult) -> Self::Output {
         let result = match cqe.result {
             Ok(n) => {
@@ -110,22 +120,12 @@ unsafe impl<B: IoBufMut> OpCode for ReadFixed<B> {
         };
         (result, self.buf)
     }
-
-    fn dispose(&mut self, cqe: &CqeResult) {
-        self.loss.record(cqe);
-    }
-
-    fn abandoned(&mut self, owner: &Owner) {
-        self.loss.abandoned(owner);
-    }
 }
 
 // SAFETY: the entry points at `bytes_init` initialized bytes of `self.buf`, kept valid and in
 // place by its `IoBuf` contract and by the pool it belongs to while the op owns it. The socket
 // is kept open by the `SharedFd` clone.
 unsafe impl<B: IoBuf> OpCode for WriteFixed<B> {
-    type Output = BufResult<usize, B>;
-
     fn sqe(&mut self) -> squeue::Entry {
         let len = u32::try_from(self.buf.bytes_init()).unwrap_or(u32::MAX);
         opcode::Send::new(self.fd.types_fd(), self.buf.stable_ptr(), len)
@@ -137,16 +137,20 @@ unsafe impl<B: IoBuf> OpCode for WriteFixed<B> {
         super::send_now(&self.fd, self.buf.stable_ptr(), self.buf.bytes_init())
     }
 
-    fn complete(self, cqe: CqeResult) -> Self::Output {
-        (cqe.result.map(|n| n as usize), self.buf)
-    }
-
     fn dispose(&mut self, cqe: &CqeResult) {
         self.loss.record(cqe);
     }
 
     fn abandoned(&mut self, owner: &Owner) {
         self.loss.abandoned(owner);
+    }
+}
+
+impl<B: IoBuf> Oneshot for WriteFixed<B> {
+    type Output = BufResult<usize, B>;
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        (cqe.result.map(|n| n as usize), self.buf)
     }
 }
 

@@ -1,8 +1,8 @@
 //! `FSYNC`: flush a file's data (and, unless `DATASYNC`, its metadata) to the device.
 
 use crate::driver::op_future::Op;
-use crate::driver::opcode::Performed;
 use crate::driver::opcode::{CqeResult, OpCode};
+use crate::driver::opcode::{Oneshot, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue, types::FsyncFlags};
 use std::io;
@@ -22,8 +22,6 @@ pub(crate) fn fsync(fd: &SharedFd, data_only: bool) -> Op<Fsync> {
 
 // SAFETY: the entry holds no pointers; the file is kept open by the `SharedFd` clone.
 unsafe impl OpCode for Fsync {
-    type Output = io::Result<()>;
-
     fn sqe(&mut self) -> squeue::Entry {
         let flags = if self.data_only {
             FsyncFlags::DATASYNC
@@ -47,6 +45,10 @@ unsafe impl OpCode for Fsync {
             })
         }
     }
+}
+
+impl Oneshot for Fsync {
+    type Output = io::Result<()>;
 
     fn complete(self, cqe: CqeResult) -> Self::Output {
         cqe.result.map(drop)

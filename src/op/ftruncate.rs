@@ -1,8 +1,8 @@
 //! `FTRUNCATE` (Linux 6.9): set a file's length.
 
 use crate::driver::op_future::Op;
-use crate::driver::opcode::Performed;
 use crate::driver::opcode::{CqeResult, OpCode};
+use crate::driver::opcode::{Oneshot, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 use std::io;
@@ -22,8 +22,6 @@ pub(crate) fn ftruncate(fd: &SharedFd, len: u64) -> Op<Ftruncate> {
 
 // SAFETY: the entry holds no pointers; the file is kept open by the `SharedFd` clone.
 unsafe impl OpCode for Ftruncate {
-    type Output = io::Result<()>;
-
     fn sqe(&mut self) -> squeue::Entry {
         opcode::Ftruncate::new(self.fd.types_fd(), self.len).build()
     }
@@ -37,6 +35,10 @@ unsafe impl OpCode for Ftruncate {
         // SAFETY: plain syscall on an fd kept open by `self.fd`.
         unsafe { super::file_now(move || libc::ftruncate(fd, len) as isize) }
     }
+}
+
+impl Oneshot for Ftruncate {
+    type Output = io::Result<()>;
 
     fn complete(self, cqe: CqeResult) -> Self::Output {
         cqe.result.map(drop)

@@ -2,8 +2,8 @@
 
 use super::path::OwnedPath;
 use crate::driver::op_future::Op;
-use crate::driver::opcode::Performed;
 use crate::driver::opcode::{CqeResult, OpCode};
+use crate::driver::opcode::{Oneshot, Performed};
 use io_uring::{opcode, squeue, types};
 use std::ffi::CString;
 use std::io;
@@ -24,8 +24,6 @@ pub(crate) fn mkdir_at(path: CString, mode: libc::mode_t) -> Op<MkDirAt> {
 // SAFETY: the entry points only at the path, a heap allocation owned by the op that does not
 // move when it moves and is freed with the op data after the final completion.
 unsafe impl OpCode for MkDirAt {
-    type Output = io::Result<()>;
-
     fn sqe(&mut self) -> squeue::Entry {
         opcode::MkDirAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
             .mode(self.mode)
@@ -38,6 +36,10 @@ unsafe impl OpCode for MkDirAt {
         // SAFETY: `path` is this op's owned NUL-terminated path.
         unsafe { super::file_now(move || libc::mkdirat(libc::AT_FDCWD, path, mode) as isize) }
     }
+}
+
+impl Oneshot for MkDirAt {
+    type Output = io::Result<()>;
 
     fn complete(self, cqe: CqeResult) -> Self::Output {
         cqe.result.map(drop)

@@ -31,6 +31,11 @@ pub(crate) mod statx;
 pub(crate) mod unlink_at;
 pub(crate) mod write_at;
 
+/// The future of every single-shot op here. Modules above `op/` name it through this
+/// re-export and build ops only with this folder's constructors: they never reach into the
+/// driver.
+pub(crate) use crate::driver::op_future::Op;
+
 use crate::driver::opcode::{Interest, Performed};
 use crate::fd::SharedFd;
 

@@ -6,8 +6,8 @@
 
 use super::path::OwnedPath;
 use crate::driver::op_future::Op;
-use crate::driver::opcode::Performed;
 use crate::driver::opcode::{CqeResult, OpCode};
+use crate::driver::opcode::{Oneshot, Performed};
 use io_uring::{opcode, squeue, types};
 use std::ffi::CString;
 use std::io;
@@ -31,8 +31,6 @@ pub(crate) fn open_at(path: CString, flags: i32, mode: libc::mode_t) -> Op<OpenA
 // SAFETY: the entry points only at the path, in `self.path`, a heap allocation owned by this op
 // that does not move when the op moves and is freed with the op data after the final completion.
 unsafe impl OpCode for OpenAt {
-    type Output = io::Result<OwnedFd>;
-
     fn sqe(&mut self) -> squeue::Entry {
         opcode::OpenAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
             .flags(self.flags)
@@ -47,17 +45,21 @@ unsafe impl OpCode for OpenAt {
         unsafe { super::file_now(move || libc::openat(libc::AT_FDCWD, path, flags, mode) as isize) }
     }
 
-    fn complete(self, cqe: CqeResult) -> Self::Output {
-        let raw = cqe.result?;
-        // SAFETY: a successful open returns a new fd that nothing else owns.
-        Ok(unsafe { OwnedFd::from_raw_fd(raw as i32) })
-    }
-
     fn dispose(&mut self, cqe: &CqeResult) {
         if let Ok(raw) = cqe.result {
             // SAFETY: a successful open returns a new fd that nothing else owns; nobody will
             // take it, so it is closed here instead of leaking.
             drop(unsafe { OwnedFd::from_raw_fd(raw as i32) });
         }
+    }
+}
+
+impl Oneshot for OpenAt {
+    type Output = io::Result<OwnedFd>;
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        let raw = cqe.result?;
+        // SAFETY: a successful open returns a new fd that nothing else owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(raw as i32) })
     }
 }

@@ -2,8 +2,8 @@
 
 use crate::buf::{BufResult, IoBufMut};
 use crate::driver::op_future::Op;
-use crate::driver::opcode::Performed;
 use crate::driver::opcode::{CqeResult, OpCode};
+use crate::driver::opcode::{Oneshot, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 
@@ -47,8 +47,6 @@ pub(crate) fn read_fixed_at<B: IoBufMut>(
 // place by its `IoBufMut` contract (and, for a registered buffer, by the pool it belongs to)
 // while the op owns it. The file is kept open by the `SharedFd` clone in `self.fd`.
 unsafe impl<B: IoBufMut> OpCode for ReadAt<B> {
-    type Output = BufResult<usize, B>;
-
     fn sqe(&mut self) -> squeue::Entry {
         let len = u32::try_from(self.buf.bytes_total()).unwrap_or(u32::MAX);
         let ptr = self.buf.stable_mut_ptr();
@@ -79,6 +77,10 @@ unsafe impl<B: IoBufMut> OpCode for ReadAt<B> {
             })
         }
     }
+}
+
+impl<B: IoBufMut> Oneshot for ReadAt<B> {
+    type Output = BufResult<usize, B>;
 
     fn complete(mut self, cqe: CqeResult) -> Self::Output {
         let result = cqe.result.map(|n| {

@@ -7,7 +7,7 @@
 use super::keep::{Datagram, Leftover};
 use crate::buf::{BufResult, IoBufMut};
 use crate::driver::op_future::Op;
-use crate::driver::opcode::{CqeResult, OpCode, Owner};
+use crate::driver::opcode::{CqeResult, Oneshot, OpCode, Owner};
 use crate::driver::opcode::{Interest, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
@@ -40,8 +40,6 @@ impl<B> Recv<B> {
 // or the driver drops the abandoned op after its final completion). The socket is kept open by
 // the `SharedFd` clone in `self.fd` for as long.
 unsafe impl<B: IoBufMut> OpCode for Recv<B> {
-    type Output = BufResult<usize, B>;
-
     fn sqe(&mut self) -> squeue::Entry {
         let len = u32::try_from(self.buf.bytes_total()).unwrap_or(u32::MAX);
         opcode::Recv::new(self.fd.types_fd(), self.buf.stable_mut_ptr(), len).build()
@@ -70,17 +68,6 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
         self.is_stream().then(|| (self.fd.raw(), Interest::Read))
     }
 
-    fn complete(mut self, cqe: CqeResult) -> Self::Output {
-        let result = cqe.result.map(|n| {
-            let n = n as usize;
-            // SAFETY: the kernel reported writing `n` bytes from the buffer's start, and `n` is at
-            // most the length we passed, which is at most `bytes_total`.
-            unsafe { self.buf.set_init(n) };
-            n
-        });
-        (result, self.buf)
-    }
-
     fn dispose(&mut self, cqe: &CqeResult) {
         let buf = &mut self.buf;
         self.leftover.dispose(cqe, |n| Datagram {
@@ -91,5 +78,20 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
 
     fn abandoned(&mut self, owner: &Owner) {
         self.leftover.abandoned(owner);
+    }
+}
+
+impl<B: IoBufMut> Oneshot for Recv<B> {
+    type Output = BufResult<usize, B>;
+
+    fn complete(mut self, cqe: CqeResult) -> Self::Output {
+        let result = cqe.result.map(|n| {
+            let n = n as usize;
+            // SAFETY: the kernel reported writing `n` bytes from the buffer's start, and `n` is at
+            // most the length we passed, which is at most `bytes_total`.
+            unsafe { self.buf.set_init(n) };
+            n
+        });
+        (result, self.buf)
     }
 }

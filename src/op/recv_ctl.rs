@@ -11,8 +11,8 @@ use super::heap::Heap;
 use super::loss::LossWatch;
 use crate::buf::{BufResult, IoBufMut};
 use crate::driver::op_future::Op;
-use crate::driver::opcode::Performed;
 use crate::driver::opcode::{CqeResult, OpCode, Owner};
+use crate::driver::opcode::{Oneshot, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 use socket2::{SockAddr, SockAddrStorage};
@@ -88,8 +88,6 @@ impl<B> RecvCtl<B> {
 // until `complete` or until the driver drops the abandoned op after its final completion. The
 // socket is kept open by the `SharedFd` clone in `self.fd` for as long.
 unsafe impl<B: IoBufMut> OpCode for RecvCtl<B> {
-    type Output = BufResult<Received, B>;
-
     fn sqe(&mut self) -> squeue::Entry {
         *self.iovec.get_mut() = libc::iovec {
             iov_base: self.buf.stable_mut_ptr().cast(),
@@ -119,6 +117,26 @@ unsafe impl<B: IoBufMut> OpCode for RecvCtl<B> {
         super::recvmsg_now(&self.fd, self.msg.as_ptr(), libc::MSG_CMSG_CLOEXEC)
     }
 
+    fn dispose(&mut self, cqe: &CqeResult) {
+        if let Some(loss) = &self.loss {
+            loss.record(cqe);
+        }
+        if cqe.result.is_ok() {
+            // Nobody will take them: close them rather than leak them.
+            drop(self.take_fds());
+        }
+    }
+
+    fn abandoned(&mut self, owner: &Owner) {
+        if let Some(loss) = &mut self.loss {
+            loss.abandoned(owner);
+        }
+    }
+}
+
+impl<B: IoBufMut> Oneshot for RecvCtl<B> {
+    type Output = BufResult<Received, B>;
+
     fn complete(mut self, cqe: CqeResult) -> Self::Output {
         let n = match cqe.result {
             Ok(n) => n as usize,
@@ -134,21 +152,5 @@ unsafe impl<B: IoBufMut> OpCode for RecvCtl<B> {
         // or just the family, which is an unnamed address) and its length into `msg_namelen`.
         let from = unsafe { SockAddr::new(storage, len) };
         (Ok(Received { len: n, from, fds }), self.buf)
-    }
-
-    fn dispose(&mut self, cqe: &CqeResult) {
-        if let Some(loss) = &self.loss {
-            loss.record(cqe);
-        }
-        if cqe.result.is_ok() {
-            // Nobody will take them: close them rather than leak them.
-            drop(self.take_fds());
-        }
-    }
-
-    fn abandoned(&mut self, owner: &Owner) {
-        if let Some(loss) = &mut self.loss {
-            loss.abandoned(owner);
-        }
     }
 }

@@ -9,8 +9,8 @@ use super::heap::Heap;
 use super::keep::{Datagram, Leftover};
 use crate::buf::{BufResult, IoBufMut};
 use crate::driver::op_future::Op;
-use crate::driver::opcode::Performed;
 use crate::driver::opcode::{CqeResult, OpCode, Owner};
+use crate::driver::opcode::{Oneshot, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 use socket2::{SockAddr, SockAddrStorage};
@@ -63,8 +63,6 @@ fn sender(name: &mut Heap<SockAddrStorage>, msg: &Heap<libc::msghdr>) -> Option<
 // All of it lives until `complete` or until the driver drops the abandoned op after its final
 // completion. The socket is kept open by the `SharedFd` clone in `self.fd` for as long.
 unsafe impl<B: IoBufMut> OpCode for RecvMsg<B> {
-    type Output = BufResult<(usize, Option<SocketAddr>), Vec<B>>;
-
     fn sqe(&mut self) -> squeue::Entry {
         self.iovecs.clear();
         self.iovecs.extend(
@@ -92,24 +90,6 @@ unsafe impl<B: IoBufMut> OpCode for RecvMsg<B> {
         super::recvmsg_now(&self.fd, self.msg.as_ptr(), 0)
     }
 
-    fn complete(mut self, cqe: CqeResult) -> Self::Output {
-        let n = match cqe.result {
-            Ok(n) => n as usize,
-            Err(err) => return (Err(err), self.bufs),
-        };
-        let mut left = n;
-        for buf in &mut self.bufs {
-            let filled = left.min(buf.bytes_total());
-            // SAFETY: the kernel fills the iovecs in order, each up to its length
-            // (`bytes_total`), and reported `n` bytes in all; `filled` is this buffer's share
-            // (zero for the buffers past IOV_MAX, since `n` fits in the ones before).
-            unsafe { buf.set_init(filled) };
-            left -= filled;
-        }
-        let from = sender(&mut self.name, &self.msg);
-        (Ok((n, from)), self.bufs)
-    }
-
     fn dispose(&mut self, cqe: &CqeResult) {
         let this = &mut *self;
         let (bufs, name, msg) = (&mut this.bufs, &mut this.name, &this.msg);
@@ -130,5 +110,27 @@ unsafe impl<B: IoBufMut> OpCode for RecvMsg<B> {
 
     fn abandoned(&mut self, owner: &Owner) {
         self.leftover.abandoned(owner);
+    }
+}
+
+impl<B: IoBufMut> Oneshot for RecvMsg<B> {
+    type Output = BufResult<(usize, Option<SocketAddr>), Vec<B>>;
+
+    fn complete(mut self, cqe: CqeResult) -> Self::Output {
+        let n = match cqe.result {
+            Ok(n) => n as usize,
+            Err(err) => return (Err(err), self.bufs),
+        };
+        let mut left = n;
+        for buf in &mut self.bufs {
+            let filled = left.min(buf.bytes_total());
+            // SAFETY: the kernel fills the iovecs in order, each up to its length
+            // (`bytes_total`), and reported `n` bytes in all; `filled` is this buffer's share
+            // (zero for the buffers past IOV_MAX, since `n` fits in the ones before).
+            unsafe { buf.set_init(filled) };
+            left -= filled;
+        }
+        let from = sender(&mut self.name, &self.msg);
+        (Ok((n, from)), self.bufs)
     }
 }

@@ -6,13 +6,17 @@
 //! `ECANCELED` when it had `max_waiting` results untaken (the driver cancels it then, so a
 //! reader that stopped reading cannot take the whole ring from the others sharing it).
 
-use super::loss::LossWatch;
+use super::loss::{LossFlag, LossWatch};
 use crate::buf::{BufRing, RingBuf};
 use crate::driver::multishot::MultiOp;
-use crate::driver::opcode::{CqeResult, Interest, OpCode, Owner, Performed, MORE};
+use crate::driver::opcode::{CqeResult, Interest, Multishot, OpCode, Owner, Performed, MORE};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
+use std::cell::Cell;
+use std::io;
 use std::os::fd::RawFd;
+use std::rc::Rc;
+use std::task::{Context, Poll};
 
 /// `IORING_CQE_F_BUFFER` and `IORING_CQE_BUFFER_SHIFT`: an emulated item names its buffer so.
 const BUFFER: u32 = 1;
@@ -58,10 +62,6 @@ impl RecvMulti {
 // `perform` receives into a buffer it took from the ring's free list: no reader holds it, the
 // ring clone keeps it allocated, and the call ends before `perform` returns.
 unsafe impl OpCode for RecvMulti {
-    type Output = ();
-
-    const MULTISHOT: bool = true;
-
     fn sqe(&mut self) -> squeue::Entry {
         opcode::RecvMulti::new(self.fd.types_fd(), self.ring.group_id()).build()
     }
@@ -98,8 +98,6 @@ unsafe impl OpCode for RecvMulti {
         Some((self.fd.raw(), Interest::Read))
     }
 
-    fn complete(self, _cqe: CqeResult) {}
-
     fn dispose(&mut self, cqe: &CqeResult) {
         if let Some(bid) = cqe.buffer_id() {
             // Bytes arrived after the stream was dropped: they are lost to the reader.
@@ -110,5 +108,164 @@ unsafe impl OpCode for RecvMulti {
 
     fn abandoned(&mut self, owner: &Owner) {
         self.loss.abandoned(owner);
+    }
+}
+
+impl Multishot for RecvMulti {}
+
+/// The loop behind [`RecvStream`](crate::net::RecvStream): arms a multishot receive on the
+/// stream's socket, turns its completions into chunks of the ring, and re-arms it when the
+/// kernel ends it for want of buffers or because the reader holds its share (see "Sharing a
+/// ring" on `RecvStream`).
+pub(crate) struct RingReceiver {
+    fd: SharedFd,
+    ring: BufRing,
+    /// The receive in flight; `None` between two (the next poll arms one).
+    op: Option<MultiOp<RecvMulti>>,
+    /// End of file, or an error that ends the stream: every later poll gives `None`.
+    ended: bool,
+    /// The stream's read direction: a receive is armed only once earlier cancelled reads
+    /// settled, and one dropped with chunks untaken records their loss.
+    loss: LossFlag,
+    /// Chunks handed out and not yet dropped.
+    held: Rc<Cell<usize>>,
+    /// How many of the ring's buffers the stream may hold: `held` plus those received and not
+    /// yet taken.
+    max_buffers: usize,
+}
+
+/// What one completion of the receive means to the stream.
+enum Arrival {
+    Data(RingBuf),
+    Eof,
+    NoBuffers,
+    /// The receive was cancelled for holding `max_buffers`: arm a new one.
+    Paused,
+    Failed(io::Error),
+}
+
+fn classify(data: &mut RecvMulti, cqe: CqeResult, held: &Rc<Cell<usize>>) -> Arrival {
+    let bid = cqe.buffer_id();
+    match (cqe.result, bid) {
+        (Ok(0), bid) => {
+            if let Some(bid) = bid {
+                data.ring().recycle(bid);
+            }
+            Arrival::Eof
+        }
+        (Ok(n), Some(bid)) => Arrival::Data(data.ring().take_held(bid, n as usize, held)),
+        (Ok(_), None) => Arrival::Failed(io::Error::other(
+            "coring: a buffer-select receive completed without naming its buffer",
+        )),
+        (Err(err), _) if err.raw_os_error() == Some(libc::ENOBUFS) => Arrival::NoBuffers,
+        // Only the stream's own limit cancels a running receive (a dropped stream's results go
+        // elsewhere); at shutdown, re-arming fails and says why.
+        (Err(err), _) if err.raw_os_error() == Some(libc::ECANCELED) => Arrival::Paused,
+        (Err(err), _) => Arrival::Failed(err),
+    }
+}
+
+impl RingReceiver {
+    /// A receiver on `fd` through `ring`, for the read direction whose flag is `loss`; it may
+    /// hold a quarter of the ring.
+    pub(crate) fn new(fd: &SharedFd, ring: &BufRing, loss: &LossFlag) -> RingReceiver {
+        RingReceiver {
+            fd: fd.clone(),
+            ring: ring.clone(),
+            op: None,
+            ended: false,
+            loss: loss.clone(),
+            held: Rc::default(),
+            max_buffers: (ring.capacity() / 4).max(1),
+        }
+    }
+
+    /// See `RecvStream::max_buffers` (at least 1).
+    pub(crate) fn set_max_buffers(&mut self, max: usize) {
+        self.max_buffers = max.max(1);
+    }
+
+    /// Whether the ring belongs to the runtime running now.
+    pub(crate) fn serves_current_runtime(&self) -> bool {
+        self.ring.check_current_runtime().is_ok()
+    }
+
+    /// The next chunk, `None` at end of file; see `RecvStream::poll_next`.
+    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<RingBuf>>> {
+        loop {
+            if self.ended {
+                return Poll::Ready(None);
+            }
+            if self.op.is_none() {
+                // Arming (or re-arming) a receive: earlier cancelled reads must have settled.
+                if let Err(err) = std::task::ready!(self.loss.poll_ready(cx, "read")) {
+                    self.ended = true;
+                    return Poll::Ready(Some(Err(err)));
+                }
+                if let Err(err) = self.ring.check_current_runtime() {
+                    self.ended = true;
+                    return Poll::Ready(Some(Err(err)));
+                }
+            }
+            // Room for results waiting untaken: what the reader does not already hold.
+            let room = self.max_buffers.saturating_sub(self.held.get()).max(1);
+            let (fd, ring, loss) = (&self.fd, &self.ring, &self.loss);
+            let op = self
+                .op
+                .get_or_insert_with(|| recv_multi(fd, ring, loss.watch(), room));
+            let held = &self.held;
+            let arrival = match op.poll_next(cx, |data, cqe| classify(data, cqe, held)) {
+                Poll::Pending => return Poll::Pending,
+                // The kernel ended the receive without a final item: arm a new one.
+                Poll::Ready(None) => {
+                    self.op = None;
+                    continue;
+                }
+                Poll::Ready(Some(arrival)) => arrival,
+            };
+            if op.is_done() {
+                self.op = None;
+            }
+            match arrival {
+                Arrival::Data(buf) => {
+                    // A reader keeping its chunks: stop receiving once it holds its share.
+                    if self.held.get() >= self.max_buffers {
+                        if let Some(op) = &self.op {
+                            op.cancel();
+                        }
+                    }
+                    return Poll::Ready(Some(Ok(buf)));
+                }
+                Arrival::Paused => {}
+                Arrival::Eof => {
+                    self.ended = true;
+                    return Poll::Ready(None);
+                }
+                Arrival::NoBuffers => {
+                    // Back-pressure: wait until a reader hands a buffer back, then re-arm.
+                    // Nothing can hand one back between this check and the wait (the ring
+                    // is this thread's), so no return is missed.
+                    self.op = None;
+                    if !self.ring.kernel_has_buffers() {
+                        self.ring.wait_for_buffers(cx.waker());
+                        return Poll::Pending;
+                    }
+                }
+                Arrival::Failed(err) => {
+                    // A `timeout_op` deadline ends the receive, not the stream.
+                    self.ended = self.op.is_none() && err.kind() != io::ErrorKind::TimedOut;
+                    return Poll::Ready(Some(Err(err)));
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for RingReceiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RingReceiver")
+            .field("ring", &self.ring)
+            .field("ended", &self.ended)
+            .finish()
     }
 }

@@ -2,8 +2,8 @@
 
 use super::path::OwnedPath;
 use crate::driver::op_future::Op;
-use crate::driver::opcode::Performed;
 use crate::driver::opcode::{CqeResult, OpCode};
+use crate::driver::opcode::{Oneshot, Performed};
 use io_uring::{opcode, squeue, types};
 use std::ffi::CString;
 use std::io;
@@ -24,8 +24,6 @@ pub(crate) fn rename_at(from: CString, to: CString) -> Op<RenameAt> {
 // SAFETY: the entry points at the two paths, heap allocations owned by the op that do not move
 // when it moves and are freed with the op data after the final completion.
 unsafe impl OpCode for RenameAt {
-    type Output = io::Result<()>;
-
     fn sqe(&mut self) -> squeue::Entry {
         let cwd = types::Fd(libc::AT_FDCWD);
         opcode::RenameAt::new(cwd, self.from.as_ptr(), cwd, self.to.as_ptr()).build()
@@ -38,6 +36,10 @@ unsafe impl OpCode for RenameAt {
         // SAFETY: both paths are this op's owned NUL-terminated paths.
         unsafe { super::file_now(move || libc::renameat(cwd, from, cwd, to) as isize) }
     }
+}
+
+impl Oneshot for RenameAt {
+    type Output = io::Result<()>;
 
     fn complete(self, cqe: CqeResult) -> Self::Output {
         cqe.result.map(drop)

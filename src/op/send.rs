@@ -6,8 +6,8 @@
 use super::loss::LossWatch;
 use crate::buf::{BufResult, IoBuf};
 use crate::driver::op_future::Op;
-use crate::driver::opcode::Performed;
 use crate::driver::opcode::{CqeResult, OpCode, Owner};
+use crate::driver::opcode::{Oneshot, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 
@@ -33,8 +33,6 @@ pub(crate) fn send<B: IoBuf>(fd: &SharedFd, buf: B, loss: Option<LossWatch>) -> 
 // or the driver drops the abandoned op after its final completion). The socket is kept open by
 // the `SharedFd` clone in `self.fd` for as long.
 unsafe impl<B: IoBuf> OpCode for Send<B> {
-    type Output = BufResult<usize, B>;
-
     fn sqe(&mut self) -> squeue::Entry {
         let len = u32::try_from(self.buf.bytes_init()).unwrap_or(u32::MAX);
         opcode::Send::new(self.fd.types_fd(), self.buf.stable_ptr(), len)
@@ -44,10 +42,6 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
 
     fn perform(&mut self) -> Performed {
         super::send_now(&self.fd, self.buf.stable_ptr(), self.buf.bytes_init())
-    }
-
-    fn complete(self, cqe: CqeResult) -> Self::Output {
-        (cqe.result.map(|n| n as usize), self.buf)
     }
 
     fn dispose(&mut self, cqe: &CqeResult) {
@@ -60,5 +54,13 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
         if let Some(loss) = &mut self.loss {
             loss.abandoned(owner);
         }
+    }
+}
+
+impl<B: IoBuf> Oneshot for Send<B> {
+    type Output = BufResult<usize, B>;
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        (cqe.result.map(|n| n as usize), self.buf)
     }
 }

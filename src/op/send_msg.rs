@@ -8,7 +8,7 @@ use super::heap::Heap;
 use super::loss::LossWatch;
 use crate::buf::{BufResult, IoBuf};
 use crate::driver::op_future::Op;
-use crate::driver::opcode::{CqeResult, OpCode, Owner};
+use crate::driver::opcode::{CqeResult, Oneshot, OpCode, Owner};
 use crate::driver::opcode::{Interest, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
@@ -84,8 +84,6 @@ pub(crate) fn send_msg_with_fds<B: IoBuf>(
 // until `complete` or until the driver drops the abandoned op after its final completion. The
 // socket is kept open by the `SharedFd` clone in `self.fd` for as long.
 unsafe impl<B: IoBuf> OpCode for SendMsg<B> {
-    type Output = BufResult<usize, Vec<B>>;
-
     fn sqe(&mut self) -> squeue::Entry {
         self.iovecs.clear();
         self.iovecs
@@ -127,10 +125,6 @@ unsafe impl<B: IoBuf> OpCode for SendMsg<B> {
         })
     }
 
-    fn complete(self, cqe: CqeResult) -> Self::Output {
-        (cqe.result.map(|n| n as usize), self.bufs)
-    }
-
     fn dispose(&mut self, cqe: &CqeResult) {
         if let Some(loss) = &self.loss {
             loss.record(cqe);
@@ -141,5 +135,13 @@ unsafe impl<B: IoBuf> OpCode for SendMsg<B> {
         if let Some(loss) = &mut self.loss {
             loss.abandoned(owner);
         }
+    }
+}
+
+impl<B: IoBuf> Oneshot for SendMsg<B> {
+    type Output = BufResult<usize, Vec<B>>;
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        (cqe.result.map(|n| n as usize), self.bufs)
     }
 }

@@ -6,8 +6,8 @@
 use super::loss::LossWatch;
 use crate::buf::{BufResult, IoBuf};
 use crate::driver::op_future::Op;
-use crate::driver::opcode::Performed;
 use crate::driver::opcode::{CqeResult, OpCode, Owner};
+use crate::driver::opcode::{Oneshot, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 
@@ -42,8 +42,6 @@ pub(crate) fn send_zc<B: IoBuf>(fd: &SharedFd, buf: B, loss: LossWatch) -> Op<Se
 // notification completion) or until the driver drops the abandoned data after that completion.
 // The socket is kept open by the `SharedFd` clone.
 unsafe impl<B: IoBuf> OpCode for SendZc<B> {
-    type Output = BufResult<usize, B>;
-
     fn sqe(&mut self) -> squeue::Entry {
         let len = u32::try_from(self.buf.bytes_init()).unwrap_or(u32::MAX);
         let mut entry = opcode::SendZc::new(self.fd.types_fd(), self.buf.stable_ptr(), len)
@@ -57,10 +55,6 @@ unsafe impl<B: IoBuf> OpCode for SendZc<B> {
     /// On epoll a zero-copy send is a plain send (the bytes are copied; nothing to notify).
     fn perform(&mut self) -> Performed {
         super::send_now(&self.fd, self.buf.stable_ptr(), self.buf.bytes_init())
-    }
-
-    fn complete(self, cqe: CqeResult) -> Self::Output {
-        (cqe.result.map(|n| n as usize), self.buf)
     }
 
     fn dispose(&mut self, cqe: &CqeResult) {
@@ -83,5 +77,13 @@ unsafe impl<B: IoBuf> OpCode for SendZc<B> {
         // while). The runtime is going away and the send was abandoned: reset the connection,
         // which drops the queued bytes and so releases the buffer and posts the notification.
         reset(&self.fd);
+    }
+}
+
+impl<B: IoBuf> Oneshot for SendZc<B> {
+    type Output = BufResult<usize, B>;
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        (cqe.result.map(|n| n as usize), self.buf)
     }
 }

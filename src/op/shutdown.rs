@@ -1,7 +1,7 @@
 //! `SHUTDOWN`: shut down one or both directions of a connected socket.
 
 use crate::driver::op_future::Op;
-use crate::driver::opcode::{CqeResult, OpCode};
+use crate::driver::opcode::{CqeResult, Oneshot, OpCode};
 use crate::driver::opcode::{Interest, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
@@ -29,8 +29,6 @@ pub(crate) fn shutdown(fd: &SharedFd, how: How) -> Op<Shutdown> {
 // SAFETY: the entry carries no pointers; the socket is kept open by the `SharedFd` clone in
 // `self.fd` until the op data is dropped after its completion.
 unsafe impl OpCode for Shutdown {
-    type Output = io::Result<()>;
-
     fn sqe(&mut self) -> squeue::Entry {
         opcode::Shutdown::new(self.fd.types_fd(), self.how).build()
     }
@@ -42,6 +40,10 @@ unsafe impl OpCode for Shutdown {
             libc::shutdown(fd, self.how) as isize
         })
     }
+}
+
+impl Oneshot for Shutdown {
+    type Output = io::Result<()>;
 
     fn complete(self, cqe: CqeResult) -> Self::Output {
         cqe.result.map(drop)

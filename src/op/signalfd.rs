@@ -10,7 +10,7 @@
 
 use super::heap::Heap;
 use crate::driver::op_future::Op;
-use crate::driver::opcode::{CqeResult, OpCode};
+use crate::driver::opcode::{CqeResult, Oneshot, OpCode};
 use crate::driver::opcode::{Interest, Performed};
 use io_uring::{opcode, squeue, types};
 use std::io;
@@ -58,8 +58,6 @@ impl SignalRead {
 // when it moves and is freed with the op data after the final completion. The fd is the
 // process's signalfd, which is never closed.
 unsafe impl OpCode for SignalRead {
-    type Output = io::Result<Vec<i32>>;
-
     fn sqe(&mut self) -> squeue::Entry {
         let len = (RECORD * RECORDS) as u32;
         opcode::Read::new(types::Fd(self.fd), self.buf.as_ptr().cast::<u8>(), len).build()
@@ -89,17 +87,21 @@ unsafe impl OpCode for SignalRead {
         })
     }
 
-    fn complete(self, cqe: CqeResult) -> Self::Output {
-        let n = cqe.result?;
-        Ok(self.signals(n as usize))
-    }
-
     fn dispose(&mut self, cqe: &CqeResult) {
         let signals = match &cqe.result {
             Ok(n) => self.signals(*n as usize),
             Err(_) => Vec::new(),
         };
         self.lost = Some(signals);
+    }
+}
+
+impl Oneshot for SignalRead {
+    type Output = io::Result<Vec<i32>>;
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        let n = cqe.result?;
+        Ok(self.signals(n as usize))
     }
 }
 

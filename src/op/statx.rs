@@ -6,8 +6,8 @@
 use super::heap::Heap;
 use super::path::OwnedPath;
 use crate::driver::op_future::Op;
-use crate::driver::opcode::Performed;
 use crate::driver::opcode::{CqeResult, OpCode};
+use crate::driver::opcode::{Oneshot, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue, types};
 use std::ffi::CString;
@@ -50,8 +50,6 @@ pub(crate) fn statx_fd(fd: &SharedFd) -> Op<Statx> {
 // allocations owned by the op that do not move when it moves and are freed with the op data after
 // the final completion. The fd, if any, is kept open by the `SharedFd` clone in `self.fd`.
 unsafe impl OpCode for Statx {
-    type Output = io::Result<libc::statx>;
-
     fn sqe(&mut self) -> squeue::Entry {
         let dirfd = self.fd.as_ref().map_or(libc::AT_FDCWD, SharedFd::raw);
         let out = self.out.as_ptr().cast::<types::statx>();
@@ -73,6 +71,10 @@ unsafe impl OpCode for Statx {
             })
         }
     }
+}
+
+impl Oneshot for Statx {
+    type Output = io::Result<libc::statx>;
 
     fn complete(self, cqe: CqeResult) -> Self::Output {
         cqe.result?;

@@ -2,8 +2,8 @@
 
 use super::path::OwnedPath;
 use crate::driver::op_future::Op;
-use crate::driver::opcode::Performed;
 use crate::driver::opcode::{CqeResult, OpCode};
+use crate::driver::opcode::{Oneshot, Performed};
 use io_uring::{opcode, squeue, types};
 use std::ffi::CString;
 use std::io;
@@ -24,8 +24,6 @@ pub(crate) fn unlink_at(path: CString, flags: i32) -> Op<UnlinkAt> {
 // SAFETY: the entry points only at the path, a heap allocation owned by the op that does not
 // move when it moves and is freed with the op data after the final completion.
 unsafe impl OpCode for UnlinkAt {
-    type Output = io::Result<()>;
-
     fn sqe(&mut self) -> squeue::Entry {
         opcode::UnlinkAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
             .flags(self.flags)
@@ -38,6 +36,10 @@ unsafe impl OpCode for UnlinkAt {
         // SAFETY: `path` is this op's owned NUL-terminated path.
         unsafe { super::file_now(move || libc::unlinkat(libc::AT_FDCWD, path, flags) as isize) }
     }
+}
+
+impl Oneshot for UnlinkAt {
+    type Output = io::Result<()>;
 
     fn complete(self, cqe: CqeResult) -> Self::Output {
         cqe.result.map(drop)

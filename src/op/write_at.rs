@@ -5,8 +5,8 @@
 
 use crate::buf::{BufResult, IoBuf};
 use crate::driver::op_future::Op;
-use crate::driver::opcode::Performed;
 use crate::driver::opcode::{CqeResult, OpCode};
+use crate::driver::opcode::{Oneshot, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 
@@ -50,8 +50,6 @@ pub(crate) fn write_fixed_at<B: IoBuf>(
 // place by its `IoBuf` contract (and, for a registered buffer, by the pool it belongs to) while
 // the op owns it. The file is kept open by the `SharedFd` clone in `self.fd`.
 unsafe impl<B: IoBuf> OpCode for WriteAt<B> {
-    type Output = BufResult<usize, B>;
-
     fn sqe(&mut self) -> squeue::Entry {
         let len = u32::try_from(self.buf.bytes_init()).unwrap_or(u32::MAX);
         let ptr = self.buf.stable_ptr();
@@ -82,6 +80,10 @@ unsafe impl<B: IoBuf> OpCode for WriteAt<B> {
             })
         }
     }
+}
+
+impl<B: IoBuf> Oneshot for WriteAt<B> {
+    type Output = BufResult<usize, B>;
 
     fn complete(self, cqe: CqeResult) -> Self::Output {
         (cqe.result.map(|n| n as usize), self.buf)

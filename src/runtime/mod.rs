@@ -338,7 +338,7 @@ fn notify_through_ring(target_ring_fd: std::os::fd::RawFd, target_id: usize) -> 
 #[derive(Default)]
 struct Turn {
     wakers: Vec<Waker>,
-    graveyard: Vec<Box<dyn crate::driver::opcode::Abandoned>>,
+    graveyard: Vec<Box<dyn crate::driver::Abandoned>>,
     /// Runtimes whose `MSG_RING` wake-up from this ring the kernel refused.
     failed_wakes: Vec<usize>,
 }
@@ -368,7 +368,7 @@ impl Turn {
 
 /// Drops abandoned op data, which holds user buffers: a buffer whose `Drop` panics must not end
 /// the loop (or, at shutdown, leave the rest of the data undropped).
-fn bury(graveyard: &mut Vec<Box<dyn crate::driver::opcode::Abandoned>>) {
+fn bury(graveyard: &mut Vec<Box<dyn crate::driver::Abandoned>>) {
     for data in graveyard.drain(..) {
         let _ = catch_unwind(AssertUnwindSafe(|| drop(data)));
     }
