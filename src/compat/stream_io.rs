@@ -23,7 +23,7 @@
 
 use crate::fd::SharedFd;
 use crate::op::keep::Leftover;
-use crate::op::loss::LossFlag;
+use crate::op::loss::{LossFlag, Tracked};
 use crate::op::recv::{recv, Recv};
 use crate::op::send::{send, Send};
 use crate::op::shutdown::{shutdown, Shutdown};
@@ -63,7 +63,7 @@ struct Reader {
     pos: usize,
     /// The next receive's buffer size.
     size: usize,
-    op: Option<Op<Recv<Vec<u8>>>>,
+    op: Option<Op<Tracked<Recv<Vec<u8>>>>>,
 }
 
 struct Writer {
@@ -72,7 +72,7 @@ struct Writer {
     gather: Vec<u8>,
     /// The buffer of the last finished send, reused as the next gather buffer.
     spare: Vec<u8>,
-    op: Option<Op<Send<Vec<u8>>>>,
+    op: Option<Op<Tracked<Send<Vec<u8>>>>>,
     /// Why writing stopped, for good: a send failed after its bytes were accepted.
     broken: Option<(io::ErrorKind, String)>,
     shutdown: Option<Op<Shutdown>>,
@@ -141,7 +141,7 @@ impl<T> PollIo<T> {
                     buf.reserve_exact(reader.size);
                     reader
                         .op
-                        .insert(recv(&self.fd, buf, Leftover::Stream(reader.loss.watch())))
+                        .insert(reader.loss.track(recv(&self.fd, buf, Leftover::Stream)))
                 }
             };
             let (result, buf) = ready!(Pin::new(op).poll(cx));
@@ -283,7 +283,7 @@ impl Writer {
     fn start(&mut self, fd: &SharedFd, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         ready!(self.loss.poll_ready(cx, "write"))?;
         let next = std::mem::replace(&mut self.gather, std::mem::take(&mut self.spare));
-        self.op = Some(send(fd, next, Some(self.loss.watch())));
+        self.op = Some(self.loss.track(send(fd, next)));
         Poll::Ready(Ok(()))
     }
 

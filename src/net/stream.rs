@@ -254,10 +254,8 @@ impl TcpStream {
         if buf.bytes_total() == 0 {
             return (Ok(0), buf);
         }
-        if let Err(err) = self.read_loss.ready("read").await {
-            return (Err(err), buf);
-        }
-        op::recv::recv(&self.fd, buf, Leftover::Stream(self.read_loss.watch())).await
+        let recv = |buf| Ok(op::recv::recv(&self.fd, buf, Leftover::Stream));
+        self.read_loss.guard("read", buf, recv).await
     }
 
     /// Reads into several buffers in order (scatter), each from its start up to its capacity.
@@ -289,11 +287,8 @@ impl TcpStream {
         if no_room(&bufs) {
             return (Ok(0), bufs);
         }
-        if let Err(err) = self.read_loss.ready("read").await {
-            return (Err(err), bufs);
-        }
-        let (result, bufs) =
-            op::recv_msg::recv_msg(&self.fd, bufs, Leftover::Stream(self.read_loss.watch())).await;
+        let recv = |bufs| Ok(op::recv_msg::recv_msg(&self.fd, bufs, Leftover::Stream));
+        let (result, bufs) = self.read_loss.guard("read", bufs, recv).await;
         (result.map(|(n, _)| n), bufs)
     }
 
@@ -306,10 +301,8 @@ impl TcpStream {
     /// have been sent; if any was, every later write on the stream fails saying so (see
     /// "Cancellation" on the type), so the peer never gets a silent gap.
     pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        if let Err(err) = self.write_loss.ready("write").await {
-            return (Err(err), buf);
-        }
-        op::send::send(&self.fd, buf, Some(self.write_loss.watch())).await
+        let send = |buf| Ok(op::send::send(&self.fd, buf));
+        self.write_loss.guard("write", buf, send).await
     }
 
     /// Writes all of `buf`'s initialized bytes, in as many writes as it takes. A write that
@@ -353,10 +346,8 @@ impl TcpStream {
     ///
     /// As [`write`](TcpStream::write).
     pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-        if let Err(err) = self.write_loss.ready("write").await {
-            return (Err(err), bufs);
-        }
-        op::send_msg::send_msg(&self.fd, bufs, None, Some(self.write_loss.watch())).await
+        let send = |bufs| Ok(op::send_msg::send_msg(&self.fd, bufs, None));
+        self.write_loss.guard("write", bufs, send).await
     }
 
     /// Shuts down the reading side, the writing side (the peer reads end of stream once it has

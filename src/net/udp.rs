@@ -108,7 +108,7 @@ impl UdpSocket {
     /// may not have been sent.
     pub async fn send_to<B: IoBuf>(&self, buf: B, target: SocketAddr) -> BufResult<usize, B> {
         let addr = Some(SockAddr::from(target));
-        let (result, mut bufs) = op::send_msg::send_msg(&self.fd, vec![buf], addr, None).await;
+        let (result, mut bufs) = Op::new(op::send_msg::send_msg(&self.fd, vec![buf], addr)).await;
         (result, take_only(&mut bufs))
     }
 
@@ -137,7 +137,7 @@ impl UdpSocket {
     /// after the call was dropped.
     fn recv_msg<B: IoBufMut>(&self, buf: B) -> Op<RecvMsg<B>> {
         let leftover = Leftover::Datagram(self.kept.watch(), None);
-        op::recv_msg::recv_msg(&self.fd, vec![buf], leftover)
+        Op::new(op::recv_msg::recv_msg(&self.fd, vec![buf], leftover))
     }
 
     /// Sends `buf`'s initialized bytes as one datagram to the connected peer.
@@ -146,7 +146,7 @@ impl UdpSocket {
     ///
     /// As [`send_to`](UdpSocket::send_to).
     pub async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        op::send::send(&self.fd, buf, None).await
+        Op::new(op::send::send(&self.fd, buf)).await
     }
 
     /// Receives one datagram from the connected peer into `buf` (from its start, up to its
@@ -163,7 +163,7 @@ impl UdpSocket {
             Err(buf) => match self.peer.get() {
                 Some(peer) => {
                     let leftover = Leftover::Datagram(self.kept.watch(), Some(peer));
-                    op::recv::recv(&self.fd, buf, leftover).await
+                    Op::new(op::recv::recv(&self.fd, buf, leftover)).await
                 }
                 // Not connected (`recv` then takes a datagram from anyone): a kept datagram
                 // must know its sender for a later `recv_from`, which only RECVMSG tells.

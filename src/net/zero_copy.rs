@@ -26,13 +26,8 @@ impl TcpStream {
         if buf.bytes_total() == 0 && buf.fixed_index().is_some() {
             return (Ok(0), buf);
         }
-        if let Err(err) = self.read_loss().ready("read").await {
-            return (Err(err), buf);
-        }
-        match fixed::read_fixed(self.shared_fd(), buf, self.read_loss().watch()) {
-            Ok(op) => op.await,
-            Err(buf) => (Err(not_fixed()), buf),
-        }
+        let read = |buf| fixed::read_fixed(self.shared_fd(), buf).map_err(refused);
+        self.read_loss().guard("read", buf, read).await
     }
 
     /// Writes from a registered buffer (a send of its memory with `MSG_NOSIGNAL`); may write
@@ -47,13 +42,8 @@ impl TcpStream {
     ///
     /// As [`TcpStream::write`].
     pub async fn write_fixed<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        if let Err(err) = self.write_loss().ready("write").await {
-            return (Err(err), buf);
-        }
-        match fixed::write_fixed(self.shared_fd(), buf, self.write_loss().watch()) {
-            Ok(op) => op.await,
-            Err(buf) => (Err(not_fixed()), buf),
-        }
+        let write = |buf| fixed::write_fixed(self.shared_fd(), buf).map_err(refused);
+        self.write_loss().guard("write", buf, write).await
     }
 
     /// Sends without copying the payload into the kernel (`SEND_ZC`); may send less than all of
@@ -71,10 +61,8 @@ impl TcpStream {
     /// runtime shutdown, a connection whose peer has not acknowledged a dropped zero-copy send
     /// within 200 ms is reset so that the buffer is released.
     pub async fn send_zc<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        if let Err(err) = self.write_loss().ready("write").await {
-            return (Err(err), buf);
-        }
-        send_zc::send_zc(self.shared_fd(), buf, self.write_loss().watch()).await
+        let send = |buf| Ok(send_zc::send_zc(self.shared_fd(), buf));
+        self.write_loss().guard("write", buf, send).await
     }
 
     /// A stream of received data through `ring`: one multishot receive, the kernel picking a
@@ -89,11 +77,13 @@ impl TcpStream {
     }
 }
 
-fn not_fixed() -> io::Error {
-    io::Error::new(
+/// Why a fixed-buffer op refused a buffer that is not from a pool (handed back with it).
+fn refused<B>(buf: B) -> (io::Error, B) {
+    let err = io::Error::new(
         io::ErrorKind::InvalidInput,
         "coring: read_fixed/write_fixed need a buffer from a FixedBufPool",
-    )
+    );
+    (err, buf)
 }
 
 /// Received data as pooled buffers, from a multishot receive on a provided buffer ring.

@@ -7,10 +7,9 @@
 //! second completion): Linux 6.18 refuses `IORING_RECVSEND_FIXED_BUF` on `SEND` with `EINVAL`
 //! (measured). A socket write copies the bytes either way, so little is lost.
 
-use super::loss::LossWatch;
+use super::send::Send;
 use crate::buf::{BufResult, IoBuf, IoBufMut};
-use crate::driver::op_future::Op;
-use crate::driver::opcode::{CqeResult, Oneshot, OpCode, Owner};
+use crate::driver::opcode::{CqeResult, Oneshot, OpCode};
 use crate::driver::opcode::{Interest, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
@@ -20,44 +19,25 @@ pub(crate) struct ReadFixed<B> {
     fd: SharedFd,
     buf: B,
     index: u16,
-    loss: LossWatch,
 }
 
-pub(crate) struct WriteFixed<B> {
-    fd: SharedFd,
-    buf: B,
-    loss: LossWatch,
-}
-
-/// `None` if `buf` is not a registered buffer.
-pub(crate) fn read_fixed<B: IoBufMut>(
-    fd: &SharedFd,
-    buf: B,
-    loss: LossWatch,
-) -> Result<Op<ReadFixed<B>>, B> {
+/// `Err(buf)` if `buf` is not a registered buffer.
+pub(crate) fn read_fixed<B: IoBufMut>(fd: &SharedFd, buf: B) -> Result<ReadFixed<B>, B> {
     match buf.fixed_index() {
-        Some(index) => Ok(Op::new(ReadFixed {
+        Some(index) => Ok(ReadFixed {
             fd: fd.clone(),
             buf,
             index,
-            loss,
-        })),
+        }),
         None => Err(buf),
     }
 }
 
-/// `None` if `buf` is not a registered buffer.
-pub(crate) fn write_fixed<B: IoBuf>(
-    fd: &SharedFd,
-    buf: B,
-    loss: LossWatch,
-) -> Result<Op<WriteFixed<B>>, B> {
+/// A plain send of a registered buffer's memory (see the module docs); `Err(buf)` if `buf` is
+/// not a registered buffer.
+pub(crate) fn write_fixed<B: IoBuf>(fd: &SharedFd, buf: B) -> Result<Send<B>, B> {
     match buf.fixed_index() {
-        Some(_) => Ok(Op::new(WriteFixed {
-            fd: fd.clone(),
-            buf,
-            loss,
-        })),
+        Some(_) => Ok(super::send::send(fd, buf)),
         None => Err(buf),
     }
 }
@@ -92,14 +72,6 @@ unsafe impl<B: IoBufMut> OpCode for ReadFixed<B> {
             libc::read(fd, ptr.cast(), len)
         })
     }
-
-    fn dispose(&mut self, cqe: &CqeResult) {
-        self.loss.record(cqe);
-    }
-
-    fn abandoned(&mut self, owner: &Owner) {
-        self.loss.abandoned(owner);
-    }
 }
 
 impl<B: IoBufMut> Oneshot for ReadFixed<B> {
@@ -119,38 +91,6 @@ impl<B: IoBufMut> Oneshot for ReadFixed<B> {
             Err(err) => Err(err),
         };
         (result, self.buf)
-    }
-}
-
-// SAFETY: the entry points at `bytes_init` initialized bytes of `self.buf`, kept valid and in
-// place by its `IoBuf` contract and by the pool it belongs to while the op owns it. The socket
-// is kept open by the `SharedFd` clone.
-unsafe impl<B: IoBuf> OpCode for WriteFixed<B> {
-    fn sqe(&mut self) -> squeue::Entry {
-        let len = u32::try_from(self.buf.bytes_init()).unwrap_or(u32::MAX);
-        opcode::Send::new(self.fd.types_fd(), self.buf.stable_ptr(), len)
-            .flags(libc::MSG_NOSIGNAL)
-            .build()
-    }
-
-    fn perform(&mut self) -> Performed {
-        super::send_now(&self.fd, self.buf.stable_ptr(), self.buf.bytes_init())
-    }
-
-    fn dispose(&mut self, cqe: &CqeResult) {
-        self.loss.record(cqe);
-    }
-
-    fn abandoned(&mut self, owner: &Owner) {
-        self.loss.abandoned(owner);
-    }
-}
-
-impl<B: IoBuf> Oneshot for WriteFixed<B> {
-    type Output = BufResult<usize, B>;
-
-    fn complete(self, cqe: CqeResult) -> Self::Output {
-        (cqe.result.map(|n| n as usize), self.buf)
     }
 }
 

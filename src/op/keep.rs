@@ -35,8 +35,9 @@ pub(crate) type Connection = (OwnedFd, Option<SocketAddr>);
 /// What a receive does with results that arrive after its future was dropped.
 #[derive(Debug)]
 pub(crate) enum Leftover {
-    /// Bytes of a stream cannot be handed back: they are lost, and the flag records it.
-    Stream(LossWatch),
+    /// Bytes of a stream cannot be handed back: they are lost, which the op's wrapper records
+    /// (see `loss.rs`, `Tracked`).
+    Stream,
     /// A datagram is kept for the socket's next receive; the address is its sender when the
     /// op cannot tell (a plain receive on a connected socket: the peer).
     Datagram(KeepWatch<Datagram>, Option<SocketAddr>),
@@ -46,7 +47,7 @@ impl Leftover {
     /// The receive's future was dropped in flight.
     pub(crate) fn abandoned(&mut self, owner: &Owner) {
         match self {
-            Leftover::Stream(loss) => loss.abandoned(owner),
+            Leftover::Stream => {}
             Leftover::Datagram(keep, _) => keep.abandoned(owner),
         }
     }
@@ -55,7 +56,7 @@ impl Leftover {
     /// the sender, and is called only for a datagram to keep.
     pub(crate) fn dispose(&self, cqe: &CqeResult, copy_out: impl FnOnce(usize) -> Datagram) {
         match self {
-            Leftover::Stream(loss) => loss.record(cqe),
+            Leftover::Stream => {}
             Leftover::Datagram(keep, peer) => {
                 if let Ok(n) = cqe.result {
                     let mut datagram = copy_out(n as usize);

@@ -9,6 +9,11 @@
 //! * when a completion of the abandoned op reports bytes moved, the flag is set for good;
 //! * when the abandoned op's data is freed (after its final completion) the settling ends.
 //!
+//! The watch is not the op's business: [`Tracked`] wraps the op's data with it, so the eight
+//! stream ops (receives, sends, fixed-buffer reads and writes, zero-copy send, the multishot
+//! receive) stay the same ops a datagram socket runs untracked. [`LossFlag::guard`] is the one
+//! place a stream's op of one direction is started: wait, then run the op tracked.
+//!
 //! The stream's next op of that direction first waits for [`LossFlag::ready`]: no abandoned op
 //! still settling, and no loss recorded. Without the wait, a read dropped right after its first
 //! poll (its entry queued, not yet submitted) would still run in the next batch, *together with*
@@ -21,11 +26,15 @@
 //! instead, saying so, and works again once the first runtime is dropped (which finishes the
 //! abandoned op) or runs again.
 
-use crate::driver::opcode::{CqeResult, Owner};
+use super::Op;
+use crate::buf::BufResult;
+use crate::driver::opcode::{CqeResult, Interest, Multishot, Oneshot, OpCode, Owner, Performed};
 use crate::driver::{self, DriverCell};
+use io_uring::squeue;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::io;
+use std::os::fd::RawFd;
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
@@ -171,6 +180,119 @@ impl Drop for LossWatch {
         }
     }
 }
+
+impl LossFlag {
+    /// Starts an op of this direction the way every stream op starts: waits for
+    /// [`ready`](LossFlag::ready) (failing with the buffer handed back), then runs the op that
+    /// `make` builds from the buffer, [`Tracked`] by this flag. `make` may refuse the buffer
+    /// with an error of its own (a buffer that is not registered, for a fixed-buffer op).
+    pub(crate) async fn guard<T, R, B>(
+        &self,
+        direction: &'static str,
+        buf: B,
+        make: impl FnOnce(B) -> Result<T, (io::Error, B)>,
+    ) -> BufResult<R, B>
+    where
+        T: Oneshot<Output = BufResult<R, B>>,
+    {
+        if let Err(err) = self.ready(direction).await {
+            return (Err(err), buf);
+        }
+        match make(buf) {
+            Ok(data) => self.track(data).await,
+            Err((err, buf)) => (Err(err), buf),
+        }
+    }
+
+    /// `data` as an op tracked by this flag, for callers that waited for
+    /// [`poll_ready`](LossFlag::poll_ready) themselves.
+    pub(crate) fn track<T: Oneshot>(&self, data: T) -> Op<Tracked<T>> {
+        Op::new(Tracked {
+            data,
+            watch: self.watch(),
+            oneshot: true,
+        })
+    }
+
+    /// `data`, a multishot receive, tracked by this flag (its items all carry bytes).
+    pub(crate) fn track_stream<T: Multishot>(&self, data: T) -> Tracked<T> {
+        Tracked {
+            data,
+            watch: self.watch(),
+            oneshot: false,
+        }
+    }
+}
+
+/// An op of a byte stream together with its direction's [`LossWatch`]: the op runs as it is,
+/// and the watch learns when its future is dropped in flight and which of its later
+/// completions moved bytes. See the module docs.
+pub(crate) struct Tracked<T> {
+    data: T,
+    watch: LossWatch,
+    /// A single-shot op: a completion of it flagged `F_MORE` (a zero-copy send's result, with
+    /// only the notification to follow) is its whole byte count, so whether bytes moved is
+    /// settled there; the notification, which a peer that stopped reading can hold back for
+    /// ever, then holds no later op back. (A multishot op's `F_MORE` means more items.)
+    oneshot: bool,
+}
+
+impl<T> Tracked<T> {
+    /// The op's own data.
+    pub(crate) fn data(&self) -> &T {
+        &self.data
+    }
+}
+
+// SAFETY: the entry is the wrapped op's own, pointing into `self.data`, which `self` owns and
+// keeps as long (the wrapped op's `OpCode` contract, passed on); the watch is not in the entry.
+unsafe impl<T: OpCode> OpCode for Tracked<T> {
+    fn sqe(&mut self) -> squeue::Entry {
+        self.data.sqe()
+    }
+
+    fn perform(&mut self) -> Performed {
+        self.data.perform()
+    }
+
+    fn blocking_fd(&self) -> Option<RawFd> {
+        self.data.blocking_fd()
+    }
+
+    fn readiness(&self) -> Option<(RawFd, Interest)> {
+        self.data.readiness()
+    }
+
+    fn dispose(&mut self, cqe: &CqeResult) {
+        self.data.dispose(cqe);
+        // A notification carries no byte count.
+        if !cqe.is_notification() {
+            self.watch.record(cqe);
+            if self.oneshot && cqe.has_more() {
+                self.watch.settle();
+            }
+        }
+    }
+
+    fn abandoned(&mut self, owner: &Owner) {
+        self.data.abandoned(owner);
+        self.watch.abandoned(owner);
+    }
+
+    fn shut_down(&mut self) {
+        self.data.shut_down();
+    }
+}
+
+impl<T: Oneshot> Oneshot for Tracked<T> {
+    type Output = T::Output;
+
+    fn complete(self, cqe: CqeResult) -> T::Output {
+        self.data.complete(cqe)
+    }
+}
+
+impl<T: Multishot> Multishot for Tracked<T> {}
 
 fn lost(direction: &str) -> io::Error {
     io::Error::other(format!(

@@ -6,7 +6,6 @@
 
 use super::keep::{Datagram, Leftover};
 use crate::buf::{BufResult, IoBufMut};
-use crate::driver::op_future::Op;
 use crate::driver::opcode::{CqeResult, Oneshot, OpCode, Owner};
 use crate::driver::opcode::{Interest, Performed};
 use crate::fd::SharedFd;
@@ -21,17 +20,17 @@ pub(crate) struct Recv<B> {
 
 /// Receives into `buf` from `fd`; `leftover` says what a dropped receive does with bytes it
 /// took anyway (a stream records the loss, a datagram socket keeps the datagram).
-pub(crate) fn recv<B: IoBufMut>(fd: &SharedFd, buf: B, leftover: Leftover) -> Op<Recv<B>> {
-    Op::new(Recv {
+pub(crate) fn recv<B: IoBufMut>(fd: &SharedFd, buf: B, leftover: Leftover) -> Recv<B> {
+    Recv {
         fd: fd.clone(),
         buf,
         leftover,
-    })
+    }
 }
 
 impl<B> Recv<B> {
     fn is_stream(&self) -> bool {
-        matches!(self.leftover, Leftover::Stream(_))
+        matches!(self.leftover, Leftover::Stream)
     }
 }
 

@@ -8,10 +8,8 @@
 //! cancelled receive never leaks them.
 
 use super::heap::Heap;
-use super::loss::LossWatch;
 use crate::buf::{BufResult, IoBufMut};
-use crate::driver::op_future::Op;
-use crate::driver::opcode::{CqeResult, OpCode, Owner};
+use crate::driver::opcode::{CqeResult, OpCode};
 use crate::driver::opcode::{Oneshot, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
@@ -41,18 +39,13 @@ pub(crate) struct RecvCtl<B> {
     /// The most descriptors to hand back: the control buffer, rounded up to whole `u64`s, may
     /// let the kernel fit one more.
     max_fds: usize,
-    loss: Option<LossWatch>,
 }
 
-/// Receives into `buf` from `fd`, with the sender and up to `max_fds` descriptors; `loss`
-/// (for streams) records bytes a dropped receive took anyway.
-pub(crate) fn recv_ctl<B: IoBufMut>(
-    fd: &SharedFd,
-    buf: B,
-    max_fds: usize,
-    loss: Option<LossWatch>,
-) -> Op<RecvCtl<B>> {
-    Op::new(RecvCtl {
+/// Receives into `buf` from `fd`, with the sender and up to `max_fds` descriptors. On a
+/// stream, the caller runs it tracked (see `loss.rs`), which records bytes a dropped receive
+/// took anyway.
+pub(crate) fn recv_ctl<B: IoBufMut>(fd: &SharedFd, buf: B, max_fds: usize) -> RecvCtl<B> {
+    RecvCtl {
         fd: fd.clone(),
         buf,
         iovec: Heap::new(libc::iovec {
@@ -63,8 +56,7 @@ pub(crate) fn recv_ctl<B: IoBufMut>(
         msg: Heap::new(super::zeroed_msghdr()),
         control: super::cmsg::buffer_for(max_fds.min(super::cmsg::MAX_FDS)),
         max_fds,
-        loss,
-    })
+    }
 }
 
 impl<B> RecvCtl<B> {
@@ -118,18 +110,9 @@ unsafe impl<B: IoBufMut> OpCode for RecvCtl<B> {
     }
 
     fn dispose(&mut self, cqe: &CqeResult) {
-        if let Some(loss) = &self.loss {
-            loss.record(cqe);
-        }
         if cqe.result.is_ok() {
             // Nobody will take them: close them rather than leak them.
             drop(self.take_fds());
-        }
-    }
-
-    fn abandoned(&mut self, owner: &Owner) {
-        if let Some(loss) = &mut self.loss {
-            loss.abandoned(owner);
         }
     }
 }

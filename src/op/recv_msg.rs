@@ -8,7 +8,6 @@
 use super::heap::Heap;
 use super::keep::{Datagram, Leftover};
 use crate::buf::{BufResult, IoBufMut};
-use crate::driver::op_future::Op;
 use crate::driver::opcode::{CqeResult, OpCode, Owner};
 use crate::driver::opcode::{Oneshot, Performed};
 use crate::fd::SharedFd;
@@ -28,19 +27,15 @@ pub(crate) struct RecvMsg<B> {
 
 /// Receives into `bufs`, in order, from `fd`, with the sender's address; `leftover` says what
 /// a dropped receive does with what it took anyway.
-pub(crate) fn recv_msg<B: IoBufMut>(
-    fd: &SharedFd,
-    bufs: Vec<B>,
-    leftover: Leftover,
-) -> Op<RecvMsg<B>> {
-    Op::new(RecvMsg {
+pub(crate) fn recv_msg<B: IoBufMut>(fd: &SharedFd, bufs: Vec<B>, leftover: Leftover) -> RecvMsg<B> {
+    RecvMsg {
         fd: fd.clone(),
         iovecs: Vec::with_capacity(bufs.len()),
         bufs,
         name: Heap::new(SockAddrStorage::zeroed()),
         msg: Heap::new(super::zeroed_msghdr()),
         leftover,
-    })
+    }
 }
 
 /// The sender address the kernel wrote into `name` (its length in `msg`), if it is IPv4 or IPv6.

@@ -6,10 +6,10 @@
 //! `ECANCELED` when it had `max_waiting` results untaken (the driver cancels it then, so a
 //! reader that stopped reading cannot take the whole ring from the others sharing it).
 
-use super::loss::{LossFlag, LossWatch};
+use super::loss::{LossFlag, Tracked};
 use crate::buf::{BufRing, RingBuf};
 use crate::driver::multishot::MultiOp;
-use crate::driver::opcode::{CqeResult, Interest, Multishot, OpCode, Owner, Performed, MORE};
+use crate::driver::opcode::{CqeResult, Interest, Multishot, OpCode, Performed, MORE};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 use std::cell::Cell;
@@ -25,7 +25,6 @@ const BUFFER_SHIFT: u32 = 16;
 pub(crate) struct RecvMulti {
     fd: SharedFd,
     ring: BufRing,
-    loss: LossWatch,
     /// Buffers filled after the stream was dropped. `dispose` runs under the driver's borrow
     /// and giving a buffer back wakes the ring's waiters (user code), so they go back to the
     /// ring when this data is dropped, outside the borrow, at the final completion (soon: the
@@ -34,20 +33,19 @@ pub(crate) struct RecvMulti {
 }
 
 /// Receives from `fd` into buffers of `ring` until the kernel ends the stream, or until
-/// `max_waiting` results wait untaken.
-pub(crate) fn recv_multi(
+/// `max_waiting` results wait untaken; tracked by the read direction's `loss` flag.
+fn recv_multi(
     fd: &SharedFd,
     ring: &BufRing,
-    loss: LossWatch,
+    loss: &LossFlag,
     max_waiting: usize,
-) -> MultiOp<RecvMulti> {
+) -> MultiOp<Tracked<RecvMulti>> {
     let data = RecvMulti {
         fd: fd.clone(),
         ring: ring.clone(),
-        loss,
         disposed: Vec::new(),
     };
-    MultiOp::with_limit(data, max_waiting)
+    MultiOp::with_limit(loss.track_stream(data), max_waiting)
 }
 
 impl RecvMulti {
@@ -100,14 +98,10 @@ unsafe impl OpCode for RecvMulti {
 
     fn dispose(&mut self, cqe: &CqeResult) {
         if let Some(bid) = cqe.buffer_id() {
-            // Bytes arrived after the stream was dropped: they are lost to the reader.
-            self.loss.record(cqe);
+            // Bytes arrived after the stream was dropped: they are lost to the reader (the
+            // wrapper, `Tracked`, records it).
             self.disposed.push(self.ring.take(bid, 0));
         }
-    }
-
-    fn abandoned(&mut self, owner: &Owner) {
-        self.loss.abandoned(owner);
     }
 }
 
@@ -121,7 +115,7 @@ pub(crate) struct RingReceiver {
     fd: SharedFd,
     ring: BufRing,
     /// The receive in flight; `None` between two (the next poll arms one).
-    op: Option<MultiOp<RecvMulti>>,
+    op: Option<MultiOp<Tracked<RecvMulti>>>,
     /// End of file, or an error that ends the stream: every later poll gives `None`.
     ended: bool,
     /// The stream's read direction: a receive is armed only once earlier cancelled reads
@@ -144,16 +138,16 @@ enum Arrival {
     Failed(io::Error),
 }
 
-fn classify(data: &mut RecvMulti, cqe: CqeResult, held: &Rc<Cell<usize>>) -> Arrival {
+fn classify(data: &mut Tracked<RecvMulti>, cqe: CqeResult, held: &Rc<Cell<usize>>) -> Arrival {
     let bid = cqe.buffer_id();
     match (cqe.result, bid) {
         (Ok(0), bid) => {
             if let Some(bid) = bid {
-                data.ring().recycle(bid);
+                data.data().ring().recycle(bid);
             }
             Arrival::Eof
         }
-        (Ok(n), Some(bid)) => Arrival::Data(data.ring().take_held(bid, n as usize, held)),
+        (Ok(n), Some(bid)) => Arrival::Data(data.data().ring().take_held(bid, n as usize, held)),
         (Ok(_), None) => Arrival::Failed(io::Error::other(
             "coring: a buffer-select receive completed without naming its buffer",
         )),
@@ -212,7 +206,7 @@ impl RingReceiver {
             let (fd, ring, loss) = (&self.fd, &self.ring, &self.loss);
             let op = self
                 .op
-                .get_or_insert_with(|| recv_multi(fd, ring, loss.watch(), room));
+                .get_or_insert_with(|| recv_multi(fd, ring, loss, room));
             let held = &self.held;
             let arrival = match op.poll_next(cx, |data, cqe| classify(data, cqe, held)) {
                 Poll::Pending => return Poll::Pending,

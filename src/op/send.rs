@@ -3,10 +3,8 @@
 //! Sent with `MSG_NOSIGNAL`, so writing to a connection the peer closed is an `EPIPE` error
 //! (`io::ErrorKind::BrokenPipe`) rather than a `SIGPIPE` that kills the process.
 
-use super::loss::LossWatch;
 use crate::buf::{BufResult, IoBuf};
-use crate::driver::op_future::Op;
-use crate::driver::opcode::{CqeResult, OpCode, Owner};
+use crate::driver::opcode::{CqeResult, OpCode};
 use crate::driver::opcode::{Oneshot, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
@@ -14,18 +12,15 @@ use io_uring::{opcode, squeue};
 pub(crate) struct Send<B> {
     fd: SharedFd,
     buf: B,
-    /// Set if the future is dropped and the send had written bytes anyway.
-    loss: Option<LossWatch>,
 }
 
-/// Sends `buf`'s initialized bytes on `fd`. If `loss` is given, it is set when a dropped send had
-/// sent bytes the caller cannot know about.
-pub(crate) fn send<B: IoBuf>(fd: &SharedFd, buf: B, loss: Option<LossWatch>) -> Op<Send<B>> {
-    Op::new(Send {
+/// Sends `buf`'s initialized bytes on `fd`. On a stream, the caller runs it tracked (see
+/// `loss.rs`), which records bytes a dropped send had sent anyway.
+pub(crate) fn send<B: IoBuf>(fd: &SharedFd, buf: B) -> Send<B> {
+    Send {
         fd: fd.clone(),
         buf,
-        loss,
-    })
+    }
 }
 
 // SAFETY: the entry points at `bytes_init` initialized bytes of `self.buf`, which its `IoBuf`
@@ -42,18 +37,6 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
 
     fn perform(&mut self) -> Performed {
         super::send_now(&self.fd, self.buf.stable_ptr(), self.buf.bytes_init())
-    }
-
-    fn dispose(&mut self, cqe: &CqeResult) {
-        if let Some(loss) = &self.loss {
-            loss.record(cqe);
-        }
-    }
-
-    fn abandoned(&mut self, owner: &Owner) {
-        if let Some(loss) = &mut self.loss {
-            loss.abandoned(owner);
-        }
     }
 }
 

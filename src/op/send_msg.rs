@@ -5,10 +5,8 @@
 //! the op; only the first [`IOV_MAX`](super::IOV_MAX) buffers are sent. Sent with `MSG_NOSIGNAL`, so a closed peer is `EPIPE`, never `SIGPIPE`.
 
 use super::heap::Heap;
-use super::loss::LossWatch;
 use crate::buf::{BufResult, IoBuf};
-use crate::driver::op_future::Op;
-use crate::driver::opcode::{CqeResult, Oneshot, OpCode, Owner};
+use crate::driver::opcode::{CqeResult, Oneshot, OpCode};
 use crate::driver::opcode::{Interest, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
@@ -23,7 +21,6 @@ pub(crate) struct SendMsg<B> {
     iovecs: Vec<libc::iovec>,
     addr: Option<Heap<SockAddr>>,
     msg: Heap<libc::msghdr>,
-    loss: Option<LossWatch>,
     /// `SCM_RIGHTS` control data (empty: none); its heap array is what `msg.msg_control`
     /// points at.
     control: Vec<u64>,
@@ -37,18 +34,16 @@ pub(crate) fn send_msg<B: IoBuf>(
     fd: &SharedFd,
     bufs: Vec<B>,
     addr: Option<SockAddr>,
-    loss: Option<LossWatch>,
-) -> Op<SendMsg<B>> {
-    Op::new(SendMsg {
+) -> SendMsg<B> {
+    SendMsg {
         fd: fd.clone(),
         iovecs: Vec::with_capacity(bufs.len()),
         bufs,
         addr: addr.map(Heap::new),
         msg: Heap::new(super::zeroed_msghdr()),
-        loss,
         control: Vec::new(),
         _fds: Vec::new(),
-    })
+    }
 }
 
 /// As [`send_msg`] without an address, with `fds` passed along (`SCM_RIGHTS`) to the
@@ -58,22 +53,20 @@ pub(crate) fn send_msg_with_fds<B: IoBuf>(
     fd: &SharedFd,
     bufs: Vec<B>,
     fds: Vec<OwnedFd>,
-    loss: Option<LossWatch>,
-) -> Result<Op<SendMsg<B>>, (io::Error, Vec<B>)> {
+) -> Result<SendMsg<B>, (io::Error, Vec<B>)> {
     let control = match super::cmsg::rights(&fds) {
         Ok(control) => control,
         Err(err) => return Err((err, bufs)),
     };
-    Ok(Op::new(SendMsg {
+    Ok(SendMsg {
         fd: fd.clone(),
         iovecs: Vec::with_capacity(bufs.len()),
         bufs,
         addr: None,
         msg: Heap::new(super::zeroed_msghdr()),
-        loss,
         control,
         _fds: fds,
-    }))
+    })
 }
 
 // SAFETY: the entry points at `self.msg`, a heap allocation owned by the op. The header points at
@@ -123,18 +116,6 @@ unsafe impl<B: IoBuf> OpCode for SendMsg<B> {
         Performed::retry(fd, Interest::Write, 0, || unsafe {
             libc::sendmsg(fd, msg, flags)
         })
-    }
-
-    fn dispose(&mut self, cqe: &CqeResult) {
-        if let Some(loss) = &self.loss {
-            loss.record(cqe);
-        }
-    }
-
-    fn abandoned(&mut self, owner: &Owner) {
-        if let Some(loss) = &mut self.loss {
-            loss.abandoned(owner);
-        }
     }
 }
 

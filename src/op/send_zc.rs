@@ -3,10 +3,8 @@
 //! `F_NOTIF`; only then is the buffer handed back (the driver's lifecycle waits for it, even if
 //! the future was dropped).
 
-use super::loss::LossWatch;
 use crate::buf::{BufResult, IoBuf};
-use crate::driver::op_future::Op;
-use crate::driver::opcode::{CqeResult, OpCode, Owner};
+use crate::driver::opcode::{CqeResult, OpCode};
 use crate::driver::opcode::{Oneshot, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
@@ -26,15 +24,15 @@ fn reset(fd: &SharedFd) {
 pub(crate) struct SendZc<B> {
     fd: SharedFd,
     buf: B,
-    loss: LossWatch,
 }
 
-pub(crate) fn send_zc<B: IoBuf>(fd: &SharedFd, buf: B, loss: LossWatch) -> Op<SendZc<B>> {
-    Op::new(SendZc {
+/// Sends `buf` on `fd` without copying it; the stream runs it tracked (see `loss.rs`), which
+/// settles whether bytes moved at the send's result, before the notification.
+pub(crate) fn send_zc<B: IoBuf>(fd: &SharedFd, buf: B) -> SendZc<B> {
+    SendZc {
         fd: fd.clone(),
         buf,
-        loss,
-    })
+    }
 }
 
 // SAFETY: the entry points at `bytes_init` bytes of `self.buf`, kept valid and in place by its
@@ -55,20 +53,6 @@ unsafe impl<B: IoBuf> OpCode for SendZc<B> {
     /// On epoll a zero-copy send is a plain send (the bytes are copied; nothing to notify).
     fn perform(&mut self) -> Performed {
         super::send_now(&self.fd, self.buf.stable_ptr(), self.buf.bytes_init())
-    }
-
-    fn dispose(&mut self, cqe: &CqeResult) {
-        // The notification carries no byte count; the send's own result does, and with it the
-        // stream knows whether bytes went out: later writes need not wait for the notification,
-        // which a peer that stopped reading can hold back forever.
-        if !cqe.is_notification() {
-            self.loss.record(cqe);
-            self.loss.settle();
-        }
-    }
-
-    fn abandoned(&mut self, owner: &Owner) {
-        self.loss.abandoned(owner);
     }
 
     fn shut_down(&mut self) {

@@ -5,7 +5,8 @@ use super::{SocketAddr, UCred};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::fd::SharedFd;
 use crate::op;
-use crate::op::loss::LossWatch;
+use crate::op::loss::LossFlag;
+use crate::op::Op;
 use socket2::{Domain, SockRef, Socket, Type};
 use std::fmt;
 use std::io;
@@ -119,7 +120,7 @@ impl UnixDatagram {
             Err(err) => return (Err(err), buf),
         };
         let (result, mut bufs) =
-            op::send_msg::send_msg(&self.fd, vec![buf], Some(addr), None).await;
+            Op::new(op::send_msg::send_msg(&self.fd, vec![buf], Some(addr))).await;
         let result = result.map_err(|err| with_path(err, "sending to", path));
         (result, take_only(&mut bufs))
     }
@@ -131,7 +132,7 @@ impl UnixDatagram {
     ///
     /// A datagram received for a dropped call is lost (see the type's docs).
     pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SocketAddr), B> {
-        let (result, buf) = op::recv_ctl::recv_ctl(&self.fd, buf, 0, None).await;
+        let (result, buf) = Op::new(op::recv_ctl::recv_ctl(&self.fd, buf, 0)).await;
         (result.map(|got| (got.len, SocketAddr::new(got.from))), buf)
     }
 
@@ -141,7 +142,7 @@ impl UnixDatagram {
     ///
     /// As [`send_to`](UnixDatagram::send_to).
     pub async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        op::send::send(&self.fd, buf, None).await
+        Op::new(op::send::send(&self.fd, buf)).await
     }
 
     /// Receives one datagram from the connected peer into `buf`; returns its length.
@@ -150,7 +151,7 @@ impl UnixDatagram {
     ///
     /// As [`recv_from`](UnixDatagram::recv_from).
     pub async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        let (result, buf) = op::recv_ctl::recv_ctl(&self.fd, buf, 0, None).await;
+        let (result, buf) = Op::new(op::recv_ctl::recv_ctl(&self.fd, buf, 0)).await;
         (result.map(|got| got.len), buf)
     }
 
@@ -180,7 +181,7 @@ impl UnixDatagram {
         buf: B,
         max_fds: usize,
     ) -> BufResult<(usize, Vec<OwnedFd>), B> {
-        let (result, buf) = op::recv_ctl::recv_ctl(&self.fd, buf, max_fds, None).await;
+        let (result, buf) = Op::new(op::recv_ctl::recv_ctl(&self.fd, buf, max_fds)).await;
         (result.map(|got| (got.len, got.fds)), buf)
     }
 
@@ -201,21 +202,28 @@ impl UnixDatagram {
     }
 }
 
-/// Sends `buf` on `fd` with duplicates of `fds` (owned by the op until its completion).
+/// Sends `buf` on `fd` with duplicates of `fds` (owned by the op until its completion); on a
+/// stream, as an op of the writing direction whose flag is `loss`.
 pub(super) async fn send_with_fds<B: IoBuf>(
     fd: &SharedFd,
     buf: B,
     fds: &[BorrowedFd<'_>],
-    loss: Option<LossWatch>,
+    loss: Option<&LossFlag>,
 ) -> BufResult<usize, B> {
-    let owned: io::Result<Vec<OwnedFd>> = fds.iter().map(BorrowedFd::try_clone_to_owned).collect();
-    let owned = match owned {
-        Ok(owned) => owned,
-        Err(err) => return (Err(err), buf),
+    let send = |bufs| {
+        let owned = fds.iter().map(BorrowedFd::try_clone_to_owned).collect();
+        let owned: Vec<OwnedFd> = match owned {
+            Ok(owned) => owned,
+            Err(err) => return Err((err, bufs)),
+        };
+        op::send_msg::send_msg_with_fds(fd, bufs, owned)
     };
-    let (result, mut bufs) = match op::send_msg::send_msg_with_fds(fd, vec![buf], owned, loss) {
-        Ok(op) => op.await,
-        Err((err, bufs)) => (Err(err), bufs),
+    let (result, mut bufs) = match loss {
+        Some(loss) => loss.guard("write", vec![buf], send).await,
+        None => match send(vec![buf]) {
+            Ok(data) => Op::new(data).await,
+            Err((err, bufs)) => (Err(err), bufs),
+        },
     };
     (result, take_only(&mut bufs))
 }

@@ -236,11 +236,8 @@ pub(super) async fn send_with_fds<B: IoBuf>(
     if buf.bytes_init() == 0 {
         return (Err(empty_with_fds()), buf);
     }
-    if let Err(err) = inner.write_loss().ready("write").await {
-        return (Err(err), buf);
-    }
-    let loss = inner.write_loss().watch();
-    super::datagram::send_with_fds(inner.shared_fd(), buf, fds, Some(loss)).await
+    let loss = Some(inner.write_loss());
+    super::datagram::send_with_fds(inner.shared_fd(), buf, fds, loss).await
 }
 
 /// [`UnixStream::recv_with_fds`] on the stream machinery, shared with the reading half.
@@ -252,12 +249,8 @@ pub(super) async fn recv_with_fds<B: IoBufMut>(
     if buf.bytes_total() == 0 {
         return (Err(no_room_for_fds()), buf);
     }
-    if let Err(err) = inner.read_loss().ready("read").await {
-        return (Err(err), buf);
-    }
-    let loss = Some(inner.read_loss().watch());
-    let fd = inner.shared_fd();
-    let (result, buf) = op::recv_ctl::recv_ctl(fd, buf, max_fds, loss).await;
+    let recv = |buf| Ok(op::recv_ctl::recv_ctl(inner.shared_fd(), buf, max_fds));
+    let (result, buf) = inner.read_loss().guard("read", buf, recv).await;
     (result.map(|got| (got.len, got.fds)), buf)
 }
 
