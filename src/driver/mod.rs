@@ -17,6 +17,7 @@
 //! is borrowed (see `uring/mod.rs`): wakers to wake are collected and woken by the runtime after
 //! the borrow ends, and dead op data goes to a graveyard the runtime empties after it too.
 
+mod buffer_groups;
 pub(crate) mod cancel_scope;
 mod current;
 pub(crate) mod epoll;

@@ -4,9 +4,8 @@
 //! flagged `F_MORE` yields an item and leaves the op in flight.
 
 use super::cancel_scope;
-use super::op_future::{abandon, perform, prepare, OpState, Step};
+use super::op_future::{abandon, perform, poll_in_flight, prepare, OpState, Step};
 use super::opcode::{unsupported_on_epoll, CqeResult, Multishot};
-use crate::task::coop;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
@@ -81,19 +80,9 @@ impl<T: Multishot> MultiOp<T> {
             data,
         } = &mut self.state
         {
-            if !self.cancel_sent && cancel_scope::requested() {
-                self.cancel_sent = true;
-                driver.borrow_mut().uring().cancel_in_flight(*index);
-            }
-            if coop::poll_proceed(cx).is_pending() {
-                return Poll::Pending;
-            }
-            let mut replaced = None;
-            let polled = driver
-                .borrow_mut()
-                .uring()
-                .poll_stream(*index, cx.waker(), &mut replaced);
-            drop(replaced);
+            let polled = poll_in_flight(driver, *index, &mut self.cancel_sent, cx, |d, w, r| {
+                d.uring().poll_stream(*index, w, r)
+            });
             return match polled {
                 Poll::Ready(Some((cqe, last))) => {
                     let cqe = if self.cancel_sent && last {
@@ -111,10 +100,7 @@ impl<T: Multishot> MultiOp<T> {
                     self.state = OpState::Done;
                     Poll::Ready(None)
                 }
-                Poll::Pending => {
-                    coop::refund();
-                    Poll::Pending
-                }
+                Poll::Pending => Poll::Pending,
             };
         }
         if let OpState::Ready { driver, data } = &mut self.state {

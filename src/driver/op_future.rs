@@ -23,7 +23,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 pub(super) enum OpState<T> {
     Unsubmitted(T),
@@ -74,22 +74,10 @@ impl<T: Oneshot> Future for Op<T> {
         // In flight, the data stays in `self` while the driver is asked: if anything panics, the
         // unwinding drop abandons the data to the driver instead of freeing it under the kernel.
         if let OpState::InFlight { driver, index, .. } = &this.state {
-            if !this.cancel_sent && cancel_scope::requested() {
-                this.cancel_sent = true;
-                driver.borrow_mut().uring().cancel_in_flight(*index);
-            }
-            // A completion already in is ready by default: ask for budget before taking it.
-            if coop::poll_proceed(cx).is_pending() {
-                return Poll::Pending;
-            }
-            let mut replaced = None;
-            let polled = driver
-                .borrow_mut()
-                .poll_result(*index, cx.waker(), &mut replaced);
-            // Dropped after the borrow ends: a waker's Drop is user code.
-            drop(replaced);
+            let polled = poll_in_flight(driver, *index, &mut this.cancel_sent, cx, |d, w, r| {
+                d.poll_result(*index, w, r)
+            });
             let Poll::Ready(cqe) = polled else {
-                coop::refund();
                 return Poll::Pending;
             };
             let OpState::InFlight { data, .. } = std::mem::replace(&mut this.state, OpState::Done)
@@ -220,6 +208,35 @@ impl<T: Oneshot> Drop for Op<T> {
             _ => {}
         }
     }
+}
+
+/// The in-flight poll both op futures share: sends the cancel a cancelling scope asked for
+/// (once: `cancel_sent` remembers it), takes a unit of budget (a completion already in is ready
+/// by default), then asks the driver with `ask`, which is given the waker to store and where a
+/// waker it replaces goes. That one is dropped after the driver's borrow ends (a waker's Drop
+/// is user code); the budget is given back if nothing was ready.
+#[inline]
+pub(super) fn poll_in_flight<R>(
+    driver: &DriverCell,
+    index: usize,
+    cancel_sent: &mut bool,
+    cx: &mut Context<'_>,
+    ask: impl FnOnce(&mut Driver, &Waker, &mut Option<Waker>) -> Poll<R>,
+) -> Poll<R> {
+    if !*cancel_sent && cancel_scope::requested() {
+        *cancel_sent = true;
+        driver.borrow_mut().uring().cancel_in_flight(index);
+    }
+    if coop::poll_proceed(cx).is_pending() {
+        return Poll::Pending;
+    }
+    let mut replaced = None;
+    let polled = ask(&mut driver.borrow_mut(), cx.waker(), &mut replaced);
+    drop(replaced);
+    if polled.is_pending() {
+        coop::refund();
+    }
+    polled
 }
 
 /// Readiness backend, before an op's first attempt: see [`OpCode::blocking_fd`].

@@ -29,6 +29,7 @@ mod offload;
 
 pub(crate) use offload::{errno_rc, Job, Syscall};
 
+use super::buffer_groups::BufferGroups;
 use super::opcode::{Abandoned, Interest};
 use super::{drain_eventfd, fork, Park};
 use crate::counters::Counters;
@@ -64,8 +65,7 @@ pub(crate) struct Epoll {
     /// Orphans' data once their call is done, for the runtime to drop after the borrow.
     graveyard: Vec<Box<dyn Abandoned>>,
     /// `BufRing` group ids handed out, and those given back (as io_uring numbers them).
-    buffer_groups: u16,
-    free_buffer_groups: Vec<u16>,
+    buffer_groups: BufferGroups,
 }
 
 /// The ops waiting on one fd.
@@ -118,30 +118,19 @@ impl Epoll {
             fallback_reason,
             orphans: Vec::new(),
             graveyard: Vec::new(),
-            buffer_groups: 0,
-            free_buffer_groups: Vec::new(),
+            buffer_groups: BufferGroups::default(),
         })
     }
 
     /// A group id for a new `BufRing` (a user-space pool here; the id names nothing in the
     /// kernel, but rings of one runtime keep distinct ids, as on io_uring).
     pub(crate) fn next_buffer_group(&mut self) -> io::Result<u16> {
-        if let Some(bgid) = self.free_buffer_groups.pop() {
-            return Ok(bgid);
-        }
-        if self.buffer_groups == u16::MAX {
-            return Err(io::Error::new(
-                io::ErrorKind::OutOfMemory,
-                "coring: all 65535 buffer group ids of this runtime are in use by live BufRings",
-            ));
-        }
-        self.buffer_groups += 1;
-        Ok(self.buffer_groups)
+        self.buffer_groups.take()
     }
 
     /// A dropped `BufRing`'s group id may be handed out again.
     pub(crate) fn release_buffer_group(&mut self, bgid: u16) {
-        self.free_buffer_groups.push(bgid);
+        self.buffer_groups.give_back(bgid);
     }
 
     pub(crate) fn fallback_reason(&self) -> Option<&str> {

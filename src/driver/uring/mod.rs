@@ -32,6 +32,7 @@ mod register;
 pub(super) mod setup;
 mod slots;
 
+use super::buffer_groups::BufferGroups;
 #[cfg(feature = "fault-injection")]
 use super::faults;
 use super::fork;
@@ -93,8 +94,7 @@ pub(crate) struct Uring {
     failed_wakes: Vec<usize>,
     shut_down: bool,
     /// Highest buffer group id handed out so far, and the ids given back since.
-    buffer_groups: u16,
-    free_buffer_groups: Vec<u16>,
+    buffer_groups: BufferGroups,
     batch: Option<CompletionBatch>,
     /// `fork::generation()` when the ring was made: another count means a forked child.
     forks: u64,
@@ -118,8 +118,7 @@ impl Uring {
             counters,
             failed_wakes: Vec::new(),
             shut_down: false,
-            buffer_groups: 0,
-            free_buffer_groups: Vec::new(),
+            buffer_groups: BufferGroups::default(),
             batch: config.batch,
             forks,
             capped: Vec::new(),

@@ -35,17 +35,7 @@ impl Uring {
     /// registration under a live group's id would fail, and its cleanup would unregister the
     /// live group.
     pub(crate) fn next_buffer_group(&mut self) -> io::Result<u16> {
-        if let Some(bgid) = self.free_buffer_groups.pop() {
-            return Ok(bgid);
-        }
-        if self.buffer_groups == u16::MAX {
-            return Err(io::Error::new(
-                io::ErrorKind::OutOfMemory,
-                "coring: all 65535 buffer group ids of this runtime are in use by live BufRings",
-            ));
-        }
-        self.buffer_groups += 1;
-        Ok(self.buffer_groups)
+        self.buffer_groups.take()
     }
 
     /// Ends group `bgid`: unregisters it if it was registered and makes the id reusable. An id
@@ -54,7 +44,7 @@ impl Uring {
         if registered && self.unregister_buf_ring(bgid).is_err() {
             return;
         }
-        self.free_buffer_groups.push(bgid);
+        self.buffer_groups.give_back(bgid);
     }
 
     /// Registers a provided-buffer ring of `entries` entries at `ring_addr` as group `bgid`.
