@@ -1,19 +1,21 @@
 //! # coring: a thread-per-core async runtime on io_uring
 //!
 //! ```text
-//!  user code: async fn ...  ──spawn/block_on──▶  runtime (one per thread / core)
+//!  user code: async fn ...  ──spawn/block_on──▶  runtime (one per thread / core; workers)
 //!                                                  │ loop: run ready tasks (budget)
 //!                                                  │       fire due timers
 //!                                                  │       submit + park on the ring (timeout = next deadline)
 //!                                                  │       dispatch completions → wake tasks
 //!                                                  │       take in wakes from other threads
 //!         ┌──────────────┬──────────────┬──────────┴───────────┬──────────────────┐
-//!      executor        time           task                  driver              fd, sys
-//!   (tasks, queue,  (sleep, timeout, (spawn, yield_now,  (io_uring SQ/CQ, slab  (SharedFd; raw
-//!    JoinHandle,     interval, timer  coop budget,        of op slots, Op<T>,    OS calls)
-//!    remote wakes)   wheel)           spawn_blocking)     cancel, shutdown)
+//!      executor        time           task                  driver              fd, sys, counters
+//!   (tasks, queue,  (sleep, timeout, (spawn, yield_now,  (io_uring or epoll;   (SharedFd; raw
+//!    JoinHandle,     interval, timer  coop budget,        slab of op slots,     OS calls; the
+//!    remote wakes)   wheel)           spawn_blocking)     Op<T>, MultiOp<T>,    counters behind
+//!                                                         cancel, shutdown)     runtime metrics)
 //!                                                            ▲
-//!                                                            op (one opcode per file)
+//!                                                            op (one opcode per file; the accept
+//!                                                            and ring-receive loops; loss tracking)
 //!                                                            ▲
 //!         ┌──────────┬──────────┬──────────┬──────────┬──────┴───┬──────────┬──────────┐
 //!        net         fs       signal       io        buf        sync      compat    (macros:

@@ -27,6 +27,7 @@ pub(crate) struct MultiOp<T: Multishot> {
 impl<T: Multishot> Unpin for MultiOp<T> {}
 
 impl<T: Multishot> MultiOp<T> {
+    /// A stream on `data`, unsubmitted until first polled, with no limit on waiting results.
     pub(crate) fn new(data: T) -> Self {
         MultiOp {
             state: OpState::Unsubmitted(data),

@@ -25,25 +25,45 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
+/// Where an op (single-shot or multishot) is, and who owns its data there.
+///
+/// | state         | data owned by | the kernel / the pool holds  | a drop here                      |
+/// |---------------|---------------|------------------------------|----------------------------------|
+/// | `Unsubmitted` | the future    | nothing                      | frees the data                   |
+/// | `InFlight`    | the future    | pointers into the data       | hands it to the driver's slot    |
+/// | `Ready`       | the future    | nothing between polls        | frees the data                   |
+/// | `Offloaded`   | the future    | a pool thread runs the call  | keeps it until the call returns  |
+/// | `Done`        | nobody        | nothing                      | nothing                          |
 pub(super) enum OpState<T> {
+    /// Built, never polled: no entry exists, so building and dropping an op costs nothing.
     Unsubmitted(T),
+    /// io_uring: the entry was pushed into slot `index` of `driver`'s ring; the data stays
+    /// here (not in the slot) until the future is dropped, so the hot path moves nothing.
     InFlight {
+        /// The runtime whose ring holds the entry: only its loop reaps the completion.
         driver: Rc<DriverCell>,
+        /// The op's slot, which holds its waker, then its result.
         index: usize,
+        /// What the entry points into.
         data: T,
     },
     /// Readiness backend: the op performs its syscall when polled (see the module docs).
     Ready {
+        /// The runtime whose epoll instance wakes the op when its fd is ready.
         driver: Rc<DriverCell>,
         data: T,
     },
     /// Readiness backend: the op's call runs on the blocking pool, on pointers into `data`.
     Offloaded {
+        /// The runtime that orphans the data if the future is dropped mid-call.
         driver: Rc<DriverCell>,
         data: T,
+        /// The call and, once it returned, its result.
         job: std::sync::Arc<super::epoll::Job>,
+        /// Completes when the pool thread is done with the call.
         handle: crate::task::BlockingHandle<()>,
     },
+    /// The result was handed out (or the stream ended): the data is gone.
     Done,
 }
 
@@ -58,6 +78,7 @@ pub(crate) struct Op<T: Oneshot> {
 impl<T: Oneshot> Unpin for Op<T> {}
 
 impl<T: Oneshot> Op<T> {
+    /// An op on `data`, unsubmitted until first polled.
     pub(crate) fn new(data: T) -> Self {
         Op {
             state: OpState::Unsubmitted(data),
