@@ -193,6 +193,11 @@ impl<T: Oneshot> Future for Op<T> {
 
 impl<T: Oneshot> Drop for Op<T> {
     fn drop(&mut self) {
+        // The common case, an op that completed: nothing to hand over, and no need to move the
+        // whole state out to find that out.
+        if matches!(self.state, OpState::Done | OpState::Unsubmitted(_)) {
+            return;
+        }
         match std::mem::replace(&mut self.state, OpState::Done) {
             OpState::InFlight {
                 driver,
