@@ -30,6 +30,7 @@
 mod reap;
 mod register;
 pub(super) mod setup;
+pub(crate) use setup::poll_first_supported;
 mod slots;
 
 #[cfg(feature = "fault-injection")]
