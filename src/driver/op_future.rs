@@ -173,11 +173,18 @@ impl<T: Oneshot> Future for Op<T> {
                 match pushed {
                     Ok(index) => {
                         cancel_scope::track(&driver, index);
-                        this.state = OpState::InFlight {
-                            driver,
-                            index,
-                            data,
-                        };
+                        let done = std::mem::replace(
+                            &mut this.state,
+                            OpState::InFlight {
+                                driver,
+                                index,
+                                data,
+                            },
+                        );
+                        // `Done` owns nothing: skip the drop glue of the whole `OpState<T>` (a
+                        // call per submitted op) that a plain assignment would run.
+                        debug_assert!(matches!(done, OpState::Done));
+                        std::mem::forget(done);
                         Poll::Pending
                     }
                     Err(err) => Poll::Ready(data.complete(CqeResult::from_error(err))),

@@ -101,7 +101,22 @@ impl LossFlag {
     }
 
     /// [`ready`](LossFlag::ready) as a poll function, for hand-written futures and streams.
+    /// Every read and write of a stream asks this first: the clean case is two loads, inlined.
+    #[inline]
     pub(crate) fn poll_ready(
+        &self,
+        cx: &mut Context<'_>,
+        direction: &'static str,
+    ) -> Poll<io::Result<()>> {
+        let state = &*self.0;
+        if state.settling.get() == 0 && !state.lost.get() {
+            return Poll::Ready(Ok(()));
+        }
+        self.poll_ready_slow(cx, direction)
+    }
+
+    #[cold]
+    fn poll_ready_slow(
         &self,
         cx: &mut Context<'_>,
         direction: &'static str,

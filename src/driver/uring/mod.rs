@@ -167,16 +167,10 @@ impl Uring {
         if self.shut_down {
             return Err(io::Error::other("coring: the runtime is shutting down"));
         }
-        self.check_owner()?;
+        // (A fork child is refused by `push_entry`, before the kernel sees anything.)
         self.generation = (self.generation + 1) & GENERATION_MASK;
         let generation = self.generation;
-        let mut lifecycle = Lifecycle::new(multishot);
-        match &mut lifecycle {
-            Lifecycle::Pending { waker: w, .. } | Lifecycle::Streaming { waker: w, .. } => {
-                *w = Some(waker.clone())
-            }
-            _ => {}
-        }
+        let lifecycle = Lifecycle::waiting(multishot, waker.clone());
         let index = self.slots.insert(Slot {
             generation,
             lifecycle,
