@@ -33,6 +33,10 @@ use std::task::Waker;
 
 thread_local! {
     static CANCELLING: Cell<bool> = const { Cell::new(false) };
+    /// How many scopes are being polled (`ACTIVE`'s length): a key with no destructor, so the
+    /// check every op makes outside any scope is one thread-local load, not a `RefCell<Vec>`
+    /// access through a lazily registered destructor (~40 instructions per op).
+    static DEPTH: Cell<usize> = const { Cell::new(0) };
     /// The scopes being polled on this thread, innermost last.
     static ACTIVE: RefCell<Vec<Scope>> = const { RefCell::new(Vec::new()) };
     /// The ops submitted inside scopes that may still be in flight: scope, driver, `user_data`.
@@ -113,6 +117,9 @@ fn take_waiting(scope: Scope) -> Vec<Waker> {
 /// waits with `waker`, so a scope's deadline can wake it (see the module docs). A waker already
 /// tracked for a scope is not added again, so a long wait costs one entry.
 pub(crate) fn track_waiting(waker: &Waker) {
+    if !in_scope() {
+        return;
+    }
     ACTIVE.with(|active| {
         let active = active.borrow();
         if active.is_empty() {
@@ -135,6 +142,9 @@ pub(crate) fn track_waiting(waker: &Waker) {
 /// Records that the op just pushed to `driver`'s slot `index` belongs to the scopes being
 /// polled, if any (see the module docs).
 pub(crate) fn track(driver: &Rc<DriverCell>, index: usize) {
+    if !in_scope() {
+        return;
+    }
     ACTIVE.with(|active| {
         let active = active.borrow();
         if active.is_empty() {
@@ -160,6 +170,12 @@ pub(crate) fn track(driver: &Rc<DriverCell>, index: usize) {
     });
 }
 
+/// Whether a scope is being polled on this thread (the ops' fast path: none is).
+#[inline]
+fn in_scope() -> bool {
+    DEPTH.with(Cell::get) != 0
+}
+
 /// Marks the polls made while it lives as belonging to `scope`, and as cancelling (if
 /// `cancel`, or if an enclosing scope already is); restores the enclosing state on drop, even
 /// if the poll panics.
@@ -170,6 +186,7 @@ pub(crate) struct Enter {
 impl Enter {
     pub(crate) fn new(scope: Scope, cancel: bool) -> Enter {
         ACTIVE.with(|active| active.borrow_mut().push(scope));
+        DEPTH.with(|depth| depth.set(depth.get() + 1));
         let outer = CANCELLING.with(|c| c.replace(c.get() || cancel));
         Enter { outer }
     }
@@ -179,6 +196,7 @@ impl Drop for Enter {
     fn drop(&mut self) {
         CANCELLING.with(|c| c.set(self.outer));
         ACTIVE.with(|active| active.borrow_mut().pop());
+        DEPTH.with(|depth| depth.set(depth.get().saturating_sub(1)));
     }
 }
 

@@ -61,6 +61,8 @@ pub(crate) enum AfterCqe {
 }
 
 impl Lifecycle {
+    /// A slot with nobody waiting yet (the transitions' tests and the fuzzer start here).
+    #[cfg(any(test, fuzzing))]
     pub(crate) fn new(multishot: bool) -> Self {
         if multishot {
             Lifecycle::Streaming {
@@ -73,6 +75,24 @@ impl Lifecycle {
         } else {
             Lifecycle::Pending {
                 waker: None,
+                partial: None,
+            }
+        }
+    }
+
+    /// A slot just pushed, its future waiting with `waker` (built in place: the push path).
+    pub(crate) fn waiting(multishot: bool, waker: Waker) -> Self {
+        if multishot {
+            Lifecycle::Streaming {
+                ready: VecDeque::new(),
+                waker: Some(waker),
+                finished: false,
+                limit: usize::MAX,
+                capped: false,
+            }
+        } else {
+            Lifecycle::Pending {
+                waker: Some(waker),
                 partial: None,
             }
         }

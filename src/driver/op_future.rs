@@ -182,11 +182,18 @@ impl<T: Oneshot> Future for Op<T> {
                 match pushed {
                     Ok(index) => {
                         cancel_scope::track(&driver, index);
-                        this.state = OpState::InFlight {
-                            driver,
-                            index,
-                            data,
-                        };
+                        let done = std::mem::replace(
+                            &mut this.state,
+                            OpState::InFlight {
+                                driver,
+                                index,
+                                data,
+                            },
+                        );
+                        // `Done` owns nothing: skip the drop glue of the whole `OpState<T>` (a
+                        // call per submitted op) that a plain assignment would run.
+                        debug_assert!(matches!(done, OpState::Done));
+                        std::mem::forget(done);
                         Poll::Pending
                     }
                     Err(err) => Poll::Ready(data.complete(CqeResult::from_error(err))),
@@ -202,6 +209,11 @@ impl<T: Oneshot> Future for Op<T> {
 
 impl<T: Oneshot> Drop for Op<T> {
     fn drop(&mut self) {
+        // The common case, an op that completed: nothing to hand over, and no need to move the
+        // whole state out to find that out.
+        if matches!(self.state, OpState::Done | OpState::Unsubmitted(_)) {
+            return;
+        }
         match std::mem::replace(&mut self.state, OpState::Done) {
             OpState::InFlight {
                 driver,

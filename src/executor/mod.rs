@@ -164,17 +164,23 @@ pub(crate) fn set_current(executor: Option<Rc<Executor>>) -> Option<Rc<Executor>
 /// Queues `task` on this thread's executor if that is the task's own (executor `id`); hands it
 /// back otherwise.
 fn push_local(id: usize, task: TaskRef) -> Result<(), TaskRef> {
-    // A destroyed slot (thread exit) means no executor runs here.
-    let Ok(current) = CURRENT.try_with(|c| c.try_borrow().ok().and_then(|c| c.clone())) else {
-        return Err(task);
-    };
-    match current {
-        Some(executor) if executor.shared.id == id => {
-            executor.shared.counters.local_wakes.bump();
-            executor.queue.borrow_mut().push_back(task);
-            Ok(())
+    let mut task = Some(task);
+    // Queued under the slot's borrow rather than through a clone of the `Rc`: pushing runs no
+    // user code, and every local wake takes this path. A destroyed slot (thread exit) means no
+    // executor runs here.
+    let _ = CURRENT.try_with(|c| {
+        if let Ok(current) = c.try_borrow() {
+            if let Some(executor) = current.as_ref().filter(|e| e.shared.id == id) {
+                if let Some(task) = task.take() {
+                    executor.shared.counters.local_wakes.bump();
+                    executor.queue.borrow_mut().push_back(task);
+                }
+            }
         }
-        _ => Err(task),
+    });
+    match task {
+        None => Ok(()),
+        Some(task) => Err(task),
     }
 }
 

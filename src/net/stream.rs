@@ -254,8 +254,15 @@ impl TcpStream {
         if buf.bytes_total() == 0 {
             return (Ok(0), buf);
         }
-        let recv = |buf| Ok(op::recv::recv(&self.fd, buf, Leftover::Stream));
-        self.read_loss.guard("read", buf, recv).await
+        let empty = self.read_loss.drained();
+        let recv = |buf| Ok(op::recv::recv(&self.fd, buf, Leftover::Stream).waiting_first(empty));
+        let (result, buf) = self.read_loss.guard("read", buf, recv).await;
+        // Less than the room: the socket is probably empty, so the next read waits for data
+        // before trying (one failed `recvmsg` less per message, see `op/recv.rs`).
+        let room = buf.bytes_total().min(u32::MAX as usize);
+        self.read_loss
+            .set_drained(matches!(result, Ok(n) if n > 0 && n < room));
+        (result, buf)
     }
 
     /// Reads into several buffers in order (scatter), each from its start up to its capacity.

@@ -53,6 +53,9 @@ struct LossState {
     /// The runtime the latest abandoned op was submitted to: only its loop can finish the op,
     /// so waiting for it anywhere else would never end.
     owner: RefCell<Weak<DriverCell>>,
+    /// The direction's last op took less than it was offered (a read: the socket is probably
+    /// empty now). Only a hint for how the next op is submitted (see `op/recv.rs`).
+    drained: Cell<bool>,
 }
 
 impl LossFlag {
@@ -64,6 +67,20 @@ impl LossFlag {
     #[cfg(test)]
     fn is_set(&self) -> bool {
         self.0.lost.get()
+    }
+
+    /// Whether the direction's last op took less than it was offered (see
+    /// [`set_drained`](LossFlag::set_drained)).
+    #[inline]
+    pub(crate) fn drained(&self) -> bool {
+        self.0.drained.get()
+    }
+
+    /// Records whether the op that just completed took less than it was offered: for a read,
+    /// that the socket is probably empty now (a hint for the next read, see `op/recv.rs`).
+    #[inline]
+    pub(crate) fn set_drained(&self, drained: bool) {
+        self.0.drained.set(drained);
     }
 
     /// What an op of this direction carries, to report back if it is abandoned.
@@ -84,7 +101,22 @@ impl LossFlag {
     }
 
     /// [`ready`](LossFlag::ready) as a poll function, for hand-written futures and streams.
+    /// Every read and write of a stream asks this first: the clean case is two loads, inlined.
+    #[inline]
     pub(crate) fn poll_ready(
+        &self,
+        cx: &mut Context<'_>,
+        direction: &'static str,
+    ) -> Poll<io::Result<()>> {
+        let state = &*self.0;
+        if state.settling.get() == 0 && !state.lost.get() {
+            return Poll::Ready(Ok(()));
+        }
+        self.poll_ready_slow(cx, direction)
+    }
+
+    #[cold]
+    fn poll_ready_slow(
         &self,
         cx: &mut Context<'_>,
         direction: &'static str,

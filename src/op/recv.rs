@@ -8,6 +8,7 @@ use super::keep::{Datagram, Leftover};
 use crate::buf::{BufResult, IoBufMut};
 use crate::driver::opcode::{CqeResult, Oneshot, OpCode, Owner};
 use crate::driver::opcode::{Interest, Performed};
+use crate::driver::uring::poll_first_supported;
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 
@@ -16,6 +17,8 @@ pub(crate) struct Recv<B> {
     buf: B,
     /// What becomes of bytes the receive takes after its future was dropped.
     leftover: Leftover,
+    /// Submit with `POLL_FIRST`: see [`Recv::waiting_first`].
+    wait_first: bool,
 }
 
 /// Receives into `buf` from `fd`; `leftover` says what a dropped receive does with bytes it
@@ -25,10 +28,25 @@ pub(crate) fn recv<B: IoBufMut>(fd: &SharedFd, buf: B, leftover: Leftover) -> Re
         fd: fd.clone(),
         buf,
         leftover,
+        wait_first: false,
     }
 }
 
+/// `IORING_RECVSEND_POLL_FIRST` (Linux 5.19): skip the receive attempt at submission and wait
+/// for data first.
+const POLL_FIRST: u16 = 1;
+
 impl<B> Recv<B> {
+    /// Whether the socket is probably empty, as after a stream read that took less than its
+    /// room (a server waiting for the next request): submitted as is, the kernel would try the
+    /// receive at once, fail with `EAGAIN` and only then wait for data, a wasted `recvmsg` per
+    /// message. Such a receive waits for data first. Only a hint: bytes already there are
+    /// received as soon as the wait is armed.
+    pub(crate) fn waiting_first(mut self, probably_empty: bool) -> Self {
+        self.wait_first = probably_empty && poll_first_supported();
+        self
+    }
+
     fn is_stream(&self) -> bool {
         matches!(self.leftover, Leftover::Stream)
     }
@@ -41,7 +59,10 @@ impl<B> Recv<B> {
 unsafe impl<B: IoBufMut> OpCode for Recv<B> {
     fn sqe(&mut self) -> squeue::Entry {
         let len = u32::try_from(self.buf.bytes_total()).unwrap_or(u32::MAX);
-        opcode::Recv::new(self.fd.types_fd(), self.buf.stable_mut_ptr(), len).build()
+        let ioprio = if self.wait_first { POLL_FIRST } else { 0 };
+        opcode::Recv::new(self.fd.types_fd(), self.buf.stable_mut_ptr(), len)
+            .ioprio(ioprio)
+            .build()
     }
 
     fn perform(&mut self) -> Performed {

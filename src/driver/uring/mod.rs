@@ -30,6 +30,7 @@
 mod reap;
 mod register;
 pub(super) mod setup;
+pub(crate) use setup::poll_first_supported;
 mod slots;
 
 use super::buffer_groups::BufferGroups;
@@ -165,16 +166,10 @@ impl Uring {
         if self.shut_down {
             return Err(io::Error::other("coring: the runtime is shutting down"));
         }
-        self.check_owner()?;
+        // (A fork child is refused by `push_entry`, before the kernel sees anything.)
         self.generation = (self.generation + 1) & GENERATION_MASK;
         let generation = self.generation;
-        let mut lifecycle = Lifecycle::new(multishot);
-        match &mut lifecycle {
-            Lifecycle::Pending { waker: w, .. } | Lifecycle::Streaming { waker: w, .. } => {
-                *w = Some(waker.clone())
-            }
-            _ => {}
-        }
+        let lifecycle = Lifecycle::waiting(multishot, waker.clone());
         let index = self.slots.insert(Slot {
             generation,
             lifecycle,

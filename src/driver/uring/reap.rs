@@ -83,12 +83,18 @@ impl Uring {
                 .on_cqe(CqeResult::from_raw(result, cqe.flags()), &mut wake)
             {
                 AfterCqe::Keep => {}
+                // A plain push, not `extend(Option)`: the iterator path costs ~35 instructions
+                // per completion.
                 AfterCqe::Wake => {
                     finished += u64::from(!slot.lifecycle.in_flight());
-                    self.woken.extend(wake);
+                    if let Some(waker) = wake {
+                        self.woken.push(waker);
+                    }
                 }
                 AfterCqe::WakeAndCancel => {
-                    self.woken.extend(wake);
+                    if let Some(waker) = wake {
+                        self.woken.push(waker);
+                    }
                     self.capped.push(user_data);
                 }
                 AfterCqe::Free => {

@@ -3,6 +3,7 @@
 use io_uring::IoUring;
 use std::fmt;
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// How the ring was set up, best first. Recorded so benchmarks and bug reports can say which.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +91,10 @@ pub(crate) fn build_ring(config: RingConfig) -> io::Result<(IoUring, RingMode)> 
         match builder.build(entries) {
             Ok(ring) => {
                 check_features(&ring, config)?;
+                if matches!(mode, RingMode::DeferTaskrun | RingMode::CoopTaskrun) {
+                    // Those set-ups came with Linux 6.1 and 5.19, as did `POLL_FIRST`.
+                    POLL_FIRST.store(true, Ordering::Relaxed);
+                }
                 return Ok((ring, mode));
             }
             Err(err) if err.raw_os_error() == Some(libc::EINVAL) => last_err = Some(err),
@@ -99,6 +104,16 @@ pub(crate) fn build_ring(config: RingConfig) -> io::Result<(IoUring, RingMode)> 
     Err(explain_setup_error(last_err.unwrap_or_else(|| {
         io::Error::from_raw_os_error(libc::EINVAL)
     })))
+}
+
+/// Whether this kernel knows `IORING_RECVSEND_POLL_FIRST` (5.19): some ring of this process
+/// was set up with a flag as recent. Before, a receive with the flag could fail with `EINVAL`.
+static POLL_FIRST: AtomicBool = AtomicBool::new(false);
+
+/// See [`POLL_FIRST`]; read by `op/recv.rs` for every stream receive (one relaxed load).
+#[inline]
+pub(crate) fn poll_first_supported() -> bool {
+    POLL_FIRST.load(Ordering::Relaxed)
 }
 
 fn check_features(ring: &IoUring, config: RingConfig) -> io::Result<()> {
