@@ -213,7 +213,8 @@ impl Driver {
     }
 
     /// Posts a wake-up completion on another ring with `MSG_RING` (io_uring only). If the
-    /// kernel refuses it, `target_id` comes back from [`Driver::take_failed_wakes`].
+    /// kernel refuses it, this is an `Err` (refused as it was submitted) or `target_id` comes
+    /// back later from [`Driver::take_failed_wakes`].
     pub(crate) fn push_msg_ring(&mut self, target_ring: RawFd, target_id: usize) -> io::Result<()> {
         self.uring_for("MSG_RING")?
             .push_msg_ring(target_ring, target_id)

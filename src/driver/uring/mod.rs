@@ -219,8 +219,10 @@ impl Uring {
     /// straight into its queue: no eventfd read on its side.
     ///
     /// `target_id` names the target for the fallback: if the kernel refuses the message (an
-    /// error completion, say `ENOMEM` or `EOVERFLOW`), [`Uring::take_failed_wakes`] hands it
-    /// back so the caller can wake the target through its eventfd instead.
+    /// error completion, say `ENOMEM` or `EOVERFLOW`), the caller must wake the target through
+    /// its eventfd instead. A refusal decided while this call submits it (the kernel issues
+    /// `MSG_RING` inline, so every refusal but one behind an SQPOLL thread) is an `Err` here;
+    /// a later one comes back from [`Uring::take_failed_wakes`] when this ring next reaps.
     pub(crate) fn push_msg_ring(&mut self, target_ring: RawFd, target_id: usize) -> io::Result<()> {
         if self.shut_down {
             return Err(io::Error::other("coring: the runtime is shutting down"));
@@ -235,13 +237,27 @@ impl Uring {
         let entry = opcode::MsgRingData::new(types::Fd(target_ring), 0, MSG_WAKE_TOKEN, None)
             .build()
             .flags(squeue::Flags::SKIP_SUCCESS);
-        let token = MSG_SENT_TAG | (target_id as u64 & 0xffff_ffff);
+        let token = MSG_SENT_TAG | msg_sent_token(target_id) as u64;
         self.push_entry(&entry.user_data(token))?;
         self.counters.msg_ring_sent.bump();
         // Submit now: the waking task may keep this core busy for a long time, or this thread
         // may be about to block outside the loop (joining workers). A submit-only enter is one
         // syscall, like the eventfd write it replaces, and also carries anything else queued.
-        self.enter(Park::NoWait)
+        self.enter(Park::NoWait)?;
+        // A refusal is already in the completion queue. It must be acted on now: this thread may
+        // never reap again (its `block_on` returning, its runtime shutting down), and the target
+        // would sleep on. Only a non-empty queue costs a reap (successes post nothing here).
+        if !self.ring.completion().is_empty() {
+            self.dispatch();
+            let token = msg_sent_token(target_id);
+            if let Some(at) = self.failed_wakes.iter().position(|&id| id == token) {
+                self.failed_wakes.swap_remove(at);
+                return Err(io::Error::other(
+                    "coring: the kernel refused a MSG_RING wake-up",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Arms a multishot poll on `fd` (an eventfd other threads write to wake this ring).
@@ -377,6 +393,11 @@ impl Uring {
             }
         }
     }
+}
+
+/// The part of a `MSG_RING` target's id its sent entry carries (see [`MSG_SENT_TAG`]).
+fn msg_sent_token(target_id: usize) -> usize {
+    target_id & 0xffff_ffff
 }
 
 /// The general timeout of a batched wait that has no timer to wait for (see
