@@ -60,8 +60,9 @@ const WAKE_TOKEN: u64 = u64::MAX - 1;
 const DETACHED_TOKEN: u64 = u64::MAX - 2;
 /// A wake-up posted to this ring by another ring's `MSG_RING`.
 const MSG_WAKE_TOKEN: u64 = u64::MAX - 3;
-/// A `MSG_RING` wake-up this ring sent: tag bits over the target's id (low 32 bits). Only a
-/// failed send completes here (`SKIP_SUCCESS`), and the id says whose eventfd to write instead.
+/// A `MSG_RING` wake-up this ring sent: tag bits over the target's id (the 62 bits below them,
+/// see [`msg_sent_user_data`]). Only a failed send completes here (`SKIP_SUCCESS`), and the id
+/// says whose eventfd to write instead.
 const MSG_SENT_TAG: u64 = 0b10 << 62;
 const MSG_SENT_MASK: u64 = 0b11 << 62;
 /// Generations stay below this so an op's user_data never collides with a reserved token.
@@ -237,8 +238,7 @@ impl Uring {
         let entry = opcode::MsgRingData::new(types::Fd(target_ring), 0, MSG_WAKE_TOKEN, None)
             .build()
             .flags(squeue::Flags::SKIP_SUCCESS);
-        let token = MSG_SENT_TAG | msg_sent_token(target_id) as u64;
-        self.push_entry(&entry.user_data(token))?;
+        self.push_entry(&entry.user_data(msg_sent_user_data(target_id)))?;
         self.counters.msg_ring_sent.bump();
         // Submit now: the waking task may keep this core busy for a long time, or this thread
         // may be about to block outside the loop (joining workers). A submit-only enter is one
@@ -249,8 +249,7 @@ impl Uring {
         // would sleep on. Only a non-empty queue costs a reap (successes post nothing here).
         if !self.ring.completion().is_empty() {
             self.dispatch();
-            let token = msg_sent_token(target_id);
-            if let Some(at) = self.failed_wakes.iter().position(|&id| id == token) {
+            if let Some(at) = self.failed_wakes.iter().position(|&id| id == target_id) {
                 self.failed_wakes.swap_remove(at);
                 return Err(io::Error::other(
                     "coring: the kernel refused a MSG_RING wake-up",
@@ -395,9 +394,14 @@ impl Uring {
     }
 }
 
-/// The part of a `MSG_RING` target's id its sent entry carries (see [`MSG_SENT_TAG`]).
-fn msg_sent_token(target_id: usize) -> usize {
-    target_id & 0xffff_ffff
+/// The `user_data` of a `MSG_RING` wake-up sent to the runtime with id `target_id`.
+fn msg_sent_user_data(target_id: usize) -> u64 {
+    MSG_SENT_TAG | (target_id as u64 & !MSG_SENT_MASK)
+}
+
+/// The target's id, if `user_data` is that of a `MSG_RING` wake-up this ring sent.
+fn msg_sent_target(user_data: u64) -> Option<usize> {
+    (user_data & MSG_SENT_MASK == MSG_SENT_TAG).then_some((user_data & !MSG_SENT_MASK) as usize)
 }
 
 /// The general timeout of a batched wait that has no timer to wait for (see
@@ -433,6 +437,22 @@ mod tests {
         wait_for: 32,
         max_delay_us: 50,
     };
+
+    /// Runtime ids only grow: a refused wake-up to the runtime made after the 2^32nd must not
+    /// come back as another id (whose eventfd would be written, and the target's not).
+    #[test]
+    fn a_refused_wake_up_names_its_target_whatever_its_id() {
+        for id in [1, 0xffff_ffff, (1 << 32) + 5, (1 << 62) - 1] {
+            let user_data = msg_sent_user_data(id);
+            assert_eq!(msg_sent_target(user_data), Some(id), "id {id:#x}");
+            assert!(
+                user_data & (1 << 63) != 0,
+                "an op's user_data never has the top bit"
+            );
+            assert!(user_data < MSG_WAKE_TOKEN, "collides with a reserved token");
+        }
+        assert_eq!(msg_sent_target(MSG_WAKE_TOKEN), None);
+    }
 
     #[test]
     fn without_batching_a_wait_wants_one_completion() {
