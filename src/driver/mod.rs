@@ -175,6 +175,14 @@ impl Driver {
         }
     }
 
+    /// Publishes [`Driver::slots_in_use`] to the counters other threads read: counted, not kept
+    /// op by op, so the runtime does it when the count matters (before waiting, after reaping).
+    pub(crate) fn publish_slots_in_use(&self) {
+        self.counters()
+            .op_slots_in_use
+            .set(self.slots_in_use() as u64);
+    }
+
     /// Closes `fd`, batched with the turn's submissions on io_uring; at once on epoll (after
     /// forgetting its readiness registration, so a new fd with its number starts afresh).
     pub(crate) fn close_fd(&mut self, fd: RawFd) -> io::Result<()> {

@@ -144,7 +144,9 @@ impl Metrics {
 impl WorkerHandle {
     /// This worker's metrics, read from any thread without a message to the worker (see
     /// [`Metrics`]). The gauges are kept as things happen, except `op_slots_in_use`, which is
-    /// as of the worker's latest loop turn.
+    /// as of the worker's latest loop turn (it is published before the worker waits for the
+    /// kernel and after it reaps). Once the worker has stopped, the gauges are 0 and the
+    /// counters keep their totals.
     pub fn metrics(&self) -> Metrics {
         let shared = &self.shared;
         Metrics {
