@@ -89,3 +89,67 @@ fn a_sender_dropped_while_its_tasks_drops_wake_the_target() {
         "the target never saw its sender dropped: the refused wake-up was lost"
     );
 }
+
+/// The submit that carries the message is put off (`io_uring_enter` fails with `EAGAIN`, to be
+/// retried): the refusal comes only with a later submit, which may be the `block_on`'s last.
+#[test]
+fn a_sender_whose_submit_is_put_off_then_idle() {
+    let Some(sender) = io_uring_runtime() else {
+        return;
+    };
+    let (tx, rx) = oneshot::channel::<u32>();
+    let woken = target(rx);
+    sender.block_on(async {
+        coring::time::sleep(Duration::from_millis(200)).await;
+        faults::fail_next_msg_rings(1);
+        faults::fail_next_enters(libc::EAGAIN, 1);
+        tx.send(7).unwrap();
+        assert_eq!(
+            faults::pending().enters,
+            0,
+            "the send's submit was not put off"
+        );
+    });
+    assert_eq!(faults::pending().msg_rings, 0, "no MSG_RING was sent");
+    let got = woken.recv_timeout(WAKE_LIMIT);
+    assert_eq!(
+        got,
+        Ok(Some(7)),
+        "the target never woke: the refused wake-up was lost; sender: {:#?}",
+        sender.metrics()
+    );
+}
+
+/// With `SQPOLL` the kernel's thread would submit the message after the send returns, so a
+/// refusal could not be seen at once; the sender's block_on returning must not lose it either.
+/// (Such a ring sends no `MSG_RING`: it writes the target's eventfd.)
+#[test]
+fn a_sqpoll_sender_idle_after_its_block_on_returns() {
+    let sender = match Builder::new()
+        .backend(Backend::IoUring)
+        .sqpoll(Duration::from_millis(100))
+        .build()
+    {
+        Ok(runtime) if runtime.ring_mode() == coring::runtime::RingMode::SqPoll => runtime,
+        Ok(_) | Err(_) => {
+            common::skipped("refused MSG_RING from an SQPOLL ring", "no SQPOLL ring");
+            return;
+        }
+    };
+    let (tx, rx) = oneshot::channel::<u32>();
+    let woken = target(rx);
+    faults::fail_next_msg_rings(1);
+    sender.block_on(async {
+        coring::time::sleep(Duration::from_millis(200)).await;
+        tx.send(7).unwrap();
+    });
+    let got = woken.recv_timeout(WAKE_LIMIT);
+    let metrics = sender.metrics();
+    assert_eq!(
+        got,
+        Ok(Some(7)),
+        "the target never woke: the refused wake-up was lost; sender: {metrics:#?}"
+    );
+    assert_eq!(metrics.msg_ring_sent, 0, "{metrics:#?}");
+    faults::clear();
+}

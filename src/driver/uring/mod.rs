@@ -221,12 +221,22 @@ impl Uring {
     ///
     /// `target_id` names the target for the fallback: if the kernel refuses the message (an
     /// error completion, say `ENOMEM` or `EOVERFLOW`), the caller must wake the target through
-    /// its eventfd instead. A refusal decided while this call submits it (the kernel issues
-    /// `MSG_RING` inline, so every refusal but one behind an SQPOLL thread) is an `Err` here;
-    /// a later one comes back from [`Uring::take_failed_wakes`] when this ring next reaps.
+    /// its eventfd instead. The kernel issues `MSG_RING` as this call submits it, so a refusal
+    /// is an `Err` here; so is a submit the kernel put off (`EBUSY`, `EAGAIN`), whose refusal
+    /// would come later, from [`Uring::take_failed_wakes`] when this ring next reaps.
+    ///
+    /// An SQPOLL ring sends none (an `Err`, so the caller writes the eventfd): its kernel
+    /// thread submits the message after this call returns, so a refusal would only be seen
+    /// when this thread next reaps, which it may never do (its `block_on` returning).
     pub(crate) fn push_msg_ring(&mut self, target_ring: RawFd, target_id: usize) -> io::Result<()> {
         if self.shut_down {
             return Err(io::Error::other("coring: the runtime is shutting down"));
+        }
+        if self.mode == RingMode::SqPoll {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "coring: an SQPOLL ring wakes other rings through their eventfd",
+            ));
         }
         // A scripted refusal: a target that is no ring, which the kernel itself fails.
         #[cfg(feature = "fault-injection")]
@@ -244,6 +254,17 @@ impl Uring {
         // may be about to block outside the loop (joining workers). A submit-only enter is one
         // syscall, like the eventfd write it replaces, and also carries anything else queued.
         self.enter(Park::NoWait)?;
+        let mut sq = self.ring.submission();
+        sq.sync();
+        if !sq.is_empty() {
+            // The kernel put the submit off (`EBUSY`, `EAGAIN`): a refusal would come only with
+            // a later one, perhaps the last this thread makes. The eventfd wakes the target now;
+            // the message, if it goes out later, is one more harmless wake-up.
+            return Err(io::Error::other(
+                "coring: the MSG_RING wake-up was not submitted",
+            ));
+        }
+        drop(sq);
         // A refusal is already in the completion queue. It must be acted on now: this thread may
         // never reap again (its `block_on` returning, its runtime shutting down), and the target
         // would sleep on. Only a non-empty queue costs a reap (successes post nothing here).
