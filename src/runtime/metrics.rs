@@ -105,7 +105,8 @@ pub struct Metrics {
     pub timers_armed: u64,
     /// Timers that fired (not counting those dropped or reset first).
     pub timers_fired: u64,
-    /// Timers armed and not yet fired or dropped.
+    /// Timers armed and not yet fired or dropped. A timer dropped away from its runtime (on
+    /// another thread, or outside `block_on`) cannot reach it, so it counts until its deadline.
     pub pending_timers: usize,
 }
 
