@@ -92,7 +92,8 @@ pub struct Metrics {
     /// Times another thread had to rouse this runtime from the kernel with `MSG_RING`.
     pub notified_by_msg_ring: u64,
     /// Times another thread had to rouse this runtime through its eventfd (a thread with no
-    /// ring, a runtime built with `msg_ring(false)`, or the fallback for a refused `MSG_RING`).
+    /// ring or with an SQPOLL ring, a runtime built with `msg_ring(false)`, or the fallback for
+    /// a refused `MSG_RING`).
     pub notified_by_eventfd: u64,
     /// `MSG_RING` wake-ups this runtime's ring sent to other workers.
     pub msg_ring_sent: u64,
