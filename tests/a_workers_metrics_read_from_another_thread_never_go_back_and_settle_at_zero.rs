@@ -105,7 +105,7 @@ fn a_workers_metrics_read_from_another_thread_never_go_back_and_settle_at_zero()
         });
         let mut last = worker.metrics();
         let mut reads = 0u64;
-        let mut check = |now: &Metrics, last: &mut Metrics| {
+        let check = |now: &Metrics, last: &mut Metrics| {
             for ((name, before), (_, after)) in counters(last).iter().zip(counters(now)) {
                 assert!(
                     after >= *before,
