@@ -8,10 +8,13 @@
 //! a short message with a 1 ms sleep every 50 rounds; then `Runtime::metrics()` is printed,
 //! one `name: value` line per field. A second part runs a ping-pong between the two workers of
 //! a `MultiRuntime` and prints each worker's metrics, read from this (non-worker) thread:
-//! their wake-ups cross from ring to ring with `MSG_RING`.
+//! their wake-ups cross from ring to ring with `MSG_RING` (through eventfds on epoll, which it
+//! says once on stderr when io_uring is refused).
 
 #[path = "common/args.rs"]
 mod args;
+#[path = "common/backend.rs"]
+mod backend;
 
 use coring::buf::IoBuf;
 use coring::net::{TcpListener, TcpStream};
@@ -30,6 +33,7 @@ fn main() -> ExitCode {
     let connections: usize = args.value("--connections", 8);
     let rounds: usize = args.value("--rounds", 200);
     args.finish();
+    backend::report_fallback();
     match run(connections.max(1), rounds.max(1)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

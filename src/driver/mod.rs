@@ -176,6 +176,14 @@ impl Driver {
         }
     }
 
+    /// Publishes [`Driver::slots_in_use`] to the counters other threads read: counted, not kept
+    /// op by op, so the runtime does it when the count matters (before waiting, after reaping).
+    pub(crate) fn publish_slots_in_use(&self) {
+        self.counters()
+            .op_slots_in_use
+            .set(self.slots_in_use() as u64);
+    }
+
     /// Closes `fd`, batched with the turn's submissions on io_uring; at once on epoll (after
     /// forgetting its readiness registration, so a new fd with its number starts afresh).
     pub(crate) fn close_fd(&mut self, fd: RawFd) -> io::Result<()> {
@@ -214,7 +222,8 @@ impl Driver {
     }
 
     /// Posts a wake-up completion on another ring with `MSG_RING` (io_uring only). If the
-    /// kernel refuses it, `target_id` comes back from [`Driver::take_failed_wakes`].
+    /// kernel refuses it, this is an `Err` (refused as it was submitted) or `target_id` comes
+    /// back later from [`Driver::take_failed_wakes`].
     pub(crate) fn push_msg_ring(&mut self, target_ring: RawFd, target_id: usize) -> io::Result<()> {
         self.uring_for("MSG_RING")?
             .push_msg_ring(target_ring, target_id)

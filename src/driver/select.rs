@@ -32,25 +32,27 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// The backend named by `CORING_BACKEND`, if it is set.
+    /// The backend named by `CORING_BACKEND`, if it is set (an empty value counts as unset).
     ///
     /// # Errors
     ///
-    /// If the variable holds anything but `io_uring` or `epoll`.
+    /// If the variable holds anything but `io_uring` or `epoll`, spelled exactly so (no
+    /// blanks, lower case); the error quotes the value.
     pub fn from_env() -> io::Result<Option<Backend>> {
         match std::env::var(BACKEND_ENV) {
             Err(std::env::VarError::NotPresent) => Ok(None),
             Ok(value) if value.is_empty() => Ok(None),
             Ok(value) => value.parse().map(Some),
-            Err(err) => Err(invalid(&format!("{err}"))),
+            Err(std::env::VarError::NotUnicode(value)) => Err(invalid(&value.to_string_lossy())),
         }
     }
 }
 
+/// Quoted, so a stray blank or newline in the variable shows.
 fn invalid(value: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidInput,
-        format!("coring: {BACKEND_ENV}={value} is not a backend; use io_uring or epoll"),
+        format!("coring: {BACKEND_ENV}={value:?} is not a backend; use io_uring or epoll"),
     )
 }
 
@@ -112,7 +114,28 @@ mod tests {
             assert_eq!(backend.to_string().parse::<Backend>().unwrap(), backend);
         }
         let err = "kqueue".parse::<Backend>().unwrap_err();
-        assert!(err.to_string().contains("CORING_BACKEND=kqueue"), "{err}");
+        assert!(
+            err.to_string().contains("CORING_BACKEND=\"kqueue\""),
+            "{err}"
+        );
+    }
+
+    /// A value that differs from a backend's name only by blanks or case is refused, with the
+    /// value quoted: unquoted, `CORING_BACKEND= epoll is not a backend` hides what is wrong.
+    #[test]
+    fn a_near_miss_is_refused_with_the_value_quoted() {
+        for (value, shown) in [
+            (" epoll", "\" epoll\""),
+            ("EPOLL", "\"EPOLL\""),
+            ("epoll\n", "\"epoll\\n\""),
+        ] {
+            let err = value.parse::<Backend>().unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+            assert!(
+                err.to_string().contains(&format!("CORING_BACKEND={shown}")),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -22,8 +22,11 @@
 //! thread without a ring writes the owner's eventfd. The executor knows nothing of rings: the
 //! runtime hands it a plain function ([`RingNotifier`]) that does the posting. If the kernel
 //! refuses a posted wake-up (an error completion on the sender's ring: the target's completion
-//! queue is full, or memory is short), the sender's runtime calls [`wake_through_eventfd`] with
-//! the target's id once it reaps that completion, so the owner still wakes.
+//! queue is full, or memory is short), the owner must still wake: a refusal the kernel decides
+//! while the notifier submits the message makes the notifier return `false`, so the eventfd is
+//! written at once (the sender may never reap its ring again); one decided later (behind an
+//! SQPOLL thread) makes the sender's runtime call [`wake_through_eventfd`] with the target's id
+//! when it reaps that completion.
 
 use super::raw_task::TaskRef;
 use crate::counters::Counters;
@@ -64,8 +67,9 @@ static REGISTRY: std::sync::Mutex<BTreeMap<usize, Weak<Remote>>> =
     std::sync::Mutex::new(BTreeMap::new());
 
 /// Posts a wake-up to the ring whose fd is given, from the calling thread's own ring; `false` if
-/// the calling thread has none (then the eventfd is used). `target_id` is the owner's
-/// [`Remote::id`], for the fallback should the kernel refuse the wake-up.
+/// the calling thread has none, or the kernel refused the message as it was submitted (then the
+/// eventfd is used). `target_id` is the owner's [`Remote::id`], for the fallback should the
+/// kernel refuse the wake-up later.
 pub(crate) type RingNotifier = fn(target_ring_fd: RawFd, target_id: usize) -> bool;
 
 /// Work sent from another thread to run on the owner thread (a remote spawn).

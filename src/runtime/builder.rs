@@ -115,7 +115,9 @@ impl Builder {
 
     /// Asks for a kernel thread that polls the submission queue (`SQPOLL`), sleeping after
     /// `idle` without work. Saves the submit syscall at the cost of a busy kernel thread; only
-    /// worth it with a core to spare.
+    /// worth it with a core to spare. Such a runtime wakes tasks of other runtimes through
+    /// their eventfd, not with `MSG_RING`: its kernel thread would send the message after the
+    /// waking code moved on, and a refusal would be seen too late to fall back.
     pub fn sqpoll(mut self, idle: Duration) -> Self {
         self.sqpoll_idle = Some(idle);
         self
@@ -199,7 +201,8 @@ impl Builder {
     }
 
     /// Whether wake-ups from other workers travel ring to ring with `MSG_RING` (the default)
-    /// rather than through an eventfd write. Threads without a ring always use the eventfd.
+    /// rather than through an eventfd write. Threads without a ring, and runtimes with
+    /// [`sqpoll`](Self::sqpoll), always use the eventfd.
     pub fn msg_ring(mut self, enabled: bool) -> Self {
         self.msg_ring = enabled;
         self

@@ -196,15 +196,15 @@ impl Runtime {
         };
         let parked = {
             let mut driver = core.driver.borrow_mut();
+            // Published before the wait too: another thread reading a parked worker's metrics
+            // must see the ops it waits on (this turn's tasks may have pushed some).
+            driver.publish_slots_in_use();
             let parked = driver.park(park);
             driver.dispatch();
             driver.take_woken(&mut turn.wakers);
             driver.take_graveyard(&mut turn.graveyard);
             driver.take_failed_wakes(&mut turn.failed_wakes);
-            driver
-                .counters()
-                .op_slots_in_use
-                .set(driver.slots_in_use() as u64);
+            driver.publish_slots_in_use();
             parked
         };
         turn.rewake_failed();
@@ -304,6 +304,9 @@ impl Drop for Runtime {
         }
         // Every op is reaped: the kernel fills no pool buffer any more.
         self.core.read_pool.release();
+        // Read from other threads after the worker is gone (`WorkerHandle::metrics`): no slot
+        // is in use any more, not as many as at the last loop turn.
+        self.core.driver.borrow().publish_slots_in_use();
         // The timers' wakers too: dropped after the store's borrow, past any panic.
         let timer_wakers = self.core.timers.borrow_mut().clear();
         for waker in timer_wakers {

@@ -62,8 +62,9 @@ const WAKE_TOKEN: u64 = u64::MAX - 1;
 const DETACHED_TOKEN: u64 = u64::MAX - 2;
 /// A wake-up posted to this ring by another ring's `MSG_RING`.
 const MSG_WAKE_TOKEN: u64 = u64::MAX - 3;
-/// A `MSG_RING` wake-up this ring sent: tag bits over the target's id (low 32 bits). Only a
-/// failed send completes here (`SKIP_SUCCESS`), and the id says whose eventfd to write instead.
+/// A `MSG_RING` wake-up this ring sent: tag bits over the target's id (the 62 bits below them,
+/// see [`msg_sent_user_data`]). Only a failed send completes here (`SKIP_SUCCESS`), and the id
+/// says whose eventfd to write instead.
 const MSG_SENT_TAG: u64 = 0b10 << 62;
 const MSG_SENT_MASK: u64 = 0b11 << 62;
 /// Generations stay below this so an op's user_data never collides with a reserved token.
@@ -213,11 +214,23 @@ impl Uring {
     /// straight into its queue: no eventfd read on its side.
     ///
     /// `target_id` names the target for the fallback: if the kernel refuses the message (an
-    /// error completion, say `ENOMEM` or `EOVERFLOW`), [`Uring::take_failed_wakes`] hands it
-    /// back so the caller can wake the target through its eventfd instead.
+    /// error completion, say `ENOMEM` or `EOVERFLOW`), the caller must wake the target through
+    /// its eventfd instead. The kernel issues `MSG_RING` as this call submits it, so a refusal
+    /// is an `Err` here; so is a submit the kernel put off (`EBUSY`, `EAGAIN`), whose refusal
+    /// would come later, from [`Uring::take_failed_wakes`] when this ring next reaps.
+    ///
+    /// An SQPOLL ring sends none (an `Err`, so the caller writes the eventfd): its kernel
+    /// thread submits the message after this call returns, so a refusal would only be seen
+    /// when this thread next reaps, which it may never do (its `block_on` returning).
     pub(crate) fn push_msg_ring(&mut self, target_ring: RawFd, target_id: usize) -> io::Result<()> {
         if self.shut_down {
             return Err(io::Error::other("coring: the runtime is shutting down"));
+        }
+        if self.mode == RingMode::SqPoll {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "coring: an SQPOLL ring wakes other rings through their eventfd",
+            ));
         }
         // A scripted refusal: a target that is no ring, which the kernel itself fails.
         #[cfg(feature = "fault-injection")]
@@ -229,13 +242,36 @@ impl Uring {
         let entry = opcode::MsgRingData::new(types::Fd(target_ring), 0, MSG_WAKE_TOKEN, None)
             .build()
             .flags(squeue::Flags::SKIP_SUCCESS);
-        let token = MSG_SENT_TAG | (target_id as u64 & 0xffff_ffff);
-        self.push_entry(&entry.user_data(token))?;
+        self.push_entry(&entry.user_data(msg_sent_user_data(target_id)))?;
         self.counters.msg_ring_sent.bump();
         // Submit now: the waking task may keep this core busy for a long time, or this thread
         // may be about to block outside the loop (joining workers). A submit-only enter is one
         // syscall, like the eventfd write it replaces, and also carries anything else queued.
-        self.enter(Park::NoWait)
+        self.enter(Park::NoWait)?;
+        let mut sq = self.ring.submission();
+        sq.sync();
+        if !sq.is_empty() {
+            // The kernel put the submit off (`EBUSY`, `EAGAIN`): a refusal would come only with
+            // a later one, perhaps the last this thread makes. The eventfd wakes the target now;
+            // the message, if it goes out later, is one more harmless wake-up.
+            return Err(io::Error::other(
+                "coring: the MSG_RING wake-up was not submitted",
+            ));
+        }
+        drop(sq);
+        // A refusal is already in the completion queue. It must be acted on now: this thread may
+        // never reap again (its `block_on` returning, its runtime shutting down), and the target
+        // would sleep on. Only a non-empty queue costs a reap (successes post nothing here).
+        if !self.ring.completion().is_empty() {
+            self.dispatch();
+            if let Some(at) = self.failed_wakes.iter().position(|&id| id == target_id) {
+                self.failed_wakes.swap_remove(at);
+                return Err(io::Error::other(
+                    "coring: the kernel refused a MSG_RING wake-up",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Arms a multishot poll on `fd` (an eventfd other threads write to wake this ring).
@@ -373,6 +409,16 @@ impl Uring {
     }
 }
 
+/// The `user_data` of a `MSG_RING` wake-up sent to the runtime with id `target_id`.
+fn msg_sent_user_data(target_id: usize) -> u64 {
+    MSG_SENT_TAG | (target_id as u64 & !MSG_SENT_MASK)
+}
+
+/// The target's id, if `user_data` is that of a `MSG_RING` wake-up this ring sent.
+fn msg_sent_target(user_data: u64) -> Option<usize> {
+    (user_data & MSG_SENT_MASK == MSG_SENT_TAG).then_some((user_data & !MSG_SENT_MASK) as usize)
+}
+
 /// The general timeout of a batched wait that has no timer to wait for (see
 /// `Uring::submit_and_wait`); when it passes the loop simply waits again.
 const BATCHED_WAIT_BOUND: Duration = Duration::from_secs(3600);
@@ -406,6 +452,22 @@ mod tests {
         wait_for: 32,
         max_delay_us: 50,
     };
+
+    /// Runtime ids only grow: a refused wake-up to the runtime made after the 2^32nd must not
+    /// come back as another id (whose eventfd would be written, and the target's not).
+    #[test]
+    fn a_refused_wake_up_names_its_target_whatever_its_id() {
+        for id in [1, 0xffff_ffff, (1 << 32) + 5, (1 << 62) - 1] {
+            let user_data = msg_sent_user_data(id);
+            assert_eq!(msg_sent_target(user_data), Some(id), "id {id:#x}");
+            assert!(
+                user_data & (1 << 63) != 0,
+                "an op's user_data never has the top bit"
+            );
+            assert!(user_data < MSG_WAKE_TOKEN, "collides with a reserved token");
+        }
+        assert_eq!(msg_sent_target(MSG_WAKE_TOKEN), None);
+    }
 
     #[test]
     fn without_batching_a_wait_wants_one_completion() {

@@ -4,7 +4,7 @@ use super::super::lifecycle::{AfterCqe, Lifecycle};
 use super::super::opcode::{Abandoned, CqeResult};
 use super::super::Park;
 use super::{
-    Uring, CANCEL_TOKEN, DETACHED_TOKEN, LET_GO_AFTER, MSG_SENT_MASK, MSG_SENT_TAG, MSG_WAKE_TOKEN,
+    msg_sent_target, Uring, CANCEL_TOKEN, DETACHED_TOKEN, LET_GO_AFTER, MSG_WAKE_TOKEN,
     SHUTDOWN_DEADLINE, WAKE_TOKEN,
 };
 use std::os::fd::RawFd;
@@ -55,9 +55,9 @@ impl Uring {
                     continue;
                 }
                 // Only refused wake-ups complete (`SKIP_SUCCESS`): the target would sleep on.
-                _ if user_data & MSG_SENT_MASK == MSG_SENT_TAG => {
+                _ if let Some(target) = msg_sent_target(user_data) => {
                     self.counters.msg_ring_failed.bump();
-                    self.failed_wakes.push((user_data & 0xffff_ffff) as usize);
+                    self.failed_wakes.push(target);
                     continue;
                 }
                 _ => {}
