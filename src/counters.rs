@@ -15,8 +15,8 @@
 //!
 //! Driver, executor and timers each write their own fields; none of them knows the others.
 
-use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 
 /// One counter or gauge, written by its owner thread only.
 #[derive(Debug, Default)]
@@ -92,4 +92,19 @@ pub(crate) struct Counters {
     pub(crate) timers_armed: Counter,
     pub(crate) timers_fired: Counter,
     pub(crate) pending_timers: Counter,
+    /// Whether the ring is entered through this thread's registered-ring table. Set once when
+    /// the ring is made, and kept apart from the counters: it is not compiled out with them.
+    ring_fd_registered: AtomicBool,
+}
+
+impl Counters {
+    /// Records whether the ring fd is registered (the driver, when it makes the ring).
+    pub(crate) fn set_ring_fd_registered(&self, registered: bool) {
+        self.ring_fd_registered.store(registered, Relaxed);
+    }
+
+    /// Whether the ring fd is registered; any thread.
+    pub(crate) fn ring_fd_registered(&self) -> bool {
+        self.ring_fd_registered.load(Relaxed)
+    }
 }

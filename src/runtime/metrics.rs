@@ -47,6 +47,12 @@ pub struct Metrics {
     /// The ring set-up flags in effect (`SINGLE_ISSUER|DEFER_TASKRUN`, `COOP_TASKRUN`, ...:
     /// its `Display` names them); [`RingMode::NoRing`] on epoll.
     pub ring_mode: RingMode,
+    /// Whether the ring is entered by its index in the thread's registered-ring table
+    /// (`IORING_REGISTER_RING_FDS`, Linux 5.18), which spares each `io_uring_enter` the fd
+    /// lookup. `false` on older kernels, on epoll, and for runtimes beyond the 16th alive on one
+    /// thread (the kernel's limit per thread): those enter by the plain ring fd, which works the
+    /// same, a little slower.
+    pub ring_fd_registered: bool,
     /// Submission entries queued for the kernel: operations, cancels and the runtime's own
     /// (wake-up polls, `MSG_RING`). Every one is submitted by the next `io_uring_enter`.
     pub sqes_submitted: u64,
@@ -118,6 +124,7 @@ impl Metrics {
         Metrics {
             backend,
             ring_mode,
+            ring_fd_registered: counters.ring_fd_registered(),
             sqes_submitted: counters.sqes_submitted.get(),
             enters: counters.enters.get(),
             sq_full_flushes: counters.sq_full_flushes.get(),

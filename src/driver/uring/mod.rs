@@ -27,6 +27,7 @@
 //!
 //! The driver knows nothing of tasks or timers: it is told when to park and for how long.
 
+mod enter;
 mod reap;
 mod register;
 pub(super) mod setup;
@@ -45,7 +46,8 @@ use super::opcode::Abandoned;
 use super::opcode::CqeResult;
 use super::Park;
 use crate::counters::Counters;
-use io_uring::{opcode, squeue, types, IoUring};
+use enter::EnterFd;
+use io_uring::{opcode, squeue, types, EnterFlags, IoUring};
 use setup::{CompletionBatch, RingConfig, RingMode};
 use slab::Slab;
 use std::io;
@@ -84,6 +86,9 @@ struct Slot {
 /// The io_uring backend's state: the ring and the slots of the ops in it.
 pub(crate) struct Uring {
     ring: IoUring,
+    /// How `io_uring_enter` names the ring: by its index in this thread's registered-ring
+    /// table when the kernel took it (see `enter.rs`).
+    enter_fd: EnterFd,
     mode: RingMode,
     slots: Slab<Slot>,
     generation: u32,
@@ -109,8 +114,11 @@ impl Uring {
     pub(crate) fn new(config: RingConfig, counters: Arc<Counters>) -> io::Result<Self> {
         let forks = fork::generation();
         let (ring, mode) = setup::build_ring(config)?;
+        let enter_fd = EnterFd::new(std::os::fd::AsRawFd::as_raw_fd(&ring));
+        counters.set_ring_fd_registered(enter_fd.is_registered());
         Ok(Uring {
             ring,
+            enter_fd,
             mode,
             slots: Slab::with_capacity(64),
             generation: 0,
@@ -307,7 +315,11 @@ impl Uring {
             self.enter(Park::NoWait)?;
             self.dispatch();
             if self.mode == RingMode::SqPoll && self.ring.submission().is_full() {
-                self.ring.submitter().squeue_wait()?;
+                // SAFETY: no argument; the queued entries are valid (the OpCode contract).
+                unsafe {
+                    self.enter_fd
+                        .enter(0, 0, EnterFlags::SQ_WAIT, std::ptr::null(), 0)
+                }?;
             }
         }
         Err(io::Error::new(
@@ -378,10 +390,9 @@ impl Uring {
     }
 
     /// The `io_uring_enter` itself: submit, and wait as `park` and the batching say.
-    fn submit_and_wait(&self, park: Park) -> io::Result<usize> {
-        let submitter = self.ring.submitter();
+    fn submit_and_wait(&mut self, park: Park) -> io::Result<usize> {
         let timeout = match park {
-            Park::NoWait => return submitter.submit(),
+            Park::NoWait => return self.submit_with(0, None),
             Park::Forever => None,
             Park::Timeout(timeout) => Some(timeout),
         };
@@ -395,7 +406,7 @@ impl Uring {
             other => other,
         };
         match timeout {
-            None => submitter.submit_and_wait(want),
+            None => self.submit_with(want, None),
             Some(timeout) => {
                 let ts = types::Timespec::new()
                     .sec(timeout.as_secs())
@@ -403,9 +414,51 @@ impl Uring {
                 let args = types::SubmitArgs::new()
                     .timespec(&ts)
                     .min_wait_usec(min_wait_us);
-                submitter.submit_with_args(want, &args)
+                self.submit_with(want, Some(&args))
             }
         }
+    }
+
+    /// Submits the queue and waits for `want` completions (with `args`' timeouts, if any),
+    /// with the flags the `io-uring` crate's `submit_and_wait` / `submit_with_args` pass, but
+    /// through [`EnterFd`] (the crate's `Submitter` forgets a registered ring's index).
+    fn submit_with(&mut self, want: usize, args: Option<&types::SubmitArgs>) -> io::Result<usize> {
+        let sqpoll = self.mode == RingMode::SqPoll;
+        let sq = self.ring.submission();
+        let len = sq.len();
+        // Completions held back by a full completion queue (NODROP) and deferred task work are
+        // only flushed or run by an enter that carries GETEVENTS.
+        let needs_getevents = sq.cq_overflow() || sq.taskrun();
+        let mut flags = EnterFlags::empty();
+        if want > 0 || needs_getevents {
+            flags |= EnterFlags::GETEVENTS;
+        }
+        if sqpoll {
+            // `need_wakeup` fences, as the kernel's side of the sleep handshake requires.
+            if sq.need_wakeup() {
+                flags |= EnterFlags::SQ_WAKEUP;
+            } else if want == 0 && !needs_getevents {
+                // The kernel thread is polling: it takes the entries without a syscall.
+                return Ok(len);
+            }
+        }
+        drop(sq);
+        let (arg, arg_size) = match args {
+            Some(args) => {
+                flags |= EnterFlags::EXT_ARG;
+                (
+                    std::ptr::from_ref(args).cast::<libc::c_void>(),
+                    std::mem::size_of::<types::SubmitArgs>(),
+                )
+            }
+            None => (std::ptr::null(), 0),
+        };
+        let to_submit = u32::try_from(len).unwrap_or(u32::MAX);
+        let want = u32::try_from(want).unwrap_or(u32::MAX);
+        // SAFETY: `SubmitArgs` is `repr(transparent)` over `io_uring_getevents_arg`, and it and
+        // the timespec it points to outlive the call; with no `EXT_ARG` the argument is null.
+        // Queued entries are valid until their completion (the OpCode contract).
+        unsafe { self.enter_fd.enter(to_submit, want, flags, arg, arg_size) }
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::super::lifecycle::{AfterCqe, Lifecycle};
 use super::super::opcode::{Abandoned, CqeResult};
-use super::super::Park;
+use super::super::{fork, Park};
 use super::{
     msg_sent_target, Uring, CANCEL_TOKEN, DETACHED_TOKEN, LET_GO_AFTER, MSG_WAKE_TOKEN,
     SHUTDOWN_DEADLINE, WAKE_TOKEN,
@@ -232,6 +232,11 @@ impl Drop for Uring {
         // Not borrowed any more (the cell is being dropped): user code may run here.
         self.woken.clear();
         self.graveyard.clear();
+        // The registration holds the ring: without this, the ring would outlive its drop until
+        // the thread exits. A fork child's table holds nothing of the parent's.
+        if !fork::forked_since(self.forks) {
+            self.enter_fd.unregister();
+        }
         // Only now may the ring (and with it the kernel's view of these slots) go away.
     }
 }

@@ -1,0 +1,159 @@
+//! Entering the kernel through a registered ring fd.
+//!
+//! Every `io_uring_enter` names its ring by fd, and the kernel looks that fd up in the process's
+//! fd table first (and, when the table is shared with other threads, takes and drops a
+//! reference on the file). `IORING_REGISTER_RING_FDS` (Linux 5.18) puts the ring into a small
+//! table of the calling *thread*; an enter that passes the table index with
+//! `IORING_ENTER_REGISTERED_RING` skips the lookup.
+//!
+//! The `io-uring` crate keeps the index in a `Submitter` value, and `IoUring::submitter()` makes
+//! a fresh one per call, so the index would be lost: this module registers the ring itself and
+//! makes the `io_uring_enter` syscall itself, with the same flags the crate's `submit_and_wait`
+//! and `submit_with_args` would pass.
+//!
+//! Ground rules:
+//!
+//! * The table belongs to the thread (the kernel's task), holds 16 rings, and is not inherited
+//!   by a forked child. A runtime never leaves its thread (`Runtime` is `!Send`), so the index
+//!   is only used by the thread that registered it. When registration fails (a kernel before
+//!   5.18 says `EINVAL`; a thread with 16 rings registered says `EBUSY`), the ring is entered by
+//!   its plain fd, silently: the 17th runtime on a thread works like the first.
+//! * The registration holds a reference on the ring, so the ring must be unregistered before it
+//!   is dropped, or its memory would live until the thread exits and its slot in the table would
+//!   stay taken. A forked child must not unregister: the index names nothing of its own, or a
+//!   ring the child registered itself since.
+
+use io_uring::EnterFlags;
+use std::io;
+use std::os::fd::RawFd;
+
+/// `io_uring_register` opcodes (`include/uapi/linux/io_uring.h`).
+const IORING_REGISTER_RING_FDS: libc::c_long = 20;
+const IORING_UNREGISTER_RING_FDS: libc::c_long = 21;
+
+/// One entry of the `IORING_(UN)REGISTER_RING_FDS` argument (`struct io_uring_rsrc_update`).
+#[repr(C)]
+struct RsrcUpdate {
+    offset: u32,
+    resv: u32,
+    data: u64,
+}
+
+/// The ring as `io_uring_enter` names it: its fd, or its index in this thread's table.
+#[derive(Debug)]
+pub(super) struct EnterFd {
+    fd: RawFd,
+    /// The index in this thread's registered-ring table, if registration worked.
+    registered: Option<u32>,
+}
+
+impl EnterFd {
+    /// Registers `fd` (a ring fd) with this thread, or falls back to entering by `fd`.
+    pub(super) fn new(fd: RawFd) -> EnterFd {
+        EnterFd {
+            fd,
+            registered: register(fd).ok(),
+        }
+    }
+
+    /// Whether enters skip the fd lookup.
+    pub(super) fn is_registered(&self) -> bool {
+        self.registered.is_some()
+    }
+
+    /// Takes the ring out of this thread's table (see the module docs: before the ring is
+    /// dropped, and never in a forked child). Enters go by the plain fd afterwards.
+    pub(super) fn unregister(&mut self) {
+        let Some(index) = self.registered.take() else {
+            return;
+        };
+        let mut update = RsrcUpdate {
+            offset: index,
+            resv: 0,
+            data: 0,
+        };
+        // SAFETY: the argument is one `io_uring_rsrc_update` on our stack, which the kernel only
+        // reads during the call.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_register,
+                libc::c_long::from(self.fd),
+                IORING_UNREGISTER_RING_FDS,
+                (&raw mut update).cast::<libc::c_void>(),
+                1 as libc::c_long,
+            )
+        };
+        if rc < 0 {
+            // Only a bad index can fail this; the thread's exit releases the ring then.
+            eprintln!(
+                "coring: unregistering the ring fd failed: {}",
+                io::Error::last_os_error()
+            );
+        }
+    }
+
+    /// `io_uring_enter(ring, to_submit, min_complete, flags, arg, arg_size)`, by index if the
+    /// ring is registered. Returns the entries consumed.
+    ///
+    /// # Safety
+    ///
+    /// `arg` and `arg_size` must be what `flags` says (null and 0, or with `EXT_ARG` an
+    /// `io_uring_getevents_arg` whose pointers are valid for the call), and every entry in the
+    /// submission queue must be valid until its completion (the `OpCode` contract).
+    pub(super) unsafe fn enter(
+        &self,
+        to_submit: u32,
+        min_complete: u32,
+        flags: EnterFlags,
+        arg: *const libc::c_void,
+        arg_size: usize,
+    ) -> io::Result<usize> {
+        let (fd, flags) = match self.registered {
+            Some(index) => (index as libc::c_long, flags | EnterFlags::REGISTERED_RING),
+            None => (libc::c_long::from(self.fd), flags),
+        };
+        // SAFETY: the caller vouches for `arg` and the queued entries; the index is this
+        // thread's (a runtime never leaves the thread that built it).
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_enter,
+                fd,
+                libc::c_long::from(to_submit),
+                libc::c_long::from(min_complete),
+                libc::c_long::from(flags.bits()),
+                arg,
+                arg_size,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(rc as usize)
+    }
+}
+
+/// Puts ring `fd` into this thread's registered-ring table; returns its index.
+fn register(fd: RawFd) -> io::Result<u32> {
+    let mut update = RsrcUpdate {
+        // Any free slot: the kernel writes the one it took back here.
+        offset: u32::MAX,
+        resv: 0,
+        data: fd as u64,
+    };
+    // SAFETY: the argument is one `io_uring_rsrc_update` on our stack, which the kernel reads and
+    // writes (the chosen offset) during the call only.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_io_uring_register,
+            libc::c_long::from(fd),
+            IORING_REGISTER_RING_FDS,
+            (&raw mut update).cast::<libc::c_void>(),
+            1 as libc::c_long,
+        )
+    };
+    match rc {
+        1 => Ok(update.offset),
+        rc if rc < 0 => Err(io::Error::last_os_error()),
+        _ => Err(io::Error::other("coring: the ring fd was not registered")),
+    }
+}
