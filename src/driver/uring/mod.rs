@@ -51,6 +51,7 @@ use io_uring::{opcode, squeue, types, EnterFlags, IoUring};
 use setup::{CompletionBatch, RingConfig, RingMode};
 use slab::Slab;
 use std::io;
+use std::mem::ManuallyDrop;
 use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::task::Waker;
@@ -85,7 +86,8 @@ struct Slot {
 
 /// The io_uring backend's state: the ring and the slots of the ops in it.
 pub(crate) struct Uring {
-    ring: IoUring,
+    /// Dropped by hand (see `Drop for Uring`): in a fork child its mappings must not be unmapped.
+    ring: ManuallyDrop<IoUring>,
     /// How `io_uring_enter` names the ring: by its index in this thread's registered-ring
     /// table when the kernel took it (see `enter.rs`).
     enter_fd: EnterFd,
@@ -117,7 +119,7 @@ impl Uring {
         let enter_fd = EnterFd::new(std::os::fd::AsRawFd::as_raw_fd(&ring));
         counters.set_ring_fd_registered(enter_fd.is_registered());
         Ok(Uring {
-            ring,
+            ring: ManuallyDrop::new(ring),
             enter_fd,
             mode,
             slots: Slab::with_capacity(64),

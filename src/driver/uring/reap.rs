@@ -7,6 +7,7 @@ use super::{
     msg_sent_target, Uring, CANCEL_TOKEN, DETACHED_TOKEN, LET_GO_AFTER, MSG_WAKE_TOKEN,
     SHUTDOWN_DEADLINE, WAKE_TOKEN,
 };
+use std::mem::ManuallyDrop;
 use std::os::fd::RawFd;
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -232,12 +233,22 @@ impl Drop for Uring {
         // Not borrowed any more (the cell is being dropped): user code may run here.
         self.woken.clear();
         self.graveyard.clear();
-        // The registration holds the ring: without this, the ring would outlive its drop until
-        // the thread exits. A fork child's table holds nothing of the parent's.
-        if !fork::forked_since(self.forks) {
-            self.enter_fd.unregister();
+        if fork::forked_since(self.forks) {
+            // A fork child has none of the ring's mappings (`MADV_DONTFORK`), and a mapping of
+            // its own (a ring it built since, the allocator's) may sit at their addresses now:
+            // unmapping them would pull that out from under its owner. Only the fd is the
+            // child's to close; its table of registered rings holds nothing of the parent's.
+            // SAFETY: closes the child's copy of the ring fd, which nothing uses any more (the
+            // ring value is never touched again: it is not dropped).
+            unsafe { libc::close(std::os::fd::AsRawFd::as_raw_fd(&*self.ring)) };
+            return;
         }
+        // The registration holds the ring: without this, the ring would outlive its drop until
+        // the thread exits.
+        self.enter_fd.unregister();
         // Only now may the ring (and with it the kernel's view of these slots) go away.
+        // SAFETY: dropped once, here, and never used again.
+        unsafe { ManuallyDrop::drop(&mut self.ring) };
     }
 }
 fn drain_eventfd(fd: RawFd) {
