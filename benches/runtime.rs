@@ -16,6 +16,8 @@
 //! * `nop`: N sequential `coring::runtime::nop().await` inside `block_on` against a raw loop that
 //!   pushes one NOP, `submit_and_wait(1)`s and reaps; and batched variants with 64 NOPs in
 //!   flight (a `join_all` of 64, and 64 spawned tasks) against a raw loop that submits 64 at a time.
+//!   The sequential case also runs on a runtime whose ring fd is not registered (the 17th on its
+//!   thread), against the default one that enters its ring by the registered index.
 //!
 //! Timed cases report the best of 5 runs (sleeps: of 3 processes), the runtimes interleaved so drift on a shared
 //! machine hits both. Without `--bench` (as `cargo test --all-targets` runs bench binaries) every
@@ -574,6 +576,28 @@ fn nop_coring_sequential(n: usize) -> Span {
     })
 }
 
+/// [`nop_coring_sequential`] on a runtime that enters its ring by the plain fd: idle runtimes
+/// first fill this thread's table of registered rings (16 entries), so the next one built falls
+/// back. The same code and binary as the registered case, so the pair isolates the fd lookup.
+fn nop_coring_sequential_plain_fd(n: usize) -> Span {
+    let mut fillers = Vec::new();
+    let runtime = loop {
+        let runtime = coring_runtime();
+        if !runtime.metrics().ring_fd_registered || fillers.len() > 16 {
+            break runtime;
+        }
+        fillers.push(runtime);
+    };
+    assert!(!runtime.metrics().ring_fd_registered, "the table is full");
+    runtime.block_on(async move {
+        let start = Stopwatch::start();
+        for _ in 0..n {
+            coring::runtime::nop().await.unwrap();
+        }
+        start.elapsed()
+    })
+}
+
 fn nop_coring_join_all(n: usize) -> Span {
     let runtime = coring_runtime();
     runtime.block_on(async move {
@@ -615,10 +639,11 @@ fn nop_coring_tasks(n: usize) -> Span {
 fn nop_cases(sizes: &Sizes, table: &mut Table) {
     let n = sizes.nops;
     let n_tasks = n / BATCH * BATCH;
-    let (mut seq, mut raw1) = (Span::MAX, Span::MAX);
+    let (mut seq, mut raw1, mut plain) = (Span::MAX, Span::MAX, Span::MAX);
     let (mut joined, mut tasks, mut raw64) = (Span::MAX, Span::MAX, Span::MAX);
     for _ in 0..sizes.reps {
         seq = seq.min(nop_coring_sequential(n));
+        plain = plain.min(nop_coring_sequential_plain_fd(n));
         raw1 = raw1.min(nop_raw(n, 1));
         joined = joined.min(nop_coring_join_all(n));
         tasks = tasks.min(nop_coring_tasks(n));
@@ -648,6 +673,28 @@ fn nop_cases(sizes: &Sizes, table: &mut Table) {
         format!("{:.0}", ns_per(raw1.wall, n)),
         one,
         Some(("≥ 0.7×", one.wall >= 0.7)),
+    );
+    let registered = rate(seq, n, plain);
+    println!(
+        "nop round trip, one at a time ({}): ring entered by its registered index {:.0} ns/op \
+         (cpu {:.0}), by the plain fd {:.0} ns/op (cpu {:.0}): {:.3}× the rate",
+        human(n),
+        ns_per(seq.wall, n),
+        ns_per(seq.cpu, n),
+        ns_per(plain.wall, n),
+        ns_per(plain.cpu, n),
+        registered.wall,
+    );
+    table.row(
+        format!(
+            "nop round trip, 1 in flight: ns/op, registered ring fd (vs the plain fd: the 17th \
+             runtime on the thread), {}",
+            human(n)
+        ),
+        format!("{:.0}", ns_per(seq.wall, n)),
+        format!("{:.0}", ns_per(plain.wall, n)),
+        registered,
+        None,
     );
     let (j, t) = (rate(joined, n, raw64), rate(tasks, n_tasks, raw64));
     println!(
