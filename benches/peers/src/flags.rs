@@ -51,7 +51,7 @@ impl PeerFlags {
             (_, "coring" | "coring-ring" | "coring-batch" | "coring-pool") => {
                 "SINGLE_ISSUER|DEFER_TASKRUN"
             }
-            (_, "raw") => "SINGLE_ISSUER|DEFER_TASKRUN|TASKRUN_FLAG|SUBMIT_ALL",
+            (_, "raw" | "raw-direct") => "SINGLE_ISSUER|DEFER_TASKRUN|TASKRUN_FLAG|SUBMIT_ALL",
             (PeerFlags::Best, "monoio" | "compio") => "SINGLE_ISSUER|DEFER_TASKRUN",
             (PeerFlags::Best, "tokio-uring") => "SINGLE_ISSUER|COOP_TASKRUN",
             (PeerFlags::Default, "monoio" | "compio" | "tokio-uring") => "none (builder defaults)",

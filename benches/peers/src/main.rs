@@ -162,7 +162,7 @@ fn wrk_conns() -> usize {
 
 /// The servers, in table order: (id, crate whose version is shown, label). coring's opt-in
 /// variants come last and say so: the peers are judged against the default `coring` row.
-const SERVERS: [(&str, &str, &str); 14] = [
+const SERVERS: [(&str, &str, &str); 15] = [
     ("raw", "io-uring", "raw io_uring loop"),
     ("coring", "coring", "coring (default: read/write_all)"),
     ("tokio", "tokio", "tokio current-thread"),
@@ -192,6 +192,11 @@ const SERVERS: [(&str, &str, &str); 14] = [
         "coring-pool",
         "coring",
         "coring BufReader (no set-up: runtime read pool)",
+    ),
+    (
+        "raw-direct",
+        "io-uring",
+        "raw io_uring loop variant: direct descriptors",
     ),
 ];
 
@@ -414,11 +419,16 @@ impl Case {
             Case::Echo { .. } => true,
             Case::Wget => !matches!(
                 server,
-                "coring-ring" | "coring-batch" | "coring-epoll" | "tokio-mt"
+                "coring-ring" | "coring-batch" | "coring-epoll" | "tokio-mt" | "raw-direct"
             ),
             Case::Sleeps { .. } | Case::Spawn { .. } => !matches!(
                 server,
-                "raw" | "coring-ring" | "coring-batch" | "coring-epoll" | "coring-pool"
+                "raw"
+                    | "raw-direct"
+                    | "coring-ring"
+                    | "coring-batch"
+                    | "coring-epoll"
+                    | "coring-pool"
             ),
         }
     }
@@ -641,6 +651,7 @@ impl Suite {
                     || matches!(
                         SERVERS[server].0,
                         "raw"
+                            | "raw-direct"
                             | "coring"
                             | "coring-ring"
                             | "coring-batch"

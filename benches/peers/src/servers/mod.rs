@@ -51,7 +51,8 @@ impl Proto {
 /// Runs server `kind` for `proto` until stdin closes (or the parent kills it).
 pub fn run(kind: &str, proto: Proto) {
     match kind {
-        "raw" => raw::run(proto),
+        "raw" => raw::run(proto, false),
+        "raw-direct" => raw::run(proto, true),
         "coring" => coring_srv::run(proto, false, false, false, false),
         "coring-ring" => coring_srv::run(proto, true, false, false, false),
         "coring-batch" => coring_srv::run(proto, true, true, false, false),

@@ -4,6 +4,14 @@
 //! came (again for a partial send), then `recv` again; for http the fixed response for each
 //! complete head. One `io_uring_enter` per loop turn (`submit_and_wait(1)`), which submits
 //! everything queued by the previous turn's completions.
+//!
+//! The `direct` variant (server `raw-direct`, opt-in) keeps the connections in the ring's
+//! registered file table instead of the process's fd table: the multishot accept allocates a
+//! direct slot (`IORING_FILE_INDEX_ALLOC`) for each connection, `recv`/`send` name it with
+//! `IOSQE_FIXED_FILE`, and a `Close` on the ring frees it, so no op pays the fd lookup (and, in
+//! a process with several threads, the reference taken on the file for the op). `TCP_NODELAY`
+//! is set on the listener, which accepted sockets inherit: a direct socket has no fd for
+//! `setsockopt`. It measures what direct descriptors would save a runtime (issue 19 item 4).
 
 use super::{print_stats, ready, take_requests, Proto, ECHO_BUF, ENTRIES, HTTP_BUF, RESPONSE};
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
@@ -16,6 +24,9 @@ static ENTERS: AtomicU64 = AtomicU64::new(0);
 const ACCEPT: u64 = 0;
 const RECV: u64 = 1;
 const SEND: u64 = 2;
+const CLOSE: u64 = 3;
+/// Slots of the registered file table in the `direct` variant: more than any case's connections.
+const DIRECT_SLOTS: u32 = 4096;
 
 struct Conn {
     buf: Box<[u8]>,
@@ -31,8 +42,11 @@ fn user_data(fd: i32, op: u64) -> u64 {
     ((fd as u64) << 2) | op
 }
 
-pub fn run(proto: Proto) {
+pub fn run(proto: Proto, direct: bool) {
     let listener = super::std_listener();
+    if direct {
+        set_nodelay(std::os::fd::AsRawFd::as_raw_fd(&listener));
+    }
     let port = listener.local_addr().expect("local_addr").port();
     let lfd = listener.into_raw_fd();
     super::control_thread(|| print_stats(&format!("enters={}", ENTERS.load(Relaxed))));
@@ -42,7 +56,20 @@ pub fn run(proto: Proto) {
         .setup_cqsize(ENTRIES * 4)
         .build(ENTRIES)
         .expect("io_uring with SINGLE_ISSUER | DEFER_TASKRUN");
-    ready(port, "raw SINGLE_ISSUER|DEFER_TASKRUN");
+    if direct {
+        ring.submitter()
+            .register_files_sparse(DIRECT_SLOTS)
+            .expect("raw-direct: a sparse registered file table");
+    }
+    ready(
+        port,
+        if direct {
+            "raw SINGLE_ISSUER|DEFER_TASKRUN, direct descriptors"
+        } else {
+            "raw SINGLE_ISSUER|DEFER_TASKRUN"
+        },
+    );
+    let io = Io { direct };
     let buf_size = match proto {
         Proto::Echo => ECHO_BUF,
         Proto::Http => HTTP_BUF,
@@ -51,6 +78,7 @@ pub fn run(proto: Proto) {
     let mut reaped: Vec<(u64, i32, u32)> = Vec::with_capacity(4096);
     let accept = || {
         opcode::AcceptMulti::new(types::Fd(lfd))
+            .allocate_file_index(direct)
             .build()
             .user_data(user_data(lfd, ACCEPT))
     };
@@ -72,7 +100,9 @@ pub fn run(proto: Proto) {
                 ACCEPT => {
                     if res >= 0 {
                         let cfd = res;
-                        set_nodelay(cfd);
+                        if !direct {
+                            set_nodelay(cfd);
+                        }
                         let slot = cfd as usize;
                         if conns.len() <= slot {
                             conns.resize_with(slot + 1, || None);
@@ -84,7 +114,7 @@ pub fn run(proto: Proto) {
                             sent: 0,
                             pending: Vec::new(),
                         });
-                        push(&mut ring, recv(cfd, conn));
+                        push(&mut ring, io.recv(cfd, conn));
                     } else {
                         eprintln!("raw accept: {}", std::io::Error::from_raw_os_error(-res));
                     }
@@ -94,7 +124,7 @@ pub fn run(proto: Proto) {
                 }
                 RECV => {
                     if res <= 0 {
-                        close(&mut conns, fd);
+                        io.close(&mut ring, &mut conns, fd);
                         continue;
                     }
                     let conn = conns[fd as usize].as_mut().expect("connection");
@@ -103,10 +133,10 @@ pub fn run(proto: Proto) {
                         Proto::Echo => {
                             conn.len = n;
                             conn.sent = 0;
-                            push(&mut ring, send_echo(fd, conn));
+                            push(&mut ring, io.send_echo(fd, conn));
                         }
                         Proto::Http => match take_requests(&mut conn.pending, &conn.buf[..n]) {
-                            Ok(0) => push(&mut ring, recv(fd, conn)),
+                            Ok(0) => push(&mut ring, io.recv(fd, conn)),
                             Ok(k) => {
                                 conn.out = if k == 1 {
                                     Cow::Borrowed(RESPONSE)
@@ -115,35 +145,31 @@ pub fn run(proto: Proto) {
                                 };
                                 conn.len = conn.out.len();
                                 conn.sent = 0;
-                                push(&mut ring, send_out(fd, conn));
+                                push(&mut ring, io.send_out(fd, conn));
                             }
-                            Err(_) => {
-                                conns[fd as usize] = None;
-                                // SAFETY: no operation is in flight on `fd` (its recv is done).
-                                unsafe { libc::close(fd) };
-                                super::closed();
-                            }
+                            Err(_) => io.close(&mut ring, &mut conns, fd),
                         },
                     }
                 }
                 SEND => {
                     if res < 0 {
-                        close(&mut conns, fd);
+                        io.close(&mut ring, &mut conns, fd);
                         continue;
                     }
                     let conn = conns[fd as usize].as_mut().expect("connection");
                     conn.sent += res as usize;
                     let sqe = if conn.sent < conn.len {
                         match proto {
-                            Proto::Echo => send_echo(fd, conn),
-                            Proto::Http => send_out(fd, conn),
+                            Proto::Echo => io.send_echo(fd, conn),
+                            Proto::Http => io.send_out(fd, conn),
                         }
                     } else {
-                        recv(fd, conn)
+                        io.recv(fd, conn)
                     };
                     push(&mut ring, sqe);
                 }
-                _ => unreachable!(),
+                // A direct slot's close: nothing to do.
+                _ => {}
             }
         }
     }
@@ -164,33 +190,57 @@ fn push(ring: &mut IoUring, sqe: squeue::Entry) {
     }
 }
 
-fn recv(fd: i32, conn: &mut Conn) -> squeue::Entry {
-    opcode::Recv::new(types::Fd(fd), conn.buf.as_mut_ptr(), conn.buf.len() as u32)
-        .build()
-        .user_data(user_data(fd, RECV))
+/// Builds the connection ops, naming a connection by fd or, in the `direct` variant, by its slot
+/// in the registered file table (`fd` is then the slot index the accept returned).
+struct Io {
+    direct: bool,
 }
 
-fn send_echo(fd: i32, conn: &mut Conn) -> squeue::Entry {
-    let rest = &conn.buf[conn.sent..conn.len];
-    opcode::Send::new(types::Fd(fd), rest.as_ptr(), rest.len() as u32)
-        .flags(libc::MSG_NOSIGNAL)
-        .build()
-        .user_data(user_data(fd, SEND))
-}
+impl Io {
+    fn recv(&self, fd: i32, conn: &mut Conn) -> squeue::Entry {
+        let (ptr, len) = (conn.buf.as_mut_ptr(), conn.buf.len() as u32);
+        let op = if self.direct {
+            opcode::Recv::new(types::Fixed(fd as u32), ptr, len)
+        } else {
+            opcode::Recv::new(types::Fd(fd), ptr, len)
+        };
+        op.build().user_data(user_data(fd, RECV))
+    }
 
-fn send_out(fd: i32, conn: &mut Conn) -> squeue::Entry {
-    let rest = &conn.out[conn.sent..conn.len];
-    opcode::Send::new(types::Fd(fd), rest.as_ptr(), rest.len() as u32)
-        .flags(libc::MSG_NOSIGNAL)
-        .build()
-        .user_data(user_data(fd, SEND))
-}
+    fn send_echo(&self, fd: i32, conn: &mut Conn) -> squeue::Entry {
+        let rest = &conn.buf[conn.sent..conn.len];
+        self.send(fd, rest.as_ptr(), rest.len() as u32)
+    }
 
-fn close(conns: &mut [Option<Conn>], fd: i32) {
-    conns[fd as usize] = None;
-    // SAFETY: `fd` came from accept and is closed once, with no operation in flight on it.
-    unsafe { libc::close(fd) };
-    super::closed();
+    fn send_out(&self, fd: i32, conn: &mut Conn) -> squeue::Entry {
+        let rest = &conn.out[conn.sent..conn.len];
+        self.send(fd, rest.as_ptr(), rest.len() as u32)
+    }
+
+    fn send(&self, fd: i32, ptr: *const u8, len: u32) -> squeue::Entry {
+        let op = if self.direct {
+            opcode::Send::new(types::Fixed(fd as u32), ptr, len)
+        } else {
+            opcode::Send::new(types::Fd(fd), ptr, len)
+        };
+        op.flags(libc::MSG_NOSIGNAL)
+            .build()
+            .user_data(user_data(fd, SEND))
+    }
+
+    /// Closes a connection with no operation in flight: its fd at once, or its direct slot
+    /// through the ring (freed for the accept to reuse when the close runs).
+    fn close(&self, ring: &mut IoUring, conns: &mut [Option<Conn>], fd: i32) {
+        conns[fd as usize] = None;
+        if self.direct {
+            let close = opcode::Close::new(types::Fixed(fd as u32)).build();
+            push(ring, close.user_data(user_data(fd, CLOSE)));
+        } else {
+            // SAFETY: `fd` came from accept and is closed once, with no operation in flight on it.
+            unsafe { libc::close(fd) };
+        }
+        super::closed();
+    }
 }
 
 fn set_nodelay(fd: i32) {
