@@ -1,7 +1,6 @@
 //! The ring flags the io_uring peers run with (`--peer-flags best|default`).
 //!
-//! coring and the raw loop set up their rings with `SINGLE_ISSUER | DEFER_TASKRUN` (the raw loop
-//! also `TASKRUN_FLAG | SUBMIT_ALL`). A peer left at its builder's defaults (no setup flags)
+//! coring and the raw loop set up their rings with `SINGLE_ISSUER | DEFER_TASKRUN`. A peer left at its builder's defaults (no setup flags)
 //! pays for task work run by inter-processor interrupts, which coring does not, so the
 //! comparison would be with one hand tied. `best` (the default) gives each peer the same class
 //! of flags through its own builder: monoio and compio `SINGLE_ISSUER | DEFER_TASKRUN`;
@@ -51,7 +50,7 @@ impl PeerFlags {
             (_, "coring" | "coring-ring" | "coring-batch" | "coring-pool") => {
                 "SINGLE_ISSUER|DEFER_TASKRUN"
             }
-            (_, "raw" | "raw-direct") => "SINGLE_ISSUER|DEFER_TASKRUN|TASKRUN_FLAG|SUBMIT_ALL",
+            (_, "raw" | "raw-direct") => "SINGLE_ISSUER|DEFER_TASKRUN",
             (PeerFlags::Best, "monoio" | "compio") => "SINGLE_ISSUER|DEFER_TASKRUN",
             (PeerFlags::Best, "tokio-uring") => "SINGLE_ISSUER|COOP_TASKRUN",
             (PeerFlags::Default, "monoio" | "compio" | "tokio-uring") => "none (builder defaults)",
