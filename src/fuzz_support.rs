@@ -1,16 +1,15 @@
 //! Hooks for the fuzz targets in `fuzz/`; compiled only with `--cfg fuzzing` (which `cargo fuzz`
 //! passes), never part of a normal build.
 //!
-//! [`Slots`] is the driver's slab of op slots without the ring: the same `Lifecycle` transitions
-//! (`driver/lifecycle.rs`, the real code) glued together the way `Driver::{push, poll_result,
-//! poll_stream, abandon, dispatch}` in `driver/mod.rs` glue them. That glue is mirrored here, not
-//! shared (it lives on `Driver`, next to the ring): keep the two in step. A fuzz target plays the
-//! kernel: it posts completions and checks what the slots do with them and with the data of
+//! [`Slots`] is the driver's own slot table (`SlotTable` in `driver/uring/slots.rs`: the code
+//! `Uring` runs for every push, completion, poll and dropped op) without the ring. What the
+//! driver does around it (pushing the cancels the table asks for, waking, dropping finished data
+//! after the borrow) is recorded here instead, for the fuzz target to check. A fuzz target plays
+//! the kernel: it posts completions and checks what the slots do with them and with the data of
 //! dropped ops.
 
 use crate::driver::{Abandoned, FuzzCqeResult as CqeResult};
-use crate::driver::{FuzzAfterCqe as AfterCqe, FuzzLifecycle as Lifecycle};
-use slab::Slab;
+use crate::driver::uring::slots::{Dropped, Reaped, SlotTable};
 use std::any::Any;
 use std::fmt;
 use std::task::{Poll, Waker};
@@ -66,35 +65,35 @@ pub enum Dispatched {
     /// skips it (and `debug_assert`s).
     Unknown,
     /// The slot exists but its op already had its final completion (completed and not taken
-    /// yet, or a finished stream). The driver cannot tell: `Lifecycle::on_cqe` panics for a
-    /// completed slot and queues the result for a finished stream. Never applied here.
+    /// yet, or a finished stream): the driver skips it (and `debug_assert`s).
     AfterFinal,
 }
 
-struct Slot {
-    generation: u32,
-    lifecycle: Lifecycle,
-}
-
-/// The driver's slot slab without the ring. See the module docs.
-#[derive(Default)]
+/// The driver's slot table, and what the driver would do with its answers. See the module docs.
 pub struct Slots {
-    slots: Slab<Slot>,
-    generation: u32,
+    table: SlotTable,
     graveyard: Vec<Box<dyn Abandoned>>,
     cancels: Vec<u64>,
+}
+
+impl Default for Slots {
+    fn default() -> Self {
+        Slots {
+            table: SlotTable::with_capacity(0),
+            graveyard: Vec::new(),
+            cancels: Vec::new(),
+        }
+    }
 }
 
 impl fmt::Debug for Slots {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Slots")
-            .field("in_use", &self.slots.len())
+            .field("in_use", &self.table.len())
             .field("graveyard", &self.graveyard.len())
             .finish()
     }
 }
-
-const GENERATION_MASK: u32 = 0x7fff_ffff;
 
 impl Slots {
     /// No slots.
@@ -105,144 +104,69 @@ impl Slots {
     /// An op's first poll: a slot for it (woken through `waker`). Returns its index and the
     /// `user_data` its completions carry.
     pub fn push(&mut self, multishot: bool, waker: &Waker) -> (usize, u64) {
-        self.generation = (self.generation + 1) & GENERATION_MASK;
-        let generation = self.generation;
-        let mut lifecycle = Lifecycle::new(multishot);
-        match &mut lifecycle {
-            Lifecycle::Pending { waker: w, .. } | Lifecycle::Streaming { waker: w, .. } => {
-                *w = Some(waker.clone())
-            }
-            _ => {}
-        }
-        let index = self.slots.insert(Slot {
-            generation,
-            lifecycle,
-        });
-        (index, (u64::from(generation) << 32) | index as u64)
+        self.table.insert(multishot, waker)
     }
 
-    /// A single-shot op polled again (`Driver::poll_result`).
+    /// A single-shot op polled again (`Uring::poll_result`).
     pub fn poll_result(&mut self, index: usize, waker: &Waker) -> Poll<Cqe> {
-        match &mut self.slots[index].lifecycle {
-            Lifecycle::Pending { waker: w, .. } => {
-                set_waker(w, waker);
-                Poll::Pending
-            }
-            Lifecycle::Completed(_) => match self.slots.remove(index).lifecycle {
-                Lifecycle::Completed(cqe) => Poll::Ready(Cqe::from_result(&cqe)),
-                _ => unreachable!(),
-            },
-            _ => panic!("a single-shot op polled a slot of another kind"),
-        }
+        let mut replaced = None;
+        self.table
+            .poll_result(index, waker, &mut replaced)
+            .map(|cqe| Cqe::from_result(&cqe))
     }
 
-    /// A multishot op polled again (`Driver::poll_stream`): the next result and whether it was
+    /// A multishot op polled again (`Uring::poll_stream`): the next result and whether it was
     /// the last, `None` once the stream ended.
     pub fn poll_stream(&mut self, index: usize, waker: &Waker) -> Poll<Option<(Cqe, bool)>> {
-        let Lifecycle::Streaming {
-            ready,
-            waker: w,
-            finished,
-            ..
-        } = &mut self.slots[index].lifecycle
-        else {
-            panic!("a multishot op polled a slot of another kind")
-        };
-        match ready.pop_front() {
-            Some(cqe) => {
-                let last = *finished && ready.is_empty();
-                if last {
-                    self.slots.remove(index);
-                }
-                Poll::Ready(Some((Cqe::from_result(&cqe), last)))
-            }
-            None if *finished => {
-                self.slots.remove(index);
-                Poll::Ready(None)
-            }
-            None => {
-                set_waker(w, waker);
-                Poll::Pending
-            }
-        }
+        let mut replaced = None;
+        self.table
+            .poll_stream(index, waker, &mut replaced)
+            .map(|next| next.map(|(cqe, last)| (Cqe::from_result(&cqe), last)))
     }
 
-    /// The op's future was dropped in flight (`Driver::abandon`): the slot keeps `keep` until
+    /// The op's future was dropped in flight (`Uring::abandon`): the slot keeps `keep` until
     /// the final completion and passes every result nobody will take to `dispose`. Returns
     /// whether the op had already finished (then `keep` is dropped before this returns).
+    ///
+    /// # Panics
+    /// If the slot is gone (only shutdown, which this does not model, frees a slot under a
+    /// live future).
     pub fn abandon(&mut self, index: usize, dispose: Dispose, keep: Box<dyn Any>) -> bool {
-        let mut data: Box<dyn Abandoned> = Box::new(FakeOp {
+        let data = Box::new(FakeOp {
             dispose,
             _keep: keep,
         });
-        let slot = &mut self.slots[index];
-        let user_data = (u64::from(slot.generation) << 32) | index as u64;
-        let cancel = match &mut slot.lifecycle {
-            Lifecycle::Completed(cqe) => {
-                data.dispose(cqe);
-                self.slots.remove(index);
-                return true;
-            }
-            Lifecycle::Streaming {
-                ready, finished, ..
-            } => {
-                for cqe in ready.drain(..) {
-                    data.dispose(&cqe);
-                }
-                if *finished {
-                    self.slots.remove(index);
-                    return true;
-                }
+        match self.table.abandon(index, data) {
+            Dropped::Finished(data, _) => {
+                drop(data);
                 true
             }
-            Lifecycle::Pending { partial, .. } => {
-                if let Some(cqe) = partial.take() {
-                    data.dispose(&cqe);
-                    false
-                } else {
-                    true
-                }
+            Dropped::Kept { cancel, .. } => {
+                self.cancels.extend(cancel);
+                false
             }
-            Lifecycle::Abandoned(_) => panic!("an op was abandoned twice"),
-        };
-        slot.lifecycle = Lifecycle::Abandoned(data);
-        if cancel {
-            self.cancels.push(user_data);
+            Dropped::Leaked => panic!("slot {index} abandoned after it was freed"),
         }
-        false
     }
 
-    /// One completion reaped (`Driver::dispatch`); a waker to wake is woken.
+    /// One completion reaped (`Uring::dispatch`); a waker to wake is woken.
     pub fn complete(&mut self, user_data: u64, cqe: Cqe) -> Dispatched {
-        let index = (user_data & 0xffff_ffff) as usize;
-        let generation = (user_data >> 32) as u32;
-        let Some(slot) = self
-            .slots
-            .get_mut(index)
-            .filter(|s| s.generation == generation)
-        else {
-            return Dispatched::Unknown;
-        };
-        if !slot.lifecycle.in_flight() {
-            return Dispatched::AfterFinal;
-        }
-        let mut wake = None;
-        match slot
-            .lifecycle
-            .on_cqe(CqeResult::from_raw(cqe.result, cqe.flags), &mut wake)
+        match self
+            .table
+            .complete(user_data, CqeResult::from_raw(cqe.result, cqe.flags))
         {
-            AfterCqe::Keep => Dispatched::Keep,
+            Reaped::Unknown => Dispatched::Unknown,
+            Reaped::AfterFinal => Dispatched::AfterFinal,
+            Reaped::Keep => Dispatched::Keep,
             // The fuzzed slots never set a limit, so no stream is capped.
-            AfterCqe::Wake | AfterCqe::WakeAndCancel => {
-                if let Some(waker) = wake {
+            Reaped::Wake { waker, .. } | Reaped::WakeAndCancel(waker) => {
+                if let Some(waker) = waker {
                     waker.wake();
                 }
                 Dispatched::Wake
             }
-            AfterCqe::Free => {
-                if let Lifecycle::Abandoned(data) = self.slots.remove(index).lifecycle {
-                    self.graveyard.push(data);
-                }
+            Reaped::Free(data) => {
+                self.graveyard.push(data);
                 Dispatched::Free
             }
         }
@@ -263,26 +187,16 @@ impl Slots {
 
     /// Slots in use.
     pub fn len(&self) -> usize {
-        self.slots.len()
+        self.table.len()
     }
 
     /// Whether no slot is in use.
     pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.table.len() == 0
     }
 
     /// Slots whose op the kernel may still complete.
     pub fn in_flight(&self) -> usize {
-        self.slots
-            .iter()
-            .filter(|(_, s)| s.lifecycle.in_flight())
-            .count()
-    }
-}
-
-fn set_waker(slot: &mut Option<Waker>, waker: &Waker) {
-    match slot {
-        Some(w) if w.will_wake(waker) => {}
-        _ => *slot = Some(waker.clone()),
+        self.table.in_flight()
     }
 }

@@ -34,8 +34,6 @@ pub(crate) mod uring;
 #[cfg(test)]
 pub(crate) use current::current_weak;
 pub(crate) use current::{current, is_current, set_current, try_with_current};
-#[cfg(fuzzing)]
-pub(crate) use lifecycle::{AfterCqe as FuzzAfterCqe, Lifecycle as FuzzLifecycle};
 /// The data of a dropped op, as the runtime buries it after the driver's borrow ends.
 pub(crate) use opcode::Abandoned;
 #[cfg(fuzzing)]

@@ -32,15 +32,12 @@ mod reap;
 mod register;
 pub(super) mod setup;
 pub(crate) use setup::poll_first_supported;
-mod slots;
+pub(crate) mod slots;
 
 use super::buffer_groups::BufferGroups;
 #[cfg(feature = "fault-injection")]
 use super::faults;
 use super::fork;
-#[cfg(feature = "fault-injection")]
-use super::lifecycle::AfterCqe;
-use super::lifecycle::Lifecycle;
 use super::opcode::Abandoned;
 #[cfg(feature = "fault-injection")]
 use super::opcode::CqeResult;
@@ -49,7 +46,9 @@ use crate::counters::Counters;
 use enter::EnterFd;
 use io_uring::{opcode, squeue, types, EnterFlags, IoUring};
 use setup::{CompletionBatch, RingConfig, RingMode};
-use slab::Slab;
+#[cfg(feature = "fault-injection")]
+use slots::Reaped;
+use slots::SlotTable;
 use std::io;
 use std::mem::ManuallyDrop;
 use std::os::fd::RawFd;
@@ -70,19 +69,12 @@ const MSG_WAKE_TOKEN: u64 = u64::MAX - 3;
 /// says whose eventfd to write instead.
 const MSG_SENT_TAG: u64 = 0b10 << 62;
 const MSG_SENT_MASK: u64 = 0b11 << 62;
-/// Generations stay below this so an op's user_data never collides with a reserved token.
-const GENERATION_MASK: u32 = 0x7fff_ffff;
 
 /// How long shutdown waits for the kernel to finish cancelled ops before leaking their memory.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 /// How long shutdown lets abandoned ops that no cancel ends finish on their own (a healthy peer
 /// acknowledges a zero-copy send in far less) before making the kernel let go of them.
 const LET_GO_AFTER: Duration = Duration::from_millis(200);
-
-struct Slot {
-    generation: u32,
-    lifecycle: Lifecycle,
-}
 
 /// The io_uring backend's state: the ring and the slots of the ops in it.
 pub(crate) struct Uring {
@@ -92,8 +84,7 @@ pub(crate) struct Uring {
     /// table when the kernel took it (see `enter.rs`).
     enter_fd: EnterFd,
     mode: RingMode,
-    slots: Slab<Slot>,
-    generation: u32,
+    slots: SlotTable,
     wake_fd: Option<RawFd>,
     woken: Vec<Waker>,
     graveyard: Vec<Box<dyn Abandoned>>,
@@ -122,8 +113,7 @@ impl Uring {
             ring: ManuallyDrop::new(ring),
             enter_fd,
             mode,
-            slots: Slab::with_capacity(64),
-            generation: 0,
+            slots: SlotTable::with_capacity(64),
             wake_fd: None,
             woken: Vec::new(),
             graveyard: Vec::new(),
@@ -156,10 +146,7 @@ impl Uring {
 
     /// Number of slots whose op the kernel may still complete.
     pub(crate) fn in_flight(&self) -> usize {
-        self.slots
-            .iter()
-            .filter(|(_, s)| s.lifecycle.in_flight())
-            .count()
+        self.slots.in_flight()
     }
 
     /// Number of slots in use (in flight, or completed and not yet taken).
@@ -178,27 +165,21 @@ impl Uring {
             return Err(io::Error::other("coring: the runtime is shutting down"));
         }
         // (A fork child is refused by `push_entry`, before the kernel sees anything.)
-        self.generation = (self.generation + 1) & GENERATION_MASK;
-        let generation = self.generation;
-        let lifecycle = Lifecycle::waiting(multishot, waker.clone());
-        let index = self.slots.insert(Slot {
-            generation,
-            lifecycle,
-        });
-        let user_data = (u64::from(generation) << 32) | index as u64;
+        let (index, user_data) = self.slots.insert(multishot, waker);
         #[cfg(feature = "fault-injection")]
         if let Some(errno) = faults::take_failed_op(entry.get_opcode() as u8, multishot) {
             // Failed "by the kernel" at submission: completed without ever being queued.
-            let mut wake = None;
-            let cqe = CqeResult::from_raw(-errno, 0);
-            if self.slots[index].lifecycle.on_cqe(cqe, &mut wake) == AfterCqe::Wake {
-                self.woken.extend(wake);
+            if let Reaped::Wake { waker, .. } = self
+                .slots
+                .complete(user_data, CqeResult::from_raw(-errno, 0))
+            {
+                self.woken.extend(waker);
             }
             return Ok(index);
         }
         if let Err(err) = self.push_entry(&entry.user_data(user_data)) {
             // The entry never reached the queue, so the kernel knows nothing of this slot.
-            self.slots.remove(index);
+            self.slots.remove_unsubmitted(index);
             return Err(err);
         }
         self.counters.ops_in_flight.bump();

@@ -1,8 +1,8 @@
 //! The io_uring backend's reaping: dispatching completions to slots, and shutdown.
 
-use super::super::lifecycle::{AfterCqe, Lifecycle};
 use super::super::opcode::{Abandoned, CqeResult};
 use super::super::{fork, Park};
+use super::slots::Reaped;
 use super::{
     msg_sent_target, Uring, CANCEL_TOKEN, DETACHED_TOKEN, LET_GO_AFTER, MSG_WAKE_TOKEN,
     SHUTDOWN_DEADLINE, WAKE_TOKEN,
@@ -63,46 +63,36 @@ impl Uring {
                 }
                 _ => {}
             }
-            let index = (user_data & 0xffff_ffff) as usize;
-            let generation = (user_data >> 32) as u32;
-            let Some(slot) = self
-                .slots
-                .get_mut(index)
-                .filter(|s| s.generation == generation)
-            else {
-                debug_assert!(
-                    false,
-                    "coring driver: completion for an unknown slot {user_data:#x}"
-                );
-                continue;
-            };
-            let mut wake = None;
             // Every slot a completion reaches is in flight; which completion is its last shows
             // in the outcome (an abandoned op's slot is freed still in its in-flight state).
-            match slot
-                .lifecycle
-                .on_cqe(CqeResult::from_raw(result, cqe.flags()), &mut wake)
+            match self
+                .slots
+                .complete(user_data, CqeResult::from_raw(result, cqe.flags()))
             {
-                AfterCqe::Keep => {}
+                Reaped::Keep => {}
                 // A plain push, not `extend(Option)`: the iterator path costs ~35 instructions
                 // per completion.
-                AfterCqe::Wake => {
-                    finished += u64::from(!slot.lifecycle.in_flight());
-                    if let Some(waker) = wake {
+                Reaped::Wake { waker, finished: f } => {
+                    finished += u64::from(f);
+                    if let Some(waker) = waker {
                         self.woken.push(waker);
                     }
                 }
-                AfterCqe::WakeAndCancel => {
-                    if let Some(waker) = wake {
+                Reaped::WakeAndCancel(waker) => {
+                    if let Some(waker) = waker {
                         self.woken.push(waker);
                     }
                     self.capped.push(user_data);
                 }
-                AfterCqe::Free => {
+                Reaped::Free(data) => {
                     finished += 1;
-                    if let Lifecycle::Abandoned(data) = self.slots.remove(index).lifecycle {
-                        self.graveyard.push(data);
-                    }
+                    self.graveyard.push(data);
+                }
+                Reaped::Unknown | Reaped::AfterFinal => {
+                    debug_assert!(
+                        false,
+                        "coring driver: completion for an unknown or finished slot {user_data:#x}"
+                    );
                 }
             }
         }
@@ -166,13 +156,7 @@ impl Uring {
         let now = Instant::now();
         if last_cancel.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
             *last_cancel = Some(now);
-            let targets: Vec<u64> = self
-                .slots
-                .iter()
-                .filter(|(_, s)| s.lifecycle.in_flight())
-                .map(|(i, s)| (u64::from(s.generation) << 32) | i as u64)
-                .collect();
-            for user_data in targets {
+            for user_data in self.slots.in_flight_user_data() {
                 self.push_cancel(user_data);
             }
             if self.wake_fd.take().is_some() {
@@ -182,11 +166,7 @@ impl Uring {
         if now.duration_since(started) >= LET_GO_AFTER {
             // Some abandoned ops outlast any cancel (a zero-copy send's buffer stays the
             // kernel's until a stalled peer acknowledges it): they make the kernel let go.
-            for (_, slot) in self.slots.iter_mut() {
-                if let Lifecycle::Abandoned(data) = &mut slot.lifecycle {
-                    data.shut_down();
-                }
-            }
+            self.slots.shut_down_abandoned();
         }
         if now.duration_since(started) >= SHUTDOWN_DEADLINE {
             self.leak_in_flight();
@@ -207,20 +187,9 @@ impl Uring {
     /// Gives up on ops the kernel has not finished: their memory is leaked, never freed, because
     /// the kernel may still write to it.
     fn leak_in_flight(&mut self) {
-        let leaked: Vec<usize> = self
-            .slots
-            .iter()
-            .filter(|(_, s)| s.lifecycle.in_flight())
-            .map(|(i, _)| i)
-            .collect();
-        eprintln!(
-            "coring: {} operations did not finish at shutdown; leaking their memory",
-            leaked.len()
-        );
-        for index in leaked {
-            std::mem::forget(self.slots.remove(index));
-            self.counters.ops_in_flight.sub(1);
-        }
+        let leaked = self.slots.leak_in_flight();
+        eprintln!("coring: {leaked} operations did not finish at shutdown; leaking their memory");
+        self.counters.ops_in_flight.sub(leaked as u64);
     }
 }
 

@@ -1,15 +1,162 @@
-//! The io_uring backend's op slots: taking results, abandoning and cancelling ops.
+//! The io_uring backend's op slots: the slot table, and the ring side of taking results,
+//! abandoning and cancelling ops.
+//!
+//! [`SlotTable`] is the whole slab of op slots and nothing of the ring: it hands out
+//! `user_data`, applies completions to slots, takes results, keeps the data of dropped ops until
+//! their final completion, and says which `user_data` to cancel. `Uring` owns one and adds the
+//! ring (pushing cancels), the counters and the wakers' hand-off. The fuzz target `op_lifecycle`
+//! drives this same table (through `fuzz_support.rs`) with a scripted kernel, so what it checks
+//! is the code the driver runs.
 
-use super::super::lifecycle::Lifecycle;
+use super::super::lifecycle::{AfterCqe, Lifecycle};
 use super::super::opcode::{Abandoned, CqeResult};
 use super::super::{given_up, set_waker};
 use super::{Uring, CANCEL_TOKEN};
 use io_uring::opcode;
+use slab::Slab;
 use std::task::{Poll, Waker};
 
-impl Uring {
-    /// Takes the final result of a single-shot op, or records who to wake for it. A waker this
-    /// replaces goes to `replaced`, for the caller to drop once the driver is not borrowed.
+/// Generations stay below this so an op's user_data never collides with a reserved token (those
+/// have the top bit set, see `uring/mod.rs`).
+const GENERATION_MASK: u32 = 0x7fff_ffff;
+
+struct Slot {
+    generation: u32,
+    lifecycle: Lifecycle,
+}
+
+impl Slot {
+    fn user_data(&self, index: usize) -> u64 {
+        (u64::from(self.generation) << 32) | index as u64
+    }
+}
+
+/// The slab of op slots, addressed by `user_data` = generation << 32 | slab index.
+#[derive(Default)]
+pub(crate) struct SlotTable {
+    slots: Slab<Slot>,
+    generation: u32,
+}
+
+/// What one completion did to the table.
+pub(crate) enum Reaped {
+    /// No slot has this `user_data` (freed, or reused by a newer generation).
+    Unknown,
+    /// The slot's op already had its final completion (a kernel bug): ignored.
+    AfterFinal,
+    /// The slot stays and nobody is to be woken (a zero-copy send's first result, an abandoned
+    /// op's non-final result).
+    Keep,
+    /// The slot stays; wake `waker`. `finished`: that was the op's final completion.
+    Wake {
+        waker: Option<Waker>,
+        finished: bool,
+    },
+    /// As `Wake`, and the stream reached its limit of untaken results: cancel it.
+    WakeAndCancel(Option<Waker>),
+    /// An abandoned op's final completion: its slot is free and its data is handed back, to be
+    /// dropped once the driver is not borrowed.
+    Free(Box<dyn Abandoned>),
+}
+
+/// What dropping an op's future did to its slot.
+pub(crate) enum Dropped {
+    /// The op had already finished: its results were disposed of and its data comes back (with
+    /// the waker the slot held), to be dropped once the driver is not borrowed.
+    Finished(Box<dyn Abandoned>, Option<Waker>),
+    /// The slot keeps the data until the final completion; cancel `cancel` if set (a zero-copy
+    /// send with its result only waits for the kernel to let go: nothing to cancel). `waker` is
+    /// the one the slot held.
+    Kept {
+        cancel: Option<u64>,
+        waker: Option<Waker>,
+    },
+    /// Shutdown gave up on this op (the slot is gone) while its future lived on outside the
+    /// runtime: the kernel may still write the op's memory, so it was leaked.
+    Leaked,
+}
+
+impl SlotTable {
+    /// An empty table with room for `capacity` slots before it allocates.
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        SlotTable {
+            slots: Slab::with_capacity(capacity),
+            generation: 0,
+        }
+    }
+
+    /// A slot for an op about to be pushed, woken through `waker`; its index and `user_data`.
+    pub(crate) fn insert(&mut self, multishot: bool, waker: &Waker) -> (usize, u64) {
+        self.generation = (self.generation + 1) & GENERATION_MASK;
+        let lifecycle = Lifecycle::waiting(multishot, waker.clone());
+        let slot = Slot {
+            generation: self.generation,
+            lifecycle,
+        };
+        let entry = self.slots.vacant_entry();
+        let index = entry.key();
+        let user_data = slot.user_data(index);
+        entry.insert(slot);
+        (index, user_data)
+    }
+
+    /// Frees the slot of an op whose entry never reached the queue (the kernel knows nothing
+    /// of it).
+    pub(crate) fn remove_unsubmitted(&mut self, index: usize) {
+        self.slots.remove(index);
+    }
+
+    /// Number of slots whose op the kernel may still complete.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|(_, s)| s.lifecycle.in_flight())
+            .count()
+    }
+
+    /// Number of slots in use (in flight, or completed and not yet taken).
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The `user_data` of the op in slot `index`, if the slot is in use.
+    pub(crate) fn user_data_of(&self, index: usize) -> Option<u64> {
+        Some(self.slots.get(index)?.user_data(index))
+    }
+
+    /// Applies one completion to the slot `user_data` names.
+    #[inline]
+    pub(crate) fn complete(&mut self, user_data: u64, cqe: CqeResult) -> Reaped {
+        let index = (user_data & 0xffff_ffff) as usize;
+        let generation = (user_data >> 32) as u32;
+        let Some(slot) = self
+            .slots
+            .get_mut(index)
+            .filter(|s| s.generation == generation)
+        else {
+            return Reaped::Unknown;
+        };
+        if !slot.lifecycle.in_flight() {
+            return Reaped::AfterFinal;
+        }
+        let mut waker = None;
+        match slot.lifecycle.on_cqe(cqe, &mut waker) {
+            AfterCqe::Keep => Reaped::Keep,
+            AfterCqe::Wake => Reaped::Wake {
+                waker,
+                finished: !slot.lifecycle.in_flight(),
+            },
+            AfterCqe::WakeAndCancel => Reaped::WakeAndCancel(waker),
+            AfterCqe::Free => match self.slots.remove(index).lifecycle {
+                Lifecycle::Abandoned(data) => Reaped::Free(data),
+                _ => unreachable!("coring driver: a slot freed that was not abandoned"),
+            },
+        }
+    }
+
+    /// Takes the final result of a single-shot op, or records who to wake for it; a waker this
+    /// replaces goes to `replaced`.
+    #[inline]
     pub(crate) fn poll_result(
         &mut self,
         index: usize,
@@ -32,8 +179,9 @@ impl Uring {
         }
     }
 
-    /// Takes the next result of a multishot op; `true` with the result means it was the last.
-    /// A waker this replaces goes to `replaced`, as in [`Driver::poll_result`].
+    /// Takes the next result of a multishot op (`true` with it: the last), `None` once the
+    /// stream ended; a waker this replaces goes to `replaced`.
+    #[inline]
     pub(crate) fn poll_stream(
         &mut self,
         index: usize,
@@ -57,11 +205,6 @@ impl Uring {
                 let last = *finished && ready.is_empty();
                 if last {
                     self.slots.remove(index);
-                    // The kernel ended the op with a result that is neither a cancel nor the
-                    // end of the stream: its owner, still reading, arms it again.
-                    if !matches!(&cqe.result, Ok(0)) && !is_cancel(&cqe.result) {
-                        self.counters.multishot_rearms.bump();
-                    }
                 }
                 Poll::Ready(Some((cqe, last)))
             }
@@ -76,27 +219,19 @@ impl Uring {
         }
     }
 
-    /// The op's future was dropped: keep `data` until the final completion and cancel the op.
-    /// Returns the data if the op had already finished, and the waker the slot held, for the
-    /// caller to drop after the borrow.
-    pub(crate) fn abandon(
-        &mut self,
-        index: usize,
-        mut data: Box<dyn Abandoned>,
-    ) -> (Option<Box<dyn Abandoned>>, Option<Waker>) {
+    /// The op's future was dropped: its results nobody took are disposed of, and the slot keeps
+    /// `data` until the final completion (or hands it back if the op had finished).
+    pub(crate) fn abandon(&mut self, index: usize, mut data: Box<dyn Abandoned>) -> Dropped {
         let Some(slot) = self.slots.get_mut(index) else {
-            // Shutdown gave up on this op (`leak_in_flight`) while its future lived on outside
-            // the runtime: the kernel may still write the op's memory, so it is leaked too.
             std::mem::forget(data);
-            return (None, None);
+            return Dropped::Leaked;
         };
-        let old_waker;
-        let user_data = (u64::from(slot.generation) << 32) | index as u64;
-        let cancel = match &mut slot.lifecycle {
+        let user_data = slot.user_data(index);
+        let (cancel, waker) = match &mut slot.lifecycle {
             Lifecycle::Completed(cqe) => {
                 data.dispose(cqe);
                 self.slots.remove(index);
-                return (Some(data), None);
+                return Dropped::Finished(data, None);
             }
             Lifecycle::Streaming {
                 ready,
@@ -104,26 +239,25 @@ impl Uring {
                 waker,
                 ..
             } => {
-                old_waker = waker.take();
+                let waker = waker.take();
                 for cqe in ready.drain(..) {
                     data.dispose(&cqe);
                 }
                 if *finished {
                     self.slots.remove(index);
-                    return (Some(data), old_waker);
+                    return Dropped::Finished(data, waker);
                 }
-                true
+                (Some(user_data), waker)
             }
             Lifecycle::Pending { partial, waker } => {
-                old_waker = waker.take();
-                // A zero-copy send that already has its result only waits for the kernel to let
-                // go of the buffer; there is nothing left to cancel.
-                if let Some(cqe) = partial.take() {
-                    data.dispose(&cqe);
-                    false
-                } else {
-                    true
-                }
+                let cancel = match partial.take() {
+                    Some(cqe) => {
+                        data.dispose(&cqe);
+                        None
+                    }
+                    None => Some(user_data),
+                };
+                (cancel, waker.take())
             }
             Lifecycle::Abandoned(_) => {
                 unreachable!("coring driver: an op was abandoned twice")
@@ -131,29 +265,135 @@ impl Uring {
         };
         // The state replaced holds no waker any more (taken above): dropping it runs no user code.
         slot.lifecycle = Lifecycle::Abandoned(data);
-        self.counters.abandoned_ops.bump();
-        if cancel {
-            self.push_cancel(user_data);
-        }
-        (None, old_waker)
+        Dropped::Kept { cancel, waker }
     }
 
-    /// Limits how many results the multishot op in slot `index` may have waiting untaken: past
-    /// that the driver cancels it (its results so far are still delivered, then it ends).
+    /// Limits how many results the multishot op in slot `index` may have waiting untaken.
     pub(crate) fn limit_stream(&mut self, index: usize, max_waiting: usize) {
         if let Some(slot) = self.slots.get_mut(index) {
             slot.lifecycle.set_limit(max_waiting);
         }
     }
 
+    /// Marks the multishot op in slot `index` as capped; the `user_data` to cancel if it runs
+    /// and was not capped already.
+    pub(crate) fn cap_stream(&mut self, index: usize) -> Option<u64> {
+        let slot = self.slots.get_mut(index)?;
+        slot.lifecycle.cap().then(|| slot.user_data(index))
+    }
+
+    /// The `user_data` to cancel for an op whose future still waits for it, if anything is left
+    /// to cancel (a multishot op is capped on the way).
+    pub(crate) fn cancel_target(&mut self, index: usize) -> Option<u64> {
+        let slot = self.slots.get(index)?;
+        match &slot.lifecycle {
+            // A zero-copy send with its result only waits for the kernel to let go of the
+            // buffer: nothing is left to cancel.
+            Lifecycle::Pending { partial: None, .. } => Some(slot.user_data(index)),
+            Lifecycle::Streaming { .. } => self.cap_stream(index),
+            _ => None,
+        }
+    }
+
+    /// The `user_data` of every op the kernel may still complete (shutdown cancels them).
+    pub(crate) fn in_flight_user_data(&self) -> Vec<u64> {
+        self.slots
+            .iter()
+            .filter(|(_, s)| s.lifecycle.in_flight())
+            .map(|(i, s)| s.user_data(i))
+            .collect()
+    }
+
+    /// Asks every abandoned op's data to make the kernel let go of it (see
+    /// `Abandoned::shut_down`).
+    pub(crate) fn shut_down_abandoned(&mut self) {
+        for (_, slot) in self.slots.iter_mut() {
+            if let Lifecycle::Abandoned(data) = &mut slot.lifecycle {
+                data.shut_down();
+            }
+        }
+    }
+
+    /// Gives up on every op the kernel may still complete: its slot and data are leaked, never
+    /// freed, because the kernel may still write to that memory. Returns how many.
+    pub(crate) fn leak_in_flight(&mut self) -> usize {
+        let leaked: Vec<usize> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| s.lifecycle.in_flight())
+            .map(|(i, _)| i)
+            .collect();
+        for &index in &leaked {
+            std::mem::forget(self.slots.remove(index));
+        }
+        leaked.len()
+    }
+}
+
+impl Uring {
+    /// Takes the final result of a single-shot op, or records who to wake for it. A waker this
+    /// replaces goes to `replaced`, for the caller to drop once the driver is not borrowed.
+    #[inline]
+    pub(crate) fn poll_result(
+        &mut self,
+        index: usize,
+        waker: &Waker,
+        replaced: &mut Option<Waker>,
+    ) -> Poll<CqeResult> {
+        self.slots.poll_result(index, waker, replaced)
+    }
+
+    /// Takes the next result of a multishot op; `true` with the result means it was the last.
+    /// A waker this replaces goes to `replaced`, as in [`Uring::poll_result`].
+    #[inline]
+    pub(crate) fn poll_stream(
+        &mut self,
+        index: usize,
+        waker: &Waker,
+        replaced: &mut Option<Waker>,
+    ) -> Poll<Option<(CqeResult, bool)>> {
+        let polled = self.slots.poll_stream(index, waker, replaced);
+        if let Poll::Ready(Some((cqe, true))) = &polled {
+            // The kernel ended the op with a result that is neither a cancel nor the end of the
+            // stream: its owner, still reading, arms it again.
+            if !matches!(&cqe.result, Ok(0)) && !is_cancel(&cqe.result) {
+                self.counters.multishot_rearms.bump();
+            }
+        }
+        polled
+    }
+
+    /// The op's future was dropped: keep `data` until the final completion and cancel the op.
+    /// Returns the data if the op had already finished, and the waker the slot held, for the
+    /// caller to drop after the borrow.
+    pub(crate) fn abandon(
+        &mut self,
+        index: usize,
+        data: Box<dyn Abandoned>,
+    ) -> (Option<Box<dyn Abandoned>>, Option<Waker>) {
+        match self.slots.abandon(index, data) {
+            Dropped::Finished(data, waker) => (Some(data), waker),
+            Dropped::Kept { cancel, waker } => {
+                self.counters.abandoned_ops.bump();
+                if let Some(user_data) = cancel {
+                    self.push_cancel(user_data);
+                }
+                (None, waker)
+            }
+            Dropped::Leaked => (None, None),
+        }
+    }
+
+    /// Limits how many results the multishot op in slot `index` may have waiting untaken: past
+    /// that the driver cancels it (its results so far are still delivered, then it ends).
+    pub(crate) fn limit_stream(&mut self, index: usize, max_waiting: usize) {
+        self.slots.limit_stream(index, max_waiting);
+    }
+
     /// Cancels the multishot op in slot `index` while its owner keeps taking its results, which
     /// end with the cancel's own (`ECANCELED`, or the op's last result if it ended first).
     pub(crate) fn cancel_stream(&mut self, index: usize) {
-        let Some(slot) = self.slots.get_mut(index) else {
-            return;
-        };
-        if slot.lifecycle.cap() {
-            let user_data = (u64::from(slot.generation) << 32) | index as u64;
+        if let Some(user_data) = self.slots.cap_stream(index) {
             self.push_cancel(user_data);
         }
     }
@@ -162,26 +402,15 @@ impl Uring {
     /// cancel-and-await, see `cancel_scope.rs`): the future keeps its data and takes the final
     /// result, whatever it is. Nothing happens if the op already finished.
     pub(crate) fn cancel_in_flight(&mut self, index: usize) {
-        let Some(slot) = self.slots.get(index) else {
-            return;
-        };
-        match &slot.lifecycle {
-            // A zero-copy send with its result only waits for the kernel to let go of the
-            // buffer: nothing is left to cancel.
-            Lifecycle::Pending { partial: None, .. } => {
-                let user_data = (u64::from(slot.generation) << 32) | index as u64;
-                self.push_cancel(user_data);
-            }
-            Lifecycle::Streaming { .. } => self.cancel_stream(index),
-            _ => {}
+        if let Some(user_data) = self.slots.cancel_target(index) {
+            self.push_cancel(user_data);
         }
     }
 
     /// The `user_data` of the op in slot `index`, if the slot is in use (for `cancel_scope.rs`,
     /// which tracks the ops a scope submitted).
     pub(crate) fn user_data_of(&self, index: usize) -> Option<u64> {
-        let slot = self.slots.get(index)?;
-        Some((u64::from(slot.generation) << 32) | index as u64)
+        self.slots.user_data_of(index)
     }
 
     /// Whether the op `user_data` names still holds its slot (in flight, or its result untaken).
