@@ -107,7 +107,7 @@ impl Slots {
         self.table.insert(multishot, waker)
     }
 
-    /// A single-shot op polled again (`Uring::poll_result`).
+    /// A single-shot op polled again (`SlotTable::poll_result`, as `Driver::poll_result` calls it).
     pub fn poll_result(&mut self, index: usize, waker: &Waker) -> Poll<Cqe> {
         let mut replaced = None;
         self.table

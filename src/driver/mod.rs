@@ -282,7 +282,7 @@ impl Driver {
         }
     }
 
-    /// See [`Uring::poll_result`].
+    /// See [`uring::slots::SlotTable::poll_result`].
     #[inline]
     pub(crate) fn poll_result(
         &mut self,
@@ -290,7 +290,7 @@ impl Driver {
         waker: &Waker,
         replaced: &mut Option<Waker>,
     ) -> Poll<CqeResult> {
-        self.uring().poll_result(index, waker, replaced)
+        self.uring().slots_mut().poll_result(index, waker, replaced)
     }
 }
 

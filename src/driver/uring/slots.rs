@@ -331,20 +331,15 @@ impl SlotTable {
 }
 
 impl Uring {
-    /// Takes the final result of a single-shot op, or records who to wake for it. A waker this
-    /// replaces goes to `replaced`, for the caller to drop once the driver is not borrowed.
+    /// The slot table, for taking single-shot results (`SlotTable::poll_result`) without a
+    /// pass-through here: the ring has nothing to add to that.
     #[inline]
-    pub(crate) fn poll_result(
-        &mut self,
-        index: usize,
-        waker: &Waker,
-        replaced: &mut Option<Waker>,
-    ) -> Poll<CqeResult> {
-        self.slots.poll_result(index, waker, replaced)
+    pub(crate) fn slots_mut(&mut self) -> &mut SlotTable {
+        &mut self.slots
     }
 
     /// Takes the next result of a multishot op; `true` with the result means it was the last.
-    /// A waker this replaces goes to `replaced`, as in [`Uring::poll_result`].
+    /// A waker this replaces goes to `replaced`, as in [`SlotTable::poll_result`].
     #[inline]
     pub(crate) fn poll_stream(
         &mut self,
