@@ -23,6 +23,10 @@
 //! machine hits both. Without `--bench` (as `cargo test --all-targets` runs bench binaries) every
 //! case runs once with tiny sizes, as a smoke test.
 
+#[path = "harness/cpu.rs"]
+mod cpu;
+
+use cpu::process_cpu_time;
 use io_uring::{opcode, IoUring};
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -205,18 +209,6 @@ impl Stopwatch {
             cpu: process_cpu_time().saturating_sub(self.cpu),
         }
     }
-}
-
-/// CPU time used by this process so far (user and system, every thread).
-fn process_cpu_time() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec that outlives the call.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID)");
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 fn coring_runtime() -> coring::Runtime {

@@ -67,32 +67,18 @@ pub(crate) fn echo_run(
         (Pin::Any, Pin::Any)
     };
     let mut server = ServerProc::start(server_kind, server_pin);
-    let args = [
-        "load".to_owned(),
-        server.port.to_string(),
-        conns.to_string(),
-        size.to_string(),
-        mode.warmup.as_millis().to_string(),
-        mode.window.as_millis().to_string(),
-        server.pid().to_string(),
-    ];
-    let mut load = spawn_self(&args, load_pin);
-    let mut stdout = BufReader::new(load.stdout.take().expect("load stdout"));
-    let mut marks = Vec::new();
-    let mut result = None;
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if stdout.read_line(&mut line).expect("read load output") == 0 {
-            break;
-        }
-        let line = line.trim();
-        if line == "MARK" {
-            marks.push(server.mark());
-        } else if line.starts_with("RESULT ") {
-            result = Some(line.to_owned());
-        }
+    let args = LoadArgs {
+        port: server.port,
+        conns,
+        size,
+        warmup: mode.warmup,
+        window: mode.window,
+        server_pid: server.pid(),
     }
+    .to_args();
+    let mut load = spawn_self(&args, load_pin);
+    let mut marks = Vec::new();
+    let result = read_load_output(&mut load, || marks.push(server.mark()));
     let status = load.wait().expect("wait for the load generator");
     server.stop();
     let result = result
@@ -163,7 +149,12 @@ pub(crate) fn http_case(mode: &Mode, cores: &Cores) -> String {
         let mut server = ServerProc::start(kind, Pin::Cpu(cores.server));
         let before = server.mark();
         let start = Probe::take(&[server.pid()], true);
-        let wrk = wrk_run(server.port, mode, Pin::Cpu(cores.load));
+        let wrk = wrk_run(
+            server.port,
+            mode.wrk_conns,
+            mode.wrk_secs,
+            Pin::Cpu(cores.load),
+        );
         let end = Probe::take(&[server.pid()], true);
         let after = server.mark();
         server.stop();
@@ -214,99 +205,4 @@ pub(crate) fn http_case(mode: &Mode, cores: &Cores) -> String {
     }
     out.push('\n');
     out
-}
-
-pub(crate) struct WrkRun {
-    pub(crate) requests: f64,
-    pub(crate) per_sec: f64,
-    pub(crate) p50_us: f64,
-    pub(crate) p99_us: f64,
-    pub(crate) errors: String,
-    /// wrk's own CPU time.
-    pub(crate) cpu: Duration,
-}
-
-pub(crate) fn wrk_run(port: u16, mode: &Mode, pin: Pin) -> Option<WrkRun> {
-    use std::io::Read as _;
-    let mut cmd = Command::new("wrk");
-    cmd.args([
-        "-t1".to_owned(),
-        format!("-c{}", mode.wrk_conns),
-        format!("-d{}s", mode.wrk_secs),
-        "--latency".to_owned(),
-        format!("http://127.0.0.1:{port}/"),
-    ])
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::inherit());
-    let mut child = pin.spawn(&mut cmd).ok()?;
-    let mut text = String::new();
-    child
-        .stdout
-        .take()
-        .expect("wrk stdout")
-        .read_to_string(&mut text)
-        .ok()?;
-    let (success, cpu) = wait_with_cpu(child);
-    if !success {
-        eprintln!("wrk failed: {text}");
-        return None;
-    }
-    let mut run = WrkRun {
-        requests: f64::NAN,
-        per_sec: f64::NAN,
-        p50_us: f64::NAN,
-        p99_us: f64::NAN,
-        errors: String::new(),
-        cpu,
-    };
-    for line in text.lines().map(str::trim) {
-        if let Some(rest) = line.strip_prefix("Requests/sec:") {
-            run.per_sec = rest.trim().parse().unwrap_or(f64::NAN);
-        } else if line.contains(" requests in ") {
-            run.requests = line
-                .split_whitespace()
-                .next()
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(f64::NAN);
-        } else if let Some(rest) = line.strip_prefix("50%") {
-            run.p50_us = wrk_micros(rest.trim());
-        } else if let Some(rest) = line.strip_prefix("99%") {
-            run.p99_us = wrk_micros(rest.trim());
-        } else if line.starts_with("Socket errors") || line.starts_with("Non-2xx") {
-            run.errors += line;
-        }
-    }
-    Some(run)
-}
-
-/// Reaps `child` with `wait4`: whether it exited with status 0, and the CPU time it used.
-pub(crate) fn wait_with_cpu(child: Child) -> (bool, Duration) {
-    let mut status = 0;
-    // SAFETY: rusage is plain data; all zeroes is a valid value.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `status` and `usage` are valid and writable for the call; `child` is our child and
-    // has not been reaped (std reaps only in `wait`/`try_wait`, which are not called on it).
-    let rc = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-    if rc < 0 {
-        return (false, Duration::ZERO);
-    }
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-    (ok, tv(usage.ru_utime) + tv(usage.ru_stime))
-}
-
-/// A wrk duration such as `812.00us`, `1.23ms` or `2.00s`, in microseconds.
-pub(crate) fn wrk_micros(text: &str) -> f64 {
-    let split = text
-        .find(|c: char| c.is_ascii_alphabetic())
-        .unwrap_or(text.len());
-    let value: f64 = text[..split].parse().unwrap_or(f64::NAN);
-    match &text[split..] {
-        "us" => value,
-        "ms" => value * 1e3,
-        "s" => value * 1e6,
-        "m" => value * 60e6,
-        _ => f64::NAN,
-    }
 }

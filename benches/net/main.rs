@@ -50,26 +50,41 @@ use io_uring::{opcode, types, IoUring};
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Write as _};
 use std::net::SocketAddr;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command};
 use std::time::{Duration, Instant};
 
 mod cases;
+#[path = "../harness/cpu.rs"]
+mod cpu;
+#[path = "../harness/load.rs"]
+mod echo_load;
 mod load;
 mod measure;
+#[path = "../harness/nginx.rs"]
+mod nginx;
 mod procs;
 mod raw;
+#[path = "../harness/serve.rs"]
+mod serve;
 mod servers;
 mod tokio_srv;
 mod wget;
+#[path = "../harness/wrk.rs"]
+mod wrk;
 
 use cases::*;
+use cpu::*;
+use echo_load::*;
 use load::*;
 use measure::*;
+use nginx::*;
 use procs::*;
 use raw::*;
+use serve::*;
 use servers::*;
 use tokio_srv::*;
 use wget::*;
+use wrk::*;
 
 /// Read buffer of every echo server (and buffer size of the coring buffer ring).
 pub(crate) const ECHO_BUF: usize = 16 * 1024;
@@ -172,19 +187,11 @@ pub(crate) fn main() {
     let wanted = |case: &str| filter.is_empty() || filter.iter().any(|f| case.contains(f));
     let cores = Cores::detect();
     println!(
-        "coring net bench, {} mode: kernel {}, tokio {}, CPUs {:?}: servers on CPU {}, load on \
-         CPU {}{}",
+        "coring net bench, {} mode: kernel {}, tokio {}, {}",
         mode.name,
         kernel_release(),
         tokio_version(),
-        cores.all,
-        cores.server,
-        cores.load,
-        if cores.server == cores.load {
-            " (one CPU only: server and load share it)"
-        } else {
-            ""
-        },
+        cores.describe(),
     );
     if !bench {
         println!("smoke run (tiny sizes; `cargo bench --bench net` for the real one)");
@@ -207,13 +214,6 @@ pub(crate) fn main() {
 
 // ---------------------------------------------------------------------------------------------
 // Formatting and versions.
-
-/// A numeric `name=value` field of a child's result line.
-pub(crate) fn field(line: &str, name: &str) -> f64 {
-    line.split_whitespace()
-        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {line}"))
-}
 
 pub(crate) fn opt(value: Option<f64>, digits: usize) -> String {
     value.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.digits$}"))

@@ -41,7 +41,7 @@ pub(crate) const RAW_SEND: u64 = 3;
 pub(crate) fn raw_server(proto: Proto, batch: Option<(u32, u32)>) {
     use io_uring::{cqueue, squeue};
     use std::os::fd::{AsRawFd, FromRawFd};
-    let listener = std_listener(loopback(0), false);
+    let listener = listen(loopback(0), false);
     let port = listener.local_addr().expect("local_addr").port();
     let mut ring = IoUring::builder()
         .setup_cqsize(4 * CORING_ENTRIES)

@@ -15,14 +15,11 @@ pub(crate) fn child(args: &[String]) {
     };
     match arg(0) {
         "server" => server(arg(1)),
-        "load" => load_echo(&LoadArgs {
-            port: num(1) as u16,
-            conns: num(2) as usize,
-            size: num(3) as usize,
-            warmup: Duration::from_millis(num(4)),
-            window: Duration::from_millis(num(5)),
-            server_pid: num(6) as u32,
-        }),
+        "load" => load_echo(
+            &LoadArgs::parse(&args[1..]),
+            |pid| Probe::take(&[pid], true),
+            Probe::fields_since,
+        ),
         "wget" => {
             let addrs: Vec<SocketAddr> = arg(2)
                 .split(',')
@@ -74,45 +71,6 @@ pub(crate) fn server(kind: &str) {
         "http-raw-batch" => raw_server(Proto::Http, Some(raw_batch())),
         other => panic!("unknown server {other}"),
     }
-}
-
-/// Tells the parent the server listens, on which port.
-pub(crate) fn ready(port: u16, note: &str) {
-    println!("READY port={port} mode={note}");
-    io::stdout().flush().expect("stdout");
-}
-
-/// Reads the parent's commands on stdin in a thread: each `mark` line calls `mark`, which must
-/// answer with one `STATS` line; end of input ends the process.
-pub(crate) fn control_thread(mark: impl Fn() + Send + 'static) {
-    std::thread::spawn(move || {
-        for line in io::stdin().lock().lines() {
-            match line.as_deref() {
-                Ok("mark") => mark(),
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        std::process::exit(0);
-    });
-}
-
-pub(crate) fn print_stats(stats: &str) {
-    println!("STATS {stats}");
-    io::stdout().flush().expect("stdout");
-}
-
-/// A listening std socket with a 4096 backlog, optionally with `SO_REUSEPORT`.
-pub(crate) fn std_listener(addr: SocketAddr, reuse_port: bool) -> std::net::TcpListener {
-    use socket2::{Domain, Socket, Type};
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
-    socket.set_reuse_address(true).expect("SO_REUSEADDR");
-    if reuse_port {
-        socket.set_reuse_port(true).expect("SO_REUSEPORT");
-    }
-    socket.bind(&addr.into()).expect("bind");
-    socket.listen(4096).expect("listen");
-    socket.into()
 }
 
 pub(crate) fn loopback(port: u16) -> SocketAddr {
@@ -219,9 +177,9 @@ async fn coring_http(stream: coring::net::TcpStream) -> io::Result<()> {
 
 pub(crate) fn coring_multi_server() {
     use std::sync::{Arc, Mutex};
-    let first = std_listener(loopback(0), true);
+    let first = listen(loopback(0), true);
     let port = first.local_addr().expect("local_addr").port();
-    let second = std_listener(loopback(port), true);
+    let second = listen(loopback(port), true);
     let listeners = Arc::new(Mutex::new(vec![Some(first), Some(second)]));
     let runtime = coring::Builder::new()
         .entries(CORING_ENTRIES)

@@ -11,7 +11,7 @@ pub(crate) fn tokio_current_thread() -> tokio::runtime::Runtime {
 
 pub(crate) fn tokio_server(proto: Proto) {
     let runtime = tokio_current_thread();
-    let listener = std_listener(loopback(0), false);
+    let listener = listen(loopback(0), false);
     let port = listener.local_addr().expect("local_addr").port();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     control_thread(move || {
@@ -80,7 +80,7 @@ pub(crate) fn tokio_multi_server() {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let listener = std_listener(loopback(0), false);
+    let listener = listen(loopback(0), false);
     let port = listener.local_addr().expect("local_addr").port();
     control_thread(|| print_stats(""));
     ready(port, "tokio-multi-thread-2");
@@ -88,9 +88,9 @@ pub(crate) fn tokio_multi_server() {
 }
 
 pub(crate) fn tokio_two_runtimes_server() {
-    let first = std_listener(loopback(0), true);
+    let first = listen(loopback(0), true);
     let port = first.local_addr().expect("local_addr").port();
-    let second = std_listener(loopback(port), true);
+    let second = listen(loopback(port), true);
     let threads: Vec<_> = [first, second]
         .into_iter()
         .enumerate()

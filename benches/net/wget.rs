@@ -26,18 +26,7 @@ pub(crate) fn wget_case(mode: &Mode, cores: &Cores) -> String {
             return out;
         }
     };
-    let addrs = farm
-        .addrs
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
-    let pids = farm
-        .children
-        .iter()
-        .map(|c| c.id().to_string())
-        .collect::<Vec<_>>()
-        .join(",");
+    let (addrs, pids) = (farm.addr_list(), farm.pids());
     let rounds = Rounds::run(mode, "wget", &WGET_CLIENTS, |runtime| {
         let args = [
             "wget".to_owned(),
@@ -91,101 +80,6 @@ pub(crate) fn wget_case(mode: &Mode, cores: &Cores) -> String {
     }
     out.push('\n');
     out
-}
-
-pub(crate) fn find_nginx() -> Option<String> {
-    ["nginx", "/usr/sbin/nginx", "/usr/local/sbin/nginx"]
-        .into_iter()
-        .find(|path| {
-            Command::new(path)
-                .arg("-v")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        })
-        .map(str::to_owned)
-}
-
-/// nginx servers in a temporary directory, one per loopback address 127.0.0.1..=N; killed and
-/// cleaned up on drop.
-pub(crate) struct NginxFarm {
-    pub(crate) dir: std::path::PathBuf,
-    pub(crate) children: Vec<Child>,
-    pub(crate) addrs: Vec<SocketAddr>,
-}
-
-impl NginxFarm {
-    pub(crate) fn start(nginx: &str, count: usize, pin: Pin) -> io::Result<NginxFarm> {
-        let dir = std::env::temp_dir().join(format!("coring-net-bench-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
-        let mut farm = NginxFarm {
-            dir,
-            children: Vec::new(),
-            addrs: Vec::new(),
-        };
-        for i in 0..count {
-            let ip = format!("127.0.0.{}", i + 1);
-            let port = std::net::TcpListener::bind((ip.as_str(), 0))?
-                .local_addr()?
-                .port();
-            let addr: SocketAddr = format!("{ip}:{port}").parse().expect("address");
-            let d = farm.dir.display();
-            let conf = format!(
-                "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx-{i}.pid;\n\
-                 error_log {d}/error-{i}.log error;\n\
-                 events {{ worker_connections 4096; }}\n\
-                 http {{\n  access_log off;\n  default_type text/plain;\n\
-                 client_body_temp_path {d}/body-{i};\n  proxy_temp_path {d}/proxy-{i};\n\
-                 fastcgi_temp_path {d}/fastcgi-{i};\n  uwsgi_temp_path {d}/uwsgi-{i};\n\
-                 scgi_temp_path {d}/scgi-{i};\n\
-                 server {{ listen {addr} backlog=4096; return 200 \"hello\\n\"; }}\n}}\n"
-            );
-            let path = farm.dir.join(format!("nginx-{i}.conf"));
-            std::fs::write(&path, conf)?;
-            let mut cmd = Command::new(nginx);
-            cmd.arg("-p")
-                .arg(&farm.dir)
-                .arg("-e")
-                .arg(farm.dir.join(format!("error-{i}.log")))
-                .arg("-c")
-                .arg(&path)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped());
-            farm.children.push(pin.spawn(&mut cmd)?);
-            farm.addrs.push(addr);
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        for (i, addr) in farm.addrs.iter().enumerate() {
-            while std::net::TcpStream::connect(addr).is_err() {
-                if let Ok(Some(status)) = farm.children[i].try_wait() {
-                    let log = std::fs::read_to_string(farm.dir.join(format!("error-{i}.log")))
-                        .unwrap_or_default();
-                    return Err(io::Error::other(format!(
-                        "nginx {i} exited ({status}): {log}"
-                    )));
-                }
-                if Instant::now() > deadline {
-                    return Err(io::Error::other(format!(
-                        "nginx {i} never listened on {addr}"
-                    )));
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        Ok(farm)
-    }
-}
-
-impl Drop for NginxFarm {
-    fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,9 +3,10 @@
 //! suite's rows, repetitions, quiet-machine waits and paired ratios; this file runs them and
 //! prints their two tables.
 
+use crate::nginx::{find_nginx, NginxFarm};
 use crate::report::paired;
 use crate::sys::{self, field, Pin, Window};
-use crate::wget::{self, NginxFarm};
+use crate::wget;
 use crate::{Case, Row, Run, Suite, SERVERS};
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -17,7 +18,7 @@ impl Suite {
     /// One wget run: a fresh nginx farm on the second CPU, the client `server` on the first.
     pub(crate) fn wget_run(&self, server: usize) -> Option<Run> {
         let kind = SERVERS[server].0;
-        let nginx = wget::find_nginx()?;
+        let nginx = find_nginx()?;
         let farm = match NginxFarm::start(&nginx, NGINX, Pin::Cpu(self.cores.load)) {
             Ok(farm) => farm,
             Err(err) => {

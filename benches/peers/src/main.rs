@@ -52,18 +52,24 @@
 //! within the time budget) and marked `*`, and the table shows the median of the undisturbed runs.
 
 mod added;
-mod cleanup;
+#[path = "../../harness/cpu.rs"]
+mod cpu;
 mod flags;
+#[path = "../../harness/load.rs"]
 mod load;
+#[path = "../../harness/nginx.rs"]
+mod nginx;
 mod report;
+#[path = "../../harness/serve.rs"]
+mod serve;
 mod servers;
 mod sys;
 mod tasks;
 mod wget;
+#[path = "../../harness/wrk.rs"]
 mod wrk;
 
 use report::{kernel_release, opt, Versions};
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use sys::{field, Cores, Pin, Probe, ServerProc, Window};
@@ -278,20 +284,12 @@ fn main() {
     let started = Instant::now();
     let versions = Versions::read();
     println!(
-        "coring peer suite, {} mode ({} s windows, {} run(s) each): kernel {}, CPUs {:?}: servers \
-         on CPU {}, load on CPU {}{}",
+        "coring peer suite, {} mode ({} s windows, {} run(s) each): kernel {}, {}",
         mode.name,
         mode.window.as_secs_f64(),
         mode.reps,
         kernel_release(),
-        cores.all,
-        cores.server,
-        cores.load,
-        if cores.server == cores.load {
-            " (one CPU only: server and load share it)"
-        } else {
-            ""
-        },
+        cores.describe(),
     );
     println!("versions: {}", versions.line());
     println!("{}", report::flags_line(peer_flags));
@@ -327,7 +325,7 @@ fn main() {
         if !wanted(&case.name()) {
             continue;
         }
-        if case == Case::Wget && wget::find_nginx().is_none() {
+        if case == Case::Wget && nginx::find_nginx().is_none() {
             notes.push("wget skipped: nginx is not installed (`apt-get install -y nginx`)".into());
             println!("wget: skipped, nginx not found");
             continue;
@@ -705,32 +703,18 @@ impl Suite {
         } else {
             None
         };
-        let args = [
-            "load".to_owned(),
-            srv.port.to_string(),
-            conns.to_string(),
-            size.to_string(),
-            self.mode.warmup.as_millis().to_string(),
-            self.mode.window.as_millis().to_string(),
-            srv.pid().to_string(),
-        ];
-        let mut load = sys::spawn_self(&args, Pin::Cpu(self.cores.load));
-        let mut stdout = BufReader::new(load.stdout.take().expect("load stdout"));
-        let mut marks = Vec::new();
-        let mut result = None;
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if stdout.read_line(&mut line).unwrap_or(0) == 0 {
-                break;
-            }
-            let line = line.trim();
-            if line == "MARK" {
-                marks.push(srv.mark());
-            } else if line.starts_with("RESULT ") {
-                result = Some(line.to_owned());
-            }
+        let args = load::LoadArgs {
+            port: srv.port,
+            conns,
+            size,
+            warmup: self.mode.warmup,
+            window: self.mode.window,
+            server_pid: srv.pid(),
         }
+        .to_args();
+        let mut load = sys::spawn_self(&args, Pin::Cpu(self.cores.load));
+        let mut marks = Vec::new();
+        let result = load::read_load_output(&mut load, || marks.push(srv.mark()));
         let status = load.wait();
         let counted = counter.and_then(sys::SyscallCounter::finish);
         srv.stop();
@@ -774,11 +758,21 @@ impl Suite {
         let port = srv.port;
         // Warm up: a short wrk run first (connections, page faults, the server's first tasks).
         let warmup = Duration::from_millis(self.mode.warmup.as_millis().max(1000) as u64);
-        let warm_requests =
-            wrk_run(port, warmup, Pin::Cpu(self.cores.load)).map_or(f64::NAN, |w| w.requests);
+        let warm_requests = wrk_run(
+            port,
+            wrk_conns(),
+            warmup.as_secs().max(1),
+            Pin::Cpu(self.cores.load),
+        )
+        .map_or(f64::NAN, |w| w.requests);
         let before = srv.mark();
         let start = Probe::take(srv.pid());
-        let wrk = wrk_run(port, self.mode.window, Pin::Cpu(self.cores.load));
+        let wrk = wrk_run(
+            port,
+            wrk_conns(),
+            self.mode.window.as_secs().max(1),
+            Pin::Cpu(self.cores.load),
+        );
         let end = Probe::take(srv.pid());
         let after = srv.mark();
         let counted = counter.and_then(sys::SyscallCounter::finish);
@@ -815,21 +809,13 @@ fn child(args: &[String]) {
             .map(String::as_str)
             .unwrap_or_else(|| panic!("child: missing argument {i} in {args:?}"))
     };
-    let num = |i: usize| -> u64 {
-        arg(i)
-            .parse()
-            .unwrap_or_else(|_| panic!("child: argument {i} of {args:?} is not a number"))
-    };
     match arg(0) {
         "server" => servers::run(arg(1), servers::Proto::parse(arg(2))),
-        "load" => load::load_echo(&load::LoadArgs {
-            port: num(1) as u16,
-            conns: num(2) as usize,
-            size: num(3) as usize,
-            warmup: Duration::from_millis(num(4)),
-            window: Duration::from_millis(num(5)),
-            server_pid: num(6) as u32,
-        }),
+        "load" => load::load_echo(
+            &load::LoadArgs::parse(&args[1..]),
+            Probe::take,
+            Probe::fields_since,
+        ),
         "wget" => wget::child(&args[1..]),
         "tasks" => tasks::child(&args[1..]),
         other => panic!("unknown child {other}"),

@@ -1,41 +1,16 @@
-//! Processes, CPUs and CPU time: pinning with `sched_setaffinity`, re-executing this binary as a
-//! child, and the CPU-time probes (`/proc/<pid>/stat`, `/proc/stat`) taken around a window.
+//! Processes and the probes taken around a measured window. Pinning, re-executing this binary
+//! as a child and the CPU-time readings are `benches/harness/cpu.rs`, shared with `benches/net`
+//! and re-exported here.
 
 use std::fmt::Write as _;
-use std::io::{self, BufRead, BufReader, Write as _};
+use std::io::{BufRead, BufReader, Write as _};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Where a child process may run.
-#[derive(Clone, Copy)]
-pub enum Pin {
-    Cpu(usize),
-}
-
-impl Pin {
-    /// Spawns `cmd` with this affinity: the parent takes it for the moment of the fork, so the
-    /// child inherits it from its first instruction (threads included).
-    pub fn spawn(self, cmd: &mut Command) -> io::Result<Child> {
-        let saved = affinity();
-        let Pin::Cpu(cpu) = self;
-        set_affinity(&cpu_set(&[cpu]))?;
-        let child = cmd.spawn();
-        let _ = set_affinity(&saved);
-        child
-    }
-}
-
-/// This binary again, as `peers --child ARGS...`, with piped stdin and stdout.
-pub fn spawn_self(args: &[String], pin: Pin) -> Child {
-    let exe = std::env::current_exe().expect("current_exe");
-    let mut cmd = Command::new(exe);
-    cmd.arg("--child")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    pin.spawn(&mut cmd).expect("re-execute the peers binary")
-}
+pub(crate) use crate::cpu::{
+    cpu_set, field, proc_cpu, process_cpu_time, set_affinity, spawn_self, wait_with_cpu, Cores,
+    Pin, SysTimes,
+};
 
 /// A server child: its port, and a pipe to ask it for counters.
 pub struct ServerProc {
@@ -93,59 +68,6 @@ impl ServerProc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// The CPUs this process may use: servers get the first, the load generator (and wrk) the
-/// second.
-pub struct Cores {
-    pub all: Vec<usize>,
-    pub server: usize,
-    pub load: usize,
-}
-
-impl Cores {
-    pub fn detect() -> Cores {
-        let all = cpus_in(&affinity());
-        let server = all.first().copied().unwrap_or(0);
-        let load = all.get(1).copied().unwrap_or(server);
-        Cores { all, server, load }
-    }
-}
-
-pub fn affinity() -> libc::cpu_set_t {
-    // SAFETY: cpu_set_t is plain bits; all zeroes is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a valid cpu_set_t of the size passed; pid 0 is the calling thread.
-    let rc = unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) };
-    assert_eq!(rc, 0, "sched_getaffinity: {}", io::Error::last_os_error());
-    set
-}
-
-pub fn set_affinity(set: &libc::cpu_set_t) -> io::Result<()> {
-    // SAFETY: `set` is a valid cpu_set_t of the size passed; pid 0 is the calling thread.
-    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(set), set) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-pub fn cpu_set(cpus: &[usize]) -> libc::cpu_set_t {
-    // SAFETY: cpu_set_t is plain bits; all zeroes is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    for &cpu in cpus {
-        // SAFETY: CPU_SET only writes bit `cpu` of `set`, and checks it against the set's size.
-        unsafe { libc::CPU_SET(cpu, &mut set) };
-    }
-    set
-}
-
-fn cpus_in(set: &libc::cpu_set_t) -> Vec<usize> {
-    (0..libc::CPU_SETSIZE as usize)
-        // SAFETY: CPU_ISSET only reads bit `cpu` of `set`, and checks it against the set's size.
-        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, set) })
-        .collect()
 }
 
 /// What is sampled at both ends of a measured window: the time, the server's and the sampling
@@ -238,111 +160,6 @@ impl Window {
     pub fn busy(&self, cpu: usize) -> f64 {
         self.busy.get(cpu).copied().unwrap_or(f64::NAN)
     }
-}
-
-/// CPU time per CPU from `/proc/stat`, in nanoseconds. `tasks` is user + nice + system, what the
-/// processes' utime and stime add up to; `busy` adds irq and softirq time, which is nobody's
-/// utime or stime (loopback TCP's receive path runs as softirq on the sending CPU).
-pub struct SysTimes {
-    tasks: Vec<u64>,
-    pub busy: Vec<u64>,
-}
-
-impl SysTimes {
-    pub fn now() -> SysTimes {
-        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-        let tick = tick_ns();
-        let mut times = SysTimes {
-            tasks: Vec::new(),
-            busy: Vec::new(),
-        };
-        for line in stat.lines() {
-            let Some(rest) = line
-                .strip_prefix("cpu")
-                .filter(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
-            else {
-                continue;
-            };
-            let mut fields = rest.split_whitespace();
-            let Some(Ok(cpu)) = fields.next().map(str::parse::<usize>) else {
-                continue;
-            };
-            // user nice system idle iowait irq softirq steal ...
-            let v: Vec<u64> = fields.filter_map(|f| f.parse().ok()).collect();
-            if v.len() < 7 {
-                continue;
-            }
-            let tasks = (v[0] + v[1] + v[2]) * tick;
-            if times.tasks.len() <= cpu {
-                times.tasks.resize(cpu + 1, 0);
-                times.busy.resize(cpu + 1, 0);
-            }
-            times.tasks[cpu] = tasks;
-            times.busy[cpu] = tasks + (v[5] + v[6]) * tick;
-        }
-        times
-    }
-
-    pub fn tasks_total(&self) -> u64 {
-        self.tasks.iter().sum()
-    }
-}
-
-/// Nanoseconds per clock tick (`USER_HZ`), the unit of `/proc/stat` and `/proc/<pid>/stat`.
-fn tick_ns() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    1_000_000_000 / hz
-}
-
-/// `utime + stime` of process `pid` (all its threads), from `/proc/<pid>/stat`.
-pub fn proc_cpu(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may contain spaces) start with field 3, `state`;
-    // utime and stime are fields 14 and 15.
-    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let ticks: u64 = rest
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .filter_map(|f| f.parse::<u64>().ok())
-        .sum();
-    Duration::from_nanos(ticks * tick_ns())
-}
-
-/// CPU time used by this process so far (user and system, every thread).
-pub fn process_cpu_time() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec that outlives the call.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID)");
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
-/// Reaps `child` with `wait4`: whether it exited with status 0, and the CPU time it used.
-pub fn wait_with_cpu(child: Child) -> (bool, Duration) {
-    let mut status = 0;
-    // SAFETY: rusage is plain data; all zeroes is a valid value.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `status` and `usage` are valid and writable for the call; `child` is our child and
-    // has not been reaped (std reaps only in `wait`/`try_wait`, which are not called on it).
-    let rc = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-    if rc < 0 {
-        return (false, Duration::ZERO);
-    }
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-    (ok, tv(usage.ru_utime) + tv(usage.ru_stime))
-}
-
-/// A numeric `name=value` field of a child's result line.
-pub fn field(line: &str, name: &str) -> f64 {
-    line.split_whitespace()
-        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {line}"))
 }
 
 /// Waits (at most `limit`) until the machine has been nearly idle (under 10% of a CPU) for half a
@@ -466,25 +283,6 @@ impl SyscallCounter {
             all: count("raw_syscalls:sys_enter")?,
             io_uring_enter: count("syscalls:sys_enter_io_uring_enter")?,
         })
-    }
-}
-
-/// Sets the congestion control of a TCP socket (`TCP_CONGESTION`).
-pub fn set_congestion(fd: i32, name: &str) -> io::Result<()> {
-    // SAFETY: the pointer and length describe `name`'s bytes, valid for the call.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::IPPROTO_TCP,
-            libc::TCP_CONGESTION,
-            name.as_ptr().cast(),
-            name.len() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
     }
 }
 

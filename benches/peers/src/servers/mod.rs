@@ -18,7 +18,8 @@ pub mod raw;
 pub mod tokio_srv;
 pub mod tokio_uring_srv;
 
-use std::io::{self, BufRead, Write as _};
+pub(crate) use crate::serve::{control_thread, plain_control_thread, print_stats, ready};
+use std::io;
 use std::net::SocketAddr;
 
 /// Read buffer of every echo server (and buffer size of coring's buffer ring for echo).
@@ -96,51 +97,9 @@ pub fn closed() {
     }
 }
 
-/// A listening std socket on 127.0.0.1 (any port) with `SO_REUSEADDR` and a 4096 backlog.
+/// A listening std socket on 127.0.0.1 (any port); see [`crate::serve::listen`].
 pub fn std_listener() -> std::net::TcpListener {
-    use socket2::{Domain, Socket, Type};
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
-    socket.set_reuse_address(true).expect("SO_REUSEADDR");
-    if let Ok(cc) = std::env::var("PEERS_CC") {
-        use std::os::fd::AsRawFd;
-        crate::sys::set_congestion(socket.as_raw_fd(), &cc).expect("TCP_CONGESTION");
-    }
-    socket
-        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
-        .expect("bind");
-    socket.listen(4096).expect("listen");
-    socket.into()
-}
-
-/// Tells the parent the server listens, on which port.
-pub fn ready(port: u16, note: &str) {
-    println!("READY port={port} mode={note}");
-    io::stdout().flush().expect("stdout");
-}
-
-/// Reads the parent's commands on stdin in a thread: each `mark` line calls `mark`, which must
-/// answer with one `STATS` line; end of input ends the process.
-pub fn control_thread(mark: impl Fn() + Send + 'static) {
-    std::thread::spawn(move || {
-        for line in io::stdin().lock().lines() {
-            match line.as_deref() {
-                Ok("mark") => mark(),
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        std::process::exit(0);
-    });
-}
-
-/// The control thread of a server that keeps no counters.
-pub fn plain_control_thread() {
-    control_thread(|| print_stats(""));
-}
-
-pub fn print_stats(stats: &str) {
-    println!("STATS {stats}");
-    io::stdout().flush().expect("stdout");
+    crate::serve::listen(SocketAddr::from(([127, 0, 0, 1], 0)), false)
 }
 
 /// Counts the complete request heads in `pending` + `data` and keeps the incomplete rest in

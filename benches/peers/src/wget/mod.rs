@@ -3,7 +3,7 @@
 //! test, against four local nginx servers (one per loopback address 127.0.0.1..=4, so the
 //! 4-tuples of the many short connections spread over four ephemeral-port spaces).
 //!
-//! The parent starts the nginx farm ([`NginxFarm`], pinned to the second CPU) and a client child
+//! The parent starts the nginx farm (`NginxFarm` in `benches/harness/nginx.rs`, pinned to the second CPU) and a client child
 //! per runtime (`--child wget RUNTIME ADDRS INFLIGHT WARMUP_MS WINDOW_MS NGINX_PIDS`, pinned to
 //! the first CPU). The client runs `INFLIGHT` tasks, each fetching in a loop with a per-fetch
 //! [`FETCH_TIMEOUT`]; a measuring thread ([`measure`]) samples the counters and CPU times after the
@@ -15,10 +15,8 @@ mod raw;
 use crate::sys::Probe;
 use std::io::{self, Write as _};
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Fetches in flight (the issue's figure).
 pub const INFLIGHT: usize = 200;
@@ -163,128 +161,4 @@ impl Head {
 
 fn has_head_end(data: &[u8]) -> bool {
     data.windows(4).any(|w| w == b"\r\n\r\n")
-}
-
-pub fn find_nginx() -> Option<String> {
-    ["nginx", "/usr/sbin/nginx", "/usr/local/sbin/nginx"]
-        .into_iter()
-        .find(|path| {
-            Command::new(path)
-                .arg("-v")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        })
-        .map(str::to_owned)
-}
-
-/// nginx servers in a temporary directory, one per loopback address 127.0.0.1..=N (each
-/// `master_process off`, one worker: one process), pinned with the given affinity; killed and
-/// cleaned up on drop (and the parent kills them on SIGINT/SIGTERM through [`crate::cleanup`]).
-pub struct NginxFarm {
-    dir: PathBuf,
-    pub children: Vec<Child>,
-    pub addrs: Vec<SocketAddr>,
-}
-
-impl NginxFarm {
-    pub fn start(nginx: &str, count: usize, pin: crate::sys::Pin) -> io::Result<NginxFarm> {
-        let dir = std::env::temp_dir().join(format!("coring-peers-nginx-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
-        let mut farm = NginxFarm {
-            dir,
-            children: Vec::new(),
-            addrs: Vec::new(),
-        };
-        for i in 0..count {
-            let ip = format!("127.0.0.{}", i + 1);
-            let port = std::net::TcpListener::bind((ip.as_str(), 0))?
-                .local_addr()?
-                .port();
-            let addr: SocketAddr = format!("{ip}:{port}").parse().expect("address");
-            let d = farm.dir.display();
-            let conf = format!(
-                "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx-{i}.pid;\n\
-                 error_log {d}/error-{i}.log error;\n\
-                 events {{ worker_connections 4096; }}\n\
-                 http {{\n  access_log off;\n  default_type text/plain;\n\
-                 client_body_temp_path {d}/body-{i};\n  proxy_temp_path {d}/proxy-{i};\n\
-                 fastcgi_temp_path {d}/fastcgi-{i};\n  uwsgi_temp_path {d}/uwsgi-{i};\n\
-                 scgi_temp_path {d}/scgi-{i};\n\
-                 server {{ listen {addr} backlog=4096; return 200 \"hello\\n\"; }}\n}}\n"
-            );
-            let path = farm.dir.join(format!("nginx-{i}.conf"));
-            std::fs::write(&path, conf)?;
-            let mut cmd = Command::new(nginx);
-            cmd.arg("-p")
-                .arg(&farm.dir)
-                .arg("-e")
-                .arg(farm.dir.join(format!("error-{i}.log")))
-                .arg("-c")
-                .arg(&path)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            // If the suite dies without cleaning up (SIGKILL), the kernel kills nginx too.
-            // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-            unsafe {
-                use std::os::unix::process::CommandExt as _;
-                cmd.pre_exec(|| {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    Ok(())
-                });
-            }
-            let child = pin.spawn(&mut cmd)?;
-            crate::cleanup::register(child.id());
-            farm.children.push(child);
-            farm.addrs.push(addr);
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        for (i, addr) in farm.addrs.iter().enumerate() {
-            while std::net::TcpStream::connect(addr).is_err() {
-                if let Ok(Some(status)) = farm.children[i].try_wait() {
-                    let log = std::fs::read_to_string(farm.dir.join(format!("error-{i}.log")))
-                        .unwrap_or_default();
-                    return Err(io::Error::other(format!(
-                        "nginx {i} exited ({status}): {log}"
-                    )));
-                }
-                if Instant::now() > deadline {
-                    return Err(io::Error::other(format!(
-                        "nginx {i} never listened on {addr}"
-                    )));
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        Ok(farm)
-    }
-
-    pub fn pids(&self) -> String {
-        self.children
-            .iter()
-            .map(|c| c.id().to_string())
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-
-    pub fn addr_list(&self) -> String {
-        self.addrs
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-}
-
-impl Drop for NginxFarm {
-    fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-            crate::cleanup::unregister(child.id());
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }

@@ -1,25 +1,33 @@
-//! `wrk` as the HTTP load generator: one pinned run, its requests, rate, p99 and CPU time.
+//! `wrk` as the HTTP load generator of `benches/net` and `benches/peers` (both include this file
+//! with `#[path]`): one pinned run, its requests, rate, p50/p99 and CPU time.
 
-use crate::sys::{self, Pin};
+// Each includer reads a different part of a run.
+#![allow(dead_code)]
+
+use crate::cpu::{wait_with_cpu, Pin};
 use std::io::Read as _;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-pub struct WrkRun {
-    pub requests: f64,
-    pub per_sec: f64,
-    pub p99_us: f64,
-    pub errors: String,
+/// What one `wrk` run measured.
+pub(crate) struct WrkRun {
+    pub(crate) requests: f64,
+    pub(crate) per_sec: f64,
+    pub(crate) p50_us: f64,
+    pub(crate) p99_us: f64,
+    pub(crate) errors: String,
     /// wrk's own CPU time.
-    pub cpu: Duration,
+    pub(crate) cpu: Duration,
 }
 
-pub fn wrk_run(port: u16, duration: Duration, pin: Pin) -> Option<WrkRun> {
+/// One `wrk` run of `secs` seconds with `conns` connections, pinned as `pin` says; `None` (after
+/// saying why) if wrk is missing or failed.
+pub(crate) fn wrk_run(port: u16, conns: usize, secs: u64, pin: Pin) -> Option<WrkRun> {
     let mut cmd = Command::new("wrk");
     cmd.args([
         "-t1".to_owned(),
-        format!("-c{}", crate::wrk_conns()),
-        format!("-d{}s", duration.as_secs().max(1)),
+        format!("-c{conns}"),
+        format!("-d{secs}s"),
         "--latency".to_owned(),
         format!("http://127.0.0.1:{port}/"),
     ])
@@ -34,7 +42,7 @@ pub fn wrk_run(port: u16, duration: Duration, pin: Pin) -> Option<WrkRun> {
         .expect("wrk stdout")
         .read_to_string(&mut text)
         .ok()?;
-    let (success, cpu) = sys::wait_with_cpu(child);
+    let (success, cpu) = wait_with_cpu(child);
     if !success {
         eprintln!("wrk failed: {text}");
         return None;
@@ -42,6 +50,7 @@ pub fn wrk_run(port: u16, duration: Duration, pin: Pin) -> Option<WrkRun> {
     let mut run = WrkRun {
         requests: f64::NAN,
         per_sec: f64::NAN,
+        p50_us: f64::NAN,
         p99_us: f64::NAN,
         errors: String::new(),
         cpu,
@@ -55,6 +64,8 @@ pub fn wrk_run(port: u16, duration: Duration, pin: Pin) -> Option<WrkRun> {
                 .next()
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(f64::NAN);
+        } else if let Some(rest) = line.strip_prefix("50%") {
+            run.p50_us = wrk_micros(rest.trim());
         } else if let Some(rest) = line.strip_prefix("99%") {
             run.p99_us = wrk_micros(rest.trim());
         } else if line.starts_with("Socket errors") || line.starts_with("Non-2xx") {
@@ -65,7 +76,7 @@ pub fn wrk_run(port: u16, duration: Duration, pin: Pin) -> Option<WrkRun> {
 }
 
 /// A wrk duration such as `812.00us`, `1.23ms` or `2.00s`, in microseconds.
-fn wrk_micros(text: &str) -> f64 {
+pub(crate) fn wrk_micros(text: &str) -> f64 {
     let split = text
         .find(|c: char| c.is_ascii_alphabetic())
         .unwrap_or(text.len());

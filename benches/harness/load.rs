@@ -1,25 +1,83 @@
-//! The one echo load generator used for every server: a bare io_uring loop (SINGLE_ISSUER |
-//! DEFER_TASKRUN, no runtime) on its own pinned CPU. Every connection sends a message and reads
-//! the echo back, one message in flight per connection, all connections submitted in one
-//! `io_uring_enter` per turn.
+//! The one echo load generator of `benches/net` and `benches/peers` (both include this file
+//! with `#[path]`): a bare io_uring loop (SINGLE_ISSUER | DEFER_TASKRUN, no runtime) on its own
+//! pinned CPU. Every connection sends a message and reads the echo back, one message in flight
+//! per connection, all connections submitted in one `io_uring_enter` per turn.
 //!
 //! Protocol with the parent: `MARK` at the start and at the end of the measured window (the
-//! parent samples the server's counters then), then one `RESULT` line, then exit.
+//! parent samples the server's counters then), then one `RESULT` line, then exit. `PEERS_CC`
+//! names a TCP congestion control for the load's sockets (as for the servers', see
+//! `serve.rs`).
 
-use crate::sys::Probe;
+// Each includer uses a different part of this file.
+#![allow(dead_code)]
+
 use io_uring::{opcode, types, IoUring};
-use std::io::{self, Write as _};
+use std::io::{self, BufRead as _, BufReader, Write as _};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-pub struct LoadArgs {
-    pub port: u16,
-    pub conns: usize,
-    pub size: usize,
-    pub warmup: Duration,
-    pub window: Duration,
-    pub server_pid: u32,
+/// What the parent tells a load child: `load PORT CONNS SIZE WARMUP_MS WINDOW_MS SERVER_PID`.
+pub(crate) struct LoadArgs {
+    pub(crate) port: u16,
+    pub(crate) conns: usize,
+    pub(crate) size: usize,
+    pub(crate) warmup: Duration,
+    pub(crate) window: Duration,
+    pub(crate) server_pid: u32,
+}
+
+impl LoadArgs {
+    /// The arguments after `load`, as [`LoadArgs::to_args`] wrote them.
+    pub(crate) fn parse(args: &[String]) -> LoadArgs {
+        let num = |i: usize| -> u64 {
+            args.get(i)
+                .and_then(|a| a.parse().ok())
+                .unwrap_or_else(|| panic!("load child: argument {i} of {args:?} is not a number"))
+        };
+        LoadArgs {
+            port: num(0) as u16,
+            conns: num(1) as usize,
+            size: num(2) as usize,
+            warmup: Duration::from_millis(num(3)),
+            window: Duration::from_millis(num(4)),
+            server_pid: num(5) as u32,
+        }
+    }
+
+    /// The child's command line: `load` and the arguments [`LoadArgs::parse`] reads.
+    pub(crate) fn to_args(&self) -> Vec<String> {
+        vec![
+            "load".to_owned(),
+            self.port.to_string(),
+            self.conns.to_string(),
+            self.size.to_string(),
+            self.warmup.as_millis().to_string(),
+            self.window.as_millis().to_string(),
+            self.server_pid.to_string(),
+        ]
+    }
+}
+
+/// Reads a load child's output to its end (the child exits after its `RESULT`): calls `on_mark`
+/// at each `MARK` line and returns the `RESULT` line, if one came.
+pub(crate) fn read_load_output(load: &mut Child, mut on_mark: impl FnMut()) -> Option<String> {
+    let mut stdout = BufReader::new(load.stdout.take().expect("load stdout"));
+    let mut result = None;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if stdout.read_line(&mut line).unwrap_or(0) == 0 {
+            return result;
+        }
+        let line = line.trim();
+        if line == "MARK" {
+            on_mark();
+        } else if line.starts_with("RESULT ") {
+            result = Some(line.to_owned());
+        }
+    }
 }
 
 /// One client connection.
@@ -34,7 +92,14 @@ struct Conn {
 const SEND: u64 = 0;
 const RECV: u64 = 1;
 
-pub fn load_echo(args: &LoadArgs) {
+/// Runs the load against the server `args` names until the end of the measured window, then
+/// exits the process. `take(server_pid)` samples what the includer measures at both ends of the
+/// window; `fields_since(end, start)` renders the window for the `RESULT` line.
+pub(crate) fn load_echo<P>(
+    args: &LoadArgs,
+    take: impl Fn(u32) -> P,
+    fields_since: impl Fn(&P, &P) -> String,
+) -> ! {
     let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
     let payload = vec![0x5a_u8; args.size];
     let mut conns: Vec<Conn> = (0..args.conns)
@@ -42,7 +107,7 @@ pub fn load_echo(args: &LoadArgs) {
             let stream = std::net::TcpStream::connect(addr).expect("connect to the echo server");
             stream.set_nodelay(true).expect("TCP_NODELAY");
             if let Ok(cc) = std::env::var("PEERS_CC") {
-                crate::sys::set_congestion(stream.as_raw_fd(), &cc).expect("TCP_CONGESTION");
+                crate::serve::set_congestion(stream.as_raw_fd(), &cc).expect("TCP_CONGESTION");
             }
             Conn {
                 stream,
@@ -91,7 +156,7 @@ pub fn load_echo(args: &LoadArgs) {
     // Including the warm-up (for per-request counts taken over the server's whole life).
     let mut round_trips_total = 0u64;
     // Taken when the measured window starts.
-    let mut start: Option<Probe> = None;
+    let mut start: Option<P> = None;
     loop {
         {
             let mut sq = ring.submission();
@@ -164,7 +229,7 @@ pub fn load_echo(args: &LoadArgs) {
             }
         }
         if now >= phase_end {
-            let probe = Probe::take(args.server_pid);
+            let probe = take(args.server_pid);
             println!("MARK");
             if let Some(start) = &start {
                 latencies.sort_unstable();
@@ -178,7 +243,7 @@ pub fn load_echo(args: &LoadArgs) {
                     "RESULT rts={round_trips} rts_total={round_trips_total} p50_ns={} p99_ns={} {}",
                     pct(50),
                     pct(99),
-                    probe.fields_since(start),
+                    fields_since(&probe, start),
                 );
                 io::stdout().flush().expect("stdout");
                 // Exit with operations in flight and without dropping their memory.
