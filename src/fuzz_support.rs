@@ -8,8 +8,8 @@
 //! the kernel: it posts completions and checks what the slots do with them and with the data of
 //! dropped ops.
 
-use crate::driver::{Abandoned, FuzzCqeResult as CqeResult};
 use crate::driver::uring::slots::{Dropped, Reaped, SlotTable};
+use crate::driver::{Abandoned, FuzzCqeResult as CqeResult};
 use std::any::Any;
 use std::fmt;
 use std::task::{Poll, Waker};
