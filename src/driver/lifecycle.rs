@@ -61,8 +61,8 @@ pub(crate) enum AfterCqe {
 }
 
 impl Lifecycle {
-    /// A slot with nobody waiting yet (the transitions' tests and the fuzzer start here).
-    #[cfg(any(test, fuzzing))]
+    /// A slot with nobody waiting yet (the transitions' tests start here).
+    #[cfg(test)]
     pub(crate) fn new(multishot: bool) -> Self {
         if multishot {
             Lifecycle::Streaming {
