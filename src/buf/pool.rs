@@ -4,9 +4,20 @@
 //!
 //! The first ring is registered on first use (a runtime that never reads a socket through a
 //! `BufReader` registers nothing). A reader is given the ring with the most buffers free; when
-//! every ring is low (under a quarter free) another one is added, up to [`MAX_RINGS`], so a
-//! burst of many connections gets more memory instead of waiting. The rings go with the
-//! runtime, after its shutdown has reaped the last completion.
+//! every ring is low (under a quarter free) another one is added, so a burst of many
+//! connections gets more memory instead of waiting. The rings go with the runtime, after its
+//! shutdown has reaped the last completion.
+//!
+//! # Fairness
+//!
+//! A reader that stops consuming (a server stuck writing to a client that does not read)
+//! keeps what it was given, so a pool of fixed size would end up held by such readers and a
+//! new reader would wait for them forever. Two rules prevent it: a reader holds at most its
+//! [`share`] (a quarter of a ring, and at most [`SHARE_BYTES`]) before its receive pauses,
+//! and a reader whose ring ran dry moves to a ring that has buffers, the pool adding one if
+//! none has. So the pool grows with the number of readers holding their share, by at most
+//! a share each, up to [`MAX_RINGS`] rings; past that a dry ring is back-pressure (`ENOBUFS`:
+//! the reader waits for buffers to come back, and loses nothing).
 //!
 //! Where the kernel cannot do it (provided buffer rings need Linux 5.19, multishot receive
 //! 6.0), or where the runtime was built with [`Builder::read_buffers`](crate::Builder::read_buffers)
@@ -24,8 +35,21 @@ use std::rc::Rc;
 pub(crate) const DEFAULT_BUFFERS: u16 = 512;
 /// Size of each buffer by default: a page, the size most reads from a socket fit in.
 pub(crate) const DEFAULT_BUFFER_SIZE: usize = 4096;
-/// How many rings a pool grows to at most (so 8 × 512 × 4 KiB = 16 MiB per worker by default).
-pub(crate) const MAX_RINGS: usize = 8;
+/// How many rings a pool grows to at most (so 64 × 512 × 4 KiB = 128 MiB per worker by
+/// default, reached only when 2,048 readers each hold their 64 KiB share).
+pub(crate) const MAX_RINGS: usize = 64;
+/// The most bytes one reader may hold in pool buffers (unless a buffer is larger): enough to
+/// keep a fast reader's receive armed, small enough that readers that stop reading grow the
+/// pool only slowly.
+pub(crate) const SHARE_BYTES: usize = 64 * 1024;
+
+/// How many buffers of `ring` one reader may hold at once: a quarter of the ring, at most
+/// [`SHARE_BYTES`], at least one.
+pub(crate) fn share(ring: &BufRing) -> usize {
+    (ring.capacity() / 4)
+        .min(SHARE_BYTES / ring.buf_size())
+        .max(1)
+}
 
 /// How a runtime's buffered socket readers read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,17 +116,41 @@ impl ReadPool {
             return None;
         };
         let best = rings.iter().max_by_key(|ring| ring.available())?.clone();
-        if best.available() >= best.capacity() / 4 || rings.len() >= MAX_RINGS {
+        if best.available() >= best.capacity() / 4 {
             return Some(best);
         }
         // Every ring is low: add one. If the kernel refuses (memory limits), share the best.
-        match BufRing::with_driver(self.driver.clone(), self.buffers, self.buffer_size) {
-            Ok(ring) => {
-                rings.push(ring.clone());
-                Some(ring)
-            }
-            Err(_) => Some(best),
+        Some(self.add_ring(rings).unwrap_or(best))
+    }
+
+    /// A ring the kernel can fill right now, for a reader whose ring ran dry (`ENOBUFS`):
+    /// one of the pool's, or a new one while the pool is under [`MAX_RINGS`]. `None`: the
+    /// reader waits for buffers to come back.
+    pub(crate) fn ring_with_buffers(&self) -> Option<BufRing> {
+        let mut state = self.state.borrow_mut();
+        let State::Rings(rings) = &mut *state else {
+            return None;
+        };
+        let best = rings
+            .iter()
+            .filter(|ring| ring.kernel_has_buffers())
+            .max_by_key(|ring| ring.available());
+        match best {
+            Some(ring) => Some(ring.clone()),
+            None => self.add_ring(rings),
         }
+    }
+
+    /// Registers one more ring, unless the pool has [`MAX_RINGS`] or the kernel refuses
+    /// (memory limits).
+    fn add_ring(&self, rings: &mut Vec<BufRing>) -> Option<BufRing> {
+        if rings.len() >= MAX_RINGS {
+            return None;
+        }
+        let ring =
+            BufRing::with_driver(self.driver.clone(), self.buffers, self.buffer_size).ok()?;
+        rings.push(ring.clone());
+        Some(ring)
     }
 
     fn first_ring(&self) -> Result<BufRing, String> {
@@ -189,6 +237,11 @@ pub(crate) fn current() -> Option<Rc<ReadPool>> {
 /// A ring of the current runtime's pool for a new reader, if the ring path is available.
 pub(crate) fn current_ring() -> Option<BufRing> {
     current()?.ring()
+}
+
+/// [`ReadPool::ring_with_buffers`] of the current runtime's pool.
+pub(crate) fn current_ring_with_buffers() -> Option<BufRing> {
+    current()?.ring_with_buffers()
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ impl AsyncReadRent for TcpStream {
     }
 
     fn pooled_receive(&self) -> Option<RecvStream> {
-        Some(self.recv_stream(&crate::buf::pool::current_ring()?))
+        self.pooled_recv_stream()
     }
 }
 

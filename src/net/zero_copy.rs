@@ -75,6 +75,16 @@ impl TcpStream {
             receiver: RingReceiver::new(self.shared_fd(), ring, self.read_loss()),
         }
     }
+
+    /// A [`recv_stream`](Self::recv_stream) on the runtime's read pool: it holds at most its
+    /// share of the pool, and moves to another ring of the pool when its own runs dry.
+    pub(crate) fn pooled_recv_stream(&self) -> Option<RecvStream> {
+        let ring = crate::buf::pool::current_ring()?;
+        let share = crate::buf::pool::share(&ring);
+        let mut stream = self.recv_stream(&ring).max_buffers(share);
+        stream.receiver.set_from_pool();
+        Some(stream)
+    }
 }
 
 /// Why a fixed-buffer op refused a buffer that is not from a pool (handed back with it).

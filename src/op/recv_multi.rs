@@ -126,6 +126,8 @@ pub(crate) struct RingReceiver {
     /// How many of the ring's buffers the stream may hold: `held` plus those received and not
     /// yet taken.
     max_buffers: usize,
+    /// The ring is the runtime read pool's: when it runs dry, another of the pool's may serve.
+    from_pool: bool,
 }
 
 /// What one completion of the receive means to the stream.
@@ -171,7 +173,22 @@ impl RingReceiver {
             loss: loss.clone(),
             held: Rc::default(),
             max_buffers: (ring.capacity() / 4).max(1),
+            from_pool: false,
         }
+    }
+
+    /// Marks the ring as the runtime read pool's: when it runs dry, the receiver moves to a
+    /// ring of the pool with buffers (the pool adds one if it may) instead of waiting.
+    pub(crate) fn set_from_pool(&mut self) {
+        self.from_pool = true;
+    }
+
+    /// For a receiver on the read pool, a ring of the pool with buffers to fill.
+    fn other_pool_ring(&self) -> Option<BufRing> {
+        if !self.from_pool {
+            return None;
+        }
+        crate::buf::pool::current_ring_with_buffers()
     }
 
     /// See `RecvStream::max_buffers` (at least 1).
@@ -241,6 +258,12 @@ impl RingReceiver {
                     // is this thread's), so no return is missed.
                     self.op = None;
                     if !self.ring.kernel_has_buffers() {
+                        // Readers that stopped reading may hold this ring for good: a pool
+                        // reader moves to a ring with buffers (the pool adds one if it may).
+                        if let Some(ring) = self.other_pool_ring() {
+                            self.ring = ring;
+                            continue;
+                        }
                         self.ring.wait_for_buffers(cx.waker());
                         return Poll::Pending;
                     }
