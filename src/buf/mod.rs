@@ -59,7 +59,7 @@ mod slice;
 
 pub use fixed::{FixedBuf, FixedBufPool};
 pub use pool::ReadPath;
-pub(crate) use put::put_slice;
+pub(crate) use put::{put_slice, put_slice_at};
 pub use ring::{BufRing, RingBuf};
 pub use slice::Slice;
 

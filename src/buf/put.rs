@@ -14,24 +14,44 @@ use super::IoBufMut;
 /// This is what a read does: bytes land at the start of the buffer, and bytes of `dst` that were
 /// already initialized past the copied ones stay as they were.
 pub(crate) fn put_slice<B: IoBufMut>(dst: &mut B, src: &[u8]) -> usize {
-    let n = src.len().min(dst.bytes_total());
+    put_slice_at(dst, 0, src)
+}
+
+/// [`put_slice`] behind the first `at` bytes of `dst`, which a read into `dst` already filled
+/// (a reader gathering several chunks into one buffer): returns how many bytes were copied,
+/// `min(src.len(), dst.bytes_total() - at)`, and nothing if `at` is past the end.
+pub(crate) fn put_slice_at<B: IoBufMut>(dst: &mut B, at: usize, src: &[u8]) -> usize {
+    let n = src.len().min(dst.bytes_total().saturating_sub(at));
     if n == 0 {
         // An empty buffer's pointer may be dangling or null; touch nothing.
         return 0;
     }
     // SAFETY: `IoBufMut` promises `stable_mut_ptr` is valid for writes of `bytes_total` bytes and
-    // `n` is no more than that; `src` is valid for reads of `n` bytes. `ptr::copy` is a memmove,
-    // so it is correct even if a strange buffer type aliased `src`.
-    unsafe { std::ptr::copy(src.as_ptr(), dst.stable_mut_ptr(), n) };
-    // SAFETY: the first `n <= bytes_total` bytes were initialized by the copy just above.
-    unsafe { dst.set_init(n) };
+    // `at + n` is no more than that; `src` is valid for reads of `n` bytes. `ptr::copy` is a
+    // memmove, so it is correct even if a strange buffer type aliased `src`.
+    unsafe { std::ptr::copy(src.as_ptr(), dst.stable_mut_ptr().add(at), n) };
+    // SAFETY: bytes `..at` were initialized by the caller's earlier read (its promise), and
+    // `at..at + n <= bytes_total` by the copy just above.
+    unsafe { dst.set_init(at + n) };
     n
 }
 
 #[cfg(test)]
 mod tests {
-    use super::put_slice;
+    use super::{put_slice, put_slice_at};
     use crate::buf::IoBuf;
+
+    #[test]
+    fn gathers_behind_what_is_already_there_and_stops_at_the_end() {
+        let mut buf = Vec::with_capacity(6);
+        assert_eq!(put_slice(&mut buf, b"abcd"), 4);
+        assert_eq!(
+            put_slice_at(&mut buf, 4, b"efgh"),
+            buf.capacity().min(8) - 4
+        );
+        assert_eq!(&buf[..6], b"abcdef");
+        assert_eq!(put_slice_at(&mut buf, buf.capacity() + 1, b"x"), 0);
+    }
 
     #[test]
     fn copies_what_fits_from_the_start() {

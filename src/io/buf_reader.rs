@@ -462,7 +462,9 @@ fn too_long(max: usize) -> io::Error {
 }
 
 /// Serves buffered bytes first; with nothing buffered and a caller's buffer at least as large
-/// as the internal one, reads straight into the caller's buffer. Cancel safe as
+/// as the internal one, reads straight into the caller's buffer. On the ring path it also adds
+/// every pool buffer already received, while the caller's buffer has room, so a message that
+/// arrived in several pool buffers comes out of one read. Cancel safe as
 /// [`fill_buf`](BufReader::fill_buf).
 impl<R: AsyncReadRent> AsyncReadRent for BufReader<R> {
     async fn read<B: IoBufMut>(&mut self, mut buf: B) -> BufResult<usize, B> {
@@ -483,6 +485,7 @@ impl<R: AsyncReadRent> AsyncReadRent for BufReader<R> {
             Err(err) => return (Err(err), buf),
         };
         self.consume(n);
+        let n = self.gather_received(&mut buf, n);
         (Ok(n), buf)
     }
 }

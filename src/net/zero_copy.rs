@@ -148,6 +148,11 @@ impl RecvStream {
         self.receiver.serves_current_runtime()
     }
 
+    /// A chunk already received, without waiting: see `RingReceiver::try_next`.
+    pub(crate) fn try_next(&mut self) -> Option<RingBuf> {
+        self.receiver.try_next()
+    }
+
     /// The next chunk of received bytes; `None` at end of file.
     ///
     /// # Cancel safety

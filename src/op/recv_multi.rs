@@ -128,6 +128,8 @@ pub(crate) struct RingReceiver {
     max_buffers: usize,
     /// The ring is the runtime read pool's: when it runs dry, another of the pool's may serve.
     from_pool: bool,
+    /// An error [`try_next`](RingReceiver::try_next) met, for the next `poll_next`.
+    deferred: Option<io::Error>,
 }
 
 /// What one completion of the receive means to the stream.
@@ -174,6 +176,7 @@ impl RingReceiver {
             held: Rc::default(),
             max_buffers: (ring.capacity() / 4).max(1),
             from_pool: false,
+            deferred: None,
         }
     }
 
@@ -201,8 +204,31 @@ impl RingReceiver {
         self.ring.check_current_runtime().is_ok()
     }
 
+    /// A chunk the armed receive has already received, without waiting (and without arming
+    /// a receive): lets a reader gather what is there into one buffer. An error met on the
+    /// way is kept for the next `poll_next`, so it is never lost.
+    pub(crate) fn try_next(&mut self) -> Option<RingBuf> {
+        if self.op.is_none() || self.deferred.is_some() {
+            return None;
+        }
+        // The task polls with its own waker before it waits again, so leaving this no-op
+        // waker in the slot meanwhile loses no wake-up.
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match self.poll_next(&mut cx) {
+            Poll::Ready(Some(Ok(chunk))) => Some(chunk),
+            Poll::Ready(Some(Err(err))) => {
+                self.deferred = Some(err);
+                None
+            }
+            Poll::Ready(None) | Poll::Pending => None,
+        }
+    }
+
     /// The next chunk, `None` at end of file; see `RecvStream::poll_next`.
     pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<RingBuf>>> {
+        if let Some(err) = self.deferred.take() {
+            return Poll::Ready(Some(Err(err)));
+        }
         loop {
             if self.ended {
                 return Poll::Ready(None);

@@ -51,7 +51,7 @@ impl Builder {
     }
 
     /// The runtime's read pool: each provided buffer ring holds `count` buffers of `size`
-    /// bytes (default 512 × 4 KiB; more rings are added under load, and when readers that
+    /// bytes (default 256 × 16 KiB; more rings are added under load, and when readers that
     /// stopped reading hold a ring's buffers, up to 64 rings). A
     /// [`BufReader`](crate::io::BufReader) over a socket reads through it with multishot
     /// receives, so an idle connection holds no read buffer. `count` 0 turns the pool off:

@@ -16,7 +16,7 @@
 //! without it), the reader, and the runtime's later readers, fall back to plain reads.
 
 use super::{too_long, BufReader};
-use crate::buf::RingBuf;
+use crate::buf::{put_slice_at, IoBufMut, RingBuf};
 use crate::io::AsyncReadRent;
 use crate::net::RecvStream;
 use std::io;
@@ -174,6 +174,31 @@ impl<R: AsyncReadRent> BufReader<R> {
                 Pulled::Fallback => return Ok(Line::Fallback),
             }
         }
+    }
+
+    /// After a read put `filled` bytes into `buf` and consumed them, adds the chunks the
+    /// receive already holds, without waiting, while `buf` has room: a message that came in
+    /// several pool buffers leaves in one read (and so one write, for an echo). Returns the
+    /// new count.
+    pub(super) fn gather_received<B: IoBufMut>(&mut self, buf: &mut B, mut filled: usize) -> usize {
+        // Bytes left in the side buffer or the chunk mean `buf` is full.
+        while filled < buf.bytes_total() && self.pos == self.buf.len() {
+            let Source::Pooled(pooled) = &mut self.source else {
+                break;
+            };
+            if pooled.chunk.is_some() {
+                break;
+            }
+            let Some(chunk) = pooled.stream.as_mut().and_then(|s| s.try_next()) else {
+                break;
+            };
+            let n = put_slice_at(buf, filled, &chunk);
+            filled += n;
+            pooled.at = 0;
+            pooled.chunk = Some(chunk);
+            self.source.consume(n);
+        }
+        filled
     }
 
     /// Frees the side buffer while it holds nothing, so a waiting reader holds no memory.

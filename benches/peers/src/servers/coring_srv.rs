@@ -2,7 +2,8 @@
 //! receive into a shared provided-buffer ring (`recv_stream`), each received chunk written back
 //! as it is (a `RingBuf` is an `IoBuf`) and returned to the ring when the write is done, or
 //! (`pool`) what a user writes with no set-up: a `BufReader`, which reads through the runtime's
-//! read pool (issue 19), each `fill_buf` slice copied into the write buffer.
+//! read pool (issue 19): echo `read`s into one `Vec` (the reader gathers the pool buffers
+//! already received), HTTP parses each `fill_buf` slice.
 
 use super::{
     print_stats, ready, responses, take_requests, Proto, ECHO_BUF, ENTRIES, HTTP_BUF, RESPONSE,
@@ -23,6 +24,13 @@ const BATCH: (u32, u64) = (32, 50);
 /// `epoll`: the same server on coring's readiness backend (`Builder::backend`).
 pub fn run(proto: Proto, ring: bool, batch: bool, epoll: bool, pool: bool) {
     let mut builder = coring::Builder::new().entries(ENTRIES);
+    // For experiments: PEERS_POOL_BUFFERS=COUNT,SIZE sets the runtime read pool's rings.
+    if let Some((count, size)) = std::env::var("PEERS_POOL_BUFFERS").ok().and_then(|v| {
+        let (n, size) = v.split_once(',')?;
+        Some((n.parse().ok()?, size.parse().ok()?))
+    }) {
+        builder = builder.read_buffers(count, size);
+    }
     if epoll {
         builder = builder.backend(coring::Backend::Epoll);
     }
@@ -156,19 +164,19 @@ async fn http_ring(stream: TcpStream, ring: BufRing) -> io::Result<()> {
     Ok(())
 }
 
+/// `read` into one `Vec`, as the plain echo does: the reader copies every pool buffer already
+/// received into it, so a message that came in several pool buffers goes out in one write.
 async fn echo_pool(stream: TcpStream) -> io::Result<()> {
+    use coring::io::AsyncReadRent;
     let mut reader = BufReader::new(stream);
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(ECHO_BUF);
     loop {
-        let chunk = reader.fill_buf().await?;
-        if chunk.is_empty() {
+        out.clear();
+        let (n, b) = reader.read(out).await;
+        if n? == 0 {
             return Ok(());
         }
-        out.clear();
-        out.extend_from_slice(chunk);
-        let n = chunk.len();
-        reader.consume(n);
-        let (written, b) = reader.get_ref().write_all(out).await;
+        let (written, b) = reader.get_ref().write_all(b).await;
         written?;
         out = b;
     }
