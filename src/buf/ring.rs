@@ -194,7 +194,8 @@ impl BufRing {
         RingBuf {
             ring: self.inner.clone(),
             bid,
-            len: len.min(self.inner.size),
+            // Fits: a buffer is at most u32::MAX bytes (checked at creation).
+            len: len.min(self.inner.size) as u32,
             holder: None,
         }
     }
@@ -340,7 +341,8 @@ fn too_large() -> io::Error {
 pub struct RingBuf {
     ring: Rc<RingInner>,
     bid: u16,
-    len: usize,
+    /// Bytes received (a u32, as the kernel reports them: keeps the buffer small).
+    len: u32,
     /// The count of buffers its reader holds, if the reader keeps one (a `RecvStream`).
     holder: Option<Rc<Cell<usize>>>,
 }
@@ -353,7 +355,9 @@ impl RingBuf {
 
     /// Shortens the visible bytes to `len` (no effect if already shorter).
     pub fn truncate(&mut self, len: usize) {
-        self.len = self.len.min(len);
+        if len < self.len as usize {
+            self.len = len as u32;
+        }
     }
 }
 
@@ -364,7 +368,7 @@ impl Deref for RingBuf {
         let ptr = self.ring.buffers.at(usize::from(self.bid) * self.ring.size);
         // SAFETY: the kernel handed buffer `bid` to us with this completion and will not touch
         // it until we publish it again (on drop); `len` <= size; the region is initialized.
-        unsafe { std::slice::from_raw_parts(ptr, self.len) }
+        unsafe { std::slice::from_raw_parts(ptr, self.len as usize) }
     }
 }
 
@@ -398,9 +402,9 @@ unsafe impl super::IoBuf for RingBuf {
         self.ring.buffers.at(usize::from(self.bid) * self.ring.size)
     }
     fn bytes_init(&self) -> usize {
-        self.len
+        self.len as usize
     }
     fn bytes_total(&self) -> usize {
-        self.len
+        self.len as usize
     }
 }

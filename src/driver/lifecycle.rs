@@ -39,7 +39,8 @@ pub(crate) enum Lifecycle {
         ready: VecDeque<CqeResult>,
         waker: Option<Waker>,
         finished: bool,
-        limit: usize,
+        /// A u32 beside the flags keeps every slot (one per armed receive) small.
+        limit: u32,
         capped: bool,
     },
     /// The future was dropped in flight: the slot keeps its data alive until the final completion
@@ -69,7 +70,7 @@ impl Lifecycle {
                 ready: VecDeque::new(),
                 waker: None,
                 finished: false,
-                limit: usize::MAX,
+                limit: u32::MAX,
                 capped: false,
             }
         } else {
@@ -110,7 +111,7 @@ impl Lifecycle {
     /// Sets how many results a multishot op may have waiting untaken before it is cancelled.
     pub(crate) fn set_limit(&mut self, max_waiting: usize) {
         if let Lifecycle::Streaming { limit, .. } = self {
-            *limit = max_waiting.max(1);
+            *limit = max_waiting.clamp(1, u32::MAX as usize) as u32;
         }
     }
 
@@ -159,7 +160,7 @@ impl Lifecycle {
                 }
                 ready.push_back(cqe);
                 *wake = waker.take();
-                if !*finished && !*capped && ready.len() >= *limit {
+                if !*finished && !*capped && ready.len() >= *limit as usize {
                     *capped = true;
                     return AfterCqe::WakeAndCancel;
                 }

@@ -16,7 +16,8 @@ use std::task::{Context, Poll};
 pub(crate) struct MultiOp<T: Multishot> {
     state: OpState<T>,
     /// Results that may wait untaken before the driver cancels the op (see `Lifecycle`).
-    max_waiting: usize,
+    /// A u32 (`u32::MAX`: no limit) keeps every armed receive of an idle reader small.
+    max_waiting: u32,
     /// A cancelling scope asked the kernel to end the stream (see `cancel_scope.rs`).
     cancel_sent: bool,
     /// Readiness backend: `cancel` was called, so the stream ends with `ECANCELED` when next
@@ -31,7 +32,7 @@ impl<T: Multishot> MultiOp<T> {
     pub(crate) fn new(data: T) -> Self {
         MultiOp {
             state: OpState::Unsubmitted(data),
-            max_waiting: usize::MAX,
+            max_waiting: u32::MAX,
             cancel_sent: false,
             stop: std::cell::Cell::new(false),
         }
@@ -42,7 +43,7 @@ impl<T: Multishot> MultiOp<T> {
     pub(crate) fn with_limit(data: T, max_waiting: usize) -> Self {
         MultiOp {
             state: OpState::Unsubmitted(data),
-            max_waiting,
+            max_waiting: max_waiting.min(u32::MAX as usize - 1) as u32,
             cancel_sent: false,
             stop: std::cell::Cell::new(false),
         }
@@ -143,11 +144,11 @@ impl<T: Multishot> MultiOp<T> {
                 match pushed {
                     Ok(index) => {
                         cancel_scope::track(&driver, index);
-                        if self.max_waiting != usize::MAX {
+                        if self.max_waiting != u32::MAX {
                             driver
                                 .borrow_mut()
                                 .uring()
-                                .limit_stream(index, self.max_waiting);
+                                .limit_stream(index, self.max_waiting as usize);
                         }
                         self.state = OpState::InFlight {
                             driver,

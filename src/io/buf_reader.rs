@@ -15,11 +15,12 @@
 //! Over a coring socket the reader takes the ring path instead (see `pooled`): no buffer of its
 //! own, bytes served from the pool buffers the kernel filled.
 
-use super::{put_slice, AsyncReadRent, AsyncWriteRent};
-use crate::buf::{BufResult, IoBuf, IoBufMut};
+use super::AsyncReadRent;
+use crate::buf::IoBuf;
 use std::future::Future;
-use std::{fmt, io};
+use std::io;
 
+mod impls;
 mod pooled;
 #[cfg(test)]
 mod tests;
@@ -218,11 +219,27 @@ impl<R: AsyncReadRent> BufReader<R> {
             self.recover()?;
         }
         if self.pos == self.buf.len() {
-            self.pos = 0;
-            self.buf.clear();
-            self.read_more().await?;
+            self.refill().await?;
         }
         Ok(self.buffer())
+    }
+
+    /// Reads into the emptied buffer, retrying `Interrupted`. Lends the `Vec` itself, not a
+    /// slice of it as [`read_more`](Self::read_more) does: the smaller read future keeps the
+    /// future of `fill_buf`, and with it every task awaiting one, small.
+    async fn refill(&mut self) -> io::Result<()> {
+        loop {
+            let mut buf = std::mem::take(&mut self.buf);
+            buf.clear();
+            self.pos = 0;
+            let (result, buf) = self.inner.read(buf).await;
+            self.buf = buf;
+            match result {
+                Ok(_) => return Ok(()),
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err),
+            }
+        }
     }
 
     /// Reads up to and including the next `byte`, appending to `out`, and returns how many bytes
@@ -459,63 +476,4 @@ fn too_long(max: usize) -> io::Error {
         io::ErrorKind::InvalidData,
         format!("line longer than the limit of {max} bytes"),
     )
-}
-
-/// Serves buffered bytes first; with nothing buffered and a caller's buffer at least as large
-/// as the internal one, reads straight into the caller's buffer. On the ring path it also adds
-/// every pool buffer already received, while the caller's buffer has room, so a message that
-/// arrived in several pool buffers comes out of one read. Cancel safe as
-/// [`fill_buf`](BufReader::fill_buf).
-impl<R: AsyncReadRent> AsyncReadRent for BufReader<R> {
-    async fn read<B: IoBufMut>(&mut self, mut buf: B) -> BufResult<usize, B> {
-        if let Err(err) = self.recover() {
-            return (Err(err), buf);
-        }
-        if buf.bytes_total() == 0 {
-            return (Ok(0), buf);
-        }
-        let plain = !self.source.is_pooled();
-        if plain && self.pos == self.buf.len() && buf.bytes_total() >= self.capacity {
-            self.pos = 0;
-            self.buf.clear();
-            return self.inner.read(buf).await;
-        }
-        let n = match self.fill_buf().await {
-            Ok(available) => put_slice(&mut buf, available),
-            Err(err) => return (Err(err), buf),
-        };
-        self.consume(n);
-        let n = self.gather_received(&mut buf, n);
-        (Ok(n), buf)
-    }
-}
-
-/// Writes go straight to the inner object.
-impl<R: AsyncWriteRent> AsyncWriteRent for BufReader<R> {
-    fn write<B: IoBuf>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
-        self.inner.write(buf)
-    }
-
-    fn flush(&mut self) -> impl Future<Output = io::Result<()>> {
-        self.inner.flush()
-    }
-
-    fn shutdown(&mut self) -> impl Future<Output = io::Result<()>> {
-        self.inner.shutdown()
-    }
-
-    fn cut_short_mark(&self) -> super::CutShortMark {
-        self.inner.cut_short_mark()
-    }
-}
-
-impl<R: fmt::Debug> fmt::Debug for BufReader<R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BufReader")
-            .field("inner", &self.inner)
-            .field("buffered", &self.buffer().len())
-            .field("capacity", &self.capacity)
-            .field("poisoned", &self.poisoned)
-            .finish()
-    }
 }

@@ -48,14 +48,21 @@ struct LossState {
     lost: Cell<bool>,
     /// Abandoned ops of this direction whose final completion has not been reaped.
     settling: Cell<u32>,
-    /// Ops waiting for `settling` to reach 0. Only filled on the (rare) slow path.
-    waiters: RefCell<Vec<Waker>>,
-    /// The runtime the latest abandoned op was submitted to: only its loop can finish the op,
-    /// so waiting for it anywhere else would never end.
-    owner: RefCell<Weak<DriverCell>>,
+    /// Set while `settling` is not 0 (the rare slow path), boxed so that the flag of every idle
+    /// stream stays small.
+    slow: RefCell<Option<Box<Settling>>>,
     /// The direction's last op took less than it was offered (a read: the socket is probably
     /// empty now). Only a hint for how the next op is submitted (see `op/recv.rs`).
     drained: Cell<bool>,
+}
+
+#[derive(Debug, Default)]
+struct Settling {
+    /// Ops waiting for `settling` to reach 0.
+    waiters: Vec<Waker>,
+    /// The runtime the latest abandoned op was submitted to: only its loop can finish the op,
+    /// so waiting for it anywhere else would never end.
+    owner: Weak<DriverCell>,
 }
 
 impl LossFlag {
@@ -123,13 +130,17 @@ impl LossFlag {
     ) -> Poll<io::Result<()>> {
         let state = &*self.0;
         if state.settling.get() > 0 {
-            let owner = state.owner.borrow().upgrade();
-            if !owner.is_some_and(|owner| driver::is_current(&owner)) {
+            let mut slow = state.slow.borrow_mut();
+            let slow = slow.get_or_insert_with(Box::default);
+            if !slow
+                .owner
+                .upgrade()
+                .is_some_and(|owner| driver::is_current(&owner))
+            {
                 return Poll::Ready(Err(elsewhere(direction)));
             }
-            let mut waiters = state.waiters.borrow_mut();
-            if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                waiters.push(cx.waker().clone());
+            if !slow.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                slow.waiters.push(cx.waker().clone());
             }
             return Poll::Pending;
         }
@@ -145,8 +156,8 @@ impl LossFlag {
         state.settling.set(left);
         if left == 0 {
             // Taken out first: waking only queues tasks, but no borrow is held across it anyway.
-            let waiters = std::mem::take(&mut *state.waiters.borrow_mut());
-            for waker in waiters {
+            let slow = state.slow.borrow_mut().take();
+            for waker in slow.map(|slow| slow.waiters).unwrap_or_default() {
                 waker.wake();
             }
         }
@@ -185,7 +196,11 @@ impl LossWatch {
             self.settling = true;
             let state = &*self.flag.0;
             state.settling.set(state.settling.get() + 1);
-            *state.owner.borrow_mut() = owner.clone();
+            state
+                .slow
+                .borrow_mut()
+                .get_or_insert_with(Box::default)
+                .owner = owner.clone();
         }
     }
 

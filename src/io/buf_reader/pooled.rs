@@ -32,9 +32,10 @@ pub(super) enum Source {
 pub(super) struct Pooled {
     /// The armed receive; `None` after it failed, to be asked for again.
     stream: Option<RecvStream>,
-    /// The pool buffer being served; `chunk[at..]` is unconsumed.
+    /// The pool buffer being served; `chunk[at..]` is unconsumed. (`at` is a u32, as a pool
+    /// buffer's length: it keeps every idle reader, and so its task, a little smaller.)
     chunk: Option<RingBuf>,
-    at: usize,
+    at: u32,
     /// Whether anything arrived yet (a refused receive can still fall back).
     received: bool,
 }
@@ -78,7 +79,7 @@ impl Source {
                 chunk: Some(chunk),
                 at,
                 ..
-            }) => &chunk[*at..],
+            }) => &chunk[*at as usize..],
             _ => &[],
         }
     }
@@ -97,8 +98,9 @@ impl Source {
     pub(super) fn consume(&mut self, amt: usize) {
         if let Source::Pooled(pooled) = self {
             if let Some(chunk) = &pooled.chunk {
-                pooled.at = chunk.len().min(pooled.at.saturating_add(amt));
-                if pooled.at == chunk.len() {
+                let at = chunk.len().min((pooled.at as usize).saturating_add(amt));
+                pooled.at = at as u32;
+                if at == chunk.len() {
                     pooled.chunk = None;
                     pooled.at = 0;
                 }
@@ -140,14 +142,15 @@ impl<R: AsyncReadRent> BufReader<R> {
                 return Ok(Line::Fallback);
             };
             if let Some(chunk) = &pooled.chunk {
-                let rest = &chunk[pooled.at..];
+                let at = pooled.at as usize;
+                let rest = &chunk[at..];
                 let room = max - side;
                 let window = &rest[..rest.len().min(room)];
                 if let Some(i) = window.iter().position(|&b| b == b'\n') {
-                    let start = pooled.at;
-                    pooled.at += i + 1;
+                    let end = at + i + 1;
+                    pooled.at = end as u32;
                     if side == 0 {
-                        return Ok(Line::Chunk(start..pooled.at));
+                        return Ok(Line::Chunk(at..end));
                     }
                     self.buf.extend_from_slice(&rest[..=i]);
                     self.pos = self.buf.len();
@@ -155,7 +158,7 @@ impl<R: AsyncReadRent> BufReader<R> {
                 }
                 if rest.len() > room {
                     // `max` bytes without a newline and more behind them.
-                    pooled.at += room;
+                    pooled.at = (at + room) as u32;
                     self.pos = self.buf.len();
                     return Err(too_long(max));
                 }
