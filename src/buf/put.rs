@@ -50,7 +50,8 @@ mod tests {
             buf.capacity().min(8) - 4
         );
         assert_eq!(&buf[..6], b"abcdef");
-        assert_eq!(put_slice_at(&mut buf, buf.capacity() + 1, b"x"), 0);
+        let past_the_end = buf.capacity() + 1;
+        assert_eq!(put_slice_at(&mut buf, past_the_end, b"x"), 0);
     }
 
     #[test]
