@@ -11,9 +11,10 @@
 //! a user writes with no set-up: a `BufReader` on each stream, which reads through the
 //! runtime's read pool. Its idle connection holds no buffer either: it must cost no more heap
 //! than the hand-written `recv_stream` server's (plus 64 B of slack), and under twice the
-//! recorded figures (1.07 KiB RSS, 1018 B heap; tests/README.md). Issue 19 aims at 1 KiB:
-//! it was 1175 B, and is 1018 B since the stream's loss flags box their cold fields, the
-//! reader's fields and `fill_buf` future shrank (the reader is 224 B inside the task).
+//! recorded figures (1.07 KiB RSS, 1.2 KiB heap; tests/README.md). Issue 19 aims at 1 KiB:
+//! it was 1175 B, 1018 B once the stream's loss flags boxed their cold fields and the reader's
+//! fields and `fill_buf` future shrank, and is 1202 B since the ops' loss guard grew the read
+//! and write futures (tests/README.md).
 //!
 //! The memory bounds are twice the figures measured on the project's machine and recorded in
 //! tests/README.md (owned buffers: 5.0 KiB RSS and 17.3 KiB heap per idle connection; buffer
@@ -61,7 +62,7 @@ const OWNED_RSS_MAX: f64 = 2.0 * 5.0 * 1024.0;
 const RING_HEAP_MAX: f64 = 2.0 * 0.9 * 1024.0;
 const RING_RSS_MAX: f64 = 2.0 * 0.95 * 1024.0;
 /// The `BufReader` server: twice the recorded figures (module docs).
-const POOLED_HEAP_MAX: f64 = 2.0 * 1018.0;
+const POOLED_HEAP_MAX: f64 = 2.0 * 1.2 * 1024.0;
 const POOLED_RSS_MAX: f64 = 2.0 * 1.07 * 1024.0;
 /// A stalled echo, not a slow one (module docs).
 const P99_MAX: Duration = Duration::from_millis(100);
