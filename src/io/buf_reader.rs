@@ -41,7 +41,12 @@ const DEFAULT_CAPACITY: usize = 8 * 1024;
 /// that spans two pool buffers is copied, into a side buffer of at most `max` bytes. A pool
 /// buffer goes back to the ring once consumed, so an idle connection holds no read buffer at
 /// all (the reader allocates its own buffer only on the plain path, on its first read). On the
-/// ring path `next_line` and `fill_buf` are cancel safe: a dropped call loses nothing.
+/// ring path `next_line` and `fill_buf` are cancel safe: a dropped call loses nothing, and
+/// [`read`](AsyncReadRent::read) copies every pool buffer already received into the caller's
+/// buffer (up to its size), so a message that arrived in several pool buffers comes out of
+/// one read. A reader holds at most 64 KiB of the pool (a quarter of a ring if less) before
+/// its receive pauses until it consumes; one whose ring runs dry moves to a ring with
+/// buffers, so readers that stop reading cannot starve the others.
 ///
 /// Over a borrowed stream (`BufReader::new(&mut stream)`) it reads plainly instead: the armed
 /// receive takes bytes from the socket even between calls, so a borrowing reader dropped while
