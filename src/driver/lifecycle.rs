@@ -88,7 +88,7 @@ impl Lifecycle {
                 ready: VecDeque::new(),
                 waker: Some(waker),
                 finished: false,
-                limit: usize::MAX,
+                limit: u32::MAX,
                 capped: false,
             }
         } else {
