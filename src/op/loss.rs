@@ -26,6 +26,7 @@
 //! instead, saying so, and works again once the first runtime is dropped (which finishes the
 //! abandoned op) or runs again.
 
+use super::guard::Guard;
 use super::Op;
 use crate::buf::BufResult;
 use crate::driver::opcode::{CqeResult, Interest, Multishot, Oneshot, OpCode, Owner, Performed};
@@ -91,6 +92,7 @@ impl LossFlag {
     }
 
     /// What an op of this direction carries, to report back if it is abandoned.
+    #[inline]
     pub(crate) fn watch(&self) -> LossWatch {
         LossWatch {
             flag: self.clone(),
@@ -233,26 +235,27 @@ impl LossFlag {
     /// [`ready`](LossFlag::ready) (failing with the buffer handed back), then runs the op that
     /// `make` builds from the buffer, [`Tracked`] by this flag. `make` may refuse the buffer
     /// with an error of its own (a buffer that is not registered, for a fixed-buffer op).
-    pub(crate) async fn guard<T, R, B>(
+    ///
+    /// A hand-written future rather than an `async fn`: on the common path (a clean flag) its
+    /// first poll builds and polls the op at once, and the future is no bigger than the op plus
+    /// what waiting needs (the op replaces the buffer and `make` in the same place).
+    #[inline]
+    pub(crate) fn guard<T, R, B, F>(
         &self,
         direction: &'static str,
         buf: B,
-        make: impl FnOnce(B) -> Result<T, (io::Error, B)>,
-    ) -> BufResult<R, B>
+        make: F,
+    ) -> Guard<'_, T, B, F>
     where
         T: Oneshot<Output = BufResult<R, B>>,
+        F: FnOnce(B) -> Result<T, (io::Error, B)>,
     {
-        if let Err(err) = self.ready(direction).await {
-            return (Err(err), buf);
-        }
-        match make(buf) {
-            Ok(data) => self.track(data).await,
-            Err((err, buf)) => (Err(err), buf),
-        }
+        Guard::new(self, direction, buf, make)
     }
 
     /// `data` as an op tracked by this flag, for callers that waited for
     /// [`poll_ready`](LossFlag::poll_ready) themselves.
+    #[inline]
     pub(crate) fn track<T: Oneshot>(&self, data: T) -> Op<Tracked<T>> {
         Op::new(Tracked {
             data,
@@ -294,22 +297,27 @@ impl<T> Tracked<T> {
 // SAFETY: the entry is the wrapped op's own, pointing into `self.data`, which `self` owns and
 // keeps as long (the wrapped op's `OpCode` contract, passed on); the watch is not in the entry.
 unsafe impl<T: OpCode> OpCode for Tracked<T> {
+    #[inline]
     fn sqe(&mut self) -> squeue::Entry {
         self.data.sqe()
     }
 
+    #[inline]
     fn perform(&mut self) -> Performed {
         self.data.perform()
     }
 
+    #[inline]
     fn blocking_fd(&self) -> Option<RawFd> {
         self.data.blocking_fd()
     }
 
+    #[inline]
     fn readiness(&self) -> Option<(RawFd, Interest)> {
         self.data.readiness()
     }
 
+    #[inline]
     fn dispose(&mut self, cqe: &CqeResult) {
         self.data.dispose(cqe);
         // A notification carries no byte count.
@@ -321,11 +329,13 @@ unsafe impl<T: OpCode> OpCode for Tracked<T> {
         }
     }
 
+    #[inline]
     fn abandoned(&mut self, owner: &Owner) {
         self.data.abandoned(owner);
         self.watch.abandoned(owner);
     }
 
+    #[inline]
     fn shut_down(&mut self) {
         self.data.shut_down();
     }
@@ -334,6 +344,7 @@ unsafe impl<T: OpCode> OpCode for Tracked<T> {
 impl<T: Oneshot> Oneshot for Tracked<T> {
     type Output = T::Output;
 
+    #[inline]
     fn complete(self, cqe: CqeResult) -> T::Output {
         self.data.complete(cqe)
     }

@@ -9,6 +9,7 @@ pub(crate) mod connect;
 pub(crate) mod fixed;
 pub(crate) mod fsync;
 pub(crate) mod ftruncate;
+mod guard;
 pub(crate) mod heap;
 pub(crate) mod keep;
 pub(crate) mod loss;
