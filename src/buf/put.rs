@@ -19,10 +19,12 @@ pub(crate) fn put_slice<B: IoBufMut>(dst: &mut B, src: &[u8]) -> usize {
 
 /// [`put_slice`] behind the first `at` bytes of `dst`, which a read into `dst` already filled
 /// (a reader gathering several chunks into one buffer): returns how many bytes were copied,
-/// `min(src.len(), dst.bytes_total() - at)`, and nothing if `at` is past the end.
+/// `min(src.len(), dst.bytes_total() - at)`, and nothing if `at` is past the end or past the
+/// bytes `dst` says are initialized (a gap of uninitialized bytes must never be declared
+/// initialized).
 pub(crate) fn put_slice_at<B: IoBufMut>(dst: &mut B, at: usize, src: &[u8]) -> usize {
     let n = src.len().min(dst.bytes_total().saturating_sub(at));
-    if n == 0 {
+    if n == 0 || at > dst.bytes_init() {
         // An empty buffer's pointer may be dangling or null; touch nothing.
         return 0;
     }
@@ -30,8 +32,8 @@ pub(crate) fn put_slice_at<B: IoBufMut>(dst: &mut B, at: usize, src: &[u8]) -> u
     // `at + n` is no more than that; `src` is valid for reads of `n` bytes. `ptr::copy` is a
     // memmove, so it is correct even if a strange buffer type aliased `src`.
     unsafe { std::ptr::copy(src.as_ptr(), dst.stable_mut_ptr().add(at), n) };
-    // SAFETY: bytes `..at` were initialized by the caller's earlier read (its promise), and
-    // `at..at + n <= bytes_total` by the copy just above.
+    // SAFETY: bytes `..at` are initialized (`at <= bytes_init`, checked above), and
+    // `at..at + n <= bytes_total` were written by the copy just above.
     unsafe { dst.set_init(at + n) };
     n
 }
@@ -52,6 +54,13 @@ mod tests {
         assert_eq!(&buf[..6], b"abcdef");
         let past_the_end = buf.capacity() + 1;
         assert_eq!(put_slice_at(&mut buf, past_the_end, b"x"), 0);
+    }
+
+    #[test]
+    fn never_declares_a_gap_of_uninitialized_bytes_initialized() {
+        let mut buf = Vec::with_capacity(8);
+        assert_eq!(put_slice_at(&mut buf, 4, b"ab"), 0);
+        assert_eq!(buf.len(), 0);
     }
 
     #[test]
