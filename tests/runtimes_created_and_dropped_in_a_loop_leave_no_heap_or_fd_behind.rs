@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{open_fds, CountingAlloc, HeapSnapshot, Watchdog};
+use common::{open_fds, open_fds_settled, CountingAlloc, HeapSnapshot, Watchdog};
 use coring::runtime::workers;
 use coring::{Builder, Runtime};
 use std::time::Duration;
@@ -48,11 +48,18 @@ fn runtimes_created_and_dropped_in_a_loop_leave_no_heap_or_fd_behind() {
         one_of_each(i);
     }
     let (bytes, allocations) = HeapSnapshot::settle_to(&heap, Duration::from_secs(5));
-    assert_eq!(
-        (bytes, allocations),
-        (0, 0),
+    // Less than one byte and one allocation per runtime: a runtime that leaked anything at all
+    // (the smallest allocation is 8 B) would leave at least 8,000 B and 1,000 allocations. Not
+    // exactly zero: under load the process's own background threads (the test harness, the
+    // watchdog, the allocator) were once seen 48 B up in one allocation fewer after the settle.
+    assert!(
+        bytes < SINGLE as i64 && allocations < SINGLE as i64 / 100,
         "{SINGLE} runtimes and {MULTI} two-worker runtimes later, the heap holds {bytes} B in \
          {allocations} allocations more"
     );
-    assert_eq!(open_fds(), fds, "fds left open");
+    assert_eq!(
+        open_fds_settled(fds, Duration::from_secs(5)),
+        fds,
+        "fds left open"
+    );
 }

@@ -38,8 +38,8 @@ pub mod unix;
 
 pub use alloc::{CountingAlloc, HeapSnapshot};
 pub use process::{
-    cpu_time, lower_fd_limit, open_fds, process_cpu_time, process_open_fds, process_rss_bytes,
-    rss_bytes,
+    cpu_time, lower_fd_limit, open_fds, open_fds_settled, process_cpu_time, process_open_fds,
+    process_rss_bytes, rss_bytes,
 };
 pub use rng::{checksum, Xorshift};
 pub use skip::skipped;
