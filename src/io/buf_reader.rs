@@ -60,7 +60,9 @@ const DEFAULT_CAPACITY: usize = 8 * 1024;
 ///
 /// `BufReader` is itself an [`AsyncReadRent`] (serving buffered bytes first) and passes writes
 /// through to the inner object when it is an [`AsyncWriteRent`], so a `BufReader<TcpStream>`
-/// can both parse a request and answer it.
+/// can both parse a request and answer it. Over a [`BufWriter`](super::BufWriter)
+/// (`BufReader<BufWriter<TcpStream>>`) the answers are buffered and sent, all together, just
+/// before the reader waits for more input: see "Answering a peer" there.
 ///
 /// ```
 /// use coring::io::BufReader;

@@ -8,10 +8,12 @@
 //! inner writer's [`cut_short_mark`](AsyncWriteRent::cut_short_mark) is set too, as by a cut-short
 //! `write_all`: a `TcpStream` taken back with `into_inner` or `get_mut` then fails its writes
 //! instead of running the cut-off bytes into the next message.
+//!
+//! Reading through a `BufWriter` sends the buffer first (a lazy flush, once per batch of
+//! answers), so a reader over it never waits for a peer that waits for buffered bytes.
 
 use super::{AsyncReadRent, AsyncWriteRent};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
-use std::future::Future;
 use std::{fmt, io};
 
 const DEFAULT_CAPACITY: usize = 8 * 1024;
@@ -28,11 +30,40 @@ const DEFAULT_CAPACITY: usize = 8 * 1024;
 /// bytes still buffered when it is dropped (or turned back [`into_inner`](Self::into_inner)) are
 /// lost.
 ///
+/// # Answering a peer: one send per batch
+///
+/// A `BufWriter` over a stream is also a reader of that stream, and **a read sends what is
+/// buffered first**: whoever reads may wait for the peer, and the peer may be waiting for those
+/// bytes. So a server that reads requests through `BufReader<BufWriter<S>>` (what tokio
+/// calls a `BufStream`) writes each response without flushing: the responses to
+/// every request already received gather in the buffer, and go out in one send when the reader
+/// runs out of input, just before it waits for more. On the ring path the reader asks through
+/// [`flush_before_wait`](AsyncReadRent::flush_before_wait), and only when no input is at
+/// hand, so a client that pipelines its requests gets one send per batch, not one per response.
+///
+/// What this does not cover: output written while the task waits on something else than this
+/// stream (a timer, a channel, another socket) stays buffered until the next read or an
+/// explicit `flush`; and the end of the conversation still needs a `flush` or `shutdown`.
+///
+/// ```no_run
+/// use coring::io::{AsyncWriteRent, AsyncWriteRentExt, BufReader, BufWriter};
+///
+/// async fn serve(stream: coring::net::TcpStream) -> std::io::Result<()> {
+///     let mut conn = BufReader::new(BufWriter::new(stream));
+///     while let Some(request) = conn.next_line(8 * 1024).await? {
+///         let response = request.to_ascii_uppercase();
+///         conn.write_all(response).await.0?; // buffered: sent before the next wait
+///     }
+///     conn.shutdown().await // sends what the last batch left
+/// }
+/// ```
+///
 /// # Cancel safety
 ///
 /// `write`, `flush` and `shutdown` are not cancel safe once they send: dropped while the buffer
 /// is being sent to the inner writer, how much of it went is unknown, and every later call fails
-/// saying so. A `write` that only buffers finishes at once.
+/// saying so. A `write` that only buffers finishes at once. The same holds for a read that is
+/// sending the buffer first (say, a read under a `timeout` while the peer takes no bytes).
 ///
 /// ```
 /// use coring::io::{AsyncWriteRent, AsyncWriteRentExt, BufWriter};
@@ -121,6 +152,16 @@ impl<W> BufWriter<W> {
 }
 
 impl<W: AsyncWriteRent> BufWriter<W> {
+    /// Sends the buffered bytes, if any, before a read (see "Answering a peer"); fails on a
+    /// poisoned writer, whose output is already broken.
+    async fn send_held(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() && !self.poisoned {
+            return Ok(());
+        }
+        self.recover()?;
+        self.send_buffer().await
+    }
+
     /// Sends the whole buffer to the inner writer, in as many writes as it takes. On an error
     /// the unsent bytes stay buffered.
     async fn send_buffer(&mut self) -> io::Result<()> {
@@ -214,10 +255,27 @@ impl<W: AsyncWriteRent> AsyncWriteRent for BufWriter<W> {
     }
 }
 
-/// Reads go straight to the inner object.
-impl<W: AsyncReadRent> AsyncReadRent for BufWriter<W> {
-    fn read<B: IoBufMut>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
-        self.inner.read(buf)
+/// Reads send the buffered bytes first, then go to the inner object: whoever reads from the
+/// stream may wait for the peer, and the peer may be waiting for those bytes. See the type's
+/// docs ("Answering a peer").
+impl<W: AsyncReadRent + AsyncWriteRent> AsyncReadRent for BufWriter<W> {
+    async fn read<B: IoBufMut>(&mut self, buf: B) -> BufResult<usize, B> {
+        if let Err(err) = self.send_held().await {
+            return (Err(err), buf);
+        }
+        self.inner.read(buf).await
+    }
+
+    /// The inner object's: the `BufWriter` owns it, so a [`BufReader`](super::BufReader) over
+    /// a `BufWriter<TcpStream>` reads through the runtime's read pool.
+    fn pooled_receive(&self) -> Option<crate::net::RecvStream> {
+        self.inner.pooled_receive()
+    }
+
+    /// Sends the buffered bytes, then asks the inner object to send what it holds.
+    async fn flush_before_wait(&mut self) -> io::Result<()> {
+        self.send_held().await?;
+        self.inner.flush_before_wait().await
     }
 }
 
@@ -331,6 +389,32 @@ mod tests {
             let mut writer = BufWriter::new(Vec::new());
             writer.write_all("lost").await.0.unwrap();
             assert!(writer.into_inner().is_empty());
+        });
+    }
+
+    #[test]
+    fn a_reader_over_it_sends_the_batch_of_answers_once_before_it_waits() {
+        use crate::io::test_support::{ChunkedReader, Conversation};
+        use crate::io::BufReader;
+        crate::block_on(async {
+            let peer = Conversation {
+                reader: ChunkedReader::new("one\ntwo\nthree\n", &[64]),
+                writer: ChunkedWriter::new(1024),
+                writes_before_read: Vec::new(),
+            };
+            let mut conn = BufReader::new(BufWriter::new(peer));
+            while let Some(line) = conn.next_line(64).await.unwrap() {
+                let answer = line.to_ascii_uppercase();
+                conn.write_all(answer).await.0.unwrap();
+            }
+            let peer = conn.into_inner().into_inner();
+            assert_eq!(peer.writer.data, b"ONE\nTWO\nTHREE\n");
+            assert_eq!(peer.writer.writes, [14], "the three answers in one write");
+            assert_eq!(
+                peer.writes_before_read,
+                [0, 1],
+                "the answers went out before the reader waited for the peer again"
+            );
         });
     }
 

@@ -20,7 +20,9 @@
 //!   multishot receive into provided buffers, see
 //!   [`Runtime::read_path`](crate::Runtime::read_path)) and hands out slices of the buffers
 //!   the kernel filled.
-//! - [`BufWriter`] gathers small writes and sends them on [`flush`](AsyncWriteRent::flush).
+//! - [`BufWriter`] gathers small writes and sends them on [`flush`](AsyncWriteRent::flush), or
+//!   before the next read of the same stream: in `BufReader<BufWriter<TcpStream>>` the
+//!   responses to pipelined requests go out in one send, once the reader has no more input.
 //! - [`copy`] moves a stream into a writer with one buffer passed back and forth.
 //!
 //! In-memory implementations (`&[u8]` reads, `Vec<u8>` writes) make the pieces easy to try and

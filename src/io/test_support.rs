@@ -204,3 +204,33 @@ impl AsyncWriteRent for StallingWriter {
         Ok(())
     }
 }
+
+/// Both ends of a conversation with a peer: reads come from `reader`, writes go to `writer`,
+/// and each read records how many writes the peer had received before it.
+pub(crate) struct Conversation {
+    pub(crate) reader: ChunkedReader,
+    pub(crate) writer: ChunkedWriter,
+    /// `writer.writes.len()` at each read, in order.
+    pub(crate) writes_before_read: Vec<usize>,
+}
+
+impl AsyncReadRent for Conversation {
+    async fn read<B: IoBufMut>(&mut self, buf: B) -> BufResult<usize, B> {
+        self.writes_before_read.push(self.writer.writes.len());
+        self.reader.read(buf).await
+    }
+}
+
+impl AsyncWriteRent for Conversation {
+    async fn write<B: IoBuf>(&mut self, buf: B) -> BufResult<usize, B> {
+        self.writer.write(buf).await
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        self.writer.flush().await
+    }
+
+    async fn shutdown(&mut self) -> io::Result<()> {
+        self.writer.shutdown().await
+    }
+}

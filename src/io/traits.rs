@@ -66,6 +66,21 @@ pub trait AsyncReadRent {
     fn pooled_receive(&self) -> Option<crate::net::RecvStream> {
         None
     }
+
+    /// Sends the output this object holds back, before a buffered reader over it waits for
+    /// input: a [`BufWriter`](super::BufWriter)'s buffered bytes. A peer that waits for a
+    /// response before it sends more must have it before we wait for that peer, so
+    /// [`BufReader`](super::BufReader) calls this on the ring path when no input is at hand
+    /// and it is about to wait (on the plain path the `BufWriter`'s own
+    /// [`read`](Self::read) sends them first). Wrappers forward it to the object they wrap;
+    /// the default holds nothing back.
+    ///
+    /// # Cancel safety
+    ///
+    /// As the object's `flush`: a `BufWriter` dropped while sending fails its later calls.
+    fn flush_before_wait(&mut self) -> impl Future<Output = io::Result<()>> {
+        ready(Ok(()))
+    }
 }
 
 /// Something bytes can be written to, one owned buffer at a time.
@@ -173,6 +188,10 @@ impl Drop for CutShortMark {
 impl<T: AsyncReadRent + ?Sized> AsyncReadRent for &mut T {
     fn read<B: IoBufMut>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
         (**self).read(buf)
+    }
+
+    fn flush_before_wait(&mut self) -> impl Future<Output = io::Result<()>> {
+        (**self).flush_before_wait()
     }
 
     // No `pooled_receive`: a reader over `&mut stream` is dropped while the stream lives on,

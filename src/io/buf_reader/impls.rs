@@ -33,6 +33,10 @@ impl<R: AsyncReadRent> AsyncReadRent for BufReader<R> {
         let n = self.gather_received(&mut buf, n);
         (Ok(n), buf)
     }
+
+    fn flush_before_wait(&mut self) -> impl Future<Output = io::Result<()>> {
+        self.inner.flush_before_wait()
+    }
 }
 
 /// Writes go straight to the inner object.

@@ -12,6 +12,10 @@
 //! Bytes in the side buffer or the chunk belong to the reader alone: dropping a call while it
 //! waits for the next chunk loses nothing (the receive keeps arrivals until they are taken).
 //!
+//! Before waiting for a chunk when none has arrived, the reader asks the inner object to send
+//! the output it holds ([`flush_before_wait`](AsyncReadRent::flush_before_wait): a
+//! `BufWriter`'s answers), so a peer waiting for them is never waited for.
+//!
 //! If the kernel refuses the multishot receive before anything arrived (`EINVAL`: a kernel
 //! without it), the reader, and the runtime's later readers, fall back to plain reads.
 
@@ -19,8 +23,10 @@ use super::{too_long, BufReader};
 use crate::buf::{put_slice_at, IoBufMut, RingBuf};
 use crate::io::AsyncReadRent;
 use crate::net::RecvStream;
+use std::future::poll_fn;
 use std::io;
 use std::ops::Range;
+use std::task::Poll;
 
 /// How a [`BufReader`] reaches its inner reader, decided on its first read.
 pub(super) enum Source {
@@ -228,7 +234,20 @@ impl<R: AsyncReadRent> BufReader<R> {
                 self.source = Source::Plain;
                 return Ok(Pulled::Fallback);
             };
-            match stream.next().await {
+            // Output held back for the peer goes out before we wait for the peer (it may be
+            // waiting for that output), and only then: what a pipelining peer sent together
+            // is answered in one send.
+            let next = match poll_fn(|cx| Poll::Ready(stream.poll_next(cx))).await {
+                Poll::Ready(Some(Ok(chunk))) => Some(Ok(chunk)),
+                polled => {
+                    self.inner.flush_before_wait().await?;
+                    match polled {
+                        Poll::Ready(end_or_error) => end_or_error,
+                        Poll::Pending => stream.next().await,
+                    }
+                }
+            };
+            match next {
                 Some(Ok(chunk)) => {
                     pooled.received = true;
                     if !chunk.is_empty() {
