@@ -2,7 +2,7 @@
 # Profiles one server of the peer suite under the suite's own load, with one tool:
 #
 #   benches/peers/profile.sh TOOL SERVER echo SIZE CONNS [SECS]
-#   benches/peers/profile.sh TOOL SERVER http [SECS]
+#   benches/peers/profile.sh TOOL SERVER http [SECS]      (PEERS_WRK_CONNS=N: wrk's connections, 50)
 #
 #   TOOL     perf       perf record -e cpu-clock -g (kernel and user), then the top symbols
 #            callgrind  valgrind --tool=callgrind (user space only, deterministic; extra options
@@ -10,7 +10,9 @@
 #                       per request and the top functions
 #            strace     strace -c -f: system calls per request, by call
 #            syscalls   perf stat on the raw_syscalls tracepoints: calls per request, no ptrace
-#   SERVER   raw coring coring-ring coring-batch tokio monoio compio glommio tokio-uring
+#            sched      the server's time on a CPU and waiting for one (run queue), per request,
+#                       from /proc/PID/task/*/schedstat: whether it is busy, starved or idle
+#   SERVER   raw coring coring-ring coring-batch coring-pool tokio monoio compio glommio tokio-uring
 #            coring-hyper tokio-hyper (http only: the same hyper app on coring and on tokio)
 #
 # The server is pinned to CPU 0 and the load generator (or wrk) to CPU 1, as in the suite.
@@ -35,7 +37,7 @@ wrap=()
 case "$tool" in
     callgrind) wrap=(valgrind --tool=callgrind ${CALLGRIND_ARGS:-} --callgrind-out-file="$out/callgrind.$tag") ;;
     strace) wrap=(strace -c -f -o "$out/strace.$tag") ;;
-    perf | syscalls) ;;
+    perf | syscalls | sched) ;;
     *) echo "unknown tool $tool" >&2; exit 2 ;;
 esac
 
@@ -66,12 +68,22 @@ case "$tool" in
         -p "$target" -o "$out/syscalls.$tag" & watcher=$! ;;
 esac
 sleep 0.5
+# On a CPU and waiting for one, in ns, summed over the server's threads.
+# The server exits as the load ends, so a sampler keeps the latest reading.
+schedstat() { cat /proc/"$target"/task/*/schedstat 2>/dev/null | awk -v t="$(date +%s%N)" '{on += $1; wait += $2} END {printf "%d %d %s\n", on, wait, t}'; }
+if [[ "$tool" == sched ]]; then
+    sched_before=$(schedstat)
+    (while kill -0 "$target" 2>/dev/null; do s=$(schedstat); [[ -n "$s" && "$s" != "0 0 "* ]] && echo "$s" >"$out/sched.$tag"; sleep 0.1; done) &
+fi
+# Near the end of the load the server prints its counters (coring: enters, re-arms, ENOBUFS);
+# afterwards it may have exited already.
+(sleep "$((secs > 1 ? secs - 1 : 1))"; echo mark >&3) 2>/dev/null &
 
 if [[ "$proto" == echo ]]; then
     result=$(taskset -c 1 "$bin" --child load "$port" "$conns" "$size" 300 "$((secs * 1000))" "$target" | grep RESULT)
     requests=$(sed -E 's/.* rts_total=([0-9]+).*/\1/' <<<"$result")
 else
-    text=$(taskset -c 1 wrk -t1 -c50 -d"${secs}s" "http://127.0.0.1:$port/")
+    text=$(taskset -c 1 wrk -t1 -c"${PEERS_WRK_CONNS:-50}" -d"${secs}s" "http://127.0.0.1:$port/")
     requests=$(awk '/requests in/ {print $1}' <<<"$text")
 fi
 if [[ -n "$watcher" ]]; then
@@ -90,6 +102,7 @@ done
 wait "$spid" || true
 
 echo "$tag: $requests requests"
+grep STATS "$out/server.$tag" | tail -1 || true
 case "$tool" in
     perf)
         perf report -i "$out/perf.$tag" --no-children --sort symbol --stdio 2>/dev/null |
@@ -105,6 +118,13 @@ case "$tool" in
         awk -v n="$requests" 'NR <= 2 || /^-/ {print; next}
             $NF != "total" && $4 ~ /^[0-9]+$/ {printf "%s   per request: %.4f\n", $0, $4 / n; next}
             {print}' "$out/strace.$tag"
+        ;;
+    sched)
+        read -r on0 wait0 t0 <<<"$sched_before"
+        read -r on1 wait1 t1 <"$out/sched.$tag"
+        awk -v on=$((on1 - on0)) -v wait=$((wait1 - wait0)) -v wall=$((t1 - t0)) -v n="$requests" \
+            'BEGIN {printf "on a CPU %.1f%% of the time, %.2f us/request; waiting for a CPU %.1f%%, %.2f us/request; idle %.1f%%\n",
+                100 * on / wall, on / n / 1000, 100 * wait / wall, wait / n / 1000, 100 * (wall - on - wait) / wall}'
         ;;
     syscalls)
         awk -F, -v n="$requests" '$1 ~ /^[0-9]+$/ {printf "%-40s %12d  per request: %.4f\n", $3, $1, $1 / n}' \

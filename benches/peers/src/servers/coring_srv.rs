@@ -101,8 +101,12 @@ pub fn run(proto: Proto, ring: bool, batch: bool, epoll: bool, pool: bool) {
         while rx.recv().await.is_some() {
             let stats = runtime.metrics();
             print_stats(&format!(
-                "enters={} pushed={} completions={}",
-                stats.enters, stats.sqes_submitted, stats.completions
+                "enters={} pushed={} completions={} rearms={} enobufs={}",
+                stats.enters,
+                stats.sqes_submitted,
+                stats.completions,
+                stats.multishot_rearms,
+                stats.enobufs
             ));
         }
     });
