@@ -43,7 +43,9 @@ const DEFAULT_CAPACITY: usize = 8 * 1024;
 ///
 /// What this does not cover: output written while the task waits on something else than this
 /// stream (a timer, a channel, another socket) stays buffered until the next read or an
-/// explicit `flush`; and the end of the conversation still needs a `flush` or `shutdown`.
+/// explicit `flush`; a stream split in halves, with the `BufWriter` on the writing half, whose
+/// reader cannot see it (flush before reading, as with tokio); and the end of the
+/// conversation, which needs a `flush` or `shutdown` unless a read saw the end of the stream.
 ///
 /// ```no_run
 /// use coring::io::{AsyncWriteRent, AsyncWriteRentExt, BufReader, BufWriter};

@@ -237,14 +237,17 @@ impl<R: AsyncReadRent> BufReader<R> {
             // Output held back for the peer goes out before we wait for the peer (it may be
             // waiting for that output), and only then: what a pipelining peer sent together
             // is answered in one send.
+            // At the end of the stream too: the conversation may end with the last answers
+            // still buffered. A receive error is reported as it is.
             let next = match poll_fn(|cx| Poll::Ready(stream.poll_next(cx))).await {
-                Poll::Ready(Some(Ok(chunk))) => Some(Ok(chunk)),
-                polled => {
+                Poll::Ready(Some(received)) => Some(received),
+                Poll::Ready(None) => {
                     self.inner.flush_before_wait().await?;
-                    match polled {
-                        Poll::Ready(end_or_error) => end_or_error,
-                        Poll::Pending => stream.next().await,
-                    }
+                    None
+                }
+                Poll::Pending => {
+                    self.inner.flush_before_wait().await?;
+                    stream.next().await
                 }
             };
             match next {
