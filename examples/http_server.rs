@@ -12,7 +12,11 @@
 //! Every complete request head in what arrived is parsed with `httparse` straight from the
 //! kernel-filled buffer and answered into one output buffer, which goes out in a single write:
 //! pipelined requests cost one write per batch. Only a head split across two arrivals is
-//! copied, into a side buffer, until it is complete.
+//! copied, into a side buffer, until it is complete. (A server that writes each response on its
+//! own gets the same one send per batch from `BufReader<BufWriter<TcpStream>>`, see
+//! `coring::io::BufWriter`; this one keeps its output buffer because it answers every head of
+//! an arrival at once, with no copy into a `BufWriter`, and bounds its writes by the idle
+//! timeout apart from the read deadlines.)
 //!
 //! Bounds: a request head is at most 8 KiB (past that: `400 Bad Request` and close); a client
 //! must send each whole head within 10 s of that head's first byte (slowloris: `408` and
