@@ -236,9 +236,8 @@ impl<R: AsyncReadRent> BufReader<R> {
             };
             // Output held back for the peer goes out before we wait for the peer (it may be
             // waiting for that output), and only then: what a pipelining peer sent together
-            // is answered in one send.
-            // At the end of the stream too: the conversation may end with the last answers
-            // still buffered. A receive error is reported as it is.
+            // is answered in one send. At the end of the stream too, as the conversation may
+            // end with the last answers still buffered. A receive error is reported as it is.
             let next = match poll_fn(|cx| Poll::Ready(stream.poll_next(cx))).await {
                 Poll::Ready(Some(received)) => Some(received),
                 Poll::Ready(None) => {
