@@ -106,8 +106,26 @@ impl FromStr for MaybeBatch {
     }
 }
 
-/// Runs `worker_main(worker, listener)` on `options.workers` cores, each with its own listener
-/// on `addr`, and prints `NAME listening on ADDR (...)` once all are bound.
+/// A worker's listener with its handles for the stop signals, both made before the "listening
+/// on" line: a signal sent the moment the line appears reaches every worker (a handle made
+/// later would not see it, and that worker would run on for good).
+pub struct Bound {
+    listener: TcpListener,
+    stop: super::shutdown::Stop,
+}
+
+impl Bound {
+    /// Binds `addr` (see [`bind`]) and makes the worker's signal handles.
+    fn new(addr: SocketAddr, options: &ListenOptions) -> io::Result<Bound> {
+        let listener = bind(addr, options)?;
+        let stop = super::shutdown::Stop::new()?;
+        Ok(Bound { listener, stop })
+    }
+}
+
+/// Runs `worker_main(worker, bound)` on `options.workers` cores, each with its own listener
+/// on `addr`, and prints `NAME listening on ADDR (...)` once all are bound and listening for
+/// the stop signals.
 pub fn run<F, Fut>(
     name: &str,
     addr: SocketAddr,
@@ -115,7 +133,7 @@ pub fn run<F, Fut>(
     mode: &str,
     worker_main: F,
 ) where
-    F: Fn(usize, TcpListener) -> Fut + Send + Sync + 'static,
+    F: Fn(usize, Bound) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = io::Result<()>> + 'static,
 {
     // Before any thread starts, so they all inherit the blocked signals.
@@ -128,12 +146,12 @@ pub fn run<F, Fut>(
     let result = if workers <= 1 {
         options.builder().build().and_then(|runtime| {
             runtime.block_on(async move {
-                let listener = bind(addr, &ListenOptions::new())?;
+                let bound = Bound::new(addr, &ListenOptions::new())?;
                 println!(
                     "{}",
-                    announce.replace("{addr}", &listener.local_addr()?.to_string())
+                    announce.replace("{addr}", &bound.listener.local_addr()?.to_string())
                 );
-                worker_main(0, listener).await
+                worker_main(0, bound).await
             })
         })
     } else {
@@ -152,7 +170,7 @@ fn run_multi<F, Fut>(
     main: F,
 ) -> io::Result<()>
 where
-    F: Fn(usize, TcpListener) -> Fut + Send + Sync + 'static,
+    F: Fn(usize, Bound) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = io::Result<()>> + 'static,
 {
     let options = ListenOptions::new().reuse_port(true);
@@ -171,7 +189,7 @@ where
     let announce = announce.replace("{addr}", &addr.to_string());
     let outcomes = runtime.run_on_all(move |worker| {
         // Bound here, on the worker's own thread and ring.
-        let started = bind(addr, &options).map(|listener| {
+        let started = Bound::new(addr, &options).map(|listener| {
             if bound.fetch_add(1, Ordering::SeqCst) + 1 == workers {
                 println!("{announce}");
             }
@@ -199,13 +217,13 @@ fn bind(addr: SocketAddr, options: &ListenOptions) -> io::Result<TcpListener> {
 /// Accepts connections until `SIGINT` or `SIGTERM`, running `handle` on each in a task of its
 /// own; then closes the listener and waits (up to the grace period) for those tasks to end. A
 /// connection's error is printed unless it is the peer going away.
-pub async fn accept_each<H, Fut>(listener: TcpListener, mut handle: H) -> io::Result<()>
+pub async fn accept_each<H, Fut>(bound: Bound, mut handle: H) -> io::Result<()>
 where
     H: FnMut(TcpStream) -> Fut,
     Fut: Future<Output = io::Result<()>> + 'static,
 {
     use super::shutdown;
-    let mut stop = shutdown::Stop::new()?;
+    let Bound { listener, mut stop } = bound;
     let mut incoming = listener.incoming();
     while let Some(Some(stream)) = shutdown::accept_or_stop(&mut stop, incoming.next()).await {
         match stream {
