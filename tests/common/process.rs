@@ -57,6 +57,21 @@ pub fn cpu_time() -> Duration {
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
+/// CPU time (user + system) the calling thread has used so far. Unlike wall time it does not
+/// grow while the thread waits for a core, so a bound on it holds on a loaded machine too.
+pub fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec we pass; the clock id is a constant.
+    assert_eq!(
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) },
+        0
+    );
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 /// CPU time (utime + stime from `/proc/<pid>/stat`) process `pid` has used so far; `None` if it
 /// is gone. Resolution: one clock tick (usually 10 ms).
 pub fn process_cpu_time(pid: u32) -> Option<Duration> {
