@@ -72,6 +72,17 @@ pub fn thread_cpu_time() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
+/// How long the calling thread has waited for a core so far, ready to run but not running (the
+/// second field of `/proc/thread-self/schedstat`): what a loaded machine adds to the wall time
+/// of anything the thread does. Zero where the kernel keeps no such statistics.
+pub fn thread_run_delay() -> Duration {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|stat| stat.split_whitespace().nth(1)?.parse().ok())
+        .map(Duration::from_nanos)
+        .unwrap_or_default()
+}
+
 /// CPU time (utime + stime from `/proc/<pid>/stat`) process `pid` has used so far; `None` if it
 /// is gone. Resolution: one clock tick (usually 10 ms).
 pub fn process_cpu_time(pid: u32) -> Option<Duration> {
