@@ -39,13 +39,17 @@ const LATER_CLOSED: usize = 100;
 const WINDOW: Duration = Duration::from_secs(2);
 const CPU_LIMIT_PERCENT: f64 = 5.0;
 const RESUME_LIMIT: Duration = Duration::from_millis(100);
+/// How long the parent waits for one report of the child before calling it a hang: the child
+/// takes its 250 connections and reports within milliseconds on an idle machine, but seconds
+/// on a loaded one (the 10 s this once was ran out on a CI-like load).
+const REPORT_LIMIT: Duration = Duration::from_secs(60);
 
 #[test]
 fn overloaded_server_does_not_spin_and_recovers() {
     if is_child(CHILD_ENV) {
         return child();
     }
-    let _watchdog = Watchdog::new(60, TEST);
+    let _watchdog = Watchdog::new(300, TEST);
     let (child, lines) = spawn_child(TEST, CHILD_ENV);
     let mut child = KillOnDrop(child);
     let pid = child.0.id();
@@ -79,14 +83,12 @@ fn overloaded_server_does_not_spin_and_recovers() {
         let count = if round == 0 { CLOSED } else { LATER_CLOSED };
         let closed_at = Instant::now();
         clients.drain(..count);
-        let after: u64 = wait_for(&lines, "RESUMED ", Duration::from_secs(10))
-            .parse()
-            .unwrap();
+        let after: u64 = wait_for(&lines, "RESUMED ", REPORT_LIMIT).parse().unwrap();
         seen.push(closed_at.elapsed());
         resumed.push(Duration::from_micros(after));
     }
     drop(clients);
-    let summary = wait_for(&lines, "DONE ", Duration::from_secs(20));
+    let summary = wait_for(&lines, "DONE ", REPORT_LIMIT);
     let status = child.0.wait().unwrap();
 
     let worst = resumed.iter().copied().max().unwrap();
@@ -112,7 +114,7 @@ fn overloaded_server_does_not_spin_and_recovers() {
 
 /// The next `SATURATED` report: connections held, connections accepted so far.
 fn saturated(lines: &Receiver<String>) -> (usize, usize) {
-    let report = wait_for(lines, "SATURATED ", Duration::from_secs(10));
+    let report = wait_for(lines, "SATURATED ", REPORT_LIMIT);
     let mut numbers = report.split(' ').map(|n| n.parse().unwrap());
     (numbers.next().unwrap(), numbers.next().unwrap())
 }
