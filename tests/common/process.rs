@@ -65,10 +65,8 @@ pub fn thread_cpu_time() -> Duration {
         tv_nsec: 0,
     };
     // SAFETY: clock_gettime writes the timespec we pass; the clock id is a constant.
-    assert_eq!(
-        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) },
-        0
-    );
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(status, 0);
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
