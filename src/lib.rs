@@ -47,20 +47,25 @@
 //!
 //! ## Example
 //!
-//! The seed's two coroutines sleeping one second at the same time on one loop:
+//! The seed's two coroutines sleeping at the same time on one loop:
 //!
 //! ```
 //! use std::time::{Duration, Instant};
 //!
 //! coring::block_on(async {
 //!     let start = Instant::now();
-//!     let hello = |n: u32| async move {
-//!         coring::time::sleep(Duration::from_millis(100)).await;
-//!         n
+//!     let hello = |n: u32, ms: u64| async move {
+//!         coring::time::sleep(Duration::from_millis(ms)).await;
+//!         (n, Instant::now())
 //!     };
-//!     let both = coring::task::join_all([coring::spawn(hello(1)), coring::spawn(hello(2))]).await;
-//!     assert_eq!(both.into_iter().map(Result::unwrap).collect::<Vec<_>>(), [1, 2]);
-//!     assert!(start.elapsed() < Duration::from_millis(190), "they slept concurrently");
+//!     let both = [coring::spawn(hello(1, 100)), coring::spawn(hello(2, 50))];
+//!     let both = coring::task::join_all(both).await;
+//!     let both: Vec<_> = both.into_iter().map(Result::unwrap).collect();
+//!     let ((first, woke_1), (second, woke_2)) = (both[0], both[1]);
+//!     assert_eq!((first, second), (1, 2));
+//!     // The second task, spawned after the first with a shorter sleep, woke first: they slept
+//!     // at the same time (one after the other, it would have woken 50 ms after the first).
+//!     assert!(woke_2 <= woke_1 && woke_1 >= start + Duration::from_millis(100));
 //! });
 //! ```
 
