@@ -55,22 +55,22 @@ impl OwnedReadHalf {
         &self.stream
     }
 
-    /// As [`TcpStream::read`].
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`TcpStream::read`].
-    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        self.stream.read(buf).await
-    }
+    forward_stream_methods! {
+        stream;
 
-    /// As [`TcpStream::readv`].
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`TcpStream::readv`].
-    pub async fn readv<B: IoBufMut>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-        self.stream.readv(bufs).await
+        /// As [`TcpStream::read`].
+        ///
+        /// # Cancel safety
+        ///
+        /// As [`TcpStream::read`].
+        read;
+
+        /// As [`TcpStream::readv`].
+        ///
+        /// # Cancel safety
+        ///
+        /// As [`TcpStream::readv`].
+        readv;
     }
 
     /// The address of the other end.
@@ -111,31 +111,29 @@ impl OwnedWriteHalf {
         &self.stream
     }
 
-    /// As [`TcpStream::write`].
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`TcpStream::write`].
-    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        self.stream.write(buf).await
-    }
+    forward_stream_methods! {
+        stream;
 
-    /// As [`TcpStream::write_all`].
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`TcpStream::write_all`].
-    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-        self.stream.write_all(buf).await
-    }
+        /// As [`TcpStream::write`].
+        ///
+        /// # Cancel safety
+        ///
+        /// As [`TcpStream::write`].
+        write;
 
-    /// As [`TcpStream::writev`].
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`TcpStream::writev`].
-    pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-        self.stream.writev(bufs).await
+        /// As [`TcpStream::write_all`].
+        ///
+        /// # Cancel safety
+        ///
+        /// As [`TcpStream::write_all`].
+        write_all;
+
+        /// As [`TcpStream::writev`].
+        ///
+        /// # Cancel safety
+        ///
+        /// As [`TcpStream::writev`].
+        writev;
     }
 
     /// Shuts down the writing side now (the peer reads end of stream).

@@ -4,11 +4,9 @@
 
 use super::{UCred, UnixStream};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
-use crate::io::{AsyncReadRent, AsyncWriteRent, CutShortMark};
 use crate::net::{self, TcpStream};
 use std::error::Error;
 use std::fmt;
-use std::future::Future;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
@@ -27,22 +25,22 @@ pub struct OwnedReadHalf {
 }
 
 impl OwnedReadHalf {
-    /// As [`UnixStream::read`].
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`UnixStream::read`].
-    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        self.inner.read(buf).await
-    }
+    forward_stream_methods! {
+        inner;
 
-    /// As [`UnixStream::readv`].
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`UnixStream::read`].
-    pub async fn readv<B: IoBufMut>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-        self.inner.readv(bufs).await
+        /// As [`UnixStream::read`].
+        ///
+        /// # Cancel safety
+        ///
+        /// As [`UnixStream::read`].
+        read;
+
+        /// As [`UnixStream::readv`].
+        ///
+        /// # Cancel safety
+        ///
+        /// As [`UnixStream::read`].
+        readv;
     }
 
     /// As [`UnixStream::recv_with_fds`].
@@ -84,31 +82,29 @@ pub struct OwnedWriteHalf {
 }
 
 impl OwnedWriteHalf {
-    /// As [`UnixStream::write`].
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`UnixStream::write`].
-    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        self.inner.write(buf).await
-    }
+    forward_stream_methods! {
+        inner;
 
-    /// As [`UnixStream::write_all`].
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`UnixStream::write_all`].
-    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-        self.inner.write_all(buf).await
-    }
+        /// As [`UnixStream::write`].
+        ///
+        /// # Cancel safety
+        ///
+        /// As [`UnixStream::write`].
+        write;
 
-    /// As [`UnixStream::writev`].
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`UnixStream::write`].
-    pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-        self.inner.writev(bufs).await
+        /// As [`UnixStream::write_all`].
+        ///
+        /// # Cancel safety
+        ///
+        /// As [`UnixStream::write_all`].
+        write_all;
+
+        /// As [`UnixStream::writev`].
+        ///
+        /// # Cancel safety
+        ///
+        /// As [`UnixStream::write`].
+        writev;
     }
 
     /// As [`UnixStream::send_with_fds`].
@@ -152,30 +148,5 @@ impl fmt::Display for ReuniteError {
 
 impl Error for ReuniteError {}
 
-impl AsyncReadRent for OwnedReadHalf {
-    fn read<B: IoBufMut>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
-        self.inner.read(buf)
-    }
-
-    fn pooled_receive(&self) -> Option<crate::net::RecvStream> {
-        self.inner.pooled_receive()
-    }
-}
-
-impl AsyncWriteRent for OwnedWriteHalf {
-    fn write<B: IoBuf>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
-        self.inner.write(buf)
-    }
-
-    fn flush(&mut self) -> impl Future<Output = io::Result<()>> {
-        std::future::ready(Ok(()))
-    }
-
-    fn shutdown(&mut self) -> impl Future<Output = io::Result<()>> {
-        self.inner.shutdown()
-    }
-
-    fn cut_short_mark(&self) -> CutShortMark {
-        AsyncWriteRent::cut_short_mark(&self.inner)
-    }
-}
+forward_rent_io!(read: OwnedReadHalf => inner);
+forward_rent_io!(write: OwnedWriteHalf => inner);
