@@ -3,8 +3,6 @@
 use super::TcpStream;
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use socket2::SockRef;
-use std::error::Error;
-use std::fmt;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::rc::Rc;
@@ -170,10 +168,4 @@ impl Drop for OwnedWriteHalf {
 #[derive(Debug)]
 pub struct ReuniteError(pub OwnedReadHalf, pub OwnedWriteHalf);
 
-impl fmt::Display for ReuniteError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("tried to reunite halves of different TCP streams")
-    }
-}
-
-impl Error for ReuniteError {}
+error_message!(ReuniteError: "tried to reunite halves of different TCP streams");

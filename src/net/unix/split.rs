@@ -5,8 +5,6 @@
 use super::{UCred, UnixStream};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::net::{self, TcpStream};
-use std::error::Error;
-use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
@@ -140,13 +138,7 @@ impl OwnedWriteHalf {
 #[derive(Debug)]
 pub struct ReuniteError(pub OwnedReadHalf, pub OwnedWriteHalf);
 
-impl fmt::Display for ReuniteError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("tried to reunite halves of different Unix streams")
-    }
-}
-
-impl Error for ReuniteError {}
+error_message!(ReuniteError: "tried to reunite halves of different Unix streams");
 
 forward_rent_io!(read: OwnedReadHalf => inner);
 forward_rent_io!(write: OwnedWriteHalf => inner);
