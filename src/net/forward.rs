@@ -2,29 +2,38 @@
 //! unchanged (the TCP halves over `TcpStream`, `UnixStream` and its halves over the TCP
 //! types): the signatures and bodies are written once here; each invocation gives the docs.
 
-/// Inherent methods handed on to the stream in `self.$field`, each as
-/// `/// docs` then `name;` with a name out of `read`, `readv`, `write`, `write_all`, `writev`.
+/// Inherent methods handed on to the stream in `self.$field`, each as `/// docs` then
+/// `name => "cancel safety";` with a name out of `read`, `readv`, `write`, `write_all`,
+/// `writev`: the second part becomes the method's "# Cancel safety" section, which every
+/// public async method of `net` has (`tests/every_public_async_method_in_net_and_io_...`).
 macro_rules! forward_stream_methods {
-    ($field:ident; $($(#[$attr:meta])* $method:ident;)*) => {
-        $(forward_stream_methods!(@sig $field, [$(#[$attr])*] $method);)*
+    ($field:ident; $($(#[$attr:meta])* $method:ident => $cancel:literal;)*) => {
+        $(forward_stream_methods!(@sig $field, [$(#[$attr])*] $cancel, $method);)*
     };
-    (@sig $field:ident, $attrs:tt read) => {
-        forward_stream_methods!(@emit $field, $attrs read(buf: B) IoBufMut, usize);
+    (@sig $field:ident, $attrs:tt $cancel:literal, read) => {
+        forward_stream_methods!(@emit $field, $attrs $cancel, read(buf: B) IoBufMut, usize);
     };
-    (@sig $field:ident, $attrs:tt readv) => {
-        forward_stream_methods!(@emit $field, $attrs readv(bufs: Vec<B>) IoBufMut, usize);
+    (@sig $field:ident, $attrs:tt $cancel:literal, readv) => {
+        forward_stream_methods!(@emit $field, $attrs $cancel, readv(bufs: Vec<B>) IoBufMut, usize);
     };
-    (@sig $field:ident, $attrs:tt write) => {
-        forward_stream_methods!(@emit $field, $attrs write(buf: B) IoBuf, usize);
+    (@sig $field:ident, $attrs:tt $cancel:literal, write) => {
+        forward_stream_methods!(@emit $field, $attrs $cancel, write(buf: B) IoBuf, usize);
     };
-    (@sig $field:ident, $attrs:tt write_all) => {
-        forward_stream_methods!(@emit $field, $attrs write_all(buf: B) IoBuf, ());
+    (@sig $field:ident, $attrs:tt $cancel:literal, write_all) => {
+        forward_stream_methods!(@emit $field, $attrs $cancel, write_all(buf: B) IoBuf, ());
     };
-    (@sig $field:ident, $attrs:tt writev) => {
-        forward_stream_methods!(@emit $field, $attrs writev(bufs: Vec<B>) IoBuf, usize);
+    (@sig $field:ident, $attrs:tt $cancel:literal, writev) => {
+        forward_stream_methods!(@emit $field, $attrs $cancel, writev(bufs: Vec<B>) IoBuf, usize);
     };
-    (@emit $field:ident, [$($attr:tt)*] $method:ident($arg:ident: $ty:ty) $bound:ident, $out:ty) => {
+    (
+        @emit $field:ident, [$($attr:tt)*] $cancel:literal,
+        $method:ident($arg:ident: $ty:ty) $bound:ident, $out:ty
+    ) => {
         $($attr)*
+        ///
+        /// # Cancel safety
+        ///
+        #[doc = $cancel]
         pub async fn $method<B: $bound>(&self, $arg: $ty) -> BufResult<$out, $ty> {
             self.$field.$method($arg).await
         }

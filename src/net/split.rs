@@ -57,18 +57,10 @@ impl OwnedReadHalf {
         stream;
 
         /// As [`TcpStream::read`].
-        ///
-        /// # Cancel safety
-        ///
-        /// As [`TcpStream::read`].
-        read;
+        read => "As [`TcpStream::read`].";
 
         /// As [`TcpStream::readv`].
-        ///
-        /// # Cancel safety
-        ///
-        /// As [`TcpStream::readv`].
-        readv;
+        readv => "As [`TcpStream::readv`].";
     }
 
     /// The address of the other end.
@@ -113,25 +105,13 @@ impl OwnedWriteHalf {
         stream;
 
         /// As [`TcpStream::write`].
-        ///
-        /// # Cancel safety
-        ///
-        /// As [`TcpStream::write`].
-        write;
+        write => "As [`TcpStream::write`].";
 
         /// As [`TcpStream::write_all`].
-        ///
-        /// # Cancel safety
-        ///
-        /// As [`TcpStream::write_all`].
-        write_all;
+        write_all => "As [`TcpStream::write_all`].";
 
         /// As [`TcpStream::writev`].
-        ///
-        /// # Cancel safety
-        ///
-        /// As [`TcpStream::writev`].
-        writev;
+        writev => "As [`TcpStream::writev`].";
     }
 
     /// Shuts down the writing side now (the peer reads end of stream).

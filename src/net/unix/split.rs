@@ -27,18 +27,10 @@ impl OwnedReadHalf {
         inner;
 
         /// As [`UnixStream::read`].
-        ///
-        /// # Cancel safety
-        ///
-        /// As [`UnixStream::read`].
-        read;
+        read => "As [`UnixStream::read`].";
 
         /// As [`UnixStream::readv`].
-        ///
-        /// # Cancel safety
-        ///
-        /// As [`UnixStream::read`].
-        readv;
+        readv => "As [`UnixStream::read`].";
     }
 
     /// As [`UnixStream::recv_with_fds`].
@@ -84,25 +76,13 @@ impl OwnedWriteHalf {
         inner;
 
         /// As [`UnixStream::write`].
-        ///
-        /// # Cancel safety
-        ///
-        /// As [`UnixStream::write`].
-        write;
+        write => "As [`UnixStream::write`].";
 
         /// As [`UnixStream::write_all`].
-        ///
-        /// # Cancel safety
-        ///
-        /// As [`UnixStream::write_all`].
-        write_all;
+        write_all => "As [`UnixStream::write_all`].";
 
         /// As [`UnixStream::writev`].
-        ///
-        /// # Cancel safety
-        ///
-        /// As [`UnixStream::write`].
-        writev;
+        writev => "As [`UnixStream::write`].";
     }
 
     /// As [`UnixStream::send_with_fds`].

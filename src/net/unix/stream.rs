@@ -106,41 +106,21 @@ impl UnixStream {
         inner;
 
         /// As [`TcpStream::read`].
-        ///
-        /// # Cancel safety
-        ///
-        /// As [`TcpStream::read`]: a dropped read that had taken bytes fails later reads rather
-        /// than leave a gap; one that had taken none loses nothing.
-        read;
+        read => "As [`TcpStream::read`]: a dropped read that had taken bytes fails later reads rather \
+            than leave a gap; one that had taken none loses nothing.";
 
         /// As [`TcpStream::readv`].
-        ///
-        /// # Cancel safety
-        ///
-        /// As [`read`](UnixStream::read).
-        readv;
+        readv => "As [`read`](UnixStream::read).";
 
         /// As [`TcpStream::write`].
-        ///
-        /// # Cancel safety
-        ///
-        /// As [`TcpStream::write`]: a dropped write that had sent bytes fails later writes.
-        write;
+        write => "As [`TcpStream::write`]: a dropped write that had sent bytes fails later writes.";
 
         /// As [`TcpStream::write_all`].
-        ///
-        /// # Cancel safety
-        ///
-        /// Dropped after some bytes went out but not all, later writes fail (the peer has a cut-off
-        /// message).
-        write_all;
+        write_all => "Dropped after some bytes went out but not all, later writes fail (the peer has a cut-off \
+            message).";
 
         /// As [`TcpStream::writev`].
-        ///
-        /// # Cancel safety
-        ///
-        /// As [`write`](UnixStream::write).
-        writev;
+        writev => "As [`write`](UnixStream::write).";
     }
 
     /// Shuts down the reading side, the writing side (the peer reads end of stream once it has
