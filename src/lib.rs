@@ -95,6 +95,8 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+#[macro_use]
+mod error_impls;
 pub mod buf;
 #[cfg(any(feature = "tokio-io", feature = "futures-io", feature = "hyper"))]
 pub mod compat;

@@ -226,6 +226,27 @@ pub(crate) fn wait_with_cpu(child: Child) -> (bool, Duration) {
     (ok, tv(usage.ru_utime) + tv(usage.ru_stime))
 }
 
+/// Each CPU's busy time from `start` to `end` as ` busyN_ns=…` fields of a result line (read
+/// back with [`busy_fields`]).
+pub(crate) fn busy_fields_since(end: &SysTimes, start: &SysTimes) -> String {
+    let mut out = String::new();
+    for (cpu, (end, begin)) in end.busy.iter().zip(&start.busy).enumerate() {
+        out += &format!(" busy{cpu}_ns={}", end.saturating_sub(*begin));
+    }
+    out
+}
+
+/// The ` busyN_ns` fields of a result line, in seconds, CPU by CPU.
+pub(crate) fn busy_fields(line: &str) -> Vec<f64> {
+    (0..)
+        .map_while(|cpu| {
+            let name = format!("busy{cpu}_ns");
+            line.contains(&format!(" {name}="))
+                .then(|| field(line, &name) / 1e9)
+        })
+        .collect()
+}
+
 /// A numeric `name=value` field of a child's result line.
 pub(crate) fn field(line: &str, name: &str) -> f64 {
     line.split_whitespace()

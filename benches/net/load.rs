@@ -1,5 +1,5 @@
-//! The wget clients (the echo load generator is `benches/harness/load.rs`, shared with
-//! `benches/peers`).
+//! The wget clients (their fetch is `benches/harness/conn.rs` and the echo load generator
+//! `benches/harness/load.rs`, shared with `benches/peers`).
 
 use super::*;
 
@@ -23,10 +23,6 @@ pub(crate) fn wget_result(fetches: u64, errors: u64, start: &Probe, end: &Probe,
     std::process::exit(0);
 }
 
-pub(crate) fn head_error() -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, "no complete response head")
-}
-
 pub(crate) fn wget_coring(args: WgetArgs) {
     use std::cell::Cell;
     use std::rc::Rc;
@@ -43,7 +39,7 @@ pub(crate) fn wget_coring(args: WgetArgs) {
             coring::spawn(async move {
                 let mut buf = Vec::with_capacity(HTTP_BUF);
                 loop {
-                    let (result, b) = fetch_coring(addr, buf).await;
+                    let (result, b) = fetch_coring(addr, GET, buf).await;
                     buf = b;
                     match result {
                         Ok(()) => done.set(done.get() + 1),
@@ -68,37 +64,6 @@ pub(crate) fn wget_coring(args: WgetArgs) {
     });
 }
 
-/// One fetch: connect, send the request, read up to the end of the response head, close.
-async fn fetch_coring(addr: SocketAddr, mut buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
-    let stream = match coring::net::TcpStream::connect(addr).await {
-        Ok(stream) => stream,
-        Err(err) => return (Err(err), buf),
-    };
-    if let (Err(err), _) = stream.write_all(GET).await {
-        return (Err(err), buf);
-    }
-    let mut head = Vec::new();
-    loop {
-        buf.clear();
-        let (n, b) = stream.read(buf).await;
-        buf = b;
-        match n {
-            Ok(0) => return (Err(head_error()), buf),
-            Ok(n) if head.is_empty() && head_end(&buf[..n]).is_some() => return (Ok(()), buf),
-            Ok(n) => {
-                head.extend_from_slice(&buf[..n]);
-                if head_end(&head).is_some() {
-                    return (Ok(()), buf);
-                }
-                if head.len() > HEAD_MAX {
-                    return (Err(head_error()), buf);
-                }
-            }
-            Err(err) => return (Err(err), buf),
-        }
-    }
-}
-
 pub(crate) fn wget_tokio(args: WgetArgs) {
     use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
     use std::sync::Arc;
@@ -112,7 +77,7 @@ pub(crate) fn wget_tokio(args: WgetArgs) {
             tokio::spawn(async move {
                 let mut buf = vec![0u8; HTTP_BUF];
                 loop {
-                    match fetch_tokio(addr, &mut buf).await {
+                    match fetch_tokio(addr, GET, &mut buf).await {
                         Ok(()) => done.fetch_add(1, Relaxed),
                         Err(_) => errors.fetch_add(1, Relaxed),
                     };
@@ -127,27 +92,4 @@ pub(crate) fn wget_tokio(args: WgetArgs) {
         let (d1, e1) = (done.load(Relaxed), errors.load(Relaxed));
         wget_result(d1 - d0, e1 - e0, &start, &end, "");
     });
-}
-
-async fn fetch_tokio(addr: SocketAddr, buf: &mut [u8]) -> io::Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    stream.write_all(GET).await?;
-    let mut head = Vec::new();
-    loop {
-        let n = stream.read(buf).await?;
-        if n == 0 {
-            return Err(head_error());
-        }
-        if head.is_empty() && head_end(&buf[..n]).is_some() {
-            return Ok(());
-        }
-        head.extend_from_slice(&buf[..n]);
-        if head_end(&head).is_some() {
-            return Ok(());
-        }
-        if head.len() > HEAD_MAX {
-            return Err(head_error());
-        }
-    }
 }

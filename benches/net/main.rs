@@ -54,6 +54,8 @@ use std::process::{Child, ChildStdin, ChildStdout, Command};
 use std::time::{Duration, Instant};
 
 mod cases;
+#[path = "../harness/conn.rs"]
+mod conn;
 #[path = "../harness/cpu.rs"]
 mod cpu;
 #[path = "../harness/load.rs"]
@@ -73,6 +75,7 @@ mod wget;
 mod wrk;
 
 use cases::*;
+use conn::*;
 use cpu::*;
 use echo_load::*;
 use load::*;
@@ -86,17 +89,11 @@ use tokio_srv::*;
 use wget::*;
 use wrk::*;
 
-/// Read buffer of every echo server (and buffer size of the coring buffer ring).
-pub(crate) const ECHO_BUF: usize = 16 * 1024;
-/// Read buffer of the HTTP servers and the wget clients.
-pub(crate) const HTTP_BUF: usize = 4096;
-/// Longest request or response head accepted.
-pub(crate) const HEAD_MAX: usize = 8 * 1024;
 /// Submission queue entries for coring runtimes in this bench.
 pub(crate) const CORING_ENTRIES: u32 = 1024;
 /// Buffers in the coring echo server's buffer ring.
 pub(crate) const RING_BUFFERS: u16 = 1024;
-pub(crate) const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nHello, world!";
+/// The wget clients' request.
 pub(crate) const GET: &[u8] =
     b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\nUser-Agent: coring-bench\r\n\r\n";
 

@@ -95,7 +95,7 @@ impl Probe {
     /// The window from `start` to this probe as `name=value` fields for a `RESULT` line (read
     /// back with [`Window::parse`]).
     pub(crate) fn fields_since(&self, start: &Probe) -> String {
-        let mut out = format!(
+        let out = format!(
             "window_ns={} server_cpu_ns={} client_cpu_ns={} delay_ns={}",
             self.at.duration_since(start.at).as_nanos(),
             self.servers.saturating_sub(start.servers).as_nanos(),
@@ -104,10 +104,7 @@ impl Probe {
                 .saturating_sub(self.softirq.saturating_sub(start.softirq))
                 .as_nanos(),
         );
-        for (cpu, (end, begin)) in self.sys.busy.iter().zip(&start.sys.busy).enumerate() {
-            let _ = write!(out, " busy{cpu}_ns={}", end.saturating_sub(*begin));
-        }
-        out
+        out + &busy_fields_since(&self.sys, &start.sys)
     }
 }
 
@@ -125,12 +122,7 @@ impl Window {
     pub(crate) fn parse(line: &str) -> Window {
         let s = |name: &str| field(line, name) / 1e9;
         let secs = s("window_ns");
-        let busy = (0..)
-            .map_while(|cpu| {
-                let name = format!("busy{cpu}_ns");
-                line.contains(&format!(" {name}=")).then(|| s(&name))
-            })
-            .collect();
+        let busy = busy_fields(line);
         Window {
             secs,
             server_cpu: s("server_cpu_ns"),

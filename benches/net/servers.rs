@@ -80,14 +80,11 @@ pub(crate) fn loopback(port: u16) -> SocketAddr {
 // --- coring servers ---------------------------------------------------------------------------
 
 pub(crate) fn coring_server(proto: Proto) {
-    use coring::net::{ListenOptions, TcpListener};
     let runtime = coring::Builder::new()
         .entries(CORING_ENTRIES)
         .build()
         .unwrap_or_else(|err| panic!("{err}"));
-    let listener =
-        TcpListener::bind_with("127.0.0.1:0", &ListenOptions::new().backlog(4096)).expect("bind");
-    let port = listener.local_addr().expect("local_addr").port();
+    let (listener, port) = coring_listener();
     let (tx, mut rx) = coring::sync::mpsc::unbounded_channel::<()>();
     control_thread(move || {
         let _ = tx.send(());
@@ -97,26 +94,15 @@ pub(crate) fn coring_server(proto: Proto) {
         let ring = (proto == Proto::EchoRing).then(|| {
             coring::buf::BufRing::new(RING_BUFFERS, ECHO_BUF).unwrap_or_else(|e| panic!("{e}"))
         });
-        coring::spawn(async move {
-            let mut incoming = listener.incoming();
-            while let Some(stream) = incoming.next().await {
-                let stream = match stream {
-                    Ok(stream) => stream,
-                    Err(err) => {
-                        eprintln!("coring accept: {err}");
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                match (proto, &ring) {
-                    (Proto::EchoRing, Some(ring)) => {
-                        coring::spawn(coring_echo_ring(stream, ring.clone()))
-                    }
-                    (Proto::Http, _) => coring::spawn(coring_http(stream)),
-                    _ => coring::spawn(coring_echo(stream)),
-                };
-            }
-        });
+        coring::spawn(coring_accept_loop(listener, move |stream| {
+            match (proto, &ring) {
+                (Proto::EchoRing, Some(ring)) => {
+                    coring::spawn(coring_echo_ring(stream, ring.clone()))
+                }
+                (Proto::Http, _) => coring::spawn(coring_http(stream)),
+                _ => coring::spawn(coring_echo(stream)),
+            };
+        }));
         while rx.recv().await.is_some() {
             let stats = runtime.metrics();
             print_stats(&format!(
@@ -125,54 +111,6 @@ pub(crate) fn coring_server(proto: Proto) {
             ));
         }
     });
-}
-
-/// Echo with one reused `Vec`: read what came, write it back.
-async fn coring_echo(stream: coring::net::TcpStream) -> io::Result<()> {
-    let mut buf = Vec::with_capacity(ECHO_BUF);
-    loop {
-        buf.clear();
-        let (n, b) = stream.read(buf).await;
-        if n? == 0 {
-            return Ok(());
-        }
-        let (written, b) = stream.write_all(b).await;
-        written?;
-        buf = b;
-    }
-}
-
-/// Echo from a multishot receive into the shared buffer ring: each chunk is a `RingBuf`, written
-/// back as it is (no copy) and handed back to the ring once the send is done.
-async fn coring_echo_ring(
-    stream: coring::net::TcpStream,
-    ring: coring::buf::BufRing,
-) -> io::Result<()> {
-    let mut chunks = stream.recv_stream(&ring);
-    while let Some(chunk) = chunks.next().await {
-        let (written, chunk) = stream.write_all(chunk?).await;
-        written?;
-        drop(chunk);
-    }
-    Ok(())
-}
-
-async fn coring_http(stream: coring::net::TcpStream) -> io::Result<()> {
-    let mut buf = Vec::with_capacity(HTTP_BUF);
-    let mut pending = Vec::new();
-    loop {
-        buf.clear();
-        let (n, b) = stream.read(buf).await;
-        buf = b;
-        if n? == 0 {
-            return Ok(());
-        }
-        match take_requests(&mut pending, &buf)? {
-            0 => {}
-            1 => stream.write_all(RESPONSE).await.0?,
-            k => stream.write_all(RESPONSE.repeat(k)).await.0?,
-        }
-    }
 }
 
 pub(crate) fn coring_multi_server() {
@@ -193,15 +131,7 @@ pub(crate) fn coring_multi_server() {
         let listener = listeners.lock().expect("listeners")[worker]
             .take()
             .expect("one listener per worker");
-        async move {
-            let listener = coring::net::TcpListener::from_std(listener).expect("from_std");
-            let mut incoming = listener.incoming();
-            while let Some(stream) = incoming.next().await {
-                if let Ok(stream) = stream {
-                    let _ = stream.set_nodelay(true);
-                    coring::spawn(coring_echo(stream));
-                }
-            }
-        }
+        let listener = coring::net::TcpListener::from_std(listener).expect("from_std");
+        coring_accept_loop(listener, |stream| drop(coring::spawn(coring_echo(stream))))
     });
 }

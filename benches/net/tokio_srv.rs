@@ -1,4 +1,4 @@
-//! tokio's servers, and the HTTP request parsing every server shares.
+//! tokio's servers (their accept loop and handlers are `benches/harness/conn.rs`).
 
 use super::*;
 
@@ -19,59 +19,22 @@ pub(crate) fn tokio_server(proto: Proto) {
     });
     ready(port, "tokio-current-thread");
     runtime.block_on(async move {
-        tokio::spawn(tokio_accept_loop(listener, proto));
+        tokio::spawn(tokio_serve(listener, proto));
         while rx.recv().await.is_some() {
             print_stats("");
         }
     });
 }
 
-async fn tokio_accept_loop(listener: std::net::TcpListener, proto: Proto) {
-    listener.set_nonblocking(true).expect("nonblocking");
-    let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-    loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(err) => {
-                eprintln!("tokio accept: {err}");
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
+/// The accept loop of every tokio server: echo, or HTTP.
+async fn tokio_serve(listener: std::net::TcpListener, proto: Proto) {
+    tokio_accept_loop(listener, move |stream| {
         match proto {
             Proto::Http => tokio::spawn(tokio_http(stream)),
             _ => tokio::spawn(tokio_echo(stream)),
         };
-    }
-}
-
-async fn tokio_echo(mut stream: tokio::net::TcpStream) -> io::Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut buf = vec![0u8; ECHO_BUF];
-    loop {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            return Ok(());
-        }
-        stream.write_all(&buf[..n]).await?;
-    }
-}
-
-async fn tokio_http(mut stream: tokio::net::TcpStream) -> io::Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut buf = vec![0u8; HTTP_BUF];
-    let mut pending = Vec::new();
-    loop {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            return Ok(());
-        }
-        match take_requests(&mut pending, &buf[..n])? {
-            0 => {}
-            1 => stream.write_all(RESPONSE).await?,
-            k => stream.write_all(&RESPONSE.repeat(k)).await?,
-        }
-    }
+    })
+    .await;
 }
 
 pub(crate) fn tokio_multi_server() {
@@ -84,7 +47,7 @@ pub(crate) fn tokio_multi_server() {
     let port = listener.local_addr().expect("local_addr").port();
     control_thread(|| print_stats(""));
     ready(port, "tokio-multi-thread-2");
-    runtime.block_on(tokio_accept_loop(listener, Proto::Echo));
+    runtime.block_on(tokio_serve(listener, Proto::Echo));
 }
 
 pub(crate) fn tokio_two_runtimes_server() {
@@ -98,7 +61,7 @@ pub(crate) fn tokio_two_runtimes_server() {
             std::thread::spawn(move || {
                 // Pinned like coring's workers (`pin_cores(true)`): worker N on CPU N.
                 let _ = set_affinity(&cpu_set(&[core]));
-                tokio_current_thread().block_on(tokio_accept_loop(listener, Proto::Echo));
+                tokio_current_thread().block_on(tokio_serve(listener, Proto::Echo));
             })
         })
         .collect();
@@ -108,32 +71,3 @@ pub(crate) fn tokio_two_runtimes_server() {
         let _ = thread.join();
     }
 }
-
-/// Appends `data` to `pending`, removes the complete request heads (up to a blank line) and
-/// returns how many there were. A head longer than [`HEAD_MAX`] is `InvalidData`.
-pub(crate) fn take_requests(pending: &mut Vec<u8>, data: &[u8]) -> io::Result<usize> {
-    pending.extend_from_slice(data);
-    let mut start = 0;
-    let mut count = 0;
-    while let Some(end) = head_end(&pending[start..]) {
-        start += end;
-        count += 1;
-    }
-    pending.drain(..start);
-    if pending.len() > HEAD_MAX {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "request head too long",
-        ));
-    }
-    Ok(count)
-}
-
-/// The length of the head at the start of `data`, through its blank line, if it is complete.
-pub(crate) fn head_end(data: &[u8]) -> Option<usize> {
-    data.windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|at| at + 4)
-}
-
-// --- the echo load generator ------------------------------------------------------------------

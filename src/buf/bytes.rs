@@ -16,46 +16,16 @@ use bytes::{Bytes, BytesMut};
 
 // SAFETY: a `Bytes` views static memory or a refcounted heap allocation that lives while this
 // handle does and never moves; its bytes are all initialized and never written through it.
-unsafe impl IoBuf for Bytes {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.len()
-    }
-}
+io_buf_impl!(Bytes, total: len);
 
 // SAFETY: a `BytesMut` views a heap allocation (or, with no capacity, nothing) that does not
 // move with the handle; `len <= capacity`, and the `capacity` bytes it reports belong to this
 // view alone (`split_off` and friends hand out disjoint views), so nobody else reads or writes
 // them while an operation owns the handle.
-unsafe impl IoBuf for BytesMut {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.capacity()
-    }
-}
+io_buf_impl!(BytesMut, total: capacity);
 
 // SAFETY: as for `IoBuf`; the spare capacity of the view is writable.
-unsafe impl IoBufMut for BytesMut {
-    fn stable_mut_ptr(&mut self) -> *mut u8 {
-        self.as_mut_ptr()
-    }
-    unsafe fn set_init(&mut self, pos: usize) {
-        if self.len() < pos {
-            // SAFETY: the caller promises the first `pos <= capacity` bytes are initialized.
-            unsafe { self.set_len(pos) };
-        }
-    }
-}
+io_buf_mut_by_len!(BytesMut);
 
 #[cfg(test)]
 mod tests {

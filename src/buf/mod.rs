@@ -48,6 +48,46 @@
 //! # Ok(()) }
 //! ```
 
+/// Implements [`IoBuf`] for a buffer whose bytes start at `as_ptr()`, whose first `len()` are
+/// initialized, and which has room for `$total()` (`len` or `capacity`). The invocation's
+/// `SAFETY` comment says why the pointer stays put and the bytes stay alive.
+macro_rules! io_buf_impl {
+    ($buf:ty, total: $total:ident) => {
+        // SAFETY: the invocation's comment.
+        unsafe impl IoBuf for $buf {
+            fn stable_ptr(&self) -> *const u8 {
+                self.as_ptr()
+            }
+            fn bytes_init(&self) -> usize {
+                self.len()
+            }
+            fn bytes_total(&self) -> usize {
+                self.$total()
+            }
+        }
+    };
+}
+
+/// Implements [`IoBufMut`] for a growable buffer (`Vec<u8>`, `BytesMut`) whose initialized
+/// prefix is its `len`, writable up to its capacity.
+macro_rules! io_buf_mut_by_len {
+    ($buf:ty) => {
+        // SAFETY: the invocation's comment.
+        unsafe impl IoBufMut for $buf {
+            fn stable_mut_ptr(&mut self) -> *mut u8 {
+                self.as_mut_ptr()
+            }
+            unsafe fn set_init(&mut self, pos: usize) {
+                if self.len() < pos {
+                    // SAFETY: the caller promises the first `pos <= capacity` bytes are
+                    // initialized.
+                    unsafe { self.set_len(pos) };
+                }
+            }
+        }
+    };
+}
+
 #[cfg(feature = "bytes")]
 mod bytes;
 mod fixed;
@@ -154,43 +194,13 @@ pub unsafe trait IoBufMut: IoBuf {
 }
 
 // SAFETY: a Vec's heap buffer does not move when the Vec moves; len <= capacity.
-unsafe impl IoBuf for Vec<u8> {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.capacity()
-    }
-}
+io_buf_impl!(Vec<u8>, total: capacity);
 
 // SAFETY: as for IoBuf; the spare capacity is writable.
-unsafe impl IoBufMut for Vec<u8> {
-    fn stable_mut_ptr(&mut self) -> *mut u8 {
-        self.as_mut_ptr()
-    }
-    unsafe fn set_init(&mut self, pos: usize) {
-        if self.len() < pos {
-            // SAFETY: the caller promises the first `pos <= capacity` bytes are initialized.
-            unsafe { self.set_len(pos) };
-        }
-    }
-}
+io_buf_mut_by_len!(Vec<u8>);
 
 // SAFETY: a boxed slice's bytes live on the heap and are all initialized.
-unsafe impl IoBuf for Box<[u8]> {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.len()
-    }
-}
+io_buf_impl!(Box<[u8]>, total: len);
 
 // SAFETY: the boxed bytes are writable and already initialized.
 unsafe impl IoBufMut for Box<[u8]> {
@@ -201,40 +211,10 @@ unsafe impl IoBufMut for Box<[u8]> {
 }
 
 // SAFETY: a String's bytes live on the heap; the kernel only reads them.
-unsafe impl IoBuf for String {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.capacity()
-    }
-}
+io_buf_impl!(String, total: capacity);
 
 // SAFETY: static memory never moves and is never freed.
-unsafe impl IoBuf for &'static [u8] {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.len()
-    }
-}
+io_buf_impl!(&'static [u8], total: len);
 
 // SAFETY: static memory never moves and is never freed.
-unsafe impl IoBuf for &'static str {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.len()
-    }
-}
+io_buf_impl!(&'static str, total: len);

@@ -51,29 +51,7 @@ pub struct FuturesIo<T> {
     inner: PollIo<T>,
 }
 
-impl<T: RingStream> FuturesIo<T> {
-    /// Wraps `stream`.
-    pub fn new(stream: T) -> Self {
-        let parts = stream.parts();
-        FuturesIo {
-            inner: PollIo::new(stream, parts),
-        }
-    }
-}
-
-impl<T> FuturesIo<T> {
-    /// The wrapped stream (for its address or socket options).
-    pub fn get_ref(&self) -> &T {
-        self.inner.get_ref()
-    }
-
-    /// The wrapped stream back. Bytes the adapter still holds (received and not read, written
-    /// and not flushed) cannot be put back: if there were any, the stream's next read (or
-    /// write) fails with its loss error rather than skip them silently. Flush first.
-    pub fn into_inner(self) -> T {
-        self.inner.into_inner()
-    }
-}
+adapter_methods!(FuturesIo);
 
 impl<T> futures_io::AsyncRead for FuturesIo<T> {
     fn poll_read(
@@ -105,27 +83,7 @@ impl<T> futures_io::AsyncBufRead for FuturesIo<T> {
 }
 
 impl<T> futures_io::AsyncWrite for FuturesIo<T> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut()
-            .inner
-            .poll_write_vectored(cx, &[io::IoSlice::new(buf)])
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().inner.poll_write_vectored(cx, bufs)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().inner.poll_flush(cx)
-    }
+    poll_write_methods!();
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.get_mut().inner.poll_shutdown(cx)

@@ -50,29 +50,7 @@ pub struct HyperIo<T> {
     inner: PollIo<T>,
 }
 
-impl<T: RingStream> HyperIo<T> {
-    /// Wraps `stream`.
-    pub fn new(stream: T) -> Self {
-        let parts = stream.parts();
-        HyperIo {
-            inner: PollIo::new(stream, parts),
-        }
-    }
-}
-
-impl<T> HyperIo<T> {
-    /// The wrapped stream (for its address or socket options).
-    pub fn get_ref(&self) -> &T {
-        self.inner.get_ref()
-    }
-
-    /// The wrapped stream back. Bytes the adapter still holds (received and not read, written
-    /// and not flushed) cannot be put back: if there were any, the stream's next read (or
-    /// write) fails with its loss error rather than skip them silently. Flush first.
-    pub fn into_inner(self) -> T {
-        self.inner.into_inner()
-    }
-}
+adapter_methods!(HyperIo);
 
 impl<T> hyper::rt::Read for HyperIo<T> {
     fn poll_read(
@@ -80,43 +58,16 @@ impl<T> hyper::rt::Read for HyperIo<T> {
         cx: &mut Context<'_>,
         mut buf: hyper::rt::ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        if buf.remaining() == 0 {
-            return Poll::Ready(Ok(()));
-        }
-        self.get_mut().inner.poll_read_with(cx, |bytes| {
-            let n = bytes.len().min(buf.remaining());
-            buf.put_slice(&bytes[..n]);
-            n
-        })
+        poll_read_into_cursor!(self, cx, buf)
     }
 }
 
 impl<T> hyper::rt::Write for HyperIo<T> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut()
-            .inner
-            .poll_write_vectored(cx, &[io::IoSlice::new(buf)])
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().inner.poll_write_vectored(cx, bufs)
-    }
+    poll_write_methods!();
 
     /// Vectored writes are gathered in one copy, so hyper need not flatten them first.
     fn is_write_vectored(&self) -> bool {
         true
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().inner.poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -30,6 +30,80 @@
 //!   read (or write) fails with its loss error instead of skipping them silently.
 //! * An adapter and its futures stay on the worker that made them, like every coring socket.
 
+/// The inherent methods every adapter has (`new`, `get_ref`, `into_inner`), forwarding to its
+/// [`PollIo`](stream_io::PollIo): one definition, so the adapters cannot drift apart.
+macro_rules! adapter_methods {
+    ($adapter:ident) => {
+        impl<T: RingStream> $adapter<T> {
+            /// Wraps `stream`.
+            pub fn new(stream: T) -> Self {
+                let parts = stream.parts();
+                $adapter {
+                    inner: PollIo::new(stream, parts),
+                }
+            }
+        }
+
+        impl<T> $adapter<T> {
+            /// The wrapped stream (for its address or socket options).
+            pub fn get_ref(&self) -> &T {
+                self.inner.get_ref()
+            }
+
+            /// The wrapped stream back. Bytes the adapter still holds (received and not read,
+            /// written and not flushed) cannot be put back: if there were any, the stream's
+            /// next read (or write) fails with its loss error rather than skip them silently.
+            /// Flush first.
+            pub fn into_inner(self) -> T {
+                self.inner.into_inner()
+            }
+        }
+    };
+}
+
+/// `poll_write`, `poll_write_vectored` and `poll_flush`, which every ecosystem's write trait
+/// has with the same signatures, forwarding to the adapter's `PollIo`.
+macro_rules! poll_write_methods {
+    () => {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.get_mut()
+                .inner
+                .poll_write_vectored(cx, &[io::IoSlice::new(buf)])
+        }
+
+        fn poll_write_vectored(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[io::IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            self.get_mut().inner.poll_write_vectored(cx, bufs)
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.get_mut().inner.poll_flush(cx)
+        }
+    };
+}
+
+/// The body of a `poll_read` into a cursor that has `remaining()` and `put_slice()` (tokio's
+/// `ReadBuf`, hyper's `ReadBufCursor`): a full cursor reads nothing, as the traits ask.
+macro_rules! poll_read_into_cursor {
+    ($this:expr, $cx:expr, $buf:expr) => {{
+        if $buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        $this.get_mut().inner.poll_read_with($cx, |bytes| {
+            let n = bytes.len().min($buf.remaining());
+            $buf.put_slice(&bytes[..n]);
+            n
+        })
+    }};
+}
+
 #[cfg(feature = "futures-io")]
 mod futures;
 #[cfg(feature = "hyper")]

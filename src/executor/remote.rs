@@ -135,14 +135,7 @@ impl Remote {
     /// task back if the runtime is gone, for the caller to drop once it no longer borrows `self`
     /// (the task may hold the last reference to this `Remote`).
     pub(crate) fn push_remote(&self, task: TaskRef) -> Option<TaskRef> {
-        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-        if self.closed.load(SeqCst) {
-            return Some(task);
-        }
-        queue.push(task);
-        drop(queue);
-        self.unpark();
-        None
+        self.push_unless_closed(&self.queue, task).err()
     }
 
     /// Whether the calling thread is the executor's own.
@@ -168,12 +161,19 @@ impl Remote {
 
     /// Queues `work` to run on the owner thread at its next loop turn.
     pub(crate) fn inject(&self, work: Injected) -> Result<(), Injected> {
-        let mut injected = self.injected.lock().unwrap_or_else(|e| e.into_inner());
+        self.push_unless_closed(&self.injected, work)
+    }
+
+    /// Pushes `item` on `queue` and wakes the owner, or hands `item` back if the runtime is
+    /// closed. `closed` is read under the queue's lock, which `close` also takes, so nothing is
+    /// pushed after `close` has emptied the queue.
+    fn push_unless_closed<T>(&self, queue: &Mutex<Vec<T>>, item: T) -> Result<(), T> {
+        let mut queue = queue.lock().unwrap_or_else(|e| e.into_inner());
         if self.closed.load(SeqCst) {
-            return Err(work);
+            return Err(item);
         }
-        injected.push(work);
-        drop(injected);
+        queue.push(item);
+        drop(queue);
         self.unpark();
         Ok(())
     }

@@ -36,6 +36,20 @@ impl Default for OpenOptions {
     }
 }
 
+/// The setters of [`OpenOptions`]: each `name: type;` (after its docs) stores its argument
+/// in the field of that name and returns the options for chaining.
+macro_rules! setters {
+    ($($(#[$attr:meta])* $field:ident: $ty:ty;)*) => {
+        $(
+            $(#[$attr])*
+            pub fn $field(&mut self, $field: $ty) -> &mut Self {
+                self.$field = $field;
+                self
+            }
+        )*
+    };
+}
+
 impl OpenOptions {
     /// All options off; new files get mode `0o666` (before the umask).
     pub fn new() -> Self {
@@ -51,52 +65,30 @@ impl OpenOptions {
         }
     }
 
-    /// Open for reading.
-    pub fn read(&mut self, read: bool) -> &mut Self {
-        self.read = read;
-        self
-    }
+    setters! {
+        /// Open for reading.
+        read: bool;
 
-    /// Open for writing.
-    pub fn write(&mut self, write: bool) -> &mut Self {
-        self.write = write;
-        self
-    }
+        /// Open for writing.
+        write: bool;
 
-    /// Open for appending (`O_APPEND`): every write goes to the end, whatever its offset.
-    pub fn append(&mut self, append: bool) -> &mut Self {
-        self.append = append;
-        self
-    }
+        /// Open for appending (`O_APPEND`): every write goes to the end, whatever its offset.
+        append: bool;
 
-    /// Truncate the file to length 0 on open (needs write access).
-    pub fn truncate(&mut self, truncate: bool) -> &mut Self {
-        self.truncate = truncate;
-        self
-    }
+        /// Truncate the file to length 0 on open (needs write access).
+        truncate: bool;
 
-    /// Create the file if it does not exist (needs write or append access).
-    pub fn create(&mut self, create: bool) -> &mut Self {
-        self.create = create;
-        self
-    }
+        /// Create the file if it does not exist (needs write or append access).
+        create: bool;
 
-    /// Create the file, failing with `AlreadyExists` if it exists (`O_CREAT | O_EXCL`).
-    pub fn create_new(&mut self, create_new: bool) -> &mut Self {
-        self.create_new = create_new;
-        self
-    }
+        /// Create the file, failing with `AlreadyExists` if it exists (`O_CREAT | O_EXCL`).
+        create_new: bool;
 
-    /// The permission bits a new file gets (before the umask); default `0o666`.
-    pub fn mode(&mut self, mode: u32) -> &mut Self {
-        self.mode = mode;
-        self
-    }
+        /// The permission bits a new file gets (before the umask); default `0o666`.
+        mode: u32;
 
-    /// Extra `open(2)` flags (say `libc::O_DIRECT`), or'ed in; the access mode bits are ignored.
-    pub fn custom_flags(&mut self, flags: i32) -> &mut Self {
-        self.custom_flags = flags;
-        self
+        /// Extra `open(2)` flags (say `libc::O_DIRECT`), or'ed in; the access mode bits are ignored.
+        custom_flags: i32;
     }
 
     /// Opens `path` with these options.

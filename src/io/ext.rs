@@ -1,7 +1,7 @@
 //! [`AsyncReadRentExt::read_exact`] and [`AsyncWriteRentExt::write_all`]: loops over the base
 //! methods that move one owned buffer through [`Slice`](crate::buf::Slice)s of itself.
 
-use super::{AsyncReadRent, AsyncWriteRent};
+use super::{AsyncReadRent, AsyncWriteRent, CutShortMark};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use std::future::Future;
 use std::io;
@@ -90,34 +90,57 @@ pub trait AsyncWriteRentExt: AsyncWriteRent {
     /// });
     /// ```
     fn write_all<B: IoBuf>(&mut self, buf: B) -> impl Future<Output = BufResult<(), B>> {
-        let mut cut_short = self.cut_short_mark();
-        async move {
-            let total = buf.bytes_init();
-            let mut buf = buf;
-            let mut written = 0;
-            while written < total {
-                let (result, slice) = self.write(buf.slice(written..total)).await;
-                buf = slice.into_inner();
-                let err = match result {
-                    Ok(0) => io::ErrorKind::WriteZero.into(),
-                    Ok(n) => {
-                        written += n;
-                        // Armed only across the await: a returned error is reported as itself.
-                        cut_short.arm(written < total);
-                        continue;
-                    }
-                    Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(err) => err,
-                };
-                cut_short.arm(false);
-                return (Err(err), buf);
-            }
-            (Ok(()), buf)
-        }
+        let cut_short = self.cut_short_mark();
+        write_all(self, cut_short, buf)
     }
 }
 
 impl<W: AsyncWriteRent + ?Sized> AsyncWriteRentExt for W {}
+
+/// One write of some of a buffer's initialized bytes: all that [`write_all`] needs. Every
+/// [`AsyncWriteRent`] is one, and so is `&TcpStream`, whose inherent `write_all` takes `&self`.
+pub(crate) trait WriteSome {
+    /// Writes some of `buf`'s initialized bytes, as [`AsyncWriteRent::write`].
+    fn write_some<B: IoBuf>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>>;
+}
+
+impl<W: AsyncWriteRent + ?Sized> WriteSome for W {
+    fn write_some<B: IoBuf>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
+        self.write(buf)
+    }
+}
+
+/// The one write-all loop ([`AsyncWriteRentExt::write_all`], `TcpStream::write_all`): writes
+/// until every initialized byte of `buf` is written, retrying `Interrupted`; a write that
+/// accepts nothing is `WriteZero`. `cut_short` is armed only while a partly written buffer
+/// waits on a write, so a future dropped there marks the writer, and a returned error is
+/// reported as itself.
+pub(crate) async fn write_all<W: WriteSome + ?Sized, B: IoBuf>(
+    writer: &mut W,
+    mut cut_short: CutShortMark,
+    buf: B,
+) -> BufResult<(), B> {
+    let total = buf.bytes_init();
+    let mut buf = buf;
+    let mut written = 0;
+    while written < total {
+        let (result, slice) = writer.write_some(buf.slice(written..total)).await;
+        buf = slice.into_inner();
+        let err = match result {
+            Ok(0) => io::ErrorKind::WriteZero.into(),
+            Ok(n) => {
+                written += n;
+                cut_short.arm(written < total);
+                continue;
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => err,
+        };
+        cut_short.arm(false);
+        return (Err(err), buf);
+    }
+    (Ok(()), buf)
+}
 
 #[cfg(test)]
 mod tests {

@@ -76,7 +76,7 @@
 mod buf_reader;
 mod buf_writer;
 mod copy;
-mod ext;
+pub(crate) mod ext;
 #[cfg(test)]
 mod test_support;
 mod traits;

@@ -70,6 +70,8 @@
 //! # std::io::Result::Ok(())
 //! ```
 
+#[macro_use]
+mod forward;
 mod addr;
 mod backoff;
 mod io_impls;

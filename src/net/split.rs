@@ -3,8 +3,6 @@
 use super::TcpStream;
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use socket2::SockRef;
-use std::error::Error;
-use std::fmt;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::rc::Rc;
@@ -55,22 +53,14 @@ impl OwnedReadHalf {
         &self.stream
     }
 
-    /// As [`TcpStream::read`].
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`TcpStream::read`].
-    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        self.stream.read(buf).await
-    }
+    forward_stream_methods! {
+        stream;
 
-    /// As [`TcpStream::readv`].
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`TcpStream::readv`].
-    pub async fn readv<B: IoBufMut>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-        self.stream.readv(bufs).await
+        /// As [`TcpStream::read`].
+        read => "As [`TcpStream::read`].";
+
+        /// As [`TcpStream::readv`].
+        readv => "As [`TcpStream::readv`].";
     }
 
     /// The address of the other end.
@@ -111,31 +101,17 @@ impl OwnedWriteHalf {
         &self.stream
     }
 
-    /// As [`TcpStream::write`].
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`TcpStream::write`].
-    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        self.stream.write(buf).await
-    }
+    forward_stream_methods! {
+        stream;
 
-    /// As [`TcpStream::write_all`].
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`TcpStream::write_all`].
-    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-        self.stream.write_all(buf).await
-    }
+        /// As [`TcpStream::write`].
+        write => "As [`TcpStream::write`].";
 
-    /// As [`TcpStream::writev`].
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`TcpStream::writev`].
-    pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-        self.stream.writev(bufs).await
+        /// As [`TcpStream::write_all`].
+        write_all => "As [`TcpStream::write_all`].";
+
+        /// As [`TcpStream::writev`].
+        writev => "As [`TcpStream::writev`].";
     }
 
     /// Shuts down the writing side now (the peer reads end of stream).
@@ -172,10 +148,4 @@ impl Drop for OwnedWriteHalf {
 #[derive(Debug)]
 pub struct ReuniteError(pub OwnedReadHalf, pub OwnedWriteHalf);
 
-impl fmt::Display for ReuniteError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("tried to reunite halves of different TCP streams")
-    }
-}
-
-impl Error for ReuniteError {}
+error_message!(ReuniteError: "tried to reunite halves of different TCP streams");

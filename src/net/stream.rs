@@ -4,14 +4,16 @@ use super::addr::resolve;
 use super::{socket_addr, OwnedReadHalf, OwnedWriteHalf, ToSocketAddrs};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::fd::SharedFd;
+use crate::io::ext::{write_all, WriteSome};
 use crate::io::CutShortMark;
 use crate::op;
 use crate::op::keep::Leftover;
 use crate::op::loss::LossFlag;
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
+use std::future::Future;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::OwnedFd;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -321,28 +323,8 @@ impl TcpStream {
     /// cut-off message; the stream remembers it as for a dropped [`write`](TcpStream::write),
     /// and later writes fail.
     pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-        let total = buf.bytes_init();
-        let mut buf = buf;
-        let mut done = 0;
-        let mut cut_short = CutShortMark::new(self.write_loss.clone());
-        while done < total {
-            let (result, slice) = self.write(buf.slice(done..total)).await;
-            buf = slice.into_inner();
-            let err = match result {
-                Ok(0) => io::ErrorKind::WriteZero.into(),
-                Ok(n) => {
-                    done += n;
-                    // Armed only across the await: a returned error is reported as itself.
-                    cut_short.arm(done < total);
-                    continue;
-                }
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => err,
-            };
-            cut_short.arm(false);
-            return (Err(err), buf);
-        }
-        (Ok(()), buf)
+        let cut_short = CutShortMark::new(self.write_loss.clone());
+        write_all(&mut &*self, cut_short, buf).await
     }
 
     /// Writes the initialized bytes of several buffers, in order (gather), and returns how many
@@ -407,17 +389,14 @@ impl TcpStream {
     }
 }
 
-impl AsRawFd for TcpStream {
-    fn as_raw_fd(&self) -> RawFd {
-        self.fd.raw()
+/// For [`TcpStream::write_all`], which takes `&self`: the write-all loop's writes.
+impl WriteSome for &TcpStream {
+    fn write_some<B: IoBuf>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
+        TcpStream::write(self, buf)
     }
 }
 
-impl AsFd for TcpStream {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-}
+socket_fd_impls!(TcpStream => fd);
 
 /// Whether a vectored read into `bufs` could take nothing (the buffers one call uses have no
 /// room): a zero-length receive would wait for data it cannot take.

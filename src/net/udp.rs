@@ -12,7 +12,7 @@ use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 use std::cell::Cell;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::OwnedFd;
 
 /// A UDP socket.
 ///
@@ -219,20 +219,10 @@ fn sender(n: usize, from: Option<SocketAddr>) -> io::Result<(usize, SocketAddr)>
     }
 }
 
-/// The single buffer a one-buffer message op hands back.
-fn take_only<B>(bufs: &mut Vec<B>) -> B {
+/// The single buffer a one-buffer message op hands back (UDP and Unix datagrams).
+pub(super) fn take_only<B>(bufs: &mut Vec<B>) -> B {
     bufs.pop()
         .unwrap_or_else(|| unreachable!("coring: a message op hands back the buffers it took"))
 }
 
-impl AsRawFd for UdpSocket {
-    fn as_raw_fd(&self) -> RawFd {
-        self.fd.raw()
-    }
-}
-
-impl AsFd for UdpSocket {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-}
+socket_fd_impls!(UdpSocket => fd);

@@ -18,7 +18,7 @@ mod builder;
 mod context;
 mod main_output;
 mod metrics;
-mod wait;
+pub(crate) mod wait;
 mod worker_handle;
 mod workers;
 

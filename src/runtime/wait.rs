@@ -25,7 +25,7 @@ pub(super) fn unwrap_join<T>(result: Result<T, JoinError>) -> T {
 }
 
 /// Blocks this (non-worker) thread until `future` completes.
-pub(super) fn wait<F: Future>(future: F) -> F::Output {
+pub(crate) fn wait<F: Future>(future: F) -> F::Output {
     struct ThreadWaker(thread::Thread);
     impl Wake for ThreadWaker {
         fn wake(self: Arc<Self>) {

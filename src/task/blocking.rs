@@ -247,27 +247,10 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{mpsc, Arc, Barrier};
-    use std::task::{Wake, Waker};
     use std::time::Instant;
 
     /// Awaits `future` on this plain thread, with no runtime: the handle works anywhere.
-    fn park_on<F: Future>(future: F) -> F::Output {
-        struct Unpark(thread::Thread);
-        impl Wake for Unpark {
-            fn wake(self: Arc<Self>) {
-                self.0.unpark();
-            }
-        }
-        let waker = Waker::from(Arc::new(Unpark(thread::current())));
-        let mut cx = Context::from_waker(&waker);
-        let mut future = std::pin::pin!(future);
-        loop {
-            if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-                return output;
-            }
-            thread::park();
-        }
-    }
+    use crate::runtime::wait::wait as park_on;
 
     fn test_pool(max_threads: usize, keep_alive: Duration) -> &'static Pool {
         Box::leak(Box::new(Pool::new(max_threads, keep_alive)))

@@ -35,19 +35,12 @@ use timers::{TimerKey, Timers};
 
 /// Errors of this module.
 pub mod error {
-    use std::fmt;
 
     /// A [`timeout`](super::timeout) ran out before its future finished.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct Elapsed(pub(super) ());
 
-    impl fmt::Display for Elapsed {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("deadline has elapsed")
-        }
-    }
-
-    impl std::error::Error for Elapsed {}
+    error_message!(Elapsed: "deadline has elapsed");
 
     impl From<Elapsed> for std::io::Error {
         fn from(_: Elapsed) -> Self {

@@ -52,6 +52,8 @@
 //! within the time budget) and marked `*`, and the table shows the median of the undisturbed runs.
 
 mod added;
+#[path = "../../harness/conn.rs"]
+mod conn;
 #[path = "../../harness/cpu.rs"]
 mod cpu;
 mod flags;

@@ -2,14 +2,13 @@
 //! as a child and the CPU-time readings are `benches/harness/cpu.rs`, shared with `benches/net`
 //! and re-exported here.
 
-use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write as _};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub(crate) use crate::cpu::{
-    cpu_set, field, proc_cpu, process_cpu_time, set_affinity, spawn_self, wait_with_cpu, Cores,
-    Pin, SysTimes,
+    busy_fields, busy_fields_since, cpu_set, field, proc_cpu, process_cpu_time, set_affinity,
+    spawn_self, wait_with_cpu, Cores, Pin, SysTimes,
 };
 
 /// A server child: its port, and a pipe to ask it for counters.
@@ -107,7 +106,7 @@ impl Probe {
     /// The window from `start` to this probe as `name=value` fields (read back with
     /// [`Window::parse`]).
     pub fn fields_since(&self, start: &Probe) -> String {
-        let mut out = format!(
+        let out = format!(
             "window_ns={} segs={} server_cpu_ns={} client_cpu_ns={} tasks_ns={}",
             self.at.duration_since(start.at).as_nanos(),
             self.segs.saturating_sub(start.segs),
@@ -115,10 +114,7 @@ impl Probe {
             self.own.saturating_sub(start.own).as_nanos(),
             self.sys.tasks_total() - start.sys.tasks_total(),
         );
-        for (cpu, (end, begin)) in self.sys.busy.iter().zip(&start.sys.busy).enumerate() {
-            let _ = write!(out, " busy{cpu}_ns={}", end - begin);
-        }
-        out
+        out + &busy_fields_since(&self.sys, &start.sys)
     }
 }
 
@@ -140,12 +136,7 @@ impl Window {
         let (secs, server_cpu, client_cpu) =
             (s("window_ns"), s("server_cpu_ns"), s("client_cpu_ns"));
         let others = ((s("tasks_ns") - server_cpu - client_cpu) / secs).max(0.0);
-        let busy = (0..)
-            .map_while(|cpu| {
-                let name = format!("busy{cpu}_ns");
-                line.contains(&format!(" {name}=")).then(|| s(&name))
-            })
-            .collect();
+        let busy = busy_fields(line);
         Window {
             secs,
             segs: field(line, "segs"),

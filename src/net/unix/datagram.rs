@@ -4,13 +4,13 @@ use super::addr::{bound_socket, sock_addr, with_path};
 use super::{SocketAddr, UCred};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::fd::SharedFd;
+use crate::net::udp::take_only;
 use crate::op;
 use crate::op::loss::LossFlag;
 use crate::op::Op;
 use socket2::{Domain, SockRef, Socket, Type};
-use std::fmt;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 /// A Unix datagram socket.
@@ -228,29 +228,4 @@ pub(super) async fn send_with_fds<B: IoBuf>(
     (result, take_only(&mut bufs))
 }
 
-/// The single buffer a one-buffer message op hands back.
-fn take_only<B>(bufs: &mut Vec<B>) -> B {
-    bufs.pop()
-        .unwrap_or_else(|| unreachable!("coring: a message op hands back the buffers it took"))
-}
-
-impl AsRawFd for UnixDatagram {
-    fn as_raw_fd(&self) -> RawFd {
-        self.fd.raw()
-    }
-}
-
-impl AsFd for UnixDatagram {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-}
-
-impl fmt::Debug for UnixDatagram {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UnixDatagram")
-            .field("fd", &self.fd.raw())
-            .field("local_addr", &self.local_addr().ok())
-            .finish()
-    }
-}
+socket_fd_impls!(UnixDatagram => fd, debug: local_addr);

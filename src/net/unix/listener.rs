@@ -7,9 +7,8 @@ use crate::net::backoff::AcceptBackoff;
 use crate::op;
 use crate::op::keep::{Connection, Kept};
 use socket2::{SockAddr, SockRef, Type};
-use std::fmt;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
 /// A Unix stream socket listening for connections.
@@ -110,23 +109,4 @@ impl UnixListener {
     }
 }
 
-impl AsRawFd for UnixListener {
-    fn as_raw_fd(&self) -> RawFd {
-        self.fd.raw()
-    }
-}
-
-impl AsFd for UnixListener {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-}
-
-impl fmt::Debug for UnixListener {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UnixListener")
-            .field("fd", &self.fd.raw())
-            .field("local_addr", &self.local_addr().ok())
-            .finish()
-    }
-}
+socket_fd_impls!(UnixListener => fd, debug: local_addr);

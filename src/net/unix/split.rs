@@ -4,11 +4,7 @@
 
 use super::{UCred, UnixStream};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
-use crate::io::{AsyncReadRent, AsyncWriteRent, CutShortMark};
 use crate::net::{self, TcpStream};
-use std::error::Error;
-use std::fmt;
-use std::future::Future;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
@@ -27,22 +23,14 @@ pub struct OwnedReadHalf {
 }
 
 impl OwnedReadHalf {
-    /// As [`UnixStream::read`].
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`UnixStream::read`].
-    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        self.inner.read(buf).await
-    }
+    forward_stream_methods! {
+        inner;
 
-    /// As [`UnixStream::readv`].
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`UnixStream::read`].
-    pub async fn readv<B: IoBufMut>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-        self.inner.readv(bufs).await
+        /// As [`UnixStream::read`].
+        read => "As [`UnixStream::read`].";
+
+        /// As [`UnixStream::readv`].
+        readv => "As [`UnixStream::read`].";
     }
 
     /// As [`UnixStream::recv_with_fds`].
@@ -84,31 +72,17 @@ pub struct OwnedWriteHalf {
 }
 
 impl OwnedWriteHalf {
-    /// As [`UnixStream::write`].
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`UnixStream::write`].
-    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        self.inner.write(buf).await
-    }
+    forward_stream_methods! {
+        inner;
 
-    /// As [`UnixStream::write_all`].
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`UnixStream::write_all`].
-    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-        self.inner.write_all(buf).await
-    }
+        /// As [`UnixStream::write`].
+        write => "As [`UnixStream::write`].";
 
-    /// As [`UnixStream::writev`].
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`UnixStream::write`].
-    pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-        self.inner.writev(bufs).await
+        /// As [`UnixStream::write_all`].
+        write_all => "As [`UnixStream::write_all`].";
+
+        /// As [`UnixStream::writev`].
+        writev => "As [`UnixStream::write`].";
     }
 
     /// As [`UnixStream::send_with_fds`].
@@ -144,38 +118,7 @@ impl OwnedWriteHalf {
 #[derive(Debug)]
 pub struct ReuniteError(pub OwnedReadHalf, pub OwnedWriteHalf);
 
-impl fmt::Display for ReuniteError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("tried to reunite halves of different Unix streams")
-    }
-}
+error_message!(ReuniteError: "tried to reunite halves of different Unix streams");
 
-impl Error for ReuniteError {}
-
-impl AsyncReadRent for OwnedReadHalf {
-    fn read<B: IoBufMut>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
-        self.inner.read(buf)
-    }
-
-    fn pooled_receive(&self) -> Option<crate::net::RecvStream> {
-        self.inner.pooled_receive()
-    }
-}
-
-impl AsyncWriteRent for OwnedWriteHalf {
-    fn write<B: IoBuf>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
-        self.inner.write(buf)
-    }
-
-    fn flush(&mut self) -> impl Future<Output = io::Result<()>> {
-        std::future::ready(Ok(()))
-    }
-
-    fn shutdown(&mut self) -> impl Future<Output = io::Result<()>> {
-        self.inner.shutdown()
-    }
-
-    fn cut_short_mark(&self) -> CutShortMark {
-        AsyncWriteRent::cut_short_mark(&self.inner)
-    }
-}
+forward_rent_io!(read: OwnedReadHalf => inner);
+forward_rent_io!(write: OwnedWriteHalf => inner);

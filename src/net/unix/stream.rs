@@ -9,15 +9,12 @@
 use super::addr::{sock_addr, with_path};
 use super::{OwnedReadHalf, OwnedWriteHalf, SocketAddr, UCred};
 use crate::buf::{BufResult, BufRing, IoBuf, IoBufMut};
-use crate::io::{AsyncReadRent, AsyncWriteRent, CutShortMark};
 use crate::net::{RecvStream, TcpStream};
 use crate::op;
 use socket2::{Domain, SockRef, Socket, Type};
-use std::fmt;
-use std::future::Future;
 use std::io;
 use std::net::Shutdown;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 /// A Unix stream connection.
@@ -105,51 +102,25 @@ impl UnixStream {
         UnixStream { inner }
     }
 
-    /// As [`TcpStream::read`].
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`TcpStream::read`]: a dropped read that had taken bytes fails later reads rather
-    /// than leave a gap; one that had taken none loses nothing.
-    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        self.inner.read(buf).await
-    }
+    forward_stream_methods! {
+        inner;
 
-    /// As [`TcpStream::readv`].
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`read`](UnixStream::read).
-    pub async fn readv<B: IoBufMut>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-        self.inner.readv(bufs).await
-    }
+        /// As [`TcpStream::read`].
+        read => "As [`TcpStream::read`]: a dropped read that had taken bytes fails later reads rather \
+            than leave a gap; one that had taken none loses nothing.";
 
-    /// As [`TcpStream::write`].
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`TcpStream::write`]: a dropped write that had sent bytes fails later writes.
-    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        self.inner.write(buf).await
-    }
+        /// As [`TcpStream::readv`].
+        readv => "As [`read`](UnixStream::read).";
 
-    /// As [`TcpStream::write_all`].
-    ///
-    /// # Cancel safety
-    ///
-    /// Dropped after some bytes went out but not all, later writes fail (the peer has a cut-off
-    /// message).
-    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-        self.inner.write_all(buf).await
-    }
+        /// As [`TcpStream::write`].
+        write => "As [`TcpStream::write`]: a dropped write that had sent bytes fails later writes.";
 
-    /// As [`TcpStream::writev`].
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`write`](UnixStream::write).
-    pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-        self.inner.writev(bufs).await
+        /// As [`TcpStream::write_all`].
+        write_all => "Dropped after some bytes went out but not all, later writes fail (the peer has a cut-off \
+            message).";
+
+        /// As [`TcpStream::writev`].
+        writev => "As [`write`](UnixStream::write).";
     }
 
     /// Shuts down the reading side, the writing side (the peer reads end of stream once it has
@@ -268,53 +239,7 @@ fn no_room_for_fds() -> io::Error {
     )
 }
 
-impl AsRawFd for UnixStream {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.as_raw_fd()
-    }
-}
+socket_fd_impls!(UnixStream => inner, debug: local_addr, peer_addr);
 
-impl AsFd for UnixStream {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.as_fd()
-    }
-}
-
-impl fmt::Debug for UnixStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UnixStream")
-            .field("fd", &self.as_raw_fd())
-            .field("local_addr", &self.local_addr().ok())
-            .field("peer_addr", &self.peer_addr().ok())
-            .finish()
-    }
-}
-
-impl AsyncReadRent for UnixStream {
-    fn read<B: IoBufMut>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
-        self.inner.read(buf)
-    }
-
-    fn pooled_receive(&self) -> Option<crate::net::RecvStream> {
-        self.inner.pooled_receive()
-    }
-}
-
-impl AsyncWriteRent for UnixStream {
-    fn write<B: IoBuf>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
-        self.inner.write(buf)
-    }
-
-    /// A socket buffers nothing in user space.
-    fn flush(&mut self) -> impl Future<Output = io::Result<()>> {
-        std::future::ready(Ok(()))
-    }
-
-    fn shutdown(&mut self) -> impl Future<Output = io::Result<()>> {
-        self.inner.shutdown(Shutdown::Write)
-    }
-
-    fn cut_short_mark(&self) -> CutShortMark {
-        AsyncWriteRent::cut_short_mark(&self.inner)
-    }
-}
+forward_rent_io!(read: UnixStream => inner);
+forward_rent_io!(write: UnixStream => inner);

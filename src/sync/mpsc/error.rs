@@ -86,13 +86,7 @@ pub enum TryRecvError {
     Disconnected,
 }
 
-impl fmt::Display for TryRecvError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TryRecvError::Empty => f.write_str("receiving on an empty channel"),
-            TryRecvError::Disconnected => f.write_str("receiving on a closed channel"),
-        }
-    }
-}
-
-impl std::error::Error for TryRecvError {}
+error_message!(TryRecvError {
+    Empty => "receiving on an empty channel",
+    Disconnected => "receiving on a closed channel",
+});

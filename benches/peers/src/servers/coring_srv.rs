@@ -8,9 +8,12 @@
 use super::{
     print_stats, ready, responses, take_requests, Proto, ECHO_BUF, ENTRIES, HTTP_BUF, RESPONSE,
 };
+use crate::conn::{
+    coring_accept_loop, coring_echo, coring_echo_ring, coring_http, coring_listener,
+};
 use coring::buf::BufRing;
 use coring::io::BufReader;
-use coring::net::{ListenOptions, TcpListener, TcpStream};
+use coring::net::TcpStream;
 use std::io;
 
 /// Buffers in the ring (echo: 1024 × 16 KiB; http: 256 × 4 KiB).
@@ -50,9 +53,7 @@ pub fn run(proto: Proto, ring: bool, batch: bool, epoll: bool, pool: bool) {
     let runtime = builder
         .build()
         .unwrap_or_else(|err| panic!("coring runtime: {err}"));
-    let listener =
-        TcpListener::bind_with("127.0.0.1:0", &ListenOptions::new().backlog(4096)).expect("bind");
-    let port = listener.local_addr().expect("local_addr").port();
+    let (listener, port) = coring_listener();
     let (tx, mut rx) = coring::sync::mpsc::unbounded_channel::<()>();
     super::control_thread(move || {
         let _ = tx.send(());
@@ -73,31 +74,20 @@ pub fn run(proto: Proto, ring: bool, batch: bool, epoll: bool, pool: bool) {
             }
             BufRing::new(n, size).unwrap_or_else(|e| panic!("buffer ring: {e}"))
         });
-        coring::spawn(async move {
-            let mut incoming = listener.incoming();
-            while let Some(stream) = incoming.next().await {
-                let stream = match stream {
-                    Ok(stream) => stream,
-                    Err(err) => {
-                        eprintln!("coring accept: {err}");
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                match (proto, &buffers) {
-                    (Proto::Echo, None) if pool => coring::spawn(super::watch(echo_pool(stream))),
-                    (Proto::Http, None) if pool => coring::spawn(super::watch(http_pool(stream))),
-                    (Proto::Echo, None) => coring::spawn(super::watch(echo(stream))),
-                    (Proto::Echo, Some(ring)) => {
-                        coring::spawn(super::watch(echo_ring(stream, ring.clone())))
-                    }
-                    (Proto::Http, None) => coring::spawn(super::watch(http(stream))),
-                    (Proto::Http, Some(ring)) => {
-                        coring::spawn(super::watch(http_ring(stream, ring.clone())))
-                    }
-                };
-            }
-        });
+        coring::spawn(coring_accept_loop(listener, move |stream| {
+            match (proto, &buffers) {
+                (Proto::Echo, None) if pool => coring::spawn(super::watch(echo_pool(stream))),
+                (Proto::Http, None) if pool => coring::spawn(super::watch(http_pool(stream))),
+                (Proto::Echo, None) => coring::spawn(super::watch(coring_echo(stream))),
+                (Proto::Echo, Some(ring)) => {
+                    coring::spawn(super::watch(coring_echo_ring(stream, ring.clone())))
+                }
+                (Proto::Http, None) => coring::spawn(super::watch(coring_http(stream))),
+                (Proto::Http, Some(ring)) => {
+                    coring::spawn(super::watch(http_ring(stream, ring.clone())))
+                }
+            };
+        }));
         while rx.recv().await.is_some() {
             let stats = runtime.metrics();
             print_stats(&format!(
@@ -110,48 +100,6 @@ pub fn run(proto: Proto, ring: bool, batch: bool, epoll: bool, pool: bool) {
             ));
         }
     });
-}
-
-async fn echo(stream: TcpStream) -> io::Result<()> {
-    let mut buf = Vec::with_capacity(ECHO_BUF);
-    loop {
-        buf.clear();
-        let (n, b) = stream.read(buf).await;
-        if n? == 0 {
-            return Ok(());
-        }
-        let (written, b) = stream.write_all(b).await;
-        written?;
-        buf = b;
-    }
-}
-
-async fn echo_ring(stream: TcpStream, ring: BufRing) -> io::Result<()> {
-    let mut chunks = stream.recv_stream(&ring);
-    while let Some(chunk) = chunks.next().await {
-        // The chunk goes out as it is and back to the ring when the write returns it.
-        let (written, _chunk) = stream.write_all(chunk?).await;
-        written?;
-    }
-    Ok(())
-}
-
-async fn http(stream: TcpStream) -> io::Result<()> {
-    let mut buf = Vec::with_capacity(HTTP_BUF);
-    let mut pending = Vec::new();
-    loop {
-        buf.clear();
-        let (n, b) = stream.read(buf).await;
-        buf = b;
-        if n? == 0 {
-            return Ok(());
-        }
-        match take_requests(&mut pending, &buf)? {
-            0 => {}
-            1 => stream.write_all(RESPONSE).await.0?,
-            k => stream.write_all(responses(k)).await.0?,
-        }
-    }
 }
 
 async fn http_ring(stream: TcpStream, ring: BufRing) -> io::Result<()> {

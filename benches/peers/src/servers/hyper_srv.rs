@@ -24,14 +24,11 @@ async fn hello(_: Request<hyper::body::Incoming>) -> Result<Response<Full<Bytes>
 /// hyper on coring, one runtime on this thread.
 pub fn run_coring() {
     use coring::compat::hyper::{HyperIo, HyperTimer};
-    use coring::net::{ListenOptions, TcpListener};
     let runtime = coring::Builder::new()
         .entries(ENTRIES)
         .build()
         .unwrap_or_else(|err| panic!("coring runtime: {err}"));
-    let listener =
-        TcpListener::bind_with("127.0.0.1:0", &ListenOptions::new().backlog(4096)).expect("bind");
-    let port = listener.local_addr().expect("local_addr").port();
+    let (listener, port) = crate::conn::coring_listener();
     plain_control_thread();
     ready(port, &format!("hyper on coring {}", runtime.ring_mode()));
     runtime.block_on(async move {

@@ -1,9 +1,6 @@
-//! The servers: the same two protocols written for each runtime, as alike as their APIs allow.
-//!
-//! * echo: one task per connection, one buffer of [`ECHO_BUF`] bytes reused for every read,
-//!   whatever was read written back whole (`write_all`), `TCP_NODELAY` set.
-//! * http: one task per connection, a [`HTTP_BUF`]-byte read buffer; every complete request head
-//!   (up to `\r\n\r\n`) is answered with the fixed [`RESPONSE`]. No parsing beyond that.
+//! The servers: the same two protocols written for each runtime, as alike as their APIs allow
+//! (see `benches/harness/conn.rs`, which holds them for coring and tokio, shared with
+//! `benches/net`), one task per connection.
 //!
 //! Every server listens on 127.0.0.1 with a backlog of 4096 (glommio: its own `bind`, 1024),
 //! prints `READY port=N`, and answers each `mark` line on stdin with one `STATS` line (with
@@ -18,20 +15,14 @@ pub mod raw;
 pub mod tokio_srv;
 pub mod tokio_uring_srv;
 
+pub(crate) use crate::conn::{responses, take_requests, ECHO_BUF, HTTP_BUF, RESPONSE};
 pub(crate) use crate::serve::{control_thread, plain_control_thread, print_stats, ready};
 use std::io;
 use std::net::SocketAddr;
 
-/// Read buffer of every echo server (and buffer size of coring's buffer ring for echo).
-pub const ECHO_BUF: usize = 16 * 1024;
-/// Read buffer of the HTTP servers.
-pub const HTTP_BUF: usize = 4096;
-/// Longest request head accepted.
-pub const HEAD_MAX: usize = 8 * 1024;
 /// Submission queue entries, where a runtime lets one choose (coring, monoio, tokio-uring,
 /// glommio; compio's default is this already; the raw loop).
 pub const ENTRIES: u32 = 1024;
-pub const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nHello, world!";
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Proto {
@@ -102,54 +93,10 @@ pub fn std_listener() -> std::net::TcpListener {
     crate::serve::listen(SocketAddr::from(([127, 0, 0, 1], 0)), false)
 }
 
-/// Counts the complete request heads in `pending` + `data` and keeps the incomplete rest in
-/// `pending`. When `pending` is empty and `data` ends on a head (the usual case: one request per
-/// read), nothing is copied. A head longer than [`HEAD_MAX`] is `InvalidData`.
-pub fn take_requests(pending: &mut Vec<u8>, data: &[u8]) -> io::Result<usize> {
-    let (count, used) = if pending.is_empty() {
-        let (count, used) = count_heads(data);
-        pending.extend_from_slice(&data[used..]);
-        (count, 0)
-    } else {
-        pending.extend_from_slice(data);
-        count_heads(pending)
-    };
-    pending.drain(..used);
-    if pending.len() > HEAD_MAX {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "request head too long",
-        ));
-    }
-    Ok(count)
-}
-
-/// How many complete heads `data` starts with, and how many bytes they take.
-fn count_heads(data: &[u8]) -> (usize, usize) {
-    let mut start = 0;
-    let mut count = 0;
-    while let Some(end) = head_end(&data[start..]) {
-        start += end;
-        count += 1;
-    }
-    (count, start)
-}
-
-/// The length of the head at the start of `data`, through its blank line, if it is complete.
-fn head_end(data: &[u8]) -> Option<usize> {
-    data.windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|at| at + 4)
-}
-
-/// `k` responses back to back (`k` > 1 only when a client pipelines; wrk does not).
-pub fn responses(k: usize) -> Vec<u8> {
-    RESPONSE.repeat(k)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::conn::HEAD_MAX;
 
     #[test]
     fn heads_are_counted_across_reads() {

@@ -3,6 +3,7 @@
 //! drop the stream) under the runtime's own timeout of [`FETCH_TIMEOUT`].
 
 use super::{count, timed_out, Head, WgetArgs, BUF, FETCH_TIMEOUT, GET};
+use crate::conn::{fetch_coring, fetch_tokio};
 use crate::servers::ENTRIES;
 use std::io;
 use std::net::SocketAddr;
@@ -19,7 +20,7 @@ pub fn coring(args: &WgetArgs) {
                 coring::spawn(async move {
                     let mut buf = Vec::with_capacity(BUF);
                     loop {
-                        let fetch = fetch_coring(addr, buf);
+                        let fetch = fetch_coring(addr, GET, buf);
                         let (result, b) = match coring::time::timeout(FETCH_TIMEOUT, fetch).await {
                             Ok(done) => done,
                             Err(_) => (Err(timed_out()), Vec::with_capacity(BUF)),
@@ -34,27 +35,6 @@ pub fn coring(args: &WgetArgs) {
             let _ = task.await;
         }
     });
-}
-
-async fn fetch_coring(addr: SocketAddr, mut buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
-    let stream = match coring::net::TcpStream::connect(addr).await {
-        Ok(stream) => stream,
-        Err(err) => return (Err(err), buf),
-    };
-    if let (Err(err), _) = stream.write_all(GET).await {
-        return (Err(err), buf);
-    }
-    let mut head = Head::default();
-    loop {
-        buf.clear();
-        let (n, b) = stream.read(buf).await;
-        buf = b;
-        match n.and_then(|n| head.feed(&buf[..n])) {
-            Ok(true) => return (Ok(()), buf),
-            Ok(false) => {}
-            Err(err) => return (Err(err), buf),
-        }
-    }
 }
 
 /// [`coring`] with what a user writes: a `BufReader`, reading through the runtime's read pool.
@@ -116,7 +96,7 @@ pub fn tokio(args: &WgetArgs) {
                     let mut buf = vec![0u8; BUF];
                     loop {
                         let result =
-                            tokio::time::timeout(FETCH_TIMEOUT, fetch_tokio(addr, &mut buf))
+                            tokio::time::timeout(FETCH_TIMEOUT, fetch_tokio(addr, GET, &mut buf))
                                 .await
                                 .unwrap_or_else(|_| Err(timed_out()));
                         count(result);
@@ -128,19 +108,6 @@ pub fn tokio(args: &WgetArgs) {
             let _ = task.await;
         }
     });
-}
-
-async fn fetch_tokio(addr: SocketAddr, buf: &mut [u8]) -> io::Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    stream.write_all(GET).await?;
-    let mut head = Head::default();
-    loop {
-        let n = stream.read(buf).await?;
-        if head.feed(&buf[..n])? {
-            return Ok(());
-        }
-    }
 }
 
 pub fn monoio(args: &WgetArgs) {

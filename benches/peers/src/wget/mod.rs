@@ -12,6 +12,7 @@
 mod clients;
 mod raw;
 
+pub use crate::conn::Head;
 use crate::sys::Probe;
 use std::io::{self, Write as _};
 use std::net::SocketAddr;
@@ -24,8 +25,6 @@ pub const INFLIGHT: usize = 200;
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(2);
 /// Read buffer of a client.
 pub const BUF: usize = 4096;
-/// Longest response head accepted.
-pub const HEAD_MAX: usize = 8 * 1024;
 pub const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
 
 /// Completed fetches, failed ones (errors and timeouts), and timeouts alone.
@@ -126,39 +125,4 @@ pub fn count(result: io::Result<()>) {
 
 pub fn timed_out() -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, "fetch timed out")
-}
-
-/// Collects response bytes until the head is complete: `Ok(true)` when it is.
-#[derive(Default)]
-pub struct Head {
-    seen: Vec<u8>,
-}
-
-impl Head {
-    pub fn feed(&mut self, data: &[u8]) -> io::Result<bool> {
-        if data.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "connection closed before the response head",
-            ));
-        }
-        if self.seen.is_empty() && has_head_end(data) {
-            return Ok(true);
-        }
-        self.seen.extend_from_slice(data);
-        if has_head_end(&self.seen) {
-            return Ok(true);
-        }
-        if self.seen.len() > HEAD_MAX {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "response head too long",
-            ));
-        }
-        Ok(false)
-    }
-}
-
-fn has_head_end(data: &[u8]) -> bool {
-    data.windows(4).any(|w| w == b"\r\n\r\n")
 }
