@@ -117,17 +117,10 @@ fn take_waiting(scope: Scope) -> Vec<Waker> {
 /// waits with `waker`, so a scope's deadline can wake it (see the module docs). A waker already
 /// tracked for a scope is not added again, so a long wait costs one entry.
 pub(crate) fn track_waiting(waker: &Waker) {
-    if !in_scope() {
-        return;
-    }
-    ACTIVE.with(|active| {
-        let active = active.borrow();
-        if active.is_empty() {
-            return;
-        }
+    with_active(|active| {
         WAITING.with(|waiting| {
             let mut waiting = waiting.borrow_mut();
-            for scope in active.iter() {
+            for scope in active {
                 if !waiting
                     .iter()
                     .any(|(s, w)| s == scope && w.will_wake(waker))
@@ -142,14 +135,7 @@ pub(crate) fn track_waiting(waker: &Waker) {
 /// Records that the op just pushed to `driver`'s slot `index` belongs to the scopes being
 /// polled, if any (see the module docs).
 pub(crate) fn track(driver: &Rc<DriverCell>, index: usize) {
-    if !in_scope() {
-        return;
-    }
-    ACTIVE.with(|active| {
-        let active = active.borrow();
-        if active.is_empty() {
-            return;
-        }
+    with_active(|active| {
         let Some(user_data) = (match &*driver.borrow() {
             Driver::Uring(uring) => uring.user_data_of(index),
             Driver::Epoll(_) => None,
@@ -163,17 +149,27 @@ pub(crate) fn track(driver: &Rc<DriverCell>, index: usize) {
             if tracked.len() == tracked.capacity() && tracked.len() >= 8 {
                 tracked.retain(|(_, d, u)| d.upgrade().is_some_and(|d| is_live(&d.borrow(), *u)));
             }
-            for scope in active.iter() {
+            for scope in active {
                 tracked.push((*scope, Rc::downgrade(driver), user_data));
             }
         });
     });
 }
 
-/// Whether a scope is being polled on this thread (the ops' fast path: none is).
+/// Runs `f` with the scopes being polled on this thread, innermost last, if there are any.
+/// The ops' fast path is that there are none: one load of `DEPTH` decides it, and `ACTIVE` is
+/// not touched.
 #[inline]
-fn in_scope() -> bool {
-    DEPTH.with(Cell::get) != 0
+fn with_active(f: impl FnOnce(&[Scope])) {
+    if DEPTH.with(Cell::get) == 0 {
+        return;
+    }
+    ACTIVE.with(|active| {
+        let active = active.borrow();
+        if !active.is_empty() {
+            f(&active);
+        }
+    });
 }
 
 /// Marks the polls made while it lives as belonging to `scope`, and as cancelling (if

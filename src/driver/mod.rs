@@ -44,12 +44,11 @@ pub(crate) use uring::setup::{CompletionBatch, RingConfig};
 
 use crate::counters::Counters;
 use epoll::Epoll;
-use opcode::CqeResult;
 use std::cell::RefCell;
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::Arc;
-use std::task::{Poll, Waker};
+use std::task::Waker;
 use std::time::{Duration, Instant};
 use uring::Uring;
 
@@ -280,17 +279,6 @@ impl Driver {
             Driver::Uring(u) => u.shutdown_step(started, last_cancel),
             Driver::Epoll(e) => e.shutdown(started),
         }
-    }
-
-    /// See [`uring::slots::SlotTable::poll_result`].
-    #[inline]
-    pub(crate) fn poll_result(
-        &mut self,
-        index: usize,
-        waker: &Waker,
-        replaced: &mut Option<Waker>,
-    ) -> Poll<CqeResult> {
-        self.uring().slots_mut().poll_result(index, waker, replaced)
     }
 }
 

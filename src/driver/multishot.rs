@@ -4,7 +4,7 @@
 //! flagged `F_MORE` yields an item and leaves the op in flight.
 
 use super::cancel_scope;
-use super::op_future::{abandon, perform, poll_in_flight, prepare, OpState, Step};
+use super::op_future::{abandon, perform, poll_in_flight, start, OpState, Started, Step};
 use super::opcode::{unsupported_on_epoll, CqeResult, Multishot};
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -83,7 +83,10 @@ impl<T: Multishot> MultiOp<T> {
         } = &mut self.state
         {
             let polled = poll_in_flight(driver, *index, &mut self.cancel_sent, cx, |d, w, r| {
-                d.uring().poll_stream(*index, w, r)
+                let uring = d.uring();
+                let polled = uring.slots_mut().poll_stream(*index, w, r);
+                uring.count_rearm(&polled);
+                polled
             });
             return match polled {
                 Poll::Ready(Some((cqe, last))) => {
@@ -128,38 +131,27 @@ impl<T: Multishot> MultiOp<T> {
                 let cqe = CqeResult::from_error(cancel_scope::timed_out());
                 Poll::Ready(Some(f(&mut data, cqe)))
             }
-            OpState::Unsubmitted(mut data) => {
-                let driver = super::current();
-                if driver.borrow().is_readiness() {
-                    if let Err(err) = prepare(&driver, &data) {
-                        return Poll::Ready(Some(f(&mut data, CqeResult::from_error(err))));
-                    }
+            OpState::Unsubmitted(mut data) => match start(&mut data, true, cx.waker()) {
+                Started::Ready(driver) => {
                     self.state = OpState::Ready { driver, data };
-                    return self.poll_next(cx, f);
+                    self.poll_next(cx, f)
                 }
-                let pushed = driver
-                    .borrow_mut()
-                    .uring()
-                    .push(data.sqe(), true, cx.waker());
-                match pushed {
-                    Ok(index) => {
-                        cancel_scope::track(&driver, index);
-                        if self.max_waiting != u32::MAX {
-                            driver
-                                .borrow_mut()
-                                .uring()
-                                .limit_stream(index, self.max_waiting as usize);
-                        }
-                        self.state = OpState::InFlight {
-                            driver,
-                            index,
-                            data,
-                        };
-                        Poll::Pending
+                Started::InFlight(driver, index) => {
+                    if self.max_waiting != u32::MAX {
+                        driver
+                            .borrow_mut()
+                            .uring()
+                            .limit_stream(index, self.max_waiting as usize);
                     }
-                    Err(err) => Poll::Ready(Some(f(&mut data, CqeResult::from_error(err)))),
+                    self.state = OpState::InFlight {
+                        driver,
+                        index,
+                        data,
+                    };
+                    Poll::Pending
                 }
-            }
+                Started::Failed(err) => Poll::Ready(Some(f(&mut data, CqeResult::from_error(err)))),
+            },
             OpState::InFlight { .. } | OpState::Ready { .. } | OpState::Offloaded { .. } => {
                 unreachable!("coring: handled above")
             }

@@ -96,7 +96,7 @@ impl<T: Oneshot> Future for Op<T> {
         // unwinding drop abandons the data to the driver instead of freeing it under the kernel.
         if let OpState::InFlight { driver, index, .. } = &this.state {
             let polled = poll_in_flight(driver, *index, &mut this.cancel_sent, cx, |d, w, r| {
-                d.poll_result(*index, w, r)
+                d.uring().slots_mut().poll_result(*index, w, r)
             });
             let Poll::Ready(cqe) = polled else {
                 return Poll::Pending;
@@ -166,39 +166,28 @@ impl<T: Oneshot> Future for Op<T> {
             OpState::Unsubmitted(data) if cancel_scope::requested() => {
                 Poll::Ready(data.complete(CqeResult::from_error(cancel_scope::timed_out())))
             }
-            OpState::Unsubmitted(mut data) => {
-                let driver = super::current();
-                if driver.borrow().is_readiness() {
-                    if let Err(err) = prepare(&driver, &data) {
-                        return Poll::Ready(data.complete(CqeResult::from_error(err)));
-                    }
+            OpState::Unsubmitted(mut data) => match start(&mut data, false, cx.waker()) {
+                Started::Ready(driver) => {
                     this.state = OpState::Ready { driver, data };
-                    return Pin::new(this).poll(cx);
+                    Pin::new(this).poll(cx)
                 }
-                let pushed = driver
-                    .borrow_mut()
-                    .uring()
-                    .push(data.sqe(), false, cx.waker());
-                match pushed {
-                    Ok(index) => {
-                        cancel_scope::track(&driver, index);
-                        let done = std::mem::replace(
-                            &mut this.state,
-                            OpState::InFlight {
-                                driver,
-                                index,
-                                data,
-                            },
-                        );
-                        // `Done` owns nothing: skip the drop glue of the whole `OpState<T>` (a
-                        // call per submitted op) that a plain assignment would run.
-                        debug_assert!(matches!(done, OpState::Done));
-                        std::mem::forget(done);
-                        Poll::Pending
-                    }
-                    Err(err) => Poll::Ready(data.complete(CqeResult::from_error(err))),
+                Started::InFlight(driver, index) => {
+                    let done = std::mem::replace(
+                        &mut this.state,
+                        OpState::InFlight {
+                            driver,
+                            index,
+                            data,
+                        },
+                    );
+                    // `Done` owns nothing: skip the drop glue of the whole `OpState<T>` (a
+                    // call per submitted op) that a plain assignment would run.
+                    debug_assert!(matches!(done, OpState::Done));
+                    std::mem::forget(done);
+                    Poll::Pending
                 }
-            }
+                Started::Failed(err) => Poll::Ready(data.complete(CqeResult::from_error(err))),
+            },
             OpState::InFlight { .. } | OpState::Ready { .. } | OpState::Offloaded { .. } => {
                 unreachable!("coring: handled above")
             }
@@ -272,11 +261,47 @@ pub(super) fn poll_in_flight<R>(
     polled
 }
 
-/// Readiness backend, before an op's first attempt: see [`OpCode::blocking_fd`].
-pub(super) fn prepare<T: OpCode>(driver: &Rc<DriverCell>, data: &T) -> io::Result<()> {
-    match data.blocking_fd() {
-        Some(fd) => driver.borrow_mut().epoll().ensure_nonblocking(fd),
-        None => Ok(()),
+/// Where an op's first poll left it (see [`start`]).
+pub(super) enum Started {
+    /// Readiness backend: the op is to perform its syscall on this driver (its fd, if it has a
+    /// blocking one, was made non-blocking first).
+    Ready(Rc<DriverCell>),
+    /// io_uring: the entry is in slot `.1` of this driver's ring, and the op is tracked by the
+    /// cancel scopes being polled, if any.
+    InFlight(Rc<DriverCell>, usize),
+    /// The op never reached the kernel: the runtime is shutting down, the submission queue
+    /// stayed full (or `io_uring_enter` failed while making room), the ring is a fork child's
+    /// inheritance, or the fd could not be made non-blocking. The error is the op's result.
+    Failed(io::Error),
+}
+
+/// An op's first poll, the same for both op futures: picks the way the current runtime's
+/// backend runs ops and, on io_uring, pushes the op's entry (woken through `waker`).
+/// `multishot` says which kind of slot the op needs (see `lifecycle.rs`).
+#[inline]
+pub(super) fn start<T: OpCode>(data: &mut T, multishot: bool, waker: &Waker) -> Started {
+    let driver = super::current();
+    if driver.borrow().is_readiness() {
+        // Readiness backend, before an op's first attempt: see [`OpCode::blocking_fd`].
+        let prepared = match data.blocking_fd() {
+            Some(fd) => driver.borrow_mut().epoll().ensure_nonblocking(fd),
+            None => Ok(()),
+        };
+        return match prepared {
+            Ok(()) => Started::Ready(driver),
+            Err(err) => Started::Failed(err),
+        };
+    }
+    let pushed = driver
+        .borrow_mut()
+        .uring()
+        .push(data.sqe(), multishot, waker);
+    match pushed {
+        Ok(index) => {
+            cancel_scope::track(&driver, index);
+            Started::InFlight(driver, index)
+        }
+        Err(err) => Started::Failed(err),
     }
 }
 

@@ -1,14 +1,13 @@
 //! The io_uring backend's reaping: dispatching completions to slots, and shutdown.
 
 use super::super::opcode::{Abandoned, CqeResult};
-use super::super::{fork, Park};
+use super::super::{drain_eventfd, fork, Park};
 use super::slots::Reaped;
 use super::{
     msg_sent_target, Uring, CANCEL_TOKEN, DETACHED_TOKEN, LET_GO_AFTER, MSG_WAKE_TOKEN,
     SHUTDOWN_DEADLINE, WAKE_TOKEN,
 };
 use std::mem::ManuallyDrop;
-use std::os::fd::RawFd;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -219,10 +218,4 @@ impl Drop for Uring {
         // SAFETY: dropped once, here, and never used again.
         unsafe { ManuallyDrop::drop(&mut self.ring) };
     }
-}
-fn drain_eventfd(fd: RawFd) {
-    let mut value = 0u64;
-    // SAFETY: reads 8 bytes into a local u64; the eventfd is non-blocking, so an empty counter
-    // returns EAGAIN instead of blocking. The result only matters as "drained".
-    let _ = unsafe { libc::read(fd, (&raw mut value).cast(), 8) };
 }

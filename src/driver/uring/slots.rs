@@ -331,31 +331,25 @@ impl SlotTable {
 }
 
 impl Uring {
-    /// The slot table, for taking single-shot results (`SlotTable::poll_result`) without a
+    /// The slot table, for taking results (`SlotTable::poll_result`, `poll_stream`) without a
     /// pass-through here: the ring has nothing to add to that.
     #[inline]
     pub(crate) fn slots_mut(&mut self) -> &mut SlotTable {
         &mut self.slots
     }
 
-    /// Takes the next result of a multishot op; `true` with the result means it was the last.
-    /// A waker this replaces goes to `replaced`, as in [`SlotTable::poll_result`].
+    /// Counts a multishot op that `SlotTable::poll_stream` just said ended (`polled`) if its
+    /// owner will arm it again: the kernel ended it with a result that is neither a cancel nor
+    /// the end of the stream (say `ENOBUFS`: the buffer group ran dry). The
+    /// count shows how often a multishot op falls back to being re-armed one submission at a
+    /// time, which costs an SQE per re-arm where a healthy stream costs none.
     #[inline]
-    pub(crate) fn poll_stream(
-        &mut self,
-        index: usize,
-        waker: &Waker,
-        replaced: &mut Option<Waker>,
-    ) -> Poll<Option<(CqeResult, bool)>> {
-        let polled = self.slots.poll_stream(index, waker, replaced);
-        if let Poll::Ready(Some((cqe, true))) = &polled {
-            // The kernel ended the op with a result that is neither a cancel nor the end of the
-            // stream: its owner, still reading, arms it again.
+    pub(crate) fn count_rearm(&self, polled: &Poll<Option<(CqeResult, bool)>>) {
+        if let Poll::Ready(Some((cqe, true))) = polled {
             if !matches!(&cqe.result, Ok(0)) && !is_cancel(&cqe.result) {
                 self.counters.multishot_rearms.bump();
             }
         }
-        polled
     }
 
     /// The op's future was dropped: keep `data` until the final completion and cancel the op.
