@@ -5,7 +5,7 @@
 
 use super::heap::Heap;
 use crate::driver::op_future::Op;
-use crate::driver::opcode::{CqeResult, Oneshot, OpCode};
+use crate::driver::opcode::{CqeResult, OpCode};
 use crate::driver::opcode::{Interest, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
@@ -74,10 +74,4 @@ unsafe impl OpCode for Connect {
     }
 }
 
-impl Oneshot for Connect {
-    type Output = io::Result<()>;
-
-    fn complete(self, cqe: CqeResult) -> Self::Output {
-        cqe.result.map(drop)
-    }
-}
+super::unit_output!(Connect);

@@ -1,11 +1,10 @@
 //! `FSYNC`: flush a file's data (and, unless `DATASYNC`, its metadata) to the device.
 
 use crate::driver::op_future::Op;
-use crate::driver::opcode::{CqeResult, OpCode};
-use crate::driver::opcode::{Oneshot, Performed};
+use crate::driver::opcode::OpCode;
+use crate::driver::opcode::Performed;
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue, types::FsyncFlags};
-use std::io;
 
 pub(crate) struct Fsync {
     fd: SharedFd,
@@ -47,10 +46,4 @@ unsafe impl OpCode for Fsync {
     }
 }
 
-impl Oneshot for Fsync {
-    type Output = io::Result<()>;
-
-    fn complete(self, cqe: CqeResult) -> Self::Output {
-        cqe.result.map(drop)
-    }
-}
+super::unit_output!(Fsync);

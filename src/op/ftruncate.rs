@@ -1,11 +1,10 @@
 //! `FTRUNCATE` (Linux 6.9): set a file's length.
 
 use crate::driver::op_future::Op;
+use crate::driver::opcode::Performed;
 use crate::driver::opcode::{CqeResult, OpCode};
-use crate::driver::opcode::{Oneshot, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
-use std::io;
 
 pub(crate) struct Ftruncate {
     fd: SharedFd,
@@ -37,10 +36,4 @@ unsafe impl OpCode for Ftruncate {
     }
 }
 
-impl Oneshot for Ftruncate {
-    type Output = io::Result<()>;
-
-    fn complete(self, cqe: CqeResult) -> Self::Output {
-        cqe.result.map(drop)
-    }
-}
+super::unit_output!(Ftruncate);

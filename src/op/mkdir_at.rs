@@ -2,11 +2,10 @@
 
 use super::path::OwnedPath;
 use crate::driver::op_future::Op;
-use crate::driver::opcode::{CqeResult, OpCode};
-use crate::driver::opcode::{Oneshot, Performed};
+use crate::driver::opcode::OpCode;
+use crate::driver::opcode::Performed;
 use io_uring::{opcode, squeue, types};
 use std::ffi::CString;
-use std::io;
 
 pub(crate) struct MkDirAt {
     path: OwnedPath,
@@ -38,10 +37,4 @@ unsafe impl OpCode for MkDirAt {
     }
 }
 
-impl Oneshot for MkDirAt {
-    type Output = io::Result<()>;
-
-    fn complete(self, cqe: CqeResult) -> Self::Output {
-        cqe.result.map(drop)
-    }
-}
+super::unit_output!(MkDirAt);

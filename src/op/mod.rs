@@ -1,6 +1,22 @@
 //! One opcode per file: the data an operation owns while the kernel works on it, and its
 //! `unsafe impl OpCode` saying why the pointers in its entry stay valid.
 
+/// `impl Oneshot` for ops whose only outcome is success or an errno: the count a successful
+/// completion carries (zero for all of these) means nothing to the caller, and no buffer comes
+/// back, so the output is `io::Result<()>`. Declared before the `mod`s so they can use it.
+macro_rules! unit_output {
+    ($op:ty) => {
+        impl $crate::driver::opcode::Oneshot for $op {
+            type Output = std::io::Result<()>;
+
+            fn complete(self, cqe: $crate::driver::opcode::CqeResult) -> Self::Output {
+                cqe.result.map(drop)
+            }
+        }
+    };
+}
+use unit_output;
+
 pub(crate) mod accept;
 pub(crate) mod accept_multi;
 pub(crate) mod close;

@@ -1,10 +1,9 @@
 //! `NOP`: a ring round trip that does nothing; used to measure the runtime's own overhead.
 
 use crate::driver::op_future::Op;
+use crate::driver::opcode::Performed;
 use crate::driver::opcode::{CqeResult, OpCode};
-use crate::driver::opcode::{Oneshot, Performed};
 use io_uring::{opcode, squeue};
-use std::io;
 
 pub(crate) struct Nop;
 
@@ -19,13 +18,7 @@ unsafe impl OpCode for Nop {
     }
 }
 
-impl Oneshot for Nop {
-    type Output = io::Result<()>;
-
-    fn complete(self, cqe: CqeResult) -> io::Result<()> {
-        cqe.result.map(drop)
-    }
-}
+super::unit_output!(Nop);
 
 /// One no-op through the ring: submitted with the loop's batch, completed by the kernel.
 pub(crate) fn nop() -> Op<Nop> {

@@ -1,11 +1,10 @@
 //! `SHUTDOWN`: shut down one or both directions of a connected socket.
 
 use crate::driver::op_future::Op;
-use crate::driver::opcode::{CqeResult, Oneshot, OpCode};
+use crate::driver::opcode::OpCode;
 use crate::driver::opcode::{Interest, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
-use std::io;
 use std::net::Shutdown as How;
 
 pub(crate) struct Shutdown {
@@ -42,10 +41,4 @@ unsafe impl OpCode for Shutdown {
     }
 }
 
-impl Oneshot for Shutdown {
-    type Output = io::Result<()>;
-
-    fn complete(self, cqe: CqeResult) -> Self::Output {
-        cqe.result.map(drop)
-    }
-}
+super::unit_output!(Shutdown);
