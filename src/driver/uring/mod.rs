@@ -28,6 +28,7 @@
 //! The driver knows nothing of tasks or timers: it is told when to park and for how long.
 
 mod enter;
+mod msg_ring;
 mod reap;
 mod register;
 pub(super) mod setup;
@@ -45,6 +46,9 @@ use super::Park;
 use crate::counters::Counters;
 use enter::EnterFd;
 use io_uring::{opcode, squeue, types, EnterFlags, IoUring};
+use msg_ring::msg_sent_target;
+#[cfg(test)]
+use msg_ring::msg_sent_user_data;
 use setup::{CompletionBatch, RingConfig, RingMode};
 #[cfg(feature = "fault-injection")]
 use slots::Reaped;
@@ -193,76 +197,6 @@ impl Uring {
             return Err(io::Error::other("coring: the runtime is shutting down"));
         }
         self.push_entry(&entry.user_data(DETACHED_TOKEN))
-    }
-
-    /// The ring's fd, for other rings to post wake-ups to with `MSG_RING`.
-    pub(crate) fn ring_fd(&self) -> RawFd {
-        use std::os::fd::AsRawFd;
-        self.ring.as_raw_fd()
-    }
-
-    /// Posts a wake-up completion on another ring with `MSG_RING`. The target gets a completion
-    /// straight into its queue: no eventfd read on its side.
-    ///
-    /// `target_id` names the target for the fallback: if the kernel refuses the message (an
-    /// error completion, say `ENOMEM` or `EOVERFLOW`), the caller must wake the target through
-    /// its eventfd instead. The kernel issues `MSG_RING` as this call submits it, so a refusal
-    /// is an `Err` here; so is a submit the kernel put off (`EBUSY`, `EAGAIN`), whose refusal
-    /// would come later, from [`Uring::take_failed_wakes`] when this ring next reaps.
-    ///
-    /// An SQPOLL ring sends none (an `Err`, so the caller writes the eventfd): its kernel
-    /// thread submits the message after this call returns, so a refusal would only be seen
-    /// when this thread next reaps, which it may never do (its `block_on` returning).
-    pub(crate) fn push_msg_ring(&mut self, target_ring: RawFd, target_id: usize) -> io::Result<()> {
-        if self.shut_down {
-            return Err(io::Error::other("coring: the runtime is shutting down"));
-        }
-        if self.mode == RingMode::SqPoll {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "coring: an SQPOLL ring wakes other rings through their eventfd",
-            ));
-        }
-        // A scripted refusal: a target that is no ring, which the kernel itself fails.
-        #[cfg(feature = "fault-injection")]
-        let target_ring = if faults::take_failed_msg_ring() {
-            -1
-        } else {
-            target_ring
-        };
-        let entry = opcode::MsgRingData::new(types::Fd(target_ring), 0, MSG_WAKE_TOKEN, None)
-            .build()
-            .flags(squeue::Flags::SKIP_SUCCESS);
-        self.push_entry(&entry.user_data(msg_sent_user_data(target_id)))?;
-        self.counters.msg_ring_sent.bump();
-        // Submit now: the waking task may keep this core busy for a long time, or this thread
-        // may be about to block outside the loop (joining workers). A submit-only enter is one
-        // syscall, like the eventfd write it replaces, and also carries anything else queued.
-        self.enter(Park::NoWait)?;
-        let mut sq = self.ring.submission();
-        sq.sync();
-        if !sq.is_empty() {
-            // The kernel put the submit off (`EBUSY`, `EAGAIN`): a refusal would come only with
-            // a later one, perhaps the last this thread makes. The eventfd wakes the target now;
-            // the message, if it goes out later, is one more harmless wake-up.
-            return Err(io::Error::other(
-                "coring: the MSG_RING wake-up was not submitted",
-            ));
-        }
-        drop(sq);
-        // A refusal is already in the completion queue. It must be acted on now: this thread may
-        // never reap again (its `block_on` returning, its runtime shutting down), and the target
-        // would sleep on. Only a non-empty queue costs a reap (successes post nothing here).
-        if !self.ring.completion().is_empty() {
-            self.dispatch();
-            if let Some(at) = self.failed_wakes.iter().position(|&id| id == target_id) {
-                self.failed_wakes.swap_remove(at);
-                return Err(io::Error::other(
-                    "coring: the kernel refused a MSG_RING wake-up",
-                ));
-            }
-        }
-        Ok(())
     }
 
     /// Arms a multishot poll on `fd` (an eventfd other threads write to wake this ring).
@@ -443,16 +377,6 @@ impl Uring {
         // Queued entries are valid until their completion (the OpCode contract).
         unsafe { self.enter_fd.enter(to_submit, want, flags, arg, arg_size) }
     }
-}
-
-/// The `user_data` of a `MSG_RING` wake-up sent to the runtime with id `target_id`.
-fn msg_sent_user_data(target_id: usize) -> u64 {
-    MSG_SENT_TAG | (target_id as u64 & !MSG_SENT_MASK)
-}
-
-/// The target's id, if `user_data` is that of a `MSG_RING` wake-up this ring sent.
-fn msg_sent_target(user_data: u64) -> Option<usize> {
-    (user_data & MSG_SENT_MASK == MSG_SENT_TAG).then_some((user_data & !MSG_SENT_MASK) as usize)
 }
 
 /// The general timeout of a batched wait that has no timer to wait for (see
