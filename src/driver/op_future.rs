@@ -14,6 +14,24 @@
 //!
 //! The states, the readiness-backend attempt and the hand-over of dropped data are shared with
 //! [`MultiOp`](super::multishot::MultiOp) (`multishot.rs`).
+//!
+//! # Why the data stays in the future while in flight
+//!
+//! The data stays in the future (`OpState::InFlight`) and moves to the driver's slot only if
+//! the future is dropped first (`abandon`), which is rare; tokio-uring does the same with its
+//! `Ignored` lifecycle state. The slot holds only the waker and the result. The common path (push, one
+//! poll that finds the result, complete) therefore moves the data zero times and allocates
+//! nothing: the boxing into `dyn Abandoned` happens only on drop. The price is that the
+//! future must not free the data while in flight in any path, including a panic during its
+//! own poll, which is why every in-flight path borrows the data rather than moving it out
+//! until the result is in hand.
+//!
+//! # Cancel-on-drop
+//!
+//! `Drop` for an in-flight op hands the data to the slot and pushes an `ASYNC_CANCEL` (see
+//! `SlotTable::abandon`); the cancel goes out with the next turn's batch, the kernel answers
+//! both, and the slot disposes of whatever the op produced and frees the data at the final
+//! completion. A drop never blocks and never waits for the kernel.
 
 use super::opcode::{Abandoned, CqeResult, Oneshot, OpCode, Performed};
 use super::{cancel_scope, Driver, DriverCell};
@@ -51,6 +69,7 @@ pub(super) enum OpState<T> {
     Ready {
         /// The runtime whose epoll instance wakes the op when its fd is ready.
         driver: Rc<DriverCell>,
+        /// Read and written by the op's own syscall, only during a poll.
         data: T,
     },
     /// Readiness backend: the op's call runs on the blocking pool, on pointers into `data`.
@@ -69,6 +88,7 @@ pub(super) enum OpState<T> {
 
 /// A single-shot operation as a future. See the module docs.
 pub(crate) struct Op<T: Oneshot> {
+    /// Where the op is; see [`OpState`].
     state: OpState<T>,
     /// A cancelling scope asked the kernel to cancel this op (see `cancel_scope.rs`).
     cancel_sent: bool,
@@ -199,7 +219,8 @@ impl<T: Oneshot> Future for Op<T> {
 impl<T: Oneshot> Drop for Op<T> {
     fn drop(&mut self) {
         // The common case, an op that completed: nothing to hand over, and no need to move the
-        // whole state out to find that out.
+        // whole state out to find that out. An unsubmitted op's data was never seen by the
+        // kernel and drops here as plain memory.
         if matches!(self.state, OpState::Done | OpState::Unsubmitted(_)) {
             return;
         }
@@ -212,6 +233,8 @@ impl<T: Oneshot> Drop for Op<T> {
                 data.abandoned(&Rc::downgrade(&driver));
                 abandon(&driver, index, Box::new(data));
             }
+            // Readiness backend, a file call on the blocking pool: the pool thread holds
+            // pointers into `data` until the call returns, just as the kernel would.
             OpState::Offloaded {
                 driver,
                 mut data,
@@ -307,6 +330,7 @@ pub(super) fn start<T: OpCode>(data: &mut T, multishot: bool, waker: &Waker) -> 
 
 /// What one readiness-backend attempt at an op came to.
 pub(super) enum Step {
+    /// The syscall ran (or the op was refused): its result, shaped as a completion.
     Done(CqeResult),
     /// Waiting for readiness, with the waker registered.
     Pending,
