@@ -4,7 +4,8 @@
 //! `socklen_t` beside it, both owned by the op. The new socket is created with `SOCK_CLOEXEC`.
 //! If the future is dropped and the accept completes anyway (the cancel lost the race), the new
 //! fd is kept on the listener for its next accept (see `keep.rs`); the listener's queue closes
-//! it if nobody takes it, so a cancelled accept never leaks or loses a connection (hazard H5).
+//! it if nobody takes it, so a cancelled accept never leaks or loses a connection (hazard H5 in
+//! `docs/HAZARDS.md`).
 //!
 //! The op is generic over the peer address it returns ([`PeerAddr`]): TCP wants an IPv4/IPv6
 //! `SocketAddr`, a Unix listener the raw `SockAddr` (a path, an abstract name, or unnamed).
