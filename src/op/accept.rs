@@ -25,12 +25,16 @@ use std::os::fd::{FromRawFd, OwnedFd};
 
 /// Where the kernel writes the peer's address.
 struct PeerStorage {
+    /// Room for any address family; the kernel writes the peer's address here.
     storage: SockAddrStorage,
+    /// In: the room (`storage`'s size); out: the address's length, which the kernel writes.
     len: libc::socklen_t,
 }
 
 /// The address type an accept hands back, made from the address the kernel wrote.
 pub(crate) trait PeerAddr: Sized + 'static {
+    /// The accepted peer's address as the caller wants it; an error only for an address the
+    /// type cannot hold (an IP listener's peer is always IP, so in practice never).
     fn from_sock_addr(addr: SockAddr) -> io::Result<Self>;
 }
 
@@ -51,9 +55,14 @@ impl PeerAddr for SockAddr {
     }
 }
 
+/// An accept's data: the listener and where the kernel writes the peer's address.
 pub(crate) struct Accept<A = SocketAddr> {
+    /// The listening socket, kept open until the final completion.
     fd: SharedFd,
+    /// Written by the kernel; read once, after the final completion (`peer`).
     addr: Heap<PeerStorage>,
+    /// The address type `complete` returns. `fn() -> A`: the op holds no `A`, so neither `A`'s
+    /// auto traits nor its drop glue bear on the op's.
     peer: PhantomData<fn() -> A>,
     /// Where a connection accepted after the future was dropped goes.
     keep: KeepWatch<Connection>,

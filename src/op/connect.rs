@@ -12,8 +12,13 @@ use io_uring::{opcode, squeue};
 use socket2::SockAddr;
 use std::io;
 
+/// A connect's data: the socket and the peer's address.
 pub(crate) struct Connect {
+    /// Keeps the socket's number this socket's until the op data is dropped, after the final
+    /// completion, however early its owner drops its own handle.
     fd: SharedFd,
+    /// Read by the kernel until the completion, which for TCP comes after the handshake: the
+    /// kernel may read it again then, long after the submission.
     addr: Heap<SockAddr>,
     /// Readiness backend: the connect was started and is in progress.
     started: bool,

@@ -7,8 +7,12 @@ use crate::driver::opcode::Performed;
 use io_uring::{opcode, squeue, types};
 use std::ffi::CString;
 
+/// A mkdirat's data: the path the kernel reads, relative to the working directory.
 pub(crate) struct MkDirAt {
+    /// Read by the kernel when it consumes the entry (at the turn's enter, after the push
+    /// returned); kept to the final completion like all op data.
     path: OwnedPath,
+    /// Permission bits, before the process's umask.
     mode: libc::mode_t,
 }
 

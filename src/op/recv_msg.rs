@@ -15,13 +15,22 @@ use io_uring::{opcode, squeue};
 use socket2::{SockAddr, SockAddrStorage};
 use std::net::SocketAddr;
 
+/// A scattered receive's data.
 pub(crate) struct RecvMsg<B> {
+    /// Keeps the socket's number this socket's until the op data is dropped, after the final
+    /// completion, however early its owner drops its own handle.
     fd: SharedFd,
+    /// The kernel's until the final completion; `complete` marks each initialized as far as
+    /// the bytes reached, in order, and hands them all back.
     bufs: Vec<B>,
     /// One entry per buffer; the Vec's heap array is what `msg.msg_iov` points at.
     iovecs: Vec<libc::iovec>,
+    /// Where the kernel writes the sender's address (`recv_from`).
     name: Heap<SockAddrStorage>,
+    /// The header the entry points at; its pointers go into `iovecs` and `name`, and its
+    /// `msg_namelen` is written by the kernel.
     msg: Heap<libc::msghdr>,
+    /// What becomes of a datagram (or stream bytes) taken after the future was dropped.
     leftover: Leftover,
 }
 

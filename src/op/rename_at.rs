@@ -7,8 +7,11 @@ use crate::driver::opcode::Performed;
 use io_uring::{opcode, squeue, types};
 use std::ffi::CString;
 
+/// A renameat's data: both paths, relative to the working directory.
 pub(crate) struct RenameAt {
+    /// The existing name; read by the kernel until the completion.
     from: OwnedPath,
+    /// The new name, replaced atomically if it exists; read by the kernel until the completion.
     to: OwnedPath,
 }
 

@@ -22,8 +22,12 @@ const RECORD: usize = 128;
 const RECORDS: usize = 16;
 
 pub(crate) struct SignalRead {
+    /// The process's signalfd: never closed, so a raw number is enough.
     fd: RawFd,
+    /// Room for `RECORDS` `signalfd_siginfo` records; the kernel's until the final completion.
     buf: Heap<[u8; RECORD * RECORDS]>,
+    /// Where the signals an abandoned read took go (the registry in `signal.rs`), called from
+    /// `Drop` outside the driver's borrow.
     on_lost: fn(Vec<i32>),
     /// What an abandoned read took, once its final completion came; for `on_lost` on drop.
     lost: Option<Vec<i32>>,

@@ -7,8 +7,12 @@ use crate::driver::opcode::Performed;
 use io_uring::{opcode, squeue, types};
 use std::ffi::CString;
 
+/// An unlinkat's data: the path the kernel reads, relative to the working directory.
 pub(crate) struct UnlinkAt {
+    /// Read by the kernel when it consumes the entry (at the turn's enter, after the push
+    /// returned); kept to the final completion like all op data.
     path: OwnedPath,
+    /// `AT_REMOVEDIR` to remove an empty directory (`rmdir`), 0 for anything else.
     flags: i32,
 }
 
