@@ -114,6 +114,8 @@ impl<T: Multishot> MultiOp<T> {
             });
             return match polled {
                 Poll::Ready(Some((cqe, last))) => {
+                    // Only the last result can be the cancel's `ECANCELED`; items before it are
+                    // real results and pass as they are.
                     let cqe = if self.cancel_sent && last {
                         cancel_scope::after_cancel(cqe)
                     } else {
@@ -132,6 +134,7 @@ impl<T: Multishot> MultiOp<T> {
                 Poll::Pending => Poll::Pending,
             };
         }
+        // Readiness backend: one syscall per poll stands in for one kernel completion.
         if let OpState::Ready { driver, data } = &mut self.state {
             let cqe = if self.stop.get() {
                 CqeResult::from_raw(-libc::ECANCELED, 0)

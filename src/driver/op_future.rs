@@ -110,6 +110,9 @@ impl<T: Oneshot> Op<T> {
 impl<T: Oneshot> Future for Op<T> {
     type Output = T::Output;
 
+    /// The states are tested in order of how often a poll finds them: in flight (every poll
+    /// after the first on io_uring), offloaded and ready (epoll), then the first poll. Each arm
+    /// moves the data out of the state only once its result is in hand.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
         let this = self.get_mut();
         // In flight, the data stays in `self` while the driver is asked: if anything panics, the
@@ -125,6 +128,8 @@ impl<T: Oneshot> Future for Op<T> {
             else {
                 unreachable!("coring: an operation's state changed while it was polled")
             };
+            // Only an op a scope cancelled turns `ECANCELED` into `TimedOut`: a cancel from
+            // elsewhere (a shutdown) stays the kernel's error.
             let cqe = if this.cancel_sent {
                 cancel_scope::after_cancel(cqe)
             } else {
@@ -183,6 +188,8 @@ impl<T: Oneshot> Future for Op<T> {
             return Poll::Ready(data.complete(cqe));
         }
         match std::mem::replace(&mut this.state, OpState::Done) {
+            // A cancelling scope stops an op before the kernel sees it: nothing happened, so
+            // `TimedOut` without a kernel answer (`reached_the_kernel` is false for it).
             OpState::Unsubmitted(data) if cancel_scope::requested() => {
                 Poll::Ready(data.complete(CqeResult::from_error(cancel_scope::timed_out())))
             }

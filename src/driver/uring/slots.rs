@@ -216,6 +216,8 @@ impl SlotTable {
         else {
             unreachable!("coring driver: a multishot op polled a slot of another kind")
         };
+        // Results come out in the kernel's order; the slot goes with the last one, so the
+        // stream's final poll both delivers it and releases the slot.
         match ready.pop_front() {
             Some(cqe) => {
                 let last = *finished && ready.is_empty();
@@ -247,6 +249,8 @@ impl SlotTable {
         };
         let user_data = slot.user_data(index);
         let (cancel, waker) = match &mut slot.lifecycle {
+            // Completed but untaken (the future was dropped between the completion and its next
+            // poll): the result still needs disposing of (an accepted fd, bytes that moved).
             Lifecycle::Completed(cqe) => {
                 data.dispose(cqe);
                 self.slots.remove(index);
@@ -268,6 +272,8 @@ impl SlotTable {
                 }
                 (Some(user_data), waker)
             }
+            // A zero-copy send with its result (`partial`) sent its bytes: nothing to cancel,
+            // only the notification to wait for, whose buffer the slot now keeps.
             Lifecycle::Pending { partial, waker } => {
                 let cancel = match partial.take() {
                     Some(cqe) => {
