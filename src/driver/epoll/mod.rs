@@ -303,6 +303,8 @@ impl Epoll {
             return Err(fork::inherited_error());
         }
         self.reap_orphans();
+        // Wakers already collected (a `forget` woke an fd's waiters) must not wait for an
+        // event that may never come: poll without sleeping.
         let timeout = if !self.woken.is_empty() {
             0
         } else if !self.orphans.is_empty() {
@@ -354,6 +356,7 @@ impl Epoll {
             let Some(waiters) = self.fds.get_mut(key as usize) else {
                 continue;
             };
+            // A hang-up or error wakes both directions: each op's syscall then reports it.
             let hup = (libc::EPOLLHUP | libc::EPOLLERR) as u32;
             if flags & ((libc::EPOLLRDHUP as u32) | hup) != 0 {
                 waiters.read_closed = true;
