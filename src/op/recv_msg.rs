@@ -67,6 +67,8 @@ fn sender(name: &mut Heap<SockAddrStorage>, msg: &Heap<libc::msghdr>) -> Option<
 // All of it lives until `complete` or until the driver drops the abandoned op after its final
 // completion. The socket is kept open by the `SharedFd` clone in `self.fd` for as long.
 unsafe impl<B: IoBufMut> OpCode for RecvMsg<B> {
+    /// Fills in the header and the iovecs the entry points at. `iovecs` was made with room for
+    /// every buffer, so this never reallocates the array; nothing here moves once submitted.
     fn sqe(&mut self) -> squeue::Entry {
         self.iovecs.clear();
         self.iovecs.extend(
@@ -90,6 +92,7 @@ unsafe impl<B: IoBufMut> OpCode for RecvMsg<B> {
 
     fn perform(&mut self) -> Performed {
         // The entry is not submitted: building it fills in the message header recvmsg reads.
+        // Rebuilt for every attempt: a failed one may have left the kernel's `msg_namelen`.
         let _ = self.sqe();
         super::recvmsg_now(&self.fd, self.msg.as_ptr(), 0)
     }

@@ -84,6 +84,10 @@ pub(crate) fn send_msg_with_fds<B: IoBuf>(
 // until `complete` or until the driver drops the abandoned op after its final completion. The
 // socket is kept open by the `SharedFd` clone in `self.fd` for as long.
 unsafe impl<B: IoBuf> OpCode for SendMsg<B> {
+    /// Fills in the header and the iovecs the entry points at. `iovecs` was made with room for
+    /// every buffer, so this never reallocates the array; nothing here moves once submitted.
+    /// Each iovec covers a buffer's initialized bytes only: the rest may be uninitialized
+    /// memory, which must never go out on the wire.
     fn sqe(&mut self) -> squeue::Entry {
         self.iovecs.clear();
         self.iovecs
@@ -98,6 +102,7 @@ unsafe impl<B: IoBuf> OpCode for SendMsg<B> {
             }
             None => (std::ptr::null_mut(), 0),
         };
+        // `get_mut`: the header is ours until submitted (the kernel has not seen this entry).
         let msg = self.msg.get_mut();
         msg.msg_name = name;
         msg.msg_namelen = namelen;
