@@ -18,7 +18,8 @@ use std::os::fd::RawFd;
 
 /// The size of one `struct signalfd_siginfo`.
 const RECORD: usize = 128;
-/// Records taken by one read.
+/// Records taken by one read. Signals beyond them stay queued in the signalfd for the next
+/// read, so this bounds the buffer (2 KiB per read in flight), not what is delivered.
 const RECORDS: usize = 16;
 
 pub(crate) struct SignalRead {
