@@ -2,7 +2,7 @@
 //!
 //! Every op on a socket holds a clone, so a socket dropped by its owner while a read is in flight
 //! (say, a cancelled accept or recv) is closed only after the kernel has finished with that read;
-//! the fd number cannot be reused under the kernel's feet (hazard H10).
+//! the fd number cannot be reused under the kernel's feet (hazard H10 in `docs/HAZARDS.md`).
 
 use io_uring::types;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};

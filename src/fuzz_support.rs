@@ -107,7 +107,7 @@ impl Slots {
         self.table.insert(multishot, waker)
     }
 
-    /// A single-shot op polled again (`SlotTable::poll_result`, as `Driver::poll_result` calls it).
+    /// A single-shot op polled again (`SlotTable::poll_result`, as `Op::poll` calls it).
     pub fn poll_result(&mut self, index: usize, waker: &Waker) -> Poll<Cqe> {
         let mut replaced = None;
         self.table
@@ -115,7 +115,7 @@ impl Slots {
             .map(|cqe| Cqe::from_result(&cqe))
     }
 
-    /// A multishot op polled again (`Uring::poll_stream`): the next result and whether it was
+    /// A multishot op polled again (`SlotTable::poll_stream`): the next result and whether it was
     /// the last, `None` once the stream ended.
     pub fn poll_stream(&mut self, index: usize, waker: &Waker) -> Poll<Option<(Cqe, bool)>> {
         let mut replaced = None;

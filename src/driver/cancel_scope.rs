@@ -22,6 +22,27 @@
 //! inner ones too.
 //!
 //! `time::timeout_op` is the public face.
+//!
+//! # The per-thread state, and who touches it
+//!
+//! | key         | pushed / set by                 | read / emptied by                          |
+//! |-------------|---------------------------------|--------------------------------------------|
+//! | `CANCELLING`| [`Enter::new`] (restored by its drop) | every op's poll ([`requested`])      |
+//! | `DEPTH`     | [`Enter`]                       | [`track`], [`track_waiting`] (fast exit)   |
+//! | `ACTIVE`    | [`Enter`]                       | [`track`], [`track_waiting`]               |
+//! | `TRACKED`   | [`track`] (io_uring push)       | [`Scope::cancel_all`]; pruned by [`track`] |
+//! | `WAITING`   | [`track_waiting`] (epoll wait)  | [`Scope::cancel_all`], [`Scope::forget`]   |
+//!
+//! All of it is thread-local and none of it is borrowed across a poll or a wake, so a scope's
+//! future may be polled inside another's without a `RefCell` conflict.
+//!
+//! # Why the cancelled op is still awaited
+//!
+//! A cancel is a request, and the op may already have done its work: bytes read into the
+//! buffer, a connection accepted, a datagram taken off the socket. Dropping the future would
+//! hand that to the op's `dispose`, which can only close the fd or recycle the buffer; the
+//! data is lost to the caller. Awaiting the final completion instead returns it: the caller
+//! sees `Ok(n)` if the op won the race, `TimedOut` if the cancel did.
 
 use super::opcode::CqeResult;
 use super::{Driver, DriverCell};
@@ -32,6 +53,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Waker;
 
 thread_local! {
+    /// Whether the poll now running is inside a scope whose deadline passed (this one or an
+    /// enclosing one): ops check it on every poll, so it is a plain `Cell<bool>`.
     static CANCELLING: Cell<bool> = const { Cell::new(false) };
     /// How many scopes are being polled (`ACTIVE`'s length): a key with no destructor, so the
     /// check every op makes outside any scope is one thread-local load, not a `RefCell<Vec>`
@@ -45,7 +68,8 @@ thread_local! {
     static WAITING: RefCell<Vec<(Scope, Waker)>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Whether ops polled now should be cancelled (and still awaited).
+/// Whether ops polled now should be cancelled (and still awaited). An unsubmitted op then
+/// completes at once with [`timed_out`]; an in-flight one sends its cancel (once) and waits.
 pub(crate) fn requested() -> bool {
     CANCELLING.with(Cell::get)
 }
@@ -57,6 +81,7 @@ pub(crate) fn requested() -> bool {
 pub(crate) struct Scope(u64);
 
 impl Scope {
+    /// A fresh identity, from a process-wide counter (a `u64` never wraps in practice).
     pub(crate) fn new() -> Scope {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         Scope(NEXT.fetch_add(1, Ordering::Relaxed))
@@ -117,17 +142,10 @@ fn take_waiting(scope: Scope) -> Vec<Waker> {
 /// waits with `waker`, so a scope's deadline can wake it (see the module docs). A waker already
 /// tracked for a scope is not added again, so a long wait costs one entry.
 pub(crate) fn track_waiting(waker: &Waker) {
-    if !in_scope() {
-        return;
-    }
-    ACTIVE.with(|active| {
-        let active = active.borrow();
-        if active.is_empty() {
-            return;
-        }
+    with_active(|active| {
         WAITING.with(|waiting| {
             let mut waiting = waiting.borrow_mut();
-            for scope in active.iter() {
+            for scope in active {
                 if !waiting
                     .iter()
                     .any(|(s, w)| s == scope && w.will_wake(waker))
@@ -142,14 +160,7 @@ pub(crate) fn track_waiting(waker: &Waker) {
 /// Records that the op just pushed to `driver`'s slot `index` belongs to the scopes being
 /// polled, if any (see the module docs).
 pub(crate) fn track(driver: &Rc<DriverCell>, index: usize) {
-    if !in_scope() {
-        return;
-    }
-    ACTIVE.with(|active| {
-        let active = active.borrow();
-        if active.is_empty() {
-            return;
-        }
+    with_active(|active| {
         let Some(user_data) = (match &*driver.borrow() {
             Driver::Uring(uring) => uring.user_data_of(index),
             Driver::Epoll(_) => None,
@@ -163,27 +174,39 @@ pub(crate) fn track(driver: &Rc<DriverCell>, index: usize) {
             if tracked.len() == tracked.capacity() && tracked.len() >= 8 {
                 tracked.retain(|(_, d, u)| d.upgrade().is_some_and(|d| is_live(&d.borrow(), *u)));
             }
-            for scope in active.iter() {
+            for scope in active {
                 tracked.push((*scope, Rc::downgrade(driver), user_data));
             }
         });
     });
 }
 
-/// Whether a scope is being polled on this thread (the ops' fast path: none is).
+/// Runs `f` with the scopes being polled on this thread, innermost last, if there are any.
+/// The ops' fast path is that there are none: one load of `DEPTH` decides it, and `ACTIVE` is
+/// not touched.
 #[inline]
-fn in_scope() -> bool {
-    DEPTH.with(Cell::get) != 0
+fn with_active(f: impl FnOnce(&[Scope])) {
+    if DEPTH.with(Cell::get) == 0 {
+        return;
+    }
+    ACTIVE.with(|active| {
+        let active = active.borrow();
+        if !active.is_empty() {
+            f(&active);
+        }
+    });
 }
 
 /// Marks the polls made while it lives as belonging to `scope`, and as cancelling (if
 /// `cancel`, or if an enclosing scope already is); restores the enclosing state on drop, even
 /// if the poll panics.
 pub(crate) struct Enter {
+    /// `CANCELLING` as the enclosing scope had it, restored on drop.
     outer: bool,
 }
 
 impl Enter {
+    /// Enters `scope` for one poll of its future; `cancel`: its deadline has passed.
     pub(crate) fn new(scope: Scope, cancel: bool) -> Enter {
         ACTIVE.with(|active| active.borrow_mut().push(scope));
         DEPTH.with(|depth| depth.set(depth.get() + 1));
@@ -244,7 +267,9 @@ pub(crate) fn reached_the_kernel(err: &io::Error) -> bool {
     err.get_ref().is_some_and(|e| e.is::<CancelledInFlight>())
 }
 
-/// The kernel's cancel answer (`ECANCELED`, `EINTR`) to an op a scope stopped in flight.
+/// The kernel's cancel answer (`ECANCELED`, `EINTR`) to an op a scope stopped in flight. A
+/// private type inside the `TimedOut` error, so [`reached_the_kernel`] can tell it from a
+/// refusal before submission by type, not by parsing a message.
 #[derive(Debug)]
 struct CancelledInFlight(io::Error);
 

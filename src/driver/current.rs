@@ -5,6 +5,10 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 thread_local! {
+    /// Set by the runtime for as long as it runs or shuts down on this thread (and restored to
+    /// the previous value after, by the runtime's enter guard). Ops read it once, at
+    /// their first poll; after that they hold their own `Rc`, so an op never depends on which
+    /// runtime is current when it is polled again or dropped.
     static CURRENT: RefCell<Option<Rc<DriverCell>>> = const { RefCell::new(None) };
 }
 
@@ -34,7 +38,8 @@ pub(crate) fn current() -> Rc<DriverCell> {
         )
 }
 
-/// Whether `driver` is the current thread's driver.
+/// Whether `driver` is the current thread's driver: false while `CURRENT` is being changed
+/// (borrowed) or destroyed, which callers treat as "another runtime's".
 pub(crate) fn is_current(driver: &Rc<DriverCell>) -> bool {
     CURRENT
         .try_with(|c| {

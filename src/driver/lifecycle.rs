@@ -16,6 +16,40 @@
 //! keeps reading until a second one flagged `F_NOTIF`. Multishot ops get a completion per item and
 //! end at the first one without `F_MORE`, whatever its result.
 //!
+//! # Transitions
+//!
+//! ```text
+//!  push ──▶ Pending ──final CQE──▶ Completed ──future takes it──▶ (slot freed)
+//!   │         │  └─F_MORE CQE (zero-copy send): result kept in `partial`, stays Pending
+//!   │         └─future dropped──▶ Abandoned ──final CQE──▶ (slot freed, data to graveyard)
+//!   └─multishot─▶ Streaming ──CQE──▶ result queued in `ready`; no F_MORE: `finished`
+//!                   │               └─`limit` results untaken: `capped`, cancel sent once
+//!                   ├─future takes the last result of a finished stream──▶ (slot freed)
+//!                   └─future dropped: untaken results disposed of──▶ Abandoned (or freed
+//!                     at once if already finished)
+//! ```
+//!
+//! `Completed` and `Streaming { finished: true }` are the only states the kernel is done with;
+//! [`Lifecycle::in_flight`] is false for them alone, and shutdown waits until every slot is in
+//! one of them (or gone). A completion for a slot in either state is a kernel or coring bug:
+//! `on_cqe` panics on `Completed`, and the slot table refuses it before asking (`AfterFinal`).
+//!
+//! # Hazards these states exist for
+//!
+//! * **A buffer freed under the kernel.** The future may go at any time (a `select!` losing
+//!   arm, a timeout, a task aborted). `Abandoned` keeps the data alive until the kernel's last
+//!   word; nothing else in coring may free an in-flight op's data.
+//! * **A result lost with a dropped future.** An accept that completed after its future went
+//!   returned a connected fd; a receive into a provided buffer took a buffer out of its ring.
+//!   `Abandoned` hands every such result to the data's `dispose` (close the fd, give the buffer
+//!   back), including results that were queued untaken when the future went.
+//! * **Zero-copy send's buffer.** Its first completion is the send's result but the buffer is
+//!   still the kernel's; `partial` holds the result back until the `F_NOTIF` completion, so
+//!   the future cannot hand the buffer back (nor a dropped future's slot free it) too early.
+//! * **An unbounded multishot.** A stream whose owner stopped taking results (a reader that
+//!   stopped reading) would keep queueing them, each holding a provided buffer: `limit` and
+//!   `capped` stop it with one cancel.
+//!
 //! This file is pure: no ring, no unsafe. The transitions are unit-tested with `Rc` payloads.
 
 use super::opcode::{Abandoned, CqeResult};
@@ -27,7 +61,12 @@ pub(crate) enum Lifecycle {
     /// In flight; the future waits with `waker` once polled. `partial` holds the first result of
     /// a zero-copy send while its notification is awaited.
     Pending {
+        /// The task to wake at the final completion. Set at push (the pushing poll's waker) and
+        /// replaced by every later poll from another task; `None` only once taken to be woken.
         waker: Option<Waker>,
+        /// A zero-copy send's result, which arrived flagged `F_MORE`: the bytes went out but
+        /// the kernel still reads the buffer. While set, the op is past cancelling (see
+        /// `SlotTable::cancel_target`): only the notification is awaited.
         partial: Option<CqeResult>,
     },
     /// The final completion arrived; the future has not taken it yet.
@@ -36,11 +75,21 @@ pub(crate) enum Lifecycle {
     /// `limit` results wait untaken the stream is `capped`: the driver cancels it, so an owner
     /// that stopped taking results cannot pile up more (each may hold a pooled buffer).
     Streaming {
+        /// Results the kernel posted that the future has not taken, oldest first. Each may own
+        /// a resource (a provided buffer, an accepted fd) that only the op's data can release,
+        /// so a dropped stream disposes of every one.
         ready: VecDeque<CqeResult>,
+        /// The task to wake when a result is queued; taken (so woken once) per completion.
         waker: Option<Waker>,
+        /// The kernel posted its last completion (one without `F_MORE`): nothing more comes,
+        /// and the slot goes once `ready` is empty. Set by `on_cqe` only.
         finished: bool,
+        /// How many untaken results make the driver cancel the stream (`u32::MAX`: never).
         /// A u32 beside the flags keeps every slot (one per armed receive) small.
         limit: u32,
+        /// A cancel for this stream was sent (by the limit, `MultiOp::cancel` or a cancel
+        /// scope): the results that arrive before the cancel takes effect are still queued,
+        /// and each would otherwise find the limit reached and send one more cancel.
         capped: bool,
     },
     /// The future was dropped in flight: the slot keeps its data alive until the final completion
@@ -81,7 +130,9 @@ impl Lifecycle {
         }
     }
 
-    /// A slot just pushed, its future waiting with `waker` (built in place: the push path).
+    /// A slot just pushed, its future waiting with `waker` (built in place: the push path). The
+    /// waker is stored before the kernel sees the entry, so a completion reaped in the same turn
+    /// (even by a flush inside a later push) finds someone to wake.
     pub(crate) fn waiting(multishot: bool, waker: Waker) -> Self {
         if multishot {
             Lifecycle::Streaming {
@@ -99,7 +150,9 @@ impl Lifecycle {
         }
     }
 
-    /// Whether the kernel may still post completions for this slot.
+    /// Whether the kernel may still post completions for this slot: the count shutdown waits to
+    /// see reach zero, and the slots it sends cancels to. An `Abandoned` slot is always in
+    /// flight: it is freed by its final completion, never observed after it.
     pub(crate) fn in_flight(&self) -> bool {
         match self {
             Lifecycle::Pending { .. } | Lifecycle::Abandoned(_) => true,
@@ -109,6 +162,8 @@ impl Lifecycle {
     }
 
     /// Sets how many results a multishot op may have waiting untaken before it is cancelled.
+    /// Called right after the push, before any completion can be reaped: reaping takes a
+    /// dispatch, and none runs between the push and this call.
     pub(crate) fn set_limit(&mut self, max_waiting: usize) {
         if let Lifecycle::Streaming { limit, .. } = self {
             *limit = max_waiting.clamp(1, u32::MAX as usize) as u32;
@@ -129,7 +184,11 @@ impl Lifecycle {
         }
     }
 
-    /// Applies one completion. A waker to wake is moved into `wake`.
+    /// Applies one completion. A waker to wake is moved into `wake` (not woken: the driver is
+    /// borrowed, see `uring/mod.rs`). The caller has checked the slot is [`in_flight`]; a
+    /// completion for a `Completed` slot panics, as it means two final completions.
+    ///
+    /// [`in_flight`]: Lifecycle::in_flight
     pub(crate) fn on_cqe(&mut self, cqe: CqeResult, wake: &mut Option<Waker>) -> AfterCqe {
         let more = cqe.has_more();
         match self {
@@ -139,6 +198,10 @@ impl Lifecycle {
                     *partial = Some(cqe);
                     return AfterCqe::Keep;
                 }
+                // The notification's own result says nothing of the send (0, or with
+                // `REPORT_USAGE` whether the kernel copied after all): the send's result is the
+                // one kept in `partial`. A notification with no `partial` cannot happen (the
+                // first completion of a send that failed carries no `F_MORE`); it stands in.
                 let result = if cqe.is_notification() {
                     partial.take().unwrap_or(cqe)
                 } else {
@@ -167,6 +230,7 @@ impl Lifecycle {
                 AfterCqe::Wake
             }
             Lifecycle::Abandoned(data) => {
+                // Every result, final or not: a multishot accept's fds, each receive's buffer.
                 data.dispose(&cqe);
                 if more {
                     AfterCqe::Keep

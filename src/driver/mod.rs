@@ -16,6 +16,34 @@
 //! **Borrows.** The driver lives in a `RefCell` on its thread, and no user code may run while it
 //! is borrowed (see `uring/mod.rs`): wakers to wake are collected and woken by the runtime after
 //! the borrow ends, and dead op data goes to a graveyard the runtime empties after it too.
+//!
+//! # One loop turn, as the driver sees it
+//!
+//! The runtime (`runtime/mod.rs`, `Runtime::turn`) runs ready tasks, fires due timers, and then,
+//! under one borrow of the driver:
+//!
+//! 1. [`Driver::publish_slots_in_use`], so another thread reading a parked worker's metrics
+//!    sees the ops it waits on;
+//! 2. [`Driver::park`] with [`Park::NoWait`] if any task is ready (or was woken meanwhile), else
+//!    with the time to the next timer, or [`Park::Forever`]. On io_uring this is the one
+//!    `io_uring_enter` of the turn: it submits every entry the tasks pushed during the turn
+//!    *and* waits, so a turn costs one syscall however many ops it started;
+//! 3. [`Driver::dispatch`]: every completion in the CQ goes to its slot; the wakers of the ops
+//!    it finished are collected, not woken;
+//! 4. [`Driver::take_woken`], [`Driver::take_graveyard`], [`Driver::take_failed_wakes`]: the
+//!    turn's wakers, the data of dropped ops that finished, and the runtimes a `MSG_RING`
+//!    wake-up failed to reach are moved out.
+//!
+//! The borrow then ends, and only then are the wakers woken and the dead data dropped (both may
+//! run user code, which may touch the driver again: drop an op, push a new one). Nothing in this
+//! module wakes or frees anything itself; that split is what makes the `RefCell` safe to use
+//! without a re-entrancy check on every path.
+//!
+//! Ops themselves reach the driver through [`current`] (the runtime of this thread) when first
+//! polled, and keep an `Rc` to it from then on: a future carried out of one `block_on` and
+//! polled under another runtime of the same thread still asks the ring its entry went to, the
+//! only one that can reap it (and one that has shut down answers with a clear panic, see
+//! `given_up`).
 
 mod buffer_groups;
 pub(crate) mod cancel_scope;
@@ -44,25 +72,34 @@ pub(crate) use uring::setup::{CompletionBatch, RingConfig};
 
 use crate::counters::Counters;
 use epoll::Epoll;
-use opcode::CqeResult;
 use std::cell::RefCell;
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::Arc;
-use std::task::{Poll, Waker};
+use std::task::Waker;
 use std::time::{Duration, Instant};
 use uring::Uring;
 
+/// How the driver is shared on its thread: the runtime owns one `Rc<DriverCell>`, every op in
+/// flight another (an op must reach the ring it was pushed to, see [`current`]). A `RefCell`,
+/// not a `Mutex`: a runtime never leaves its thread, and a borrow is never held across user
+/// code (module docs), so a borrow conflict is a bug in coring, not a wait.
 pub(crate) type DriverCell = RefCell<Driver>;
 
-/// When `park` may return.
+/// When `park` may return. The runtime picks it each turn from what it knows and the driver
+/// does not: whether a task is ready, and when the next timer is due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Park {
-    /// Submit and reap what is ready, without waiting.
+    /// Submit and reap what is ready, without waiting: a task is ready to run, so sleeping in
+    /// the kernel would delay it. On io_uring, with nothing queued and nothing the kernel holds
+    /// back (overflowed completions, deferred task work), this makes no syscall at all.
     NoWait,
-    /// Wait for a completion or until the timeout passes.
+    /// Wait for a completion or until the timeout passes: the time to the next timer. A timer
+    /// is not an op in the ring; the wait's own timeout is how timers fire on time, which saves
+    /// a `TIMEOUT` entry (and its cancel) per sleep.
     Timeout(Duration),
-    /// Wait for a completion.
+    /// Wait for a completion: no task is ready and no timer is armed. Another thread wakes the
+    /// runtime through its eventfd or a `MSG_RING` completion, both of which end the wait.
     Forever,
 }
 
@@ -71,11 +108,19 @@ pub(crate) enum Park {
 // pointer chase to the hot path to save a few hundred bytes once.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Driver {
+    /// io_uring: ops are submitted as entries and the kernel owns their memory until the final
+    /// completion; the slot table (`uring/slots.rs`) keeps that memory alive if the op's future
+    /// goes away first.
     Uring(Uring),
+    /// epoll: ops perform their syscall when polled and wait for readiness in between; the
+    /// kernel holds no op memory between polls (file calls on the blocking pool excepted, see
+    /// `epoll/offload.rs`).
     Epoll(Epoll),
 }
 
-/// Forwards a call to whichever backend runs.
+/// Forwards a call to whichever backend runs. Only for calls both backends answer with the same
+/// signature and meaning; where one backend has nothing to do, the `match` is written out so the
+/// no-op is visible.
 macro_rules! both {
     ($self:expr, $d:ident => $call:expr) => {
         match $self {
@@ -146,6 +191,8 @@ impl Driver {
         }
     }
 
+    /// How the ring was set up (`RingMode::NoRing` on epoll), for metrics and for tests that
+    /// must know whether the kernel took the flags they ask for.
     pub(crate) fn mode(&self) -> RingMode {
         match self {
             Driver::Uring(u) => u.mode(),
@@ -158,7 +205,8 @@ impl Driver {
         both!(self, d => d.counters())
     }
 
-    /// Number of ops the kernel may still complete.
+    /// Number of ops the kernel may still complete (0 on epoll: no op outlives its poll there;
+    /// file calls running on the blocking pool are counted by the pool, not here).
     pub(crate) fn in_flight(&self) -> usize {
         match self {
             Driver::Uring(u) => u.in_flight(),
@@ -184,6 +232,11 @@ impl Driver {
 
     /// Closes `fd`, batched with the turn's submissions on io_uring; at once on epoll (after
     /// forgetting its readiness registration, so a new fd with its number starts afresh).
+    ///
+    /// The io_uring close is detached (no slot, no result): `SharedFd` calls this when its last
+    /// clone goes, which only happens once no op holds the fd, so nothing in flight can see the
+    /// number reused. An `Err` means the entry could not be queued (shutdown, a full queue that
+    /// would not drain, a fork child); the caller then closes the fd itself.
     pub(crate) fn close_fd(&mut self, fd: RawFd) -> io::Result<()> {
         match self {
             Driver::Uring(u) => {
@@ -245,7 +298,9 @@ impl Driver {
         both!(self, d => d.park(park))
     }
 
-    /// Submits whatever is queued, without waiting and without reaping.
+    /// Submits whatever is queued, without waiting and without reaping: for the moment a
+    /// `block_on` returns, when no next turn may come to submit what the last poll queued
+    /// (a `MSG_RING` wake-up for another runtime, a detached close).
     pub(crate) fn flush(&mut self) -> io::Result<()> {
         match self {
             Driver::Uring(u) => u.flush(),
@@ -253,7 +308,8 @@ impl Driver {
         }
     }
 
-    /// Applies what the last park found to the ops waiting for it.
+    /// Applies what the last park found to the ops waiting for it. On epoll `park` itself
+    /// turns events into wakers (there is no queue to reap), so this is io_uring's alone.
     pub(crate) fn dispatch(&mut self) {
         if let Driver::Uring(u) = self {
             u.dispatch();
@@ -270,7 +326,11 @@ impl Driver {
         both!(self, d => d.take_graveyard(out))
     }
 
-    /// One round of shutdown; `true` once nothing is left in flight.
+    /// One round of shutdown; `true` once nothing is left in flight. The runtime calls it in a
+    /// loop, waking and burying between rounds (outside the borrow), so tasks woken by their
+    /// ops' cancellations can be dropped before the ring is. `started` is when shutdown began
+    /// (for the deadlines after which memory is leaked rather than freed) and `last_cancel` when
+    /// cancels were last sent (they are re-sent now and then: see `uring/reap.rs`).
     pub(crate) fn shutdown_step(
         &mut self,
         started: Instant,
@@ -280,17 +340,6 @@ impl Driver {
             Driver::Uring(u) => u.shutdown_step(started, last_cancel),
             Driver::Epoll(e) => e.shutdown(started),
         }
-    }
-
-    /// See [`uring::slots::SlotTable::poll_result`].
-    #[inline]
-    pub(crate) fn poll_result(
-        &mut self,
-        index: usize,
-        waker: &Waker,
-        replaced: &mut Option<Waker>,
-    ) -> Poll<CqeResult> {
-        self.uring().slots_mut().poll_result(index, waker, replaced)
     }
 }
 
@@ -308,6 +357,11 @@ fn given_up() -> ! {
 
 /// Stores `waker` unless the one there wakes the same task; returns the waker it replaced, for
 /// the caller to drop after the driver's borrow (a waker's `Drop` is user code).
+///
+/// `will_wake` keeps the common re-poll (same task, same waker) to a comparison: no clone, no
+/// drop of the old one, no atomic reference-count traffic for an `Arc`-backed waker. A future
+/// moved to another task (a `select!` arm handed over, say) stores the new task's waker, so the
+/// completion wakes whoever polls it now.
 #[must_use]
 fn set_waker(slot: &mut Option<Waker>, waker: &Waker) -> Option<Waker> {
     match slot {
@@ -316,7 +370,10 @@ fn set_waker(slot: &mut Option<Waker>, waker: &Waker) -> Option<Waker> {
     }
 }
 
-/// Empties the wake eventfd after it was seen readable.
+/// Empties the wake eventfd after it was seen readable. Both backends watch it: on io_uring with
+/// a multishot poll, which would post a completion per turn while the counter stays non-zero; on
+/// epoll level-triggered, which would report it on every wait. What the wake-up was for (tasks
+/// queued from another thread) the runtime drains from its remote queue every turn anyway.
 fn drain_eventfd(fd: RawFd) {
     let mut value = 0u64;
     // SAFETY: reads 8 bytes into a local u64; the eventfd is non-blocking, so an empty counter

@@ -2,9 +2,31 @@
 //!
 //! It shares `Op`'s states and helpers (`op_future.rs`); what differs is that a completion
 //! flagged `F_MORE` yields an item and leaves the op in flight.
+//!
+//! # The multishot hazards, and where each is handled
+//!
+//! * **The end comes unasked.** The kernel ends a multishot op with any completion that lacks
+//!   `F_MORE`: an error, `ENOBUFS` when the provided-buffer group is empty, a cancel, or for no
+//!   reason the caller can see. [`MultiOp::poll_next`] then returns that last result and the
+//!   stream is done ([`MultiOp::is_done`]); the owner decides whether to arm a new one.
+//!   Re-arming blindly in the driver could loop on an error, so it never does: the accept
+//!   stream (`op/accept_multi.rs`) re-arms when its user polls again after the last result,
+//!   an error included, as a plain accept loop would retry; the receive stream
+//!   (`op/recv_multi.rs`) re-arms after `ENOBUFS` once buffers are back or after its own
+//!   limit's cancel, and stops at end of file or an error. The driver counts re-arms
+//!   (`multishot_rearms`).
+//! * **Results nobody takes.** The kernel posts as fast as data arrives; an owner that stops
+//!   polling would let results (each holding a provided buffer or an accepted fd) pile up in
+//!   the slot. [`MultiOp::with_limit`] caps them: at the limit the driver cancels the op, the
+//!   queued results stay deliverable, and the stream ends.
+//! * **A dropped stream.** Its queued results are disposed of (fds closed, buffers given back)
+//!   and the slot keeps the data until the kernel's final completion, which may come much
+//!   later (a cancel racing an arriving item).
+//! * **Readiness backend.** There is no multishot syscall: each poll performs one non-blocking
+//!   call and reports it as an item flagged `F_MORE`, so the owner's code is the same.
 
 use super::cancel_scope;
-use super::op_future::{abandon, perform, poll_in_flight, prepare, OpState, Step};
+use super::op_future::{abandon, perform, poll_in_flight, start, OpState, Started, Step};
 use super::opcode::{unsupported_on_epoll, CqeResult, Multishot};
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -25,6 +47,7 @@ pub(crate) struct MultiOp<T: Multishot> {
     stop: std::cell::Cell<bool>,
 }
 
+// As for `Op`: the kernel points at heap memory owned by `T`, never at the future itself.
 impl<T: Multishot> Unpin for MultiOp<T> {}
 
 impl<T: Multishot> MultiOp<T> {
@@ -61,7 +84,8 @@ impl<T: Multishot> MultiOp<T> {
         }
     }
 
-    /// Whether the stream was armed and has since ended (so a new one must be armed).
+    /// Whether the stream was armed and has since ended (so a new one must be armed). Also true
+    /// for a stream whose first poll failed before reaching the kernel.
     pub(crate) fn is_done(&self) -> bool {
         matches!(self.state, OpState::Done)
     }
@@ -83,10 +107,15 @@ impl<T: Multishot> MultiOp<T> {
         } = &mut self.state
         {
             let polled = poll_in_flight(driver, *index, &mut self.cancel_sent, cx, |d, w, r| {
-                d.uring().poll_stream(*index, w, r)
+                let uring = d.uring();
+                let polled = uring.slots_mut().poll_stream(*index, w, r);
+                uring.count_rearm(&polled);
+                polled
             });
             return match polled {
                 Poll::Ready(Some((cqe, last))) => {
+                    // Only the last result can be the cancel's `ECANCELED`; items before it are
+                    // real results and pass as they are.
                     let cqe = if self.cancel_sent && last {
                         cancel_scope::after_cancel(cqe)
                     } else {
@@ -105,6 +134,7 @@ impl<T: Multishot> MultiOp<T> {
                 Poll::Pending => Poll::Pending,
             };
         }
+        // Readiness backend: one syscall per poll stands in for one kernel completion.
         if let OpState::Ready { driver, data } = &mut self.state {
             let cqe = if self.stop.get() {
                 CqeResult::from_raw(-libc::ECANCELED, 0)
@@ -128,38 +158,27 @@ impl<T: Multishot> MultiOp<T> {
                 let cqe = CqeResult::from_error(cancel_scope::timed_out());
                 Poll::Ready(Some(f(&mut data, cqe)))
             }
-            OpState::Unsubmitted(mut data) => {
-                let driver = super::current();
-                if driver.borrow().is_readiness() {
-                    if let Err(err) = prepare(&driver, &data) {
-                        return Poll::Ready(Some(f(&mut data, CqeResult::from_error(err))));
-                    }
+            OpState::Unsubmitted(mut data) => match start(&mut data, true, cx.waker()) {
+                Started::Ready(driver) => {
                     self.state = OpState::Ready { driver, data };
-                    return self.poll_next(cx, f);
+                    self.poll_next(cx, f)
                 }
-                let pushed = driver
-                    .borrow_mut()
-                    .uring()
-                    .push(data.sqe(), true, cx.waker());
-                match pushed {
-                    Ok(index) => {
-                        cancel_scope::track(&driver, index);
-                        if self.max_waiting != u32::MAX {
-                            driver
-                                .borrow_mut()
-                                .uring()
-                                .limit_stream(index, self.max_waiting as usize);
-                        }
-                        self.state = OpState::InFlight {
-                            driver,
-                            index,
-                            data,
-                        };
-                        Poll::Pending
+                Started::InFlight(driver, index) => {
+                    if self.max_waiting != u32::MAX {
+                        driver
+                            .borrow_mut()
+                            .uring()
+                            .limit_stream(index, self.max_waiting as usize);
                     }
-                    Err(err) => Poll::Ready(Some(f(&mut data, CqeResult::from_error(err)))),
+                    self.state = OpState::InFlight {
+                        driver,
+                        index,
+                        data,
+                    };
+                    Poll::Pending
                 }
-            }
+                Started::Failed(err) => Poll::Ready(Some(f(&mut data, CqeResult::from_error(err)))),
+            },
             OpState::InFlight { .. } | OpState::Ready { .. } | OpState::Offloaded { .. } => {
                 unreachable!("coring: handled above")
             }

@@ -14,6 +14,24 @@
 //!
 //! The states, the readiness-backend attempt and the hand-over of dropped data are shared with
 //! [`MultiOp`](super::multishot::MultiOp) (`multishot.rs`).
+//!
+//! # Why the data stays in the future while in flight
+//!
+//! The data stays in the future (`OpState::InFlight`) and moves to the driver's slot only if
+//! the future is dropped first (`abandon`), which is rare; tokio-uring does the same with its
+//! `Ignored` lifecycle state. The slot holds only the waker and the result. The common path (push, one
+//! poll that finds the result, complete) therefore moves the data zero times and allocates
+//! nothing: the boxing into `dyn Abandoned` happens only on drop. The price is that the
+//! future must not free the data while in flight in any path, including a panic during its
+//! own poll, which is why every in-flight path borrows the data rather than moving it out
+//! until the result is in hand.
+//!
+//! # Cancel-on-drop
+//!
+//! `Drop` for an in-flight op hands the data to the slot and pushes an `ASYNC_CANCEL` (see
+//! `SlotTable::abandon`); the cancel goes out with the next turn's batch, the kernel answers
+//! both, and the slot disposes of whatever the op produced and frees the data at the final
+//! completion. A drop never blocks and never waits for the kernel.
 
 use super::opcode::{Abandoned, CqeResult, Oneshot, OpCode, Performed};
 use super::{cancel_scope, Driver, DriverCell};
@@ -51,6 +69,7 @@ pub(super) enum OpState<T> {
     Ready {
         /// The runtime whose epoll instance wakes the op when its fd is ready.
         driver: Rc<DriverCell>,
+        /// Read and written by the op's own syscall, only during a poll.
         data: T,
     },
     /// Readiness backend: the op's call runs on the blocking pool, on pointers into `data`.
@@ -69,6 +88,7 @@ pub(super) enum OpState<T> {
 
 /// A single-shot operation as a future. See the module docs.
 pub(crate) struct Op<T: Oneshot> {
+    /// Where the op is; see [`OpState`].
     state: OpState<T>,
     /// A cancelling scope asked the kernel to cancel this op (see `cancel_scope.rs`).
     cancel_sent: bool,
@@ -90,13 +110,16 @@ impl<T: Oneshot> Op<T> {
 impl<T: Oneshot> Future for Op<T> {
     type Output = T::Output;
 
+    /// The states are tested in order of how often a poll finds them: in flight (every poll
+    /// after the first on io_uring), offloaded and ready (epoll), then the first poll. Each arm
+    /// moves the data out of the state only once its result is in hand.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
         let this = self.get_mut();
         // In flight, the data stays in `self` while the driver is asked: if anything panics, the
         // unwinding drop abandons the data to the driver instead of freeing it under the kernel.
         if let OpState::InFlight { driver, index, .. } = &this.state {
             let polled = poll_in_flight(driver, *index, &mut this.cancel_sent, cx, |d, w, r| {
-                d.poll_result(*index, w, r)
+                d.uring().slots_mut().poll_result(*index, w, r)
             });
             let Poll::Ready(cqe) = polled else {
                 return Poll::Pending;
@@ -105,6 +128,8 @@ impl<T: Oneshot> Future for Op<T> {
             else {
                 unreachable!("coring: an operation's state changed while it was polled")
             };
+            // Only an op a scope cancelled turns `ECANCELED` into `TimedOut`: a cancel from
+            // elsewhere (a shutdown) stays the kernel's error.
             let cqe = if this.cancel_sent {
                 cancel_scope::after_cancel(cqe)
             } else {
@@ -163,42 +188,33 @@ impl<T: Oneshot> Future for Op<T> {
             return Poll::Ready(data.complete(cqe));
         }
         match std::mem::replace(&mut this.state, OpState::Done) {
+            // A cancelling scope stops an op before the kernel sees it: nothing happened, so
+            // `TimedOut` without a kernel answer (`reached_the_kernel` is false for it).
             OpState::Unsubmitted(data) if cancel_scope::requested() => {
                 Poll::Ready(data.complete(CqeResult::from_error(cancel_scope::timed_out())))
             }
-            OpState::Unsubmitted(mut data) => {
-                let driver = super::current();
-                if driver.borrow().is_readiness() {
-                    if let Err(err) = prepare(&driver, &data) {
-                        return Poll::Ready(data.complete(CqeResult::from_error(err)));
-                    }
+            OpState::Unsubmitted(mut data) => match start(&mut data, false, cx.waker()) {
+                Started::Ready(driver) => {
                     this.state = OpState::Ready { driver, data };
-                    return Pin::new(this).poll(cx);
+                    Pin::new(this).poll(cx)
                 }
-                let pushed = driver
-                    .borrow_mut()
-                    .uring()
-                    .push(data.sqe(), false, cx.waker());
-                match pushed {
-                    Ok(index) => {
-                        cancel_scope::track(&driver, index);
-                        let done = std::mem::replace(
-                            &mut this.state,
-                            OpState::InFlight {
-                                driver,
-                                index,
-                                data,
-                            },
-                        );
-                        // `Done` owns nothing: skip the drop glue of the whole `OpState<T>` (a
-                        // call per submitted op) that a plain assignment would run.
-                        debug_assert!(matches!(done, OpState::Done));
-                        std::mem::forget(done);
-                        Poll::Pending
-                    }
-                    Err(err) => Poll::Ready(data.complete(CqeResult::from_error(err))),
+                Started::InFlight(driver, index) => {
+                    let done = std::mem::replace(
+                        &mut this.state,
+                        OpState::InFlight {
+                            driver,
+                            index,
+                            data,
+                        },
+                    );
+                    // `Done` owns nothing: skip the drop glue of the whole `OpState<T>` (a
+                    // call per submitted op) that a plain assignment would run.
+                    debug_assert!(matches!(done, OpState::Done));
+                    std::mem::forget(done);
+                    Poll::Pending
                 }
-            }
+                Started::Failed(err) => Poll::Ready(data.complete(CqeResult::from_error(err))),
+            },
             OpState::InFlight { .. } | OpState::Ready { .. } | OpState::Offloaded { .. } => {
                 unreachable!("coring: handled above")
             }
@@ -210,7 +226,8 @@ impl<T: Oneshot> Future for Op<T> {
 impl<T: Oneshot> Drop for Op<T> {
     fn drop(&mut self) {
         // The common case, an op that completed: nothing to hand over, and no need to move the
-        // whole state out to find that out.
+        // whole state out to find that out. An unsubmitted op's data was never seen by the
+        // kernel and drops here as plain memory.
         if matches!(self.state, OpState::Done | OpState::Unsubmitted(_)) {
             return;
         }
@@ -223,6 +240,8 @@ impl<T: Oneshot> Drop for Op<T> {
                 data.abandoned(&Rc::downgrade(&driver));
                 abandon(&driver, index, Box::new(data));
             }
+            // Readiness backend, a file call on the blocking pool: the pool thread holds
+            // pointers into `data` until the call returns, just as the kernel would.
             OpState::Offloaded {
                 driver,
                 mut data,
@@ -272,16 +291,53 @@ pub(super) fn poll_in_flight<R>(
     polled
 }
 
-/// Readiness backend, before an op's first attempt: see [`OpCode::blocking_fd`].
-pub(super) fn prepare<T: OpCode>(driver: &Rc<DriverCell>, data: &T) -> io::Result<()> {
-    match data.blocking_fd() {
-        Some(fd) => driver.borrow_mut().epoll().ensure_nonblocking(fd),
-        None => Ok(()),
+/// Where an op's first poll left it (see [`start`]).
+pub(super) enum Started {
+    /// Readiness backend: the op is to perform its syscall on this driver (its fd, if it has a
+    /// blocking one, was made non-blocking first).
+    Ready(Rc<DriverCell>),
+    /// io_uring: the entry is in slot `.1` of this driver's ring, and the op is tracked by the
+    /// cancel scopes being polled, if any.
+    InFlight(Rc<DriverCell>, usize),
+    /// The op never reached the kernel: the runtime is shutting down, the submission queue
+    /// stayed full (or `io_uring_enter` failed while making room), the ring is a fork child's
+    /// inheritance, or the fd could not be made non-blocking. The error is the op's result.
+    Failed(io::Error),
+}
+
+/// An op's first poll, the same for both op futures: picks the way the current runtime's
+/// backend runs ops and, on io_uring, pushes the op's entry (woken through `waker`).
+/// `multishot` says which kind of slot the op needs (see `lifecycle.rs`).
+#[inline]
+pub(super) fn start<T: OpCode>(data: &mut T, multishot: bool, waker: &Waker) -> Started {
+    let driver = super::current();
+    if driver.borrow().is_readiness() {
+        // Readiness backend, before an op's first attempt: see [`OpCode::blocking_fd`].
+        let prepared = match data.blocking_fd() {
+            Some(fd) => driver.borrow_mut().epoll().ensure_nonblocking(fd),
+            None => Ok(()),
+        };
+        return match prepared {
+            Ok(()) => Started::Ready(driver),
+            Err(err) => Started::Failed(err),
+        };
+    }
+    let pushed = driver
+        .borrow_mut()
+        .uring()
+        .push(data.sqe(), multishot, waker);
+    match pushed {
+        Ok(index) => {
+            cancel_scope::track(&driver, index);
+            Started::InFlight(driver, index)
+        }
+        Err(err) => Started::Failed(err),
     }
 }
 
 /// What one readiness-backend attempt at an op came to.
 pub(super) enum Step {
+    /// The syscall ran (or the op was refused): its result, shaped as a completion.
     Done(CqeResult),
     /// Waiting for readiness, with the waker registered.
     Pending,

@@ -5,6 +5,22 @@
 //!
 //! The futures built on it are in `op_future.rs` ([`Op`](super::op_future::Op), one result) and
 //! `multishot.rs` ([`MultiOp`](super::multishot::MultiOp), a stream of results).
+//!
+//! # Adding an opcode
+//!
+//! One file in `src/op/`: a struct owning everything the entry points at (buffers behind
+//! `IoBuf`/`IoBufMut`, paths and sockaddrs in `op/heap.rs`'s `Heap`, a `SharedFd` clone for
+//! each fd), a constructor returning `Op<Self>` (or the data, for a caller that wraps it), an
+//! `unsafe impl OpCode` whose `// SAFETY:` says why each pointer in `sqe` stays valid, and
+//! `Oneshot` or `Multishot`. Then ask, in order:
+//!
+//! * does the op create something (an fd, a connection) the caller must not lose if the future
+//!   is dropped? Override `dispose` to close or keep it;
+//! * can it run on epoll? Override `perform` (non-blocking syscall, or `Performed::Blocking`
+//!   for a file), and `blocking_fd` if its syscall has no non-blocking flag;
+//! * can the kernel hold it past any cancel (zero-copy send)? Override `shut_down`.
+//!
+//! The driver never learns about the new type: it sees an entry, a slot and `dyn Abandoned`.
 
 use super::DriverCell;
 use io_uring::{cqueue, squeue};
@@ -14,7 +30,11 @@ use std::os::fd::RawFd;
 /// One completion: the result (negative errno already turned into an `io::Error`) and its flags.
 #[derive(Debug)]
 pub(crate) struct CqeResult {
+    /// The CQE's `res`: a count or fd on success. `u32` because a non-negative `i32` always
+    /// fits, and so no op has to re-check the sign.
     pub(crate) result: io::Result<u32>,
+    /// The CQE's flags: `F_MORE` (more completions follow), `F_NOTIF` (a zero-copy send let go
+    /// of its buffer), `F_BUFFER` with the provided buffer's id in the top 16 bits.
     pub(crate) flags: u32,
 }
 
@@ -37,10 +57,14 @@ impl CqeResult {
         }
     }
 
+    /// `IORING_CQE_F_MORE`: the op is still in flight after this completion (a multishot item,
+    /// or a zero-copy send's result before its notification).
     pub(crate) fn has_more(&self) -> bool {
         cqueue::more(self.flags)
     }
 
+    /// `IORING_CQE_F_NOTIF`: a zero-copy send's second completion, saying the kernel is done
+    /// reading the buffer. Its `res` is not the send's result.
     pub(crate) fn is_notification(&self) -> bool {
         cqueue::notif(self.flags)
     }
@@ -54,7 +78,9 @@ impl CqeResult {
 /// Which readiness an op that would block waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Interest {
+    /// Data (or a connection, or end of stream) to take: `EPOLLIN`, `EPOLLRDHUP`, `EPOLLPRI`.
     Read,
+    /// Room to send (or a connect finished): `EPOLLOUT`.
     Write,
 }
 

@@ -36,8 +36,8 @@ impl Backend {
     ///
     /// # Errors
     ///
-    /// If the variable holds anything but `io_uring` or `epoll`, spelled exactly so (no
-    /// blanks, lower case); the error quotes the value.
+    /// If the variable holds anything but `io_uring` (or its aliases `iouring`, `uring`) or
+    /// `epoll`, spelled exactly so (no blanks, lower case); the error quotes the value.
     pub fn from_env() -> io::Result<Option<Backend>> {
         match std::env::var(BACKEND_ENV) {
             Err(std::env::VarError::NotPresent) => Ok(None),
@@ -56,6 +56,8 @@ fn invalid(value: &str) -> io::Error {
     )
 }
 
+/// The names `CORING_BACKEND` takes. Exact and lower case: a near miss (`EPOLL`, ` epoll`) is
+/// an error rather than a guess, since silently running on the other backend would hide it.
 impl std::str::FromStr for Backend {
     type Err = io::Error;
 
@@ -77,7 +79,10 @@ impl fmt::Display for Backend {
     }
 }
 
-/// Builds the driver `config` asks for, writing `counters`; see the module docs.
+/// Builds the driver `config` asks for, writing `counters`; see the module docs. A backend
+/// asked for (by the builder or the environment) is never swapped for the other: its failure is
+/// the error. Only the automatic choice falls back, and it records why (`fallback_reason`), so
+/// a runtime that quietly runs on epoll can still say so.
 pub(super) fn build(config: RingConfig, counters: Arc<Counters>) -> io::Result<Driver> {
     let forced = match config.backend {
         Some(backend) => Some(backend),

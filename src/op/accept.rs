@@ -4,7 +4,8 @@
 //! `socklen_t` beside it, both owned by the op. The new socket is created with `SOCK_CLOEXEC`.
 //! If the future is dropped and the accept completes anyway (the cancel lost the race), the new
 //! fd is kept on the listener for its next accept (see `keep.rs`); the listener's queue closes
-//! it if nobody takes it, so a cancelled accept never leaks or loses a connection (hazard H5).
+//! it if nobody takes it, so a cancelled accept never leaks or loses a connection (hazard H5 in
+//! `docs/HAZARDS.md`).
 //!
 //! The op is generic over the peer address it returns ([`PeerAddr`]): TCP wants an IPv4/IPv6
 //! `SocketAddr`, a Unix listener the raw `SockAddr` (a path, an abstract name, or unnamed).
@@ -24,12 +25,16 @@ use std::os::fd::{FromRawFd, OwnedFd};
 
 /// Where the kernel writes the peer's address.
 struct PeerStorage {
+    /// Room for any address family; the kernel writes the peer's address here.
     storage: SockAddrStorage,
+    /// In: the room (`storage`'s size); out: the address's length, which the kernel writes.
     len: libc::socklen_t,
 }
 
 /// The address type an accept hands back, made from the address the kernel wrote.
 pub(crate) trait PeerAddr: Sized + 'static {
+    /// The accepted peer's address as the caller wants it; an error only for an address the
+    /// type cannot hold (an IP listener's peer is always IP, so in practice never).
     fn from_sock_addr(addr: SockAddr) -> io::Result<Self>;
 }
 
@@ -50,9 +55,14 @@ impl PeerAddr for SockAddr {
     }
 }
 
+/// An accept's data: the listener and where the kernel writes the peer's address.
 pub(crate) struct Accept<A = SocketAddr> {
+    /// The listening socket, kept open until the final completion.
     fd: SharedFd,
+    /// Written by the kernel; read once, after the final completion (`peer`).
     addr: Heap<PeerStorage>,
+    /// The address type `complete` returns. `fn() -> A`: the op holds no `A`, so neither `A`'s
+    /// auto traits nor its drop glue bear on the op's.
     peer: PhantomData<fn() -> A>,
     /// Where a connection accepted after the future was dropped goes.
     keep: KeepWatch<Connection>,

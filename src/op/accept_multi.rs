@@ -9,7 +9,11 @@ use io_uring::{opcode, squeue};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::task::{ready, Context, Poll};
 
+/// A multishot accept's data. The entry asks for no peer address (a multishot accept writes
+/// every connection's into the same place, so it could not be told apart); callers that want
+/// it ask the socket (`getpeername`).
 pub(crate) struct AcceptMulti {
+    /// The listening socket, kept open until the final completion.
     fd: SharedFd,
     /// Where connections accepted after the stream was dropped go.
     keep: KeepWatch<Connection>,

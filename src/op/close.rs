@@ -14,7 +14,10 @@ use io_uring::{opcode, squeue, types};
 use std::io;
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
 
+/// A close's data: the fd itself, not a `SharedFd` (the caller gave up every other handle).
 pub(crate) struct Close {
+    /// `Some` until the kernel (or `perform`) has it; then forgotten, never closed again, since
+    /// its number may already name another file.
     fd: Option<OwnedFd>,
 }
 

@@ -5,15 +5,20 @@
 
 use super::heap::Heap;
 use crate::driver::op_future::Op;
-use crate::driver::opcode::{CqeResult, Oneshot, OpCode};
+use crate::driver::opcode::{CqeResult, OpCode};
 use crate::driver::opcode::{Interest, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 use socket2::SockAddr;
 use std::io;
 
+/// A connect's data: the socket and the peer's address.
 pub(crate) struct Connect {
+    /// Keeps the socket's number this socket's until the op data is dropped, after the final
+    /// completion, however early its owner drops its own handle.
     fd: SharedFd,
+    /// Read by the kernel until the completion, which for TCP comes after the handshake: the
+    /// kernel may read it again then, long after the submission.
     addr: Heap<SockAddr>,
     /// Readiness backend: the connect was started and is in progress.
     started: bool,
@@ -74,10 +79,4 @@ unsafe impl OpCode for Connect {
     }
 }
 
-impl Oneshot for Connect {
-    type Output = io::Result<()>;
-
-    fn complete(self, cqe: CqeResult) -> Self::Output {
-        cqe.result.map(drop)
-    }
-}
+super::unit_output!(Connect);

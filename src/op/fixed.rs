@@ -15,9 +15,15 @@ use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 use std::io;
 
+/// A registered-buffer read's data.
 pub(crate) struct ReadFixed<B> {
+    /// Keeps the socket's number this socket's until the op data is dropped, after the final
+    /// completion, however early its owner drops its own handle.
     fd: SharedFd,
+    /// A buffer from a `FixedBufPool`: its memory is registered with the ring, so the kernel
+    /// skips pinning its pages per read. The kernel's until the final completion.
     buf: B,
+    /// Its index in the ring's registered-buffer table, which `READ_FIXED` names.
     index: u16,
 }
 

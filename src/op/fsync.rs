@@ -1,14 +1,17 @@
 //! `FSYNC`: flush a file's data (and, unless `DATASYNC`, its metadata) to the device.
 
 use crate::driver::op_future::Op;
-use crate::driver::opcode::{CqeResult, OpCode};
-use crate::driver::opcode::{Oneshot, Performed};
+use crate::driver::opcode::OpCode;
+use crate::driver::opcode::Performed;
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue, types::FsyncFlags};
-use std::io;
 
+/// An fsync's data: only the fd (the entry points at nothing).
 pub(crate) struct Fsync {
+    /// Keeps the file's number this file's until the op data is dropped, after the final
+    /// completion, however early its owner drops its own handle.
     fd: SharedFd,
+    /// `fdatasync`: skip metadata that reading the data back does not need (timestamps).
     data_only: bool,
 }
 
@@ -47,10 +50,4 @@ unsafe impl OpCode for Fsync {
     }
 }
 
-impl Oneshot for Fsync {
-    type Output = io::Result<()>;
-
-    fn complete(self, cqe: CqeResult) -> Self::Output {
-        cqe.result.map(drop)
-    }
-}
+super::unit_output!(Fsync);

@@ -1,14 +1,17 @@
 //! `FTRUNCATE` (Linux 6.9): set a file's length.
 
 use crate::driver::op_future::Op;
+use crate::driver::opcode::Performed;
 use crate::driver::opcode::{CqeResult, OpCode};
-use crate::driver::opcode::{Oneshot, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
-use std::io;
 
+/// An ftruncate's data: only the fd and the length (the entry points at nothing).
 pub(crate) struct Ftruncate {
+    /// Keeps the file's number this file's until the op data is dropped, after the final
+    /// completion, however early its owner drops its own handle.
     fd: SharedFd,
+    /// The new length; over `i64::MAX` is `EINVAL`, as `ftruncate(2)` itself would say.
     len: u64,
 }
 
@@ -37,10 +40,4 @@ unsafe impl OpCode for Ftruncate {
     }
 }
 
-impl Oneshot for Ftruncate {
-    type Output = io::Result<()>;
-
-    fn complete(self, cqe: CqeResult) -> Self::Output {
-        cqe.result.map(drop)
-    }
-}
+super::unit_output!(Ftruncate);

@@ -1,8 +1,9 @@
 //! [`Guard`], the future of [`LossFlag::guard`]: wait until the stream's direction is ready,
 //! then run the op tracked. A hand-written future, not an `async fn`: its fast path (a clean
 //! flag, the common case) builds and polls the op on the first poll with no extra state machine
-//! layer, and the op takes the place of the buffer and `make` (issue 19: an idle connection's
-//! pending read is part of its cost).
+//! layer, and the op takes the place of the buffer and `make` in the same enum (an idle
+//! connection's pending read is part of what each connection costs, so its size matters; the
+//! unit test below pins it).
 
 use super::loss::{LossFlag, Tracked};
 use super::Op;
@@ -15,7 +16,10 @@ use std::task::{Context, Poll};
 
 /// Future of [`LossFlag::guard`].
 pub(crate) struct Guard<'a, T: Oneshot, B, F> {
+    /// The direction's flag, borrowed from the stream: the guard cannot outlive the stream, so
+    /// no `Rc` clone (and no reference-count traffic) per op.
     flag: &'a LossFlag,
+    /// "read" or "write", for the error a lost-bytes flag produces.
     direction: &'static str,
     state: GuardState<T, B, F>,
 }
@@ -77,7 +81,8 @@ where
 mod tests {
     use crate::net::{TcpListener, TcpStream};
 
-    /// An idle connection's task holds a pending read: the guard must not grow it (issue 19).
+    /// An idle connection's task holds a pending read: the guard must not grow it (every idle
+    /// connection holds one, so its size is paid per connection).
     #[test]
     fn a_stream_read_and_write_future_stay_small() {
         crate::block_on(async {

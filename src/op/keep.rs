@@ -24,7 +24,11 @@ use std::task::{Context, Poll};
 /// receive's buffer held them) and, if the receive asked, its sender.
 #[derive(Debug)]
 pub(crate) struct Datagram {
+    /// Copied out of the receive's buffer (which goes with the op data): at most that buffer's
+    /// size, so a datagram larger than it was truncated by the kernel, as it would have been
+    /// for the receive itself.
     pub(crate) bytes: Vec<u8>,
+    /// The sender, if the receive learnt it (`recv_from`) or the socket is connected.
     pub(crate) from: Option<SocketAddr>,
 }
 
@@ -71,7 +75,12 @@ impl Leftover {
 /// Results that arrived for abandoned ops of one socket. See the module docs.
 #[derive(Debug)]
 pub(crate) struct Kept<T> {
+    /// Counts the abandoned ops still in flight, reusing `LossFlag`'s settling logic (wait for
+    /// them; fail at once if their runtime is not the one running). Never set lost: a kept
+    /// result is handed over whole, so nothing goes missing.
     settle: LossFlag,
+    /// Results of abandoned ops, oldest first; shared with every op's [`KeepWatch`]. An `Rc`
+    /// because the ops' data outlives the socket's borrow (it may sit in a driver slot).
     items: Rc<RefCell<VecDeque<T>>>,
 }
 
@@ -114,7 +123,10 @@ impl<T> Kept<T> {
 /// An op's link to its socket's [`Kept`] queue.
 #[derive(Debug)]
 pub(crate) struct KeepWatch<T> {
+    /// Holds the socket's next op back from when the op is abandoned until its data is
+    /// dropped (after the final completion): results arriving meanwhile go ahead of it.
     watch: LossWatch,
+    /// The socket's queue of kept results.
     items: Rc<RefCell<VecDeque<T>>>,
 }
 

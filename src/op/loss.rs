@@ -46,6 +46,8 @@ pub(crate) struct LossFlag(Rc<LossState>);
 
 #[derive(Debug, Default)]
 struct LossState {
+    /// Bytes moved for an op nobody awaited: set for good, and every later op of this
+    /// direction fails (a stream with a silent gap would be worse than a broken one).
     lost: Cell<bool>,
     /// Abandoned ops of this direction whose final completion has not been reaped.
     settling: Cell<u32>,
@@ -185,6 +187,8 @@ impl Future for Ready<'_> {
 #[derive(Debug)]
 pub(crate) struct LossWatch {
     flag: LossFlag,
+    /// This op was abandoned and counted in the flag's `settling`; its `Drop` (when the op
+    /// data is freed, after the final completion) takes the count back.
     settling: bool,
 }
 

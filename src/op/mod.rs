@@ -1,5 +1,56 @@
 //! One opcode per file: the data an operation owns while the kernel works on it, and its
 //! `unsafe impl OpCode` saying why the pointers in its entry stay valid.
+//!
+//! # What an op's data holds, and why in that form
+//!
+//! Everything an entry points at must stay valid and unmoved until the final completion, even
+//! if the future is dropped and its data moves into the driver's slot (`driver/lifecycle.rs`).
+//! So every op keeps the pointed-at memory behind an indirection that a move does not touch:
+//!
+//! * **buffers** behind `IoBuf`/`IoBufMut` (`buf/`), whose contract is a stable heap pointer;
+//! * **small kernel-visible values** (a `sockaddr_storage` and its length, a `msghdr`, an
+//!   `iovec`, a `statx`) in [`heap::Heap`], a raw heap allocation: a `Box` would be re-asserted
+//!   unique on every move, invalidating the pointer the kernel holds under Rust's aliasing
+//!   rules;
+//! * **paths** in [`path::OwnedPath`] (a `CString` in a `Heap`);
+//! * **fds** as a `SharedFd` clone, so the number in the entry cannot be closed and reused for
+//!   another file while the kernel works on it (hazard H10 in `docs/HAZARDS.md`).
+//!
+//! Lengths given to the kernel are `u32`; a larger buffer is offered its first `u32::MAX`
+//! bytes and the result says how much moved, as a short read or write would.
+//!
+//! # What a dropped op does with a late result
+//!
+//! A cancel is a race the op may win, so each op decides in `OpCode::dispose` what becomes of a
+//! result nobody will take: an fd is closed (open) or kept for the next accept (`keep.rs`), a
+//! datagram is kept for the next receive (`keep.rs`), stream bytes are recorded as lost so the
+//! stream's next op fails instead of leaving a silent gap (`loss.rs`), a provided buffer goes
+//! back to its ring (`recv_multi.rs`).
+//!
+//! # The readiness backend
+//!
+//! Each op also says how to run on epoll (`OpCode::perform`): sockets call the non-blocking
+//! syscall below and wait for readiness on `EAGAIN`; files, which epoll cannot wait for, run on
+//! the blocking pool ([`file_now`]); io_uring-only features degrade to their plain form (a
+//! zero-copy send copies, a buffer-ring receive reads into a buffer taken from the ring in user
+//! space). Every op here has a `perform`: the trait's default, an `Unsupported` error, is only
+//! for an opcode added without one.
+
+/// `impl Oneshot` for ops whose only outcome is success or an errno: the count a successful
+/// completion carries (zero for all of these) means nothing to the caller, and no buffer comes
+/// back, so the output is `io::Result<()>`. Declared before the `mod`s so they can use it.
+macro_rules! unit_output {
+    ($op:ty) => {
+        impl $crate::driver::opcode::Oneshot for $op {
+            type Output = std::io::Result<()>;
+
+            fn complete(self, cqe: $crate::driver::opcode::CqeResult) -> Self::Output {
+                cqe.result.map(drop)
+            }
+        }
+    };
+}
+use unit_output;
 
 pub(crate) mod accept;
 pub(crate) mod accept_multi;
@@ -44,7 +95,8 @@ use crate::fd::SharedFd;
 /// Vectored ops pass the first `IOV_MAX` buffers and report what moved, as std and tokio do.
 pub(crate) const IOV_MAX: usize = 1024;
 
-/// An all-zero `msghdr`: no name, no iovecs, no control data.
+/// An all-zero `msghdr`: no name, no iovecs, no control data. Ops fill in the fields they use
+/// with pointers into their own `Heap`s before the header itself goes into one.
 fn zeroed_msghdr() -> libc::msghdr {
     // SAFETY: `msghdr` is plain data (integers and raw pointers, plus padding on some targets);
     // all zeroes is a valid value: null pointers and zero lengths.

@@ -13,9 +13,14 @@ use std::ffi::CString;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 
+/// An openat's data: the path, and how to open it.
 pub(crate) struct OpenAt {
+    /// Read by the kernel when it consumes the entry (at the turn's enter, after the push
+    /// returned); kept to the final completion like all op data.
     path: OwnedPath,
+    /// `O_*` flags from `OpenOptions`.
     flags: i32,
+    /// Permission bits for a file `O_CREAT` makes, before the umask.
     mode: libc::mode_t,
 }
 

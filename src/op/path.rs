@@ -10,6 +10,9 @@ pub(crate) struct OwnedPath {
 }
 
 impl OwnedPath {
+    /// Moves `path` into a `Heap` of its own. The `CString`'s bytes are already on the heap;
+    /// the extra allocation keeps the `CString` value itself from being moved (and re-asserted
+    /// unique, see `heap.rs`) while the kernel holds a pointer into it.
     pub(crate) fn new(path: CString) -> Self {
         OwnedPath {
             path: Heap::new(path),

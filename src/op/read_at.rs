@@ -7,9 +7,16 @@ use crate::driver::opcode::{Oneshot, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 
+/// A positioned read's data: the kernel writes `buf` from its start, up to its capacity.
 pub(crate) struct ReadAt<B> {
+    /// Keeps the file's number this file's until the op data is dropped, after the final
+    /// completion, however early its owner drops its own handle.
     fd: SharedFd,
+    /// The kernel's until the final completion; handed back by `complete` with the bytes read
+    /// marked initialized.
     buf: B,
+    /// The file offset. `u64::MAX` is the kernel's -1, "the file position" (which `perform`
+    /// mirrors with a plain `read`); `fs` refuses other offsets past `i64::MAX` beforehand.
     pos: u64,
     /// The registered buffer's index, for `READ_FIXED`.
     fixed: Option<u16>,

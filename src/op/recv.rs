@@ -12,8 +12,13 @@ use crate::driver::uring::poll_first_supported;
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 
+/// A receive's data: the kernel writes `buf` from its start, up to its capacity.
 pub(crate) struct Recv<B> {
+    /// Keeps the socket's number this socket's until the op data is dropped, after the final
+    /// completion, however early its owner drops its own handle.
     fd: SharedFd,
+    /// The kernel's until the final completion; handed back by `complete` with the bytes
+    /// received marked initialized.
     buf: B,
     /// What becomes of bytes the receive takes after its future was dropped.
     leftover: Leftover,

@@ -28,11 +28,19 @@ pub(crate) struct Received {
     pub(crate) fds: Vec<OwnedFd>,
 }
 
+/// A Unix-socket receive's data.
 pub(crate) struct RecvCtl<B> {
+    /// Keeps the socket's number this socket's until the op data is dropped, after the final
+    /// completion, however early its owner drops its own handle.
     fd: SharedFd,
+    /// The kernel's until the final completion; handed back with the bytes marked initialized.
     buf: B,
+    /// The one iovec `msg` points at, over `buf`.
     iovec: Heap<libc::iovec>,
+    /// Where the kernel writes the sender's address.
     name: Heap<SockAddrStorage>,
+    /// The header the entry points at; the kernel writes its `msg_namelen`, `msg_controllen`
+    /// and `msg_flags` (`MSG_CTRUNC` when descriptors did not fit).
     msg: Heap<libc::msghdr>,
     /// Room for the descriptors; its heap array is what `msg.msg_control` points at.
     control: Vec<u64>,

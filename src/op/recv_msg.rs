@@ -15,13 +15,22 @@ use io_uring::{opcode, squeue};
 use socket2::{SockAddr, SockAddrStorage};
 use std::net::SocketAddr;
 
+/// A scattered receive's data.
 pub(crate) struct RecvMsg<B> {
+    /// Keeps the socket's number this socket's until the op data is dropped, after the final
+    /// completion, however early its owner drops its own handle.
     fd: SharedFd,
+    /// The kernel's until the final completion; `complete` marks each initialized as far as
+    /// the bytes reached, in order, and hands them all back.
     bufs: Vec<B>,
     /// One entry per buffer; the Vec's heap array is what `msg.msg_iov` points at.
     iovecs: Vec<libc::iovec>,
+    /// Where the kernel writes the sender's address (`recv_from`).
     name: Heap<SockAddrStorage>,
+    /// The header the entry points at; its pointers go into `iovecs` and `name`, and its
+    /// `msg_namelen` is written by the kernel.
     msg: Heap<libc::msghdr>,
+    /// What becomes of a datagram (or stream bytes) taken after the future was dropped.
     leftover: Leftover,
 }
 
@@ -58,6 +67,8 @@ fn sender(name: &mut Heap<SockAddrStorage>, msg: &Heap<libc::msghdr>) -> Option<
 // All of it lives until `complete` or until the driver drops the abandoned op after its final
 // completion. The socket is kept open by the `SharedFd` clone in `self.fd` for as long.
 unsafe impl<B: IoBufMut> OpCode for RecvMsg<B> {
+    /// Fills in the header and the iovecs the entry points at. `iovecs` was made with room for
+    /// every buffer, so this never reallocates the array; nothing here moves once submitted.
     fn sqe(&mut self) -> squeue::Entry {
         self.iovecs.clear();
         self.iovecs.extend(
@@ -81,6 +92,7 @@ unsafe impl<B: IoBufMut> OpCode for RecvMsg<B> {
 
     fn perform(&mut self) -> Performed {
         // The entry is not submitted: building it fills in the message header recvmsg reads.
+        // Rebuilt for every attempt: a failed one may have left the kernel's `msg_namelen`.
         let _ = self.sqe();
         super::recvmsg_now(&self.fd, self.msg.as_ptr(), 0)
     }

@@ -22,8 +22,14 @@ use std::task::{Context, Poll};
 const BUFFER: u32 = 1;
 const BUFFER_SHIFT: u32 = 16;
 
+/// A multishot receive's data: no buffer of its own; the kernel picks one from the ring per
+/// arrival and names it in the completion's flags.
 pub(crate) struct RecvMulti {
+    /// Keeps the socket's number this socket's until the final completion.
     fd: SharedFd,
+    /// The provided-buffer ring the kernel fills (by group id). A clone: it keeps the ring's
+    /// memory allocated and registered while the kernel may still write into it, even if every
+    /// stream and reader using the ring is gone.
     ring: BufRing,
     /// Buffers filled after the stream was dropped. `dispose` runs under the driver's borrow
     /// and giving a buffer back wakes the ring's waiters (user code), so they go back to the
@@ -53,6 +59,7 @@ fn recv_multi(
 }
 
 impl RecvMulti {
+    /// The ring its completions' buffer ids index, to turn a result into a chunk.
     pub(crate) fn ring(&self) -> &BufRing {
         &self.ring
     }
@@ -117,7 +124,10 @@ impl Multishot for RecvMulti {}
 /// kernel ends it for want of buffers or because the reader holds its share (see "Sharing a
 /// ring" on `RecvStream`).
 pub(crate) struct RingReceiver {
+    /// The stream's socket, for arming each receive.
     fd: SharedFd,
+    /// The ring receives are armed on; may change to another ring of the read pool when this
+    /// one runs dry (`from_pool`).
     ring: BufRing,
     /// The receive in flight; `None` between two (the next poll arms one).
     op: Option<MultiOp<Tracked<RecvMulti>>>,
@@ -140,11 +150,16 @@ pub(crate) struct RingReceiver {
 
 /// What one completion of the receive means to the stream.
 enum Arrival {
+    /// Bytes, in a buffer of the ring now held by the reader (counted in `held`).
     Data(RingBuf),
+    /// The peer closed its side (a 0-byte result): the stream ends after what came before.
     Eof,
+    /// `ENOBUFS`: the ring had no free buffer. Back-pressure, not an error: wait until a
+    /// reader drops a chunk (or move to another pool ring), then arm again.
     NoBuffers,
     /// The receive was cancelled for holding `max_buffers`: arm a new one.
     Paused,
+    /// Any other error: handed to the reader, and the stream ends.
     Failed(io::Error),
 }
 

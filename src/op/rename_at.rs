@@ -2,14 +2,16 @@
 
 use super::path::OwnedPath;
 use crate::driver::op_future::Op;
-use crate::driver::opcode::{CqeResult, OpCode};
-use crate::driver::opcode::{Oneshot, Performed};
+use crate::driver::opcode::OpCode;
+use crate::driver::opcode::Performed;
 use io_uring::{opcode, squeue, types};
 use std::ffi::CString;
-use std::io;
 
+/// A renameat's data: both paths, relative to the working directory.
 pub(crate) struct RenameAt {
+    /// The existing name; read by the kernel until the completion.
     from: OwnedPath,
+    /// The new name, replaced atomically if it exists; read by the kernel until the completion.
     to: OwnedPath,
 }
 
@@ -38,10 +40,4 @@ unsafe impl OpCode for RenameAt {
     }
 }
 
-impl Oneshot for RenameAt {
-    type Output = io::Result<()>;
-
-    fn complete(self, cqe: CqeResult) -> Self::Output {
-        cqe.result.map(drop)
-    }
-}
+super::unit_output!(RenameAt);

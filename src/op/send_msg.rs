@@ -2,7 +2,8 @@
 //!
 //! Serves `writev` on streams (no address) and `send_to` on UDP sockets (one buffer and an
 //! address). The message header, the iovec array and the address all live on the heap, owned by
-//! the op; only the first [`IOV_MAX`](super::IOV_MAX) buffers are sent. Sent with `MSG_NOSIGNAL`, so a closed peer is `EPIPE`, never `SIGPIPE`.
+//! the op; only the first [`IOV_MAX`](super::IOV_MAX) buffers are sent. Sent with
+//! `MSG_NOSIGNAL`, so a closed peer is `EPIPE`, never `SIGPIPE`.
 
 use super::heap::Heap;
 use crate::buf::{BufResult, IoBuf};
@@ -14,12 +15,18 @@ use socket2::SockAddr;
 use std::io;
 use std::os::fd::OwnedFd;
 
+/// A gathered send's data.
 pub(crate) struct SendMsg<B> {
+    /// Keeps the socket's number this socket's until the op data is dropped, after the final
+    /// completion, however early its owner drops its own handle.
     fd: SharedFd,
+    /// Read by the kernel until the completion, then handed back unchanged.
     bufs: Vec<B>,
     /// One entry per buffer; the Vec's heap array is what `msg.msg_iov` points at.
     iovecs: Vec<libc::iovec>,
+    /// The destination (`send_to`); `None` on a connected socket.
     addr: Option<Heap<SockAddr>>,
+    /// The header the entry points at; its pointers go into `iovecs`, `addr` and `control`.
     msg: Heap<libc::msghdr>,
     /// `SCM_RIGHTS` control data (empty: none); its heap array is what `msg.msg_control`
     /// points at.
@@ -77,6 +84,10 @@ pub(crate) fn send_msg_with_fds<B: IoBuf>(
 // until `complete` or until the driver drops the abandoned op after its final completion. The
 // socket is kept open by the `SharedFd` clone in `self.fd` for as long.
 unsafe impl<B: IoBuf> OpCode for SendMsg<B> {
+    /// Fills in the header and the iovecs the entry points at. `iovecs` was made with room for
+    /// every buffer, so this never reallocates the array; nothing here moves once submitted.
+    /// Each iovec covers a buffer's initialized bytes only: the rest may be uninitialized
+    /// memory, which must never go out on the wire.
     fn sqe(&mut self) -> squeue::Entry {
         self.iovecs.clear();
         self.iovecs
@@ -91,6 +102,7 @@ unsafe impl<B: IoBuf> OpCode for SendMsg<B> {
             }
             None => (std::ptr::null_mut(), 0),
         };
+        // `get_mut`: the header is ours until submitted (the kernel has not seen this entry).
         let msg = self.msg.get_mut();
         msg.msg_name = name;
         msg.msg_namelen = namelen;

@@ -1,15 +1,18 @@
 //! `SHUTDOWN`: shut down one or both directions of a connected socket.
 
 use crate::driver::op_future::Op;
-use crate::driver::opcode::{CqeResult, Oneshot, OpCode};
+use crate::driver::opcode::OpCode;
 use crate::driver::opcode::{Interest, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
-use std::io;
 use std::net::Shutdown as How;
 
+/// A shutdown's data: only the fd and the direction (the entry points at nothing).
 pub(crate) struct Shutdown {
+    /// Keeps the socket's number this socket's until the op data is dropped, after the final
+    /// completion, however early its owner drops its own handle.
     fd: SharedFd,
+    /// `SHUT_RD`, `SHUT_WR` or `SHUT_RDWR`, from `std::net::Shutdown`.
     how: i32,
 }
 
@@ -42,10 +45,4 @@ unsafe impl OpCode for Shutdown {
     }
 }
 
-impl Oneshot for Shutdown {
-    type Output = io::Result<()>;
-
-    fn complete(self, cqe: CqeResult) -> Self::Output {
-        cqe.result.map(drop)
-    }
-}
+super::unit_output!(Shutdown);

@@ -18,12 +18,17 @@ use std::os::fd::RawFd;
 
 /// The size of one `struct signalfd_siginfo`.
 const RECORD: usize = 128;
-/// Records taken by one read.
+/// Records taken by one read. Signals beyond them stay queued in the signalfd for the next
+/// read, so this bounds the buffer (2 KiB per read in flight), not what is delivered.
 const RECORDS: usize = 16;
 
 pub(crate) struct SignalRead {
+    /// The process's signalfd: never closed, so a raw number is enough.
     fd: RawFd,
+    /// Room for `RECORDS` `signalfd_siginfo` records; the kernel's until the final completion.
     buf: Heap<[u8; RECORD * RECORDS]>,
+    /// Where the signals an abandoned read took go (the registry in `signal.rs`), called from
+    /// `Drop` outside the driver's borrow.
     on_lost: fn(Vec<i32>),
     /// What an abandoned read took, once its final completion came; for `on_lost` on drop.
     lost: Option<Vec<i32>>,

@@ -16,8 +16,11 @@ use std::io;
 pub(crate) struct Statx {
     /// The file when stat'ing an open file; keeps it open while the kernel looks.
     fd: Option<SharedFd>,
+    /// Read by the kernel until the completion; empty (with `AT_EMPTY_PATH`) to stat `fd`.
     path: OwnedPath,
+    /// `AT_EMPTY_PATH` to stat the open file `fd` (the path is then empty), else 0.
     flags: i32,
+    /// Written by the kernel; read only in `complete`, after the final completion.
     out: Heap<libc::statx>,
 }
 

@@ -2,14 +2,17 @@
 
 use super::path::OwnedPath;
 use crate::driver::op_future::Op;
-use crate::driver::opcode::{CqeResult, OpCode};
-use crate::driver::opcode::{Oneshot, Performed};
+use crate::driver::opcode::OpCode;
+use crate::driver::opcode::Performed;
 use io_uring::{opcode, squeue, types};
 use std::ffi::CString;
-use std::io;
 
+/// An unlinkat's data: the path the kernel reads, relative to the working directory.
 pub(crate) struct UnlinkAt {
+    /// Read by the kernel when it consumes the entry (at the turn's enter, after the push
+    /// returned); kept to the final completion like all op data.
     path: OwnedPath,
+    /// `AT_REMOVEDIR` to remove an empty directory (`rmdir`), 0 for anything else.
     flags: i32,
 }
 
@@ -38,10 +41,4 @@ unsafe impl OpCode for UnlinkAt {
     }
 }
 
-impl Oneshot for UnlinkAt {
-    type Output = io::Result<()>;
-
-    fn complete(self, cqe: CqeResult) -> Self::Output {
-        cqe.result.map(drop)
-    }
-}
+super::unit_output!(UnlinkAt);

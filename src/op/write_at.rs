@@ -10,9 +10,15 @@ use crate::driver::opcode::{Oneshot, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 
+/// A positioned write's data: the kernel reads `buf`'s initialized bytes.
 pub(crate) struct WriteAt<B> {
+    /// Keeps the file's number this file's until the op data is dropped, after the final
+    /// completion, however early its owner drops its own handle.
     fd: SharedFd,
+    /// Read by the kernel until the final completion, then handed back unchanged.
     buf: B,
+    /// The file offset. `u64::MAX` is the kernel's -1, "the file position" (which `perform`
+    /// mirrors with a plain `write`); an `O_APPEND` file is written at its end whatever this is.
     pos: u64,
     /// The registered buffer's index, for `WRITE_FIXED`.
     fixed: Option<u16>,

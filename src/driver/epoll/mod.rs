@@ -24,6 +24,14 @@
 //! readiness produces an event at the next `epoll_wait`. A registration must go when its fd is
 //! closed, or a new fd given the same number would be thought registered and never report:
 //! `SharedFd` closes through [`Epoll::close`] and gives fds away through [`Epoll::forget`].
+//!
+//! Why edge-triggered, with one registration for both directions: level-triggered would report
+//! a readable socket on every `epoll_wait` until some op reads it, spinning the loop while no
+//! task wants the data; per-wait re-arming (`EPOLLONESHOT`) costs an `epoll_ctl` per wait. With
+//! `EPOLLET` the fd is added once and an event comes only on a change, which is enough because
+//! an op only waits after its own syscall saw `EAGAIN`: any readiness after that is a change.
+//! The price is the bookkeeping of `drained`, `read_closed` and `short_reads_drain` below, for
+//! reads that skip their syscall (see [`Epoll::may_be_ready`]).
 
 mod offload;
 
@@ -47,16 +55,25 @@ const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10
 
 /// The readiness backend's state.
 pub(crate) struct Epoll {
+    /// The epoll instance (close-on-exec).
     epfd: OwnedFd,
+    /// Per fd number; grows to the highest fd an op waited on (fd numbers are dense and
+    /// reused lowest-first, so this stays about as long as the process's fd table).
     fds: Vec<Waiters>,
+    /// `epoll_wait`'s output buffer, allocated once (`EVENTS` entries): no allocation per wait.
     events: Vec<libc::epoll_event>,
     /// The runtime's wake eventfd, drained when it reports.
     wake_fd: Option<RawFd>,
+    /// Wakers of ops whose fd became ready, woken by the runtime after the borrow ends (as on
+    /// io_uring: a waker is user code).
     woken: Vec<Waker>,
     /// Shared with the runtime's metrics: `enters` counts `epoll_wait` calls and
     /// `completions` the events they returned; the ring-only counters stay 0.
     counters: Arc<Counters>,
+    /// `fork::generation()` at creation: an epoll instance is shared with a forked child, and
+    /// the child registering fds in it would steal the parent's events.
     forks: u64,
+    /// Shutdown began: new waits are refused, so no op parks on an fd after the last wake.
     shut_down: bool,
     /// Why this backend runs although nobody asked for it.
     fallback_reason: Option<String>,
@@ -86,7 +103,11 @@ struct Waiters {
     /// after bytes that carried fds (or came from another writer), with more bytes queued and
     /// no new edge to come, so neither may skip its next syscall.
     short_reads_drain: bool,
+    /// Ops waiting to read (or accept); all woken by one readable event, each retries its
+    /// syscall and the losers wait again. A `Vec`, not one waker: several tasks accepting on
+    /// one listener, or receiving on one UDP socket, wait on the same fd.
     read: Vec<Waker>,
+    /// Ops waiting to write (or for a connect to finish).
     write: Vec<Waker>,
 }
 
@@ -282,6 +303,8 @@ impl Epoll {
             return Err(fork::inherited_error());
         }
         self.reap_orphans();
+        // Wakers already collected (a `forget` woke an fd's waiters) must not wait for an
+        // event that may never come: poll without sleeping.
         let timeout = if !self.woken.is_empty() {
             0
         } else if !self.orphans.is_empty() {
@@ -333,6 +356,7 @@ impl Epoll {
             let Some(waiters) = self.fds.get_mut(key as usize) else {
                 continue;
             };
+            // A hang-up or error wakes both directions: each op's syscall then reports it.
             let hup = (libc::EPOLLHUP | libc::EPOLLERR) as u32;
             if flags & ((libc::EPOLLRDHUP as u32) | hup) != 0 {
                 waiters.read_closed = true;

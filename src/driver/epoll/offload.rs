@@ -78,7 +78,10 @@ pub(crate) fn errno_rc(rc: isize) -> isize {
 /// One offloaded call's outcome, shared by the pool thread and the op (or its orphan).
 #[derive(Debug)]
 pub(crate) struct Job {
+    /// The call's return value, `-errno` on failure; meaningful once `done` is set.
     rc: AtomicIsize,
+    /// Set (Release) by the pool thread after `rc`; read (Acquire) before `rc`, so a reader
+    /// that sees `true` sees the result, and the pool thread no longer touches the op's data.
     done: AtomicBool,
 }
 

@@ -28,6 +28,7 @@
 //! The driver knows nothing of tasks or timers: it is told when to park and for how long.
 
 mod enter;
+mod msg_ring;
 mod reap;
 mod register;
 pub(super) mod setup;
@@ -45,6 +46,9 @@ use super::Park;
 use crate::counters::Counters;
 use enter::EnterFd;
 use io_uring::{opcode, squeue, types, EnterFlags, IoUring};
+use msg_ring::msg_sent_target;
+#[cfg(test)]
+use msg_ring::msg_sent_user_data;
 use setup::{CompletionBatch, RingConfig, RingMode};
 #[cfg(feature = "fault-injection")]
 use slots::Reaped;
@@ -56,13 +60,21 @@ use std::sync::Arc;
 use std::task::Waker;
 use std::time::Duration;
 
-/// The cancel entries' own completions.
+// Reserved `user_data` values. An op's `user_data` has a generation below 2^31 in its top half
+// (`slots.rs`), so its top bit is clear; every value here has it set, so a completion is told
+// apart from an op's by comparison alone, before any slot lookup.
+
+/// The cancel entries' own completions. They own no memory (the target is named by value), so
+/// nothing waits for them; `dispatch` only counts those that found their target still running.
 const CANCEL_TOKEN: u64 = u64::MAX;
-/// The multishot poll on the runtime's wake eventfd.
+/// The multishot poll on the runtime's wake eventfd: its completions only end a wait (and
+/// drain the counter); the tasks to run are in the runtime's remote queue.
 const WAKE_TOKEN: u64 = u64::MAX - 1;
-/// Fire-and-forget ops that own no memory (closing an fd).
+/// Fire-and-forget ops that own no memory (closing an fd): no slot, result ignored. A failed
+/// close leaves nothing to retry (the fd number is released either way on Linux).
 const DETACHED_TOKEN: u64 = u64::MAX - 2;
-/// A wake-up posted to this ring by another ring's `MSG_RING`.
+/// A wake-up posted to this ring by another ring's `MSG_RING`: like the eventfd's, it only
+/// ends the wait (see `msg_ring.rs`).
 const MSG_WAKE_TOKEN: u64 = u64::MAX - 3;
 /// A `MSG_RING` wake-up this ring sent: tag bits over the target's id (the 62 bits below them,
 /// see [`msg_sent_user_data`]). Only a failed send completes here (`SKIP_SUCCESS`), and the id
@@ -77,24 +89,44 @@ const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 const LET_GO_AFTER: Duration = Duration::from_millis(200);
 
 /// The io_uring backend's state: the ring and the slots of the ops in it.
+///
+/// Built once per runtime, on its thread, and never moved off it (the registered ring index in
+/// `enter_fd` is a per-thread resource). All fields are touched under the driver's `RefCell`
+/// borrow only; the `Vec`s that hand things to the runtime (`woken`, `graveyard`,
+/// `failed_wakes`) keep their capacity between turns, so a steady loop does not allocate.
 pub(crate) struct Uring {
     /// Dropped by hand (see `Drop for Uring`): in a fork child its mappings must not be unmapped.
     ring: ManuallyDrop<IoUring>,
     /// How `io_uring_enter` names the ring: by its index in this thread's registered-ring
     /// table when the kernel took it (see `enter.rs`).
     enter_fd: EnterFd,
+    /// The flags the kernel took at setup (`setup.rs`): decides whether entries need an enter
+    /// to be submitted at all (SQPOLL does not) and whether `MSG_RING` may be used.
     mode: RingMode,
+    /// Every op the kernel may still complete, plus completed ones whose result is untaken.
     slots: SlotTable,
+    /// The runtime's wake eventfd, watched by a multishot poll (`WAKE_TOKEN`). `None` before
+    /// it is armed and once shutdown cancelled the poll, so `dispatch` does not re-arm it.
     wake_fd: Option<RawFd>,
+    /// Wakers of ops a dispatch (or a failed push) finished, woken by the runtime after the
+    /// borrow ends (see the ground rules).
     woken: Vec<Waker>,
+    /// Data of abandoned ops whose final completion came: dropped by the runtime after the
+    /// borrow, since a buffer's `Drop` may be user code or call back into the driver.
     graveyard: Vec<Box<dyn Abandoned>>,
+    /// Shared with the runtime's metrics; plain per-thread cells, bumped on the hot path.
     counters: Arc<Counters>,
     /// Targets (by id) of `MSG_RING` wake-ups the kernel refused, to wake through their
     /// eventfd once the driver is not borrowed.
     failed_wakes: Vec<usize>,
+    /// Shutdown began: pushes are refused from now on (no new op may start after the last
+    /// round of cancels), and the wake poll is not re-armed.
     shut_down: bool,
     /// Highest buffer group id handed out so far, and the ids given back since.
     buffer_groups: BufferGroups,
+    /// Completion batching (`Builder::completion_batch`): how many completions a wait asks for
+    /// and how long it may hold the first. `None` (the default, and during shutdown): a wait
+    /// ends at the first completion.
     batch: Option<CompletionBatch>,
     /// `fork::generation()` when the ring was made: another count means a forked child.
     forks: u64,
@@ -154,7 +186,14 @@ impl Uring {
         self.slots.len()
     }
 
-    /// Registers a slot for `entry` and queues it for the next submit.
+    /// Registers a slot for `entry` and queues it for the next submit; returns the slot's index,
+    /// which the op's future keeps to take its result.
+    ///
+    /// The slot is made before the push so the entry can carry its `user_data`; if the push
+    /// fails the slot goes again (the kernel never saw it). After a successful push the slot is
+    /// the kernel's until the final completion, whatever happens to the future or to later
+    /// `io_uring_enter` calls: a pushed entry will be submitted, and removing its slot would
+    /// turn its completion into a write into freed memory.
     pub(crate) fn push(
         &mut self,
         entry: squeue::Entry,
@@ -186,7 +225,9 @@ impl Uring {
         Ok(index)
     }
 
-    /// Queues an op that owns no memory and whose result nobody wants (closing an fd).
+    /// Queues an op that owns no memory and whose result nobody wants (closing an fd). No slot:
+    /// its completion carries `DETACHED_TOKEN` and is dropped by `dispatch`. Only for entries
+    /// that point at nothing, since no slot keeps anything alive for them.
     pub(crate) fn push_detached(&mut self, entry: squeue::Entry) -> io::Result<()> {
         if self.shut_down {
             // Shutdown may have reaped its last completion already: nothing would submit this.
@@ -195,77 +236,10 @@ impl Uring {
         self.push_entry(&entry.user_data(DETACHED_TOKEN))
     }
 
-    /// The ring's fd, for other rings to post wake-ups to with `MSG_RING`.
-    pub(crate) fn ring_fd(&self) -> RawFd {
-        use std::os::fd::AsRawFd;
-        self.ring.as_raw_fd()
-    }
-
-    /// Posts a wake-up completion on another ring with `MSG_RING`. The target gets a completion
-    /// straight into its queue: no eventfd read on its side.
-    ///
-    /// `target_id` names the target for the fallback: if the kernel refuses the message (an
-    /// error completion, say `ENOMEM` or `EOVERFLOW`), the caller must wake the target through
-    /// its eventfd instead. The kernel issues `MSG_RING` as this call submits it, so a refusal
-    /// is an `Err` here; so is a submit the kernel put off (`EBUSY`, `EAGAIN`), whose refusal
-    /// would come later, from [`Uring::take_failed_wakes`] when this ring next reaps.
-    ///
-    /// An SQPOLL ring sends none (an `Err`, so the caller writes the eventfd): its kernel
-    /// thread submits the message after this call returns, so a refusal would only be seen
-    /// when this thread next reaps, which it may never do (its `block_on` returning).
-    pub(crate) fn push_msg_ring(&mut self, target_ring: RawFd, target_id: usize) -> io::Result<()> {
-        if self.shut_down {
-            return Err(io::Error::other("coring: the runtime is shutting down"));
-        }
-        if self.mode == RingMode::SqPoll {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "coring: an SQPOLL ring wakes other rings through their eventfd",
-            ));
-        }
-        // A scripted refusal: a target that is no ring, which the kernel itself fails.
-        #[cfg(feature = "fault-injection")]
-        let target_ring = if faults::take_failed_msg_ring() {
-            -1
-        } else {
-            target_ring
-        };
-        let entry = opcode::MsgRingData::new(types::Fd(target_ring), 0, MSG_WAKE_TOKEN, None)
-            .build()
-            .flags(squeue::Flags::SKIP_SUCCESS);
-        self.push_entry(&entry.user_data(msg_sent_user_data(target_id)))?;
-        self.counters.msg_ring_sent.bump();
-        // Submit now: the waking task may keep this core busy for a long time, or this thread
-        // may be about to block outside the loop (joining workers). A submit-only enter is one
-        // syscall, like the eventfd write it replaces, and also carries anything else queued.
-        self.enter(Park::NoWait)?;
-        let mut sq = self.ring.submission();
-        sq.sync();
-        if !sq.is_empty() {
-            // The kernel put the submit off (`EBUSY`, `EAGAIN`): a refusal would come only with
-            // a later one, perhaps the last this thread makes. The eventfd wakes the target now;
-            // the message, if it goes out later, is one more harmless wake-up.
-            return Err(io::Error::other(
-                "coring: the MSG_RING wake-up was not submitted",
-            ));
-        }
-        drop(sq);
-        // A refusal is already in the completion queue. It must be acted on now: this thread may
-        // never reap again (its `block_on` returning, its runtime shutting down), and the target
-        // would sleep on. Only a non-empty queue costs a reap (successes post nothing here).
-        if !self.ring.completion().is_empty() {
-            self.dispatch();
-            if let Some(at) = self.failed_wakes.iter().position(|&id| id == target_id) {
-                self.failed_wakes.swap_remove(at);
-                return Err(io::Error::other(
-                    "coring: the kernel refused a MSG_RING wake-up",
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// Arms a multishot poll on `fd` (an eventfd other threads write to wake this ring).
+    /// Arms a multishot poll on `fd` (an eventfd other threads write to wake this ring). One
+    /// entry serves every wake-up until the kernel ends it (a completion without `F_MORE`,
+    /// which a multishot op may get at any time); `dispatch` then arms it again, and the new
+    /// poll finds a counter written meanwhile readable at once, so no wake-up is lost.
     pub(crate) fn arm_wake_fd(&mut self, fd: RawFd) -> io::Result<()> {
         self.wake_fd = Some(fd);
         let entry = opcode::PollAdd::new(types::Fd(fd), libc::POLLIN as u32)
@@ -274,6 +248,12 @@ impl Uring {
         self.push_entry(&entry.user_data(WAKE_TOKEN))
     }
 
+    /// Writes `entry` into the SQ. A full SQ is not an error: the queued batch is submitted
+    /// and the CQ reaped (`dispatch`: completions must be reaped too, or a kernel that defers
+    /// submissions while the CQ is full would never make room), then the push is retried. An
+    /// SQPOLL ring's kernel thread takes entries on its own schedule, so with the SQ still full
+    /// the thread waits for it (`SQ_WAIT`). 64 rounds without room means the kernel is not
+    /// consuming entries at all: an error, not a hang.
     fn push_entry(&mut self, entry: &squeue::Entry) -> io::Result<()> {
         self.check_owner()?;
         for _ in 0..64 {
@@ -311,7 +291,9 @@ impl Uring {
         ))
     }
 
-    /// Submits queued entries and, unless `park` is `NoWait`, waits for a completion.
+    /// Submits queued entries and, unless `park` is `NoWait`, waits for a completion: the one
+    /// `io_uring_enter` of a loop turn. With nothing to submit and nothing to wait for it makes
+    /// no syscall, so a busy runtime whose ops complete in batches pays for none on most turns.
     pub(crate) fn park(&mut self, park: Park) -> io::Result<()> {
         self.check_owner()?;
         // Wake-ups collected outside a turn's dispatch (a full queue was drained mid-push, or an
@@ -324,6 +306,10 @@ impl Uring {
         if park == Park::NoWait {
             let mut sq = self.ring.submission();
             sq.sync();
+            // `taskrun`: the kernel has task work (completions of a DEFER_TASKRUN ring) that only
+            // an enter runs. `cq_overflow`: completions wait in the kernel's overflow list for
+            // room in the CQ (NODROP), and only an enter with GETEVENTS moves them in. Skipping
+            // the enter in either case would leave finished ops unreaped indefinitely.
             if sq.is_empty() && !sq.taskrun() && !sq.cq_overflow() {
                 // Nothing to submit and no deferred completions: skip the syscall.
                 return Ok(());
@@ -341,6 +327,8 @@ impl Uring {
         self.enter(Park::NoWait)
     }
 
+    /// `io_uring_enter` with the errors a loop turn can go on from turned into `Ok`: every one
+    /// of them leaves unsubmitted entries queued for the next enter, and none loses one.
     fn enter(&mut self, park: Park) -> io::Result<()> {
         self.check_owner()?;
         self.counters.enters.bump();
@@ -443,16 +431,6 @@ impl Uring {
         // Queued entries are valid until their completion (the OpCode contract).
         unsafe { self.enter_fd.enter(to_submit, want, flags, arg, arg_size) }
     }
-}
-
-/// The `user_data` of a `MSG_RING` wake-up sent to the runtime with id `target_id`.
-fn msg_sent_user_data(target_id: usize) -> u64 {
-    MSG_SENT_TAG | (target_id as u64 & !MSG_SENT_MASK)
-}
-
-/// The target's id, if `user_data` is that of a `MSG_RING` wake-up this ring sent.
-fn msg_sent_target(user_data: u64) -> Option<usize> {
-    (user_data & MSG_SENT_MASK == MSG_SENT_TAG).then_some((user_data & !MSG_SENT_MASK) as usize)
 }
 
 /// The general timeout of a batched wait that has no timer to wait for (see

@@ -1,14 +1,23 @@
 //! The io_uring backend's reaping: dispatching completions to slots, and shutdown.
+//!
+//! `dispatch` runs once per loop turn, right after the turn's enter, and empties the CQ: a
+//! completion left there takes a CQ entry that a later completion may need, and once the CQ is
+//! full the kernel holds the rest in its overflow list (NODROP), where they cost memory and an
+//! extra enter to move back in. Each CQE is either one of the reserved tokens (`uring/mod.rs`),
+//! handled here, or an op's, handed to its slot. Nothing is woken and nothing is freed here:
+//! wakers and dead data are collected for the runtime (see the ground rules in `uring/mod.rs`).
+//!
+//! Shutdown is a loop of rounds (`shutdown_step`) rather than one blocking call so the runtime
+//! can wake tasks and drop dead data between rounds, outside the driver's borrow.
 
 use super::super::opcode::{Abandoned, CqeResult};
-use super::super::{fork, Park};
+use super::super::{drain_eventfd, fork, Park};
 use super::slots::Reaped;
 use super::{
     msg_sent_target, Uring, CANCEL_TOKEN, DETACHED_TOKEN, LET_GO_AFTER, MSG_WAKE_TOKEN,
     SHUTDOWN_DEADLINE, WAKE_TOKEN,
 };
 use std::mem::ManuallyDrop;
-use std::os::fd::RawFd;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -20,7 +29,11 @@ impl Uring {
             // A fork child: the completion queue is the parent's (and not even mapped here).
             return;
         }
+        // The wake poll is re-armed after the loop: arming pushes an entry, which may need to
+        // flush and reap, which cannot happen while the CQ is borrowed here.
         let mut rearm_wake = false;
+        // `IORING_SQ_CQ_OVERFLOW`: the kernel holds completions that did not fit. Counted (a
+        // sign the CQ is too small for the load); the enter that follows a reap moves them in.
         if self.ring.submission().cq_overflow() {
             self.counters.cq_overflows.bump();
         }
@@ -36,6 +49,9 @@ impl Uring {
             enobufs += u64::from(result == -libc::ENOBUFS);
             match user_data {
                 CANCEL_TOKEN => {
+                    // 0: the target was found and cancelled; EALREADY: it was running and was
+                    // asked to stop. Either way its own completion is still to come. ENOENT:
+                    // it had finished already (a race the generation check makes harmless).
                     if result >= 0 || result == -libc::EALREADY {
                         self.counters.cancels_in_flight.bump();
                     }
@@ -47,6 +63,9 @@ impl Uring {
                     continue;
                 }
                 WAKE_TOKEN => {
+                    // Drained so the counter never nears its limit (where a waking thread's
+                    // write would fail) and a re-armed poll does not fire for wake-ups that
+                    // were already handled.
                     if let Some(fd) = self.wake_fd {
                         drain_eventfd(fd);
                     }
@@ -96,12 +115,17 @@ impl Uring {
                 }
             }
         }
+        // The kernel's count of completions it could not keep at all (NODROP failing to
+        // allocate): each is an op whose slot will never be freed. Published, not acted on:
+        // nothing can bring a dropped completion back.
         self.counters.cq_dropped.set(u64::from(cq.overflow()));
         drop(cq);
         let counters = &self.counters;
         counters.completions.add(reaped);
         counters.enobufs.add(enobufs);
         counters.ops_in_flight.sub(finished);
+        // Streams that reached their limit of untaken results: cancelled only now, because a
+        // push may flush and reap, which needs the CQ this loop borrowed.
         while let Some(user_data) = self.capped.pop() {
             self.push_cancel(user_data);
         }
@@ -154,6 +178,8 @@ impl Uring {
             return true;
         }
         let now = Instant::now();
+        // Cancels are re-sent every second: a cancel is a request, and an op already running in
+        // a kernel worker (`EALREADY`) may run on past the first one.
         if last_cancel.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
             *last_cancel = Some(now);
             for user_data in self.slots.in_flight_user_data() {
@@ -219,10 +245,4 @@ impl Drop for Uring {
         // SAFETY: dropped once, here, and never used again.
         unsafe { ManuallyDrop::drop(&mut self.ring) };
     }
-}
-fn drain_eventfd(fd: RawFd) {
-    let mut value = 0u64;
-    // SAFETY: reads 8 bytes into a local u64; the eventfd is non-blocking, so an empty counter
-    // returns EAGAIN instead of blocking. The result only matters as "drained".
-    let _ = unsafe { libc::read(fd, (&raw mut value).cast(), 8) };
 }

@@ -1,4 +1,10 @@
 //! Building the ring: the best flags this kernel accepts, and plain errors when it accepts none.
+//!
+//! The modes are tried best first and a kernel that does not know a flag answers `EINVAL`, so
+//! one runtime works from Linux 5.11 to today without asking the user which kernel it runs on;
+//! [`RingMode`] records what was taken. Any other error (`EPERM`, `ENOSYS`, `ENOMEM`) means no
+//! mode will work, and it becomes the one error message naming the cause and the remedy
+//! ([`explain_setup_error`]), which `select.rs` may turn into a fallback to epoll instead.
 
 use io_uring::IoUring;
 use std::fmt;
@@ -36,6 +42,9 @@ impl fmt::Display for RingMode {
 /// Ring parameters chosen by the `Builder`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RingConfig {
+    /// SQ entries asked for (`Builder::entries`); rounded up to a power of two in 2..=32768.
+    /// A full SQ is flushed, not an error (`Uring::push_entry`), so this bounds how many
+    /// entries a turn batches into one enter, not how many ops may be in flight.
     pub(crate) entries: u32,
     /// SQPOLL idle time in milliseconds, if asked for.
     pub(crate) sqpoll_idle_ms: Option<u32>,
@@ -50,13 +59,20 @@ pub(crate) struct RingConfig {
 /// the first completion after that.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct CompletionBatch {
+    /// Completions a wait asks for before returning early.
     pub(crate) wait_for: u32,
+    /// Longest a wait holds a completion that has arrived, waiting for more: the latency a
+    /// request may pay for the batching. Never longer than the time to the next timer (see
+    /// `wait_shape` in `uring/mod.rs`).
     pub(crate) max_delay_us: u32,
 }
 
 /// Creates the ring with the best mode the kernel takes, downgrading on `EINVAL`.
 pub(crate) fn build_ring(config: RingConfig) -> io::Result<(IoUring, RingMode)> {
     let entries = config.entries.clamp(2, 32768).next_power_of_two();
+    // Multishot ops post many completions per entry and every in-flight op may complete in the
+    // same turn, so the CQ is made larger than the SQ's default double. It may still overflow:
+    // NODROP (required below) keeps the extra completions in the kernel until reaped.
     let cq_entries = entries * 4;
     let attempts: &[RingMode] = if config.sqpoll_idle_ms.is_some() {
         &[RingMode::SqPoll]
@@ -70,9 +86,14 @@ pub(crate) fn build_ring(config: RingConfig) -> io::Result<(IoUring, RingMode)> 
     let mut last_err = None;
     for &mode in attempts {
         let mut builder = IoUring::builder();
-        // A forked child gets no copy of the queues (see `fork`).
+        // A forked child gets no copy of the queues (see `fork`). CLAMP: a kernel with a lower
+        // maximum gives its maximum instead of failing.
         builder.setup_cqsize(cq_entries).setup_clamp().dontfork();
         match mode {
+            // TASKRUN_FLAG makes the kernel say (in the SQ flags) when it has task work waiting,
+            // which `Uring::park` reads to skip the enter when there is none. SUBMIT_ALL keeps
+            // submitting a batch past an entry that fails at submission, so one bad entry does
+            // not leave the rest queued behind it.
             RingMode::DeferTaskrun => {
                 builder
                     .setup_single_issuer()
@@ -116,6 +137,10 @@ pub(crate) fn poll_first_supported() -> bool {
     POLL_FIRST.load(Ordering::Relaxed)
 }
 
+/// Refuses a ring without the features the driver's soundness and waits rely on: NODROP (a
+/// full CQ keeps completions instead of dropping them, and a dropped final completion would
+/// leave its slot, and the op's memory, in place forever) and EXT_ARG (the wait's timeout is
+/// passed with the enter, which is how timers fire without a timeout entry per sleep).
 fn check_features(ring: &IoUring, config: RingConfig) -> io::Result<()> {
     let params = ring.params();
     if !params.is_feature_nodrop() || !params.is_feature_ext_arg() {

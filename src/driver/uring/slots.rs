@@ -20,8 +20,13 @@ use std::task::{Poll, Waker};
 /// have the top bit set, see `uring/mod.rs`).
 const GENERATION_MASK: u32 = 0x7fff_ffff;
 
+/// One op's place in the table.
 struct Slot {
+    /// The table's generation when this slot was filled. A completion carries it in its
+    /// `user_data`; one whose generation differs is for an earlier op in the same index (a
+    /// cancel that arrived after its target finished and the index was reused) and is ignored.
     generation: u32,
+    /// Where the op is and who owns its data (`lifecycle.rs`).
     lifecycle: Lifecycle,
 }
 
@@ -32,9 +37,15 @@ impl Slot {
 }
 
 /// The slab of op slots, addressed by `user_data` = generation << 32 | slab index.
+///
+/// A slab, not a map: indices are reused as soon as freed (the slab's free list), so the table
+/// stays as large as the most ops ever in flight at once, and a lookup is an index. The cost is
+/// that an index alone cannot tell an op from the next one in its place; the generation can.
 #[derive(Default)]
 pub(crate) struct SlotTable {
     slots: Slab<Slot>,
+    /// Bumped per insert, wrapping below 2^31. A stale `user_data` could only match again after
+    /// 2^31 inserts *and* the same index: a late cancel is never outstanding that long.
     generation: u32,
 }
 
@@ -101,7 +112,7 @@ impl SlotTable {
     }
 
     /// Frees the slot of an op whose entry never reached the queue (the kernel knows nothing
-    /// of it).
+    /// of it). The only way a slot goes without a completion: never call it after a push.
     pub(crate) fn remove_unsubmitted(&mut self, index: usize) {
         self.slots.remove(index);
     }
@@ -124,7 +135,10 @@ impl SlotTable {
         Some(self.slots.get(index)?.user_data(index))
     }
 
-    /// Applies one completion to the slot `user_data` names.
+    /// Applies one completion to the slot `user_data` names. The hot path of `dispatch`: an
+    /// index, a generation compare and a match, no allocation. Reaped results stay in the slot
+    /// (`Completed`, `ready`) for the future's next poll, so an op completed and dropped before
+    /// that poll still has its result disposed of by `abandon`.
     #[inline]
     pub(crate) fn complete(&mut self, user_data: u64, cqe: CqeResult) -> Reaped {
         let index = (user_data & 0xffff_ffff) as usize;
@@ -155,7 +169,9 @@ impl SlotTable {
     }
 
     /// Takes the final result of a single-shot op, or records who to wake for it; a waker this
-    /// replaces goes to `replaced`.
+    /// replaces goes to `replaced`. Taking the result frees the slot: from here the op's data
+    /// is the future's alone, and the kernel has nothing left of it. A missing slot means
+    /// shutdown gave up on the op (see `given_up`).
     #[inline]
     pub(crate) fn poll_result(
         &mut self,
@@ -200,6 +216,8 @@ impl SlotTable {
         else {
             unreachable!("coring driver: a multishot op polled a slot of another kind")
         };
+        // Results come out in the kernel's order; the slot goes with the last one, so the
+        // stream's final poll both delivers it and releases the slot.
         match ready.pop_front() {
             Some(cqe) => {
                 let last = *finished && ready.is_empty();
@@ -221,6 +239,9 @@ impl SlotTable {
 
     /// The op's future was dropped: its results nobody took are disposed of, and the slot keeps
     /// `data` until the final completion (or hands it back if the op had finished).
+    ///
+    /// A missing slot means shutdown already gave up on the op and leaked its slot: the kernel
+    /// may still write the data, so it is leaked too (`mem::forget`), never dropped.
     pub(crate) fn abandon(&mut self, index: usize, mut data: Box<dyn Abandoned>) -> Dropped {
         let Some(slot) = self.slots.get_mut(index) else {
             std::mem::forget(data);
@@ -228,6 +249,8 @@ impl SlotTable {
         };
         let user_data = slot.user_data(index);
         let (cancel, waker) = match &mut slot.lifecycle {
+            // Completed but untaken (the future was dropped between the completion and its next
+            // poll): the result still needs disposing of (an accepted fd, bytes that moved).
             Lifecycle::Completed(cqe) => {
                 data.dispose(cqe);
                 self.slots.remove(index);
@@ -249,6 +272,8 @@ impl SlotTable {
                 }
                 (Some(user_data), waker)
             }
+            // A zero-copy send with its result (`partial`) sent its bytes: nothing to cancel,
+            // only the notification to wait for, whose buffer the slot now keeps.
             Lifecycle::Pending { partial, waker } => {
                 let cancel = match partial.take() {
                     Some(cqe) => {
@@ -315,7 +340,8 @@ impl SlotTable {
     }
 
     /// Gives up on every op the kernel may still complete: its slot and data are leaked, never
-    /// freed, because the kernel may still write to that memory. Returns how many.
+    /// freed, because the kernel may still write to that memory. Returns how many. Their
+    /// futures, if any still live, find no slot and panic with `given_up` when polled.
     pub(crate) fn leak_in_flight(&mut self) -> usize {
         let leaked: Vec<usize> = self
             .slots
@@ -331,31 +357,25 @@ impl SlotTable {
 }
 
 impl Uring {
-    /// The slot table, for taking single-shot results (`SlotTable::poll_result`) without a
+    /// The slot table, for taking results (`SlotTable::poll_result`, `poll_stream`) without a
     /// pass-through here: the ring has nothing to add to that.
     #[inline]
     pub(crate) fn slots_mut(&mut self) -> &mut SlotTable {
         &mut self.slots
     }
 
-    /// Takes the next result of a multishot op; `true` with the result means it was the last.
-    /// A waker this replaces goes to `replaced`, as in [`SlotTable::poll_result`].
+    /// Counts a multishot op that `SlotTable::poll_stream` just said ended (`polled`) if its
+    /// owner will arm it again: the kernel ended it with a result that is neither a cancel nor
+    /// the end of the stream (say `ENOBUFS`: the buffer group ran dry). The
+    /// count shows how often a multishot op falls back to being re-armed one submission at a
+    /// time, which costs an SQE per re-arm where a healthy stream costs none.
     #[inline]
-    pub(crate) fn poll_stream(
-        &mut self,
-        index: usize,
-        waker: &Waker,
-        replaced: &mut Option<Waker>,
-    ) -> Poll<Option<(CqeResult, bool)>> {
-        let polled = self.slots.poll_stream(index, waker, replaced);
-        if let Poll::Ready(Some((cqe, true))) = &polled {
-            // The kernel ended the op with a result that is neither a cancel nor the end of the
-            // stream: its owner, still reading, arms it again.
+    pub(crate) fn count_rearm(&self, polled: &Poll<Option<(CqeResult, bool)>>) {
+        if let Poll::Ready(Some((cqe, true))) = polled {
             if !matches!(&cqe.result, Ok(0)) && !is_cancel(&cqe.result) {
                 self.counters.multishot_rearms.bump();
             }
         }
-        polled
     }
 
     /// The op's future was dropped: keep `data` until the final completion and cancel the op.
@@ -421,6 +441,9 @@ impl Uring {
         }
     }
 
+    /// Queues an `ASYNC_CANCEL` for `user_data`, sent with the turn's batch. Cancels are
+    /// requests: the target still posts its own final completion (`ECANCELED`, or its result if
+    /// it won the race), and only that frees its slot.
     pub(super) fn push_cancel(&mut self, user_data: u64) {
         self.counters.cancels_sent.bump();
         let entry = opcode::AsyncCancel::new(user_data)
@@ -432,6 +455,8 @@ impl Uring {
     }
 }
 
+/// Whether a stream ended because it was cancelled (by its owner, its limit or a scope), which
+/// its owner does not re-arm.
 fn is_cancel(result: &std::io::Result<u32>) -> bool {
     matches!(result, Err(err) if err.raw_os_error() == Some(libc::ECANCELED))
 }
