@@ -28,6 +28,7 @@
 //! The driver knows nothing of tasks or timers: it is told when to park and for how long.
 
 mod enter;
+pub(crate) mod parks;
 mod reap;
 mod register;
 pub(super) mod setup;
@@ -329,6 +330,10 @@ impl Uring {
                 return Ok(());
             }
         }
+        let busy = park == Park::NoWait
+            || self.ring.submission().taskrun()
+            || !self.ring.completion().is_empty();
+        parks::record(busy);
         self.enter(park)
     }
 
