@@ -12,6 +12,8 @@
 #            syscalls   perf stat on the raw_syscalls tracepoints: calls per request, no ptrace
 #            sched      the server's time on a CPU and waiting for one (run queue), per request,
 #                       from /proc/PID/task/*/schedstat: whether it is busy, starved or idle
+#            events     perf stat on the tracepoints in $EVENTS (comma-separated; default: the
+#                       kernel's receive attempts, poll arms and io_uring task work): per request
 #   SERVER   raw coring coring-ring coring-batch coring-pool tokio monoio compio glommio tokio-uring
 #            coring-hyper tokio-hyper (http only: the same hyper app on coring and on tokio)
 #
@@ -37,7 +39,7 @@ wrap=()
 case "$tool" in
     callgrind) wrap=(valgrind --tool=callgrind ${CALLGRIND_ARGS:-} --callgrind-out-file="$out/callgrind.$tag") ;;
     strace) wrap=(strace -c -f -o "$out/strace.$tag") ;;
-    perf | syscalls | sched) ;;
+    perf | syscalls | sched | events) ;;
     *) echo "unknown tool $tool" >&2; exit 2 ;;
 esac
 
@@ -66,6 +68,8 @@ case "$tool" in
     perf) perf record -q -e cpu-clock -g -p "$target" -o "$out/perf.$tag" 2>/dev/null & watcher=$! ;;
     syscalls) perf stat -x, -e raw_syscalls:sys_enter,syscalls:sys_enter_io_uring_enter \
         -p "$target" -o "$out/syscalls.$tag" & watcher=$! ;;
+    events) perf stat -x, -e "${EVENTS:-sock:sock_recv_length,io_uring:io_uring_poll_arm,io_uring:io_uring_task_add,io_uring:io_uring_local_work_run,syscalls:sys_enter_io_uring_enter}" \
+        -p "$target" -o "$out/events.$tag" & watcher=$! ;;
 esac
 sleep 0.5
 # On a CPU and waiting for one, in ns, summed over the server's threads.
@@ -126,8 +130,8 @@ case "$tool" in
             'BEGIN {printf "on a CPU %.1f%% of the time, %.2f us/request; waiting for a CPU %.1f%%, %.2f us/request; idle %.1f%%\n",
                 100 * on / wall, on / n / 1000, 100 * wait / wall, wait / n / 1000, 100 * (wall - on - wait) / wall}'
         ;;
-    syscalls)
+    syscalls | events)
         awk -F, -v n="$requests" '$1 ~ /^[0-9]+$/ {printf "%-40s %12d  per request: %.4f\n", $3, $1, $1 / n}' \
-            "$out/syscalls.$tag"
+            "$out/$tool.$tag"
         ;;
 esac

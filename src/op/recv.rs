@@ -46,7 +46,9 @@ impl<B> Recv<B> {
     /// room (a server waiting for the next request): submitted as is, the kernel would try the
     /// receive at once, fail with `EAGAIN` and only then wait for data, a wasted `recvmsg` per
     /// message. Such a receive waits for data first. Only a hint: bytes already there are
-    /// received as soon as the wait is armed.
+    /// received as soon as the wait is armed, but at a cost (a poll armed and found ready, task
+    /// work, a second issue: ≈ 3× what it saves on an empty socket, benches/README.md), so a
+    /// stream whose last short read found its bytes waiting does not ask (`net/stream.rs`).
     pub(crate) fn waiting_first(mut self, probably_empty: bool) -> Self {
         self.wait_first = probably_empty && poll_first_supported();
         self

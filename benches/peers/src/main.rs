@@ -10,6 +10,8 @@
 //! target/release/peers echo                  # only the echo cases (or "http", "wget",
 //!                                            # "sleeps", "spawn+join", or a case name)
 //! target/release/peers --servers raw,coring,tokio
+//! target/release/peers --reps 3 --added-reps 3 wget  # wget, sleeps, spawn+join: 2 runs unless asked
+//! target/release/peers --child poll-first   # what IORING_RECVSEND_POLL_FIRST costs and saves
 //! target/release/peers --peer-flags default  # the peers at their builders' ring defaults
 //! ```
 //!
@@ -61,6 +63,7 @@ mod flags;
 mod load;
 #[path = "../../harness/nginx.rs"]
 mod nginx;
+mod poll_first;
 mod report;
 #[path = "../../harness/serve.rs"]
 mod serve;
@@ -232,6 +235,13 @@ fn main() {
                 i += 1;
                 mode.reps = args.get(i).and_then(|r| r.parse().ok()).expect("--reps N");
             }
+            "--added-reps" => {
+                i += 1;
+                mode.added_reps = args
+                    .get(i)
+                    .and_then(|r| r.parse().ok())
+                    .expect("--added-reps N");
+            }
             "--window" => {
                 i += 1;
                 let secs: f64 = args
@@ -262,7 +272,7 @@ fn main() {
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: peers [--quick|--smoke] [--reps N] [--window SECS] [--peer-flags \
+                    "usage: peers [--quick|--smoke] [--reps N] [--added-reps N] [--window SECS] [--peer-flags \
                      best|default] [--servers {}] [echo] [http] [wget] [sleeps] [spawn+join]",
                     SERVERS.map(|s| s.0).join(",")
                 );
@@ -820,6 +830,7 @@ fn child(args: &[String]) {
         ),
         "wget" => wget::child(&args[1..]),
         "tasks" => tasks::child(&args[1..]),
+        "poll-first" => poll_first::child(&args[1..]),
         other => panic!("unknown child {other}"),
     }
 }

@@ -29,6 +29,7 @@
 
 mod enter;
 mod msg_ring;
+pub(crate) mod parks;
 mod reap;
 mod register;
 pub(super) mod setup;
@@ -315,6 +316,10 @@ impl Uring {
                 return Ok(());
             }
         }
+        let busy = park == Park::NoWait
+            || self.ring.submission().taskrun()
+            || !self.ring.completion().is_empty();
+        parks::record(busy);
         self.enter(park)
     }
 
