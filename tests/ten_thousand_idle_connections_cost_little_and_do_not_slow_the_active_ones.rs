@@ -30,7 +30,7 @@
 mod common;
 
 use common::process::{is_child, process_rss_bytes, spawn_child_with_env};
-use common::{percentile, HeapSnapshot, Watchdog};
+use common::{percentile, HeapSnapshot, SizeSnapshot, Watchdog};
 use coring::buf::BufRing;
 use coring::net::{ListenOptions, TcpListener, TcpStream};
 use std::io::{Read, Write};
@@ -169,6 +169,7 @@ fn measure(kind: Server) -> Figures {
         "the active connections",
     );
     let rss_before = process_rss_bytes(pid).unwrap();
+    let sizes_before = SizeSnapshot::now();
     let heap_before = HeapSnapshot::now();
     go.write_all(b"1").unwrap(); // open the idle connections
 
@@ -180,6 +181,7 @@ fn measure(kind: Server) -> Figures {
     std::thread::sleep(Duration::from_millis(200)); // their reads are armed by now
     let rss_after = process_rss_bytes(pid).unwrap();
     let (heap_bytes, heap_allocs) = HeapSnapshot::now().since(&heap_before);
+    let sizes = SizeSnapshot::now().since(&sizes_before);
     go.write_all(b"2").unwrap(); // measure again, with the idle connections held
 
     let loaded_p99 = Duration::from_micros(expect_figure(&lines, "loaded_p99_us"));
@@ -203,7 +205,24 @@ fn measure(kind: Server) -> Figures {
         figures.rss_per_idle,
         figures.heap_per_idle,
     );
+    println!("R2 {kind:?}: live heap by size: {}", by_size(&sizes, heap_bytes));
     figures
+}
+
+/// The live allocations gained, by size, as "N × S B" per idle connection; those of 4 KiB and
+/// more (tables that grew, counted together) as their bytes per idle connection.
+fn by_size(sizes: &[(usize, i64)], heap_bytes: i64) -> String {
+    let small: Vec<(usize, i64)> = sizes.iter().copied().filter(|&(s, _)| s < 4096).collect();
+    let mut shown: Vec<String> = small
+        .iter()
+        .take_while(|&&(size, n)| (size as i64 * n).abs() >= IDLE as i64)
+        .map(|&(size, n)| format!("{:.2} × {size} B", n as f64 / IDLE as f64))
+        .collect();
+    let rest: i64 = small[shown.len()..].iter().map(|&(s, n)| s as i64 * n).sum();
+    let big = heap_bytes - small.iter().map(|&(s, n)| s as i64 * n).sum::<i64>();
+    shown.push(format!("{:.1} B in allocations of 4 KiB or more", big as f64 / IDLE as f64));
+    shown.push(format!("{:.1} B in smaller counts", rest as f64 / IDLE as f64));
+    shown.join(", ")
 }
 
 /// The echo server: one runtime on this thread; it serves exactly `ACTIVE + IDLE` connections
