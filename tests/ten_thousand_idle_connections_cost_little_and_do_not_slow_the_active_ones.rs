@@ -205,7 +205,10 @@ fn measure(kind: Server) -> Figures {
         figures.rss_per_idle,
         figures.heap_per_idle,
     );
-    println!("R2 {kind:?}: live heap by size: {}", by_size(&sizes, heap_bytes));
+    println!(
+        "R2 {kind:?}: live heap by size: {}",
+        by_size(&sizes, heap_bytes)
+    );
     figures
 }
 
@@ -218,10 +221,19 @@ fn by_size(sizes: &[(usize, i64)], heap_bytes: i64) -> String {
         .take_while(|&&(size, n)| (size as i64 * n).abs() >= IDLE as i64)
         .map(|&(size, n)| format!("{:.2} × {size} B", n as f64 / IDLE as f64))
         .collect();
-    let rest: i64 = small[shown.len()..].iter().map(|&(s, n)| s as i64 * n).sum();
+    let rest: i64 = small[shown.len()..]
+        .iter()
+        .map(|&(s, n)| s as i64 * n)
+        .sum();
     let big = heap_bytes - small.iter().map(|&(s, n)| s as i64 * n).sum::<i64>();
-    shown.push(format!("{:.1} B in allocations of 4 KiB or more", big as f64 / IDLE as f64));
-    shown.push(format!("{:.1} B in smaller counts", rest as f64 / IDLE as f64));
+    shown.push(format!(
+        "{:.1} B in allocations of 4 KiB or more",
+        big as f64 / IDLE as f64
+    ));
+    shown.push(format!(
+        "{:.1} B in smaller counts",
+        rest as f64 / IDLE as f64
+    ));
     shown.join(", ")
 }
 
