@@ -108,6 +108,7 @@ impl LossFlag {
         LossWatch {
             flag: self.clone(),
             settling: false,
+            oneshot: false,
         }
     }
 
@@ -197,6 +198,13 @@ impl Future for Ready<'_> {
 pub(crate) struct LossWatch {
     flag: LossFlag,
     settling: bool,
+    /// The watched op is single-shot: a completion of it flagged `F_MORE` (a zero-copy send's
+    /// result, with only the notification to follow) is its whole byte count, so whether bytes
+    /// moved is settled there; the notification, which a peer that stopped reading can hold
+    /// back for ever, then holds no later op back. (A multishot op's `F_MORE` means more
+    /// items.) Kept here, beside `settling`, rather than in `Tracked`, where its padding made
+    /// every tracked op (and the read future of every idle connection) 8 B larger.
+    oneshot: bool,
 }
 
 impl LossWatch {
@@ -268,8 +276,11 @@ impl LossFlag {
     pub(crate) fn track<T: Oneshot>(&self, data: T) -> Op<Tracked<T>> {
         Op::new(Tracked {
             data,
-            watch: self.watch(),
-            oneshot: true,
+            watch: LossWatch {
+                flag: self.clone(),
+                settling: false,
+                oneshot: true,
+            },
         })
     }
 
@@ -278,7 +289,6 @@ impl LossFlag {
         Tracked {
             data,
             watch: self.watch(),
-            oneshot: false,
         }
     }
 }
@@ -288,12 +298,8 @@ impl LossFlag {
 /// completions moved bytes. See the module docs.
 pub(crate) struct Tracked<T> {
     data: T,
+    /// Its `oneshot` flag says what `F_MORE` means for this op.
     watch: LossWatch,
-    /// A single-shot op: a completion of it flagged `F_MORE` (a zero-copy send's result, with
-    /// only the notification to follow) is its whole byte count, so whether bytes moved is
-    /// settled there; the notification, which a peer that stopped reading can hold back for
-    /// ever, then holds no later op back. (A multishot op's `F_MORE` means more items.)
-    oneshot: bool,
 }
 
 impl<T> Tracked<T> {
@@ -332,7 +338,7 @@ unsafe impl<T: OpCode> OpCode for Tracked<T> {
         // A notification carries no byte count.
         if !cqe.is_notification() {
             self.watch.record(cqe);
-            if self.oneshot && cqe.has_more() {
+            if self.watch.oneshot && cqe.has_more() {
                 self.watch.settle();
             }
         }
