@@ -10,15 +10,22 @@
 //! the active 1% with no idle connection held and with the 10,000 held. A third server is what
 //! a user writes with no set-up: a `BufReader` on each stream, which reads through the
 //! runtime's read pool. Its idle connection holds no buffer either: it must cost no more heap
-//! than the hand-written `recv_stream` server's (plus 64 B of slack), and under twice the
-//! recorded figures (1.07 KiB RSS, 1.2 KiB heap; tests/README.md). Issue 19 aims at 1 KiB:
-//! it was 1175 B, 1018 B once the stream's loss flags boxed their cold fields and the reader's
-//! fields and `fill_buf` future shrank, and is 1202 B since the ops' loss guard grew the read
-//! and write futures (tests/README.md).
+//! than the hand-written `recv_stream` server's (plus 64 B of slack).
 //!
-//! The memory bounds are twice the figures measured on the project's machine and recorded in
-//! tests/README.md (owned buffers: 5.0 KiB RSS and 17.3 KiB heap per idle connection; buffer
-//! ring: 0.95 KiB RSS, 0.9 KiB heap): these figures are deterministic to a few percent (the same
+//! The heap of an idle connection on either ring server is held to issue 19's target, 1 KiB
+//! (the test prints it by allocation size; benches/README.md names each one). It measured
+//! 1,001 B (1,082 B before the slot, loss-flag and receive-counter cuts of issue 19): the task
+//! (736 B: its header and this file's echo future, the largest of the three servers' since
+//! they share one future type), the two loss flags (2 × 32 B), the socket (24 B), the op slot
+//! of the armed receive and the executor's registry entry (tables that grew by doubling, so
+//! each byte of an entry costs up to two), and `join_all`'s bookkeeping for the server's
+//! 10,100 handles. The figure is exact, not sampled: the same allocations, of the same sizes,
+//! every run, so the 23 B left under the bound only absorb a compiler that lays a future out
+//! a little differently; any real growth of what an idle connection holds fails here.
+//!
+//! The other memory bounds are twice the figures measured on the project's machine and recorded
+//! in tests/README.md (owned buffers: 5.0 KiB RSS and 17.3 KiB heap per idle connection; buffer
+//! ring: 0.95 KiB RSS; `BufReader`: 1.07 KiB RSS): these figures are deterministic to a few percent (the same
 //! allocations per connection every run; RSS moves with page rounding), so twice them leaves room
 //! for allocator and kernel differences while a regression that doubles the cost of an idle
 //! connection fails. Latency is a wall-clock figure on a shared 2-core machine, where the server,
@@ -30,7 +37,7 @@
 mod common;
 
 use common::process::{is_child, process_rss_bytes, spawn_child_with_env};
-use common::{percentile, HeapSnapshot, Watchdog};
+use common::{percentile, HeapSnapshot, SizeSnapshot, Watchdog};
 use coring::buf::BufRing;
 use coring::net::{ListenOptions, TcpListener, TcpStream};
 use std::io::{Read, Write};
@@ -59,11 +66,11 @@ const RING_BUF: usize = 4096;
 /// Per idle connection, twice the recorded figures (module docs).
 const OWNED_HEAP_MAX: f64 = 2.0 * 17.3 * 1024.0;
 const OWNED_RSS_MAX: f64 = 2.0 * 5.0 * 1024.0;
-const RING_HEAP_MAX: f64 = 2.0 * 0.9 * 1024.0;
 const RING_RSS_MAX: f64 = 2.0 * 0.95 * 1024.0;
-/// The `BufReader` server: twice the recorded figures (module docs).
-const POOLED_HEAP_MAX: f64 = 2.0 * 1.2 * 1024.0;
 const POOLED_RSS_MAX: f64 = 2.0 * 1.07 * 1024.0;
+/// Issue 19's target for the heap of an idle connection on the two ring servers (module docs).
+const RING_HEAP_MAX: f64 = 1024.0;
+const POOLED_HEAP_MAX: f64 = 1024.0;
 /// A stalled echo, not a slow one (module docs).
 const P99_MAX: Duration = Duration::from_millis(100);
 
@@ -106,7 +113,7 @@ fn idle_connections_are_cheap_and_the_active_ones_stay_fast() {
          {OWNED_RSS_MAX} B: {owned:?}"
     );
     assert!(
-        ring.heap_per_idle < RING_HEAP_MAX && ring.rss_per_idle < RING_RSS_MAX,
+        ring.heap_per_idle <= RING_HEAP_MAX && ring.rss_per_idle < RING_RSS_MAX,
         "buffer ring: an idle connection holds no buffer, only its task; heap over \
          {RING_HEAP_MAX} B or RSS over {RING_RSS_MAX} B per idle connection: {ring:?}"
     );
@@ -115,7 +122,7 @@ fn idle_connections_are_cheap_and_the_active_ones_stay_fast() {
         "the ring server holds far less per idle connection: {ring:?} vs {owned:?}"
     );
     assert!(
-        pooled.heap_per_idle < POOLED_HEAP_MAX && pooled.rss_per_idle < POOLED_RSS_MAX,
+        pooled.heap_per_idle <= POOLED_HEAP_MAX && pooled.rss_per_idle < POOLED_RSS_MAX,
         "BufReader through the runtime pool: heap over {POOLED_HEAP_MAX} B or RSS over \
          {POOLED_RSS_MAX} B per idle buffered connection: {pooled:?}"
     );
@@ -169,6 +176,7 @@ fn measure(kind: Server) -> Figures {
         "the active connections",
     );
     let rss_before = process_rss_bytes(pid).unwrap();
+    let sizes_before = SizeSnapshot::now();
     let heap_before = HeapSnapshot::now();
     go.write_all(b"1").unwrap(); // open the idle connections
 
@@ -180,6 +188,7 @@ fn measure(kind: Server) -> Figures {
     std::thread::sleep(Duration::from_millis(200)); // their reads are armed by now
     let rss_after = process_rss_bytes(pid).unwrap();
     let (heap_bytes, heap_allocs) = HeapSnapshot::now().since(&heap_before);
+    let sizes = SizeSnapshot::now().since(&sizes_before);
     go.write_all(b"2").unwrap(); // measure again, with the idle connections held
 
     let loaded_p99 = Duration::from_micros(expect_figure(&lines, "loaded_p99_us"));
@@ -203,7 +212,36 @@ fn measure(kind: Server) -> Figures {
         figures.rss_per_idle,
         figures.heap_per_idle,
     );
+    println!(
+        "R2 {kind:?}: live heap by size: {}",
+        by_size(&sizes, heap_bytes)
+    );
     figures
+}
+
+/// The live allocations gained, by size, as "N × S B" per idle connection; those of 4 KiB and
+/// more (tables that grew, counted together) as their bytes per idle connection.
+fn by_size(sizes: &[(usize, i64)], heap_bytes: i64) -> String {
+    let small: Vec<(usize, i64)> = sizes.iter().copied().filter(|&(s, _)| s < 4096).collect();
+    let mut shown: Vec<String> = small
+        .iter()
+        .take_while(|&&(size, n)| (size as i64 * n).abs() >= IDLE as i64)
+        .map(|&(size, n)| format!("{:.2} × {size} B", n as f64 / IDLE as f64))
+        .collect();
+    let rest: i64 = small[shown.len()..]
+        .iter()
+        .map(|&(s, n)| s as i64 * n)
+        .sum();
+    let big = heap_bytes - small.iter().map(|&(s, n)| s as i64 * n).sum::<i64>();
+    shown.push(format!(
+        "{:.1} B in allocations of 4 KiB or more",
+        big as f64 / IDLE as f64
+    ));
+    shown.push(format!(
+        "{:.1} B in smaller counts",
+        rest as f64 / IDLE as f64
+    ));
+    shown.join(", ")
 }
 
 /// The echo server: one runtime on this thread; it serves exactly `ACTIVE + IDLE` connections

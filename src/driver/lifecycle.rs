@@ -77,8 +77,9 @@ pub(crate) enum Lifecycle {
     Streaming {
         /// Results the kernel posted that the future has not taken, oldest first. Each may own
         /// a resource (a provided buffer, an accepted fd) that only the op's data can release,
-        /// so a dropped stream disposes of every one.
-        ready: VecDeque<CqeResult>,
+        /// so a dropped stream disposes of every one. Boxed at the first result, so the slot of
+        /// an armed receive that has seen nothing (an idle connection) stays small.
+        ready: Results,
         /// The task to wake when a result is queued; taken (so woken once) per completion.
         waker: Option<Waker>,
         /// The kernel posted its last completion (one without `F_MORE`): nothing more comes,
@@ -95,6 +96,40 @@ pub(crate) enum Lifecycle {
     /// The future was dropped in flight: the slot keeps its data alive until the final completion
     /// and disposes of every result (closing returned fds, recycling provided buffers).
     Abandoned(Box<dyn Abandoned>),
+}
+
+/// The results of a multishot op waiting to be taken. Nothing is allocated until the first
+/// one arrives: a `VecDeque` inline is 32 B, and every armed receive of an idle connection
+/// has a slot, so boxing it keeps each slot 16 B smaller (48 B instead of 64). The box is
+/// made once per armed op, at its first result, not per result.
+#[derive(Default)]
+#[allow(clippy::box_collection)]
+pub(crate) struct Results(Option<Box<VecDeque<CqeResult>>>);
+
+impl Results {
+    fn push_back(&mut self, cqe: CqeResult) {
+        self.0.get_or_insert_with(Box::default).push_back(cqe);
+    }
+
+    /// The oldest result waiting.
+    pub(crate) fn pop_front(&mut self) -> Option<CqeResult> {
+        self.0.as_mut()?.pop_front()
+    }
+
+    /// Whether no result waits.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How many results wait.
+    pub(crate) fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |queue| queue.len())
+    }
+
+    /// Takes every waiting result, oldest first.
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = CqeResult> + '_ {
+        self.0.iter_mut().flat_map(|queue| queue.drain(..))
+    }
 }
 
 /// What the driver must do after a completion was applied to a slot.
@@ -116,7 +151,7 @@ impl Lifecycle {
     pub(crate) fn new(multishot: bool) -> Self {
         if multishot {
             Lifecycle::Streaming {
-                ready: VecDeque::new(),
+                ready: Results::default(),
                 waker: None,
                 finished: false,
                 limit: u32::MAX,
@@ -136,7 +171,7 @@ impl Lifecycle {
     pub(crate) fn waiting(multishot: bool, waker: Waker) -> Self {
         if multishot {
             Lifecycle::Streaming {
-                ready: VecDeque::new(),
+                ready: Results::default(),
                 waker: Some(waker),
                 finished: false,
                 limit: u32::MAX,

@@ -32,7 +32,7 @@ use crate::buf::BufResult;
 use crate::driver::opcode::{CqeResult, Interest, Multishot, Oneshot, OpCode, Owner, Performed};
 use crate::driver::{self, DriverCell};
 use io_uring::squeue;
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::future::Future;
 use std::io;
 use std::os::fd::RawFd;
@@ -44,7 +44,7 @@ use std::task::{Context, Poll, Waker};
 #[derive(Clone, Debug, Default)]
 pub(crate) struct LossFlag(Rc<LossState>);
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct LossState {
     /// Bytes moved for an op nobody awaited: set for good, and every later op of this
     /// direction fails (a stream with a silent gap would be worse than a broken one).
@@ -52,11 +52,22 @@ struct LossState {
     /// Abandoned ops of this direction whose final completion has not been reaped.
     settling: Cell<u32>,
     /// Set while `settling` is not 0 (the rare slow path), boxed so that the flag of every idle
-    /// stream stays small.
-    slow: RefCell<Option<Box<Settling>>>,
+    /// stream stays small; a `Cell` (taken out, changed, put back) rather than a `RefCell`,
+    /// whose borrow count would add 8 B to every stream's two flags.
+    slow: Cell<Option<Box<Settling>>>,
     /// The direction's last op took less than it was offered (a read: the socket is probably
     /// empty now). Only a hint for how the next op is submitted (see `op/recv.rs`).
     drained: Cell<bool>,
+}
+
+impl std::fmt::Debug for LossState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LossState")
+            .field("lost", &self.lost.get())
+            .field("settling", &self.settling.get())
+            .field("drained", &self.drained.get())
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -99,6 +110,7 @@ impl LossFlag {
         LossWatch {
             flag: self.clone(),
             settling: false,
+            oneshot: false,
         }
     }
 
@@ -134,19 +146,19 @@ impl LossFlag {
     ) -> Poll<io::Result<()>> {
         let state = &*self.0;
         if state.settling.get() > 0 {
-            let mut slow = state.slow.borrow_mut();
-            let slow = slow.get_or_insert_with(Box::default);
-            if !slow
+            let mut slow = state.slow.take().unwrap_or_default();
+            let here = slow
                 .owner
                 .upgrade()
-                .is_some_and(|owner| driver::is_current(&owner))
-            {
-                return Poll::Ready(Err(elsewhere(direction)));
-            }
-            if !slow.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                .is_some_and(|owner| driver::is_current(&owner));
+            if here && !slow.waiters.iter().any(|w| w.will_wake(cx.waker())) {
                 slow.waiters.push(cx.waker().clone());
             }
-            return Poll::Pending;
+            state.slow.set(Some(slow));
+            return match here {
+                true => Poll::Pending,
+                false => Poll::Ready(Err(elsewhere(direction))),
+            };
         }
         if state.lost.get() {
             return Poll::Ready(Err(lost(direction)));
@@ -160,7 +172,7 @@ impl LossFlag {
         state.settling.set(left);
         if left == 0 {
             // Taken out first: waking only queues tasks, but no borrow is held across it anyway.
-            let slow = state.slow.borrow_mut().take();
+            let slow = state.slow.take();
             for waker in slow.map(|slow| slow.waiters).unwrap_or_default() {
                 waker.wake();
             }
@@ -190,6 +202,13 @@ pub(crate) struct LossWatch {
     /// This op was abandoned and counted in the flag's `settling`; its `Drop` (when the op
     /// data is freed, after the final completion) takes the count back.
     settling: bool,
+    /// The watched op is single-shot: a completion of it flagged `F_MORE` (a zero-copy send's
+    /// result, with only the notification to follow) is its whole byte count, so whether bytes
+    /// moved is settled there; the notification, which a peer that stopped reading can hold
+    /// back for ever, then holds no later op back. (A multishot op's `F_MORE` means more
+    /// items.) Kept here, beside `settling`, rather than in `Tracked`, where its padding made
+    /// every tracked op (and the read future of every idle connection) 8 B larger.
+    oneshot: bool,
 }
 
 impl LossWatch {
@@ -202,11 +221,9 @@ impl LossWatch {
             self.settling = true;
             let state = &*self.flag.0;
             state.settling.set(state.settling.get() + 1);
-            state
-                .slow
-                .borrow_mut()
-                .get_or_insert_with(Box::default)
-                .owner = owner.clone();
+            let mut slow = state.slow.take().unwrap_or_default();
+            slow.owner = owner.clone();
+            state.slow.set(Some(slow));
         }
     }
 
@@ -263,8 +280,11 @@ impl LossFlag {
     pub(crate) fn track<T: Oneshot>(&self, data: T) -> Op<Tracked<T>> {
         Op::new(Tracked {
             data,
-            watch: self.watch(),
-            oneshot: true,
+            watch: LossWatch {
+                flag: self.clone(),
+                settling: false,
+                oneshot: true,
+            },
         })
     }
 
@@ -273,7 +293,6 @@ impl LossFlag {
         Tracked {
             data,
             watch: self.watch(),
-            oneshot: false,
         }
     }
 }
@@ -283,12 +302,8 @@ impl LossFlag {
 /// completions moved bytes. See the module docs.
 pub(crate) struct Tracked<T> {
     data: T,
+    /// Its `oneshot` flag says what `F_MORE` means for this op.
     watch: LossWatch,
-    /// A single-shot op: a completion of it flagged `F_MORE` (a zero-copy send's result, with
-    /// only the notification to follow) is its whole byte count, so whether bytes moved is
-    /// settled there; the notification, which a peer that stopped reading can hold back for
-    /// ever, then holds no later op back. (A multishot op's `F_MORE` means more items.)
-    oneshot: bool,
 }
 
 impl<T> Tracked<T> {
@@ -327,7 +342,7 @@ unsafe impl<T: OpCode> OpCode for Tracked<T> {
         // A notification carries no byte count.
         if !cqe.is_notification() {
             self.watch.record(cqe);
-            if self.oneshot && cqe.has_more() {
+            if self.watch.oneshot && cqe.has_more() {
                 self.watch.settle();
             }
         }

@@ -136,8 +136,9 @@ pub(crate) struct RingReceiver {
     /// The stream's read direction: a receive is armed only once earlier cancelled reads
     /// settled, and one dropped with chunks untaken records their loss.
     loss: LossFlag,
-    /// Chunks handed out and not yet dropped.
-    held: Rc<Cell<usize>>,
+    /// Chunks handed out and not yet dropped; the counter is made with the first chunk, so a
+    /// reader that never received anything (an idle connection) allocates none.
+    held: Option<Rc<Cell<usize>>>,
     /// How many of the ring's buffers the stream may hold: `held` plus those received and not
     /// yet taken.
     /// (A u32, as a ring's size: every idle reader has one.)
@@ -163,7 +164,11 @@ enum Arrival {
     Failed(io::Error),
 }
 
-fn classify(data: &mut Tracked<RecvMulti>, cqe: CqeResult, held: &Rc<Cell<usize>>) -> Arrival {
+fn classify(
+    data: &mut Tracked<RecvMulti>,
+    cqe: CqeResult,
+    held: &mut Option<Rc<Cell<usize>>>,
+) -> Arrival {
     let bid = cqe.buffer_id();
     match (cqe.result, bid) {
         (Ok(0), bid) => {
@@ -172,7 +177,10 @@ fn classify(data: &mut Tracked<RecvMulti>, cqe: CqeResult, held: &Rc<Cell<usize>
             }
             Arrival::Eof
         }
-        (Ok(n), Some(bid)) => Arrival::Data(data.data().ring().take_held(bid, n as usize, held)),
+        (Ok(n), Some(bid)) => {
+            let held = held.get_or_insert_with(Rc::default);
+            Arrival::Data(data.data().ring().take_held(bid, n as usize, held))
+        }
         (Ok(_), None) => Arrival::Failed(io::Error::other(
             "coring: a buffer-select receive completed without naming its buffer",
         )),
@@ -194,7 +202,7 @@ impl RingReceiver {
             op: None,
             ended: false,
             loss: loss.clone(),
-            held: Rc::default(),
+            held: None,
             max_buffers: (ring.capacity() / 4).max(1) as u32,
             from_pool: false,
             deferred: None,
@@ -213,6 +221,11 @@ impl RingReceiver {
             return None;
         }
         crate::buf::pool::current_ring_with_buffers()
+    }
+
+    /// Chunks handed out and not yet dropped.
+    fn held(&self) -> usize {
+        self.held.as_ref().map_or(0, |held| held.get())
     }
 
     /// See `RecvStream::max_buffers` (at least 1).
@@ -267,12 +280,12 @@ impl RingReceiver {
             }
             // Room for results waiting untaken: what the reader does not already hold.
             let max_buffers = self.max_buffers as usize;
-            let room = max_buffers.saturating_sub(self.held.get()).max(1);
+            let room = max_buffers.saturating_sub(self.held()).max(1);
             let (fd, ring, loss) = (&self.fd, &self.ring, &self.loss);
             let op = self
                 .op
                 .get_or_insert_with(|| recv_multi(fd, ring, loss, room));
-            let held = &self.held;
+            let held = &mut self.held;
             let arrival = match op.poll_next(cx, |data, cqe| classify(data, cqe, held)) {
                 Poll::Pending => return Poll::Pending,
                 // The kernel ended the receive without a final item: arm a new one.
@@ -288,7 +301,7 @@ impl RingReceiver {
             match arrival {
                 Arrival::Data(buf) => {
                     // A reader keeping its chunks: stop receiving once it holds its share.
-                    if self.held.get() >= max_buffers {
+                    if self.held() >= max_buffers {
                         if let Some(op) = &self.op {
                             op.cancel();
                         }

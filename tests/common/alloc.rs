@@ -6,6 +6,9 @@
 //! counts are process-wide (every thread), so a binary that measures them should hold one test,
 //! or run its measuring tests one at a time, and print nothing between two snapshots (libtest's
 //! output capture allocates).
+//!
+//! It also keeps live allocations by size ([`SizeSnapshot`]), so a test can say where a figure
+//! comes from: "10,000 × 640 B (the task), 20,000 × 40 B, ...".
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
@@ -14,6 +17,9 @@ use std::time::{Duration, Instant};
 static LIVE_BYTES: AtomicI64 = AtomicI64::new(0);
 static LIVE_ALLOCS: AtomicI64 = AtomicI64::new(0);
 static TOTAL_ALLOCS: AtomicU64 = AtomicU64::new(0);
+/// Live allocations by exact size, for sizes below `SIZES`; larger ones share the last entry.
+const SIZES: usize = 4097;
+static LIVE_BY_SIZE: [AtomicI64; SIZES] = [const { AtomicI64::new(0) }; SIZES];
 
 /// The system allocator with counters (see the module docs).
 #[derive(Debug, Default)]
@@ -41,6 +47,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
         let ptr = unsafe { System.alloc(layout) };
         if !ptr.is_null() {
             counted(layout.size() as i64, 1);
+            by_size(layout.size(), 1);
         }
         ptr
     }
@@ -50,6 +57,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
         let ptr = unsafe { System.alloc_zeroed(layout) };
         if !ptr.is_null() {
             counted(layout.size() as i64, 1);
+            by_size(layout.size(), 1);
         }
         ptr
     }
@@ -60,6 +68,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
         unsafe { System.dealloc(ptr, layout) };
         LIVE_BYTES.fetch_sub(layout.size() as i64, Relaxed);
         LIVE_ALLOCS.fetch_sub(1, Relaxed);
+        by_size(layout.size(), -1);
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
@@ -67,9 +76,15 @@ unsafe impl GlobalAlloc for CountingAlloc {
         let new = unsafe { System.realloc(ptr, layout, new_size) };
         if !new.is_null() {
             counted(new_size as i64 - layout.size() as i64, 0);
+            by_size(layout.size(), -1);
+            by_size(new_size, 1);
         }
         new
     }
+}
+
+fn by_size(size: usize, allocs: i64) {
+    LIVE_BY_SIZE[size.min(SIZES - 1)].fetch_add(allocs, Relaxed);
 }
 
 fn counted(bytes: i64, allocs: i64) {
@@ -118,5 +133,28 @@ impl HeapSnapshot {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+}
+
+/// Live allocations by size at one moment (see the module docs).
+#[derive(Debug, Clone)]
+pub struct SizeSnapshot(Vec<i64>);
+
+impl SizeSnapshot {
+    /// The live counts now.
+    pub fn now() -> SizeSnapshot {
+        SizeSnapshot(LIVE_BY_SIZE.iter().map(|n| n.load(Relaxed)).collect())
+    }
+
+    /// The sizes whose live count changed since `earlier`, as `(size, count gained)`, the most
+    /// bytes first. The last size, `4096`, stands for every size from 4096 up.
+    pub fn since(&self, earlier: &SizeSnapshot) -> Vec<(usize, i64)> {
+        let mut gained: Vec<(usize, i64)> = (self.0.iter().zip(&earlier.0))
+            .enumerate()
+            .map(|(size, (now, then))| (size, now - then))
+            .filter(|&(_, n)| n != 0)
+            .collect();
+        gained.sort_by_key(|&(size, n)| std::cmp::Reverse(size as i64 * n));
+        gained
     }
 }

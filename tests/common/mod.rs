@@ -36,7 +36,7 @@ pub mod skip;
 pub mod tmp;
 pub mod unix;
 
-pub use alloc::{CountingAlloc, HeapSnapshot};
+pub use alloc::{CountingAlloc, HeapSnapshot, SizeSnapshot};
 pub use process::{
     cpu_time, lower_fd_limit, open_fds, open_fds_settled, process_cpu_time, process_open_fds,
     process_rss_bytes, rss_bytes, thread_cpu_time, thread_run_delay,
