@@ -56,28 +56,53 @@ fn run(backend: Backend) {
         assert_eq!(line, b"go\n");
         let answer: Vec<u8> = (0..HELD).map(pattern).collect();
         conn.write_all(answer).await.0.unwrap();
-        assert_eq!(conn.get_ref().buffer().len(), HELD, "the answer is buffered");
+        assert_eq!(
+            conn.get_ref().buffer().len(),
+            HELD,
+            "the answer is buffered"
+        );
         // The read sends the answer first; the peer takes little of it, so this times out
         // mid-send.
         let read = coring::time::timeout(Duration::from_millis(300), conn.next_line(64)).await;
-        assert!(read.is_err(), "{backend:?}: the read should still be sending: {read:?}");
+        assert!(
+            read.is_err(),
+            "{backend:?}: the read should still be sending: {read:?}"
+        );
         let write = conn.write_all(b"tail\n".to_vec()).await.0;
-        assert!(write.is_err(), "{backend:?}: a write after the cut-off send succeeded");
+        assert!(
+            write.is_err(),
+            "{backend:?}: a write after the cut-off send succeeded"
+        );
         let flush = conn.flush().await;
-        assert!(flush.is_err(), "{backend:?}: a flush after the cut-off send succeeded");
+        assert!(
+            flush.is_err(),
+            "{backend:?}: a flush after the cut-off send succeeded"
+        );
         let stream = conn.into_inner().into_inner();
         let raw = stream.write_all(b"tail\n".to_vec()).await.0;
-        assert!(raw.is_err(), "{backend:?}: the stream taken back wrote after a cut-off send");
+        assert!(
+            raw.is_err(),
+            "{backend:?}: the stream taken back wrote after a cut-off send"
+        );
         // Let the abandoned send's cancellation reach the kernel before the peer reads.
         coring::time::sleep(Duration::from_millis(100)).await;
         go.send(()).unwrap();
         drop(stream);
     });
     let received = reader.join().unwrap();
-    assert!(received.len() < HELD, "{backend:?}: all went, the test proves nothing");
+    assert!(
+        received.len() < HELD,
+        "{backend:?}: all went, the test proves nothing"
+    );
     let prefix = received.iter().enumerate().all(|(i, &b)| b == pattern(i));
-    assert!(prefix, "{backend:?}: the peer got other bytes than a prefix of the answer");
-    println!("{backend:?}: the peer got {} of {HELD} bytes", received.len());
+    assert!(
+        prefix,
+        "{backend:?}: the peer got other bytes than a prefix of the answer"
+    );
+    println!(
+        "{backend:?}: the peer got {} of {HELD} bytes",
+        received.len()
+    );
 }
 
 #[test]

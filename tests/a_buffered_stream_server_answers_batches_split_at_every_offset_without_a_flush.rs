@@ -96,7 +96,9 @@ fn run(backend: Backend) {
             answered += 1;
         }
         // The end of the stream sent the last answers; shutting down sends nothing more.
-        coring::io::AsyncWriteRent::shutdown(&mut conn).await.unwrap();
+        coring::io::AsyncWriteRent::shutdown(&mut conn)
+            .await
+            .unwrap();
         answered
     });
     let rounds = client.join().unwrap();

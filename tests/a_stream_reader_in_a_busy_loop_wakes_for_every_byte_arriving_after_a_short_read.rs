@@ -79,7 +79,10 @@ async fn echo(stream: coring::net::TcpStream, seed: u64) {
                 }
             }
             Err(err) => {
-                assert!(seed % 2 == 1, "peer {seed} half-closed, its read failed: {err}");
+                assert!(
+                    seed % 2 == 1,
+                    "peer {seed} half-closed, its read failed: {err}"
+                );
                 return;
             }
         }

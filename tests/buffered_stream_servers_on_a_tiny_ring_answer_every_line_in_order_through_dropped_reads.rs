@@ -94,9 +94,7 @@ async fn serve(stream: coring::net::TcpStream, seed: u64) -> usize {
                 Err(_) => continue,
             }
         } else {
-            conn.next_line(MAX_LINE)
-                .await
-                .map(|line| line.map(answer))
+            conn.next_line(MAX_LINE).await.map(|line| line.map(answer))
         };
         match line.unwrap_or_else(|err| panic!("server seed {seed}: {err}")) {
             Some(out) => {
