@@ -46,7 +46,10 @@ const DEFAULT_CAPACITY: usize = 8 * 1024;
 /// buffer (up to its size), so a message that arrived in several pool buffers comes out of
 /// one read. A reader holds at most 64 KiB of the pool (a quarter of a ring if less) before
 /// its receive pauses until it consumes; one whose ring runs dry moves to a ring with
-/// buffers, so readers that stop reading cannot starve the others.
+/// buffers, so readers that stop reading cannot starve the others. Carried into another
+/// runtime on the same thread, the reader goes on through that runtime's pool once the first
+/// is dropped; while the first is alive but not running, a read that would wait fails at once
+/// saying so (only that runtime can reap the receive it armed, which may hold bytes already).
 ///
 /// Over a borrowed stream (`BufReader::new(&mut stream)`) it reads plainly instead: the armed
 /// receive takes bytes from the socket even between calls, so a borrowing reader dropped while

@@ -244,6 +244,10 @@ impl<R: AsyncReadRent> BufReader<R> {
                     self.inner.flush_before_wait().await?;
                     None
                 }
+                // Only the runtime that armed the receive can reap it, and that one is alive
+                // (a dropped one would have ended it) but not running: waiting would hang, and
+                // a receive armed here would skip what that one may already hold.
+                Poll::Pending if !stream.serves_current_runtime() => return Err(elsewhere()),
                 Poll::Pending => {
                     self.inner.flush_before_wait().await?;
                     stream.next().await
@@ -281,4 +285,13 @@ impl<R: AsyncReadRent> BufReader<R> {
             }
         }
     }
+}
+
+/// A reader carried into another runtime while the one its receive belongs to is idle.
+fn elsewhere() -> io::Error {
+    io::Error::other(
+        "coring: this BufReader's receive was armed in another runtime, which is not running, \
+         and only that runtime can reap it (it may hold bytes already); run or drop that \
+         runtime first, then read again (or keep the reader in one runtime)",
+    )
 }
