@@ -15,15 +15,6 @@ use std::time::Duration;
 
 const HELD: usize = 2 << 20;
 
-fn backends() -> Vec<Backend> {
-    let uring = coring::Builder::new().backend(Backend::IoUring).build();
-    let mut all = vec![Backend::Epoll];
-    if uring.is_ok() {
-        all.push(Backend::IoUring);
-    }
-    all
-}
-
 fn pattern(i: usize) -> u8 {
     (i % 251) as u8
 }
@@ -108,7 +99,7 @@ fn run(backend: Backend) {
 #[test]
 fn a_buffered_read_dropped_while_it_sends_held_answers_fails_later_writes_instead_of_cutting_the_stream(
 ) {
-    for backend in backends() {
+    for backend in common::backends() {
         within(Duration::from_secs(60), move || run(backend));
     }
 }

@@ -18,15 +18,6 @@ use std::time::Duration;
 
 const HELD: usize = 2 << 20;
 
-fn backends() -> Vec<Backend> {
-    let uring = coring::Builder::new().backend(Backend::IoUring).build();
-    let mut all = vec![Backend::Epoll];
-    if uring.is_ok() {
-        all.push(Backend::IoUring);
-    }
-    all
-}
-
 fn pattern(i: usize) -> u8 {
     (i % 251) as u8
 }
@@ -109,7 +100,7 @@ fn run(backend: Backend) {
 
 #[test]
 fn a_buffered_read_whose_send_first_is_cut_by_timeout_op_loses_nothing_and_fails_no_later_call() {
-    for backend in backends() {
+    for backend in common::backends() {
         within(Duration::from_secs(60), move || run(backend));
     }
 }

@@ -15,15 +15,6 @@ use coring::Backend;
 use std::io::Write;
 use std::time::Duration;
 
-fn backends() -> Vec<Backend> {
-    let uring = coring::Builder::new().backend(Backend::IoUring).build();
-    let mut all = vec![Backend::Epoll];
-    if uring.is_ok() {
-        all.push(Backend::IoUring);
-    }
-    all
-}
-
 fn run(backend: Backend) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -70,7 +61,7 @@ fn run(backend: Backend) {
 #[test]
 fn a_buffered_reader_carried_to_a_second_runtime_while_the_first_is_idle_fails_at_once_instead_of_hanging(
 ) {
-    for backend in backends() {
+    for backend in common::backends() {
         within(Duration::from_secs(60), move || run(backend));
     }
 }

@@ -15,15 +15,6 @@ use std::time::Duration;
 
 const ROUNDS: usize = 20;
 
-fn backends() -> Vec<Backend> {
-    let uring = coring::Builder::new().backend(Backend::IoUring).build();
-    let mut all = vec![Backend::Epoll];
-    if uring.is_ok() {
-        all.push(Backend::IoUring);
-    }
-    all
-}
-
 type Conn = BufReader<BufWriter<TcpStream>>;
 
 /// Reads one request and buffers its answer.
@@ -85,7 +76,7 @@ fn run(backend: Backend) {
 
 #[test]
 fn a_buffered_stream_carried_to_another_runtime_with_answers_held_sends_them_before_it_waits() {
-    for backend in backends() {
+    for backend in common::backends() {
         within(Duration::from_secs(120), move || run(backend));
     }
 }

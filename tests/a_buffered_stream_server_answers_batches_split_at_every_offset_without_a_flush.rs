@@ -16,15 +16,6 @@ use std::time::Duration;
 
 const LINES: usize = 5;
 
-fn backends() -> Vec<Backend> {
-    let uring = coring::Builder::new().backend(Backend::IoUring).build();
-    let mut all = vec![Backend::Epoll];
-    if uring.is_ok() {
-        all.push(Backend::IoUring);
-    }
-    all
-}
-
 fn batch(round: usize) -> String {
     (0..LINES).map(|i| format!("req {round}.{i}\n")).collect()
 }
@@ -108,7 +99,7 @@ fn run(backend: Backend) {
 
 #[test]
 fn a_buffered_stream_server_answers_batches_split_at_every_offset_without_a_flush() {
-    for backend in backends() {
+    for backend in common::backends() {
         within(Duration::from_secs(120), move || run(backend));
     }
 }

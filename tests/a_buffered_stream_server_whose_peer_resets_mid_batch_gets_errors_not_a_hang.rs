@@ -16,15 +16,6 @@ use std::time::Duration;
 
 const ROUNDS: u64 = 40;
 
-fn backends() -> Vec<Backend> {
-    let uring = coring::Builder::new().backend(Backend::IoUring).build();
-    let mut all = vec![Backend::Epoll];
-    if uring.is_ok() {
-        all.push(Backend::IoUring);
-    }
-    all
-}
-
 fn peer(addr: std::net::SocketAddr, seed: u64) {
     let mut rng = Xorshift::new(seed);
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
@@ -85,7 +76,7 @@ fn run(backend: Backend, seed: u64) {
 #[test]
 fn a_buffered_stream_server_whose_peer_resets_mid_batch_gets_errors_not_a_hang() {
     let seed = Xorshift::from_env_or_clock("SEED").next_u64();
-    for backend in backends() {
+    for backend in common::backends() {
         within(Duration::from_secs(180), move || run(backend, seed));
     }
 }

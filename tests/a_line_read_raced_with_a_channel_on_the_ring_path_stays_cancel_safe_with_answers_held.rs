@@ -25,15 +25,6 @@ use std::time::Duration;
 
 const PUSHED: usize = 2000;
 
-fn backends() -> Vec<Backend> {
-    let uring = coring::Builder::new().backend(Backend::IoUring).build();
-    let mut all = vec![Backend::Epoll];
-    if uring.is_ok() {
-        all.push(Backend::IoUring);
-    }
-    all
-}
-
 enum Event {
     Line(std::io::Result<Option<Vec<u8>>>),
     Push(Option<Vec<u8>>),
@@ -126,7 +117,7 @@ fn run(backend: Backend) {
 #[ignore = "issue 19 adversary: a next_line dropped while its send-first is in flight poisons \
             the BufWriter, so a select between reading and pushing kills the connection"]
 fn a_line_read_raced_with_a_channel_on_the_ring_path_stays_cancel_safe_with_answers_held() {
-    for backend in backends() {
+    for backend in common::backends() {
         within(Duration::from_secs(60), move || run(backend));
     }
 }

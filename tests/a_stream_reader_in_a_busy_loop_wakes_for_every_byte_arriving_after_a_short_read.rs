@@ -20,15 +20,6 @@ use std::time::Duration;
 const PEERS: u64 = 6;
 const MESSAGES: usize = 300;
 
-fn backends() -> Vec<Backend> {
-    let uring = coring::Builder::new().backend(Backend::IoUring).build();
-    let mut all = vec![Backend::Epoll];
-    if uring.is_ok() {
-        all.push(Backend::IoUring);
-    }
-    all
-}
-
 fn peer(addr: std::net::SocketAddr, seed: u64) {
     let mut rng = Xorshift::new(seed);
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
@@ -126,7 +117,7 @@ fn run(backend: Backend, seed: u64) {
 #[test]
 fn a_stream_reader_in_a_busy_loop_wakes_for_every_byte_arriving_after_a_short_read() {
     let seed = Xorshift::from_env_or_clock("SEED").next_u64();
-    for backend in backends() {
+    for backend in common::backends() {
         within(Duration::from_secs(240), move || run(backend, seed));
     }
 }

@@ -16,15 +16,6 @@ use std::time::Duration;
 
 const REQUESTS: usize = 400;
 
-fn backends() -> Vec<Backend> {
-    let uring = coring::Builder::new().backend(Backend::IoUring).build();
-    let mut all = vec![Backend::Epoll];
-    if uring.is_ok() {
-        all.push(Backend::IoUring);
-    }
-    all
-}
-
 /// The answer to request `i`: its size and its bytes follow from the seed.
 fn answer(seed: u64, i: usize) -> Vec<u8> {
     let mut rng = Xorshift::new(seed ^ (i as u64).wrapping_mul(0x9e37_79b9));
@@ -105,7 +96,7 @@ fn run(backend: Backend, seed: u64) {
 #[test]
 fn answers_of_every_size_through_a_buffered_stream_arrive_whole_and_in_order() {
     let seed = Xorshift::from_env_or_clock("SEED").next_u64();
-    for backend in backends() {
+    for backend in common::backends() {
         within(Duration::from_secs(120), move || run(backend, seed));
     }
 }

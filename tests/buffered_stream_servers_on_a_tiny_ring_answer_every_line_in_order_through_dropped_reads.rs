@@ -19,15 +19,6 @@ const CONNECTIONS: usize = 12;
 const LINES: usize = 150;
 const MAX_LINE: usize = 256;
 
-fn backends() -> Vec<Backend> {
-    let uring = coring::Builder::new().backend(Backend::IoUring).build();
-    let mut all = vec![Backend::Epoll];
-    if uring.is_ok() {
-        all.push(Backend::IoUring);
-    }
-    all
-}
-
 fn lines(seed: u64) -> Vec<Vec<u8>> {
     let mut rng = Xorshift::new(seed);
     (0..LINES)
@@ -145,7 +136,7 @@ fn run(backend: Backend, seed: u64) {
 #[test]
 fn buffered_stream_servers_on_a_tiny_ring_answer_every_line_in_order_through_dropped_reads() {
     let seed = Xorshift::from_env_or_clock("SEED").next_u64();
-    for backend in backends() {
+    for backend in common::backends() {
         within(Duration::from_secs(240), move || run(backend, seed));
     }
 }

@@ -118,6 +118,19 @@ impl Watchdog {
     }
 }
 
+/// The backends this machine can run: epoll always, io_uring where the kernel allows it. A
+/// scenario looped over them checks both the ring path and the readiness path.
+pub fn backends() -> Vec<coring::Backend> {
+    let uring = coring::Builder::new()
+        .backend(coring::Backend::IoUring)
+        .build();
+    let mut all = vec![coring::Backend::Epoll];
+    if uring.is_ok() {
+        all.push(coring::Backend::IoUring);
+    }
+    all
+}
+
 /// Runs `body` on its own thread and fails (panics) if it does not finish within `limit`; a panic
 /// in `body` is passed on.
 pub fn within<T: Send + 'static>(limit: Duration, body: impl FnOnce() -> T + Send + 'static) -> T {
