@@ -370,10 +370,12 @@ fn set_waker(slot: &mut Option<Waker>, waker: &Waker) -> Option<Waker> {
     }
 }
 
-/// Empties the wake eventfd after it was seen readable. Both backends watch it: on io_uring with
-/// a multishot poll, which would post a completion per turn while the counter stays non-zero; on
-/// epoll level-triggered, which would report it on every wait. What the wake-up was for (tasks
-/// queued from another thread) the runtime drains from its remote queue every turn anyway.
+/// Empties the wake eventfd after it was seen readable. Both backends watch it: on epoll
+/// level-triggered, which would report it on every wait until it is read; on io_uring with a
+/// multishot poll, which fires per write rather than per turn, but whose re-armed successor
+/// would fire at once for a counter left non-zero, and a counter never read would at last
+/// refuse the waking threads' writes. What the wake-up was for (tasks queued from another
+/// thread) the runtime drains from its remote queue every turn anyway.
 fn drain_eventfd(fd: RawFd) {
     let mut value = 0u64;
     // SAFETY: reads 8 bytes into a local u64; the eventfd is non-blocking, so an empty counter

@@ -111,8 +111,11 @@ impl<T: Oneshot> Future for Op<T> {
     type Output = T::Output;
 
     /// The states are tested in order of how often a poll finds them: in flight (every poll
-    /// after the first on io_uring), offloaded and ready (epoll), then the first poll. Each arm
-    /// moves the data out of the state only once its result is in hand.
+    /// after the first on io_uring), offloaded and ready (epoll), then the first poll. Once the
+    /// kernel or a pool thread may hold pointers into the data, it leaves `self` only with its
+    /// result in hand; the one move before that (`Ready` into `Offloaded`, after the job
+    /// started) keeps it in `self`, and the job points at the data's heap memory, which a move
+    /// of the data does not touch.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
         let this = self.get_mut();
         // In flight, the data stays in `self` while the driver is asked: if anything panics, the

@@ -57,8 +57,9 @@ const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10
 pub(crate) struct Epoll {
     /// The epoll instance (close-on-exec).
     epfd: OwnedFd,
-    /// Per fd number; grows to the highest fd an op waited on (fd numbers are dense and
-    /// reused lowest-first, so this stays about as long as the process's fd table).
+    /// Per fd number; grows to the highest fd an op waited on or made non-blocking (fd numbers
+    /// are dense and reused lowest-first, so this stays about as long as the process's fd
+    /// table).
     fds: Vec<Waiters>,
     /// `epoll_wait`'s output buffer, allocated once (`EVENTS` entries): no allocation per wait.
     events: Vec<libc::epoll_event>,
