@@ -16,8 +16,9 @@ use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
 
 /// A close's data: the fd itself, not a `SharedFd` (the caller gave up every other handle).
 pub(crate) struct Close {
-    /// `Some` until the kernel (or `perform`) has it; then forgotten, never closed again, since
-    /// its number may already name another file.
+    /// `Some` until the close is over: taken by `perform`, or at the completion by `complete`
+    /// or `dispose`, which forget it rather than close it again (its number may already name
+    /// another file); `complete` closes it only if the entry never reached the kernel.
     fd: Option<OwnedFd>,
 }
 

@@ -1,7 +1,7 @@
 //! `CONNECT`: connect a socket to a peer address.
 //!
 //! The address lives in a heap `SockAddr` owned by the op; the kernel may read it after the
-//! submitting call returns (the connect is retried when the handshake finishes).
+//! submitting call returns (an SQPOLL thread or a kernel worker issues the connect later).
 
 use super::heap::Heap;
 use crate::driver::op_future::Op;
@@ -14,11 +14,11 @@ use std::io;
 
 /// A connect's data: the socket and the peer's address.
 pub(crate) struct Connect {
-    /// Keeps the socket's number this socket's until the op data is dropped, after the final
-    /// completion, however early its owner drops its own handle.
+    /// Kept open by this clone until the op data goes, after the final completion (module docs).
     fd: SharedFd,
-    /// Read by the kernel until the completion, which for TCP comes after the handshake: the
-    /// kernel may read it again then, long after the submission.
+    /// Copied by the kernel when it first issues the connect (the retry after the handshake
+    /// uses that copy); kept to the final completion all the same, as every pointer an entry
+    /// holds, since when that first issue happens is the kernel's choice.
     addr: Heap<SockAddr>,
     /// Readiness backend: the connect was started and is in progress.
     started: bool,

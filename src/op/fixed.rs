@@ -17,8 +17,7 @@ use std::io;
 
 /// A registered-buffer read's data.
 pub(crate) struct ReadFixed<B> {
-    /// Keeps the socket's number this socket's until the op data is dropped, after the final
-    /// completion, however early its owner drops its own handle.
+    /// Kept open by this clone until the op data goes, after the final completion (module docs).
     fd: SharedFd,
     /// A buffer from a `FixedBufPool`: its memory is registered with the ring, so the kernel
     /// skips pinning its pages per read. The kernel's until the final completion.

@@ -8,8 +8,7 @@ use io_uring::{opcode, squeue, types::FsyncFlags};
 
 /// An fsync's data: only the fd (the entry points at nothing).
 pub(crate) struct Fsync {
-    /// Keeps the file's number this file's until the op data is dropped, after the final
-    /// completion, however early its owner drops its own handle.
+    /// Kept open by this clone until the op data goes, after the final completion (module docs).
     fd: SharedFd,
     /// `fdatasync`: skip metadata that reading the data back does not need (timestamps).
     data_only: bool,

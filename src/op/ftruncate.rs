@@ -8,8 +8,7 @@ use io_uring::{opcode, squeue};
 
 /// An ftruncate's data: only the fd and the length (the entry points at nothing).
 pub(crate) struct Ftruncate {
-    /// Keeps the file's number this file's until the op data is dropped, after the final
-    /// completion, however early its owner drops its own handle.
+    /// Kept open by this clone until the op data goes, after the final completion (module docs).
     fd: SharedFd,
     /// The new length; over `i64::MAX` is `EINVAL`, as `ftruncate(2)` itself would say.
     len: u64,

@@ -9,8 +9,7 @@ use io_uring::{opcode, squeue};
 
 /// A positioned read's data: the kernel writes `buf` from its start, up to its capacity.
 pub(crate) struct ReadAt<B> {
-    /// Keeps the file's number this file's until the op data is dropped, after the final
-    /// completion, however early its owner drops its own handle.
+    /// Kept open by this clone until the op data goes, after the final completion (module docs).
     fd: SharedFd,
     /// The kernel's until the final completion; handed back by `complete` with the bytes read
     /// marked initialized.

@@ -14,8 +14,7 @@ use io_uring::{opcode, squeue};
 
 /// A receive's data: the kernel writes `buf` from its start, up to its capacity.
 pub(crate) struct Recv<B> {
-    /// Keeps the socket's number this socket's until the op data is dropped, after the final
-    /// completion, however early its owner drops its own handle.
+    /// Kept open by this clone until the op data goes, after the final completion (module docs).
     fd: SharedFd,
     /// The kernel's until the final completion; handed back by `complete` with the bytes
     /// received marked initialized.

@@ -30,8 +30,7 @@ pub(crate) struct Received {
 
 /// A Unix-socket receive's data.
 pub(crate) struct RecvCtl<B> {
-    /// Keeps the socket's number this socket's until the op data is dropped, after the final
-    /// completion, however early its owner drops its own handle.
+    /// Kept open by this clone until the op data goes, after the final completion (module docs).
     fd: SharedFd,
     /// The kernel's until the final completion; handed back with the bytes marked initialized.
     buf: B,

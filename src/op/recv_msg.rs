@@ -17,8 +17,7 @@ use std::net::SocketAddr;
 
 /// A scattered receive's data.
 pub(crate) struct RecvMsg<B> {
-    /// Keeps the socket's number this socket's until the op data is dropped, after the final
-    /// completion, however early its owner drops its own handle.
+    /// Kept open by this clone until the op data goes, after the final completion (module docs).
     fd: SharedFd,
     /// The kernel's until the final completion; `complete` marks each initialized as far as
     /// the bytes reached, in order, and hands them all back.

@@ -25,7 +25,7 @@ const BUFFER_SHIFT: u32 = 16;
 /// A multishot receive's data: no buffer of its own; the kernel picks one from the ring per
 /// arrival and names it in the completion's flags.
 pub(crate) struct RecvMulti {
-    /// Keeps the socket's number this socket's until the final completion.
+    /// Kept open by this clone until the op data goes, after the final completion (module docs).
     fd: SharedFd,
     /// The provided-buffer ring the kernel fills (by group id). A clone: it keeps the ring's
     /// memory allocated and registered while the kernel may still write into it, even if every

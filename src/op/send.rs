@@ -12,8 +12,7 @@ use io_uring::{opcode, squeue};
 /// A send's data: the kernel reads `buf`'s initialized bytes (the kernel copies them into the
 /// socket, so the buffer is free again at the completion, unlike `SendZc`'s).
 pub(crate) struct Send<B> {
-    /// Keeps the socket's number this socket's until the op data is dropped, after the final
-    /// completion, however early its owner drops its own handle.
+    /// Kept open by this clone until the op data goes, after the final completion (module docs).
     fd: SharedFd,
     /// Read by the kernel until the completion, then handed back; how much went out is the
     /// result, and the caller sends the rest (`write_all`).

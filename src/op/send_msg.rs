@@ -17,8 +17,7 @@ use std::os::fd::OwnedFd;
 
 /// A gathered send's data.
 pub(crate) struct SendMsg<B> {
-    /// Keeps the socket's number this socket's until the op data is dropped, after the final
-    /// completion, however early its owner drops its own handle.
+    /// Kept open by this clone until the op data goes, after the final completion (module docs).
     fd: SharedFd,
     /// Read by the kernel until the completion, then handed back unchanged.
     bufs: Vec<B>,

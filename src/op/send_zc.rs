@@ -24,8 +24,7 @@ fn reset(fd: &SharedFd) {
 /// A zero-copy send's data. Its slot stays `Pending` across the first completion (the byte
 /// count, flagged `F_MORE`) until the `F_NOTIF` one: see `driver/lifecycle.rs`.
 pub(crate) struct SendZc<B> {
-    /// Keeps the socket's number this socket's until the op data is dropped, after the final
-    /// completion, however early its owner drops its own handle.
+    /// Kept open by this clone until the op data goes, after the final completion (module docs).
     fd: SharedFd,
     /// Pinned pages the network stack transmits from: the kernel's until the notification, which
     /// may come long after the send's result (a peer that stops acknowledging holds it back).

@@ -9,8 +9,7 @@ use std::net::Shutdown as How;
 
 /// A shutdown's data: only the fd and the direction (the entry points at nothing).
 pub(crate) struct Shutdown {
-    /// Keeps the socket's number this socket's until the op data is dropped, after the final
-    /// completion, however early its owner drops its own handle.
+    /// Kept open by this clone until the op data goes, after the final completion (module docs).
     fd: SharedFd,
     /// `SHUT_RD`, `SHUT_WR` or `SHUT_RDWR`, from `std::net::Shutdown`.
     how: i32,

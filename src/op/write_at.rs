@@ -12,8 +12,7 @@ use io_uring::{opcode, squeue};
 
 /// A positioned write's data: the kernel reads `buf`'s initialized bytes.
 pub(crate) struct WriteAt<B> {
-    /// Keeps the file's number this file's until the op data is dropped, after the final
-    /// completion, however early its owner drops its own handle.
+    /// Kept open by this clone until the op data goes, after the final completion (module docs).
     fd: SharedFd,
     /// Read by the kernel until the final completion, then handed back unchanged.
     buf: B,
