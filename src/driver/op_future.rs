@@ -88,7 +88,6 @@ pub(super) enum OpState<T> {
 
 /// A single-shot operation as a future. See the module docs.
 pub(crate) struct Op<T: Oneshot> {
-    /// Where the op is; see [`OpState`].
     state: OpState<T>,
     /// A cancelling scope asked the kernel to cancel this op (see `cancel_scope.rs`).
     cancel_sent: bool,

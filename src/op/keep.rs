@@ -126,7 +126,6 @@ pub(crate) struct KeepWatch<T> {
     /// Holds the socket's next op back from when the op is abandoned until its data is
     /// dropped (after the final completion): results arriving meanwhile go ahead of it.
     watch: LossWatch,
-    /// The socket's queue of kept results.
     items: Rc<RefCell<VecDeque<T>>>,
 }
 
