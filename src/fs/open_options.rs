@@ -37,16 +37,18 @@ impl Default for OpenOptions {
 }
 
 /// The setters of [`OpenOptions`]: each `name: type;` (after its docs) stores its argument
-/// in the field of that name and returns the options for chaining.
+/// in the field of that name and returns the options for chaining. `name(arg): type;` names
+/// the argument differently from the field (`custom_flags(flags)`, as std spells it).
 macro_rules! setters {
-    ($($(#[$attr:meta])* $field:ident: $ty:ty;)*) => {
-        $(
-            $(#[$attr])*
-            pub fn $field(&mut self, $field: $ty) -> &mut Self {
-                self.$field = $field;
-                self
-            }
-        )*
+    ($($(#[$attr:meta])* $field:ident $(($arg:ident))?: $ty:ty;)*) => {
+        $(setters!(@one [$(#[$attr])*] $field [$($arg)? $field] $ty);)*
+    };
+    (@one [$($attr:tt)*] $field:ident [$arg:ident $($_unused:ident)?] $ty:ty) => {
+        $($attr)*
+        pub fn $field(&mut self, $arg: $ty) -> &mut Self {
+            self.$field = $arg;
+            self
+        }
     };
 }
 
@@ -88,7 +90,7 @@ impl OpenOptions {
         mode: u32;
 
         /// Extra `open(2)` flags (say `libc::O_DIRECT`), or'ed in; the access mode bits are ignored.
-        custom_flags: i32;
+        custom_flags(flags): i32;
     }
 
     /// Opens `path` with these options.
