@@ -193,8 +193,8 @@ impl Uring {
     /// The slot is made before the push so the entry can carry its `user_data`; if the push
     /// fails the slot goes again (the kernel never saw it). After a successful push the slot is
     /// the kernel's until the final completion, whatever happens to the future or to later
-    /// `io_uring_enter` calls: a pushed entry will be submitted, and removing its slot would
-    /// turn its completion into a write into freed memory.
+    /// `io_uring_enter` calls: a pushed entry will be submitted, and without its slot a dropped
+    /// future's data would have nowhere to stay while the kernel may still read or write it.
     pub(crate) fn push(
         &mut self,
         entry: squeue::Entry,
