@@ -42,7 +42,8 @@
 //! Ops themselves reach the driver through [`current`] (the runtime of this thread) when first
 //! polled, and keep an `Rc` to it from then on: a future carried out of one `block_on` and
 //! polled under another runtime of the same thread still asks the ring its entry went to, the
-//! only one that can reap it (and one that has shut down answers with a clear panic, see
+//! only one that can reap it. If that ring has shut down, a result it reaped is still handed
+//! over; only an op its shutdown gave up on (and leaked) panics, with a clear message (see
 //! `given_up`).
 
 mod buffer_groups;
