@@ -160,7 +160,8 @@ enum Arrival {
     NoBuffers,
     /// The receive was cancelled for holding `max_buffers`: arm a new one.
     Paused,
-    /// Any other error: handed to the reader, and the stream ends.
+    /// Any other error: handed to the reader. The stream ends with it if it was the receive's
+    /// last result, unless it is a `timeout_op` deadline, which ends only that receive.
     Failed(io::Error),
 }
 
