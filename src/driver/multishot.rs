@@ -13,8 +13,9 @@
 //!   stream (`op/accept_multi.rs`) re-arms when its user polls again after the last result,
 //!   an error included, as a plain accept loop would retry; the receive stream
 //!   (`op/recv_multi.rs`) re-arms after `ENOBUFS` once buffers are back or after its own
-//!   limit's cancel, and stops at end of file or an error. The driver counts re-arms
-//!   (`multishot_rearms`).
+//!   limit's cancel, and stops at end of file or an error that ends the receive. The driver
+//!   counts streams the kernel ended with anything but a cancel or end of file
+//!   (`multishot_rearms`, see `Uring::count_rearm`), whether or not the owner re-arms.
 //! * **Results nobody takes.** The kernel posts as fast as data arrives; an owner that stops
 //!   polling would let results (each holding a provided buffer or an accepted fd) pile up in
 //!   the slot. [`MultiOp::with_limit`] caps them: at the limit the driver cancels the op, the
