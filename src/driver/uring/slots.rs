@@ -364,9 +364,10 @@ impl Uring {
         &mut self.slots
     }
 
-    /// Counts a multishot op that `SlotTable::poll_stream` just said ended (`polled`) if its
-    /// owner will arm it again: the kernel ended it with a result that is neither a cancel nor
-    /// the end of the stream (say `ENOBUFS`: the buffer group ran dry). The
+    /// Counts a multishot op that `SlotTable::poll_stream` just said ended (`polled`) with a
+    /// result that is neither a cancel nor the end of the stream (say `ENOBUFS`: the buffer
+    /// group ran dry), after which its owner usually arms it again (a receive ended by an
+    /// error is counted too, and not re-armed). The
     /// count shows how often a multishot op falls back to being re-armed one submission at a
     /// time, which costs an SQE per re-arm where a healthy stream costs none.
     #[inline]
