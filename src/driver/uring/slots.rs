@@ -367,9 +367,9 @@ impl Uring {
     /// Counts a multishot op that `SlotTable::poll_stream` just said ended (`polled`) with a
     /// result that is neither a cancel nor the end of the stream (say `ENOBUFS`: the buffer
     /// group ran dry), after which its owner usually arms it again (a receive ended by an
-    /// error is counted too, and not re-armed). The
-    /// count shows how often a multishot op falls back to being re-armed one submission at a
-    /// time, which costs an SQE per re-arm where a healthy stream costs none.
+    /// error is counted too, and not re-armed). The count shows how often a multishot op falls
+    /// back to being re-armed one submission at a time, which costs an SQE per re-arm where a
+    /// healthy stream costs none.
     #[inline]
     pub(crate) fn count_rearm(&self, polled: &Poll<Option<(CqeResult, bool)>>) {
         if let Poll::Ready(Some((cqe, true))) = polled {
