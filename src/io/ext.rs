@@ -97,16 +97,17 @@ pub trait AsyncWriteRentExt: AsyncWriteRent {
 
 impl<W: AsyncWriteRent + ?Sized> AsyncWriteRentExt for W {}
 
-/// One write of some of a buffer's initialized bytes: all that [`write_all`] needs. Every
-/// [`AsyncWriteRent`] is one, and so is `&TcpStream`, whose inherent `write_all` takes `&self`.
+/// One write of some of a buffer's initialized bytes: all that [`write_all`] needs. A `&mut`
+/// to every [`AsyncWriteRent`] is one, and so is `&TcpStream`, whose inherent `write_all` takes
+/// `&self`. (Taken by value, so `TcpStream::write_all` needs no async layer of its own.)
 pub(crate) trait WriteSome {
     /// Writes some of `buf`'s initialized bytes, as [`AsyncWriteRent::write`].
     fn write_some<B: IoBuf>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>>;
 }
 
-impl<W: AsyncWriteRent + ?Sized> WriteSome for W {
+impl<W: AsyncWriteRent + ?Sized> WriteSome for &mut W {
     fn write_some<B: IoBuf>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
-        self.write(buf)
+        (**self).write(buf)
     }
 }
 
@@ -115,13 +116,12 @@ impl<W: AsyncWriteRent + ?Sized> WriteSome for W {
 /// accepts nothing is `WriteZero`. `cut_short` is armed only while a partly written buffer
 /// waits on a write, so a future dropped there marks the writer, and a returned error is
 /// reported as itself.
-pub(crate) async fn write_all<W: WriteSome + ?Sized, B: IoBuf>(
-    writer: &mut W,
+pub(crate) async fn write_all<W: WriteSome, B: IoBuf>(
+    mut writer: W,
     mut cut_short: CutShortMark,
-    buf: B,
+    mut buf: B,
 ) -> BufResult<(), B> {
     let total = buf.bytes_init();
-    let mut buf = buf;
     let mut written = 0;
     while written < total {
         let (result, slice) = writer.write_some(buf.slice(written..total)).await;

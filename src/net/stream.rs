@@ -327,9 +327,14 @@ impl TcpStream {
     /// Not cancel safe: dropped after some bytes went out but not all, it leaves the peer with a
     /// cut-off message; the stream remembers it as for a dropped [`write`](TcpStream::write),
     /// and later writes fail.
-    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
+    pub fn write_all<B: IoBuf>(
+        &self,
+        buf: B,
+    ) -> impl Future<Output = BufResult<(), B>> + use<'_, B> {
+        // Not an `async fn` around the loop: that layer would keep a second copy of `buf` (and
+        // the mark) in every pending write_all, and so in every task awaiting one.
         let cut_short = CutShortMark::new(self.write_loss.clone());
-        write_all(&mut &*self, cut_short, buf).await
+        write_all(self, cut_short, buf)
     }
 
     /// Writes the initialized bytes of several buffers, in order (gather), and returns how many

@@ -94,11 +94,13 @@ mod tests {
             let write = std::mem::size_of_val(&stream.write(Vec::<u8>::new()));
             let write_all = std::mem::size_of_val(&stream.write_all(Vec::<u8>::new()));
             println!("read {read} B, write {write} B, write_all {write_all} B");
-            // Measured 248, 152 and 288 B (with `guard` an `async fn`: 400, 240 and 408 B).
+            // Measured 248, 152 and 288 B (with `guard` an `async fn`: 400, 240 and 408 B); then
+            // 240, 144 and 296 B (write_all was 344 B while `TcpStream::write_all` was an
+            // `async fn` around the shared loop).
             assert!(read <= 320, "a pending read's future is {read} B");
             assert!(write <= 200, "a pending write's future is {write} B");
             assert!(
-                write_all <= 360,
+                write_all <= 296,
                 "a pending write_all's future is {write_all} B"
             );
         });
