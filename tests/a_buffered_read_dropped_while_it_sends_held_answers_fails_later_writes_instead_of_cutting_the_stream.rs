@@ -20,17 +20,8 @@ fn pattern(i: usize) -> u8 {
 }
 
 fn run(backend: Backend) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
     // A peer with a small window that does not read until told to.
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    socket.connect(&addr.into()).unwrap();
-    let mut client: std::net::TcpStream = socket.into();
-    let (server, _) = listener.accept().unwrap();
-    socket2::SockRef::from(&server)
-        .set_send_buffer_size(4096)
-        .unwrap();
+    let (mut client, server) = common::small_window_pair();
     client.write_all(b"go\n").unwrap();
     let (go, read_now) = std::sync::mpsc::channel::<()>();
     let reader = std::thread::spawn(move || {

@@ -187,6 +187,22 @@ pub async fn tcp_pair() -> (coring::net::TcpStream, coring::net::TcpStream) {
     (client, server)
 }
 
+/// A connected loopback pair of std sockets, `(client, server)`, with 4 KiB windows: the
+/// client's receive buffer and the server's send buffer, so a large write from the server stalls
+/// until the client reads (the state in which a send can be caught in flight).
+pub fn small_window_pair() -> (std::net::TcpStream, std::net::TcpStream) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    socket2::SockRef::from(&server)
+        .set_send_buffer_size(4096)
+        .unwrap();
+    (socket.into(), server)
+}
+
 /// Yields until `runtime` has no operation in flight, so completions are reaped into their slots
 /// (a dropped future then finds its result already there: the worst case for cancellation).
 /// Panics after 100,000 yields.
