@@ -109,6 +109,10 @@ echo "$tag: $requests requests"
 grep STATS "$out/server.$tag" | tail -1 || true
 case "$tool" in
     perf)
+        # Kernel against user space first (the share a runtime's own code can change), then
+        # the top symbols.
+        perf report -i "$out/perf.$tag" --no-children --sort dso -g none --stdio 2>/dev/null |
+            grep -E '^ +[0-9]' | head -4 | sed 's/^/by object: /'
         perf report -i "$out/perf.$tag" --no-children --sort symbol --stdio 2>/dev/null |
             grep -E '^ +[0-9]' | head -40
         ;;
