@@ -26,7 +26,30 @@
 //!   finish within a bound, the remaining op data is leaked, never freed.
 //!
 //! The driver knows nothing of tasks or timers: it is told when to park and for how long.
+//!
+//! # Files
+//!
+//! | file          | what it holds                                                           |
+//! |---------------|-------------------------------------------------------------------------|
+//! | `setup.rs`    | building the ring: the best flags the kernel takes, clear errors        |
+//! | `submit.rs`   | writing entries into the SQ, and the one `io_uring_enter` per turn      |
+//! | `reap.rs`     | `dispatch` (completions to slots and tokens) and shutdown               |
+//! | `slots.rs`    | the slot table: `user_data`, states, who frees what (no ring; fuzzed)    |
+//! | `cancel.rs`   | taking results, abandoning dropped ops, pushing cancels                 |
+//! | `msg_ring.rs` | waking another runtime's ring with `MSG_RING`                           |
+//! | `enter.rs`    | the syscall itself, through a registered ring fd                        |
+//! | `register.rs` | fixed buffers and provided-buffer rings                                 |
+//! | `parks.rs`    | the "answered at once" hint a stream receive uses                       |
+//!
+//! # Why one ring per runtime, on its thread
+//!
+//! A runtime never leaves its thread, so the ring has one submitter and one reaper: no lock on
+//! the SQ or CQ, and the kernel can be told so (`SINGLE_ISSUER | DEFER_TASKRUN`, see
+//! `setup.rs`), which lets it run completions only when this thread enters. Other threads
+//! never touch the ring; they wake it (eventfd or `MSG_RING`, hazard H14 in
+//! `docs/HAZARDS.md`).
 
+mod cancel;
 mod enter;
 mod msg_ring;
 pub(crate) mod parks;
@@ -35,6 +58,7 @@ mod register;
 pub(super) mod setup;
 pub(crate) use setup::poll_first_supported;
 pub(crate) mod slots;
+mod submit;
 
 use super::buffer_groups::BufferGroups;
 #[cfg(feature = "fault-injection")]
@@ -43,10 +67,9 @@ use super::fork;
 use super::opcode::Abandoned;
 #[cfg(feature = "fault-injection")]
 use super::opcode::CqeResult;
-use super::Park;
 use crate::counters::Counters;
 use enter::EnterFd;
-use io_uring::{opcode, squeue, types, EnterFlags, IoUring};
+use io_uring::{opcode, squeue, types, IoUring};
 use msg_ring::msg_sent_target;
 #[cfg(test)]
 use msg_ring::msg_sent_user_data;
@@ -60,10 +83,14 @@ use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::task::Waker;
 use std::time::Duration;
+#[cfg(test)]
+use submit::wait_shape;
 
 // Reserved `user_data` values. An op's `user_data` has a generation below 2^31 in its top half
 // (`slots.rs`), so its top bit is clear; every value here has it set, so a completion is told
-// apart from an op's by comparison alone, before any slot lookup.
+// apart from an op's by comparison alone, before any slot lookup. The four fixed tokens have
+// both top bits set (`0b11 << 62` and up); `MSG_SENT_TAG` is the only family with `0b10`, so
+// an id in its low 62 bits can never spell a fixed token either.
 
 /// The cancel entries' own completions. They own no memory (the target is named by value), so
 /// nothing waits for them; `dispatch` only counts those that found their target still running.
@@ -84,6 +111,10 @@ const MSG_SENT_TAG: u64 = 0b10 << 62;
 const MSG_SENT_MASK: u64 = 0b11 << 62;
 
 /// How long shutdown waits for the kernel to finish cancelled ops before leaking their memory.
+/// Cancelled network ops finish within a turn or two; what can take longer is work a kernel
+/// worker already started (a read of a slow file), which a cancel interrupts only at its next
+/// check. Ten seconds covers that on a loaded machine, and a runtime drop that leaks after it
+/// is still bounded (hazard H11 in `docs/HAZARDS.md`).
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 /// How long shutdown lets abandoned ops that no cancel ends finish on their own (a healthy peer
 /// acknowledges a zero-copy send in far less) before making the kernel let go of them.
@@ -132,11 +163,16 @@ pub(crate) struct Uring {
     /// `fork::generation()` when the ring was made: another count means a forked child.
     forks: u64,
     /// Multishot ops that reached their limit of untaken results during a dispatch, to cancel
-    /// once the completion queue is no longer borrowed.
+    /// once the completion queue is no longer borrowed. A field, not a local, so its capacity
+    /// is kept between turns; it is empty outside `dispatch`.
     capped: Vec<u64>,
 }
 
 impl Uring {
+    /// Builds the ring (`setup.rs`) and registers its fd with this thread (`enter.rs`).
+    ///
+    /// The fork generation is read *before* the ring exists: a fork between the two would
+    /// otherwise leave a child holding a ring it thinks is its own.
     pub(crate) fn new(config: RingConfig, counters: Arc<Counters>) -> io::Result<Self> {
         let forks = fork::generation();
         let (ring, mode) = setup::build_ring(config)?;
@@ -146,6 +182,8 @@ impl Uring {
             ring: ManuallyDrop::new(ring),
             enter_fd,
             mode,
+            // Room for a small server's ops in flight before the slab first grows (a slot is
+            // 48 B, so this is 3 KiB); it grows by doubling past that, and never shrinks.
             slots: SlotTable::with_capacity(64),
             wake_fd: None,
             woken: Vec::new(),
@@ -161,6 +199,8 @@ impl Uring {
     }
 
     /// Fails if this process is a fork child of the ring's maker: its queues are the parent's.
+    /// Asked before every access to the queues (one relaxed load, see `fork.rs`), because a
+    /// child's entry would be run by the parent's kernel context (hazard H18).
     fn check_owner(&self) -> io::Result<()> {
         if fork::forked_since(self.forks) {
             return Err(fork::inherited_error());
@@ -168,6 +208,7 @@ impl Uring {
         Ok(())
     }
 
+    /// How the ring was set up (which optional flags the kernel took).
     pub(crate) fn mode(&self) -> RingMode {
         self.mode
     }
@@ -204,7 +245,8 @@ impl Uring {
         if self.shut_down {
             return Err(io::Error::other("coring: the runtime is shutting down"));
         }
-        // (A fork child is refused by `push_entry`, before the kernel sees anything.)
+        // (A fork child is refused by `push_entry`, before the kernel sees anything; the slot it
+        // made is then removed below, as for any entry that never reached the queue.)
         let (index, user_data) = self.slots.insert(multishot, waker);
         #[cfg(feature = "fault-injection")]
         if let Some(errno) = faults::take_failed_op(entry.get_opcode() as u8, multishot) {
@@ -229,6 +271,11 @@ impl Uring {
     /// Queues an op that owns no memory and whose result nobody wants (closing an fd). No slot:
     /// its completion carries `DETACHED_TOKEN` and is dropped by `dispatch`. Only for entries
     /// that point at nothing, since no slot keeps anything alive for them.
+    ///
+    /// A detached close is safe against fd reuse (hazard H10) only because its caller is the
+    /// last `SharedFd` clone: no op in flight names the number, and a new fd that gets the
+    /// number after the close runs belongs to whoever opens it next. It is not counted in
+    /// `in_flight`, so shutdown does not wait for it, only flushes it (`shutdown_step`).
     pub(crate) fn push_detached(&mut self, entry: squeue::Entry) -> io::Result<()> {
         if self.shut_down {
             // Shutdown may have reaped its last completion already: nothing would submit this.
@@ -247,219 +294,6 @@ impl Uring {
             .multi(true)
             .build();
         self.push_entry(&entry.user_data(WAKE_TOKEN))
-    }
-
-    /// Writes `entry` into the SQ. A full SQ is not an error: the queued batch is submitted
-    /// and the CQ reaped (`dispatch`: completions must be reaped too, or a kernel that defers
-    /// submissions while the CQ is full would never make room), then the push is retried. An
-    /// SQPOLL ring's kernel thread takes entries on its own schedule, so with the SQ still full
-    /// the thread waits for it (`SQ_WAIT`). 64 rounds without room means the kernel is not
-    /// consuming entries at all: an error, not a hang.
-    fn push_entry(&mut self, entry: &squeue::Entry) -> io::Result<()> {
-        self.check_owner()?;
-        for _ in 0..64 {
-            // A scripted "full queue": the push is refused before it happens.
-            #[cfg(feature = "fault-injection")]
-            if faults::take_full_push() {
-                self.counters.sq_full_flushes.bump();
-                self.enter(Park::NoWait)?;
-                self.dispatch();
-                continue;
-            }
-            // SAFETY: every pointer in `entry` is owned by the op data the caller keeps in a slot
-            // (or the op owns no memory at all), which lives until the final completion: the
-            // OpCode contract, upheld by each `unsafe impl OpCode`.
-            let pushed = unsafe { self.ring.submission().push(entry) };
-            if pushed.is_ok() {
-                self.counters.sqes_submitted.bump();
-                return Ok(());
-            }
-            // The queue is full: hand the batch to the kernel and make room.
-            self.counters.sq_full_flushes.bump();
-            self.enter(Park::NoWait)?;
-            self.dispatch();
-            if self.mode == RingMode::SqPoll && self.ring.submission().is_full() {
-                // SAFETY: no argument; the queued entries are valid (the OpCode contract).
-                unsafe {
-                    self.enter_fd
-                        .enter(0, 0, EnterFlags::SQ_WAIT, std::ptr::null(), 0)
-                }?;
-            }
-        }
-        Err(io::Error::new(
-            io::ErrorKind::WouldBlock,
-            "coring: the submission queue stayed full; the kernel is not consuming entries",
-        ))
-    }
-
-    /// Submits queued entries and, unless `park` is `NoWait`, waits for a completion: the one
-    /// `io_uring_enter` of a loop turn. With nothing to submit and nothing to wait for it makes
-    /// no syscall, so a busy runtime whose ops complete in batches pays for none on most turns.
-    pub(crate) fn park(&mut self, park: Park) -> io::Result<()> {
-        self.check_owner()?;
-        // Wake-ups collected outside a turn's dispatch (a full queue was drained mid-push, or an
-        // op failed before reaching the kernel) must not wait for the kernel's next completion.
-        let park = if self.woken.is_empty() {
-            park
-        } else {
-            Park::NoWait
-        };
-        if park == Park::NoWait {
-            let mut sq = self.ring.submission();
-            sq.sync();
-            // `taskrun`: the kernel has task work (completions of a DEFER_TASKRUN ring) that only
-            // an enter runs. `cq_overflow`: completions wait in the kernel's overflow list for
-            // room in the CQ (NODROP), and only an enter with GETEVENTS moves them in. Skipping
-            // the enter in either case would leave finished ops unreaped indefinitely.
-            if sq.is_empty() && !sq.taskrun() && !sq.cq_overflow() {
-                // Nothing to submit and no deferred completions: skip the syscall.
-                return Ok(());
-            }
-        }
-        let busy = park == Park::NoWait
-            || self.ring.submission().taskrun()
-            || !self.ring.completion().is_empty();
-        parks::record(busy);
-        self.enter(park)
-    }
-
-    /// Submits whatever is queued, without waiting and without reaping.
-    pub(crate) fn flush(&mut self) -> io::Result<()> {
-        self.check_owner()?;
-        if self.ring.submission().is_empty() {
-            return Ok(());
-        }
-        self.enter(Park::NoWait)
-    }
-
-    /// `io_uring_enter` with the errors a loop turn can go on from turned into `Ok`: every one
-    /// of them leaves unsubmitted entries queued for the next enter, and none loses one.
-    fn enter(&mut self, park: Park) -> io::Result<()> {
-        self.check_owner()?;
-        self.counters.enters.bump();
-        // A scripted failure is returned instead of the syscall, which then never happens.
-        #[cfg(feature = "fault-injection")]
-        let result = match faults::take_enter_error() {
-            Some(err) => Err(err),
-            None => self.submit_and_wait(park),
-        };
-        #[cfg(not(feature = "fault-injection"))]
-        let result = self.submit_and_wait(park);
-        match result {
-            Ok(_) => Ok(()),
-            // ETIME: the wait timed out. EINTR: a signal; the loop comes back. EBUSY/EAGAIN: the
-            // completion queue must be drained (or memory freed) first; the caller reaps next.
-            // Entries that were not consumed stay queued and go with the next enter.
-            Err(err)
-                if matches!(
-                    err.raw_os_error(),
-                    Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
-                ) =>
-            {
-                Ok(())
-            }
-            Err(err) => Err(io::Error::new(
-                err.kind(),
-                format!("coring: io_uring_enter failed: {err}"),
-            )),
-        }
-    }
-
-    /// The `io_uring_enter` itself: submit, and wait as `park` and the batching say.
-    fn submit_and_wait(&mut self, park: Park) -> io::Result<usize> {
-        let timeout = match park {
-            Park::NoWait => return self.submit_with(0, None),
-            Park::Forever => None,
-            Park::Timeout(timeout) => Some(timeout),
-        };
-        let (want, min_wait_us) = wait_shape(self.batch, timeout);
-        // Without a general timeout the kernel ends the whole wait when the minimum wait runs
-        // out, events or not: an idle runtime would wake every `max_delay`, and a completion
-        // arriving later would be held by the next wait. With one, it goes on sleeping until the
-        // first completion after the minimum wait, which then ends the wait at once.
-        let timeout = match timeout {
-            None if min_wait_us > 0 => Some(BATCHED_WAIT_BOUND),
-            other => other,
-        };
-        match timeout {
-            None => self.submit_with(want, None),
-            Some(timeout) => {
-                let ts = types::Timespec::new()
-                    .sec(timeout.as_secs())
-                    .nsec(timeout.subsec_nanos());
-                let args = types::SubmitArgs::new()
-                    .timespec(&ts)
-                    .min_wait_usec(min_wait_us);
-                self.submit_with(want, Some(&args))
-            }
-        }
-    }
-
-    /// Submits the queue and waits for `want` completions (with `args`' timeouts, if any),
-    /// with the flags the `io-uring` crate's `submit_and_wait` / `submit_with_args` pass, but
-    /// through [`EnterFd`] (the crate's `Submitter` forgets a registered ring's index).
-    fn submit_with(&mut self, want: usize, args: Option<&types::SubmitArgs>) -> io::Result<usize> {
-        let sqpoll = self.mode == RingMode::SqPoll;
-        let sq = self.ring.submission();
-        let len = sq.len();
-        // Completions held back by a full completion queue (NODROP) and deferred task work are
-        // only flushed or run by an enter that carries GETEVENTS.
-        let needs_getevents = sq.cq_overflow() || sq.taskrun();
-        let mut flags = EnterFlags::empty();
-        if want > 0 || needs_getevents {
-            flags |= EnterFlags::GETEVENTS;
-        }
-        if sqpoll {
-            // `need_wakeup` fences, as the kernel's side of the sleep handshake requires.
-            if sq.need_wakeup() {
-                flags |= EnterFlags::SQ_WAKEUP;
-            } else if want == 0 && !needs_getevents {
-                // The kernel thread is polling: it takes the entries without a syscall.
-                return Ok(len);
-            }
-        }
-        drop(sq);
-        let (arg, arg_size) = match args {
-            Some(args) => {
-                flags |= EnterFlags::EXT_ARG;
-                (
-                    std::ptr::from_ref(args).cast::<libc::c_void>(),
-                    std::mem::size_of::<types::SubmitArgs>(),
-                )
-            }
-            None => (std::ptr::null(), 0),
-        };
-        let to_submit = u32::try_from(len).unwrap_or(u32::MAX);
-        let want = u32::try_from(want).unwrap_or(u32::MAX);
-        // SAFETY: `SubmitArgs` is `repr(transparent)` over `io_uring_getevents_arg`, and it and
-        // the timespec it points to outlive the call; with no `EXT_ARG` the argument is null.
-        // Queued entries are valid until their completion (the OpCode contract).
-        unsafe { self.enter_fd.enter(to_submit, want, flags, arg, arg_size) }
-    }
-}
-
-/// The general timeout of a batched wait that has no timer to wait for (see
-/// `Uring::submit_and_wait`); when it passes the loop simply waits again.
-const BATCHED_WAIT_BOUND: Duration = Duration::from_secs(3600);
-
-/// How many completions a wait asks for, and its minimum wait in microseconds (0: none): one
-/// completion without batching; with it, the batch, but never a minimum wait longer than the
-/// timeout, because the kernel does not end a minimum wait early for a shorter timeout and a due
-/// timer would be held back.
-fn wait_shape(batch: Option<CompletionBatch>, timeout: Option<Duration>) -> (usize, u32) {
-    let Some(batch) = batch else {
-        return (1, 0);
-    };
-    let min_wait_us = match timeout {
-        None => batch.max_delay_us,
-        Some(timeout) => u32::try_from(timeout.as_micros())
-            .unwrap_or(u32::MAX)
-            .min(batch.max_delay_us),
-    };
-    if min_wait_us == 0 {
-        (1, 0)
-    } else {
-        (batch.wait_for as usize, min_wait_us)
     }
 }
 

@@ -7,8 +7,28 @@
 //! handled here, or an op's, handed to its slot. Nothing is woken and nothing is freed here:
 //! wakers and dead data are collected for the runtime (see the ground rules in `uring/mod.rs`).
 //!
+//! With `DEFER_TASKRUN` (the default mode, `setup.rs`) the kernel posts completions only while
+//! this thread is inside `io_uring_enter`, so the CQ cannot change under `dispatch`: what one
+//! `sync` shows is what the last enter produced. On other modes completions land at any time;
+//! those that arrive during the loop are reaped by it too, or by the next turn.
+//!
+//! # Shutdown, round by round
+//!
 //! Shutdown is a loop of rounds (`shutdown_step`) rather than one blocking call so the runtime
-//! can wake tasks and drop dead data between rounds, outside the driver's borrow.
+//! can wake tasks and drop dead data between rounds, outside the driver's borrow. Each round:
+//!
+//! 1. pushes are refused from now on (`shut_down`), so the set of ops to wait for only shrinks;
+//! 2. every op in flight, and the wake poll, is sent a cancel: in the first round, then once a
+//!    second, because a cancel may find an op running in a kernel worker (`EALREADY`) that
+//!    does not stop at once;
+//! 3. past `LET_GO_AFTER`, abandoned ops that no cancel ends (a zero-copy send waiting for a
+//!    peer's acknowledgement) are told to make the kernel let go (`Abandoned::shut_down`);
+//! 4. it waits up to 50 ms for completions and dispatches them, as a turn would;
+//! 5. past `SHUTDOWN_DEADLINE`, or if the ring fails, whatever is still in flight is leaked,
+//!    never freed: the kernel may still write it (invariant 3 in `docs/ARCHITECTURE.md`).
+//!
+//! Only then may the ring go: closing its fd is not documented as waiting for in-flight work,
+//! so the ring is never the thing that makes memory safe to free.
 
 use super::super::opcode::{Abandoned, CqeResult};
 use super::super::{drain_eventfd, fork, Park};
@@ -24,6 +44,14 @@ use std::time::{Duration, Instant};
 impl Uring {
     /// Reaps every available completion, applying each to its slot. Wakers to wake are collected
     /// for [`Driver::take_woken`].
+    ///
+    /// Also called in the middle of a push when the SQ is full (`push_entry`), and by
+    /// `push_msg_ring` to see a refusal at once, so it assumes nothing of the turn: what it
+    /// collects waits in `woken`, `graveyard` and `failed_wakes` until the runtime takes them,
+    /// and `park` does not sleep while `woken` holds anything (a wake-up found mid-push must
+    /// not wait for the kernel's next completion).
+    ///
+    /// [`Driver::take_woken`]: super::super::Driver::take_woken
     pub(crate) fn dispatch(&mut self) {
         if self.check_owner().is_err() {
             // A fork child: the completion queue is the parent's (and not even mapped here).
@@ -155,7 +183,11 @@ impl Uring {
     }
 
     /// One round of shutdown: cancel what is in flight (first round, then every second), wait a
-    /// little, reap. Returns `true` once nothing is left in flight.
+    /// little, reap. Returns `true` once nothing is left in flight. See the module docs for the
+    /// order and the deadlines.
+    ///
+    /// Completed slots whose results no future took are not waited for: the kernel is done
+    /// with them, and their data is the futures' (or was handed back at `abandon`).
     pub(crate) fn shutdown_step(
         &mut self,
         started: Instant,
@@ -219,6 +251,8 @@ impl Uring {
     }
 }
 
+/// The last line of invariant 3: whatever shutdown the runtime ran, the ring is not unmapped
+/// while the kernel may still complete an op into memory coring owns.
 impl Drop for Uring {
     fn drop(&mut self) {
         // Normally the runtime has already run shutdown; this covers a driver built without one.

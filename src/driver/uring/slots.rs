@@ -1,26 +1,54 @@
-//! The io_uring backend's op slots: the slot table, and the ring side of taking results,
-//! abandoning and cancelling ops.
+//! The io_uring backend's op slots: [`SlotTable`], the slab every in-flight op has a place in.
 //!
 //! [`SlotTable`] is the whole slab of op slots and nothing of the ring: it hands out
 //! `user_data`, applies completions to slots, takes results, keeps the data of dropped ops until
 //! their final completion, and says which `user_data` to cancel. `Uring` owns one and adds the
-//! ring (pushing cancels), the counters and the wakers' hand-off. The fuzz target `op_lifecycle`
-//! drives this same table (through `fuzz_support.rs`) with a scripted kernel, so what it checks
-//! is the code the driver runs.
+//! ring (pushing cancels, `cancel.rs`), the counters and the wakers' hand-off. The fuzz target
+//! `op_lifecycle` drives this same table (through `src/fuzz_support.rs`) with a scripted kernel,
+//! so what it checks is the code the driver runs.
+//!
+//! # Where the table sits in a loop turn
+//!
+//! ```text
+//!  Op first poll ──insert──▶ slot (Pending/Streaming, waker stored) ──entry pushed──▶ SQ
+//!  park/enter ─────────────▶ kernel works on the op's memory
+//!  dispatch (reap.rs) ─────▶ complete(user_data, cqe) ──▶ Reaped: wake / keep / free
+//!  Op next poll ───────────▶ poll_result / poll_stream: take the result, free the slot
+//!  Op dropped ─────────────▶ abandon: the slot takes the data until the final completion
+//! ```
+//!
+//! # Who frees a slot
+//!
+//! Exactly one of: the future taking its final result (`poll_result`, the last `poll_stream`),
+//! the final completion of an abandoned op (`complete` answering [`Reaped::Free`]), a drop that
+//! finds the op already finished (`abandon` answering [`Dropped::Finished`]), a push that never
+//! reached the queue (`remove_unsubmitted`), or shutdown giving up (`leak_in_flight`, which
+//! leaks rather than frees). Every other path leaves the slot in place, because a slot freed
+//! early lets its index go to a new op while the kernel may still post for, or write into, the
+//! old one (hazard H1 in `docs/HAZARDS.md`).
+//!
+//! Nothing here runs user code: a waker is never woken or dropped inside the table (it is handed
+//! out in [`Reaped`] or [`Dropped`], or through `replaced`), and abandoned data is handed back to
+//! be dropped after the driver's borrow. Only `Abandoned::dispose` runs here, and the ops keep
+//! that to closing fds and counting (see the ground rules in `uring/mod.rs`).
 
 use super::super::lifecycle::{AfterCqe, Lifecycle};
 use super::super::opcode::{Abandoned, CqeResult};
 use super::super::{given_up, set_waker};
-use super::{Uring, CANCEL_TOKEN};
-use io_uring::opcode;
 use slab::Slab;
 use std::task::{Poll, Waker};
 
 /// Generations stay below this so an op's user_data never collides with a reserved token (those
 /// have the top bit set, see `uring/mod.rs`).
+///
+/// 31 bits, not 32, is what lets `dispatch` tell a token from an op by value before touching
+/// the slab; the index keeps the low 32 bits, far more than the slots a ring can have in flight.
 const GENERATION_MASK: u32 = 0x7fff_ffff;
 
 /// One op's place in the table.
+///
+/// Kept to 48 B (tested below): every armed receive of an idle connection has one, and the
+/// slab doubles as it grows, so each byte here is up to two per connection.
 struct Slot {
     /// The table's generation when this slot was filled. A completion carries it in its
     /// `user_data`; one whose generation differs is for an earlier op in the same index (a
@@ -31,6 +59,8 @@ struct Slot {
 }
 
 impl Slot {
+    /// The value the kernel echoes in every completion of this op. Built from the slot rather
+    /// than stored in it: the index is the slab's key, so storing it would cost 8 B per slot.
     fn user_data(&self, index: usize) -> u64 {
         (u64::from(self.generation) << 32) | index as u64
     }
@@ -49,21 +79,33 @@ pub(crate) struct SlotTable {
     generation: u32,
 }
 
-/// What one completion did to the table.
+/// What one completion did to the table; `dispatch` (`reap.rs`) acts on it.
+///
+/// The table decides, the driver acts: waking, cancelling and burying happen in the driver
+/// because they need the ring or must wait until the driver's borrow ends.
 pub(crate) enum Reaped {
-    /// No slot has this `user_data` (freed, or reused by a newer generation).
+    /// No slot has this `user_data` (freed, or reused by a newer generation). With every slot
+    /// freed only after its final completion, this is a coring or kernel bug (or a completion
+    /// after shutdown leaked the slot); `dispatch` asserts it in debug builds and otherwise
+    /// ignores it, since acting on it could only touch another op.
     Unknown,
-    /// The slot's op already had its final completion (a kernel bug): ignored.
+    /// The slot's op already had its final completion (a kernel bug): ignored, for the reason
+    /// `Unknown` is; [`Lifecycle::on_cqe`] would panic on it, so the table checks first.
     AfterFinal,
     /// The slot stays and nobody is to be woken (a zero-copy send's first result, an abandoned
     /// op's non-final result).
     Keep,
-    /// The slot stays; wake `waker`. `finished`: that was the op's final completion.
+    /// The slot stays (holding the result for the future's next poll); wake `waker`.
     Wake {
+        /// The task to wake; `None` if nobody polled since the last wake (its waker was
+        /// taken then) or the slot was built without one (the fuzz target).
         waker: Option<Waker>,
+        /// That was the op's final completion: the `ops_in_flight` counter goes down by one.
         finished: bool,
     },
-    /// As `Wake`, and the stream reached its limit of untaken results: cancel it.
+    /// As `Wake`, and the stream reached its limit of untaken results: cancel it. The cancel
+    /// is not pushed from here because `dispatch` still borrows the CQ (a push may have to
+    /// flush and reap), so `dispatch` queues it in `Uring::capped` for after its loop.
     WakeAndCancel(Option<Waker>),
     /// An abandoned op's final completion: its slot is free and its data is handed back, to be
     /// dropped once the driver is not borrowed.
@@ -79,7 +121,11 @@ pub(crate) enum Dropped {
     /// send with its result only waits for the kernel to let go: nothing to cancel). `waker` is
     /// the one the slot held.
     Kept {
+        /// The `user_data` to send an `ASYNC_CANCEL` for, if a cancel can still shorten the
+        /// op's life.
         cancel: Option<u64>,
+        /// The waker the slot held: nobody is left to wake, and it is dropped after the
+        /// borrow (a waker's `Drop` is user code).
         waker: Option<Waker>,
     },
     /// Shutdown gave up on this op (the slot is gone) while its future lived on outside the
@@ -97,6 +143,12 @@ impl SlotTable {
     }
 
     /// A slot for an op about to be pushed, woken through `waker`; its index and `user_data`.
+    ///
+    /// The slot exists before the entry does because the entry must carry `user_data`, and a
+    /// completion may be reaped before the pushing poll returns (a full SQ is flushed and
+    /// reaped inside a later push of the same poll), so the waker is stored here already.
+    /// The generation is bumped per insert rather than per index: one counter, no per-slot
+    /// history to keep for freed indices.
     pub(crate) fn insert(&mut self, multishot: bool, waker: &Waker) -> (usize, u64) {
         self.generation = (self.generation + 1) & GENERATION_MASK;
         let lifecycle = Lifecycle::waiting(multishot, waker.clone());
@@ -118,6 +170,10 @@ impl SlotTable {
     }
 
     /// Number of slots whose op the kernel may still complete.
+    ///
+    /// A scan, not a counter kept per transition: it is asked by metrics snapshots and by
+    /// shutdown, never per op, and a counter would need updating on every hot-path transition
+    /// (the `ops_in_flight` counter the driver bumps is the per-op figure).
     pub(crate) fn in_flight(&self) -> usize {
         self.slots
             .iter()
@@ -125,7 +181,8 @@ impl SlotTable {
             .count()
     }
 
-    /// Number of slots in use (in flight, or completed and not yet taken).
+    /// Number of slots in use (in flight, or completed and not yet taken). Larger than
+    /// `in_flight` by the results the kernel delivered that no future has taken yet.
     pub(crate) fn len(&self) -> usize {
         self.slots.len()
     }
@@ -141,6 +198,8 @@ impl SlotTable {
     /// that poll still has its result disposed of by `abandon`.
     #[inline]
     pub(crate) fn complete(&mut self, user_data: u64, cqe: CqeResult) -> Reaped {
+        // The inverse of `Slot::user_data`; a reserved token never gets here (its top bit is
+        // set and `dispatch` matches the tokens first).
         let index = (user_data & 0xffff_ffff) as usize;
         let generation = (user_data >> 32) as u32;
         let Some(slot) = self
@@ -161,6 +220,7 @@ impl SlotTable {
                 finished: !slot.lifecycle.in_flight(),
             },
             AfterCqe::WakeAndCancel => Reaped::WakeAndCancel(waker),
+            // Only an abandoned slot is freed by a completion: nobody else will come for it.
             AfterCqe::Free => match self.slots.remove(index).lifecycle {
                 Lifecycle::Abandoned(data) => Reaped::Free(data),
                 _ => unreachable!("coring driver: a slot freed that was not abandoned"),
@@ -172,6 +232,9 @@ impl SlotTable {
     /// replaces goes to `replaced`. Taking the result frees the slot: from here the op's data
     /// is the future's alone, and the kernel has nothing left of it. A missing slot means
     /// shutdown gave up on the op (see `given_up`).
+    ///
+    /// `replaced` rather than a return value: the caller drops it only after the driver's
+    /// borrow ends, and the `Poll` it returns is matched while the borrow is still held.
     #[inline]
     pub(crate) fn poll_result(
         &mut self,
@@ -240,6 +303,11 @@ impl SlotTable {
     /// The op's future was dropped: its results nobody took are disposed of, and the slot keeps
     /// `data` until the final completion (or hands it back if the op had finished).
     ///
+    /// The data is boxed into `dyn Abandoned` by the caller only now: the common path (an op
+    /// that completes while its future lives) never allocates for it. A capped stream gets a
+    /// second cancel here (the first went out at the cap); the kernel answers it `ENOENT` or
+    /// finds the op still running, either of which is harmless.
+    ///
     /// A missing slot means shutdown already gave up on the op and leaked its slot: the kernel
     /// may still write the data, so it is leaked too (`mem::forget`), never dropped.
     pub(crate) fn abandon(&mut self, index: usize, mut data: Box<dyn Abandoned>) -> Dropped {
@@ -294,6 +362,8 @@ impl SlotTable {
     }
 
     /// Limits how many results the multishot op in slot `index` may have waiting untaken.
+    /// Set right after the push, before any dispatch can reach the slot (see
+    /// [`Lifecycle::set_limit`]), so no result is queued under the old, unlimited setting.
     pub(crate) fn limit_stream(&mut self, index: usize, max_waiting: usize) {
         if let Some(slot) = self.slots.get_mut(index) {
             slot.lifecycle.set_limit(max_waiting);
@@ -301,7 +371,8 @@ impl SlotTable {
     }
 
     /// Marks the multishot op in slot `index` as capped; the `user_data` to cancel if it runs
-    /// and was not capped already.
+    /// and was not capped already. Capping first and cancelling once is what keeps a stream
+    /// whose results keep arriving after the cancel from sending one cancel per result.
     pub(crate) fn cap_stream(&mut self, index: usize) -> Option<u64> {
         let slot = self.slots.get_mut(index)?;
         slot.lifecycle.cap().then(|| slot.user_data(index))
@@ -321,6 +392,8 @@ impl SlotTable {
     }
 
     /// The `user_data` of every op the kernel may still complete (shutdown cancels them).
+    /// Collected into a `Vec` because each cancel is pushed through `&mut Uring`, which the
+    /// iteration would otherwise still borrow; it runs once a second during shutdown only.
     pub(crate) fn in_flight_user_data(&self) -> Vec<u64> {
         self.slots
             .iter()
@@ -330,7 +403,8 @@ impl SlotTable {
     }
 
     /// Asks every abandoned op's data to make the kernel let go of it (see
-    /// `Abandoned::shut_down`).
+    /// `Abandoned::shut_down`). Only abandoned slots: an op whose future lives is the future's
+    /// to end, and its data is not reachable from here.
     pub(crate) fn shut_down_abandoned(&mut self) {
         for (_, slot) in self.slots.iter_mut() {
             if let Lifecycle::Abandoned(data) = &mut slot.lifecycle {
@@ -342,6 +416,10 @@ impl SlotTable {
     /// Gives up on every op the kernel may still complete: its slot and data are leaked, never
     /// freed, because the kernel may still write to that memory. Returns how many. Their
     /// futures, if any still live, find no slot and panic with `given_up` when polled.
+    ///
+    /// Completed-but-untaken slots stay: the kernel is done with them, and their futures may
+    /// still take the results. The leaked slots' wakers leak too: dropping one is user code,
+    /// and there is no later point where the driver could hand them out.
     pub(crate) fn leak_in_flight(&mut self) -> usize {
         let leaked: Vec<usize> = self
             .slots
@@ -354,112 +432,6 @@ impl SlotTable {
         }
         leaked.len()
     }
-}
-
-impl Uring {
-    /// The slot table, for taking results (`SlotTable::poll_result`, `poll_stream`) without a
-    /// pass-through here: the ring has nothing to add to that.
-    #[inline]
-    pub(crate) fn slots_mut(&mut self) -> &mut SlotTable {
-        &mut self.slots
-    }
-
-    /// Counts a multishot op that `SlotTable::poll_stream` just said ended (`polled`) with a
-    /// result that is neither a cancel nor the end of the stream (say `ENOBUFS`: the buffer
-    /// group ran dry), after which its owner usually arms it again (a receive ended by an
-    /// error is counted too, and not re-armed). The count shows how often a multishot op falls
-    /// back to being re-armed one submission at a time, which costs an SQE per re-arm where a
-    /// healthy stream costs none.
-    #[inline]
-    pub(crate) fn count_rearm(&self, polled: &Poll<Option<(CqeResult, bool)>>) {
-        if let Poll::Ready(Some((cqe, true))) = polled {
-            if !matches!(&cqe.result, Ok(0)) && !is_cancel(&cqe.result) {
-                self.counters.multishot_rearms.bump();
-            }
-        }
-    }
-
-    /// The op's future was dropped: keep `data` until the final completion and cancel the op.
-    /// Returns the data if the op had already finished, and the waker the slot held, for the
-    /// caller to drop after the borrow.
-    pub(crate) fn abandon(
-        &mut self,
-        index: usize,
-        data: Box<dyn Abandoned>,
-    ) -> (Option<Box<dyn Abandoned>>, Option<Waker>) {
-        match self.slots.abandon(index, data) {
-            Dropped::Finished(data, waker) => (Some(data), waker),
-            Dropped::Kept { cancel, waker } => {
-                self.counters.abandoned_ops.bump();
-                if let Some(user_data) = cancel {
-                    self.push_cancel(user_data);
-                }
-                (None, waker)
-            }
-            Dropped::Leaked => (None, None),
-        }
-    }
-
-    /// Limits how many results the multishot op in slot `index` may have waiting untaken: past
-    /// that the driver cancels it (its results so far are still delivered, then it ends).
-    pub(crate) fn limit_stream(&mut self, index: usize, max_waiting: usize) {
-        self.slots.limit_stream(index, max_waiting);
-    }
-
-    /// Cancels the multishot op in slot `index` while its owner keeps taking its results, which
-    /// end with the cancel's own (`ECANCELED`, or the op's last result if it ended first).
-    pub(crate) fn cancel_stream(&mut self, index: usize) {
-        if let Some(user_data) = self.slots.cap_stream(index) {
-            self.push_cancel(user_data);
-        }
-    }
-
-    /// Asks the kernel to cancel an op whose future still waits for it (an explicit
-    /// cancel-and-await, see `cancel_scope.rs`): the future keeps its data and takes the final
-    /// result, whatever it is. Nothing happens if the op already finished.
-    pub(crate) fn cancel_in_flight(&mut self, index: usize) {
-        if let Some(user_data) = self.slots.cancel_target(index) {
-            self.push_cancel(user_data);
-        }
-    }
-
-    /// The `user_data` of the op in slot `index`, if the slot is in use (for `cancel_scope.rs`,
-    /// which tracks the ops a scope submitted).
-    pub(crate) fn user_data_of(&self, index: usize) -> Option<u64> {
-        self.slots.user_data_of(index)
-    }
-
-    /// Whether the op `user_data` names still holds its slot (in flight, or its result untaken).
-    pub(crate) fn is_live(&self, user_data: u64) -> bool {
-        self.user_data_of((user_data & 0xffff_ffff) as usize) == Some(user_data)
-    }
-
-    /// Cancels the op `user_data` names if it still holds its slot: a slot since given to
-    /// another op has another generation and is left alone.
-    pub(crate) fn cancel_live(&mut self, user_data: u64) {
-        if self.is_live(user_data) {
-            self.cancel_in_flight((user_data & 0xffff_ffff) as usize);
-        }
-    }
-
-    /// Queues an `ASYNC_CANCEL` for `user_data`, sent with the turn's batch. Cancels are
-    /// requests: the target still posts its own final completion (`ECANCELED`, or its result if
-    /// it won the race), and only that frees its slot.
-    pub(super) fn push_cancel(&mut self, user_data: u64) {
-        self.counters.cancels_sent.bump();
-        let entry = opcode::AsyncCancel::new(user_data)
-            .build()
-            .user_data(CANCEL_TOKEN);
-        // If the cancel cannot be queued the op still completes on its own (or at shutdown, which
-        // retries cancels); its data stays in the slot either way, so ignoring this is sound.
-        let _ = self.push_entry(&entry);
-    }
-}
-
-/// Whether a stream ended because it was cancelled (by its owner, its limit or a scope), which
-/// its owner does not re-arm.
-fn is_cancel(result: &std::io::Result<u32>) -> bool {
-    matches!(result, Err(err) if err.raw_os_error() == Some(libc::ECANCELED))
 }
 
 #[cfg(test)]
