@@ -17,40 +17,43 @@
 //! kept here, for about 150 lines of plain syscalls saved. Every call below is a documented
 //! syscall on fds this runtime owns.
 //!
-//! # The fd table
+//! # One loop turn on epoll
 //!
-//! Indexed by fd number: whether the fd is registered, and the wakers of ops waiting to read and
-//! to write. Registration is edge-triggered (`EPOLLET`), so after an op saw `EAGAIN` any new
-//! readiness produces an event at the next `epoll_wait`. A registration must go when its fd is
-//! closed, or a new fd given the same number would be thought registered and never report:
-//! `SharedFd` closes through [`Epoll::close`] and gives fds away through [`Epoll::forget`].
+//! Ops run their syscalls while tasks are polled, so when the runtime parks there is nothing
+//! to submit: [`Epoll::park`] is one `epoll_wait` (bounded by the next timer), and it turns
+//! each event straight into the wakers of the ops waiting on that fd. There is no completion
+//! queue, so `Driver::dispatch` does nothing here, and no op outlives its poll, so shutdown
+//! has nothing to cancel, only file calls on the blocking pool to wait for (`offload.rs`).
 //!
-//! Why edge-triggered, with one registration for both directions: level-triggered would report
-//! a readable socket on every `epoll_wait` until some op reads it, spinning the loop while no
-//! task wants the data; per-wait re-arming (`EPOLLONESHOT`) costs an `epoll_ctl` per wait. With
-//! `EPOLLET` the fd is added once and an event comes only on a change, which is enough because
-//! an op only waits after its own syscall saw `EAGAIN`: any readiness after that is a change.
-//! The price is the bookkeeping of `drained`, `read_closed` and `short_reads_drain` below, for
-//! reads that skip their syscall (see [`Epoll::may_be_ready`]).
+//! # Files
+//!
+//! * `fds.rs`: the fd table (registration, the waiters of each fd, the drained-read shortcut);
+//! * `offload.rs`: file calls on the blocking pool, and the orphaned data of dropped ones.
 
+mod fds;
 mod offload;
 
 pub(crate) use offload::{errno_rc, Job, Syscall};
 
 use super::buffer_groups::BufferGroups;
-use super::opcode::{Abandoned, Interest};
+use super::opcode::Abandoned;
 use super::{drain_eventfd, fork, Park};
 use crate::counters::Counters;
+use fds::Waiters;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::task::Waker;
 
-/// The key of the wake eventfd's registration; fds use their own number.
+/// The key of the wake eventfd's registration; fds use their own number (never `u64::MAX`: an
+/// fd is a non-negative `i32`).
 const WAKE_KEY: u64 = u64::MAX;
-/// Events taken per `epoll_wait`.
+/// Events taken per `epoll_wait`. More ready fds than this are not lost: epoll keeps the rest
+/// on its ready list for the next wait, which comes a turn later.
 const EVENTS: usize = 1024;
 /// How long shutdown waits for file calls on the blocking pool before leaking their memory.
+/// The same bound as the io_uring backend's (`uring/mod.rs`): a file call stuck longer than
+/// this (a hung network file system) would otherwise hang the runtime's drop.
 const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The readiness backend's state.
@@ -84,32 +87,6 @@ pub(crate) struct Epoll {
     graveyard: Vec<Box<dyn Abandoned>>,
     /// `BufRing` group ids handed out, and those given back (as io_uring numbers them).
     buffer_groups: BufferGroups,
-}
-
-/// The ops waiting on one fd.
-#[derive(Default)]
-struct Waiters {
-    registered: bool,
-    /// Made non-blocking by this runtime (cleared when the fd is closed or given away).
-    nonblocking: bool,
-    /// Found drained by a stream read (`Performed::Drained`) and not reported readable since:
-    /// a read may wait without trying. Only set while registered, so an event clears it.
-    drained: bool,
-    /// The peer closed its side (or the fd failed), as epoll reported: sticky, because a read
-    /// finding no data still returns at once (end of stream, or the error), so the fd is never
-    /// "drained" again and no further edge would come to say so.
-    read_closed: bool,
-    /// A short read may be taken as "drained": a TCP socket that has not reported urgent data.
-    /// Set at registration. A TCP read stops short at the urgent mark, and a Unix stream read
-    /// after bytes that carried fds (or came from another writer), with more bytes queued and
-    /// no new edge to come, so neither may skip its next syscall.
-    short_reads_drain: bool,
-    /// Ops waiting to read (or accept); all woken by one readable event, each retries its
-    /// syscall and the losers wait again. A `Vec`, not one waker: several tasks accepting on
-    /// one listener, or receiving on one UDP socket, wait on the same fd.
-    read: Vec<Waker>,
-    /// Ops waiting to write (or for a connect to finish).
-    write: Vec<Waker>,
 }
 
 impl Epoll {
@@ -155,6 +132,8 @@ impl Epoll {
         self.buffer_groups.give_back(bgid);
     }
 
+    /// Why io_uring was refused, if this backend runs by fallback (the set-up error's text, kept
+    /// for `Runtime::fallback_reason`).
     pub(crate) fn fallback_reason(&self) -> Option<&str> {
         self.fallback_reason.as_deref()
     }
@@ -164,6 +143,8 @@ impl Epoll {
         &self.counters
     }
 
+    /// `epoll_ctl(op, fd)` with `key` as the event's data, which `park` gets back with every
+    /// event of `fd` (the fd number, or `WAKE_KEY`).
     fn ctl(&self, op: libc::c_int, fd: RawFd, events: u32, key: u64) -> io::Result<()> {
         let mut event = libc::epoll_event { events, u64: key };
         // SAFETY: `event` is a live local the kernel only reads; both fds are open.
@@ -174,7 +155,9 @@ impl Epoll {
         Ok(())
     }
 
-    /// Watches the runtime's wake eventfd (level-triggered: drained when seen).
+    /// Watches the runtime's wake eventfd (level-triggered: drained when seen). Level-triggered,
+    /// unlike the op fds: it needs none of their bookkeeping, and `drain_eventfd` empties it
+    /// each time it reports, so it reports again only after the next write.
     pub(crate) fn arm_wake_fd(&mut self, fd: RawFd) -> io::Result<()> {
         self.ctl(libc::EPOLL_CTL_ADD, fd, libc::EPOLLIN as u32, WAKE_KEY)
             .map_err(|err| {
@@ -184,121 +167,13 @@ impl Epoll {
         Ok(())
     }
 
-    /// Wakes `waker` once `fd` may be ready for `interest`: the op saw `EAGAIN` just now.
-    pub(crate) fn wait(&mut self, fd: RawFd, interest: Interest, waker: &Waker) -> io::Result<()> {
-        if self.shut_down {
-            return Err(io::Error::other("coring: the runtime is shutting down"));
-        }
-        if fork::forked_since(self.forks) {
-            // The epoll instance is shared with the parent: registering here would steal its events.
-            return Err(fork::inherited_error());
-        }
-        let index = usize::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
-        if self.fds.len() <= index {
-            self.fds.resize_with(index + 1, Waiters::default);
-        }
-        if !self.fds[index].registered {
-            let events = (libc::EPOLLIN
-                | libc::EPOLLOUT
-                | libc::EPOLLRDHUP
-                | libc::EPOLLPRI
-                | libc::EPOLLET) as u32;
-            match self.ctl(libc::EPOLL_CTL_ADD, fd, events, index as u64) {
-                Ok(()) => {}
-                // Still in the set from before (a registration the table had forgotten).
-                Err(err) if err.raw_os_error() == Some(libc::EEXIST) => {}
-                Err(err) => {
-                    return Err(io::Error::new(
-                        err.kind(),
-                        format!("coring: cannot watch fd {fd} for readiness with epoll: {err}"),
-                    ))
-                }
-            }
-            self.fds[index].registered = true;
-            self.fds[index].short_reads_drain = is_tcp(fd);
-        }
-        let waiters = &mut self.fds[index];
-        let list = match interest {
-            Interest::Read => &mut waiters.read,
-            Interest::Write => &mut waiters.write,
-        };
-        if !list.iter().any(|w| w.will_wake(waker)) {
-            list.push(waker.clone());
-        }
-        Ok(())
-    }
-
-    /// Makes `fd` non-blocking unless this runtime already did.
-    pub(crate) fn ensure_nonblocking(&mut self, fd: RawFd) -> io::Result<()> {
-        let index = usize::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
-        if self.fds.len() <= index {
-            self.fds.resize_with(index + 1, Waiters::default);
-        }
-        if !self.fds[index].nonblocking {
-            set_nonblocking(fd)?;
-            self.fds[index].nonblocking = true;
-        }
-        Ok(())
-    }
-
-    /// Takes in an fd coring now owns: any entry under its number is stale, left by an fd closed
-    /// where this runtime could not see it (dropped outside `block_on`, or under another
-    /// runtime), and would make the new one be thought non-blocking and registered.
-    pub(crate) fn adopt(&mut self, fd: RawFd) -> io::Result<()> {
-        self.forget(fd);
-        self.ensure_nonblocking(fd)
-    }
-
-    /// Whether an op on `fd` should try its syscall: false only for a read on a registered fd
-    /// found drained and not reported readable since.
-    #[inline]
-    pub(crate) fn may_be_ready(&self, fd: RawFd, interest: Interest) -> bool {
-        let Some(waiters) = usize::try_from(fd).ok().and_then(|i| self.fds.get(i)) else {
-            return true;
-        };
-        !(interest == Interest::Read && waiters.registered && waiters.drained)
-    }
-
-    /// A stream read came back short on the registered `fd`: drained, if short reads prove it
-    /// there (`short_reads_drain`); see [`Epoll::may_be_ready`].
-    #[inline]
-    pub(crate) fn drained(&mut self, fd: RawFd) {
-        if let Some(waiters) = usize::try_from(fd).ok().and_then(|i| self.fds.get_mut(i)) {
-            waiters.drained =
-                waiters.registered && waiters.short_reads_drain && !waiters.read_closed;
-        }
-    }
-
-    /// Forgets `fd`'s registration: it is about to be closed or leaves coring's hands.
-    pub(crate) fn forget(&mut self, fd: RawFd) {
-        let Some(waiters) = usize::try_from(fd).ok().and_then(|i| self.fds.get_mut(i)) else {
-            return;
-        };
-        if !waiters.registered {
-            waiters.nonblocking = false;
-            return;
-        }
-        waiters.nonblocking = false;
-        waiters.drained = false;
-        waiters.read_closed = false;
-        waiters.short_reads_drain = false;
-        waiters.registered = false;
-        // Waiters left belong to dropped ops (a live op keeps its fd open): they are woken,
-        // harmlessly, and dropped after the borrow like every other waker.
-        self.woken.append(&mut waiters.read);
-        self.woken.append(&mut waiters.write);
-        // Failure means the fd was never or is no longer in the set; nothing to undo either way.
-        let _ = self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0);
-    }
-
-    /// Closes `fd` now, forgetting its registration first.
-    pub(crate) fn close(&mut self, fd: RawFd) {
-        self.forget(fd);
-        // SAFETY: the caller owned `fd` (the last `SharedFd` clone) and hands it over to close.
-        drop(unsafe { OwnedFd::from_raw_fd(fd) });
-    }
-
     /// Waits for readiness (unless `park` is `NoWait`) and collects the wakers of ready fds.
+    ///
+    /// An event wakes *every* op waiting in its direction, not one: with edge triggering no
+    /// second event comes for readiness the first one announced, so an op left asleep could
+    /// sleep forever. Those that lose the race find `EAGAIN` and wait again. An event for an
+    /// fd nobody waits on still matters: it clears `drained`, so the next read tries.
+    /// `EINTR` (a signal during the wait) is a normal return: the loop comes back.
     pub(crate) fn park(&mut self, park: Park) -> io::Result<()> {
         if fork::forked_since(self.forks) {
             return Err(fork::inherited_error());
@@ -411,39 +286,8 @@ impl Epoll {
             }
             return true;
         }
+        // Nothing to wait on: a pool thread only sets its job's flag, which no fd reports.
         std::thread::sleep(std::time::Duration::from_millis(1));
         false
     }
-}
-
-/// Whether `fd` is a TCP socket (asked once, when it is registered): see `short_reads_drain`.
-fn is_tcp(fd: RawFd) -> bool {
-    let mut domain: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: SO_DOMAIN writes one c_int into the live local `domain`, at most `len` bytes.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_DOMAIN,
-            (&raw mut domain).cast(),
-            &mut len,
-        )
-    };
-    rc == 0 && (domain == libc::AF_INET || domain == libc::AF_INET6)
-}
-
-/// Makes `fd` non-blocking, so the readiness backend's syscalls on it never block the core.
-pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
-    let mut on: libc::c_int = 1;
-    // SAFETY: FIONBIO reads one c_int from the live local `on`; `fd` is open (the caller owns it).
-    let rc = unsafe { libc::ioctl(fd, libc::FIONBIO, &mut on) };
-    if rc < 0 {
-        let err = io::Error::last_os_error();
-        return Err(io::Error::new(
-            err.kind(),
-            format!("coring: cannot make fd {fd} non-blocking for epoll: {err}"),
-        ));
-    }
-    Ok(())
 }

@@ -6,6 +6,25 @@
 //! its call runs hands its data to the driver as an orphan, which keeps it until the call's
 //! [`Job`] says done, then disposes of the result (closing an fd an open returned) and frees it
 //! outside the driver's borrow, as the io_uring backend does with an abandoned op.
+//!
+//! # Why a pool and not epoll
+//!
+//! Regular files are always "ready" to epoll (it refuses to register them with `EPERM`), and a
+//! read of a file that is not in the page cache blocks in the kernel whatever `O_NONBLOCK`
+//! says. So a file op on this backend returns `Performed::Blocking` with its syscall, and
+//! `Op::poll` (`op_future.rs`) moves into `OpState::Offloaded` until the pool thread is done.
+//!
+//! # The hand-off, step by step
+//!
+//! 1. the op's `perform` builds a [`Syscall`] over raw pointers into its own heap data (the
+//!    path, the buffer) and the plain values it needs (the fd number, the length);
+//! 2. [`Syscall::start`] runs it on the blocking pool and returns the shared [`Job`];
+//! 3. the pool thread stores the result and sets `done` (Release); from then on it touches
+//!    nothing of the op's;
+//! 4. the future, woken by the pool's handle, reads `done` (Acquire), then the result, and
+//!    only then lets the data go (to `complete`, or to `dispose` if it was dropped).
+//!
+//! The data never crosses threads; only pointers to it do, for exactly the span of the call.
 
 use super::Epoll;
 use crate::driver::opcode::{Abandoned, CqeResult};
@@ -13,6 +32,9 @@ use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::sync::Arc;
 
 /// A blocking syscall to run on the pool: a closure over pointers into an op's data.
+///
+/// Boxed so every file op, whatever its closure, gives `Performed::Blocking` one type; the box
+/// is one allocation per file call, which a call to the pool costs many times over anyway.
 pub(crate) struct Syscall(Box<dyn FnOnce() -> isize + Send>);
 
 impl std::fmt::Debug for Syscall {
@@ -22,6 +44,10 @@ impl std::fmt::Debug for Syscall {
 }
 
 /// Carries a closure over raw pointers to another thread; see [`Syscall::new`].
+///
+/// Raw pointers are `!Send`, so the compiler cannot see that the memory they point at is
+/// parked on the core thread for the call's duration; this wrapper states it, and
+/// `Syscall::new` is `unsafe` because the statement is the caller's.
 struct AssertSend<F>(F);
 
 // SAFETY: only built by `Syscall::new`, whose caller promises the pointers stay valid for the
@@ -49,6 +75,9 @@ impl Syscall {
     }
 
     /// Starts the call on the blocking pool; the returned job says when it is done.
+    ///
+    /// The handle is what wakes the op's task when the call returns (it is a future); the job
+    /// is what an orphan is checked with, since an orphan has no task to wake.
     pub(crate) fn start(self) -> (Arc<Job>, crate::task::BlockingHandle<()>) {
         let job = Arc::new(Job {
             rc: AtomicIsize::new(0),
@@ -66,6 +95,8 @@ impl Syscall {
 }
 
 /// `rc` of a libc call, with a failure turned into `-errno` (read on the thread that failed).
+/// It must run inside the closure, on the pool thread: `errno` is thread-local, and by the
+/// time the core thread looks, its own `errno` says nothing of this call.
 pub(crate) fn errno_rc(rc: isize) -> isize {
     if rc >= 0 {
         return rc;
@@ -76,6 +107,10 @@ pub(crate) fn errno_rc(rc: isize) -> isize {
 }
 
 /// One offloaded call's outcome, shared by the pool thread and the op (or its orphan).
+///
+/// In an `Arc` because either side may be the last to let go: the pool thread after storing
+/// the result, or the op after reading it. Two atomics rather than a `Mutex<Option<isize>>`:
+/// one writer, written once.
 #[derive(Debug)]
 pub(crate) struct Job {
     /// The call's return value, `-errno` on failure; meaningful once `done` is set.
@@ -104,12 +139,16 @@ impl Job {
 }
 
 impl Epoll {
-    /// Keeps the data of an op dropped while its call runs until the call is done.
+    /// Keeps the data of an op dropped while its call runs until the call is done. The
+    /// epoll counterpart of an abandoned io_uring slot: the memory the call points into
+    /// outlives the future, never the call.
     pub(crate) fn orphan(&mut self, job: Arc<Job>, data: Box<dyn Abandoned>) {
         self.orphans.push((job, data));
     }
 
     /// Disposes of the orphans whose call is done, moving their data to the graveyard.
+    /// Checked at every park, and `park` looks again within 10 ms while any remain: no fd
+    /// reports a pool thread finishing.
     pub(super) fn reap_orphans(&mut self) {
         let mut i = 0;
         while i < self.orphans.len() {
