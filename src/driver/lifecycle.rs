@@ -50,7 +50,20 @@
 //!   stopped reading) would keep queueing them, each holding a provided buffer: `limit` and
 //!   `capped` stop it with one cancel.
 //!
-//! This file is pure: no ring, no unsafe. The transitions are unit-tested with `Rc` payloads.
+//! # Why an enum of four states and not a set of flags
+//!
+//! Each state owns something different: a waker (and a zero-copy send's early result), a
+//! final result, a queue of results, or the boxed data of a dropped op. As variants, what a
+//! state may hold is checked by the compiler: an abandoned slot cannot keep a waker (nobody
+//! is left to wake, and dropping it later would run user code at a bad time), a pending one
+//! cannot hold data (the future has it), and every transition must move out what the old
+//! state owned. Flags beside `Option` fields would allow the combinations that are bugs.
+//!
+//! The slot does not hold the op's data while the future lives (`op_future.rs` says why:
+//! the hot path then moves and allocates nothing); `Abandoned` is the one state that does.
+//!
+//! This file is pure: no ring, no unsafe. The transitions are unit-tested with `Rc` payloads,
+//! and the fuzz target `op_lifecycle` drives them through `uring/slots.rs`.
 
 use super::opcode::{Abandoned, CqeResult};
 use std::collections::VecDeque;
@@ -107,6 +120,8 @@ pub(crate) enum Lifecycle {
 pub(crate) struct Results(Option<Box<VecDeque<CqeResult>>>);
 
 impl Results {
+    /// Queues a result, allocating the queue at the first one; the queue is kept (not freed
+    /// when emptied) for the rest of the op, so a busy stream allocates once.
     fn push_back(&mut self, cqe: CqeResult) {
         self.0.get_or_insert_with(Box::default).push_back(cqe);
     }
@@ -132,7 +147,9 @@ impl Results {
     }
 }
 
-/// What the driver must do after a completion was applied to a slot.
+/// What the driver must do after a completion was applied to a slot. `SlotTable::complete`
+/// (`uring/slots.rs`) turns it into a `Reaped` that `dispatch` acts on; the split keeps this
+/// file free of the slab, so its transitions can be tested alone.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum AfterCqe {
     /// The slot stays; nothing to wake.
@@ -198,7 +215,8 @@ impl Lifecycle {
 
     /// Sets how many results a multishot op may have waiting untaken before it is cancelled.
     /// Called right after the push, before any completion can be reaped: reaping takes a
-    /// dispatch, and none runs between the push and this call.
+    /// dispatch, and none runs between the push and this call. At least 1: a limit of 0 would
+    /// act as 1 anyway (the first result queued reaches it), and 0 reads like "no limit".
     pub(crate) fn set_limit(&mut self, max_waiting: usize) {
         if let Lifecycle::Streaming { limit, .. } = self {
             *limit = max_waiting.clamp(1, u32::MAX as usize) as u32;
@@ -206,7 +224,8 @@ impl Lifecycle {
     }
 
     /// Marks a running multishot op as capped; `true` if the caller must now cancel it (it was
-    /// neither finished nor capped already).
+    /// neither finished nor capped already). A finished stream needs no cancel (the kernel is
+    /// done), and a capped one has one on its way; either way a second would be wasted.
     pub(crate) fn cap(&mut self) -> bool {
         match self {
             Lifecycle::Streaming {
@@ -256,6 +275,8 @@ impl Lifecycle {
                 if !more {
                     *finished = true;
                 }
+                // Queued even when capped: the results that beat the cancel are real (bytes
+                // received, connections accepted) and their owner still takes them.
                 ready.push_back(cqe);
                 *wake = waker.take();
                 if !*finished && !*capped && ready.len() >= *limit as usize {

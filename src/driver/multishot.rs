@@ -25,6 +25,19 @@
 //!   later (a cancel racing an arriving item).
 //! * **Readiness backend.** There is no multishot syscall: each poll performs one non-blocking
 //!   call and reports it as an item flagged `F_MORE`, so the owner's code is the same.
+//!
+//! # Why a stream type of its own
+//!
+//! A multishot op cannot be an `Op` that resolves more than once: `Future` gives one output,
+//! and the slot of a multishot op is a different state (`Lifecycle::Streaming`, with a queue
+//! of results) that a single-shot poll must never meet. So the op kinds are split at the type
+//! level (`Oneshot` vs `Multishot` in `opcode.rs`) and each has its own future; what they
+//! share (the states, the first poll, the in-flight poll, the readiness attempt, the drop)
+//! lives in `op_future.rs`.
+//!
+//! `poll_next` takes a closure rather than returning the raw completion because a result may
+//! only mean something with the op's data at hand (a buffer id is an index into the op's
+//! buffer ring), and the data must not leave the future while the op is in flight.
 
 use super::cancel_scope;
 use super::op_future::{abandon, perform, poll_in_flight, start, OpState, Started, Step};
@@ -37,6 +50,8 @@ use std::task::{Context, Poll};
 /// The stream ends after the completion without `F_MORE`. Dropping it mid-stream abandons the
 /// data to the driver, which disposes of any further results and frees it at the final one.
 pub(crate) struct MultiOp<T: Multishot> {
+    /// Where the stream is (see [`OpState`]). `Offloaded` never occurs: no multishot op runs a
+    /// blocking call. `Done` once the last result was handed out.
     state: OpState<T>,
     /// Results that may wait untaken before the driver cancels the op (see `Lifecycle`).
     /// A u32 (`u32::MAX`: no limit) keeps every armed receive of an idle reader small.
@@ -44,7 +59,9 @@ pub(crate) struct MultiOp<T: Multishot> {
     /// A cancelling scope asked the kernel to end the stream (see `cancel_scope.rs`).
     cancel_sent: bool,
     /// Readiness backend: `cancel` was called, so the stream ends with `ECANCELED` when next
-    /// polled (nothing is pending in the kernel to deliver first).
+    /// polled (nothing is pending in the kernel to deliver first). A `Cell` because `cancel`
+    /// takes `&self` (the receive stream's buffer limit, `op/recv_multi.rs`, calls it
+    /// through a shared reference).
     stop: std::cell::Cell<bool>,
 }
 
@@ -64,6 +81,7 @@ impl<T: Multishot> MultiOp<T> {
 
     /// Like `new`, but once `max_waiting` results wait untaken the driver cancels the op; the
     /// results still come, then the stream ends (with `ECANCELED` unless it ended first).
+    /// At most `u32::MAX - 1`: `u32::MAX` is the field's "no limit".
     pub(crate) fn with_limit(data: T, max_waiting: usize) -> Self {
         MultiOp {
             state: OpState::Unsubmitted(data),
@@ -75,6 +93,9 @@ impl<T: Multishot> MultiOp<T> {
 
     /// Asks the kernel to end the stream; the results it already produced still come, then the
     /// stream ends. Nothing happens if it is not running.
+    ///
+    /// Cancelling keeps the stream: dropping it would also end the op, but its queued results
+    /// would go to `dispose` instead of the owner (a receive's bytes lost).
     pub(crate) fn cancel(&self) {
         match &self.state {
             OpState::InFlight { driver, index, .. } => {
@@ -165,6 +186,8 @@ impl<T: Multishot> MultiOp<T> {
                     self.poll_next(cx, f)
                 }
                 Started::InFlight(driver, index) => {
+                    // Before this poll returns, so before any dispatch can queue a result
+                    // under no limit (see `Lifecycle::set_limit`).
                     if self.max_waiting != u32::MAX {
                         driver
                             .borrow_mut()
@@ -188,6 +211,8 @@ impl<T: Multishot> MultiOp<T> {
     }
 }
 
+/// Only an in-flight stream needs the driver: on the readiness backend nothing is in the kernel
+/// between polls, and an unsubmitted or finished stream's data is plain memory.
 impl<T: Multishot> Drop for MultiOp<T> {
     fn drop(&mut self) {
         if let OpState::InFlight {

@@ -88,12 +88,17 @@ pub(super) enum OpState<T> {
 
 /// A single-shot operation as a future. See the module docs.
 pub(crate) struct Op<T: Oneshot> {
+    /// Where the op is (see [`OpState`]); only `poll` and `drop` change it, and only by
+    /// replacing it whole, so a half-moved state is never observed.
     state: OpState<T>,
     /// A cancelling scope asked the kernel to cancel this op (see `cancel_scope.rs`).
     cancel_sent: bool,
 }
 
 // The kernel points at heap memory owned by `T`, never at `T` itself, so moving the future is fine.
+// That is the `OpCode` contract (`opcode.rs`), and why no op needs `Pin` projections: an op
+// whose entry pointed into its own struct (an inline `sockaddr`) would break it, which is why
+// such fields live in `op/heap.rs`'s `Heap` boxes.
 impl<T: Oneshot> Unpin for Op<T> {}
 
 impl<T: Oneshot> Op<T> {
@@ -269,6 +274,12 @@ impl<T: Oneshot> Drop for Op<T> {
 /// by default), then asks the driver with `ask`, which is given the waker to store and where a
 /// waker it replaces goes. That one is dropped after the driver's borrow ends (a waker's Drop
 /// is user code); the budget is given back if nothing was ready.
+///
+/// The budget (`task/coop.rs`) is what stops a task whose ops always complete by the time it
+/// polls them (a fast peer, a stream with results queued) from looping forever without
+/// yielding: an op that is ready spends one unit, and a spent budget makes it return `Pending`
+/// (with its task woken) even though the result is there. Invariant 7 in
+/// `docs/ARCHITECTURE.md`. A `Pending` that was real costs nothing, hence the refund.
 #[inline]
 pub(super) fn poll_in_flight<R>(
     driver: &DriverCell,
@@ -310,6 +321,12 @@ pub(super) enum Started {
 /// An op's first poll, the same for both op futures: picks the way the current runtime's
 /// backend runs ops and, on io_uring, pushes the op's entry (woken through `waker`).
 /// `multishot` says which kind of slot the op needs (see `lifecycle.rs`).
+///
+/// The runtime is found here, at the first poll, and kept (`Rc`) from then on: the entry can
+/// only be reaped by the ring it went to, so later polls and the drop must reach that ring
+/// even if another runtime is current by then. `sqe` is called only now, not when the op is
+/// built, so an op never polled never builds an entry (and a cancelling scope can refuse it
+/// first, see `Op::poll`).
 #[inline]
 pub(super) fn start<T: OpCode>(data: &mut T, multishot: bool, waker: &Waker) -> Started {
     let driver = super::current();
@@ -330,6 +347,8 @@ pub(super) fn start<T: OpCode>(data: &mut T, multishot: bool, waker: &Waker) -> 
         .push(data.sqe(), multishot, waker);
     match pushed {
         Ok(index) => {
+            // After the push's borrow ended: `track` borrows the driver again to read the
+            // slot's `user_data`.
             cancel_scope::track(&driver, index);
             Started::InFlight(driver, index)
         }
@@ -350,6 +369,10 @@ pub(super) enum Step {
 /// One readiness-backend attempt at an op: its result, or `Pending` with the waker registered
 /// for the fd it waits on. A cancelling scope ends it with `ECANCELED` (which the scope turns
 /// into its `TimedOut`), as the kernel's cancel would: nothing was done.
+///
+/// An attempt never leaves anything in the kernel: its syscall has returned by the time this
+/// does, so a future dropped after `Pending` owes nobody its data (only its waker may stay in
+/// the fd's list, and wake the task once, for nothing).
 pub(super) fn perform<T: OpCode>(
     driver: &Rc<DriverCell>,
     data: &mut T,
@@ -374,6 +397,8 @@ fn attempt<T: OpCode>(driver: &Rc<DriverCell>, data: &mut T, cx: &mut Context<'_
     if coop::poll_proceed(cx).is_pending() {
         return Step::Pending;
     }
+    // The drained-read shortcut (`epoll/fds.rs`): a stream read that emptied the socket last
+    // time waits for the next event instead of a `recv` that would only say `EAGAIN`.
     if let Some((fd, interest)) = data.readiness() {
         let mut driver = driver.borrow_mut();
         let epoll = driver.epoll();
@@ -393,6 +418,7 @@ fn attempt<T: OpCode>(driver: &Rc<DriverCell>, data: &mut T, cx: &mut Context<'_
         }
         Performed::Blocking(call) => Step::Offload(call),
         Performed::WouldBlock(fd, interest) => {
+            // A syscall that found nothing did no work for the task: it does not spend budget.
             coop::refund();
             let waited = driver.borrow_mut().epoll().wait(fd, interest, cx.waker());
             match waited {
@@ -405,6 +431,9 @@ fn attempt<T: OpCode>(driver: &Rc<DriverCell>, data: &mut T, cx: &mut Context<'_
 
 /// Hands an in-flight op's data to the driver. Never unwinds: it runs in `Drop`, and an unwind
 /// would free the data while the kernel may still write it.
+///
+/// The data arrives already boxed as `dyn Abandoned`: the driver keeps dropped ops of every
+/// type in one slab, and only this rare path pays for the allocation (module docs).
 pub(super) fn abandon(driver: &RefCell<Driver>, index: usize, data: Box<dyn Abandoned>) {
     let Ok(mut borrowed) = driver.try_borrow_mut() else {
         // Dropped from code running under the driver's borrow (which the driver avoids, see its

@@ -21,6 +21,17 @@
 //! * can the kernel hold it past any cancel (zero-copy send)? Override `shut_down`.
 //!
 //! The driver never learns about the new type: it sees an entry, a slot and `dyn Abandoned`.
+//! (tokio's io_uring driver, by contrast, lists every op type in a closed enum for its cancel
+//! path, so each new op edits the core.)
+//!
+//! # The two backends, one contract
+//!
+//! Each op states its work twice: as an entry (`sqe`) for io_uring, and as a non-blocking
+//! syscall (`perform`) for epoll. Both get the same data and end in the same `CqeResult`, so
+//! `Oneshot::complete` (and a multishot owner's closure) cannot tell which backend ran it, and
+//! the layers above `op/` never ask. What differs is who holds the data's memory between
+//! polls: the kernel on io_uring (hence `unsafe`, and the slot that keeps a dropped op's data),
+//! nobody on epoll (the syscall has returned by the time the poll does).
 
 use super::DriverCell;
 use io_uring::{cqueue, squeue};
@@ -28,6 +39,9 @@ use std::io;
 use std::os::fd::RawFd;
 
 /// One completion: the result (negative errno already turned into an `io::Error`) and its flags.
+///
+/// Also what the readiness backend and the submission-failure paths produce, shaped as a
+/// completion would be, so every op has one result type to interpret whatever happened.
 #[derive(Debug)]
 pub(crate) struct CqeResult {
     /// The CQE's `res`: a count or fd on success. `u32` because a non-negative `i32` always
@@ -39,7 +53,9 @@ pub(crate) struct CqeResult {
 }
 
 impl CqeResult {
-    /// The one place a kernel result becomes an `io::Result`.
+    /// The one place a kernel result becomes an `io::Result` (invariant 4 in
+    /// `docs/ARCHITECTURE.md`): an op never sees a raw negative `res`, so none can mistake an
+    /// errno for a byte count.
     pub(crate) fn from_raw(res: i32, flags: u32) -> Self {
         let result = if res >= 0 {
             Ok(res as u32)
@@ -49,7 +65,9 @@ impl CqeResult {
         CqeResult { result, flags }
     }
 
-    /// A failure that happened before the kernel saw the operation.
+    /// A failure that happened before the kernel saw the operation (a push refused, a scope
+    /// that cancelled before submission, a readiness-backend error). No flags: in particular
+    /// no `F_MORE`, so a stream given one ends there.
     pub(crate) fn from_error(err: io::Error) -> Self {
         CqeResult {
             result: Err(err),
@@ -133,7 +151,9 @@ impl Performed {
     }
 }
 
-/// `IORING_CQE_F_MORE`: on a performed multishot item, "the stream goes on".
+/// `IORING_CQE_F_MORE`: on a performed multishot item, "the stream goes on". Declared here
+/// because the `io-uring` crate only offers a test of the flag (`cqueue::more`), and the
+/// readiness backend must set it.
 pub(crate) const MORE: u32 = 1 << 1;
 
 /// The error of an op the readiness backend cannot perform.
@@ -156,8 +176,13 @@ pub(crate) fn unsupported_on_epoll(what: &str) -> CqeResult {
 /// sockaddr or timespec), until `complete` consumes `self` or the driver drops the abandoned data
 /// after the final completion. File descriptors in the entry must be kept open by `self` (a
 /// `SharedFd` clone) for as long.
+///
+/// `'static` because the driver may keep the data past every borrow the caller had (a dropped
+/// op's data lives in a slot until the kernel is done), so it cannot borrow anything.
 pub(crate) unsafe trait OpCode: 'static {
-    /// Builds the submission entry; `user_data` is set by the driver.
+    /// Builds the submission entry; `user_data` is set by the driver. `&mut self`: an entry
+    /// may carry pointers the kernel writes through (a receive's buffer), which are taken from
+    /// exclusive access to the data.
     fn sqe(&mut self) -> squeue::Entry;
 
     /// Performs the operation now, without blocking, on the op's own data (the readiness
@@ -205,7 +230,9 @@ pub(crate) trait Oneshot: OpCode {
     /// What the future resolves to.
     type Output;
 
-    /// Turns the final result into the output, handing owned buffers back.
+    /// Turns the final result into the output, handing owned buffers back. Takes `self` by
+    /// value: called only once the kernel is done with the data, it is the moment ownership
+    /// returns to the caller (buffers with their initialised length set).
     fn complete(self, cqe: CqeResult) -> Self::Output;
 }
 
@@ -216,9 +243,15 @@ pub(crate) trait Oneshot: OpCode {
 pub(crate) trait Multishot: OpCode {}
 
 /// The runtime whose ring an op was submitted to: only its loop can reap the op's completions.
+/// Weak: the data that records it (see `op/loss.rs`) lives in that driver's slot once
+/// abandoned, and a strong reference would be a cycle keeping the driver alive for ever.
 pub(crate) type Owner = std::rc::Weak<DriverCell>;
 
 /// The data of an op whose future was dropped in flight, kept by the driver until the end.
+///
+/// The part of an op the driver still needs after a drop, as a trait of its own so the slab
+/// holds one box type for every op and the box offers no more than that: an abandoned op can
+/// no longer build entries, perform, or complete.
 pub(crate) trait Abandoned {
     /// Called with every completion that arrives after the future was dropped.
     fn dispose(&mut self, cqe: &CqeResult);
