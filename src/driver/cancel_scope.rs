@@ -21,7 +21,9 @@
 //! op is tracked by every scope on the stack, so a cancelling outer scope cancels the ops of
 //! inner ones too.
 //!
-//! `time::timeout_op` is the public face.
+//! `time::timeout_op` (`src/time/timeout_op.rs`) is the public face: each poll of its future
+//! runs inside an [`Enter`] for its scope, and the poll that finds the deadline passed calls
+//! [`Scope::cancel_all`] first, then polls the inner future cancelling.
 //!
 //! # The per-thread state, and who touches it
 //!
@@ -63,8 +65,14 @@ thread_local! {
     /// The scopes being polled on this thread, innermost last.
     static ACTIVE: RefCell<Vec<Scope>> = const { RefCell::new(Vec::new()) };
     /// The ops submitted inside scopes that may still be in flight: scope, driver, `user_data`.
+    /// The driver is weak so a scope that outlives its runtime keeps nothing of it alive;
+    /// `user_data` rather than the slot index so an entry that outlives its op cannot name
+    /// the op that took its slot next (the generation differs, see `Uring::is_live`).
+    /// Entries of a finished scope are not removed when it ends, only pruned by `track`: a
+    /// scope id is never reused, so a stale entry costs memory, never a wrong cancel.
     static TRACKED: RefCell<Vec<(Scope, Weak<DriverCell>, u64)>> = const { RefCell::new(Vec::new()) };
-    /// Readiness backend: the wakers of ops that waited for their fd inside scopes.
+    /// Readiness backend: the wakers of ops that waited for their fd inside scopes. Emptied per
+    /// scope by `cancel_all` (woken) or `forget` (dropped) when its `timeout_op` ends.
     static WAITING: RefCell<Vec<(Scope, Waker)>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -82,6 +90,8 @@ pub(crate) struct Scope(u64);
 
 impl Scope {
     /// A fresh identity, from a process-wide counter (a `u64` never wraps in practice).
+    /// Process-wide rather than per thread so a `timeout_op` future moved to another thread
+    /// keeps an id no scope there has; `Relaxed` because only uniqueness matters.
     pub(crate) fn new() -> Scope {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         Scope(NEXT.fetch_add(1, Ordering::Relaxed))
@@ -94,6 +104,12 @@ impl Scope {
 
     /// Asks the kernel to cancel every op this scope submitted that is still in flight; their
     /// futures take the results as usual.
+    ///
+    /// Called once, by the poll that finds the deadline passed, before the inner future is
+    /// polled: ops the combinator will not poll again are cancelled here. One it does poll
+    /// sends its own as well (its `cancel_sent` knows nothing of this one); the kernel answers
+    /// the second `ENOENT` or `EALREADY`, which changes nothing, and a stream's is skipped by
+    /// its cap. Ops that finished in between are skipped (`cancel_live`).
     pub(crate) fn cancel_all(self) {
         let mut mine = Vec::new();
         TRACKED.with(|tracked| {
@@ -121,7 +137,10 @@ impl Scope {
     }
 }
 
-/// Takes this scope's tracked wakers out of the list (empty if the thread is exiting).
+/// Takes this scope's tracked wakers out of the list (empty if the thread is exiting). Returned
+/// rather than woken here, so no waker runs while `WAITING` is borrowed: a waker is user code,
+/// and one that dropped a `timeout_op` (whose drop forgets its scope) would find the list
+/// borrowed and panic.
 fn take_waiting(scope: Scope) -> Vec<Waker> {
     let mut mine = Vec::new();
     let _ = WAITING.try_with(|waiting| {
@@ -170,7 +189,8 @@ pub(crate) fn track(driver: &Rc<DriverCell>, index: usize) {
         TRACKED.with(|tracked| {
             let mut tracked = tracked.borrow_mut();
             // Now and then forget finished ops, so the list is as long as the ops in flight,
-            // not as the ops ever submitted in a long-lived scope.
+            // not as the ops ever submitted in a long-lived scope. "Now and then" is when the
+            // `Vec` would grow: pruning then costs a pass per doubling, amortised O(1) a push.
             if tracked.len() == tracked.capacity() && tracked.len() >= 8 {
                 tracked.retain(|(_, d, u)| d.upgrade().is_some_and(|d| is_live(&d.borrow(), *u)));
             }
@@ -200,6 +220,10 @@ fn with_active(f: impl FnOnce(&[Scope])) {
 /// Marks the polls made while it lives as belonging to `scope`, and as cancelling (if
 /// `cancel`, or if an enclosing scope already is); restores the enclosing state on drop, even
 /// if the poll panics.
+///
+/// A guard held across one poll of the scope's future, never across an `.await`: the
+/// thread-local stack must describe the poll now running, and a task switch in between would
+/// lend it to another task's ops.
 pub(crate) struct Enter {
     /// `CANCELLING` as the enclosing scope had it, restored on drop.
     outer: bool,
@@ -231,7 +255,9 @@ fn is_live(driver: &Driver, user_data: u64) -> bool {
     }
 }
 
-/// The error of an op the scope stopped before the kernel did anything.
+/// The error of an op the scope stopped before the kernel did anything. Carries no errno and
+/// no [`CancelledInFlight`], which is how `op/close.rs` knows the fd was never handed over
+/// and is still its own to close.
 pub(crate) fn timed_out() -> io::Error {
     io::Error::new(
         io::ErrorKind::TimedOut,
