@@ -6,6 +6,26 @@
 //! io_uring in this kernel or sandbox) or `ENOMEM` (locked-memory limit), or when the kernel's
 //! io_uring lacks a feature coring requires. Forcing io_uring where it is refused gives the
 //! error that says why and what to do, as before there was a fallback.
+//!
+//! # Why fall back at all, and why only then
+//!
+//! io_uring is often refused where coring would be deployed: Docker's default seccomp profile
+//! answers `EPERM`, distributions ship `kernel.io_uring_disabled`, sandboxes answer `ENOSYS`
+//! (hazard H16 in `docs/HAZARDS.md`). A program that works everywhere, slower where io_uring
+//! is refused, is worth more there than one that stops with a good error message. But a
+//! fallback must never hide a real fault: out of fds, or a ring option the user asked for
+//! that this kernel lacks (`completion_batch`), would fail or mislead on epoll too, so those
+//! stay errors ([`refused`]). And the choice is made once, when the runtime is built: a
+//! runtime never changes backend, so an op never sees two.
+//!
+//! # Why the choice is per runtime
+//!
+//! Each runtime (each worker of a multi-worker runtime) builds its own driver, so two may
+//! differ: a worker that hits the locked-memory limit after the others took their rings falls
+//! back alone. Nothing relies on workers sharing a backend: a cross-worker wake goes by
+//! `MSG_RING` only when both sides have a ring (`Driver::ring_fd`, `runtime/mod.rs`), and by
+//! the target's eventfd otherwise. Tests use `CORING_BACKEND=epoll` to run the whole suite on
+//! the fallback (`ci/test`).
 
 use super::epoll::Epoll;
 use super::uring::setup::RingConfig;
@@ -16,7 +36,8 @@ use std::fmt;
 use std::io;
 use std::sync::Arc;
 
-/// The environment variable that forces a backend when the `Builder` does not.
+/// The environment variable that forces a backend when the `Builder` does not. Read when a
+/// runtime is built, not cached: a test may set it for one runtime and clear it after.
 pub const BACKEND_ENV: &str = "CORING_BACKEND";
 
 /// Which kernel interface a runtime does its I/O through.
@@ -48,7 +69,8 @@ impl Backend {
     }
 }
 
-/// Quoted, so a stray blank or newline in the variable shows.
+/// The error for a `CORING_BACKEND` value that names no backend. Quoted, so a stray blank or
+/// newline in the variable shows.
 fn invalid(value: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidInput,
@@ -103,6 +125,12 @@ pub(super) fn build(config: RingConfig, counters: Arc<Counters>) -> io::Result<D
 
 /// Whether io_uring's set-up failed because the kernel refuses or lacks it (fall back), rather
 /// than for a reason epoll would share (out of fds) or an io_uring option the caller asked for.
+///
+/// By `ErrorKind`, which `explain_setup_error` and `check_features` keep from the errno:
+/// `PermissionDenied` (`EPERM`, `EACCES`), `Unsupported` (`ENOSYS`, a missing feature),
+/// `OutOfMemory` (`ENOMEM`: the locked-memory limit, which epoll does not need). The one
+/// `Unsupported` that must not fall back, `completion_batch` on a kernel without
+/// `MIN_TIMEOUT`, is told apart by its message: the user asked for an io_uring feature.
 fn refused(err: &io::Error) -> bool {
     use io::ErrorKind::{OutOfMemory, PermissionDenied, Unsupported};
     matches!(err.kind(), PermissionDenied | Unsupported | OutOfMemory)

@@ -2,6 +2,21 @@
 //!
 //! Registration hands the kernel long-lived pointers, so these functions are `unsafe`: the caller
 //! (the `buf` module) promises the memory outlives the registration.
+//!
+//! # The two kinds, and who owns what
+//!
+//! * **Fixed buffers** (`src/buf/fixed.rs`, `FixedBufPool`): one table per ring of memory the
+//!   kernel pins once, so `READ_FIXED`/`WRITE_FIXED` skip mapping the pages on every op. The
+//!   pool owns the memory and unregisters before freeing it.
+//! * **Provided-buffer rings** (`src/buf/ring.rs`, `BufRing`): a ring of buffer addresses the
+//!   kernel picks from when a receive completes (`BUFFER_SELECT`), so an idle connection holds
+//!   no buffer while it waits (hazard H7 in `docs/HAZARDS.md`). Identified by a group id per
+//!   ring, handed out by `buffer_groups.rs`. The `BufRing` owns the ring and its buffers; a
+//!   buffer the kernel picked is the receive's until given back.
+//!
+//! Both count against `RLIMIT_MEMLOCK` unless the process has `CAP_IPC_LOCK`, and fail with
+//! `ENOMEM` past it; [`explain_memlock`] names the limit and the ways to raise it (hazard H9).
+//! A fork child refuses both (`check_owner`): the parent's table is not the child's to change.
 
 use super::Uring;
 use std::io;
@@ -76,6 +91,11 @@ impl Uring {
 
     /// The kernel's head of group `bgid`'s ring: how many buffers it has taken, modulo 2^16
     /// (`IORING_REGISTER_PBUF_STATUS`, Linux 6.8). `None` where the kernel cannot say.
+    ///
+    /// `BufRing::kernel_has_buffers` compares it with its own tail: buffers published but not
+    /// yet taken are invisible to a user-space count, and re-arming a receive into an empty
+    /// group only earns another `ENOBUFS`. One syscall, asked when a stream ran dry (`ENOBUFS`) or a
+    /// pool picks a ring for a reader (`src/buf/pool.rs`), not per received item.
     pub(crate) fn buf_ring_head(&self, bgid: u16) -> Option<u16> {
         /// `struct io_uring_buf_status`.
         #[repr(C)]
@@ -105,6 +125,8 @@ impl Uring {
         (rc == 0).then_some(status.head as u16)
     }
 
+    /// Takes group `bgid` out of the kernel; see [`Uring::release_buffer_group`] for why an id
+    /// whose unregistration failed is never handed out again.
     fn unregister_buf_ring(&mut self, bgid: u16) -> io::Result<()> {
         self.check_owner()?;
         self.ring.submitter().unregister_buf_ring(bgid)
@@ -112,6 +134,8 @@ impl Uring {
 }
 
 /// Registration fails with ENOMEM when the locked-memory limit is reached: say which limit.
+/// `EBUSY` is the kernel refusing a second fixed-buffer table on one ring. Errors keep their
+/// `ErrorKind` so callers can match on it, and gain the context the errno alone lacks.
 fn explain_memlock(err: io::Error) -> io::Error {
     match err.raw_os_error() {
         Some(libc::ENOMEM) => io::Error::new(

@@ -5,6 +5,19 @@
 //! [`RingMode`] records what was taken. Any other error (`EPERM`, `ENOSYS`, `ENOMEM`) means no
 //! mode will work, and it becomes the one error message naming the cause and the remedy
 //! ([`explain_setup_error`]), which `select.rs` may turn into a fallback to epoll instead.
+//!
+//! Where it sits: `Uring::new` (`uring/mod.rs`) calls [`build_ring`] once per runtime, on the
+//! runtime's thread. Nothing here is on the hot path; what it decides (the mode) is read on
+//! it, by `park` (whether the kernel may hold task work) and `push_entry` (SQPOLL waits).
+//!
+//! # Flags every mode gets
+//!
+//! * `CQSIZE` at four times the SQ: see [`build_ring`];
+//! * `CLAMP`: entries above the kernel's maximum are lowered to it rather than refused;
+//! * `MADV_DONTFORK` on the mappings (`dontfork`): a forked child has no copy of the queues,
+//!   so it cannot run entries through the parent's ring (hazard H18, `driver/fork.rs`).
+//!
+//! Required features, refused without: `NODROP` and `EXT_ARG` ([`check_features`]).
 
 use io_uring::IoUring;
 use std::fmt;
@@ -16,14 +29,29 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub enum RingMode {
     /// `SINGLE_ISSUER | DEFER_TASKRUN`: completions are produced only when the runtime asks for
     /// them, on its own thread, with no interrupts. The fastest mode (Linux 6.1+).
+    ///
+    /// `SINGLE_ISSUER` is a promise that one thread submits, which a runtime keeps by never
+    /// leaving its thread (and `MSG_RING` from other threads' rings is not a submission to
+    /// this one). The cost of `DEFER_TASKRUN` is that finished work waits in the kernel until
+    /// this thread enters with `GETEVENTS`, so `park` must enter whenever the kernel flags
+    /// pending task work (`IORING_SQ_TASKRUN`), even with nothing to submit.
     DeferTaskrun,
-    /// `COOP_TASKRUN`: no inter-processor interrupts for completions (Linux 5.19+).
+    /// `COOP_TASKRUN`: no inter-processor interrupts for completions (Linux 5.19+). Completion
+    /// work runs at the next kernel transition of this thread instead of interrupting it; with
+    /// `TASKRUN_FLAG` the kernel also flags pending work, which `park` reads as above.
     CoopTaskrun,
-    /// No optional flags (Linux 5.11+).
+    /// No optional flags (Linux 5.11+): completions may be posted by interrupting whatever
+    /// the thread is doing, which costs throughput but nothing in correctness.
     Plain,
     /// A kernel thread polls the submission queue (`SQPOLL`), asked for with `Builder::sqpoll`.
+    /// Entries are taken without a syscall while the thread is awake (it burns a core to do
+    /// so); it sleeps after the idle time, and an enter with `SQ_WAKEUP` rouses it. Never
+    /// picked automatically, and never downgraded: whoever asks for it wants it or an error.
+    /// `MSG_RING` wake-ups are not sent from such a ring (see `msg_ring.rs`).
     SqPoll,
     /// No ring at all: the runtime runs on the epoll backend (see [`Backend`](crate::Backend)).
+    /// Not a set-up `build_ring` tries; reported by `Driver::mode` so metrics and benchmark
+    /// tables have one type to say how I/O ran.
     NoRing,
 }
 
@@ -39,14 +67,16 @@ impl fmt::Display for RingMode {
     }
 }
 
-/// Ring parameters chosen by the `Builder`.
+/// Ring parameters chosen by the `Builder` (`src/runtime/builder.rs`). `Copy`: a
+/// multi-worker runtime hands the same configuration to every worker's ring.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RingConfig {
     /// SQ entries asked for (`Builder::entries`); rounded up to a power of two in 2..=32768.
     /// A full SQ is flushed, not an error (`Uring::push_entry`), so this bounds how many
     /// entries a turn batches into one enter, not how many ops may be in flight.
     pub(crate) entries: u32,
-    /// SQPOLL idle time in milliseconds, if asked for.
+    /// SQPOLL idle time in milliseconds, if asked for: how long the kernel thread polls an
+    /// empty SQ before it sleeps. `Some` selects [`RingMode::SqPoll`] and nothing else.
     pub(crate) sqpoll_idle_ms: Option<u32>,
     /// Completion batching for waits, if asked for (`Builder::completion_batch`).
     pub(crate) batch: Option<CompletionBatch>,
@@ -68,6 +98,10 @@ pub(crate) struct CompletionBatch {
 }
 
 /// Creates the ring with the best mode the kernel takes, downgrading on `EINVAL`.
+///
+/// `EINVAL` alone downgrades because it is what a kernel says to a flag it does not know;
+/// every other error is about the process or the machine (forbidden, no memory, no fds) and
+/// would be the same for every mode, so it is returned at once, explained.
 pub(crate) fn build_ring(config: RingConfig) -> io::Result<(IoUring, RingMode)> {
     let entries = config.entries.clamp(2, 32768).next_power_of_two();
     // Multishot ops post many completions per entry and every in-flight op may complete in the
@@ -129,6 +163,11 @@ pub(crate) fn build_ring(config: RingConfig) -> io::Result<(IoUring, RingMode)> 
 
 /// Whether this kernel knows `IORING_RECVSEND_POLL_FIRST` (5.19): some ring of this process
 /// was set up with a flag as recent. Before, a receive with the flag could fail with `EINVAL`.
+///
+/// Process-wide, not per ring: it is a fact about the kernel, and every ring of the process
+/// runs on the same one. Inferred from the set-up flags rather than probed, because probing
+/// an opcode's flags would take a receive on a socket; an SQPOLL-only process therefore never
+/// uses `POLL_FIRST`, which costs a little speed and nothing else.
 static POLL_FIRST: AtomicBool = AtomicBool::new(false);
 
 /// See [`POLL_FIRST`]; read by `op/recv.rs` for every stream receive (one relaxed load).
@@ -166,7 +205,10 @@ fn min_timeout_unsupported() -> io::Error {
     )
 }
 
-/// Turns a failed `io_uring_setup` into an error that says why and what to do about it.
+/// Turns a failed `io_uring_setup` into an error that says why and what to do about it
+/// (invariant 8 in `docs/ARCHITECTURE.md`). The error keeps the errno's `ErrorKind`, which
+/// is what `select.rs` looks at to decide on a fallback. The sysctl is read only here, on
+/// failure: it explains a refusal, it does not predict one.
 pub(crate) fn explain_setup_error(err: io::Error) -> io::Error {
     let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
         .ok()
