@@ -7,6 +7,8 @@ use std::io;
 /// Which group ids (1..=65535) live rings use. Ids are reused, never wrapped onto a live one:
 /// on io_uring a registration under a live group's id would fail, and its cleanup would
 /// unregister the live group.
+///
+/// Per runtime, not per process: the kernel scopes group ids to one ring.
 #[derive(Debug, Default)]
 pub(crate) struct BufferGroups {
     /// The highest id handed out so far; every id above it is free.
@@ -35,7 +37,8 @@ impl BufferGroups {
         Ok(self.issued)
     }
 
-    /// `bgid`'s ring is gone: the id may be handed out again.
+    /// `bgid`'s ring is gone: the id may be handed out again. On io_uring only after the
+    /// kernel let go of the group (`Uring::release_buffer_group` keeps a failed one out).
     pub(crate) fn give_back(&mut self, bgid: u16) {
         self.free.push(bgid);
     }

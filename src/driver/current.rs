@@ -1,4 +1,15 @@
 //! The current thread's driver: set while a runtime runs (or shuts down) on this thread.
+//!
+//! The one way code with no handle (an op's first poll, a `SharedFd` closing) finds its
+//! runtime. It is read at exactly those moments and never cached across them: runtimes nest
+//! (a runtime built and run inside another's task shares its thread), so "current" is a stack
+//! the runtime's enter guard pushes and pops, kept here as one slot plus the guard's saved
+//! value.
+//!
+//! Every accessor but [`current`] uses `try_with` and `try_borrow`: they run from destructors
+//! (a socket dropped at thread exit, an fd dropped while the slot is being replaced), where a
+//! panic would abort the process. Failing to find a driver there means "close synchronously",
+//! which is always correct, only slower.
 
 use super::{Driver, DriverCell};
 use std::cell::RefCell;
@@ -13,7 +24,8 @@ thread_local! {
 }
 
 /// Makes `driver` the current thread's driver, returning the previous one. Once the slot is
-/// destroyed (thread exit) nothing is current, and `driver` is handed back instead.
+/// destroyed (thread exit) nothing is current, and `driver` is handed back instead, so the
+/// caller drops it outside the thread-local machinery.
 pub(crate) fn set_current(driver: Option<Rc<DriverCell>>) -> Option<Rc<DriverCell>> {
     let mut driver = Some(driver);
     CURRENT
@@ -25,7 +37,9 @@ pub(crate) fn set_current(driver: Option<Rc<DriverCell>>) -> Option<Rc<DriverCel
 ///
 /// # Panics
 ///
-/// Outside a coring runtime.
+/// Outside a coring runtime: an op polled by another executor, or after its `block_on`
+/// returned with nothing else current. The message says where I/O must run; there is no
+/// error path because an op future has no way to report one before it has a backend.
 #[track_caller]
 pub(crate) fn current() -> Rc<DriverCell> {
     CURRENT

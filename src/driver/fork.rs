@@ -20,9 +20,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Once;
 
 /// Forks this process went through since coring started watching (counted in each child).
+/// A count, not a flag, so a grandchild is told apart from a child that built its own
+/// runtime after the fork: each driver compares with the count it was built under.
 static FORKS: AtomicU64 = AtomicU64::new(0);
+/// Installs the handler once per process: `pthread_atfork` handlers are never removed, and
+/// a second would count every fork twice.
 static WATCH: Once = Once::new();
 
+/// The `pthread_atfork` child handler. Runs in the child before `fork` returns there, when
+/// only the forking thread exists, so it must be async-signal-safe.
 extern "C" fn count_fork_in_child() {
     // Async-signal-safe: one atomic add, in the child, right after `fork` returns there.
     FORKS.fetch_add(1, Ordering::Relaxed);

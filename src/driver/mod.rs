@@ -45,6 +45,13 @@
 //! only one that can reap it. If that ring has shut down, a result it reaped is still handed
 //! over; only an op its shutdown gave up on (and leaked) panics, with a clear message (see
 //! `given_up`).
+//!
+//! # Where to start reading
+//!
+//! `opcode.rs` (the contract an op signs), `op_future.rs` (an op as a future, both backends),
+//! `lifecycle.rs` (the states of a slot), `uring/slots.rs` (the slot table), then
+//! `uring/submit.rs` and `uring/reap.rs` (the turn). `docs/ARCHITECTURE.md` follows one read
+//! through all of them; `docs/HAZARDS.md` lists what each rule here protects against.
 
 mod buffer_groups;
 pub(crate) mod cancel_scope;
@@ -161,6 +168,9 @@ impl Driver {
     }
 
     /// The readiness backend; only ops that saw [`Driver::is_readiness`] call this.
+    ///
+    /// A mismatch is a coring bug, not something a user can cause (a driver never changes
+    /// backend), hence `unreachable!` rather than an error every caller would have to handle.
     pub(crate) fn epoll(&mut self) -> &mut Epoll {
         match self {
             Driver::Epoll(e) => e,
@@ -181,7 +191,9 @@ impl Driver {
         }
     }
 
-    /// The io_uring backend, or an error naming `what` needs it.
+    /// The io_uring backend, or an error naming `what` needs it: for features with no epoll
+    /// counterpart a user may ask for on either backend (`MSG_RING`, registered buffers), where
+    /// the answer must be an error the user can read, not a panic.
     pub(crate) fn uring_for(&mut self, what: &str) -> io::Result<&mut Uring> {
         match self {
             Driver::Uring(u) => Ok(u),
@@ -250,14 +262,19 @@ impl Driver {
         }
     }
 
-    /// Forgets any readiness registration of `fd`, which leaves coring's hands open.
+    /// Forgets any readiness registration of `fd`, which leaves coring's hands open (an
+    /// `into_raw_fd`, an `into_std`): the new owner may close it where coring cannot see, and
+    /// the table must not describe its number by then (see `epoll/fds.rs`).
     pub(crate) fn release_fd(&mut self, fd: RawFd) {
         if let Driver::Epoll(e) = self {
             e.forget(fd);
         }
     }
 
-    /// Prepares a new fd for this backend: epoll needs it non-blocking.
+    /// Prepares a new fd for this backend: epoll needs it non-blocking, and forgets whatever it
+    /// knew of an earlier fd with the same number (closed where it could not see). io_uring
+    /// needs nothing: its ops name the fd per entry, and a blocking fd does not block the
+    /// ring (the kernel polls or hands the op to a worker).
     pub(crate) fn adopt_fd(&mut self, fd: RawFd) -> io::Result<()> {
         match self {
             Driver::Uring(_) => Ok(()),
@@ -289,12 +306,17 @@ impl Driver {
         }
     }
 
-    /// Watches `fd` (an eventfd other threads write to wake this runtime).
+    /// Watches `fd` (an eventfd other threads write to wake this runtime). Called once, when
+    /// the runtime is built; the io_uring backend re-arms its poll itself when the kernel ends
+    /// it (`uring/reap.rs`).
     pub(crate) fn arm_wake_fd(&mut self, fd: RawFd) -> io::Result<()> {
         both!(self, d => d.arm_wake_fd(fd))
     }
 
     /// Submits what is queued and, unless `park` is `NoWait`, waits for an event.
+    ///
+    /// An error here means the backend itself failed (not an op): the runtime cannot go on
+    /// and reports it. Interruptions and busy queues are retried inside (`uring/submit.rs`).
     pub(crate) fn park(&mut self, park: Park) -> io::Result<()> {
         both!(self, d => d.park(park))
     }
