@@ -315,6 +315,8 @@ impl std::error::Error for CancelledInFlight {}
 mod tests {
     use super::*;
 
+    /// An inner scope that is not cancelling cannot switch off an outer one that is, and each
+    /// guard restores exactly what it found.
     #[test]
     fn scopes_nest_and_restore() {
         let tracker = Scope::new();
@@ -333,6 +335,8 @@ mod tests {
         assert!(!requested());
     }
 
+    /// An op that won the race against its cancel keeps its result, and an unrelated error
+    /// keeps its errno: only the kernel's cancel answer becomes `TimedOut`.
     #[test]
     fn only_a_cancel_error_becomes_timed_out() {
         let cancelled = after_cancel(CqeResult::from_raw(-libc::ECANCELED, 0));

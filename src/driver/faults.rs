@@ -11,6 +11,20 @@
 //! the scripted result and never reaches the kernel (as an invalid entry would be), so no data
 //! moves; a "full" queue only makes a push fail, so the driver flushes and retries.
 //!
+//! Where the driver asks (each `take_*` below is consumed at most once per point reached):
+//!
+//! | fault                 | consulted in                          | what the driver must show         |
+//! |-----------------------|---------------------------------------|-----------------------------------|
+//! | `fail_next_enters`    | `Uring::enter` (`uring/submit.rs`)    | retried, or a clear fatal error   |
+//! | `fill_next_pushes`    | `Uring::push_entry`                   | flush, reap, retry; no panic (H3) |
+//! | `fail_next_op`        | `Uring::push` (`uring/mod.rs`)        | the op's future gets the error    |
+//! | `fail_next_registrations` | `uring/register.rs`               | the memlock message (H9)          |
+//! | `fail_next_msg_rings` | `Uring::push_msg_ring`                | the eventfd wakes the target (H14)|
+//!
+//! The script is per thread, like the runtime it targets: tests running in parallel threads
+//! cannot consume each other's faults. The tests are `tests/faults_*` (R3 in
+//! `docs/HAZARDS.md`).
+//!
 //! ```
 //! # #[cfg(feature = "fault-injection")] {
 //! use coring::faults;
@@ -60,12 +74,18 @@ pub struct Pending {
     pub msg_rings: usize,
 }
 
+/// The faults scripted on this thread and not yet consumed.
 #[derive(Default)]
 struct Script {
+    /// Errnos for the next enters, in order.
     enters: VecDeque<i32>,
+    /// Pushes left that find the queue full.
     full_pushes: usize,
+    /// Submission failures, in order; each taken by the first op it matches.
     failed_ops: VecDeque<(OpKind, i32)>,
+    /// Errnos for the next registrations, in order.
     registrations: VecDeque<i32>,
+    /// `MSG_RING` wake-ups left to be refused.
     msg_rings: usize,
 }
 
@@ -73,6 +93,7 @@ thread_local! {
     static SCRIPT: RefCell<Script> = RefCell::new(Script::default());
 }
 
+/// Runs `f` on this thread's script; `f` never calls out, so no two borrows overlap.
 fn with<R>(f: impl FnOnce(&mut Script) -> R) -> R {
     SCRIPT.with(|s| f(&mut s.borrow_mut()))
 }
@@ -127,10 +148,12 @@ pub fn clear() {
     with(|s| *s = Script::default());
 }
 
+/// The scripted error for this enter, if any: returned instead of making the syscall.
 pub(crate) fn take_enter_error() -> Option<io::Error> {
     with(|s| s.enters.pop_front()).map(io::Error::from_raw_os_error)
 }
 
+/// Whether this push finds the queue "full" (the entry is not written; the driver flushes).
 pub(crate) fn take_full_push() -> bool {
     with(|s| {
         let full = s.full_pushes > 0;
@@ -139,6 +162,7 @@ pub(crate) fn take_full_push() -> bool {
     })
 }
 
+/// Whether this `MSG_RING` is to be aimed at no ring, so the kernel itself refuses it.
 pub(crate) fn take_failed_msg_ring() -> bool {
     with(|s| {
         let fail = s.msg_rings > 0;
@@ -168,6 +192,7 @@ pub(crate) fn take_failed_op(opcode: u8, multishot: bool) -> Option<i32> {
     })
 }
 
+/// The scripted error for this registration, if any: returned before the kernel is asked.
 pub(crate) fn take_registration_error() -> Option<io::Error> {
     with(|s| s.registrations.pop_front()).map(io::Error::from_raw_os_error)
 }

@@ -309,6 +309,8 @@ mod tests {
     const MORE: u32 = 1 << 1; // IORING_CQE_F_MORE
     const NOTIF: u32 = 1 << 3; // IORING_CQE_F_NOTIF
 
+    /// Stands in for an op's data: the `Rc`'s count shows whether the slot still holds it
+    /// (the kernel's memory is alive), `disposed` how many results it was handed.
     struct Payload {
         _keep: Rc<()>,
         disposed: Rc<std::cell::Cell<u32>>,
@@ -324,6 +326,7 @@ mod tests {
         CqeResult::from_raw(res, flags)
     }
 
+    /// The common case: one final completion makes the slot `Completed` and wakes the waiter.
     #[test]
     fn single_shot_completes_on_first_cqe() {
         let mut slot = Lifecycle::new(false);
@@ -334,6 +337,9 @@ mod tests {
         assert!(!slot.in_flight());
     }
 
+    /// H8: the send's result arrives first, flagged `F_MORE`; the op stays in flight (its
+    /// buffer is the kernel's) until `F_NOTIF`, and the result handed out is the send's, not
+    /// the notification's 0.
     #[test]
     fn zero_copy_send_waits_for_its_notification() {
         let mut slot = Lifecycle::new(false);
@@ -350,6 +356,8 @@ mod tests {
         }
     }
 
+    /// H1 and H5: a dropped op's data survives a non-final completion, every result is
+    /// disposed of (an fd closed, a buffer returned), and the data goes only at the final one.
     #[test]
     fn abandoned_data_lives_until_the_final_cqe() {
         let keep = Rc::new(());
@@ -376,6 +384,8 @@ mod tests {
         assert_eq!(Rc::strong_count(&keep), 1);
     }
 
+    /// H6 and H7: items queue in order, and the first completion without `F_MORE` ends the
+    /// stream whatever its result (`ENOBUFS` here, which is not end of file).
     #[test]
     fn multishot_queues_results_and_ends_without_more() {
         let mut slot = Lifecycle::new(true);
@@ -399,6 +409,8 @@ mod tests {
         }
     }
 
+    /// The limit asks for one cancel, not one per result past it, and a finished stream asks
+    /// for none.
     #[test]
     fn a_stream_with_too_many_untaken_results_is_cancelled_once() {
         let mut slot = Lifecycle::new(true);
@@ -419,6 +431,8 @@ mod tests {
         assert!(!slot.cap(), "a finished stream needs no cancel");
     }
 
+    /// Two final completions for one slot would mean the slot was reused under a live op;
+    /// the state machine refuses loudly rather than hand a result to the wrong future.
     #[test]
     #[should_panic(expected = "had completed")]
     fn a_second_final_cqe_is_a_bug() {

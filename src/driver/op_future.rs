@@ -145,6 +145,8 @@ impl<T: Oneshot> Future for Op<T> {
             return Poll::Ready(data.complete(cqe));
         }
         if let OpState::Offloaded { job, handle, .. } = &mut this.state {
+            // The handle is what registers the waker; the job is read only once the handle says
+            // the pool thread is done, so its result is final and the data is ours again.
             if Pin::new(handle).poll(cx).is_pending() {
                 return Poll::Pending;
             }
@@ -201,10 +203,16 @@ impl<T: Oneshot> Future for Op<T> {
                 Poll::Ready(data.complete(CqeResult::from_error(cancel_scope::timed_out())))
             }
             OpState::Unsubmitted(mut data) => match start(&mut data, false, cx.waker()) {
+                // The first attempt runs in this same poll: a socket that is already readable
+                // costs one syscall and no trip through epoll.
                 Started::Ready(driver) => {
                     this.state = OpState::Ready { driver, data };
                     Pin::new(this).poll(cx)
                 }
+                // From the push inside `start` until this store the data is a local, the one
+                // moment an in-flight op's data is not in `self`: a panic here would free it
+                // under the kernel. Only `cancel_scope::track` runs in between, which borrows
+                // thread-locals no poll holds and the driver read-only after the push's borrow.
                 Started::InFlight(driver, index) => {
                     let done = std::mem::replace(
                         &mut this.state,
@@ -230,6 +238,9 @@ impl<T: Oneshot> Future for Op<T> {
     }
 }
 
+/// Cancel-on-drop (module docs). What a drop must do depends only on who may still point into
+/// the data: the kernel (`InFlight`: hand it to the slot), a pool thread (`Offloaded`: keep it
+/// until the call returns), or nobody (every other state: plain memory).
 impl<T: Oneshot> Drop for Op<T> {
     fn drop(&mut self) {
         // The common case, an op that completed: nothing to hand over, and no need to move the
@@ -244,6 +255,8 @@ impl<T: Oneshot> Drop for Op<T> {
                 index,
                 mut data,
             } => {
+                // Before the move: a stream op holds its direction back from here on (see
+                // `op/loss.rs`), whatever the kernel still does with this one.
                 data.abandoned(&Rc::downgrade(&driver));
                 abandon(&driver, index, Box::new(data));
             }

@@ -171,6 +171,8 @@ mod tests {
         }
     }
 
+    /// `EMFILE` stays an error: epoll would run out of fds too, and falling back would only
+    /// hide the cause behind a slower runtime that fails a moment later.
     #[test]
     fn only_refusals_fall_back() {
         let errno =

@@ -25,7 +25,9 @@ use std::io;
 use std::os::fd::RawFd;
 
 impl Uring {
-    /// The ring's fd, for other rings to post wake-ups to with `MSG_RING`.
+    /// The ring's fd, for other rings to post wake-ups to with `MSG_RING`. Published by the
+    /// runtime in its shared state while it runs (and cleared before the ring goes), so a
+    /// sender never targets a closed ring's number, which may name another file by then.
     pub(crate) fn ring_fd(&self) -> RawFd {
         use std::os::fd::AsRawFd;
         self.ring.as_raw_fd()
@@ -97,6 +99,11 @@ impl Uring {
 }
 
 /// The `user_data` of a `MSG_RING` wake-up sent to the runtime with id `target_id`.
+///
+/// The id rides in the low 62 bits so a refusal names its target without a table of sent
+/// messages: nothing to allocate per wake-up, nothing to clean up for the successes, which
+/// post no completion here at all (`SKIP_SUCCESS`). Runtime ids only grow; one past 2^62
+/// would alias an earlier id, far beyond any process's life.
 pub(super) fn msg_sent_user_data(target_id: usize) -> u64 {
     MSG_SENT_TAG | (target_id as u64 & !MSG_SENT_MASK)
 }

@@ -280,6 +280,8 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::Unsupported);
     }
 
+    /// A flag mistake that made the kernel answer `EINVAL` to the best mode would still give a
+    /// working, slower runtime, and nothing else would notice the downgrade.
     #[test]
     fn this_machine_gets_the_fastest_mode() {
         let config = RingConfig {
