@@ -18,7 +18,8 @@ pub(crate) struct BufferGroups {
 }
 
 impl BufferGroups {
-    /// A group id no live ring uses.
+    /// A group id no live ring uses. Freed ids are reused first (last freed, first reused), so
+    /// the ids in use stay low and `issued` only grows with the most rings alive at once.
     ///
     /// # Errors
     ///

@@ -54,6 +54,11 @@ pub(crate) fn current() -> Rc<DriverCell> {
 
 /// Whether `driver` is the current thread's driver: false while `CURRENT` is being changed
 /// (borrowed) or destroyed, which callers treat as "another runtime's".
+///
+/// Asked by code tied to one ring: a stream waiting for a dropped op's final completion
+/// (`op/loss.rs`) errs instead of sleeping on a ring nobody reaps, and a `BufRing`
+/// (`buf/ring.rs`) refuses a receive on another runtime, whose ring knows its group id as
+/// some other group or none.
 pub(crate) fn is_current(driver: &Rc<DriverCell>) -> bool {
     CURRENT
         .try_with(|c| {

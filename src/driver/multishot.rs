@@ -156,7 +156,10 @@ impl<T: Multishot> MultiOp<T> {
                 Poll::Pending => Poll::Pending,
             };
         }
-        // Readiness backend: one syscall per poll stands in for one kernel completion.
+        // Readiness backend: one syscall per poll stands in for one kernel completion. There is
+        // no queue of results here (the syscall runs only when the owner asks for the next
+        // one), so the limit and the cap have nothing to do: an owner that stops polling stops
+        // receiving, which is exactly what the limit achieves on io_uring.
         if let OpState::Ready { driver, data } = &mut self.state {
             let cqe = if self.stop.get() {
                 CqeResult::from_raw(-libc::ECANCELED, 0)

@@ -57,8 +57,12 @@ const EVENTS: usize = 1024;
 const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The readiness backend's state.
+///
+/// Like `Uring`, one per runtime, on its thread, touched only under the driver's borrow; the
+/// `Vec`s handed to the runtime (`woken`, `graveyard`) keep their capacity between turns.
 pub(crate) struct Epoll {
-    /// The epoll instance (close-on-exec).
+    /// The epoll instance (close-on-exec: a program this process `exec`s must not inherit
+    /// it, whose waits on it would consume edge-triggered events meant for this runtime).
     epfd: OwnedFd,
     /// Per fd number; grows to the highest fd an op waited on or made non-blocking (fd numbers
     /// are dense and reused lowest-first, so this stays about as long as the process's fd
@@ -232,7 +236,9 @@ impl Epoll {
             let Some(waiters) = self.fds.get_mut(key as usize) else {
                 continue;
             };
-            // A hang-up or error wakes both directions: each op's syscall then reports it.
+            // A hang-up or error wakes both directions: each op's syscall then reports it. The
+            // error is not read here (`SO_ERROR`): the op that retries gets it from its own
+            // syscall, as it would on io_uring, so both backends give the same errors.
             let hup = (libc::EPOLLHUP | libc::EPOLLERR) as u32;
             if flags & ((libc::EPOLLRDHUP as u32) | hup) != 0 {
                 waiters.read_closed = true;

@@ -145,7 +145,9 @@ impl Uring {
         }
         // The kernel's count of completions it could not keep at all (NODROP failing to
         // allocate): each is an op whose slot will never be freed. Published, not acted on:
-        // nothing can bring a dropped completion back.
+        // nothing can bring a dropped completion back. Not the same as `cq_overflows` above,
+        // which counts turns that found completions *kept* in the overflow list (H4 handled);
+        // this one counts completions lost (H4 not handled, the kernel out of memory).
         self.counters.cq_dropped.set(u64::from(cq.overflow()));
         drop(cq);
         let counters = &self.counters;

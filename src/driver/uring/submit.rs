@@ -54,6 +54,9 @@ impl Uring {
             // SAFETY: every pointer in `entry` is owned by the op data the caller keeps in a slot
             // (or the op owns no memory at all), which lives until the final completion: the
             // OpCode contract, upheld by each `unsafe impl OpCode`.
+            // The temporary queue handle publishes the new tail when the statement ends: from
+            // then on the entry is the kernel's (an SQPOLL thread may take it at once), which
+            // is why the slot and the op's owned data exist before the push, never after.
             let pushed = unsafe { self.ring.submission().push(entry) };
             if pushed.is_ok() {
                 self.counters.sqes_submitted.bump();
@@ -80,6 +83,11 @@ impl Uring {
     /// Submits queued entries and, unless `park` is `NoWait`, waits for a completion: the one
     /// `io_uring_enter` of a loop turn. With nothing to submit and nothing to wait for it makes
     /// no syscall, so a busy runtime whose ops complete in batches pays for none on most turns.
+    ///
+    /// A wait asks for one completion (or a batch, see [`wait_shape`]) because any completion
+    /// may make a task runnable, and the loop cannot know which ops matter most. The timeout is
+    /// relative: the runtime computes it from its next timer just before parking, and the
+    /// kernel's `ETIME` at its end is how that timer fires (no timeout entry per sleep).
     pub(crate) fn park(&mut self, park: Park) -> io::Result<()> {
         self.check_owner()?;
         // Wake-ups collected outside a turn's dispatch (a full queue was drained mid-push, or an
@@ -101,6 +109,8 @@ impl Uring {
                 return Ok(());
             }
         }
+        // Whether this enter cannot sleep: the hint `parks.rs` keeps for stream receives (an
+        // answer that came from such a park came without waiting for the peer).
         let busy = park == Park::NoWait
             || self.ring.submission().taskrun()
             || !self.ring.completion().is_empty();
@@ -205,6 +215,8 @@ impl Uring {
                 return Ok(len);
             }
         }
+        // The `io-uring` crate's queue handle stores its tail for the kernel when dropped; it is
+        // dropped before the enter, so the kernel's view of the queue is settled by then.
         drop(sq);
         let (arg, arg_size) = match args {
             Some(args) => {
@@ -226,7 +238,9 @@ impl Uring {
 }
 
 /// The general timeout of a batched wait that has no timer to wait for (see
-/// `Uring::submit_and_wait`); when it passes the loop simply waits again.
+/// `Uring::submit_and_wait`); when it passes the loop simply waits again. An hour: long enough
+/// to cost nothing on an idle runtime, and any value works, since its only job is to make
+/// the kernel treat the minimum wait as "then the first completion" rather than "then return".
 const BATCHED_WAIT_BOUND: Duration = Duration::from_secs(3600);
 
 /// How many completions a wait asks for, and its minimum wait in microseconds (0: none): one
