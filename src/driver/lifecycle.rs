@@ -34,6 +34,23 @@
 //! one of them (or gone). A completion for a slot in either state is a kernel or coring bug:
 //! `on_cqe` panics on `Completed`, and the slot table refuses it before asking (`AfterFinal`).
 //!
+//! # Who touches a slot, and what each may do
+//!
+//! All on the runtime's thread, under the driver's borrow; the "who" is the path that runs.
+//!
+//! | who (where)                                | may                                                 |
+//! |--------------------------------------------|-----------------------------------------------------|
+//! | the push (`SlotTable::insert`)             | create `Pending`/`Streaming` with the waker          |
+//! | the stream's first poll (`set_limit`)      | set `limit`, before any completion                   |
+//! | `dispatch` ([`Lifecycle::on_cqe`])         | queue or store results, take the waker, set `finished`, `capped` |
+//! | the future's poll (`poll_result`, `poll_stream`) | replace the waker, take results, free the slot |
+//! | the future's drop (`SlotTable::abandon`)   | dispose of untaken results, move in the data         |
+//! | a cancel (owner, scope; [`Lifecycle::cap`]) | set `capped`; never touches results                 |
+//! | shutdown (`leak_in_flight`)                | forget in-flight slots whole                         |
+//!
+//! No path but the kernel's completions makes a slot's op finished, and no path but the
+//! future (or the final completion of an abandoned op) frees it.
+//!
 //! # Hazards these states exist for
 //!
 //! * **A buffer freed under the kernel.** The future may go at any time (a `select!` losing
@@ -82,7 +99,10 @@ pub(crate) enum Lifecycle {
         /// `SlotTable::cancel_target`): only the notification is awaited.
         partial: Option<CqeResult>,
     },
-    /// The final completion arrived; the future has not taken it yet.
+    /// The final completion arrived; the future has not taken it yet. The kernel is done with
+    /// the data, so nothing here needs it: the next poll takes the result and frees the slot
+    /// (`SlotTable::poll_result`), and a drop instead disposes of the result (`abandon`),
+    /// since it may be an fd or moved bytes nobody else will see.
     Completed(CqeResult),
     /// A multishot operation: results queue up until the stream's future takes them. Once
     /// `limit` results wait untaken the stream is `capped`: the driver cancels it, so an owner
@@ -108,6 +128,8 @@ pub(crate) enum Lifecycle {
     },
     /// The future was dropped in flight: the slot keeps its data alive until the final completion
     /// and disposes of every result (closing returned fds, recycling provided buffers).
+    /// Entered only by `SlotTable::abandon`, left only by the final completion (the slot is
+    /// freed and the data goes to the graveyard) or by shutdown giving up (leaked).
     Abandoned(Box<dyn Abandoned>),
 }
 

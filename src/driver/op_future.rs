@@ -76,6 +76,8 @@ pub(super) enum OpState<T> {
     Offloaded {
         /// The runtime that orphans the data if the future is dropped mid-call.
         driver: Rc<DriverCell>,
+        /// Its heap memory is the call's until `job` says done: the value may move (its heap
+        /// parts do not), but nothing may read, write or free them meanwhile.
         data: T,
         /// The call and, once it returned, its result.
         job: std::sync::Arc<super::epoll::Job>,

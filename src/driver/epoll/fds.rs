@@ -192,7 +192,9 @@ impl Epoll {
         let _ = self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0);
     }
 
-    /// Closes `fd` now, forgetting its registration first.
+    /// Closes `fd` now, forgetting its registration first. At once, not batched: there is no
+    /// ring to batch into. Forgetting first matters: a number
+    /// closed while still in the table could be handed to the next `open` and inherit it.
     pub(crate) fn close(&mut self, fd: RawFd) {
         self.forget(fd);
         // SAFETY: the caller owned `fd` (the last `SharedFd` clone) and hands it over to close.

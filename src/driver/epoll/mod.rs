@@ -70,7 +70,8 @@ pub(crate) struct Epoll {
     fds: Vec<Waiters>,
     /// `epoll_wait`'s output buffer, allocated once (`EVENTS` entries): no allocation per wait.
     events: Vec<libc::epoll_event>,
-    /// The runtime's wake eventfd, drained when it reports.
+    /// The runtime's wake eventfd, drained when it reports. The runtime owns it; this backend
+    /// only watches it (set by `arm_wake_fd`, once).
     wake_fd: Option<RawFd>,
     /// Wakers of ops whose fd became ready, woken by the runtime after the borrow ends (as on
     /// io_uring: a waker is user code).
@@ -86,6 +87,8 @@ pub(crate) struct Epoll {
     /// Why this backend runs although nobody asked for it.
     fallback_reason: Option<String>,
     /// Data of ops dropped while their call ran on the blocking pool (see `offload.rs`).
+    /// Added by `orphan` (from `Op`'s drop), removed by `reap_orphans` once the call is done,
+    /// leaked by shutdown past its deadline.
     orphans: Vec<(std::sync::Arc<Job>, Box<dyn Abandoned>)>,
     /// Orphans' data once their call is done, for the runtime to drop after the borrow.
     graveyard: Vec<Box<dyn Abandoned>>,

@@ -96,7 +96,9 @@ use submit::wait_shape;
 /// nothing waits for them; `dispatch` only counts those that found their target still running.
 const CANCEL_TOKEN: u64 = u64::MAX;
 /// The multishot poll on the runtime's wake eventfd: its completions only end a wait (and
-/// drain the counter); the tasks to run are in the runtime's remote queue.
+/// drain the counter); the tasks to run are in the runtime's remote queue. A poll, not a
+/// read: a read would need a buffer the ring owns while armed, and one read per wake-up;
+/// one multishot poll serves every wake-up with no memory at all.
 const WAKE_TOKEN: u64 = u64::MAX - 1;
 /// Fire-and-forget ops that own no memory (closing an fd): no slot, result ignored. A failed
 /// close leaves nothing to retry (the fd number is released either way on Linux).
@@ -139,12 +141,16 @@ pub(crate) struct Uring {
     slots: SlotTable,
     /// The runtime's wake eventfd, watched by a multishot poll (`WAKE_TOKEN`). `None` before
     /// it is armed and once shutdown cancelled the poll, so `dispatch` does not re-arm it.
+    /// The fd is the runtime's (it outlives the ring); the ring only watches it.
     wake_fd: Option<RawFd>,
     /// Wakers of ops a dispatch (or a failed push) finished, woken by the runtime after the
-    /// borrow ends (see the ground rules).
+    /// borrow ends (see the ground rules). Filled by `dispatch` and the fault-injected push,
+    /// emptied by `take_woken` every turn; `park` does not sleep while it holds any.
     woken: Vec<Waker>,
     /// Data of abandoned ops whose final completion came: dropped by the runtime after the
-    /// borrow, since a buffer's `Drop` may be user code or call back into the driver.
+    /// borrow, since a buffer's `Drop` may be user code or call back into the driver (the
+    /// last `SharedFd` clone queueing its close through the driver, a user's buffer type). Filled by
+    /// `dispatch`, emptied by `take_graveyard`.
     graveyard: Vec<Box<dyn Abandoned>>,
     /// Shared with the runtime's metrics; plain per-thread cells, bumped on the hot path.
     counters: Arc<Counters>,
@@ -152,13 +158,15 @@ pub(crate) struct Uring {
     /// eventfd once the driver is not borrowed.
     failed_wakes: Vec<usize>,
     /// Shutdown began: pushes are refused from now on (no new op may start after the last
-    /// round of cancels), and the wake poll is not re-armed.
+    /// round of cancels), and the wake poll is not re-armed. Set by the first
+    /// `shutdown_step`, never cleared: a ring is not restarted.
     shut_down: bool,
     /// Highest buffer group id handed out so far, and the ids given back since.
     buffer_groups: BufferGroups,
     /// Completion batching (`Builder::completion_batch`): how many completions a wait asks for
     /// and how long it may hold the first. `None` (the default, and during shutdown): a wait
-    /// ends at the first completion.
+    /// ends at the first completion. Cleared by `shutdown_step`, whose waits are for cancels,
+    /// where every completion counts at once.
     batch: Option<CompletionBatch>,
     /// `fork::generation()` when the ring was made: another count means a forked child.
     forks: u64,

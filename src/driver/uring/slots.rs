@@ -73,6 +73,8 @@ impl Slot {
 /// that an index alone cannot tell an op from the next one in its place; the generation can.
 #[derive(Default)]
 pub(crate) struct SlotTable {
+    /// The slots, keyed by index. Only this file touches it, so every way a slot goes is in
+    /// the "Who frees a slot" list above.
     slots: Slab<Slot>,
     /// Bumped per insert, wrapping below 2^31. A stale `user_data` could only match again after
     /// 2^31 inserts *and* the same index: a late cancel is never outstanding that long.
