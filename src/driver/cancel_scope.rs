@@ -268,6 +268,9 @@ pub(crate) fn timed_out() -> io::Error {
 /// The final result of an op this scope asked to cancel: the kernel's `ECANCELED` (or `EINTR`,
 /// for work it had started in a worker thread) becomes a `TimedOut` error that
 /// [`reached_the_kernel`] recognises; anything else (the op finished first) stands.
+///
+/// `TimedOut` because a deadline is what stopped the op, and callers of `timeout_op` match on
+/// the kind; the kernel's errno stays inside, as the source.
 pub(crate) fn after_cancel(cqe: CqeResult) -> CqeResult {
     match cqe.result {
         Err(err) if matches!(err.raw_os_error(), Some(libc::ECANCELED | libc::EINTR)) => {

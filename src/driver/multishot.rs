@@ -114,6 +114,10 @@ impl<T: Multishot> MultiOp<T> {
 
     /// The next result, or `None` once the kernel ended the stream.
     ///
+    /// The last completion comes out as `Some` before the `None`: it carries a result the
+    /// owner must see (the final item, an error, `ENOBUFS`) to decide whether to arm a new
+    /// stream, and [`MultiOp::is_done`] is already true when it does.
+    ///
     /// Results go through `f` with the op's data, so the op can interpret them (say, map a buffer
     /// id to a pooled buffer).
     pub(crate) fn poll_next<R>(

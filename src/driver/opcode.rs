@@ -134,7 +134,9 @@ impl Performed {
         }
     }
 
-    /// Runs `call` (a non-blocking syscall on `fd`) again while a signal interrupts it.
+    /// Runs `call` (a non-blocking syscall on `fd`) again while a signal interrupts it. A
+    /// non-blocking call interrupted before doing anything has nothing to resume, so
+    /// retrying at once is right; surfacing `EINTR` would make every op handle it.
     pub(crate) fn retry(
         fd: RawFd,
         interest: Interest,

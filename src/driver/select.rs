@@ -106,6 +106,8 @@ impl fmt::Display for Backend {
 /// the error. Only the automatic choice falls back, and it records why (`fallback_reason`), so
 /// a runtime that quietly runs on epoll can still say so.
 pub(super) fn build(config: RingConfig, counters: Arc<Counters>) -> io::Result<Driver> {
+    // An unreadable `CORING_BACKEND` is an error, not ignored: a typo in a CI matrix would
+    // otherwise run the suite on the wrong backend and pass.
     let forced = match config.backend {
         Some(backend) => Some(backend),
         None => Backend::from_env()?,

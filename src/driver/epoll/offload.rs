@@ -127,6 +127,8 @@ impl Job {
             return None;
         }
         let rc = self.rc.load(Ordering::Relaxed);
+        // Linux caps one read or write at a little under 2 GiB (`MAX_RW_COUNT`), so a count
+        // always fits the `u32` of a completion; the clamp is for form.
         Some(if rc >= 0 {
             CqeResult {
                 result: Ok(u32::try_from(rc).unwrap_or(u32::MAX)),

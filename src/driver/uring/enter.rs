@@ -170,6 +170,7 @@ fn register(fd: RawFd) -> io::Result<u32> {
             1 as libc::c_long,
         )
     };
+    // The call answers how many of the given updates it applied: one asked, one done.
     match rc {
         1 => Ok(update.offset),
         rc if rc < 0 => Err(io::Error::last_os_error()),

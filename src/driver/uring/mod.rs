@@ -110,6 +110,7 @@ const MSG_WAKE_TOKEN: u64 = u64::MAX - 3;
 /// see [`msg_sent_user_data`]). Only a failed send completes here (`SKIP_SUCCESS`), and the id
 /// says whose eventfd to write instead.
 const MSG_SENT_TAG: u64 = 0b10 << 62;
+/// The two tag bits `MSG_SENT_TAG` is compared under; the target's id is what lies below them.
 const MSG_SENT_MASK: u64 = 0b11 << 62;
 
 /// How long shutdown waits for the kernel to finish cancelled ops before leaking their memory.

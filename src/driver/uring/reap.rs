@@ -74,6 +74,8 @@ impl Uring {
             reaped += 1;
             let user_data = cqe.user_data();
             let result = cqe.result();
+            // A provided-buffer group ran dry (H7): back-pressure, not a failure, but worth a
+            // metric, since a stream that keeps meeting it needs more or larger buffers.
             enobufs += u64::from(result == -libc::ENOBUFS);
             match user_data {
                 CANCEL_TOKEN => {
