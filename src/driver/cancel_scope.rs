@@ -270,7 +270,7 @@ pub(crate) fn timed_out() -> io::Error {
 /// [`reached_the_kernel`] recognises; anything else (the op finished first) stands.
 ///
 /// `TimedOut` because a deadline is what stopped the op, and callers of `timeout_op` match on
-/// the kind; the kernel's errno stays inside, as the source.
+/// the kind; the kernel's errno stays inside, shown in the message.
 pub(crate) fn after_cancel(cqe: CqeResult) -> CqeResult {
     match cqe.result {
         Err(err) if matches!(err.raw_os_error(), Some(libc::ECANCELED | libc::EINTR)) => {
