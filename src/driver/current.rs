@@ -86,6 +86,11 @@ pub(crate) fn current_weak() -> std::rc::Weak<DriverCell> {
 /// Runs `f` on the current driver if there is one and it is not borrowed right now. A slot
 /// destroyed at thread exit counts as none (a socket dropped by another thread-local's
 /// destructor then closes synchronously).
+///
+/// "Not borrowed" makes it safe to call from anywhere, even from code running while the
+/// driver is borrowed further up the stack: every caller has a way that needs no driver
+/// (`src/fd.rs` closes the fd at once, a cross-thread wake writes the eventfd), so `None`
+/// costs a little speed, where a second borrow would panic inside the driver.
 pub(crate) fn try_with_current<R>(f: impl FnOnce(&mut Driver) -> R) -> Option<R> {
     CURRENT
         .try_with(|c| {

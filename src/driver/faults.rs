@@ -172,6 +172,10 @@ pub(crate) fn take_failed_msg_ring() -> bool {
 }
 
 /// The scripted submission failure for an op with `opcode`, if the next one matches.
+///
+/// The single-shot and multishot forms of receive and accept share an opcode (the multishot
+/// flag sits elsewhere in the entry), so the kind of slot the op asked for tells them apart.
+/// Matching is by opcode: a zero-copy or vectored send is not `OpKind::Send`.
 pub(crate) fn take_failed_op(opcode: u8, multishot: bool) -> Option<i32> {
     use io_uring::opcode;
     let kind_matches = |kind: OpKind| match kind {

@@ -44,6 +44,8 @@ pub const BACKEND_ENV: &str = "CORING_BACKEND";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Backend {
     /// io_uring: operations are submitted to the kernel, which completes them (the default).
+    /// Needs Linux 5.11 or newer with `IORING_FEAT_NODROP` and `IORING_FEAT_EXT_ARG`; the
+    /// set-up flags it runs with are reported as a [`RingMode`](crate::runtime::RingMode).
     IoUring,
     /// epoll: operations run their syscalls when their fd is ready. The fallback where io_uring
     /// is forbidden or missing; every API works, the io_uring-only speed-ups degrade: buffer

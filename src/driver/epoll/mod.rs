@@ -25,6 +25,14 @@
 //! queue, so `Driver::dispatch` does nothing here, and no op outlives its poll, so shutdown
 //! has nothing to cancel, only file calls on the blocking pool to wait for (`offload.rs`).
 //!
+//! # What runs differently here
+//!
+//! Every public API works on this backend; the io_uring-only means behind some of them
+//! degrade: a multishot op is one syscall per poll (`multishot.rs`), a buffer ring is a
+//! user-space pool, a fixed buffer a plain one, a zero-copy send a plain send, a file call a
+//! blocking-pool job (`offload.rs`). What has no stand-in at all answers with an
+//! `Unsupported` error naming it (`unsupported_on_epoll` in `opcode.rs`, `Driver::uring_for`).
+//!
 //! # Files
 //!
 //! * `fds.rs`: the fd table (registration, the waiters of each fd, the drained-read shortcut);

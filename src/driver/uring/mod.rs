@@ -24,6 +24,13 @@
 //!   than free memory the kernel may still write (`op_future.rs`).
 //! * **Shutdown** cancels every in-flight op and reaps until none is left; if the kernel does not
 //!   finish within a bound, the remaining op data is leaked, never freed.
+//! * **Fork.** Every access to the queues first asks `check_owner`; in a forked child all of
+//!   them fail with a clear error, and dropping the ring there only closes the child's copy
+//!   of the fd (the mappings are not the child's, see `fork.rs`).
+//! * **Other threads never touch this ring.** They wake it through the runtime's eventfd
+//!   (watched by a multishot poll) or by posting a completion into it from their own ring
+//!   (`MSG_RING`, `msg_ring.rs`); either way the only thread that submits and reaps here is
+//!   the runtime's.
 //!
 //! The driver knows nothing of tasks or timers: it is told when to park and for how long.
 //!

@@ -46,6 +46,8 @@ impl Uring {
     /// thread submits the message after this call returns, so a refusal would only be seen
     /// when this thread next reaps, which it may never do (its `block_on` returning).
     pub(crate) fn push_msg_ring(&mut self, target_ring: RawFd, target_id: usize) -> io::Result<()> {
+        // A ring shutting down may already have reaped for the last time: a refusal posted
+        // now would never be seen, so the caller uses the eventfd.
         if self.shut_down {
             return Err(io::Error::other("coring: the runtime is shutting down"));
         }
