@@ -60,6 +60,10 @@ pub enum OpKind {
 }
 
 /// What is still scripted and has not happened yet.
+///
+/// A test ends by asserting this is all zero (`Pending::default()`): that proves each
+/// scripted fault was reached, so the test exercised the path it names and did not pass
+/// because the driver never got there.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pending {
     /// `io_uring_enter` failures left.

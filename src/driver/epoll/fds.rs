@@ -57,7 +57,9 @@ pub(super) struct Waiters {
     /// syscall and the losers wait again. A `Vec`, not one waker: several tasks accepting on
     /// one listener, or receiving on one UDP socket, wait on the same fd.
     pub(super) read: Vec<Waker>,
-    /// Ops waiting to write (or for a connect to finish).
+    /// Ops waiting to write (or for a connect to finish). Apart from `read` so an event for
+    /// one direction wakes only that direction's ops: a socket that turns readable does not
+    /// send every blocked writer back to a syscall that would say `EAGAIN` again.
     pub(super) write: Vec<Waker>,
 }
 

@@ -266,7 +266,9 @@ impl Uring {
         let (index, user_data) = self.slots.insert(multishot, waker);
         #[cfg(feature = "fault-injection")]
         if let Some(errno) = faults::take_failed_op(entry.get_opcode() as u8, multishot) {
-            // Failed "by the kernel" at submission: completed without ever being queued.
+            // Failed "by the kernel" at submission: completed without ever being queued. `Ok`,
+            // as for a real entry the kernel fails at submission (its error comes back as a
+            // completion): the future takes the error from its slot at the next poll.
             if let Reaped::Wake { waker, .. } = self
                 .slots
                 .complete(user_data, CqeResult::from_raw(-errno, 0))

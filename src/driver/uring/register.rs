@@ -22,7 +22,8 @@ use super::Uring;
 use std::io;
 
 impl Uring {
-    /// Registers `iovecs` as the ring's fixed buffers (one table per ring).
+    /// Registers `iovecs` as the ring's fixed buffers (one table per ring: a second
+    /// `FixedBufPool` on the same runtime is refused with `EBUSY`, explained below).
     ///
     /// # Safety
     ///
