@@ -210,9 +210,9 @@ impl Driver {
         }
     }
 
-    /// The io_uring backend, or an error naming `what` needs it: for features with no epoll
-    /// counterpart a user may ask for on either backend (`MSG_RING`, registered buffers), where
-    /// the answer must be an error the user can read, not a panic.
+    /// The io_uring backend, or an error naming `what` needs it: for a call that may be made on
+    /// either backend (`push_msg_ring`, whose caller then uses the eventfd), where the answer
+    /// must be an error the caller can act on, not a panic.
     pub(crate) fn uring_for(&mut self, what: &str) -> io::Result<&mut Uring> {
         match self {
             Driver::Uring(u) => Ok(u),

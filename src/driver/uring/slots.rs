@@ -100,7 +100,7 @@ pub(crate) enum Reaped {
     /// The slot stays (holding the result for the future's next poll); wake `waker`.
     Wake {
         /// The task to wake; `None` if nobody polled since the last wake (its waker was
-        /// taken then) or the slot was built without one (the fuzz target).
+        /// taken then).
         waker: Option<Waker>,
         /// That was the op's final completion: the `ops_in_flight` counter goes down by one.
         finished: bool,
@@ -235,8 +235,8 @@ impl SlotTable {
     /// is the future's alone, and the kernel has nothing left of it. A missing slot means
     /// shutdown gave up on the op (see `given_up`).
     ///
-    /// `replaced` rather than a return value: the caller drops it only after the driver's
-    /// borrow ends, and the `Poll` it returns is matched while the borrow is still held.
+    /// `replaced` is an out-parameter so the caller, not this method, decides when the old
+    /// waker drops: after the driver's borrow ends (`poll_in_flight` in `op_future.rs`).
     #[inline]
     pub(crate) fn poll_result(
         &mut self,
