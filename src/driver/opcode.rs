@@ -20,9 +20,8 @@
 //!   for a file), and `blocking_fd` if its syscall has no non-blocking flag;
 //! * can the kernel hold it past any cancel (zero-copy send)? Override `shut_down`.
 //!
-//! The driver never learns about the new type: it sees an entry, a slot and `dyn Abandoned`.
-//! (tokio's io_uring driver, by contrast, lists every op type in a closed enum for its cancel
-//! path, so each new op edits the core.)
+//! The driver never learns about the new type: it sees an entry, a slot and `dyn Abandoned`,
+//! so adding an op never edits the driver (no enum of op kinds to extend for cancel or drop).
 //!
 //! # The two backends, one contract
 //!
