@@ -52,14 +52,18 @@
 //! no errno, which is how code that must know (`op/close.rs`) tells "never reached the
 //! kernel" from a kernel answer:
 //!
-//! | message begins                                  | made in               | meaning                              |
-//! |-------------------------------------------------|-----------------------|--------------------------------------|
-//! | "the runtime is shutting down"                  | `Uring::push`, `Epoll::wait` | no op starts after the last cancels |
-//! | "the submission queue stayed full"              | `uring/submit.rs`     | the kernel consumed nothing in 64 flushes |
-//! | "this runtime was made by the parent process"   | `fork.rs`             | a fork child touched an inherited ring |
-//! | "... needs io_uring, and this runtime runs on epoll" | `opcode.rs`, here | no stand-in on the fallback backend  |
-//! | "the operation was cancelled by its deadline"   | `cancel_scope.rs`     | `TimedOut`; with an errno inside if the kernel answered the cancel |
-//! | "the blocking pool could not run a file operation" | `op_future.rs`     | no pool thread could be started      |
+//! * "the runtime is shutting down" (`Uring::push`, `Epoll::wait`): no op starts after the
+//!   last round of cancels;
+//! * "the submission queue stayed full" (`uring/submit.rs`): the kernel consumed nothing in
+//!   64 flushes;
+//! * "this runtime was made by the parent process" (`fork.rs`): a fork child touched an
+//!   inherited ring;
+//! * "... needs io_uring, and this runtime runs on epoll" (`opcode.rs`, and here): no stand-in
+//!   on the fallback backend;
+//! * "the operation was cancelled by its deadline" (`cancel_scope.rs`): `TimedOut`, with the
+//!   kernel's errno in the message if the kernel answered the cancel;
+//! * "the blocking pool could not run a file operation" (`op_future.rs`): no pool thread
+//!   could be started.
 //!
 //! Two conditions are panics, not errors, because no caller could act on them: polling an op
 //! outside any runtime (`current`), and polling one its runtime's shutdown gave up on

@@ -11,13 +11,16 @@
 //! no slot. It only *asks*: the target may have completed already (`ENOENT`), may be running
 //! in a kernel worker and stop late (`EALREADY`), or may finish with a real result that raced
 //! the cancel. So a cancel never frees anything: the target's own final completion, with
-//! whatever result, is what frees its slot. Three callers send them:
+//! whatever result, is what frees its slot. They are sent for:
 //!
-//! | caller                          | the future            | the final result goes to       |
-//! |---------------------------------|-----------------------|--------------------------------|
-//! | a dropped op (`abandon`)        | gone                  | the data's `dispose`           |
-//! | a stream's owner (`cancel_stream`), or its limit | polled on | the stream, as its last item |
-//! | a cancelling scope (`cancel_in_flight`, `cancel_live`) | polled on | the future, as `TimedOut` or the op's result |
+//! * a dropped op (`abandon`): the future is gone, and the final result goes to the data's
+//!   `dispose`;
+//! * a stream's owner (`cancel_stream`), or its limit: the stream is still polled, and the
+//!   final result is its last item;
+//! * a cancelling scope (`cancel_in_flight`, `cancel_live`): the future is still polled, and
+//!   gets `TimedOut` or the op's own result if the op won the race;
+//! * shutdown (`shutdown_step` in `reap.rs`): every op still in flight, once a second, each
+//!   final result going where one of the above would send it.
 //!
 //! A cancel that races a reused index is harmless: it names the generation too, and a slot
 //! given to another op has another one (`slots.rs`).

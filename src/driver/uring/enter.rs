@@ -25,13 +25,17 @@
 //!
 //! # The enter flags this driver passes, and when
 //!
-//! | flag              | set by                         | why                                        |
-//! |-------------------|--------------------------------|--------------------------------------------|
-//! | `GETEVENTS`       | `submit_with`, to wait or when the kernel holds completions back | without it the kernel neither waits, nor runs deferred task work, nor flushes its overflow list |
-//! | `EXT_ARG`         | `submit_with`, with a timeout  | the wait's timeout (and minimum wait) ride in the call: no timeout entry |
-//! | `SQ_WAKEUP`       | `submit_with`, SQPOLL only     | the kernel thread went to sleep and must be woken to see new entries |
-//! | `SQ_WAIT`         | `push_entry`, SQPOLL only      | wait for the kernel thread to make room in a full SQ |
-//! | `REGISTERED_RING` | [`EnterFd::enter`]             | the first argument is this thread's table index, not an fd |
+//! * `GETEVENTS` (`submit_with`): to wait, and whenever the kernel holds completions back;
+//!   without it the kernel neither waits, nor runs deferred task work, nor flushes its
+//!   overflow list;
+//! * `EXT_ARG` (`submit_with`, with a timeout): the wait's timeout and minimum wait ride in
+//!   the call, so no timeout entry is needed;
+//! * `SQ_WAKEUP` (`submit_with`, SQPOLL only): the kernel thread went to sleep and must be
+//!   woken to see new entries;
+//! * `SQ_WAIT` (`push_entry`, SQPOLL only): wait for the kernel thread to make room in a full
+//!   SQ;
+//! * `REGISTERED_RING` ([`EnterFd::enter`]): the first argument is this thread's table index,
+//!   not an fd.
 
 use io_uring::EnterFlags;
 use std::io;
