@@ -207,6 +207,10 @@ pub(crate) unsafe trait OpCode: 'static {
 
     /// Disposes of a result nobody will take: the future was dropped. Ops whose result is a new
     /// fd close it here; ops that pick provided buffers give the buffer back.
+    ///
+    /// May run under the driver's borrow (from `dispatch`, `abandon`, `reap_orphans`), so it
+    /// must not run user code or reach the driver: close an fd directly, count, or keep the thing for later
+    /// (see the ground rules in `uring/mod.rs`).
     fn dispose(&mut self, cqe: &CqeResult) {
         let _ = cqe;
     }
@@ -214,6 +218,9 @@ pub(crate) unsafe trait OpCode: 'static {
     /// Called once when the future is dropped while the op is in flight, before the data moves
     /// to the driver: stream ops tell their stream to hold its next op back until this one's
     /// final completion (see `op/loss.rs`).
+    ///
+    /// Must not panic: it runs in `Drop` after the data left the future's state and before the
+    /// driver has it, and an unwind from there would free memory the kernel may still write.
     fn abandoned(&mut self, owner: &Owner) {
         let _ = owner;
     }

@@ -283,6 +283,9 @@ impl Epoll {
     /// One round of shutdown: nothing is in the kernel, so there is nothing to cancel; waiters
     /// left are handed to the runtime to drop after the borrow. Done once no orphan's call runs
     /// on the blocking pool; past `SHUTDOWN_DEADLINE` their memory is leaked, never freed.
+    ///
+    /// The ops whose wakers are handed out here find, at their next poll, that `wait` refuses
+    /// them: so no op parks on an fd after this last wake-up.
     pub(crate) fn shutdown(&mut self, started: std::time::Instant) -> bool {
         self.shut_down = true;
         for waiters in &mut self.fds {
