@@ -255,8 +255,9 @@ impl Uring {
     }
 }
 
-/// The last line of invariant 3: whatever shutdown the runtime ran, the ring is not unmapped
-/// while the kernel may still complete an op into memory coring owns.
+/// The last line of invariant 3: whatever shutdown the runtime ran, the ring is not dropped
+/// while the kernel may still complete an op whose memory coring would free; whatever is
+/// left by then has been leaked.
 impl Drop for Uring {
     fn drop(&mut self) {
         // Normally the runtime has already run shutdown; this covers a driver built without one.

@@ -95,8 +95,8 @@ impl Uring {
     ///
     /// `BufRing::kernel_has_buffers` compares it with its own tail: buffers published but not
     /// yet taken are invisible to a user-space count, and re-arming a receive into an empty
-    /// group only earns another `ENOBUFS`. One syscall, asked when a stream ran dry (`ENOBUFS`) or a
-    /// pool picks a ring for a reader (`src/buf/pool.rs`), not per received item.
+    /// group only earns another `ENOBUFS`. One syscall, asked when a stream ran dry
+    /// (`ENOBUFS`) or a pool picks a ring for a reader (`src/buf/pool.rs`), not per item.
     pub(crate) fn buf_ring_head(&self, bgid: u16) -> Option<u16> {
         /// `struct io_uring_buf_status`.
         #[repr(C)]
@@ -135,8 +135,9 @@ impl Uring {
 }
 
 /// Registration fails with ENOMEM when the locked-memory limit is reached: say which limit.
-/// `EBUSY` is the kernel refusing a second fixed-buffer table on one ring. Errors keep their
-/// `ErrorKind` so callers can match on it, and gain the context the errno alone lacks.
+/// `EBUSY` is the kernel refusing a second fixed-buffer table on one ring, so it becomes
+/// `AlreadyExists`, which says that; other errors keep their kind and gain the context the
+/// errno alone lacks.
 fn explain_memlock(err: io::Error) -> io::Error {
     match err.raw_os_error() {
         Some(libc::ENOMEM) => io::Error::new(
