@@ -209,8 +209,8 @@ pub(crate) unsafe trait OpCode: 'static {
     /// fd close it here; ops that pick provided buffers give the buffer back.
     ///
     /// May run under the driver's borrow (from `dispatch`, `abandon`, `reap_orphans`), so it
-    /// must not run user code or reach the driver: close an fd directly, count, or keep the thing for later
-    /// (see the ground rules in `uring/mod.rs`).
+    /// must not run user code or reach the driver: close an fd directly, count, or keep the
+    /// thing for later (see the ground rules in `uring/mod.rs`).
     fn dispose(&mut self, cqe: &CqeResult) {
         let _ = cqe;
     }

@@ -157,8 +157,8 @@ pub(crate) struct Uring {
     woken: Vec<Waker>,
     /// Data of abandoned ops whose final completion came: dropped by the runtime after the
     /// borrow, since a buffer's `Drop` may be user code or call back into the driver (the
-    /// last `SharedFd` clone queueing its close through the driver, a user's buffer type). Filled by
-    /// `dispatch`, emptied by `take_graveyard`.
+    /// last `SharedFd` clone queueing its close through the driver, a user's buffer type).
+    /// Filled by `dispatch`, emptied by `take_graveyard`.
     graveyard: Vec<Box<dyn Abandoned>>,
     /// Shared with the runtime's metrics; plain per-thread cells, bumped on the hot path.
     counters: Arc<Counters>,
