@@ -247,7 +247,10 @@ const BATCHED_WAIT_BOUND: Duration = Duration::from_secs(3600);
 /// completion without batching; with it, the batch, but never a minimum wait longer than the
 /// timeout, because the kernel does not end a minimum wait early for a shorter timeout and a due
 /// timer would be held back.
-pub(super) fn wait_shape(batch: Option<CompletionBatch>, timeout: Option<Duration>) -> (usize, u32) {
+pub(super) fn wait_shape(
+    batch: Option<CompletionBatch>,
+    timeout: Option<Duration>,
+) -> (usize, u32) {
     let Some(batch) = batch else {
         return (1, 0);
     };
