@@ -39,7 +39,7 @@
 //! module wakes or frees anything itself; that split is what makes the `RefCell` safe to use
 //! without a re-entrancy check on every path.
 //!
-//! Ops themselves reach the driver through [`current`] (the runtime of this thread) when first
+//! Ops themselves reach the driver through [`current()`] (the runtime of this thread) when first
 //! polled, and keep an `Rc` to it from then on: a future carried out of one `block_on` and
 //! polled under another runtime of the same thread still asks the ring its entry went to, the
 //! only one that can reap it. If that ring has shut down, a result it reaped is still handed
@@ -112,7 +112,7 @@ use std::time::{Duration, Instant};
 use uring::Uring;
 
 /// How the driver is shared on its thread: the runtime owns one `Rc<DriverCell>`, every op in
-/// flight another (an op must reach the ring it was pushed to, see [`current`]). A `RefCell`,
+/// flight another (an op must reach the ring it was pushed to, see [`current()`]). A `RefCell`,
 /// not a `Mutex`: a runtime never leaves its thread, and a borrow is never held across user
 /// code (module docs), so a borrow conflict is a bug in coring, not a wait.
 pub(crate) type DriverCell = RefCell<Driver>;

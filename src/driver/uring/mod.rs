@@ -114,8 +114,8 @@ const DETACHED_TOKEN: u64 = u64::MAX - 2;
 /// ends the wait (see `msg_ring.rs`).
 const MSG_WAKE_TOKEN: u64 = u64::MAX - 3;
 /// A `MSG_RING` wake-up this ring sent: tag bits over the target's id (the 62 bits below them,
-/// see [`msg_sent_user_data`]). Only a failed send completes here (`SKIP_SUCCESS`), and the id
-/// says whose eventfd to write instead.
+/// see [`msg_sent_user_data`](msg_ring::msg_sent_user_data)). Only a failed send completes
+/// here (`SKIP_SUCCESS`), and the id says whose eventfd to write instead.
 const MSG_SENT_TAG: u64 = 0b10 << 62;
 /// The two tag bits `MSG_SENT_TAG` is compared under; the target's id is what lies below them.
 const MSG_SENT_MASK: u64 = 0b11 << 62;

@@ -194,7 +194,8 @@ impl Uring {
 
     /// Submits the queue and waits for `want` completions (with `args`' timeouts, if any),
     /// with the flags the `io-uring` crate's `submit_and_wait` / `submit_with_args` pass, but
-    /// through [`EnterFd`] (the crate's `Submitter` forgets a registered ring's index).
+    /// through [`EnterFd`](super::enter::EnterFd) (the crate's `Submitter` forgets a
+    /// registered ring's index).
     fn submit_with(&mut self, want: usize, args: Option<&types::SubmitArgs>) -> io::Result<usize> {
         let sqpoll = self.mode == RingMode::SqPoll;
         let sq = self.ring.submission();
