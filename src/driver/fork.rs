@@ -51,7 +51,8 @@ pub(crate) fn generation() -> u64 {
 }
 
 /// Whether this process is a fork child of the one that read `generation`: one relaxed load,
-/// cheap enough for every push.
+/// cheap enough for every push. Relaxed suffices: the child's count is written by the handler
+/// on the child's only thread before any of the child's own code runs.
 pub(crate) fn forked_since(generation: u64) -> bool {
     FORKS.load(Ordering::Relaxed) != generation
 }

@@ -163,7 +163,8 @@ impl Results {
         self.0.as_ref().map_or(0, |queue| queue.len())
     }
 
-    /// Takes every waiting result, oldest first.
+    /// Takes every waiting result, oldest first: a dropped stream hands each to `dispose`, so
+    /// no buffer or fd in the queue is lost with it.
     pub(crate) fn drain(&mut self) -> impl Iterator<Item = CqeResult> + '_ {
         self.0.iter_mut().flat_map(|queue| queue.drain(..))
     }

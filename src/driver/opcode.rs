@@ -110,6 +110,7 @@ pub(crate) enum Performed {
     /// `fd` is not ready for `Interest`: wait for it, then perform again.
     WouldBlock(RawFd, Interest),
     /// A call that may block (a file's): run it on the blocking pool; its result is the op's.
+    /// Never a socket's: a socket can wait for readiness, which costs no thread.
     Blocking(super::epoll::Syscall),
     /// As `Done`, and the stream read took everything there was (fewer bytes than room): the
     /// fd is not readable until epoll says so again, so the next read waits without a syscall.

@@ -94,6 +94,8 @@ impl std::str::FromStr for Backend {
     }
 }
 
+/// The same names `FromStr` takes, so a printed backend can be fed back through
+/// `CORING_BACKEND` (tested below).
 impl fmt::Display for Backend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

@@ -85,7 +85,8 @@ impl EnterFd {
     }
 
     /// Takes the ring out of this thread's table (see the module docs: before the ring is
-    /// dropped, and never in a forked child). Enters go by the plain fd afterwards.
+    /// dropped, and never in a forked child). Enters go by the plain fd afterwards. In a child
+    /// `Drop for Uring` returns before reaching this, so only the maker unregisters.
     pub(super) fn unregister(&mut self) {
         let Some(index) = self.registered.take() else {
             return;

@@ -88,6 +88,8 @@ impl Uring {
         // never reap again (its `block_on` returning, its runtime shutting down), and the target
         // would sleep on. Only a non-empty queue costs a reap (successes post nothing here).
         if !self.ring.completion().is_empty() {
+            // A full reap, not a peek: other completions found on the way are applied as in
+            // any dispatch, their wakers left in `woken` for this turn.
             self.dispatch();
             if let Some(at) = self.failed_wakes.iter().position(|&id| id == target_id) {
                 self.failed_wakes.swap_remove(at);

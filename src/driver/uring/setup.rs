@@ -55,6 +55,8 @@ pub enum RingMode {
     NoRing,
 }
 
+/// The kernel's own names for the flags, so a metrics dump or a benchmark table says exactly
+/// what was asked of `io_uring_setup`.
 impl fmt::Display for RingMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
