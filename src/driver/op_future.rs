@@ -111,6 +111,18 @@ impl<T: Oneshot> Op<T> {
             cancel_sent: false,
         }
     }
+
+    /// Whether the op was started on a runtime other than the current one (or outside any):
+    /// only that runtime's loop can finish it, so a caller here must not wait for it while that
+    /// runtime is not running. For ops kept across calls (`net::OwnedSend`).
+    pub(crate) fn started_elsewhere(&self) -> bool {
+        match &self.state {
+            OpState::InFlight { driver, .. }
+            | OpState::Ready { driver, .. }
+            | OpState::Offloaded { driver, .. } => !super::is_current(driver),
+            OpState::Unsubmitted(_) | OpState::Done => false,
+        }
+    }
 }
 
 impl<T: Oneshot> Future for Op<T> {
