@@ -2,7 +2,8 @@
 //! them back, with forwarding impls for `&mut T` and in-memory impls for `&[u8]` and `Vec<u8>`.
 
 use super::put_slice;
-use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::buf::{BufResult, IoBuf, IoBufMut, Slice};
+use crate::net::OwnedSend;
 use crate::op::loss::LossFlag;
 use std::future::{ready, Future};
 use std::io;
@@ -77,7 +78,9 @@ pub trait AsyncReadRent {
     ///
     /// # Cancel safety
     ///
-    /// As the object's `flush`: a `BufWriter` dropped while sending fails its later calls.
+    /// As the object's `flush`: a `BufWriter` over a coring stream dropped while sending keeps
+    /// the send in flight and its next call takes the outcome; over other writers it fails its
+    /// later calls.
     fn flush_before_wait(&mut self) -> impl Future<Output = io::Result<()>> {
         ready(Ok(()))
     }
@@ -102,7 +105,8 @@ pub trait AsyncReadRent {
 ///
 /// Not cancel safe in general: dropping a write future before it finishes leaves unknown how
 /// much of the buffer was written. Each implementation says what it does (a `TcpStream` fails
-/// later writes if bytes went out; `flush` and `shutdown` of a `BufWriter` likewise). A
+/// later writes if bytes went out; a `BufWriter` over a coring stream keeps its send in flight
+/// for its next call, see [`send_owned`](AsyncWriteRent::send_owned)). A
 /// [`write_all`](super::AsyncWriteRentExt::write_all) dropped after writing part of its buffer
 /// sets the writer's [`cut_short_mark`](AsyncWriteRent::cut_short_mark); coring's TCP streams
 /// then fail every later write, as for their own `write_all`, rather than let the peer read a
@@ -150,6 +154,19 @@ pub trait AsyncWriteRent {
     /// (`BufWriter`, `BufReader`, `&mut W`) their inner writer's.
     fn cut_short_mark(&self) -> CutShortMark {
         CutShortMark::default()
+    }
+
+    /// Starts sending `buf`'s bytes as an [`OwnedSend`]: a send that owns everything it needs
+    /// (the socket, the buffer), so it can outlive the call that started it. `Err(buf)` gives
+    /// the buffer back: this writer offers none, and [`write`](Self::write) is the way.
+    ///
+    /// A [`BufWriter`](super::BufWriter) sends its buffer this way when it can, so that a flush
+    /// dropped mid-send (a `select!` that took another branch) leaves the send running, kept by
+    /// the writer, whose next call takes its outcome: nothing lost, nothing poisoned. The
+    /// default offers none; coring's TCP and Unix streams, their owned writing halves, and the
+    /// wrappers of those (`&mut W`, [`BufReader`](super::BufReader)) offer one.
+    fn send_owned(&self, buf: Slice<Vec<u8>>) -> Result<OwnedSend, Slice<Vec<u8>>> {
+        Err(buf)
     }
 }
 
@@ -214,6 +231,11 @@ impl<T: AsyncWriteRent + ?Sized> AsyncWriteRent for &mut T {
 
     fn cut_short_mark(&self) -> CutShortMark {
         (**self).cut_short_mark()
+    }
+
+    /// The writer's own: the send owns a clone of the socket, not this borrow.
+    fn send_owned(&self, buf: Slice<Vec<u8>>) -> Result<OwnedSend, Slice<Vec<u8>>> {
+        (**self).send_owned(buf)
     }
 }
 

@@ -78,6 +78,13 @@ macro_rules! forward_rent_io {
             fn cut_short_mark(&self) -> crate::io::CutShortMark {
                 crate::io::AsyncWriteRent::cut_short_mark(&self.$field)
             }
+
+            fn send_owned(
+                &self,
+                buf: crate::buf::Slice<Vec<u8>>,
+            ) -> Result<crate::net::OwnedSend, crate::buf::Slice<Vec<u8>>> {
+                crate::io::AsyncWriteRent::send_owned(&self.$field, buf)
+            }
         }
     };
 }

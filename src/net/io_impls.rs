@@ -1,7 +1,7 @@
 //! The owned-buffer I/O traits for sockets, so `BufReader`, `BufWriter` and `copy` work on them.
 
-use super::{OwnedReadHalf, OwnedWriteHalf, RecvStream, TcpStream};
-use crate::buf::{BufResult, IoBuf, IoBufMut};
+use super::{OwnedReadHalf, OwnedSend, OwnedWriteHalf, RecvStream, TcpStream};
+use crate::buf::{BufResult, IoBuf, IoBufMut, Slice};
 use crate::io::{AsyncReadRent, AsyncWriteRent, CutShortMark};
 use std::future::{ready, Future};
 use std::io;
@@ -35,6 +35,11 @@ impl AsyncWriteRent for TcpStream {
     fn cut_short_mark(&self) -> CutShortMark {
         CutShortMark::new(self.write_loss().clone())
     }
+
+    /// A send on this socket that owns a clone of it, so a `BufWriter` can keep it in flight.
+    fn send_owned(&self, buf: Slice<Vec<u8>>) -> Result<OwnedSend, Slice<Vec<u8>>> {
+        Ok(OwnedSend::new(self.shared_fd(), self.write_loss(), buf))
+    }
 }
 
 impl AsyncReadRent for OwnedReadHalf {
@@ -62,5 +67,9 @@ impl AsyncWriteRent for OwnedWriteHalf {
 
     fn cut_short_mark(&self) -> CutShortMark {
         self.stream().cut_short_mark()
+    }
+
+    fn send_owned(&self, buf: Slice<Vec<u8>>) -> Result<OwnedSend, Slice<Vec<u8>>> {
+        self.stream().send_owned(buf)
     }
 }

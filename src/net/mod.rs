@@ -76,6 +76,7 @@ mod addr;
 mod backoff;
 mod io_impls;
 mod listener;
+mod owned_send;
 mod split;
 mod stream;
 mod udp;
@@ -84,6 +85,7 @@ mod zero_copy;
 
 pub use addr::{lookup_host, ToSocketAddrs};
 pub use listener::{Incoming, ListenOptions, TcpListener};
+pub use owned_send::OwnedSend;
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReuniteError};
 pub use stream::TcpStream;
 pub use udp::UdpSocket;

@@ -1,8 +1,9 @@
 //! `BufReader` as a reader and a writer itself, and its `Debug`.
 
 use super::BufReader;
-use crate::buf::{put_slice, BufResult, IoBuf, IoBufMut};
+use crate::buf::{put_slice, BufResult, IoBuf, IoBufMut, Slice};
 use crate::io::{AsyncReadRent, AsyncWriteRent, CutShortMark};
+use crate::net::OwnedSend;
 use std::future::Future;
 use std::{fmt, io};
 
@@ -55,6 +56,10 @@ impl<R: AsyncWriteRent> AsyncWriteRent for BufReader<R> {
 
     fn cut_short_mark(&self) -> CutShortMark {
         self.inner.cut_short_mark()
+    }
+
+    fn send_owned(&self, buf: Slice<Vec<u8>>) -> Result<OwnedSend, Slice<Vec<u8>>> {
+        self.inner.send_owned(buf)
     }
 }
 
