@@ -41,8 +41,8 @@ const DEFAULT_CAPACITY: usize = 8 * 1024;
 /// that spans two pool buffers is copied, into a side buffer of at most `max` bytes. A pool
 /// buffer goes back to the ring once consumed, so an idle connection holds no read buffer at
 /// all (the reader allocates its own buffer only on the plain path, on its first read). On the
-/// ring path `next_line` and `fill_buf` are cancel safe: a dropped call loses nothing (except
-/// over a [`BufWriter`](super::BufWriter) holding answers, see `next_line`), and
+/// ring path `next_line` and `fill_buf` are cancel safe: a dropped call loses nothing (over a
+/// [`BufWriter`](super::BufWriter) holding answers too, see `next_line`), and
 /// [`read`](AsyncReadRent::read) copies every pool buffer already received into the caller's
 /// buffer (up to its size), so a message that arrived in several pool buffers comes out of
 /// one read. A reader holds at most 64 KiB of the pool (a quarter of a ring if less) before
@@ -371,12 +371,14 @@ impl<R: AsyncReadRent> BufReader<R> {
     /// waits on a read with a partial line buffered loses that partial line, and every later
     /// call on the reader fails.
     ///
-    /// One exception on the ring path: over a [`BufWriter`](super::BufWriter) that holds
-    /// output, the call first sends that output (so a peer waiting for its answers gets them
-    /// before this waits). Dropped during that send, it is a dropped flush: no byte is lost
-    /// silently, but the writer is poisoned and every later write fails. A server that races
-    /// `next_line` against other events (a `select!` with a message channel) should flush
-    /// before it races, or write unbuffered.
+    /// Over a [`BufWriter`](super::BufWriter) that holds output, the call first sends that
+    /// output (so a peer waiting for its answers gets them before this waits). Dropped during
+    /// that send, it leaves the send in flight, kept by the writer, and the next call on the
+    /// reader or the writer takes its outcome first: nothing is lost or reordered, so a server
+    /// may race `next_line` against other events (a `select!` with a message channel) and
+    /// write its answers buffered. This holds over coring's streams, whose sends the writer
+    /// can keep (see `BufWriter`'s "Cancel safety"); over another writer such a drop poisons
+    /// the `BufWriter`, and every later write fails.
     ///
     /// # Panics
     ///

@@ -2,19 +2,28 @@
 //!
 //! Sending the buffer lends the whole `Vec` to the inner writer as a slice of its unsent part and
 //! takes it back with the result, so the written prefix is known after every write: on an error
-//! the unsent tail stays buffered, in order, for a later flush. If a flush future is dropped
-//! while the buffer is lent, how much of it was sent is unknown, so the writer is marked
-//! poisoned and every later call fails. If it is dropped after part of the buffer went out, the
-//! inner writer's [`cut_short_mark`](AsyncWriteRent::cut_short_mark) is set too, as by a cut-short
-//! `write_all`: a `TcpStream` taken back with `into_inner` or `get_mut` then fails its writes
-//! instead of running the cut-off bytes into the next message.
+//! the unsent tail stays buffered, in order, for a later flush.
+//!
+//! Over a writer that offers an [`OwnedSend`](crate::net::OwnedSend) (coring's streams) the
+//! buffer goes out in a send that owns it; a flush future dropped mid-send leaves that send in
+//! flight, kept by the writer (`parked.rs`), and the next call takes its outcome first. Over
+//! other writers the buffer is lent to their `write`, whose future goes with the flush's: how
+//! much was sent is then unknown, so the writer is marked poisoned and every later call fails.
+//! Either way, if the buffer went out only in part before the writer gave it up (a poisoned
+//! flush, or a parked send given up by `into_inner` or a drop), the inner writer's
+//! [`cut_short_mark`](AsyncWriteRent::cut_short_mark) is set, as by a cut-short `write_all`: a
+//! `TcpStream` taken back then fails its writes instead of running the cut-off bytes into the
+//! next message.
 //!
 //! Reading through a `BufWriter` sends the buffer first (a lazy flush, once per batch of
 //! answers), so a reader over it never waits for a peer that waits for buffered bytes.
 
 use super::{AsyncReadRent, AsyncWriteRent};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
+use parked::{Parked, Parking};
 use std::{fmt, io};
+
+mod parked;
 
 const DEFAULT_CAPACITY: usize = 8 * 1024;
 
@@ -28,7 +37,8 @@ const DEFAULT_CAPACITY: usize = 8 * 1024;
 /// **Call [`flush`](AsyncWriteRent::flush) (or [`shutdown`](AsyncWriteRent::shutdown)) before
 /// dropping a `BufWriter`.** Sending takes an asynchronous write, which `Drop` cannot do, so
 /// bytes still buffered when it is dropped (or turned back [`into_inner`](Self::into_inner)) are
-/// lost.
+/// lost, and so are those of a send still in flight that a dropped call left (see "Cancel
+/// safety").
 ///
 /// # Answering a peer: one send per batch
 ///
@@ -47,6 +57,11 @@ const DEFAULT_CAPACITY: usize = 8 * 1024;
 /// reader cannot see it (flush before reading, as with tokio); and the end of the
 /// conversation, which needs a `flush` or `shutdown` unless a read saw the end of the stream.
 ///
+/// A server may race such a read against other events, as the tokio chat example races its
+/// reads against a channel of messages to push (`select!`): if the read loses while it is
+/// sending the buffered answers, the send goes on, kept by the writer, and the next call
+/// takes its outcome (see "Cancel safety").
+///
 /// ```no_run
 /// use coring::io::{AsyncWriteRent, AsyncWriteRentExt, BufReader, BufWriter};
 ///
@@ -62,10 +77,25 @@ const DEFAULT_CAPACITY: usize = 8 * 1024;
 ///
 /// # Cancel safety
 ///
-/// `write`, `flush` and `shutdown` are not cancel safe once they send: dropped while the buffer
-/// is being sent to the inner writer, how much of it went is unknown, and every later call fails
-/// saying so. A `write` that only buffers finishes at once. The same holds for a read that is
-/// sending the buffer first (say, a read under a `timeout` while the peer takes no bytes).
+/// Over coring's streams (`TcpStream`, `UnixStream`, their owned writing halves, or `&mut` to
+/// them: writers that offer an [`OwnedSend`](crate::net::OwnedSend)), `write`, `flush`,
+/// `shutdown` and a read that sends the buffer first are cancel safe as far as the buffer goes:
+/// dropped while the buffer is being sent, the send is not cancelled but kept in flight by the
+/// writer, and **the next call** (`write`, `flush`, `shutdown`, a read, a
+/// [`BufReader`](super::BufReader) call over it) **first takes its outcome**: the bytes it sent
+/// leave the buffer, the rest stays buffered ahead of anything written later, so no byte is
+/// lost, repeated or reordered. If that send failed, its error is the next call's result, once;
+/// the unsent bytes stay buffered, as after any failed flush, and a later `flush` tries them
+/// again (on a broken connection it fails again, with the socket's own error).
+/// [`into_inner`](Self::into_inner) cannot wait: it takes the outcome only if the send has
+/// finished already, and otherwise gives the send up (see there). Two cases keep the inner
+/// writer's own cancel safety: a `write` at least as large as the buffer, which goes straight to
+/// the inner writer, and the inner read of a read that had sent first.
+///
+/// Over other writers, `write`, `flush` and `shutdown` are not cancel safe once they send:
+/// dropped while the buffer is lent to the inner writer's `write`, how much of it went is
+/// unknown, and every later call fails saying so. A `write` that only buffers finishes at once,
+/// and so does any call over an in-memory writer such as `Vec<u8>`.
 ///
 /// ```
 /// use coring::io::{AsyncWriteRent, AsyncWriteRentExt, BufWriter};
@@ -84,11 +114,16 @@ const DEFAULT_CAPACITY: usize = 8 * 1024;
 /// ```
 pub struct BufWriter<W> {
     inner: W,
-    /// Bytes written to this writer and not yet sent, in order.
+    /// Bytes written to this writer and not yet sent, in order. Empty (with no capacity) while
+    /// a parked send holds the buffer.
     buf: Vec<u8>,
     /// The capacity asked for, to reallocate after a dropped flush took the buffer.
     capacity: usize,
-    /// Set while the buffer is lent to a write; stays set if that write was dropped.
+    /// A send that a dropped call left in flight, holding the buffer; every call takes its
+    /// outcome first. Boxed: one pointer in every writer, an allocation only when parked.
+    parked: Option<Box<Parked>>,
+    /// Set while the buffer is lent to the inner writer's `write` (a writer that offers no
+    /// `OwnedSend`); stays set if that write was dropped.
     poisoned: bool,
 }
 
@@ -113,6 +148,7 @@ impl<W> BufWriter<W> {
             inner,
             buf: Vec::with_capacity(capacity),
             capacity,
+            parked: None,
             poisoned: false,
         }
     }
@@ -122,7 +158,9 @@ impl<W> BufWriter<W> {
         self.capacity
     }
 
-    /// The bytes written to this writer and not yet sent to the inner one.
+    /// The bytes written to this writer and not yet sent to the inner one; empty while a send
+    /// that a dropped call left is in flight (it holds them until the next call takes its
+    /// outcome).
     pub fn buffer(&self) -> &[u8] {
         &self.buf
     }
@@ -132,17 +170,35 @@ impl<W> BufWriter<W> {
         &self.inner
     }
 
-    /// The inner writer, mutably. Writing to it directly puts bytes ahead of the buffered ones.
+    /// The inner writer, mutably. Writing to it directly puts bytes ahead of the buffered ones
+    /// (and, while a send that a dropped call left is in flight, beside that send's: call
+    /// `flush` first).
     pub fn get_mut(&mut self) -> &mut W {
         &mut self.inner
     }
 
     /// Gives the inner writer back. **Buffered bytes are dropped**: flush first.
-    pub fn into_inner(self) -> W {
+    ///
+    /// A send that a dropped call left in flight is taken if it has finished (its completion
+    /// reaped), and otherwise given up: cancelled, its bytes lost with the buffer. Then, if the
+    /// buffer went out only in part, the inner writer's
+    /// [`cut_short_mark`](AsyncWriteRent::cut_short_mark) is set (a `TcpStream` fails its later
+    /// writes rather than run the cut-off bytes into the next message); and if the cancel came
+    /// too late and the kernel sent the bytes anyway, the stream records that itself and fails
+    /// its later writes too (see `TcpStream`'s "Cancellation").
+    pub fn into_inner(mut self) -> W {
+        if let Some(mut parked) = self.parked.take() {
+            if let Some((result, slice)) = parked.send.try_finish() {
+                let sent = slice.begin() + result.unwrap_or(0);
+                parked.mark.arm(sent > 0 && sent < slice.end());
+            }
+            // Dropped here: an unfinished send is cancelled, then the mark set if armed.
+        }
         self.inner
     }
 
-    /// Fails if a dropped write left the buffer's fate unknown.
+    /// Fails if a dropped write left the buffer's fate unknown (not a parked send: its fate is
+    /// known once it completes, see [`settle`](Self::settle)).
     fn recover(&mut self) -> io::Result<()> {
         if self.poisoned {
             return Err(io::Error::other(
@@ -157,34 +213,69 @@ impl<W: AsyncWriteRent> BufWriter<W> {
     /// Sends the buffered bytes, if any, before a read (see "Answering a peer"); fails on a
     /// poisoned writer, whose output is already broken.
     async fn send_held(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() && !self.poisoned {
+        if self.buf.is_empty() && !self.poisoned && self.parked.is_none() {
             return Ok(());
         }
         self.recover()?;
         self.send_buffer().await
     }
 
-    /// Sends the whole buffer to the inner writer, in as many writes as it takes. On an error
-    /// the unsent bytes stay buffered.
+    /// Takes the outcome of a send that a dropped call left in flight, waiting for it if need
+    /// be: the bytes it sent leave the buffer and the rest stays buffered, in order; its error
+    /// is the caller's result. Dropped while waiting, it leaves the send parked.
+    async fn settle(&mut self) -> io::Result<()> {
+        let Some(parked) = &mut self.parked else {
+            return Ok(());
+        };
+        let (result, slice) = if parked.send.started_elsewhere() {
+            // Only that runtime can finish it: take the outcome if it is in (reaped there, or
+            // that runtime was dropped, which finishes every op), as waiting here would hang.
+            parked.send.try_finish().ok_or_else(elsewhere)?
+        } else {
+            (&mut parked.send).await
+        };
+        if let Some(mut parked) = self.parked.take() {
+            // The outcome is known: nothing is given up.
+            parked.mark.arm(false);
+        }
+        let (begin, end) = (slice.begin(), slice.end());
+        self.buf = slice.into_inner();
+        let (sent, outcome) = match result {
+            Ok(0) if begin < end => (begin, Err(write_zero())),
+            Ok(n) => (begin + n, Ok(())),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => (begin, Ok(())),
+            Err(err) => (begin, Err(err)),
+        };
+        self.buf.drain(..sent.min(end));
+        outcome
+    }
+
+    /// Sends the whole buffer to the inner writer, in as many writes as it takes, after taking
+    /// the outcome of a parked send. On an error the unsent bytes stay buffered.
     async fn send_buffer(&mut self) -> io::Result<()> {
+        self.settle().await?;
         let total = self.buf.len();
         let mut sent = 0;
         let mut outcome = Ok(());
         // Armed only across an await that follows a partial write, as in `write_all`: dropped
-        // then, the inner writer carries a cut-off buffer (errors keep the tail buffered).
+        // then, the inner writer carries a cut-off buffer (errors keep the tail buffered). A
+        // send that is parked takes the armed mark along, for the case it is given up.
         let mut cut_short = self.inner.cut_short_mark();
         while sent < total {
             let buf = std::mem::take(&mut self.buf);
-            self.poisoned = true;
-            let (result, slice) = self.inner.write(buf.slice(sent..total)).await;
-            self.poisoned = false;
+            let (result, slice) = match self.inner.send_owned(buf.slice(sent..total)) {
+                Ok(send) => Parking::new(&mut self.parked, send, &mut cut_short).await,
+                Err(slice) => {
+                    self.poisoned = true;
+                    let out = self.inner.write(slice).await;
+                    self.poisoned = false;
+                    out
+                }
+            };
             self.buf = slice.into_inner();
             match result {
                 Ok(0) => {
-                    outcome = Err(io::Error::new(
-                        io::ErrorKind::WriteZero,
-                        "the inner writer accepted no bytes of the buffer",
-                    ));
+                    outcome = Err(write_zero());
                     break;
                 }
                 Ok(n) => {
@@ -204,6 +295,22 @@ impl<W: AsyncWriteRent> BufWriter<W> {
     }
 }
 
+/// A parked send of a runtime that is not running (the writer was carried to another one).
+fn elsewhere() -> io::Error {
+    io::Error::other(
+        "BufWriter: a send that a dropped call left in flight belongs to another runtime, which \
+         is not running, and only that runtime can finish it; run or drop that runtime first, \
+         then call again (or keep the writer in one runtime)",
+    )
+}
+
+fn write_zero() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::WriteZero,
+        "the inner writer accepted no bytes of the buffer",
+    )
+}
+
 impl<W: AsyncWriteRent> AsyncWriteRent for BufWriter<W> {
     /// Buffers `buf`'s initialized bytes (sending the buffer first if they would not fit), or
     /// writes them straight to the inner writer if they are at least the buffer's capacity.
@@ -214,6 +321,11 @@ impl<W: AsyncWriteRent> AsyncWriteRent for BufWriter<W> {
     async fn write<B: IoBuf>(&mut self, buf: B) -> BufResult<usize, B> {
         if let Err(err) = self.recover() {
             return (Err(err), buf);
+        }
+        if self.parked.is_some() {
+            if let Err(err) = self.settle().await {
+                return (Err(err), buf);
+            }
         }
         let len = buf.bytes_init();
         if self.buf.len() + len > self.capacity {
@@ -287,157 +399,11 @@ impl<W: fmt::Debug> fmt::Debug for BufWriter<W> {
             .field("inner", &self.inner)
             .field("buffered", &self.buf.len())
             .field("capacity", &self.capacity)
+            .field("sending", &self.parked.is_some())
             .field("poisoned", &self.poisoned)
             .finish()
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::BufWriter;
-    use crate::io::test_support::ChunkedWriter;
-    use crate::io::{AsyncWriteRent, AsyncWriteRentExt};
-    use std::io;
-
-    #[test]
-    fn small_writes_wait_for_flush_and_arrive_in_order() {
-        crate::block_on(async {
-            let mut writer = BufWriter::with_capacity(16, ChunkedWriter::new(64));
-            for part in ["ab", "cd", "ef"] {
-                let (n, _) = writer.write(part).await;
-                assert_eq!(n.unwrap(), 2);
-            }
-            assert!(
-                writer.get_ref().writes.is_empty(),
-                "nothing sent before flush"
-            );
-            assert_eq!(writer.buffer(), b"abcdef");
-            writer.flush().await.unwrap();
-            let inner = writer.get_ref();
-            assert_eq!(
-                (&inner.data[..], &inner.writes[..]),
-                (&b"abcdef"[..], &[6][..])
-            );
-            assert_eq!(inner.flushes, 1);
-            assert!(writer.buffer().is_empty());
-        });
-    }
-
-    #[test]
-    fn overflow_sends_the_buffer_first_and_large_writes_bypass_it() {
-        crate::block_on(async {
-            let mut writer = BufWriter::with_capacity(8, ChunkedWriter::new(64));
-            writer.write_all("12345").await.0.unwrap();
-            // 5 + 4 > 8: the five buffered bytes go first, then these four are buffered.
-            writer.write_all("6789").await.0.unwrap();
-            assert_eq!(writer.get_ref().writes, [5]);
-            // As large as the buffer: sent first what is buffered, then this one directly.
-            writer.write_all("ABCDEFGHIJ").await.0.unwrap();
-            writer.write_all("z").await.0.unwrap();
-            writer.flush().await.unwrap();
-            let inner = writer.into_inner();
-            assert_eq!(inner.data, b"123456789ABCDEFGHIJz");
-            assert_eq!(inner.writes, [5, 4, 10, 1]);
-        });
-    }
-
-    #[test]
-    fn flush_loops_over_short_inner_writes() {
-        crate::block_on(async {
-            let mut writer = BufWriter::with_capacity(64, ChunkedWriter::new(3));
-            writer.write_all("hello, world").await.0.unwrap();
-            writer.flush().await.unwrap();
-            assert_eq!(writer.get_ref().data, b"hello, world");
-            assert_eq!(writer.get_ref().writes, [3, 3, 3, 3]);
-        });
-    }
-
-    #[test]
-    fn a_failed_flush_keeps_the_unsent_tail() {
-        crate::block_on(async {
-            let mut inner = ChunkedWriter::new(4);
-            inner.accept_limit = Some(6);
-            let mut writer = BufWriter::with_capacity(64, inner);
-            writer.write_all("0123456789").await.0.unwrap();
-            let err = writer.flush().await.unwrap_err();
-            assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
-            assert_eq!(writer.get_ref().data, b"012345");
-            assert_eq!(
-                writer.buffer(),
-                b"6789",
-                "the unsent bytes are kept, in order"
-            );
-            writer.get_mut().accept_limit = None;
-            writer.flush().await.unwrap();
-            assert_eq!(writer.get_ref().data, b"0123456789");
-        });
-    }
-
-    #[test]
-    fn shutdown_flushes_first() {
-        crate::block_on(async {
-            let mut writer = BufWriter::new(ChunkedWriter::new(1024));
-            writer.write_all("bye").await.0.unwrap();
-            writer.shutdown().await.unwrap();
-            let inner = writer.into_inner();
-            assert_eq!(inner.data, b"bye");
-            assert!(inner.shut_down);
-        });
-    }
-
-    #[test]
-    fn into_inner_drops_unflushed_bytes() {
-        crate::block_on(async {
-            let mut writer = BufWriter::new(Vec::new());
-            writer.write_all("lost").await.0.unwrap();
-            assert!(writer.into_inner().is_empty());
-        });
-    }
-
-    #[test]
-    fn a_reader_over_it_sends_the_batch_of_answers_once_before_it_waits() {
-        use crate::io::test_support::{ChunkedReader, Conversation};
-        use crate::io::BufReader;
-        crate::block_on(async {
-            let peer = Conversation {
-                reader: ChunkedReader::new("one\ntwo\nthree\n", &[64]),
-                writer: ChunkedWriter::new(1024),
-                writes_before_read: Vec::new(),
-            };
-            let mut conn = BufReader::new(BufWriter::new(peer));
-            while let Some(line) = conn.next_line(64).await.unwrap() {
-                let answer = line.to_ascii_uppercase();
-                conn.write_all(answer).await.0.unwrap();
-            }
-            let peer = conn.into_inner().into_inner();
-            assert_eq!(peer.writer.data, b"ONE\nTWO\nTHREE\n");
-            assert_eq!(peer.writer.writes, [14], "the three answers in one write");
-            assert_eq!(
-                peer.writes_before_read,
-                [0, 1],
-                "the answers went out before the reader waited for the peer again"
-            );
-        });
-    }
-
-    #[test]
-    fn a_dropped_flush_poisons_the_writer() {
-        use std::future::Future;
-        use std::pin::pin;
-        use std::task::{Context, Poll, Waker};
-
-        let mut writer = BufWriter::new(crate::io::test_support::StallingWriter);
-        let mut cx = Context::from_waker(Waker::noop());
-        let (n, _) = match pin!(writer.write("abc")).poll(&mut cx) {
-            Poll::Ready(out) => out,
-            Poll::Pending => panic!("a buffered write completes at once"),
-        };
-        assert_eq!(n.unwrap(), 3);
-        {
-            let flush = pin!(writer.flush());
-            assert!(flush.poll(&mut cx).is_pending());
-        }
-        let again = pin!(writer.flush()).poll(&mut cx);
-        assert!(matches!(again, Poll::Ready(Err(_))), "poisoned: {again:?}");
-    }
-}
+mod tests;

@@ -36,8 +36,13 @@
 //! lend their internal buffer to the inner object's operations. If such an operation is dropped
 //! while the buffer held bytes not yet consumed or sent, every later call on the reader or
 //! writer fails rather than carry on with a hole in the stream; otherwise `BufReader` simply
-//! allocates a new buffer. On the read pool path a dropped `BufReader` call loses nothing: the
-//! armed receive keeps what arrives, and the reader keeps what it holds.
+//! allocates a new buffer. Two paths lose nothing instead. On the read pool path a dropped
+//! `BufReader` call loses nothing: the armed receive keeps what arrives, and the reader keeps
+//! what it holds. Over coring's streams a `BufWriter` sends its buffer in a send that owns it
+//! ([`OwnedSend`](crate::net::OwnedSend)): a flush (or a read sending first) dropped mid-send
+//! leaves that send in flight, kept by the writer, whose next call takes its outcome and goes
+//! on from there. So `BufReader<BufWriter<TcpStream>>` may be raced in a `select!` with its
+//! answers buffered.
 //!
 //! # Example
 //!

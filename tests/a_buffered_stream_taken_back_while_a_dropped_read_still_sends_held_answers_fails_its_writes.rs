@@ -1,13 +1,18 @@
 //! Issue 19 adversary: a read through `BufReader<BufWriter<TcpStream>>` sends the buffered
 //! answers before it waits. Dropped there (a `timeout` around `next_line` while the peer takes
-//! no bytes), how much went is unknown: the writer must fail every later write and flush, and
-//! the `TcpStream` taken back must fail its writes too, so the peer sees a prefix of the
-//! answers and never a later message glued to a cut-off one. No hang, no panic; both backends.
+//! no bytes), the send stays in flight, kept by the writer for its next call. The `TcpStream`
+//! taken back with `into_inner` before that (which cannot wait for the send) gives the send up
+//! and must fail its writes, so the peer sees a prefix of the answers and never a later
+//! message glued to a cut-off one. No hang, no panic; both backends.
+//!
+//! (Before the writer kept such sends, the dropped read poisoned the writer instead, and this
+//! test also checked that the writer's own later calls failed; now they go on in order, see
+//! `a_line_read_raced_with_a_channel_...`.)
 
 mod common;
 
 use common::within;
-use coring::io::{AsyncWriteRent, AsyncWriteRentExt, BufReader, BufWriter};
+use coring::io::{AsyncWriteRentExt, BufReader, BufWriter};
 use coring::net::TcpStream;
 use coring::Backend;
 use std::io::{Read, Write};
@@ -50,16 +55,6 @@ fn run(backend: Backend) {
             read.is_err(),
             "{backend:?}: the read should still be sending: {read:?}"
         );
-        let write = conn.write_all(b"tail\n".to_vec()).await.0;
-        assert!(
-            write.is_err(),
-            "{backend:?}: a write after the cut-off send succeeded"
-        );
-        let flush = conn.flush().await;
-        assert!(
-            flush.is_err(),
-            "{backend:?}: a flush after the cut-off send succeeded"
-        );
         let stream = conn.into_inner().into_inner();
         let raw = stream.write_all(b"tail\n".to_vec()).await.0;
         assert!(
@@ -88,8 +83,7 @@ fn run(backend: Backend) {
 }
 
 #[test]
-fn a_buffered_read_dropped_while_it_sends_held_answers_fails_later_writes_instead_of_cutting_the_stream(
-) {
+fn a_buffered_stream_taken_back_while_a_dropped_read_still_sends_held_answers_fails_its_writes() {
     for backend in common::backends() {
         within(Duration::from_secs(60), move || run(backend));
     }
