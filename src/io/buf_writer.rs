@@ -88,9 +88,12 @@ const DEFAULT_CAPACITY: usize = 8 * 1024;
 /// the unsent bytes stay buffered, as after any failed flush, and a later `flush` tries them
 /// again (on a broken connection it fails again, with the socket's own error).
 /// [`into_inner`](Self::into_inner) cannot wait: it takes the outcome only if the send has
-/// finished already, and otherwise gives the send up (see there). Two cases keep the inner
-/// writer's own cancel safety: a `write` at least as large as the buffer, which goes straight to
-/// the inner writer, and the inner read of a read that had sent first.
+/// finished already, and otherwise gives the send up (see there). Carried into another runtime
+/// (on the same thread) with such a send in flight, the writer's calls fail at once, saying so,
+/// while only the first runtime can finish the send and is not running; once it runs again or
+/// is dropped (which cancels the send: its bytes stay buffered), they go on. Two cases keep
+/// the inner writer's own cancel safety: a `write` at least as large as the buffer, which goes
+/// straight to the inner writer, and the inner read of a read that had sent first.
 ///
 /// Over other writers, `write`, `flush` and `shutdown` are not cancel safe once they send:
 /// dropped while the buffer is lent to the inner writer's `write`, how much of it went is
@@ -243,7 +246,8 @@ impl<W: AsyncWriteRent> BufWriter<W> {
         let (sent, outcome) = match result {
             Ok(0) if begin < end => (begin, Err(write_zero())),
             Ok(n) => (begin + n, Ok(())),
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => (begin, Ok(())),
+            // Cancelled with nothing sent (its runtime was dropped): the bytes are still here.
+            Err(err) if retry(&err) => (begin, Ok(())),
             Err(err) => (begin, Err(err)),
         };
         self.buf.drain(..sent.min(end));
@@ -302,6 +306,12 @@ fn elsewhere() -> io::Error {
          is not running, and only that runtime can finish it; run or drop that runtime first, \
          then call again (or keep the writer in one runtime)",
     )
+}
+
+/// A parked send's error that sent nothing and means nothing to the caller: interrupted, or
+/// cancelled by the shutdown of the runtime it was started on.
+fn retry(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::Interrupted || err.raw_os_error() == Some(libc::ECANCELED)
 }
 
 fn write_zero() -> io::Error {

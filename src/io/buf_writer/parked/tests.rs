@@ -24,23 +24,30 @@ where
     B: Fn(TcpStream, Peer, Rc<crate::Runtime>) -> F + Copy + Send + 'static,
 {
     for backend in [Backend::IoUring, Backend::Epoll] {
-        let (done, finished) = std::sync::mpsc::channel();
-        let test = std::thread::spawn(move || {
+        within_a_minute(move || {
             let runtime = Rc::new(crate::Builder::new().backend(backend).build().unwrap());
             let (ours, peer) = small_window_pair();
             runtime.block_on(async {
                 let ours = TcpStream::from_std(ours).unwrap();
                 body(ours, Peer(peer), runtime.clone()).await;
             });
-            done.send(()).unwrap();
         });
-        let outcome = finished.recv_timeout(Duration::from_secs(60));
-        if outcome == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
-            panic!("{backend:?}: still running after a minute");
-        }
-        // Passes a panic of the body on.
-        test.join().unwrap();
     }
+}
+
+/// Runs `test` on a thread, failing if it is still running after a minute (and passing a
+/// panic of it on).
+fn within_a_minute(test: impl FnOnce() + Send + 'static) {
+    let (done, finished) = std::sync::mpsc::channel();
+    let test = std::thread::spawn(move || {
+        test();
+        done.send(()).unwrap();
+    });
+    let outcome = finished.recv_timeout(Duration::from_secs(60));
+    if outcome == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+        panic!("still running after a minute");
+    }
+    test.join().unwrap();
 }
 
 /// A loopback pair whose windows are 4 KiB: our end's send buffer, the peer's receive buffer.
@@ -263,5 +270,35 @@ fn a_read_dropped_while_sending_first_loses_nothing_on_the_pooled_path() {
     // Over an owned stream the reader takes the ring path (`flush_before_wait`).
     on_each_backend(|stream, peer, _| async move {
         a_dropped_read_loses_nothing(stream, peer).await;
+    });
+}
+
+#[test]
+fn a_send_parked_in_a_runtime_that_is_not_running_fails_calls_until_that_one_is_dropped() {
+    within_a_minute(|| {
+        let first = crate::Builder::new()
+            .backend(Backend::IoUring)
+            .build()
+            .unwrap();
+        let (ours, peer) = small_window_pair();
+        let mut writer = first.block_on(async {
+            parked_after_a_dropped_flush(TcpStream::from_std(ours).unwrap()).await
+        });
+        let second = crate::Builder::new()
+            .backend(Backend::IoUring)
+            .build()
+            .unwrap();
+        // Only `first` can finish the send, and it is not running: waiting would hang.
+        let err = second.block_on(writer.write("x")).0.unwrap_err();
+        assert!(err.to_string().contains("another runtime"), "{err}");
+        // Dropping it cancels the send (nothing went: the peer reads nothing yet).
+        drop(first);
+        let reading = Peer(peer).read_all(b"");
+        second.block_on(async {
+            writer.write_all("tail").await.0.unwrap();
+            writer.shutdown().await.unwrap();
+        });
+        let expected = [pseudo_random(LEN), b"tail".to_vec()].concat();
+        assert_same(&reading.join().unwrap().unwrap(), &expected);
     });
 }
