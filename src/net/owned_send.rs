@@ -10,7 +10,6 @@
 //! Otherwise it is `write`: it waits until the direction is ready, then sends tracked.
 
 use crate::buf::{BufResult, Slice};
-use crate::driver::opcode::{CqeResult, Oneshot};
 use crate::fd::SharedFd;
 use crate::op::loss::{LossFlag, Tracked};
 use crate::op::send::{send, Send};
@@ -43,7 +42,7 @@ pub struct OwnedSend {
 
 enum State {
     /// Not started: the direction may still be settling an op cancelled before this one.
-    Waiting(Option<Data>),
+    Waiting(Option<(SharedFd, Slice<Vec<u8>>)>),
     /// The send runs, tracked.
     Running(Op<Tracked<Data>>),
 }
@@ -53,7 +52,7 @@ impl OwnedSend {
     pub(crate) fn new(fd: &SharedFd, flag: &LossFlag, buf: Slice<Vec<u8>>) -> OwnedSend {
         OwnedSend {
             flag: flag.clone(),
-            state: State::Waiting(Some(send(fd, buf))),
+            state: State::Waiting(Some((fd.clone(), buf))),
         }
     }
 
@@ -91,13 +90,13 @@ impl Future for OwnedSend {
         let this = self.get_mut();
         if let State::Waiting(start) = &mut this.state {
             let ready = std::task::ready!(this.flag.poll_ready(cx, "write"));
-            let Some(data) = start.take() else {
+            let Some((fd, buf)) = start.take() else {
                 panic!("coring: an OwnedSend was polled after it completed");
             };
             if let Err(err) = ready {
-                return Poll::Ready(data.complete(CqeResult::from_error(err)));
+                return Poll::Ready((Err(err), buf));
             }
-            this.state = State::Running(this.flag.track(data));
+            this.state = State::Running(this.flag.track(send(&fd, buf)));
         }
         match &mut this.state {
             State::Running(op) => Pin::new(op).poll(cx),
