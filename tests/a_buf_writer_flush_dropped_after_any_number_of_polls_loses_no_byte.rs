@@ -1,0 +1,122 @@
+//! Adversary (BufWriter's parked send): a flush, or a `BufReader` read that sends first, polled
+//! N times (N = 1..=40, yielding between polls, while a slow peer drains) then dropped, over and
+//! over; every dropped call's send is parked and the next call takes its outcome. The peer must
+//! read every byte written, once, in order. Over TCP on both backends, on the plain and the
+//! pooled read path, and over a Unix stream.
+
+mod common;
+
+use common::within;
+use coring::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, BufReader, BufWriter};
+use coring::Backend;
+use std::future::{poll_fn, Future};
+use std::io::Read;
+use std::pin::pin;
+use std::task::Poll;
+use std::time::Duration;
+
+const CHUNK: usize = 24 * 1024;
+const MAX_POLLS: usize = 40;
+
+fn chunk(n: usize) -> Vec<u8> {
+    (0..CHUNK).map(|i| ((i * 7 + n * 13) % 251) as u8).collect()
+}
+
+/// Polls `call` `polls` times (yielding between), then drops it unless it finished.
+async fn poll_then_drop<F: Future>(call: F, polls: usize) {
+    let mut call = pin!(call);
+    for _ in 0..polls {
+        let done = poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx).is_ready())).await;
+        if done {
+            return;
+        }
+        coring::task::yield_now().await;
+    }
+}
+
+/// Writes chunk N, then drops a flush (even N) or a read sending first (odd N) after N polls.
+async fn exercise<S: AsyncReadRent + AsyncWriteRent>(stream: S, pooled: bool) {
+    let mut conn = BufReader::new(BufWriter::with_capacity(4 * CHUNK, stream));
+    for n in 1..=MAX_POLLS {
+        conn.write_all(chunk(n)).await.0.unwrap();
+        if n % 2 == 0 {
+            poll_then_drop(conn.flush(), n).await;
+        } else if pooled {
+            poll_then_drop(conn.next_line(64), n).await;
+        } else {
+            poll_then_drop(conn.read(vec![0u8; 64]), n).await;
+        }
+    }
+    conn.shutdown().await.unwrap();
+}
+
+fn expected() -> Vec<u8> {
+    (1..=MAX_POLLS).flat_map(chunk).collect()
+}
+
+/// A peer that reads slowly (1 KiB every 100 µs) to the end.
+fn slow_reader<R: Read + Send + 'static>(mut peer: R) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut got = Vec::new();
+        let mut piece = [0u8; 1024];
+        loop {
+            match peer.read(&mut piece) {
+                Ok(0) => return got,
+                Ok(n) => got.extend_from_slice(&piece[..n]),
+                Err(err) => panic!("the peer's read: {err}"),
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    })
+}
+
+fn check(what: &str, got: Vec<u8>) {
+    let expected = expected();
+    let first = got.iter().zip(&expected).position(|(a, b)| a != b);
+    assert!(
+        got == expected,
+        "{what}: {} bytes received, {} expected, first difference at {first:?}",
+        got.len(),
+        expected.len()
+    );
+}
+
+fn tcp(backend: Backend, pooled: bool) {
+    let (client, server) = common::small_window_pair();
+    let peer = slow_reader(client);
+    let runtime = coring::Builder::new().backend(backend).build().unwrap();
+    runtime.block_on(async {
+        let stream = coring::net::TcpStream::from_std(server).unwrap();
+        if pooled {
+            exercise(stream, true).await;
+        } else {
+            // A `&mut` stream: the reader cannot take the pool, so it reads plainly.
+            let mut stream = stream;
+            exercise(&mut stream, false).await;
+        }
+    });
+    check(
+        &format!("TCP {backend:?} pooled {pooled}"),
+        peer.join().unwrap(),
+    );
+}
+
+fn unix(backend: Backend) {
+    let (ours, peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    let peer = slow_reader(peer);
+    let runtime = coring::Builder::new().backend(backend).build().unwrap();
+    runtime.block_on(async {
+        let stream = coring::net::UnixStream::from_std(ours).unwrap();
+        exercise(stream, false).await;
+    });
+    check(&format!("Unix {backend:?}"), peer.join().unwrap());
+}
+
+#[test]
+fn a_buf_writer_flush_dropped_after_any_number_of_polls_loses_no_byte() {
+    for backend in common::backends() {
+        within(Duration::from_secs(120), move || tcp(backend, false));
+        within(Duration::from_secs(120), move || tcp(backend, true));
+        within(Duration::from_secs(120), move || unix(backend));
+    }
+}
