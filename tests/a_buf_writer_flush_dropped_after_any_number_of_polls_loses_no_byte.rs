@@ -35,7 +35,12 @@ async fn poll_then_drop<F: Future>(call: F, polls: usize) {
 }
 
 /// Writes chunk N, then drops a flush (even N) or a read sending first (odd N) after N polls.
-async fn exercise<S: AsyncReadRent + AsyncWriteRent>(stream: S, pooled: bool) {
+/// How many of the dropped calls left a send parked (the writer's `Debug` says "sending").
+async fn exercise<S: AsyncReadRent + AsyncWriteRent + std::fmt::Debug>(
+    stream: S,
+    pooled: bool,
+) -> usize {
+    let mut parked = 0;
     let mut conn = BufReader::new(BufWriter::with_capacity(4 * CHUNK, stream));
     for n in 1..=MAX_POLLS {
         conn.write_all(chunk(n)).await.0.unwrap();
@@ -46,8 +51,12 @@ async fn exercise<S: AsyncReadRent + AsyncWriteRent>(stream: S, pooled: bool) {
         } else {
             poll_then_drop(conn.read(vec![0u8; 64]), n).await;
         }
+        if format!("{:?}", conn.get_ref()).contains("sending: true") {
+            parked += 1;
+        }
     }
     conn.shutdown().await.unwrap();
+    parked
 }
 
 fn expected() -> Vec<u8> {
@@ -85,31 +94,38 @@ fn tcp(backend: Backend, pooled: bool) {
     let (client, server) = common::small_window_pair();
     let peer = slow_reader(client);
     let runtime = coring::Builder::new().backend(backend).build().unwrap();
-    runtime.block_on(async {
+    let parked = runtime.block_on(async {
         let stream = coring::net::TcpStream::from_std(server).unwrap();
         if pooled {
-            exercise(stream, true).await;
+            exercise(stream, true).await
         } else {
             // A `&mut` stream: the reader cannot take the pool, so it reads plainly.
             let mut stream = stream;
-            exercise(&mut stream, false).await;
+            exercise(&mut stream, false).await
         }
     });
-    check(
-        &format!("TCP {backend:?} pooled {pooled}"),
-        peer.join().unwrap(),
-    );
+    let what = format!("TCP {backend:?} pooled {pooled}");
+    println!("{what}: {parked} of {MAX_POLLS} dropped calls left a send parked");
+    assert!(parked > 0, "{what}: no dropped call left a send parked");
+    check(&what, peer.join().unwrap());
 }
 
 fn unix(backend: Backend) {
     let (ours, peer) = std::os::unix::net::UnixStream::pair().unwrap();
     let peer = slow_reader(peer);
     let runtime = coring::Builder::new().backend(backend).build().unwrap();
-    runtime.block_on(async {
+    // A 4 KiB send buffer, so sends wait for the slow peer.
+    socket2::SockRef::from(&ours)
+        .set_send_buffer_size(4096)
+        .unwrap();
+    let parked = runtime.block_on(async {
         let stream = coring::net::UnixStream::from_std(ours).unwrap();
-        exercise(stream, false).await;
+        exercise(stream, false).await
     });
-    check(&format!("Unix {backend:?}"), peer.join().unwrap());
+    let what = format!("Unix {backend:?}");
+    println!("{what}: {parked} of {MAX_POLLS} dropped calls left a send parked");
+    assert!(parked > 0, "{what}: no dropped call left a send parked");
+    check(&what, peer.join().unwrap());
 }
 
 #[test]
