@@ -18,15 +18,15 @@ use std::time::Duration;
 const LEN: usize = 1 << 20;
 
 /// Sends 2s without waiting until the socket takes no more (twice, a while apart: loopback may
-/// still move some to the peer); how many it took.
+/// still move some to the peer, the last time just before returning); how many it took.
 fn fill(stream: &TcpStream) -> usize {
     let socket = socket2::SockRef::from(stream);
     let mut sent = 0;
     for _ in 0..2 {
+        std::thread::sleep(Duration::from_millis(20));
         while let Ok(n) = socket.send_with_flags(&[2u8; 4096], libc::MSG_DONTWAIT) {
             sent += n;
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
     sent
 }
