@@ -311,7 +311,8 @@ fn elsewhere() -> io::Error {
 /// A parked send's error that sent nothing and means nothing to the caller: interrupted, or
 /// cancelled by the shutdown of the runtime it was started on. io_uring cancels it in the
 /// kernel (`ECANCELED`); the readiness backend never had it in the kernel, so its next attempt
-/// finds that runtime's poller shut down and fails before sending (the driver's error).
+/// finds that runtime's poller shut down and fails before sending (a driver error, listed in
+/// `driver/mod.rs`).
 fn retry(err: &io::Error) -> bool {
     err.kind() == io::ErrorKind::Interrupted
         || err.raw_os_error() == Some(libc::ECANCELED)
