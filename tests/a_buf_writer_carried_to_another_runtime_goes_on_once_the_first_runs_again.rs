@@ -10,13 +10,12 @@ use common::within;
 use coring::io::{AsyncWriteRent, AsyncWriteRentExt, BufWriter};
 use coring::net::TcpStream;
 use coring::Backend;
-use std::io::Read;
 use std::time::Duration;
 
 const LEN: usize = 256 * 1024;
 
 fn run(backend: Backend) {
-    let (mut client, server) = common::small_window_pair();
+    let (client, server) = common::small_window_pair();
     let data: Vec<u8> = (0..LEN).map(|i| ((i * 11) % 251) as u8).collect();
     let expected = [data.clone(), b"tail".to_vec()].concat();
     let first = coring::Builder::new().backend(backend).build().unwrap();
@@ -33,13 +32,7 @@ fn run(backend: Backend) {
         err.to_string().contains("another runtime"),
         "{backend:?}: {err}"
     );
-    let peer = std::thread::spawn(move || {
-        client
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
-        let mut got = Vec::new();
-        client.read_to_end(&mut got).map(|_| got)
-    });
+    let peer = common::peer::read_to_end(client);
     // The first runs again, long enough for the peer to take everything the kernel has.
     first.block_on(coring::time::sleep(Duration::from_millis(300)));
     second.block_on(async {
@@ -47,14 +40,8 @@ fn run(backend: Backend) {
         wrote.unwrap_or_else(|err| panic!("{backend:?}: once the first ran again: {err}"));
         writer.shutdown().await.unwrap();
     });
-    let got = peer.join().unwrap().unwrap();
-    let first_diff = got.iter().zip(&expected).position(|(a, b)| a != b);
-    assert!(
-        got == expected,
-        "{backend:?}: {} B received, {} expected, first difference at {first_diff:?}",
-        got.len(),
-        expected.len()
-    );
+    let got = peer.join().unwrap();
+    common::peer::assert_same_bytes(&format!("{backend:?}"), &got, &expected);
 }
 
 #[test]

@@ -10,7 +10,6 @@ use common::within;
 use coring::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, BufReader, BufWriter};
 use coring::Backend;
 use std::future::{poll_fn, Future};
-use std::io::Read;
 use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
@@ -63,36 +62,14 @@ fn expected() -> Vec<u8> {
     (1..=MAX_POLLS).flat_map(chunk).collect()
 }
 
-/// A peer that reads slowly (1 KiB every 100 µs) to the end.
-fn slow_reader<R: Read + Send + 'static>(mut peer: R) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut got = Vec::new();
-        let mut piece = [0u8; 1024];
-        loop {
-            match peer.read(&mut piece) {
-                Ok(0) => return got,
-                Ok(n) => got.extend_from_slice(&piece[..n]),
-                Err(err) => panic!("the peer's read: {err}"),
-            }
-            std::thread::sleep(Duration::from_micros(100));
-        }
-    })
-}
-
+/// The bytes the peer got are those written, in order.
 fn check(what: &str, got: Vec<u8>) {
-    let expected = expected();
-    let first = got.iter().zip(&expected).position(|(a, b)| a != b);
-    assert!(
-        got == expected,
-        "{what}: {} bytes received, {} expected, first difference at {first:?}",
-        got.len(),
-        expected.len()
-    );
+    common::peer::assert_same_bytes(what, &got, &expected());
 }
 
 fn tcp(backend: Backend, pooled: bool) {
     let (client, server) = common::small_window_pair();
-    let peer = slow_reader(client);
+    let peer = common::peer::read_to_end_slowly(client, 1024, Duration::from_micros(100));
     let runtime = coring::Builder::new().backend(backend).build().unwrap();
     let parked = runtime.block_on(async {
         let stream = coring::net::TcpStream::from_std(server).unwrap();
@@ -112,7 +89,7 @@ fn tcp(backend: Backend, pooled: bool) {
 
 fn unix(backend: Backend) {
     let (ours, peer) = std::os::unix::net::UnixStream::pair().unwrap();
-    let peer = slow_reader(peer);
+    let peer = common::peer::read_to_end_slowly(peer, 1024, Duration::from_micros(100));
     let runtime = coring::Builder::new().backend(backend).build().unwrap();
     // A 4 KiB send buffer, so sends wait for the slow peer.
     socket2::SockRef::from(&ours)

@@ -9,7 +9,7 @@ use common::within;
 use coring::io::{AsyncWriteRent, AsyncWriteRentExt, BufReader, BufWriter};
 use coring::net::TcpStream;
 use coring::Backend;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::time::Duration;
 
 const CHUNK: usize = 32 * 1024;
@@ -32,18 +32,7 @@ fn run(backend: Backend) {
         }
         writer_side.shutdown(std::net::Shutdown::Write).unwrap();
     });
-    let mut reader_side = client;
-    let listener = std::thread::spawn(move || {
-        let mut got = Vec::new();
-        let mut piece = [0u8; 2048];
-        loop {
-            match reader_side.read(&mut piece).unwrap() {
-                0 => return got,
-                n => got.extend_from_slice(&piece[..n]),
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    });
+    let listener = common::peer::read_to_end_slowly(client, 2048, Duration::from_millis(1));
     let runtime = coring::Builder::new().backend(backend).build().unwrap();
     let (lines, cut) = runtime.block_on(async {
         let (read_half, write_half) = TcpStream::from_std(server).unwrap().into_split();
@@ -69,13 +58,7 @@ fn run(backend: Backend) {
     let got = listener.join().unwrap();
     println!("{backend:?}: {cut} of {CHUNKS} flushes cut by the timeout");
     let expected: Vec<u8> = (0..CHUNKS).flat_map(chunk).collect();
-    let first = got.iter().zip(&expected).position(|(a, b)| a != b);
-    assert!(
-        got == expected,
-        "{backend:?}: {} B received, {} expected, first difference at {first:?}",
-        got.len(),
-        expected.len()
-    );
+    common::peer::assert_same_bytes(&format!("{backend:?}"), &got, &expected);
     let expected: Vec<String> = (0..LINES).map(|i| format!("line {i}\n")).collect();
     assert_eq!(lines, expected, "{backend:?}: the lines read");
     assert!(cut > 0, "{backend:?}: no flush was cut");

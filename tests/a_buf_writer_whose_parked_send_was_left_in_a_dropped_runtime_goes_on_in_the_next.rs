@@ -10,13 +10,12 @@ use common::within;
 use coring::io::{AsyncWriteRent, AsyncWriteRentExt, BufWriter};
 use coring::net::TcpStream;
 use coring::Backend;
-use std::io::Read;
 use std::time::Duration;
 
 const LEN: usize = 256 * 1024;
 
 fn run(backend: Backend) {
-    let (mut client, server) = common::small_window_pair();
+    let (client, server) = common::small_window_pair();
     let data: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8).collect();
     let first = coring::Builder::new().backend(backend).build().unwrap();
     let mut writer = first.block_on(async {
@@ -34,15 +33,9 @@ fn run(backend: Backend) {
             panic!("{backend:?}: a write once the first runtime is gone: {err}")
         });
     });
-    let peer = std::thread::spawn(move || {
-        client
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
-        let mut got = Vec::new();
-        client.read_to_end(&mut got).map(|_| got)
-    });
+    let peer = common::peer::read_to_end(client);
     second.block_on(async { writer.shutdown().await.unwrap() });
-    let got = peer.join().unwrap().unwrap();
+    let got = peer.join().unwrap();
     let expected = [data, b"tail".to_vec()].concat();
     assert_eq!(got.len(), expected.len(), "{backend:?}: bytes received");
     assert!(got == expected, "{backend:?}: the bytes differ");

@@ -12,26 +12,15 @@ use coring::io::{AsyncWriteRent, AsyncWriteRentExt, BufWriter};
 use coring::net::TcpStream;
 use coring::time::{timeout, timeout_op};
 use coring::Backend;
-use std::io::Read;
 use std::time::Duration;
 
 const LEN: usize = 512 * 1024;
 
 fn run(backend: Backend) {
-    let (mut client, server) = common::small_window_pair();
+    let (client, server) = common::small_window_pair();
     let data: Vec<u8> = (0..LEN).map(|i| ((i * 5) % 251) as u8).collect();
     let expected = [data.clone(), b"tail".to_vec()].concat();
-    let peer = std::thread::spawn(move || {
-        let mut got = Vec::new();
-        let mut piece = [0u8; 4096];
-        loop {
-            match client.read(&mut piece).unwrap() {
-                0 => return got,
-                n => got.extend_from_slice(&piece[..n]),
-            }
-            std::thread::sleep(Duration::from_micros(500));
-        }
-    });
+    let peer = common::peer::read_to_end_slowly(client, 4096, Duration::from_micros(500));
     let runtime = coring::Builder::new().backend(backend).build().unwrap();
     let timed_out = runtime.block_on(async {
         let mut writer = BufWriter::with_capacity(2 * LEN, TcpStream::from_std(server).unwrap());
@@ -54,13 +43,7 @@ fn run(backend: Backend) {
     });
     let got = peer.join().unwrap();
     println!("{backend:?}: {timed_out} flushes timed out before one finished");
-    let first = got.iter().zip(&expected).position(|(a, b)| a != b);
-    assert!(
-        got == expected,
-        "{backend:?}: {} B received, {} expected, first difference at {first:?}",
-        got.len(),
-        expected.len()
-    );
+    common::peer::assert_same_bytes(&format!("{backend:?}"), &got, &expected);
     assert!(timed_out > 0, "{backend:?}: no flush timed out");
 }
 

@@ -48,13 +48,7 @@ fn run(backend: Backend) {
         writer.shutdown().await.unwrap();
     });
     let got = peer.join().unwrap().unwrap();
-    let first = got.iter().zip(&expected).position(|(a, b)| a != b);
-    assert!(
-        got == expected,
-        "{backend:?}: {} B received, {} expected, first difference at {first:?}",
-        got.len(),
-        expected.len()
-    );
+    common::peer::assert_same_bytes(&format!("{backend:?}"), &got, &expected);
 }
 
 #[test]

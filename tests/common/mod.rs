@@ -13,6 +13,7 @@
 //!   [`process_cpu_time`] — and re-running the test binary as a child process with lowered
 //!   limits ([`process`](self::process));
 //! * building and starting the example programs ([`examples`](self::examples));
+//! * a std peer reading slowly, and comparing long payloads ([`peer`](self::peer));
 //! * [`skipped`]: a skipped test says so where `ci/test` counts it ([`skip`](self::skip)).
 //!
 //! Not every test binary uses every piece, hence the blanket `dead_code` allowance.
@@ -23,6 +24,7 @@ pub mod alloc;
 pub mod buf;
 pub mod examples;
 pub mod frames;
+pub mod peer;
 pub mod process;
 pub mod quarantine;
 pub mod rng;
