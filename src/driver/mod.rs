@@ -391,6 +391,33 @@ impl Driver {
     }
 }
 
+/// Why an op was refused before it reached the kernel: its runtime is shutting down. A type of
+/// its own, not only a message, so that code which must tell "never sent" from a kernel answer
+/// (a `BufWriter` retrying a parked send in the next runtime) asks [`is_shutting_down`] instead
+/// of comparing text.
+#[derive(Debug)]
+struct ShuttingDown;
+
+impl std::fmt::Display for ShuttingDown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("coring: the runtime is shutting down")
+    }
+}
+
+impl std::error::Error for ShuttingDown {}
+
+/// The error of an op refused because its runtime is shutting down (see [`ShuttingDown`]).
+#[cold]
+pub(crate) fn shutting_down() -> io::Error {
+    io::Error::other(ShuttingDown)
+}
+
+/// Whether `err` is [`shutting_down`]'s: the op never reached the kernel.
+pub(crate) fn is_shutting_down(err: &io::Error) -> bool {
+    err.get_ref()
+        .is_some_and(|inner| inner.is::<ShuttingDown>())
+}
+
 /// An op's future was polled after its runtime's shutdown gave up on it (the future had left the
 /// runtime, say returned out of `block_on`). Its result will never come; the panic unwinds into
 /// the future's drop, which leaks the op's memory instead of freeing it under the kernel.

@@ -316,8 +316,7 @@ fn elsewhere() -> io::Error {
 fn retry(err: &io::Error) -> bool {
     err.kind() == io::ErrorKind::Interrupted
         || err.raw_os_error() == Some(libc::ECANCELED)
-        || (err.kind() == io::ErrorKind::Other
-            && err.to_string() == "coring: the runtime is shutting down")
+        || crate::driver::is_shutting_down(err)
 }
 
 fn write_zero() -> io::Error {

@@ -76,7 +76,7 @@ impl Epoll {
     /// `forget` takes the fd out of the set before its number can be reused.
     pub(crate) fn wait(&mut self, fd: RawFd, interest: Interest, waker: &Waker) -> io::Result<()> {
         if self.shut_down {
-            return Err(io::Error::other("coring: the runtime is shutting down"));
+            return Err(super::super::shutting_down());
         }
         if fork::forked_since(self.forks) {
             // The epoll instance is shared with the parent: registering here would steal its events.

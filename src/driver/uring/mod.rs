@@ -259,7 +259,7 @@ impl Uring {
         waker: &Waker,
     ) -> io::Result<usize> {
         if self.shut_down {
-            return Err(io::Error::other("coring: the runtime is shutting down"));
+            return Err(super::shutting_down());
         }
         // (A fork child is refused by `push_entry`, before the kernel sees anything; the slot it
         // made is then removed below, as for any entry that never reached the queue.)
@@ -297,7 +297,7 @@ impl Uring {
     pub(crate) fn push_detached(&mut self, entry: squeue::Entry) -> io::Result<()> {
         if self.shut_down {
             // Shutdown may have reaped its last completion already: nothing would submit this.
-            return Err(io::Error::other("coring: the runtime is shutting down"));
+            return Err(super::shutting_down());
         }
         self.push_entry(&entry.user_data(DETACHED_TOKEN))
     }

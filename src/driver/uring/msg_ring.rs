@@ -49,7 +49,7 @@ impl Uring {
         // A ring shutting down may already have reaped for the last time: a refusal posted
         // now would never be seen, so the caller uses the eventfd.
         if self.shut_down {
-            return Err(io::Error::other("coring: the runtime is shutting down"));
+            return Err(super::super::shutting_down());
         }
         if self.mode == RingMode::SqPoll {
             return Err(io::Error::new(
