@@ -134,6 +134,8 @@ impl LossFlag {
 
     /// Records whether the op that just completed took less than it was offered: for a read,
     /// that the socket is probably empty now (a hint for the next read, see `op/recv.rs`).
+    /// Kept here because the flag is already the per-direction state every op of the stream
+    /// reaches; a wrong hint costs a wasted attempt or wait, never a lost byte.
     #[inline]
     pub(crate) fn set_drained(&self, drained: bool) {
         self.0.drained.set(drained);

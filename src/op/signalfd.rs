@@ -68,6 +68,9 @@ pub(crate) fn read_signals(fd: RawFd, on_lost: fn(Vec<i32>)) -> Op<SignalRead> {
 impl SignalRead {
     /// The signal numbers in the first `n` bytes (whole records) of the buffer.
     fn signals(&self, n: usize) -> Vec<i32> {
+        // The kernel never reports more than the length given; the `min` only keeps a count it
+        // did not mean from panicking on the slice. `chunks_exact` drops a partial record, of
+        // which there is none (see the module docs).
         let bytes = &self.buf.get()[..n.min(RECORD * RECORDS)];
         bytes
             .chunks_exact(RECORD)
