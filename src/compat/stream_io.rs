@@ -22,11 +22,11 @@
 //! buffered writer does: flush first (the codecs and hyper do).
 
 use crate::fd::SharedFd;
+use crate::op::fd_only::{shutdown, FdOnly};
 use crate::op::keep::Leftover;
 use crate::op::loss::{LossFlag, Tracked};
 use crate::op::recv::{recv, Recv};
 use crate::op::send::{send, Send};
-use crate::op::shutdown::{shutdown, Shutdown};
 use crate::op::Op;
 use std::future::Future;
 use std::io;
@@ -75,7 +75,7 @@ struct Writer {
     op: Option<Op<Tracked<Send<Vec<u8>>>>>,
     /// Why writing stopped, for good: a send failed after its bytes were accepted.
     broken: Option<(io::ErrorKind, String)>,
-    shutdown: Option<Op<Shutdown>>,
+    shutdown: Option<Op<FdOnly>>,
     shut: bool,
 }
 

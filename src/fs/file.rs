@@ -174,14 +174,14 @@ impl File {
 
     /// Flushes the file's data and metadata to the device (`fsync`).
     pub async fn sync_all(&self) -> io::Result<()> {
-        op::fsync::fsync(&self.fd, false)
+        op::fd_only::fsync(&self.fd, false)
             .await
             .map_err(|e| self.err("sync", e))
     }
 
     /// Flushes the file's data, and only the metadata needed to read it back (`fdatasync`).
     pub async fn sync_data(&self) -> io::Result<()> {
-        op::fsync::fsync(&self.fd, true)
+        op::fd_only::fsync(&self.fd, true)
             .await
             .map_err(|e| self.err("sync", e))
     }
@@ -198,7 +198,7 @@ impl File {
     /// with `EINVAL`, and then the `ftruncate(2)` runs on the blocking pool instead.
     pub async fn set_len(&self, size: u64) -> io::Result<()> {
         check_pos(size).map_err(|e| self.err("set_len", e))?;
-        let result = match op::ftruncate::ftruncate(&self.fd, size).await {
+        let result = match op::fd_only::ftruncate(&self.fd, size).await {
             Err(err) if err.raw_os_error() == Some(libc::EINVAL) => {
                 self.set_len_blocking(size).await
             }

@@ -109,14 +109,14 @@ pub async fn metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
 /// Removes the file (or symlink) at `path`; open handles to it stay usable.
 pub async fn remove_file(path: impl AsRef<Path>) -> io::Result<()> {
     let path = path.as_ref();
-    let removed = op::unlink_at::unlink_at(c_path(path)?, 0).await;
+    let removed = op::path::unlink_at(c_path(path)?, 0).await;
     removed.map_err(|e| with_path(e, "remove", path))
 }
 
 /// Renames `from` to `to`, replacing `to` if it exists (`rename(2)`).
 pub async fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<()> {
     let (from, to) = (from.as_ref(), to.as_ref());
-    let renamed = op::rename_at::rename_at(c_path(from)?, c_path(to)?).await;
+    let renamed = op::path::rename_at(c_path(from)?, c_path(to)?).await;
     renamed.map_err(|e| {
         let what = format!("rename {} to", from.display());
         with_path(e, &what, to)
@@ -126,7 +126,7 @@ pub async fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<
 /// Creates a directory at `path` (its parent must exist), mode `0o777` before the umask.
 pub async fn create_dir(path: impl AsRef<Path>) -> io::Result<()> {
     let path = path.as_ref();
-    let made = op::mkdir_at::mkdir_at(c_path(path)?, 0o777).await;
+    let made = op::path::mkdir_at(c_path(path)?, 0o777).await;
     made.map_err(|e| with_path(e, "create directory", path))
 }
 

@@ -357,7 +357,7 @@ impl TcpStream {
     /// Cancel safe: it moves no data; dropped before it completes, the shutdown may or may not
     /// have happened.
     pub async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        op::shutdown::shutdown(&self.fd, how).await
+        op::fd_only::shutdown(&self.fd, how).await
     }
 
     /// Sets `TCP_NODELAY`: send small writes at once rather than waiting to coalesce them.

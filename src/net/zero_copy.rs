@@ -4,7 +4,7 @@
 use super::TcpStream;
 use crate::buf::{BufResult, BufRing, IoBuf, IoBufMut, RingBuf};
 use crate::op::recv_multi::RingReceiver;
-use crate::op::{fixed, send_zc};
+use crate::op::{fixed, send};
 use std::future::poll_fn;
 use std::io;
 use std::task::{Context, Poll};
@@ -61,7 +61,7 @@ impl TcpStream {
     /// runtime shutdown, a connection whose peer has not acknowledged a dropped zero-copy send
     /// within 200 ms is reset so that the buffer is released.
     pub async fn send_zc<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        let send = |buf| Ok(send_zc::send_zc(self.shared_fd(), buf));
+        let send = |buf| Ok(send::send_zc(self.shared_fd(), buf));
         self.write_loss().guard("write", buf, send).await
     }
 

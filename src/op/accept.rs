@@ -9,6 +9,20 @@
 //!
 //! The op is generic over the peer address it returns ([`PeerAddr`]): TCP wants an IPv4/IPv6
 //! `SocketAddr`, a Unix listener the raw `SockAddr` (a path, an abstract name, or unnamed).
+//!
+//! # The address the kernel writes
+//!
+//! `accept4(2)`'s contract: `len` goes in holding the room at `storage` and comes out holding
+//! the address's real length, which may be larger than the room (the address is then cut);
+//! with `sockaddr_storage` as the room it never is. The kernel writes both when it completes
+//! the accept, which may be long after submission (an accept waits for a client), so both sit
+//! in one [`Heap`] the op owns until the final completion, and are read only after it.
+//!
+//! # The readiness backend
+//!
+//! `accept4(2)` with `SOCK_NONBLOCK | SOCK_CLOEXEC`, waiting for readability on `EAGAIN`. The
+//! listener itself is made non-blocking before the first attempt (`blocking_fd`), since
+//! `accept4` has no per-call flag for it and a listener made outside the runtime may block.
 
 use super::heap::Heap;
 use super::keep::{Connection, KeepWatch};
@@ -38,6 +52,8 @@ pub(crate) trait PeerAddr: Sized + 'static {
     fn from_sock_addr(addr: SockAddr) -> io::Result<Self>;
 }
 
+/// TCP's: an IP listener's peers are IP, so the error is for a misuse (a Unix listener's fd
+/// wrapped as TCP), not for anything a client can cause.
 impl PeerAddr for SocketAddr {
     fn from_sock_addr(addr: SockAddr) -> io::Result<Self> {
         addr.as_socket().ok_or_else(|| {
@@ -49,6 +65,8 @@ impl PeerAddr for SocketAddr {
     }
 }
 
+/// Unix sockets': the address as the kernel wrote it. A client that never bound its socket
+/// is unnamed (a length of just the family), which is a valid address, not an error.
 impl PeerAddr for SockAddr {
     fn from_sock_addr(addr: SockAddr) -> io::Result<Self> {
         Ok(addr)
@@ -83,7 +101,8 @@ pub(crate) fn accept<A: PeerAddr>(fd: &SharedFd, keep: KeepWatch<Connection>) ->
 
 impl<A> Accept<A> {
     /// The peer's address the kernel wrote for a successful accept. Called once the op's final
-    /// completion has been reaped.
+    /// completion has been reaped, and once: the storage is swapped for an empty one, as
+    /// `SockAddr::new` takes it by value.
     fn peer(&mut self) -> SockAddr {
         let PeerStorage { storage, len } = std::mem::replace(
             self.addr.get_mut(),
@@ -117,13 +136,17 @@ unsafe impl<A: PeerAddr> OpCode for Accept<A> {
         let peer = self.addr.as_ptr();
         // SAFETY: `peer` points to a live, owned `PeerStorage`; taking field addresses reads nothing.
         let (addr, len) = unsafe { (&raw mut (*peer).storage, &raw mut (*peer).len) };
-        super::accept_now(&self.fd, addr.cast(), len, 0)
+        // SAFETY: `len` holds the size of the storage at `addr` (set at construction; a failed
+        // attempt leaves it), and both live in `self.addr`, owned by the op, for the call.
+        unsafe { super::accept_now(&self.fd, addr.cast(), len, 0) }
     }
 
     fn blocking_fd(&self) -> Option<std::os::fd::RawFd> {
         Some(self.fd.raw())
     }
 
+    /// A connection accepted after the future was dropped (the cancel lost the race) goes to
+    /// the listener's queue for its next accept; the cancel's own `ECANCELED` keeps nothing.
     fn dispose(&mut self, cqe: &CqeResult) {
         if let Ok(raw) = cqe.result {
             // SAFETY: a successful accept returns a new fd that nothing else owns.
@@ -143,6 +166,8 @@ unsafe impl<A: PeerAddr> OpCode for Accept<A> {
 impl<A: PeerAddr> Oneshot for Accept<A> {
     type Output = io::Result<(OwnedFd, A)>;
 
+    /// The new fd is owned before the address is converted, so a peer address the type cannot
+    /// hold drops (closes) the connection and returns the error: nothing leaks.
     fn complete(mut self, cqe: CqeResult) -> Self::Output {
         let raw = cqe.result?;
         // SAFETY: a successful accept returns a new fd that nothing else owns.

@@ -1,4 +1,28 @@
 //! Multishot `ACCEPT`: one submission, a completion per incoming connection.
+//!
+//! The entry points at nothing: no peer address is asked for (each connection's would be
+//! written over the last one's before it could be read), so the op owns only the listener's
+//! `SharedFd` clone and where connections of a dropped stream go. Each completion carries a
+//! new fd, created `SOCK_CLOEXEC`, flagged `F_MORE` while the accept goes on.
+//!
+//! # When the stream ends
+//!
+//! The kernel ends it with any completion lacking `F_MORE`: an error (`EMFILE` when the process
+//! is out of fds, among others), a cancel, or for reasons of its own. [`AcceptStream`] then
+//! arms a new accept on the next poll, as a plain accept loop would retry; the back-off after
+//! resource errors is the caller's (`net/listener.rs`'s `Incoming`).
+//!
+//! # Dropped in flight
+//!
+//! The driver cancels the accept and keeps the op data until its final completion; each
+//! connection accepted meanwhile (queued in the slot, or racing the cancel) goes to the
+//! listener's [`Kept`](super::keep::Kept) queue, so none is lost or leaked.
+//!
+//! # Kernels and the readiness backend
+//!
+//! Multishot accept needs Linux 5.19; before, the kernel refuses it with `EINVAL` and
+//! `Incoming` accepts one at a time (`accept.rs`). On epoll each poll runs one non-blocking
+//! `accept4(2)`, reported as an item flagged `F_MORE`, so the stream never ends by itself.
 
 use super::keep::{Connection, KeepWatch};
 use crate::driver::multishot::MultiOp;
@@ -40,13 +64,15 @@ unsafe impl OpCode for AcceptMulti {
     /// Emulated multishot: one accept per poll, each an item of the same stream.
     fn perform(&mut self) -> Performed {
         let (addr, len) = (std::ptr::null_mut(), std::ptr::null_mut());
-        super::accept_now(&self.fd, addr, len, crate::driver::opcode::MORE)
+        // SAFETY: both null: no address is written.
+        unsafe { super::accept_now(&self.fd, addr, len, crate::driver::opcode::MORE) }
     }
 
     fn blocking_fd(&self) -> Option<std::os::fd::RawFd> {
         Some(self.fd.raw())
     }
 
+    /// Every connection accepted after the stream was dropped goes to the listener's queue.
     fn dispose(&mut self, cqe: &CqeResult) {
         if let Ok(raw) = cqe.result {
             // SAFETY: a successful accept returns a new fd that nothing else owns.
@@ -87,6 +113,11 @@ impl AcceptStream {
     /// The next connection (or error) on the listening socket `fd`, arming an accept first if
     /// none is in flight; connections accepted after this stream is dropped go to `keep()`.
     /// `Ready(None)`: the kernel ended the accept without a result; poll again to re-arm.
+    ///
+    /// The listener and its queue are passed in rather than held, so an idle `Incoming` is
+    /// one `Option`; `keep` is a closure so the queue's watch (an `Rc` clone) is made only
+    /// when an accept is armed, not on every poll. A result that ended the kernel's stream is
+    /// still returned first; the next poll arms a new accept.
     pub(crate) fn poll_next(
         &mut self,
         cx: &mut Context<'_>,

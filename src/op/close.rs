@@ -1,10 +1,27 @@
 //! `CLOSE`: close an fd through the ring and report the result (a file's delayed write-back
 //! error surfaces here, as from `close(2)`).
 //!
-//! The op owns the fd. Once the kernel has seen the close, the fd is released whatever the
-//! result (Linux frees the descriptor even when `close` reports an error), so `complete` and
-//! `dispose` forget it rather than close it twice. If the entry never reached the kernel (the
+//! The op owns the fd. Once the kernel has run the close, the fd is released whatever the
+//! result (Linux frees the descriptor even when `close` reports an error, `EINTR` included), so
+//! `complete` and `dispose` forget it rather than close it twice: by then its number may name
+//! another file, opened since by any thread. If the entry never reached the kernel (the
 //! runtime was shutting down), the fd is closed synchronously instead.
+//!
+//! # Dropped in flight
+//!
+//! The close usually runs at submission, before any cancel can reach it. A file with a
+//! `flush` method (NFS, FUSE) is closed on an io-wq worker instead, and a cancel that gets
+//! there before a worker does ends the op with `ECANCELED`, the fd still open: `dispose` then
+//! closes it synchronously, so a dropped close never leaks the descriptor. (A close stopped
+//! by a `timeout_op` deadline reaches `complete` with `ECANCELED` already turned into
+//! `TimedOut`, indistinguishable there from the `EINTR` of a close that did run: that case
+//! forgets the fd, a leak rather than a double close.)
+//!
+//! # The readiness backend
+//!
+//! `close(2)` at once, after the fd is removed from the epoll interest list (a closed fd's
+//! registration would otherwise linger while another file reuses the number). Called once:
+//! retrying after `EINTR` could close a reused number.
 
 use crate::driver::cancel_scope;
 use crate::driver::op_future::Op;
@@ -22,7 +39,9 @@ pub(crate) struct Close {
     fd: Option<OwnedFd>,
 }
 
-/// Closes `fd` through the ring.
+/// Closes `fd` through the ring. Only for an fd nothing else holds: `fs::File::close` first
+/// takes it out of its `SharedFd`, and an fd an op in flight still holds is closed by the
+/// last clone's drop instead, once that op ends.
 pub(crate) fn close(fd: OwnedFd) -> Op<Close> {
     Op::new(Close { fd: Some(fd) })
 }
@@ -48,10 +67,19 @@ unsafe impl OpCode for Close {
         Performed::from_rc(rc as isize, raw, crate::driver::opcode::Interest::Read, 0)
     }
 
-    fn dispose(&mut self, _cqe: &CqeResult) {
-        if let Some(fd) = self.fd.take() {
-            // The kernel closed it (the close was in flight when the future went).
-            let _ = fd.into_raw_fd();
+    /// The abandoned close's final completion: the kernel closed the fd, unless the cancel got
+    /// to it first (see the module docs).
+    fn dispose(&mut self, cqe: &CqeResult) {
+        let Some(fd) = self.fd.take() else {
+            return;
+        };
+        match &cqe.result {
+            // Never run: the fd is still open and ours. Closed here, synchronously, rather than
+            // leaked; `dispose` cannot push another op.
+            Err(err) if err.raw_os_error() == Some(libc::ECANCELED) => drop(fd),
+            _ => {
+                let _ = fd.into_raw_fd();
+            }
         }
     }
 }
@@ -59,6 +87,8 @@ unsafe impl OpCode for Close {
 impl Oneshot for Close {
     type Output = io::Result<()>;
 
+    /// The kernel's answer is the close's result, as `close(2)`'s would be: an error (`EIO`
+    /// from a failed write-back on some filesystems) reports a problem, but the fd is gone.
     fn complete(mut self, cqe: CqeResult) -> Self::Output {
         let fd = self.fd.take();
         // The driver's own refusals (the entry never reached the kernel) carry a message, not
@@ -86,6 +116,35 @@ mod tests {
     fn is_open(fd: RawFd) -> bool {
         // SAFETY: F_GETFD only reads the descriptor's flags; a closed fd gives EBADF.
         unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+    }
+
+    /// The inode `fd` names, if it is open: tells "still our file" from "the number was reused
+    /// by a test running alongside".
+    fn inode(fd: RawFd) -> Option<u64> {
+        // SAFETY: `stat` is plain data (integers); all zeroes is a valid value.
+        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: `fstat` writes one `struct stat` into the live local; a closed fd is EBADF.
+        (unsafe { libc::fstat(fd, &mut stat) } == 0).then_some(stat.st_ino)
+    }
+
+    /// A close the cancel reached before an io-wq worker did (a file with a `flush` method)
+    /// ends with `ECANCELED` and never ran: the abandoned op must close the fd, not forget it.
+    #[test]
+    fn a_dropped_close_the_cancel_stopped_still_closes_the_fd() {
+        let (ours, _peer) = std::os::unix::net::UnixStream::pair().unwrap();
+        let raw = ours.as_raw_fd();
+        let ino = inode(raw);
+        let mut op = Close {
+            fd: Some(OwnedFd::from(ours)),
+        };
+        op.dispose(&CqeResult::from_raw(-libc::ECANCELED, 0));
+        drop(op);
+        let leaked = inode(raw).is_some() && inode(raw) == ino;
+        if leaked {
+            // SAFETY: still our socket, which nothing owns any more: close it after all.
+            drop(unsafe { OwnedFd::from_raw_fd(raw) });
+        }
+        assert!(!leaked, "the fd of a close the kernel never ran was leaked");
     }
 
     /// Linux frees the descriptor even when `close` fails with `EINTR`; closing the number again

@@ -2,14 +2,23 @@
 //!
 //! A control buffer is a `Vec<u64>` so its heap array is aligned for `cmsghdr` (the `CMSG_*`
 //! macros assume it); the op that hands it to the kernel owns it until the final completion.
+//! The `Vec`'s heap array is what `msg_control` points at, so a control buffer is never
+//! resized once built: that would move the memory under the kernel.
+//!
+//! The layout is the kernel's: a `cmsghdr` (length, level, type) then the data, padded to
+//! `CMSG_ALIGN`; `CMSG_SPACE(n)` is the room a message with `n` data bytes takes and
+//! `CMSG_LEN(n)` what its header's length says. An `SCM_RIGHTS` message's data is an array of
+//! `int` descriptors, read and written unaligned, as nothing promises their alignment.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-/// The most descriptors one message may carry (Linux's `SCM_MAX_FD`).
+/// The most descriptors one message may carry (Linux's `SCM_MAX_FD`): the kernel refuses more
+/// with `EINVAL`, which `rights` turns into an error saying so before anything is sent.
 pub(crate) const MAX_FDS: usize = 253;
 
-/// A control buffer with room for `count` descriptors, zeroed.
+/// A control buffer with room for `count` descriptors, zeroed (for a receive to fill in).
+/// Rounded up to whole `u64`s, so it may hold one descriptor more than asked.
 pub(crate) fn buffer_for(count: usize) -> Vec<u64> {
     let bytes = space(count);
     vec![0u64; bytes.div_ceil(8)]
@@ -25,7 +34,12 @@ fn space(count: usize) -> usize {
     unsafe { libc::CMSG_SPACE(len) as usize }
 }
 
-/// A control buffer holding one `SCM_RIGHTS` message with `fds`; empty if `fds` is.
+/// A control buffer holding one `SCM_RIGHTS` message with `fds`; empty if `fds` is. The
+/// buffer names the numbers only: the caller keeps `fds` open until the send completes.
+///
+/// # Errors
+///
+/// `InvalidInput` for more than [`MAX_FDS`], which the kernel would refuse with `EINVAL`.
 pub(crate) fn rights(fds: &[OwnedFd]) -> io::Result<Vec<u64>> {
     if fds.len() > MAX_FDS {
         return Err(io::Error::new(
@@ -50,6 +64,8 @@ pub(crate) fn rights(fds: &[OwnedFd]) -> io::Result<Vec<u64>> {
         (*header).cmsg_level = libc::SOL_SOCKET;
         (*header).cmsg_type = libc::SCM_RIGHTS;
         (*header).cmsg_len = libc::CMSG_LEN((fds.len() * size_of::<RawFd>()) as u32) as _;
+        // `CMSG_DATA` follows the header at `CMSG_ALIGN`, which need not suit an `int` array
+        // on every target: written unaligned.
         let data = libc::CMSG_DATA(header).cast::<RawFd>();
         for (i, fd) in fds.iter().enumerate() {
             data.add(i).write_unaligned(fd.as_raw_fd());
@@ -59,7 +75,9 @@ pub(crate) fn rights(fds: &[OwnedFd]) -> io::Result<Vec<u64>> {
 }
 
 /// Takes ownership of every descriptor in the `SCM_RIGHTS` messages of a received `msg`
-/// (whose `msg_controllen` the kernel set to the bytes it wrote).
+/// (whose `msg_controllen` the kernel set to the bytes it wrote). Other control messages are
+/// skipped; a message cut short (`MSG_CTRUNC`) holds the descriptors that fit, and its header's
+/// length says how many.
 ///
 /// # Safety
 ///
@@ -78,6 +96,8 @@ pub(crate) unsafe fn take_rights(msg: &libc::msghdr) -> Vec<OwnedFd> {
         while !header.is_null() {
             let h = &*header;
             if h.cmsg_level == libc::SOL_SOCKET && h.cmsg_type == libc::SCM_RIGHTS {
+                // The data's length is the header's length less the (padded) header itself;
+                // for a message cut short the kernel wrote the length of what fit.
                 let data = libc::CMSG_DATA(header);
                 let bytes = h.cmsg_len as usize - (data as usize - header as usize);
                 let data = data.cast::<RawFd>();

@@ -2,6 +2,22 @@
 //!
 //! The address lives in a heap `SockAddr` owned by the op; the kernel may read it after the
 //! submitting call returns (an SQPOLL thread or a kernel worker issues the connect later).
+//!
+//! On a TCP socket the op completes when the handshake does: 0 once connected, or the
+//! connection's error (`ECONNREFUSED`, `ETIMEDOUT` after the kernel's SYN retries, ...).
+//! On a Unix socket it completes at once.
+//!
+//! # Dropped in flight
+//!
+//! The cancel ends a handshake in progress; one that won the race leaves the socket connected.
+//! Nothing comes back to dispose of: the socket is the caller's, which drops it (and, once this
+//! op's `SharedFd` clone goes after the final completion, closes it) when the connect future
+//! is dropped.
+//!
+//! # The readiness backend
+//!
+//! A non-blocking `connect(2)`: the socket is made non-blocking first (`blocking_fd`), since a
+//! socket made outside the runtime would block the core for the whole handshake.
 
 use super::heap::Heap;
 use crate::driver::op_future::Op;
@@ -20,7 +36,8 @@ pub(crate) struct Connect {
     /// uses that copy); kept to the final completion all the same, as every pointer an entry
     /// holds, since when that first issue happens is the kernel's choice.
     addr: Heap<SockAddr>,
-    /// Readiness backend: the connect was started and is in progress.
+    /// Readiness backend: this op started the connect, which is in progress. Only then does
+    /// a later `EISCONN` mean success: on a socket connected beforehand it is the error.
     started: bool,
 }
 

@@ -6,6 +6,27 @@
 //! it. A send cannot name a registered buffer without going zero-copy (`SEND_ZC`, with its
 //! second completion): Linux 6.18 refuses `IORING_RECVSEND_FIXED_BUF` on `SEND` with `EINVAL`
 //! (measured). A socket write copies the bytes either way, so little is lost.
+//!
+//! # What the kernel checks
+//!
+//! `READ_FIXED` names the buffer by its index in the ring's registered-buffer table and gives
+//! its address; the kernel checks that the address range lies inside the memory registered
+//! at that index and fails with `EFAULT` otherwise, before reading anything. So a buffer from
+//! another runtime's pool (another ring's table) is refused, never written through the wrong
+//! mapping; `complete` turns that `EFAULT` into an error saying which runtime a `FixedBuf`
+//! serves.
+//!
+//! # Dropped in flight
+//!
+//! The stream runs the read `Tracked` (`loss.rs`), which records bytes a dropped read took.
+//! The buffer stays with the op data in the driver's slot until the final completion, and
+//! only then goes back to its pool (a `FixedBuf` checks itself in when dropped), so the pool
+//! never hands out memory the kernel may still write.
+//!
+//! # The readiness backend
+//!
+//! A registered buffer is plain memory there: `read(2)` into it, waiting for readability on
+//! `EAGAIN`, and the write is the plain send it is on the ring.
 
 use super::send::Send;
 use crate::buf::{BufResult, IoBuf, IoBufMut};
@@ -26,6 +47,7 @@ pub(crate) struct ReadFixed<B> {
     index: u16,
 }
 
+/// Reads from the socket `fd` into the registered buffer `buf`, from its start up to its room;
 /// `Err(buf)` if `buf` is not a registered buffer.
 pub(crate) fn read_fixed<B: IoBufMut>(fd: &SharedFd, buf: B) -> Result<ReadFixed<B>, B> {
     match buf.fixed_index() {
@@ -82,6 +104,7 @@ unsafe impl<B: IoBufMut> OpCode for ReadFixed<B> {
 impl<B: IoBufMut> Oneshot for ReadFixed<B> {
     type Output = BufResult<usize, B>;
 
+    /// As a plain read's, but for the `EFAULT` of a buffer another ring registered.
     fn complete(mut self, cqe: CqeResult) -> Self::Output {
         let result = match cqe.result {
             Ok(n) => {

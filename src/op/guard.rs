@@ -21,13 +21,19 @@ pub(crate) struct Guard<'a, T: Oneshot, B, F> {
     flag: &'a LossFlag,
     /// "read" or "write", for the error a lost-bytes flag produces.
     direction: &'static str,
+    /// Waiting for the flag, then running the op.
     state: GuardState<T, B, F>,
 }
 
+/// Where a guard is. The buffer and `make` live in the state the op later takes, so the future
+/// is as large as the larger of the two, not their sum.
 enum GuardState<T: Oneshot, B, F> {
-    /// Not yet started: the buffer and what builds the op from it (taken when it starts).
+    /// Not yet started: the buffer and what builds the op from it. An `Option` so they can be
+    /// taken through `&mut` when the wait is over; `None` only if `make` panicked, after which
+    /// a poll panics with a message instead of building an op twice.
     Waiting(Option<(B, F)>),
-    /// The op runs, tracked.
+    /// The op runs, tracked. Dropped here in flight, it is abandoned to the driver (its watch
+    /// then holds the direction's next op back, `loss.rs`).
     Running(Op<Tracked<T>>),
 }
 
@@ -57,6 +63,10 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<BufResult<R, B>> {
         let this = self.get_mut();
+        // First poll on a clean flag (the common case): two loads, then the op is built and
+        // polled in this same call, so it is pushed this loop turn. A flag that is not clean
+        // keeps the buffer here until earlier cancelled ops settle, or hands it back with
+        // the error.
         if let GuardState::Waiting(start) = &mut this.state {
             let ready = std::task::ready!(this.flag.poll_ready(cx, this.direction));
             let Some((buf, make)) = start.take() else {

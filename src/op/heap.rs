@@ -4,15 +4,26 @@
 //! asserts unique access every time it is moved, which (under Rust's aliasing rules) would
 //! invalidate the raw pointer already handed to the kernel. `Heap` holds only a raw pointer, so
 //! moving the op moves nothing the kernel sees and asserts nothing about it.
+//!
+//! The rule for using one: write through [`Heap::get_mut`] only before the entry is submitted
+//! (filling in a header), read through [`Heap::get`] only after the final completion, and
+//! between the two hand the kernel [`Heap::as_ptr`] and touch nothing. The `Heap` cannot check
+//! this; the ops' `// SAFETY:` comments say where each access falls.
+//!
+//! A raw pointer makes `Heap<T>` neither `Send` nor `Sync`, whatever `T` is: op data lives and
+//! dies on its runtime's thread, and the compiler keeps it there.
 
 use std::ptr::NonNull;
 
 /// A value on the heap at an address that never changes until the `Heap` is dropped.
 pub(crate) struct Heap<T> {
+    /// From `Box::leak`: owned by this `Heap` alone and freed in its `Drop`, but never
+    /// reborrowed as a `Box` in between, so no move asserts uniqueness over it.
     ptr: NonNull<T>,
 }
 
 impl<T> Heap<T> {
+    /// Moves `value` to the heap: one allocation, made when the op is built, never on a poll.
     pub(crate) fn new(value: T) -> Self {
         Heap {
             ptr: NonNull::from(Box::leak(Box::new(value))),

@@ -9,6 +9,21 @@
 //! Order is kept as with [`LossFlag`]: the socket's next receive first waits until no abandoned
 //! op is still in flight, then takes the oldest kept result before asking the kernel for more.
 //! (The flag here only settles; nothing ever marks it lost.)
+//!
+//! # Why the next op waits
+//!
+//! Without the wait, a receive dropped right after its first poll (its entry pushed, not yet
+//! submitted) would run in the next batch together with the socket's next receive, and the
+//! datagram it took would be queued *after* the one the next receive returns: the order in
+//! which the kernel delivered them would be lost. Waiting until the abandoned op's data is
+//! dropped (after its final completion, when every result it had is queued) keeps it.
+//!
+//! # Who holds what
+//!
+//! The socket holds the [`Kept`] queue; each op carries a [`KeepWatch`] sharing the queue, so
+//! the driver can fill it from `dispose` after the socket itself was dropped. A kept
+//! connection nobody takes is closed when the last of them goes (`OwnedFd`'s drop), so a
+//! cancelled accept never leaks an fd; a kept datagram is freed likewise.
 
 use super::loss::{LossFlag, LossWatch};
 use crate::driver::opcode::{CqeResult, Owner};
@@ -40,7 +55,8 @@ pub(crate) type Connection = (OwnedFd, Option<SocketAddr>);
 #[derive(Debug)]
 pub(crate) enum Leftover {
     /// Bytes of a stream cannot be handed back: they are lost, which the op's wrapper records
-    /// (see `loss.rs`, `Tracked`).
+    /// (see `loss.rs`, `Tracked`). Also what a stream receive checks to know it is one (the
+    /// hint it gives the readiness backend, `op/recv.rs`).
     Stream,
     /// A datagram is kept for the socket's next receive; the address is its sender when the
     /// op cannot tell (a plain receive on a connected socket: the peer).
@@ -57,7 +73,9 @@ impl Leftover {
     }
 
     /// A completion of the abandoned receive; `copy_out` gives the bytes the kernel wrote and
-    /// the sender, and is called only for a datagram to keep.
+    /// the sender, and is called only for a datagram to keep. Every success is kept, an empty
+    /// one too (a zero-length datagram is a datagram, not an end of file); an error, the
+    /// cancel's `ECANCELED` included, kept nothing.
     pub(crate) fn dispose(&self, cqe: &CqeResult, copy_out: impl FnOnce(usize) -> Datagram) {
         match self {
             Leftover::Stream => {}
@@ -84,6 +102,7 @@ pub(crate) struct Kept<T> {
     items: Rc<RefCell<VecDeque<T>>>,
 }
 
+// Not derived: a derive would ask `T: Default`, which fds and datagrams are not.
 impl<T> Default for Kept<T> {
     fn default() -> Self {
         Kept {
@@ -94,7 +113,8 @@ impl<T> Default for Kept<T> {
 }
 
 impl<T> Kept<T> {
-    /// What an op carries, to keep its results if it is abandoned.
+    /// What an op carries, to keep its results if it is abandoned. One per op: each counts
+    /// itself in the settling count only if its own future is dropped in flight.
     pub(crate) fn watch(&self) -> KeepWatch<T> {
         KeepWatch {
             watch: self.settle.watch(),
@@ -114,18 +134,20 @@ impl<T> Kept<T> {
             .map_ok(|()| self.items.borrow_mut().pop_front())
     }
 
-    /// [`poll_take`](Kept::poll_take) as a future.
+    /// [`poll_take`](Kept::poll_take) as a future, for callers in an `async fn`.
     pub(crate) async fn take(&self, what: &'static str) -> io::Result<Option<T>> {
         std::future::poll_fn(|cx| self.poll_take(cx, what)).await
     }
 }
 
-/// An op's link to its socket's [`Kept`] queue.
+/// An op's link to its socket's [`Kept`] queue, part of the op data.
 #[derive(Debug)]
 pub(crate) struct KeepWatch<T> {
     /// Holds the socket's next op back from when the op is abandoned until its data is
     /// dropped (after the final completion): results arriving meanwhile go ahead of it.
     watch: LossWatch,
+    /// The socket's queue. A `RefCell` borrowed only for a push or a pop, never across a call
+    /// out, so `keep` (run by the driver from `dispose`) cannot find it borrowed.
     items: Rc<RefCell<VecDeque<T>>>,
 }
 

@@ -25,6 +25,27 @@
 //! A, then the stream moved to runtime B), waiting would never end: the next op fails at once
 //! instead, saying so, and works again once the first runtime is dropped (which finishes the
 //! abandoned op) or runs again.
+//!
+//! # The states of one direction
+//!
+//! | `settling` | `lost` | the next op of the direction                  | left when               |
+//! |------------|--------|-----------------------------------------------|-------------------------|
+//! | 0          | no     | runs at once (the only state the hot path sees) | -                     |
+//! | > 0        | no     | waits (fails at once in another runtime)      | the last watch settles  |
+//! | > 0        | yes    | waits, then fails                             | the last watch settles  |
+//! | 0          | yes    | fails: the stream has a gap                   | never                   |
+//!
+//! `settling` counts watches, not ops in the kernel: it goes up in [`LossWatch::abandoned`]
+//! (called by the op future's `Drop` before the data moves to the driver's slot) and down when
+//! the watch is dropped with the op data, which the driver does only after the final
+//! completion, or earlier through [`LossWatch::settle`] once a zero-copy send's byte count is in.
+//! A watch whose op completed normally was never counted, and its drop does nothing.
+//!
+//! Why fail rather than resynchronise: the bytes a dropped receive took are in its buffer,
+//! which is freed with the op data; the bytes a dropped send sent are on the wire, with the
+//! caller believing they were not. Either way the caller's view of the stream is wrong, and only
+//! an error says so. Which ops can still lose bytes when dropped is their cancel-safety
+//! section's business (`net/stream.rs`); this module only makes the loss loud.
 
 use super::guard::Guard;
 use super::Op;
@@ -41,15 +62,23 @@ use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 
 /// One direction of a byte stream: whether cancelled ops lost bytes, and whether some still may.
+///
+/// A stream holds one per direction (`net/stream.rs`), so reads and writes settle apart: a
+/// dropped read holds back the next read, never a write. Clones share the state: each op's
+/// watch holds one, as the op data may outlive the stream in the driver's slot.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct LossFlag(Rc<LossState>);
 
+/// What a [`LossFlag`] shares among its clones: the stream, its ops' watches, and guards.
+/// `Cell`s, not atomics: a stream and its ops live on one thread (the driver's slots are
+/// per-runtime, and an op is dropped on the thread that polled it).
 #[derive(Default)]
 struct LossState {
     /// Bytes moved for an op nobody awaited: set for good, and every later op of this
     /// direction fails (a stream with a silent gap would be worse than a broken one).
     lost: Cell<bool>,
-    /// Abandoned ops of this direction whose final completion has not been reaped.
+    /// Abandoned ops of this direction whose data the driver still holds (see the module docs
+    /// for when it goes up and down). While above 0, no op of this direction starts.
     settling: Cell<u32>,
     /// Set while `settling` is not 0 (the rare slow path), boxed so that the flag of every idle
     /// stream stays small; a `Cell` (taken out, changed, put back) rather than a `RefCell`,
@@ -70,17 +99,23 @@ impl std::fmt::Debug for LossState {
     }
 }
 
+/// The waiting side of a settling flag, allocated only while an abandoned op is in flight.
 #[derive(Debug, Default)]
 struct Settling {
-    /// Ops waiting for `settling` to reach 0.
+    /// Ops waiting for `settling` to reach 0, each registered once (`will_wake`), all woken
+    /// when it does.
     waiters: Vec<Waker>,
     /// The runtime the latest abandoned op was submitted to: only its loop can finish the op,
-    /// so waiting for it anywhere else would never end.
+    /// so waiting for it anywhere else would never end. Only the latest is kept: two ops
+    /// abandoned in two runtimes at once need two futures kept alive across runtimes, and then
+    /// a waiter in the latest one's runtime also waits for the other's.
     owner: Weak<DriverCell>,
 }
 
 impl LossFlag {
-    /// Records that bytes went missing: every later op of this direction fails.
+    /// Records that bytes went missing: every later op of this direction fails. Also called
+    /// by owners that drop bytes themselves: an adapter handing the stream back with bytes it
+    /// buffered (`compat/stream_io.rs`), a `write_all` cut short (`io/traits.rs`).
     pub(crate) fn set(&self) {
         self.0.lost.set(true);
     }
@@ -99,12 +134,16 @@ impl LossFlag {
 
     /// Records whether the op that just completed took less than it was offered: for a read,
     /// that the socket is probably empty now (a hint for the next read, see `op/recv.rs`).
+    /// Kept here because the flag is already the per-direction state every op of the stream
+    /// reaches; a wrong hint costs a wasted attempt or wait, never a lost byte.
     #[inline]
     pub(crate) fn set_drained(&self, drained: bool) {
         self.0.drained.set(drained);
     }
 
-    /// What an op of this direction carries, to report back if it is abandoned.
+    /// What an op of this direction carries, to report back if it is abandoned. Not
+    /// `oneshot`: for the multishot receive and for `keep.rs`'s queues, where `F_MORE` means
+    /// more items to come (single-shot stream ops get theirs from `track`).
     #[inline]
     pub(crate) fn watch(&self) -> LossWatch {
         LossWatch {
@@ -138,6 +177,10 @@ impl LossFlag {
         self.poll_ready_slow(cx, direction)
     }
 
+    /// The rare case: an abandoned op is in flight, or bytes were lost. A waiter registers only
+    /// in the runtime that can finish the op: waiting in another (or in none) would hang, so
+    /// it gets the `elsewhere` error instead. Bytes lost are reported only once every abandoned
+    /// op settled, so that the error is final and the stream's state no longer changes.
     #[cold]
     fn poll_ready_slow(
         &self,
@@ -166,6 +209,9 @@ impl LossFlag {
         Poll::Ready(Ok(()))
     }
 
+    /// One abandoned op settled (its watch dropped or settled early): at 0, every waiter is
+    /// woken, and the slow-path box is freed so an idle stream is small again. Saturating, so a
+    /// miscount could only release waiters early, never hang them.
     fn settled_one(&self) {
         let state = &*self.0;
         let left = state.settling.get().saturating_sub(1);
@@ -180,10 +226,11 @@ impl LossFlag {
     }
 }
 
-/// Future of [`LossFlag::ready`].
+/// Future of [`LossFlag::ready`]: borrows the flag, so it holds no reference count.
 #[derive(Debug)]
 pub(crate) struct Ready<'a> {
     flag: &'a LossFlag,
+    /// "read" or "write", for the error messages.
     direction: &'static str,
 }
 
@@ -195,9 +242,12 @@ impl Future for Ready<'_> {
     }
 }
 
-/// An op's link to its stream's [`LossFlag`]. See the module docs.
+/// An op's link to its stream's [`LossFlag`], part of the op data: it lives exactly as long as
+/// the memory the kernel may still write, which is what makes its `Drop` the moment the op
+/// settles. See the module docs.
 #[derive(Debug)]
 pub(crate) struct LossWatch {
+    /// A clone: the op data may outlive the stream (kept by the driver after both are dropped).
     flag: LossFlag,
     /// This op was abandoned and counted in the flag's `settling`; its `Drop` (when the op
     /// data is freed, after the final completion) takes the count back.
@@ -229,13 +279,16 @@ impl LossWatch {
 
     /// The abandoned op's result is known (a zero-copy send whose buffer the kernel still
     /// holds): whether bytes moved is settled, so later ops need not wait for the buffer.
+    /// Idempotent: the watch's `Drop` then finds nothing to take back.
     pub(crate) fn settle(&mut self) {
         if std::mem::take(&mut self.settling) {
             self.flag.settled_one();
         }
     }
 
-    /// A completion of the abandoned op: if it moved bytes, they are lost to the stream.
+    /// A completion of the abandoned op: if it moved bytes, they are lost to the stream. Zero
+    /// (end of file, an empty send) and errors (`ECANCELED`: the cancel won) lose nothing.
+    /// The caller leaves out a zero-copy notification, whose `res` is no byte count.
     pub(crate) fn record(&self, cqe: &CqeResult) {
         if matches!(cqe.result, Ok(1..)) {
             self.flag.set();
@@ -275,7 +328,8 @@ impl LossFlag {
     }
 
     /// `data` as an op tracked by this flag, for callers that waited for
-    /// [`poll_ready`](LossFlag::poll_ready) themselves.
+    /// [`poll_ready`](LossFlag::poll_ready) themselves. The watch is `oneshot`: a completion
+    /// flagged `F_MORE` can only be a zero-copy send's result, its whole byte count.
     #[inline]
     pub(crate) fn track<T: Oneshot>(&self, data: T) -> Op<Tracked<T>> {
         Op::new(Tracked {
@@ -288,7 +342,9 @@ impl LossFlag {
         })
     }
 
-    /// `data`, a multishot receive, tracked by this flag (its items all carry bytes).
+    /// `data`, a multishot receive, tracked by this flag. Its `F_MORE` means more items, not a
+    /// notification to come, so the watch is not `oneshot`: it settles only when the stream's
+    /// data goes, after the completion that ends the stream.
     pub(crate) fn track_stream<T: Multishot>(&self, data: T) -> Tracked<T> {
         Tracked {
             data,
@@ -300,14 +356,19 @@ impl LossFlag {
 /// An op of a byte stream together with its direction's [`LossWatch`]: the op runs as it is,
 /// and the watch learns when its future is dropped in flight and which of its later
 /// completions moved bytes. See the module docs.
+///
+/// A wrapper rather than a field of each op: the same `Recv`, `Send` or `RecvMulti` serves a
+/// datagram socket untracked, and the loss logic lives here once instead of in eight ops.
 pub(crate) struct Tracked<T> {
+    /// The wrapped op's own data: everything the entry points at.
     data: T,
     /// Its `oneshot` flag says what `F_MORE` means for this op.
     watch: LossWatch,
 }
 
 impl<T> Tracked<T> {
-    /// The op's own data.
+    /// The op's own data, for a multishot owner reading a completion (which ring a buffer id
+    /// indexes).
     pub(crate) fn data(&self) -> &T {
         &self.data
     }
@@ -315,6 +376,7 @@ impl<T> Tracked<T> {
 
 // SAFETY: the entry is the wrapped op's own, pointing into `self.data`, which `self` owns and
 // keeps as long (the wrapped op's `OpCode` contract, passed on); the watch is not in the entry.
+// Every method but `dispose` and `abandoned` passes straight through.
 unsafe impl<T: OpCode> OpCode for Tracked<T> {
     #[inline]
     fn sqe(&mut self) -> squeue::Entry {
@@ -336,10 +398,13 @@ unsafe impl<T: OpCode> OpCode for Tracked<T> {
         self.data.readiness()
     }
 
+    /// The op disposes of what it holds first (a receive's ring buffer goes back), then the
+    /// watch records whether bytes moved: the op cannot tell, as it serves untracked sockets too.
     #[inline]
     fn dispose(&mut self, cqe: &CqeResult) {
         self.data.dispose(cqe);
-        // A notification carries no byte count.
+        // A notification carries no byte count. A single-shot op's `F_MORE` result is its
+        // whole count (only the notification follows): settled here, not at the notification.
         if !cqe.is_notification() {
             self.watch.record(cqe);
             if self.watch.oneshot && cqe.has_more() {
@@ -354,6 +419,7 @@ unsafe impl<T: OpCode> OpCode for Tracked<T> {
         self.watch.abandoned(owner);
     }
 
+    /// A tracked zero-copy send must still be able to reset its connection at shutdown.
     #[inline]
     fn shut_down(&mut self) {
         self.data.shut_down();
@@ -371,6 +437,8 @@ impl<T: Oneshot> Oneshot for Tracked<T> {
 
 impl<T: Multishot> Multishot for Tracked<T> {}
 
+/// The error of every op after bytes went missing: `Other`, as no `ErrorKind` says "this
+/// stream is out of step", and the message says why and that it is for good.
 fn lost(direction: &str) -> io::Error {
     io::Error::other(format!(
         "coring: an earlier {direction} on this TCP stream was cancelled after the kernel had \
@@ -379,6 +447,8 @@ fn lost(direction: &str) -> io::Error {
     ))
 }
 
+/// The error of an op that would wait for an abandoned op of a runtime that is not running:
+/// the message says which runtime can end it.
 fn elsewhere(direction: &str) -> io::Error {
     io::Error::other(format!(
         "coring: an earlier {direction} on this socket was cancelled in another runtime, which \
@@ -388,97 +458,4 @@ fn elsewhere(direction: &str) -> io::Error {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-    use std::task::Wake;
-
-    struct CountingWaker(AtomicUsize);
-
-    impl Wake for CountingWaker {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    fn poll(flag: &LossFlag, waker: &Waker) -> Poll<io::Result<()>> {
-        flag.poll_ready(&mut Context::from_waker(waker), "read")
-    }
-
-    #[test]
-    fn a_clean_flag_is_ready_at_once() {
-        let flag = LossFlag::default();
-        let waker = Waker::noop();
-        assert!(matches!(poll(&flag, waker), Poll::Ready(Ok(()))));
-        // A watch that was never abandoned holds nothing back.
-        drop(flag.watch());
-        assert!(matches!(poll(&flag, waker), Poll::Ready(Ok(()))));
-    }
-
-    #[test]
-    fn an_abandoned_op_holds_the_next_one_until_its_data_goes() {
-        // Inside a runtime: the one the op is abandoned in, and the one that waits.
-        crate::block_on(async {
-            let flag = LossFlag::default();
-            let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
-            let waker = Waker::from(counter.clone());
-            let mut watch = flag.watch();
-            watch.abandoned(&driver::current_weak());
-            watch.abandoned(&driver::current_weak()); // idempotent
-            assert!(poll(&flag, &waker).is_pending());
-            assert!(poll(&flag, &waker).is_pending()); // registered once
-            watch.record(&CqeResult::from_raw(-libc::ECANCELED, 0));
-            drop(watch);
-            assert_eq!(counter.0.load(Ordering::SeqCst), 1);
-            assert!(matches!(poll(&flag, &waker), Poll::Ready(Ok(()))));
-        });
-    }
-
-    #[test]
-    fn an_op_abandoned_in_another_runtime_fails_the_next_one_at_once() {
-        let flag = LossFlag::default();
-        let mut watch = flag.watch();
-        crate::block_on(async { watch.abandoned(&driver::current_weak()) });
-        // That runtime is gone from this thread (it would finish the op when dropped; here the
-        // watch outlives it): waiting in another one, or in none, would never end.
-        let other = crate::block_on(async { poll(&flag, Waker::noop()) });
-        let Poll::Ready(Err(err)) = other else {
-            panic!("expected the other-runtime error");
-        };
-        assert!(err.to_string().contains("another runtime"), "{err}");
-        // Settled, the flag is usable anywhere again.
-        watch.settle();
-        assert!(matches!(poll(&flag, Waker::noop()), Poll::Ready(Ok(()))));
-        drop(watch);
-        assert!(matches!(poll(&flag, Waker::noop()), Poll::Ready(Ok(()))));
-    }
-
-    #[test]
-    fn bytes_moved_by_an_abandoned_op_fail_every_later_op() {
-        let flag = LossFlag::default();
-        let mut watch = flag.watch();
-        watch.abandoned(&driver::current_weak());
-        watch.record(&CqeResult::from_raw(5, 0));
-        drop(watch);
-        let Poll::Ready(Err(err)) = poll(&flag, Waker::noop()) else {
-            panic!("expected the loss error");
-        };
-        assert!(err.to_string().contains("byte stream has a gap"), "{err}");
-        assert!(flag.is_set());
-    }
-
-    #[test]
-    fn two_abandoned_ops_settle_when_both_are_gone() {
-        crate::block_on(async {
-            let flag = LossFlag::default();
-            let (mut a, mut b) = (flag.watch(), flag.watch());
-            a.abandoned(&driver::current_weak());
-            b.abandoned(&driver::current_weak());
-            drop(a);
-            assert!(poll(&flag, Waker::noop()).is_pending());
-            drop(b);
-            assert!(poll(&flag, Waker::noop()).is_ready());
-        });
-    }
-}
+mod tests;

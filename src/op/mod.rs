@@ -1,6 +1,50 @@
 //! One opcode per file: the data an operation owns while the kernel works on it, and its
 //! `unsafe impl OpCode` saying why the pointers in its entry stay valid.
 //!
+//! The futures that run these ops (`Op`, `MultiOp`), the slot that keeps a dropped op's data
+//! and the contract itself (`OpCode`, `Oneshot`, `Multishot`) are the driver's
+//! (`driver/op_future.rs`, `driver/multishot.rs`, `driver/opcode.rs`); this folder knows what
+//! each opcode reads, writes and returns. Modules above it (`net/`, `fs/`, `signal.rs`) build
+//! ops only through the constructors here.
+//!
+//! # Where each op is
+//!
+//! | file | opcodes | what the kernel points at |
+//! |------|---------|---------------------------|
+//! | `accept.rs`, `accept_multi.rs` | `ACCEPT`, multishot `ACCEPT` | the peer's address (single-shot only) |
+//! | `connect.rs` | `CONNECT` | the peer's address |
+//! | `recv.rs`, `send.rs` | `RECV`, `SEND`, `SEND_ZC` | one buffer |
+//! | `recv_msg.rs`, `send_msg.rs` | `RECVMSG`, `SENDMSG` | a `msghdr`, iovecs, buffers, an address, `SCM_RIGHTS` (send) |
+//! | `recv_ctl.rs` (+ `cmsg.rs`) | `RECVMSG` on Unix sockets | as above, with room for `SCM_RIGHTS` |
+//! | `recv_multi.rs` | multishot `RECV` with a buffer ring | nothing: buffers of a registered ring |
+//! | `fixed.rs` | `READ_FIXED` on a socket | a registered buffer |
+//! | `read_at.rs`, `write_at.rs` | `READ`/`READ_FIXED`, `WRITE`/`WRITE_FIXED` at an offset | one buffer |
+//! | `open_at.rs`, `statx.rs` | `OPENAT`, `STATX` | a path (and a `statx` to write) |
+//! | `path.rs` | `MKDIRAT`, `UNLINKAT`, `RENAMEAT` | one or two paths |
+//! | `fd_only.rs` | `FSYNC`, `FTRUNCATE`, `SHUTDOWN` | nothing: an fd and a number |
+//! | `close.rs` | `CLOSE` | nothing: the fd it owns |
+//! | `signalfd.rs` | `READ` of the signalfd | a record buffer |
+//! | `nop.rs` | `NOP` | nothing |
+//!
+//! Beside them, the helpers: `heap.rs` (memory the kernel points at), `path.rs`'s
+//! `OwnedPath`, `cmsg.rs` (control messages), and what a stream or socket does with results of
+//! dropped ops: `loss.rs` and `guard.rs` (byte streams), `keep.rs` (datagrams, connections).
+//!
+//! # The shape of an op file
+//!
+//! A struct owning everything the entry points at, each field saying what the kernel does
+//! with it and until when; a constructor; an `unsafe impl OpCode` whose `// SAFETY:` names
+//! every pointer in the entry and what keeps it valid; `perform` for epoll; `dispose` if a
+//! result is a resource (an fd, a provided buffer, a datagram); then `Oneshot::complete`,
+//! which turns the final completion into the output and hands the buffers back, on success
+//! and on error alike (a `BufResult` always carries the buffer).
+//!
+//! Constructors of ops on files and listeners return the `Op` future itself. Those of byte
+//! stream ops (`recv`, `send`, `send_msg`, ...) return the bare data, because the caller
+//! decides how the op runs: wrapped in `Tracked` by the stream's `LossFlag::guard` on a TCP
+//! or Unix stream, plain on a datagram socket. `complete` never runs for an op whose future
+//! was dropped: its result, if any, goes to `dispose`.
+//!
 //! # What an op's data holds, and why in that form
 //!
 //! Everything an entry points at must stay valid and unmoved until the final completion, even
@@ -25,7 +69,40 @@
 //! result nobody will take: an fd is closed (open) or kept for the next accept (`keep.rs`), a
 //! datagram is kept for the next receive (`keep.rs`), stream bytes are recorded as lost so the
 //! stream's next op fails instead of leaving a silent gap (`loss.rs`), a provided buffer goes
-//! back to its ring (`recv_multi.rs`).
+//! back to its ring (`recv_multi.rs`), signals go back to the registry (`signalfd.rs`).
+//! `dispose` runs under the driver's borrow, so it must not run user code (wake a task, drop
+//! a buffer whose `Drop` wakes one): what needs that waits in the op data, which the driver
+//! drops after the borrow ends.
+//!
+//! # The tests that hold these rules
+//!
+//! Each rule above has an integration test acting as a user would (in `tests/`):
+//! `dropped_read_keeps_its_buffer_until_completion.rs` and
+//! `runtime_dropped_with_ops_in_flight_frees_nothing_early.rs` (memory the kernel points at),
+//! `cancelled_accept_leaks_no_fd.rs` and `a_cancelled_open_leaks_no_fd.rs` (fds a dropped op
+//! got), `accept_dropped_by_select_keeps_the_connection_for_the_next_accept.rs` and
+//! `udp_receive_dropped_by_select_keeps_its_datagram_for_the_next_receive.rs` (`keep.rs`),
+//! `a_stream_op_dropped_before_submission_leaves_no_silent_gap.rs` (`loss.rs`),
+//! `a_dropped_unix_receive_closes_the_descriptors_it_got.rs` (`recv_ctl.rs`),
+//! `abandoned_zero_copy_buffers_return_exactly_once.rs` and
+//! `shutdown_with_an_abandoned_send_zc_to_a_stalled_peer_is_prompt.rs` (`SEND_ZC`), and
+//! `cancellation_storm_corrupts_nothing_and_leaks_nothing.rs` for all of them at once. A
+//! change to an op's `dispose` or to what it owns should keep them passing on both backends.
+//!
+//! # Kernels
+//!
+//! The runtime needs Linux 5.11 (`driver/uring/setup.rs`); every opcode here but these exists
+//! there:
+//!
+//! * `MKDIRAT` (5.15): `EINVAL` before, passed to the caller;
+//! * multishot `ACCEPT` (5.19): `EINVAL` before, and `Incoming` accepts one at a time;
+//! * `IORING_RECVSEND_POLL_FIRST` (5.19): asked for only once a ring of the process was set
+//!   up with a flag as recent (`poll_first_supported`, `driver/uring/setup.rs`);
+//! * buffer rings (5.19) and multishot `RECV` (6.0): the read pool falls back to plain reads
+//!   (`buf/pool.rs`);
+//! * `SEND_ZC` (6.0): `EINVAL` before, passed to the caller of `send_zc`;
+//! * `FTRUNCATE` (6.9): `EINVAL` before, and `File::set_len` runs `ftruncate(2)` on the
+//!   blocking pool.
 //!
 //! # The readiness backend
 //!
@@ -57,30 +134,24 @@ pub(crate) mod accept_multi;
 pub(crate) mod close;
 pub(crate) mod cmsg;
 pub(crate) mod connect;
+pub(crate) mod fd_only;
 pub(crate) mod fixed;
-pub(crate) mod fsync;
-pub(crate) mod ftruncate;
 mod guard;
 pub(crate) mod heap;
 pub(crate) mod keep;
 pub(crate) mod loss;
-pub(crate) mod mkdir_at;
 pub(crate) mod nop;
 pub(crate) mod open_at;
-mod path;
+pub(crate) mod path;
 pub(crate) mod read_at;
 pub(crate) mod recv;
 pub(crate) mod recv_ctl;
 pub(crate) mod recv_msg;
 pub(crate) mod recv_multi;
-pub(crate) mod rename_at;
 pub(crate) mod send;
 pub(crate) mod send_msg;
-pub(crate) mod send_zc;
-pub(crate) mod shutdown;
 pub(crate) mod signalfd;
 pub(crate) mod statx;
-pub(crate) mod unlink_at;
 pub(crate) mod write_at;
 
 /// The future of every single-shot op here. Modules above `op/` name it through this
@@ -104,59 +175,84 @@ fn zeroed_msghdr() -> libc::msghdr {
 }
 
 /// A copy of the `n` bytes the kernel reported writing at `ptr`, the start of a receive's
-/// buffer (for a datagram kept after its receive was dropped).
+/// buffer: for a datagram that arrived after its receive was dropped, kept for the next one
+/// (`keep.rs`) while the buffer itself goes with the op data.
 ///
-/// The caller passes the buffer's `stable_mut_ptr` and the completion's byte count, which the
-/// kernel keeps within the `bytes_total` the entry named.
-fn written(ptr: *mut u8, n: usize) -> Vec<u8> {
+/// # Safety
+///
+/// `ptr` is the `stable_mut_ptr` of a buffer the op owns, `n` is at most its `bytes_total`
+/// (a completion's byte count never exceeds the length the entry named), and the kernel is
+/// done writing it: this is the op's final completion, or it has been reaped.
+unsafe fn written(ptr: *mut u8, n: usize) -> Vec<u8> {
     if n == 0 {
         // An empty buffer's pointer may be dangling or null; read nothing.
         return Vec::new();
     }
-    // SAFETY: `ptr` is the start of an owned buffer valid for `bytes_total` bytes (its `IoBufMut`
-    // contract), the kernel wrote its first `n` bytes, and `n <= bytes_total`; the buffer is not
-    // written concurrently, as the op's final completion has been reaped or this is it.
+    // SAFETY: the caller's promise: `ptr` is valid for `n` initialized bytes (the kernel wrote
+    // them) that nothing writes meanwhile.
     unsafe { std::slice::from_raw_parts(ptr, n) }.to_vec()
 }
 
 // Readiness backend helpers: the syscalls ops perform at once on their own data (see
 // `driver/opcode.rs`, `OpCode::perform`). MSG_DONTWAIT keeps them non-blocking even on an fd that
-// was not made non-blocking (one made outside the runtime).
+// was not made non-blocking (one made outside the runtime). Each runs within the `perform` call,
+// so the op's data only has to outlive that call; `EINTR` is retried, `EAGAIN` waits for
+// readiness in `Interest`'s direction (`Performed::retry`).
 
 /// `recv` into `len` bytes at `ptr`.
-fn recv_now(fd: &SharedFd, ptr: *mut u8, len: usize, flags: i32) -> Performed {
+///
+/// # Safety
+///
+/// `ptr` is valid for `len` writable bytes (an owned buffer's `stable_mut_ptr` and
+/// `bytes_total`, kept valid by its `IoBufMut` contract) for the duration of the call.
+unsafe fn recv_now(fd: &SharedFd, ptr: *mut u8, len: usize, flags: i32) -> Performed {
     let fd = fd.raw();
-    // SAFETY: callers pass their owned buffer's pointer and capacity (its `IoBufMut` contract
-    // keeps them valid and writable); the fd is kept open by their `SharedFd`.
+    // SAFETY: the caller's promise for `ptr` and `len`; the fd is kept open by their `SharedFd`.
     Performed::retry(fd, Interest::Read, 0, || unsafe {
         libc::recv(fd, ptr.cast(), len, flags | libc::MSG_DONTWAIT)
     })
 }
 
-/// `send` of `len` bytes at `ptr`.
-fn send_now(fd: &SharedFd, ptr: *const u8, len: usize) -> Performed {
+/// `send` of `len` bytes at `ptr`, with `MSG_NOSIGNAL` (a closed peer is `EPIPE`, as on the
+/// ring).
+///
+/// # Safety
+///
+/// `ptr` is valid for `len` initialized bytes (an owned buffer's `stable_ptr` and
+/// `bytes_init`, kept valid by its `IoBuf` contract) for the duration of the call.
+unsafe fn send_now(fd: &SharedFd, ptr: *const u8, len: usize) -> Performed {
     let fd = fd.raw();
     let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
-    // SAFETY: callers pass their owned buffer's pointer and initialized length (its `IoBuf`
-    // contract keeps them valid); the fd is kept open by their `SharedFd`.
+    // SAFETY: the caller's promise for `ptr` and `len`; the fd is kept open by their `SharedFd`.
     Performed::retry(fd, Interest::Write, 0, || unsafe {
         libc::send(fd, ptr.cast(), len, flags)
     })
 }
 
 /// `recvmsg` with the header at `msg`.
-fn recvmsg_now(fd: &SharedFd, msg: *mut libc::msghdr, flags: i32) -> Performed {
+///
+/// # Safety
+///
+/// `msg` points to a filled-in header whose every pointer (name, iovecs and the buffers they
+/// name, control) is valid for the length beside it, all of it owned by the calling op, for
+/// the duration of the call.
+unsafe fn recvmsg_now(fd: &SharedFd, msg: *mut libc::msghdr, flags: i32) -> Performed {
     let fd = fd.raw();
-    // SAFETY: callers pass their owned, filled-in header, whose pointers all point into memory
-    // the op owns; the fd is kept open by their `SharedFd`.
+    // SAFETY: the caller's promise for `msg`; the fd is kept open by their `SharedFd`.
     Performed::retry(fd, Interest::Read, 0, || unsafe {
         libc::recvmsg(fd, msg, flags | libc::MSG_DONTWAIT)
     })
 }
 
-/// `accept4` (non-blocking, close-on-exec) writing the peer to `addr`/`len` if not null; a
-/// success carries `flags`.
-fn accept_now(
+/// `accept4` (non-blocking, close-on-exec: what the ring's accept gives, plus what epoll
+/// needs) writing the peer to `addr`/`len` if not null; a success carries `flags` (`F_MORE`
+/// for an item of an emulated multishot accept).
+///
+/// # Safety
+///
+/// `addr` and `len` are both null, or `len` points to the size of the storage at `addr`, both
+/// valid for writes for the duration of the call.
+unsafe fn accept_now(
     fd: &SharedFd,
     addr: *mut libc::sockaddr,
     len: *mut libc::socklen_t,
@@ -164,19 +260,24 @@ fn accept_now(
 ) -> Performed {
     let fd = fd.raw();
     let sock_flags = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
-    // SAFETY: `addr` and `len` are null or point into the op's owned address storage; the
-    // listening fd is kept open by their `SharedFd`.
+    // SAFETY: the caller's promise for `addr` and `len`; the listening fd is kept open by their
+    // `SharedFd`.
     Performed::retry(fd, Interest::Read, flags, || unsafe {
         libc::accept4(fd, addr, len, sock_flags) as isize
     })
 }
 
 /// A file syscall, for the blocking pool (a disk may be slow; epoll cannot wait for a file).
+/// `call` runs on a pool thread, perhaps more than once (it is retried on `EINTR`), and its
+/// result (a count, an fd, or -1 with errno) becomes the op's completion.
 ///
 /// # Safety
 ///
-/// Every pointer `call` uses points into the calling op's own data (see
-/// `driver/epoll/offload.rs`: the data outlives the call).
+/// Every pointer `call` uses points into the calling op's own data, which the op does not
+/// touch until the call returns: the future keeps that data (or, dropped, hands it to the
+/// driver) until the pool thread is done, so it outlives the call (`driver/epoll/offload.rs`).
+/// `call` goes to another thread although it need not be `Send`, so it captures only raw
+/// pointers and plain values, never an `Rc` or a reference.
 unsafe fn file_now(mut call: impl FnMut() -> isize + 'static) -> Performed {
     let retried = move || loop {
         let rc = crate::driver::epoll::errno_rc(call());

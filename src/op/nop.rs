@@ -24,6 +24,8 @@ unsafe impl OpCode for Nop {
 super::unit_output!(Nop);
 
 /// One no-op through the ring: submitted with the loop's batch, completed by the kernel.
+/// Dropped in flight, it is cancelled like any op; with nothing to keep or dispose of, the
+/// slot only waits for the final completion to be freed.
 pub(crate) fn nop() -> Op<Nop> {
     Op::new(Nop)
 }

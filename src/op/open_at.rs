@@ -3,6 +3,11 @@
 //! The path is owned by the op until its final completion. If the future is dropped and the open
 //! completes anyway (the cancel lost the race), the new fd is closed in `dispose`, so a cancelled
 //! open never leaks a descriptor.
+//!
+//! The kernel copies the path in when it consumes the entry and opens the file, on an io-wq
+//! worker if the open may block (a lookup on a slow disk, `O_CREAT`, `O_TRUNC`). The result is
+//! the new fd, which `complete` owns at once. `OPENAT` needs Linux 5.6, below the runtime's
+//! minimum.
 
 use super::path::OwnedPath;
 use crate::driver::op_future::Op;
@@ -25,6 +30,9 @@ pub(crate) struct OpenAt {
 }
 
 /// Opens `path` with `open(2)` `flags` (`O_CLOEXEC` is always added) and creation `mode`.
+///
+/// `O_CLOEXEC` always, as std does: without it the fd would leak into every program a
+/// `Command` spawns, from any thread, for as long as the file is open.
 pub(crate) fn open_at(path: CString, flags: i32, mode: libc::mode_t) -> Op<OpenAt> {
     Op::new(OpenAt {
         path: OwnedPath::new(path),
@@ -43,7 +51,9 @@ unsafe impl OpCode for OpenAt {
             .build()
     }
 
-    /// On epoll: done at once on the core thread (a file is always "ready").
+    /// On epoll: on the blocking pool (epoll cannot wait for a file, and an open may block on
+    /// the disk). A future dropped meanwhile leaves the data with the driver until the call
+    /// returns, and the fd it returned is closed by `dispose`.
     fn perform(&mut self) -> Performed {
         let (path, flags, mode) = (self.path.as_ptr(), self.flags, self.mode);
         // SAFETY: `path` is this op's owned NUL-terminated path.
@@ -62,6 +72,8 @@ unsafe impl OpCode for OpenAt {
 impl Oneshot for OpenAt {
     type Output = io::Result<OwnedFd>;
 
+    /// The new fd, owned at once, so a caller that fails later (say, on a `metadata` call)
+    /// closes it by dropping it.
     fn complete(self, cqe: CqeResult) -> Self::Output {
         let raw = cqe.result?;
         // SAFETY: a successful open returns a new fd that nothing else owns.

@@ -1,4 +1,21 @@
 //! `READ` and `READ_FIXED` at an explicit file offset, into an owned buffer (`pread(2)`).
+//!
+//! The kernel writes from the buffer's start, up to its room; the result is how many bytes it
+//! read, fewer at end of file (0 at or past it) or for a short read, which `complete` marks
+//! initialized before handing the buffer back. A registered buffer (`FixedBuf`) is named by
+//! its index (`READ_FIXED`), so the kernel skips pinning its pages for the read. `READ` needs
+//! Linux 5.6 and `READ_FIXED` 5.1, both below the runtime's minimum.
+//!
+//! # Dropped in flight
+//!
+//! The read may still happen; its bytes land in the buffer, which the driver keeps with the op
+//! data until the final completion and then frees (a `FixedBuf` goes back to its pool). A file
+//! read has no side effect to record, except on the file position when `pos` is `u64::MAX`.
+//!
+//! # The readiness backend
+//!
+//! `pread(2)` (or `read(2)` at the file position) on the blocking pool: epoll cannot wait for a
+//! file, and a read may wait for the disk.
 
 use crate::buf::{BufResult, IoBufMut};
 use crate::driver::op_future::Op;
@@ -8,6 +25,10 @@ use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 
 /// A positioned read's data: the kernel writes `buf` from its start, up to its capacity.
+///
+/// `write_at.rs` mirrors this file line for line; they stay two types because what differs
+/// (the buffer trait, the opcodes, the syscall, marking bytes initialized) is most of what
+/// there is, and a generic over a direction would hide which syscall runs.
 pub(crate) struct ReadAt<B> {
     /// Kept open by this clone until the op data goes, after the final completion (module docs).
     fd: SharedFd,
@@ -16,8 +37,12 @@ pub(crate) struct ReadAt<B> {
     buf: B,
     /// The file offset. `u64::MAX` is the kernel's -1, "the file position" (which `perform`
     /// mirrors with a plain `read`); `fs` refuses other offsets past `i64::MAX` beforehand.
+    /// The kernel reads the position when it issues the read and moves it at the completion,
+    /// so two reads at the position in flight at once may read the same bytes: it orders
+    /// nothing. Explicit offsets have no such race.
     pos: u64,
-    /// The registered buffer's index, for `READ_FIXED`.
+    /// The registered buffer's index, for `READ_FIXED`: the kernel checks that the buffer lies
+    /// in the memory registered there (`EFAULT` otherwise, see `fixed.rs`).
     fixed: Option<u16>,
 }
 
@@ -32,7 +57,9 @@ pub(crate) fn read_at<B: IoBufMut>(fd: &SharedFd, buf: B, pos: u64) -> Op<ReadAt
 }
 
 /// Reads into the registered buffer `buf` from `fd` at offset `pos`; `Err(buf)` if `buf` is not
-/// a registered buffer.
+/// a registered buffer (the caller turns that into `InvalidInput`, handing the buffer back).
+/// Registered buffers save the kernel pinning the pages on each read: worth it for many
+/// reads into the same memory.
 pub(crate) fn read_fixed_at<B: IoBufMut>(
     fd: &SharedFd,
     buf: B,
@@ -66,7 +93,8 @@ unsafe impl<B: IoBufMut> OpCode for ReadAt<B> {
         }
     }
 
-    /// On epoll: done at once on the core thread (a file is always "ready").
+    /// On epoll: on the blocking pool (see the module docs); the buffer stays with the op data
+    /// until the call returns, even if the future is dropped meanwhile.
     fn perform(&mut self) -> Performed {
         let (fd, ptr, len, pos) = (
             self.fd.raw(),

@@ -6,6 +6,27 @@
 //! owned by the op until its final completion. Descriptors are received with
 //! `MSG_CMSG_CLOEXEC`; those that arrive for a dropped receive are closed in `dispose`, so a
 //! cancelled receive never leaks them.
+//!
+//! # Descriptors that do not fit
+//!
+//! The control buffer has room for `max_fds` (at most [`MAX_FDS`](super::cmsg::MAX_FDS)),
+//! rounded up to whole `u64`s. Descriptors beyond the room are dropped by the kernel (which
+//! sets `MSG_CTRUNC`); one that fit only thanks to the rounding is closed by
+//! `take_fds`, so the caller never gets more than it asked for. With `max_fds` 0 there is no
+//! control buffer at all, and every descriptor sent along is dropped by the kernel.
+//!
+//! # Dropped in flight
+//!
+//! On a stream the caller runs the op `Tracked` (`loss.rs`), which records bytes a dropped
+//! receive took. On a datagram socket the datagram is lost (`UnixDatagram`'s docs say so:
+//! unlike UDP's receives, these keep nothing). Either way descriptors that came with it are
+//! closed, and the buffer, header and control buffer stay with the op data in the driver's
+//! slot until the final completion.
+//!
+//! # The readiness backend
+//!
+//! `recvmsg(2)` with `MSG_DONTWAIT | MSG_CMSG_CLOEXEC` on the same header, waiting for
+//! readability on `EAGAIN`.
 
 use super::heap::Heap;
 use crate::buf::{BufResult, IoBufMut};
@@ -44,7 +65,7 @@ pub(crate) struct RecvCtl<B> {
     /// Room for the descriptors; its heap array is what `msg.msg_control` points at.
     control: Vec<u64>,
     /// The most descriptors to hand back: the control buffer, rounded up to whole `u64`s, may
-    /// let the kernel fit one more.
+    /// let the kernel fit one more, which `take_fds` closes.
     max_fds: usize,
 }
 
@@ -87,6 +108,8 @@ impl<B> RecvCtl<B> {
 // until `complete` or until the driver drops the abandoned op after its final completion. The
 // socket is kept open by the `SharedFd` clone in `self.fd` for as long.
 unsafe impl<B: IoBufMut> OpCode for RecvCtl<B> {
+    /// Fills in the header and the iovec the entry points at (nothing they point at moves
+    /// after this), then builds the entry.
     fn sqe(&mut self) -> squeue::Entry {
         *self.iovec.get_mut() = libc::iovec {
             iov_base: self.buf.stable_mut_ptr().cast(),
@@ -111,11 +134,16 @@ unsafe impl<B: IoBufMut> OpCode for RecvCtl<B> {
     }
 
     fn perform(&mut self) -> Performed {
-        // The entry is not submitted: building it fills in the message header recvmsg reads.
+        // The entry is not submitted: building it fills in the message header recvmsg reads
+        // (again for every attempt: the kernel rewrites `msg_namelen` and `msg_controllen`).
         let _ = self.sqe();
-        super::recvmsg_now(&self.fd, self.msg.as_ptr(), libc::MSG_CMSG_CLOEXEC)
+        // SAFETY: the header was just filled in with pointers into this op's own iovec,
+        // buffer, address storage and control buffer, each with its length.
+        unsafe { super::recvmsg_now(&self.fd, self.msg.as_ptr(), libc::MSG_CMSG_CLOEXEC) }
     }
 
+    /// The bytes of an abandoned receive are the caller's business (see the module docs); the
+    /// descriptors are this op's, as only it can find them in the control buffer.
     fn dispose(&mut self, cqe: &CqeResult) {
         if cqe.result.is_ok() {
             // Nobody will take them: close them rather than leak them.

@@ -4,6 +4,24 @@
 //! and the `sockaddr_storage` the kernel writes the sender into all live on the heap, owned by the
 //! op. Each buffer is filled from its start up to its capacity, in order; only the first
 //! [`IOV_MAX`](super::IOV_MAX) buffers take part.
+//!
+//! The result is the byte count over all buffers; `complete` splits it back (each buffer
+//! full up to its room, in order, the rest untouched) and reads the sender from what the kernel
+//! wrote to `msg_namelen`. A datagram larger than all the buffers together is cut (the
+//! kernel's `MSG_TRUNC` in `msg_flags` is not reported). The sender is `None` on a TCP stream
+//! (TCP's receive writes no name) and for a non-IP family.
+//!
+//! # Dropped in flight
+//!
+//! As for `recv.rs`: bytes of a stream are recorded lost (`Tracked`, `loss.rs`); a datagram is
+//! copied out of the buffers with its sender and kept for the socket's next receive
+//! (`keep.rs`). The buffers, iovecs, header and address storage stay with the op data in the
+//! driver's slot until the final completion.
+//!
+//! # The readiness backend
+//!
+//! `recvmsg(2)` with `MSG_DONTWAIT` on the same header, which `sqe` fills in (the entry it also
+//! builds is thrown away), waiting for readability on `EAGAIN`.
 
 use super::heap::Heap;
 use super::keep::{Datagram, Leftover};
@@ -47,6 +65,7 @@ pub(crate) fn recv_msg<B: IoBufMut>(fd: &SharedFd, bufs: Vec<B>, leftover: Lefto
 }
 
 /// The sender address the kernel wrote into `name` (its length in `msg`), if it is IPv4 or IPv6.
+/// Takes it (the storage is swapped for an empty one), so it is read once per completion.
 fn sender(name: &mut Heap<SockAddrStorage>, msg: &Heap<libc::msghdr>) -> Option<SocketAddr> {
     let namelen = msg.get().msg_namelen;
     let storage = std::mem::replace(name.get_mut(), SockAddrStorage::zeroed());
@@ -93,9 +112,13 @@ unsafe impl<B: IoBufMut> OpCode for RecvMsg<B> {
         // The entry is not submitted: building it fills in the message header recvmsg reads.
         // Rebuilt for every attempt: a failed one may have left the kernel's `msg_namelen`.
         let _ = self.sqe();
-        super::recvmsg_now(&self.fd, self.msg.as_ptr(), 0)
+        // SAFETY: the header was just filled in with pointers into this op's own iovecs,
+        // buffers and address storage, each with its length.
+        unsafe { super::recvmsg_now(&self.fd, self.msg.as_ptr(), 0) }
     }
 
+    /// A result of the abandoned receive: see the module docs. The bytes are gathered from
+    /// the buffers in order, each up to its room, as `complete` would split them.
     fn dispose(&mut self, cqe: &CqeResult) {
         let this = &mut *self;
         let (bufs, name, msg) = (&mut this.bufs, &mut this.name, &this.msg);
@@ -104,7 +127,10 @@ unsafe impl<B: IoBufMut> OpCode for RecvMsg<B> {
             let mut left = n;
             for buf in bufs.iter_mut() {
                 let filled = left.min(buf.bytes_total());
-                bytes.extend_from_slice(&super::written(buf.stable_mut_ptr(), filled));
+                // SAFETY: the kernel wrote `filled` bytes from this buffer's start (its share
+                // of the final completion's count, at most its room).
+                let written = unsafe { super::written(buf.stable_mut_ptr(), filled) };
+                bytes.extend_from_slice(&written);
                 left -= filled;
             }
             Datagram {
@@ -122,6 +148,8 @@ unsafe impl<B: IoBufMut> OpCode for RecvMsg<B> {
 impl<B: IoBufMut> Oneshot for RecvMsg<B> {
     type Output = BufResult<(usize, Option<SocketAddr>), Vec<B>>;
 
+    /// Splits the byte count back over the buffers (see the module docs) and takes the
+    /// sender; on an error the buffers come back as they went.
     fn complete(mut self, cqe: CqeResult) -> Self::Output {
         let n = match cqe.result {
             Ok(n) => n as usize,

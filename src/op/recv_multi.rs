@@ -5,6 +5,31 @@
 //! `ENOBUFS` when the ring ran dry (back-pressure: the caller re-arms once buffers return), or
 //! `ECANCELED` when it had `max_waiting` results untaken (the driver cancels it then, so a
 //! reader that stopped reading cannot take the whole ring from the others sharing it).
+//!
+//! # Who owns a ring buffer when
+//!
+//! The entry points at no memory: it names the ring's group, and for each arrival the kernel
+//! takes the next free buffer of that ring, writes the bytes from its start, and posts its id
+//! in the completion's flags (`F_BUFFER`). From then the buffer is the reader's ([`RingBuf`],
+//! counted in [`RingReceiver`]'s `held`) until it is dropped, which gives it back to the ring
+//! for the kernel to pick again. A connection waiting for bytes therefore holds no buffer:
+//! that is the point of the op (an idle connection costs its armed slot, not a buffer).
+//!
+//! # Dropped in flight
+//!
+//! The driver cancels the receive and keeps [`RecvMulti`] until the completion that ends the
+//! stream. Bytes that arrived for it (queued untaken, or racing the cancel) are lost to the
+//! reader: [`Tracked`] records it, so the stream's next read fails instead of skipping them,
+//! and their buffers go back to the ring when the op data is dropped (`dispose`).
+//!
+//! # Kernels and the readiness backend
+//!
+//! Buffer rings need Linux 5.19 and multishot receive 6.0; the runtime read pool checks the
+//! release before making a ring, and a reader whose first receive the kernel refuses with
+//! `EINVAL` reads plainly from then on (`buf/pool.rs`, `io/buf_reader/pooled.rs`). On epoll
+//! there is no kernel ring: [`RecvMulti`]'s `perform` picks a free buffer in user space, calls
+//! `recv(2)`, and reports the result as the kernel would (`F_MORE | F_BUFFER` with the id), so
+//! [`RingReceiver`] runs the same code on both backends.
 
 use super::loss::{LossFlag, Tracked};
 use crate::buf::{BufRing, RingBuf};
@@ -18,8 +43,10 @@ use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-/// `IORING_CQE_F_BUFFER` and `IORING_CQE_BUFFER_SHIFT`: an emulated item names its buffer so.
+/// `IORING_CQE_F_BUFFER`: the completion names a provided buffer. Used by the emulated
+/// receive (epoll), so that `CqeResult::buffer_id` reads its items as the kernel's.
 const BUFFER: u32 = 1;
+/// `IORING_CQE_BUFFER_SHIFT`: the buffer id sits in the flags' top 16 bits.
 const BUFFER_SHIFT: u32 = 16;
 
 /// A multishot receive's data: no buffer of its own; the kernel picks one from the ring per
@@ -43,7 +70,8 @@ pub(crate) struct RecvMulti {
 }
 
 /// Receives from `fd` into buffers of `ring` until the kernel ends the stream, or until
-/// `max_waiting` results wait untaken; tracked by the read direction's `loss` flag.
+/// `max_waiting` results wait untaken; tracked by the read direction's `loss` flag. Built
+/// unsubmitted: the entry is pushed at the stream's first poll.
 fn recv_multi(
     fd: &SharedFd,
     ring: &BufRing,
@@ -83,7 +111,9 @@ unsafe impl OpCode for RecvMulti {
             return Performed::Done(CqeResult::from_raw(-libc::ENOBUFS, 0));
         };
         let picked = MORE | BUFFER | (u32::from(bid) << BUFFER_SHIFT);
-        match super::recv_now(&self.fd, ptr, len, 0) {
+        // SAFETY: `pick` handed out a free buffer of `len` bytes at `ptr` that no reader holds
+        // (the kernel has no ring on epoll), kept allocated by `self.ring`.
+        match unsafe { super::recv_now(&self.fd, ptr, len, 0) } {
             Performed::Done(CqeResult { result: Ok(n), .. }) if n > 0 => {
                 let cqe = CqeResult {
                     result: Ok(n),
@@ -107,6 +137,8 @@ unsafe impl OpCode for RecvMulti {
         Some((self.fd.raw(), Interest::Read))
     }
 
+    /// Each completion after the stream was dropped: a filled buffer is taken (so the kernel
+    /// will not pick it again while it is counted as the reader's) and kept for the drop.
     fn dispose(&mut self, cqe: &CqeResult) {
         if let Some(bid) = cqe.buffer_id() {
             // Bytes arrived after the stream was dropped: they are lost to the reader (the
@@ -165,6 +197,9 @@ enum Arrival {
     Failed(io::Error),
 }
 
+/// What one completion means to the stream; a buffer it names becomes a [`RingBuf`] counted in
+/// `held` (made with the first one), or goes straight back at end of file. Called with the op's
+/// data by `MultiOp::poll_next`, which owns it.
 fn classify(
     data: &mut Tracked<RecvMulti>,
     cqe: CqeResult,
@@ -195,7 +230,9 @@ fn classify(
 
 impl RingReceiver {
     /// A receiver on `fd` through `ring`, for the read direction whose flag is `loss`; it may
-    /// hold a quarter of the ring.
+    /// hold a quarter of the ring. A quarter, so that a reader that stops reading, its chunks
+    /// and queued results held, leaves most of a shared ring to the others; a reader alone on
+    /// its ring raises it with `set_max_buffers`. Nothing is armed until the first poll.
     pub(crate) fn new(fd: &SharedFd, ring: &BufRing, loss: &LossFlag) -> RingReceiver {
         RingReceiver {
             fd: fd.clone(),
@@ -224,7 +261,8 @@ impl RingReceiver {
         crate::buf::pool::current_ring_with_buffers()
     }
 
-    /// Chunks handed out and not yet dropped.
+    /// Chunks handed out and not yet dropped (each `RingBuf` made by `take_held` counts itself
+    /// down when dropped, wherever the reader moved it).
     fn held(&self) -> usize {
         self.held.as_ref().map_or(0, |held| held.get())
     }
@@ -234,7 +272,9 @@ impl RingReceiver {
         self.max_buffers = max.clamp(1, u32::MAX as usize) as u32;
     }
 
-    /// Whether the ring belongs to the runtime running now.
+    /// Whether the ring belongs to the runtime running now: a ring is registered with one
+    /// ring fd, and a receive on another runtime's ring would name a group its kernel ring
+    /// does not know.
     pub(crate) fn serves_current_runtime(&self) -> bool {
         self.ring.check_current_runtime().is_ok()
     }
@@ -260,6 +300,12 @@ impl RingReceiver {
     }
 
     /// The next chunk, `None` at end of file; see `RecvStream::poll_next`.
+    ///
+    /// A loop, because some completions are not for the reader: the receive ended without an
+    /// item, paused at the reader's share, or ran out of buffers while the kernel already has
+    /// some back. Each of those arms a new receive and polls again; the loop returns at a
+    /// chunk, an error, the end, or a wait (for bytes, for earlier cancelled reads to settle,
+    /// or for a buffer to come back).
     pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<RingBuf>>> {
         if let Some(err) = self.deferred.take() {
             return Poll::Ready(Some(Err(err)));
@@ -279,7 +325,9 @@ impl RingReceiver {
                     return Poll::Ready(Some(Err(err)));
                 }
             }
-            // Room for results waiting untaken: what the reader does not already hold.
+            // Room for results waiting untaken: what the reader does not already hold. At
+            // least 1: a receive armed with no room would be cancelled at its first result,
+            // and a reader holding its share still gets one chunk per poll.
             let max_buffers = self.max_buffers as usize;
             let room = max_buffers.saturating_sub(self.held()).max(1);
             let (fd, ring, loss) = (&self.fd, &self.ring, &self.loss);
@@ -340,11 +388,17 @@ impl RingReceiver {
     }
 }
 
+/// What a reader stuck on its ring needs to see: whether a receive is armed, how many buffers
+/// the reader holds of how many it may, and whether it may move to another pool ring.
 impl std::fmt::Debug for RingReceiver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RingReceiver")
             .field("ring", &self.ring)
+            .field("armed", &self.op.is_some())
+            .field("held", &self.held())
+            .field("max_buffers", &self.max_buffers)
+            .field("from_pool", &self.from_pool)
             .field("ended", &self.ended)
-            .finish()
+            .finish_non_exhaustive()
     }
 }

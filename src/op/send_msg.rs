@@ -4,6 +4,30 @@
 //! address). The message header, the iovec array and the address all live on the heap, owned by
 //! the op; only the first [`IOV_MAX`](super::IOV_MAX) buffers are sent. Sent with
 //! `MSG_NOSIGNAL`, so a closed peer is `EPIPE`, never `SIGPIPE`.
+//!
+//! The result is the byte count over all buffers. On a stream it may be short (the socket
+//! buffer filled), and the caller sends the rest; a datagram goes whole or fails (`EMSGSIZE`
+//! when too large). The buffers come back unchanged either way.
+//!
+//! # Descriptors passed along
+//!
+//! [`send_msg_with_fds`] adds one `SCM_RIGHTS` control message naming `fds` (`cmsg.rs`). The
+//! kernel turns the numbers into references to the open files when it issues the send, and
+//! the receiver gets new descriptors for those files; the op owns ours until the final
+//! completion only so that the numbers cannot be closed and reused for other files before
+//! the kernel read them. They are closed with the op data.
+//!
+//! # Dropped in flight
+//!
+//! The cancel is a race: the bytes may still go. On a stream the caller runs the op `Tracked`
+//! (`loss.rs`), which records bytes a dropped send moved; a datagram went or it did not, and
+//! nothing is recorded. Everything the header points at stays with the op data in the driver's
+//! slot until the final completion.
+//!
+//! # The readiness backend
+//!
+//! `sendmsg(2)` with `MSG_NOSIGNAL | MSG_DONTWAIT` on the same header, waiting for writability
+//! on `EAGAIN`.
 
 use super::heap::Heap;
 use crate::buf::{BufResult, IoBuf};
@@ -23,7 +47,8 @@ pub(crate) struct SendMsg<B> {
     bufs: Vec<B>,
     /// One entry per buffer; the Vec's heap array is what `msg.msg_iov` points at.
     iovecs: Vec<libc::iovec>,
-    /// The destination (`send_to`); `None` on a connected socket.
+    /// The destination (`send_to`); `None` on a connected socket. In a `Heap`: `msg_name`
+    /// points into the `SockAddr` value itself, which must not move while the kernel may read it.
     addr: Option<Heap<SockAddr>>,
     /// The header the entry points at; its pointers go into `iovecs`, `addr` and `control`.
     msg: Heap<libc::msghdr>,
@@ -133,6 +158,8 @@ unsafe impl<B: IoBuf> OpCode for SendMsg<B> {
 impl<B: IoBuf> Oneshot for SendMsg<B> {
     type Output = BufResult<usize, Vec<B>>;
 
+    /// The byte count over all buffers, and the buffers, unchanged; the descriptors passed
+    /// along (if any) are closed with the op data, the receiver having its own.
     fn complete(self, cqe: CqeResult) -> Self::Output {
         (cqe.result.map(|n| n as usize), self.bufs)
     }

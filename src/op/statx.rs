@@ -2,6 +2,14 @@
 //!
 //! The kernel writes a `statx` struct into a heap allocation owned by the op, and reads the
 //! path from another; both live until the final completion.
+//!
+//! Only `STATX_BASIC_STATS` is asked for (what `stat(2)` gives); the kernel may fill more, and
+//! says in `stx_mask` what it filled, which `fs::Metadata` checks before reading a timestamp.
+//!
+//! # Dropped in flight
+//!
+//! Nothing happens but the lookup: the output goes with the op data, freed after the final
+//! completion. `STATX` needs Linux 5.6, below the runtime's minimum.
 
 use super::heap::Heap;
 use super::path::OwnedPath;
@@ -13,6 +21,7 @@ use io_uring::{opcode, squeue, types};
 use std::ffi::CString;
 use std::io;
 
+/// A statx's data: what to look up, and where the kernel writes the answer.
 pub(crate) struct Statx {
     /// The file when stat'ing an open file; keeps it open while the kernel looks.
     fd: Option<SharedFd>,
@@ -24,12 +33,14 @@ pub(crate) struct Statx {
     out: Heap<libc::statx>,
 }
 
+/// The output before the kernel writes it: read only after a successful completion, so the
+/// zeroes are never mistaken for metadata.
 fn zeroed_statx() -> libc::statx {
     // SAFETY: `statx` is plain data (integers and padding); all zeroes is a valid value.
     unsafe { std::mem::zeroed() }
 }
 
-/// The metadata of `path`, following symlinks.
+/// The metadata of `path`, following symlinks (`std::fs::metadata`, not `symlink_metadata`).
 pub(crate) fn statx_path(path: CString) -> Op<Statx> {
     Op::new(Statx {
         fd: None,
@@ -39,7 +50,8 @@ pub(crate) fn statx_path(path: CString) -> Op<Statx> {
     })
 }
 
-/// The metadata of the open file `fd`.
+/// The metadata of the open file `fd`: `AT_EMPTY_PATH` with an empty path asks about the fd
+/// itself, so the answer is the open file's even if its name was renamed or removed since.
 pub(crate) fn statx_fd(fd: &SharedFd) -> Op<Statx> {
     Op::new(Statx {
         fd: Some(fd.clone()),
@@ -62,7 +74,8 @@ unsafe impl OpCode for Statx {
             .build()
     }
 
-    /// On epoll: done at once on the core thread (a file is always "ready").
+    /// On epoll: on the blocking pool (epoll cannot wait for a file, and a lookup may block on
+    /// the disk); the output is written into `self.out` by the pool thread.
     fn perform(&mut self) -> Performed {
         let dirfd = self.fd.as_ref().map_or(libc::AT_FDCWD, SharedFd::raw);
         let (path, flags, out) = (self.path.as_ptr(), self.flags, self.out.as_ptr());
@@ -79,6 +92,7 @@ unsafe impl OpCode for Statx {
 impl Oneshot for Statx {
     type Output = io::Result<libc::statx>;
 
+    /// A copy of the struct the kernel wrote (plain data, 256 B), read only on success.
     fn complete(self, cqe: CqeResult) -> Self::Output {
         cqe.result?;
         Ok(*self.out.get())

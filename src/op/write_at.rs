@@ -2,6 +2,22 @@
 //!
 //! Unlike sockets (see `fixed.rs`), a file write raises no `SIGPIPE`, so registered buffers go
 //! out through `WRITE_FIXED` itself.
+//!
+//! The kernel reads the buffer's initialized bytes; the result is how many it wrote, which may
+//! be fewer (a full disk, a signal), and the caller writes the rest (`write_all_at`). The
+//! buffer comes back unchanged. `WRITE` needs Linux 5.6 and `WRITE_FIXED` 5.1, both below the
+//! runtime's minimum.
+//!
+//! # Dropped in flight
+//!
+//! The cancel is a race: the bytes may still reach the file, at `pos` (or at the file position,
+//! which then moves). Nothing comes back to dispose of; the buffer stays with the op data in
+//! the driver's slot until the final completion.
+//!
+//! # The readiness backend
+//!
+//! `pwrite(2)` (or `write(2)` at the file position) on the blocking pool: epoll cannot wait for
+//! a file, and a write may wait for the disk.
 
 use crate::buf::{BufResult, IoBuf};
 use crate::driver::op_future::Op;
@@ -10,7 +26,8 @@ use crate::driver::opcode::{Oneshot, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 
-/// A positioned write's data: the kernel reads `buf`'s initialized bytes.
+/// A positioned write's data: the kernel reads `buf`'s initialized bytes. The mirror of
+/// `ReadAt` (see there why they are two types).
 pub(crate) struct WriteAt<B> {
     /// Kept open by this clone until the op data goes, after the final completion (module docs).
     fd: SharedFd,
@@ -18,8 +35,11 @@ pub(crate) struct WriteAt<B> {
     buf: B,
     /// The file offset. `u64::MAX` is the kernel's -1, "the file position" (which `perform`
     /// mirrors with a plain `write`); an `O_APPEND` file is written at its end whatever this is.
+    /// As for reads, two writes at the file position in flight at once are not ordered by the
+    /// kernel and may write over each other; explicit offsets have no such race.
     pos: u64,
-    /// The registered buffer's index, for `WRITE_FIXED`.
+    /// The registered buffer's index, for `WRITE_FIXED`: the kernel checks that the buffer lies
+    /// in the memory registered there (`EFAULT` otherwise).
     fixed: Option<u16>,
 }
 
@@ -68,7 +88,8 @@ unsafe impl<B: IoBuf> OpCode for WriteAt<B> {
         }
     }
 
-    /// On epoll: done at once on the core thread (a file is always "ready").
+    /// On epoll: on the blocking pool (see the module docs); the buffer stays with the op data
+    /// until the call returns, even if the future is dropped meanwhile.
     fn perform(&mut self) -> Performed {
         let (fd, ptr, len, pos) = (
             self.fd.raw(),
