@@ -118,3 +118,67 @@ macro_rules! socket_fd_impls {
         )?
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::net::{TcpStream, UnixStream};
+    use std::mem::size_of_val;
+    use std::net::Shutdown;
+
+    /// A handed-on method returns the future of the method it hands on to: an `async fn` layer
+    /// around it would keep a second copy of the buffer (and of `&self`) in every pending call,
+    /// and so in every task awaiting one (as `TcpStream::write_all` once did).
+    #[test]
+    fn a_handed_on_method_s_future_is_the_size_of_the_one_it_hands_on_to() {
+        crate::block_on(async {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let tcp = TcpStream::from_std(client).unwrap();
+            let (unix, _peer) = UnixStream::pair().unwrap();
+            let buf = || vec![0u8; 16];
+            let bufs = || vec![vec![0u8; 16]];
+            // The futures TcpStream's own methods return, which every handed-on one should be.
+            let read = size_of_val(&tcp.read(buf()));
+            let readv = size_of_val(&tcp.readv(bufs()));
+            let write = size_of_val(&tcp.write(buf()));
+            let write_all = size_of_val(&tcp.write_all(buf()));
+            let writev = size_of_val(&tcp.writev(bufs()));
+            let shutdown = size_of_val(&tcp.shutdown(Shutdown::Write));
+            let mut sizes = vec![
+                ("UnixStream::read", read, size_of_val(&unix.read(buf()))),
+                ("UnixStream::readv", readv, size_of_val(&unix.readv(bufs()))),
+                ("UnixStream::write", write, size_of_val(&unix.write(buf()))),
+                ("UnixStream::write_all", write_all, size_of_val(&unix.write_all(buf()))),
+                ("UnixStream::writev", writev, size_of_val(&unix.writev(bufs()))),
+                ("UnixStream::shutdown", shutdown, size_of_val(&unix.shutdown(Shutdown::Write))),
+            ];
+            let (tcp_read, tcp_write) = tcp.into_split();
+            let (unix_read, unix_write) = unix.into_split();
+            sizes.extend([
+                ("OwnedReadHalf::read", read, size_of_val(&tcp_read.read(buf()))),
+                ("OwnedReadHalf::readv", readv, size_of_val(&tcp_read.readv(bufs()))),
+                ("OwnedWriteHalf::write", write, size_of_val(&tcp_write.write(buf()))),
+                ("OwnedWriteHalf::write_all", write_all, size_of_val(&tcp_write.write_all(buf()))),
+                ("OwnedWriteHalf::writev", writev, size_of_val(&tcp_write.writev(bufs()))),
+                ("OwnedWriteHalf::shutdown", shutdown, size_of_val(&tcp_write.shutdown())),
+            ]);
+            sizes.extend([
+                ("unix::OwnedReadHalf::read", read, size_of_val(&unix_read.read(buf()))),
+                ("unix::OwnedReadHalf::readv", readv, size_of_val(&unix_read.readv(bufs()))),
+                ("unix::OwnedWriteHalf::write", write, size_of_val(&unix_write.write(buf()))),
+                (
+                    "unix::OwnedWriteHalf::write_all",
+                    write_all,
+                    size_of_val(&unix_write.write_all(buf())),
+                ),
+                ("unix::OwnedWriteHalf::writev", writev, size_of_val(&unix_write.writev(bufs()))),
+                ("unix::OwnedWriteHalf::shutdown", shutdown, size_of_val(&unix_write.shutdown())),
+            ]);
+            for (name, own, handed_on) in &sizes {
+                println!("{name}: {handed_on} B (TcpStream's own: {own} B)");
+            }
+            let larger: Vec<_> = sizes.iter().filter(|(_, own, on)| on > own).collect();
+            assert!(larger.is_empty(), "handed-on futures larger than their own: {larger:?}");
+        });
+    }
+}
