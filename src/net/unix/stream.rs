@@ -243,3 +243,37 @@ socket_fd_impls!(UnixStream => inner, debug: local_addr, peer_addr);
 
 forward_rent_io!(read: UnixStream => inner);
 forward_rent_io!(write: UnixStream => inner);
+
+#[cfg(test)]
+mod tests {
+    use super::{recv_with_fds, send_with_fds, UnixStream};
+    use std::mem::size_of_val;
+    use std::os::fd::AsFd;
+
+    /// The descriptor-passing methods return the shared functions' futures: an `async fn` layer
+    /// around them would keep a second copy of the buffer in every pending call.
+    #[test]
+    fn the_descriptor_passing_futures_are_the_size_of_the_shared_ones() {
+        crate::block_on(async {
+            let (stream, peer) = UnixStream::pair().unwrap();
+            let fds = [peer.as_fd()];
+            let buf = || vec![0u8; 16];
+            let recv = size_of_val(&recv_with_fds(&stream.inner, buf(), 1));
+            let send = size_of_val(&send_with_fds(&stream.inner, buf(), &fds));
+            let mut sizes = vec![
+                ("UnixStream::recv_with_fds", recv, size_of_val(&stream.recv_with_fds(buf(), 1))),
+                ("UnixStream::send_with_fds", send, size_of_val(&stream.send_with_fds(buf(), &fds))),
+            ];
+            let (read, write) = stream.into_split();
+            sizes.extend([
+                ("OwnedReadHalf::recv_with_fds", recv, size_of_val(&read.recv_with_fds(buf(), 1))),
+                ("OwnedWriteHalf::send_with_fds", send, size_of_val(&write.send_with_fds(buf(), &fds))),
+            ]);
+            for (name, shared, method) in &sizes {
+                println!("{name}: {method} B (the shared function's: {shared} B)");
+            }
+            let larger: Vec<_> = sizes.iter().filter(|(_, shared, m)| m > shared).collect();
+            assert!(larger.is_empty(), "futures larger than the shared ones: {larger:?}");
+        });
+    }
+}
