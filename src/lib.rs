@@ -118,6 +118,8 @@ pub mod signal;
 pub mod sync;
 mod sys;
 pub mod task;
+#[cfg(test)]
+mod test_support;
 mod thread_slot;
 pub mod time;
 
