@@ -427,10 +427,7 @@ mod tests {
     /// next one poll first (`driver/uring/parks.rs`).
     #[test]
     fn the_next_read_polls_first_only_after_a_read_that_waited() {
-        let runtime = crate::Builder::new()
-            .backend(crate::Backend::IoUring)
-            .build()
-            .unwrap();
+        let runtime = crate::runtime::io_uring_runtime();
         if runtime.ring_mode() != RingMode::DeferTaskrun {
             eprintln!("skipped: the hint is measured on SINGLE_ISSUER|DEFER_TASKRUN rings");
             return;
