@@ -141,8 +141,7 @@ impl TcpStream {
     /// Wraps a connection made with the standard library (it is switched to blocking mode, which
     /// io_uring handles without blocking the thread).
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
-        stream.set_nonblocking(false)?;
-        Ok(TcpStream::from_fd(stream.into()))
+        Ok(TcpStream::from_fd(super::blocking_fd(stream)?))
     }
 
     /// Turns the stream back into a standard library one, to hand the connection to another

@@ -75,8 +75,7 @@ impl UdpSocket {
     /// Wraps a socket made with the standard library (it is switched to blocking mode, which
     /// io_uring handles without blocking the thread).
     pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
-        socket.set_nonblocking(false)?;
-        Ok(UdpSocket::from_fd(socket.into()))
+        Ok(UdpSocket::from_fd(super::blocking_fd(socket)?))
     }
 
     fn from_fd(fd: OwnedFd) -> UdpSocket {

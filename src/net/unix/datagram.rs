@@ -86,8 +86,7 @@ impl UnixDatagram {
     /// Wraps a socket made with the standard library (it is switched to blocking mode, which
     /// io_uring handles without blocking the thread).
     pub fn from_std(socket: std::os::unix::net::UnixDatagram) -> io::Result<UnixDatagram> {
-        socket.set_nonblocking(false)?;
-        Ok(UnixDatagram::from_fd(socket.into()))
+        Ok(UnixDatagram::from_fd(crate::net::blocking_fd(socket)?))
     }
 
     fn from_fd(fd: OwnedFd) -> UnixDatagram {

@@ -73,8 +73,7 @@ impl UnixStream {
     /// Wraps a connection made with the standard library (it is switched to blocking mode, which
     /// io_uring handles without blocking the thread).
     pub fn from_std(stream: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
-        stream.set_nonblocking(false)?;
-        Ok(UnixStream::from_fd(stream.into()))
+        Ok(UnixStream::from_fd(crate::net::blocking_fd(stream)?))
     }
 
     /// Turns the stream back into a standard library one, to hand it to another worker, a
