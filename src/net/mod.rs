@@ -74,6 +74,8 @@
 mod forward;
 mod addr;
 mod backoff;
+#[cfg(test)]
+mod future_sizes;
 mod io_impls;
 mod listener;
 mod listening;

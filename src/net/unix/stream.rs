@@ -245,6 +245,7 @@ forward_rent_io!(write: UnixStream => inner);
 
 #[cfg(test)]
 mod tests {
+    use super::super::{datagram, UnixDatagram};
     use super::{recv_with_fds, send_with_fds, UnixStream};
     use std::mem::size_of_val;
     use std::os::fd::AsFd;
@@ -259,7 +260,15 @@ mod tests {
             let buf = || vec![0u8; 16];
             let recv = size_of_val(&recv_with_fds(&stream.inner, buf(), 1));
             let send = size_of_val(&send_with_fds(&stream.inner, buf(), &fds));
+            let fd = stream.inner.shared_fd();
+            let datagram_send = size_of_val(&datagram::send_with_fds(fd, buf(), &fds, None));
+            let (datagram, _other) = UnixDatagram::pair().unwrap();
             let mut sizes = vec![
+                (
+                    "UnixDatagram::send_with_fds",
+                    datagram_send,
+                    size_of_val(&datagram.send_with_fds(buf(), &fds)),
+                ),
                 ("UnixStream::recv_with_fds", recv, size_of_val(&stream.recv_with_fds(buf(), 1))),
                 ("UnixStream::send_with_fds", send, size_of_val(&stream.send_with_fds(buf(), &fds))),
             ];
