@@ -274,7 +274,7 @@ impl fmt::Debug for Incoming<'_> {
     }
 }
 
-impl Incoming<'_> {
+impl<'a> Incoming<'a> {
     /// The next connection, or the error accepting it. Never `None`: a listener does not run out
     /// of connections; the `Option` lets `while let` loops read naturally.
     ///
@@ -283,8 +283,10 @@ impl Incoming<'_> {
     /// Cancel safe: dropping this future loses nothing (connections wait in the stream), and
     /// dropping the `Incoming` keeps the connections it had taken for the listener's next
     /// accept (see [`TcpListener`]'s docs).
-    pub async fn next(&mut self) -> Option<io::Result<TcpStream>> {
-        poll_fn(|cx| self.poll_next(cx)).await
+    #[allow(clippy::should_implement_trait)] // an async `next`, as on a stream: no `Iterator`
+    pub fn next(&mut self) -> impl Future<Output = Option<io::Result<TcpStream>>> + use<'_, 'a> {
+        // `poll_fn`'s own future: an `async fn` around it would keep a second `&mut self`.
+        poll_fn(|cx| self.poll_next(cx))
     }
 
     /// Polls for the next connection (see [`next`](Incoming::next)); for hand-written futures

@@ -313,9 +313,14 @@ impl TcpStream {
     /// Not cancel safe once bytes moved: dropped before it completes, some of the buffer may
     /// have been sent; if any was, every later write on the stream fails saying so (see
     /// "Cancellation" on the type), so the peer never gets a silent gap.
-    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+    pub fn write<B: IoBuf>(
+        &self,
+        buf: B,
+    ) -> impl Future<Output = BufResult<usize, B>> + use<'_, B> {
+        // The guarded op's own future, not an `async fn` around it, which would keep a second
+        // copy of `buf` in every pending write (see `net/future_sizes.rs`).
         let send = |buf| Ok(op::send::send(&self.fd, buf));
-        self.write_loss.guard("write", buf, send).await
+        self.write_loss.guard("write", buf, send)
     }
 
     /// Writes all of `buf`'s initialized bytes, in as many writes as it takes. A write that
@@ -343,9 +348,12 @@ impl TcpStream {
     /// # Cancel safety
     ///
     /// As [`write`](TcpStream::write).
-    pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
+    pub fn writev<B: IoBuf>(
+        &self,
+        bufs: Vec<B>,
+    ) -> impl Future<Output = BufResult<usize, Vec<B>>> + use<'_, B> {
         let send = |bufs| Ok(op::send_msg::send_msg(&self.fd, bufs, None));
-        self.write_loss.guard("write", bufs, send).await
+        self.write_loss.guard("write", bufs, send)
     }
 
     /// Shuts down the reading side, the writing side (the peer reads end of stream once it has
@@ -355,8 +363,8 @@ impl TcpStream {
     ///
     /// Cancel safe: it moves no data; dropped before it completes, the shutdown may or may not
     /// have happened.
-    pub async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        op::shutdown::shutdown(&self.fd, how).await
+    pub fn shutdown(&self, how: Shutdown) -> impl Future<Output = io::Result<()>> + use<'_> {
+        op::shutdown::shutdown(&self.fd, how)
     }
 
     /// Sets `TCP_NODELAY`: send small writes at once rather than waiting to coalesce them.

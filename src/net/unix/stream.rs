@@ -12,6 +12,7 @@ use crate::buf::{BufResult, BufRing, IoBuf, IoBufMut};
 use crate::net::{RecvStream, TcpStream};
 use crate::op;
 use socket2::{Domain, SockRef, Socket, Type};
+use std::future::Future;
 use std::io;
 use std::net::Shutdown;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -128,8 +129,8 @@ impl UnixStream {
     /// # Cancel safety
     ///
     /// Dropped, the shutdown may or may not have happened.
-    pub async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.inner.shutdown(how).await
+    pub fn shutdown(&self, how: Shutdown) -> impl Future<Output = io::Result<()>> + use<'_> {
+        self.inner.shutdown(how)
     }
 
     /// As [`TcpStream::recv_stream`]: received data as buffers picked from `ring` by the kernel.
@@ -150,12 +151,12 @@ impl UnixStream {
     /// # Cancel safety
     ///
     /// As [`write`](UnixStream::write); the descriptors may or may not have been sent.
-    pub async fn send_with_fds<B: IoBuf>(
-        &self,
+    pub fn send_with_fds<'a, B: IoBuf>(
+        &'a self,
         buf: B,
-        fds: &[BorrowedFd<'_>],
-    ) -> BufResult<usize, B> {
-        send_with_fds(&self.inner, buf, fds).await
+        fds: &'a [BorrowedFd<'a>],
+    ) -> impl Future<Output = BufResult<usize, B>> + use<'a, B> {
+        send_with_fds(&self.inner, buf, fds)
     }
 
     /// Reads into `buf`, as [`read`](UnixStream::read), and takes the descriptors that came
@@ -167,12 +168,12 @@ impl UnixStream {
     /// # Cancel safety
     ///
     /// As [`read`](UnixStream::read); descriptors a dropped read received are closed.
-    pub async fn recv_with_fds<B: IoBufMut>(
+    pub fn recv_with_fds<B: IoBufMut>(
         &self,
         buf: B,
         max_fds: usize,
-    ) -> BufResult<(usize, Vec<OwnedFd>), B> {
-        recv_with_fds(&self.inner, buf, max_fds).await
+    ) -> impl Future<Output = BufResult<(usize, Vec<OwnedFd>), B>> + use<'_, B> {
+        recv_with_fds(&self.inner, buf, max_fds)
     }
 
     /// The credentials of the process at the other end, as they were when it connected.
@@ -269,19 +270,38 @@ mod tests {
                     datagram_send,
                     size_of_val(&datagram.send_with_fds(buf(), &fds)),
                 ),
-                ("UnixStream::recv_with_fds", recv, size_of_val(&stream.recv_with_fds(buf(), 1))),
-                ("UnixStream::send_with_fds", send, size_of_val(&stream.send_with_fds(buf(), &fds))),
+                (
+                    "UnixStream::recv_with_fds",
+                    recv,
+                    size_of_val(&stream.recv_with_fds(buf(), 1)),
+                ),
+                (
+                    "UnixStream::send_with_fds",
+                    send,
+                    size_of_val(&stream.send_with_fds(buf(), &fds)),
+                ),
             ];
             let (read, write) = stream.into_split();
             sizes.extend([
-                ("OwnedReadHalf::recv_with_fds", recv, size_of_val(&read.recv_with_fds(buf(), 1))),
-                ("OwnedWriteHalf::send_with_fds", send, size_of_val(&write.send_with_fds(buf(), &fds))),
+                (
+                    "OwnedReadHalf::recv_with_fds",
+                    recv,
+                    size_of_val(&read.recv_with_fds(buf(), 1)),
+                ),
+                (
+                    "OwnedWriteHalf::send_with_fds",
+                    send,
+                    size_of_val(&write.send_with_fds(buf(), &fds)),
+                ),
             ]);
             for (name, shared, method) in &sizes {
                 println!("{name}: {method} B (the shared function's: {shared} B)");
             }
             let larger: Vec<_> = sizes.iter().filter(|(_, shared, m)| m > shared).collect();
-            assert!(larger.is_empty(), "futures larger than the shared ones: {larger:?}");
+            assert!(
+                larger.is_empty(),
+                "futures larger than the shared ones: {larger:?}"
+            );
         });
     }
 }
