@@ -12,11 +12,18 @@ use std::io;
 use std::mem::size_of_val;
 use std::net::Shutdown;
 
-/// Prints each `(method, size of the future it hands on to, size of its own)` and fails naming
-/// the methods whose future is the larger.
-fn assert_none_larger(sizes: &[(&str, usize, usize)]) {
-    for (method, inner, own) in sizes {
-        println!("{method}: {own} B (the future it hands on to: {inner} B)");
+/// A row of a size table: `(the call, the size of the future it should be, its own size)`.
+macro_rules! size_row {
+    ($call:expr, $inner:expr) => {
+        (stringify!($call), $inner, std::mem::size_of_val(&$call))
+    };
+}
+
+/// Prints each row of `sizes` and fails naming the calls whose future is larger than the one
+/// it hands on to.
+pub(super) fn assert_none_larger(sizes: &[(&str, usize, usize)]) {
+    for (call, inner, own) in sizes {
+        println!("{call}: {own} B (the future it hands on to: {inner} B)");
     }
     let larger: Vec<_> = sizes.iter().filter(|(_, inner, own)| own > inner).collect();
     assert!(
@@ -52,88 +59,28 @@ fn a_handed_on_stream_method_s_future_is_the_size_of_tcp_stream_s() {
         let writev = size_of_val(&tcp.writev(bufs()));
         let shutdown = size_of_val(&tcp.shutdown(Shutdown::Write));
         let mut sizes = vec![
-            ("UnixStream::read", read, size_of_val(&unix.read(buf()))),
-            ("UnixStream::readv", readv, size_of_val(&unix.readv(bufs()))),
-            ("UnixStream::write", write, size_of_val(&unix.write(buf()))),
-            (
-                "UnixStream::write_all",
-                write_all,
-                size_of_val(&unix.write_all(buf())),
-            ),
-            (
-                "UnixStream::writev",
-                writev,
-                size_of_val(&unix.writev(bufs())),
-            ),
-            (
-                "UnixStream::shutdown",
-                shutdown,
-                size_of_val(&unix.shutdown(Shutdown::Write)),
-            ),
+            size_row!(unix.read(buf()), read),
+            size_row!(unix.readv(bufs()), readv),
+            size_row!(unix.write(buf()), write),
+            size_row!(unix.write_all(buf()), write_all),
+            size_row!(unix.writev(bufs()), writev),
+            size_row!(unix.shutdown(Shutdown::Write), shutdown),
         ];
         let (tcp_read, tcp_write) = tcp.into_split();
         let (unix_read, unix_write) = unix.into_split();
         sizes.extend([
-            (
-                "OwnedReadHalf::read",
-                read,
-                size_of_val(&tcp_read.read(buf())),
-            ),
-            (
-                "OwnedReadHalf::readv",
-                readv,
-                size_of_val(&tcp_read.readv(bufs())),
-            ),
-            (
-                "OwnedWriteHalf::write",
-                write,
-                size_of_val(&tcp_write.write(buf())),
-            ),
-            (
-                "OwnedWriteHalf::write_all",
-                write_all,
-                size_of_val(&tcp_write.write_all(buf())),
-            ),
-            (
-                "OwnedWriteHalf::writev",
-                writev,
-                size_of_val(&tcp_write.writev(bufs())),
-            ),
-            (
-                "OwnedWriteHalf::shutdown",
-                shutdown,
-                size_of_val(&tcp_write.shutdown()),
-            ),
-            (
-                "unix::OwnedReadHalf::read",
-                read,
-                size_of_val(&unix_read.read(buf())),
-            ),
-            (
-                "unix::OwnedReadHalf::readv",
-                readv,
-                size_of_val(&unix_read.readv(bufs())),
-            ),
-            (
-                "unix::OwnedWriteHalf::write",
-                write,
-                size_of_val(&unix_write.write(buf())),
-            ),
-            (
-                "unix::OwnedWriteHalf::write_all",
-                write_all,
-                size_of_val(&unix_write.write_all(buf())),
-            ),
-            (
-                "unix::OwnedWriteHalf::writev",
-                writev,
-                size_of_val(&unix_write.writev(bufs())),
-            ),
-            (
-                "unix::OwnedWriteHalf::shutdown",
-                shutdown,
-                size_of_val(&unix_write.shutdown()),
-            ),
+            size_row!(tcp_read.read(buf()), read),
+            size_row!(tcp_read.readv(bufs()), readv),
+            size_row!(tcp_write.write(buf()), write),
+            size_row!(tcp_write.write_all(buf()), write_all),
+            size_row!(tcp_write.writev(bufs()), writev),
+            size_row!(tcp_write.shutdown(), shutdown),
+            size_row!(unix_read.read(buf()), read),
+            size_row!(unix_read.readv(bufs()), readv),
+            size_row!(unix_write.write(buf()), write),
+            size_row!(unix_write.write_all(buf()), write_all),
+            size_row!(unix_write.writev(bufs()), writev),
+            size_row!(unix_write.shutdown(), shutdown),
         ]);
         assert_none_larger(&sizes);
     });
@@ -158,38 +105,15 @@ fn a_method_that_starts_one_op_is_the_size_of_that_op_s_future() {
         let send = size_of_val(&Op::new(op::send::send(fd, buf())));
         let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
         let (datagram, _peer) = UnixDatagram::pair().unwrap();
+        let shutdown = size_of_val(&op::shutdown::shutdown(fd, Shutdown::Write));
         let sizes = [
-            (
-                "TcpStream::write",
-                size_of_val(&write),
-                size_of_val(&tcp.write(buf())),
-            ),
-            (
-                "TcpStream::writev",
-                size_of_val(&writev),
-                size_of_val(&tcp.writev(bufs())),
-            ),
-            (
-                "TcpStream::write_fixed",
-                size_of_val(&fixed),
-                size_of_val(&tcp.write_fixed(buf())),
-            ),
-            (
-                "TcpStream::send_zc",
-                size_of_val(&zc),
-                size_of_val(&tcp.send_zc(buf())),
-            ),
-            (
-                "TcpStream::shutdown",
-                size_of_val(&op::shutdown::shutdown(fd, Shutdown::Write)),
-                size_of_val(&tcp.shutdown(Shutdown::Write)),
-            ),
-            ("UdpSocket::send", send, size_of_val(&udp.send(buf()))),
-            (
-                "UnixDatagram::send",
-                send,
-                size_of_val(&datagram.send(buf())),
-            ),
+            size_row!(tcp.write(buf()), size_of_val(&write)),
+            size_row!(tcp.writev(bufs()), size_of_val(&writev)),
+            size_row!(tcp.write_fixed(buf()), size_of_val(&fixed)),
+            size_row!(tcp.send_zc(buf()), size_of_val(&zc)),
+            size_row!(tcp.shutdown(Shutdown::Write), shutdown),
+            size_row!(udp.send(buf()), send),
+            size_row!(datagram.send(buf()), send),
         ];
         assert_none_larger(&sizes);
     });
@@ -203,12 +127,10 @@ fn a_next_is_the_size_of_its_poll_next() {
         let ring = BufRing::new(2, 64).unwrap();
         let mut received = tcp_stream().recv_stream(&ring);
         let incoming_poll = size_of_val(&poll_fn(|cx| incoming.poll_next(cx)));
-        let incoming_next = size_of_val(&incoming.next());
         let received_poll = size_of_val(&poll_fn(|cx| received.poll_next(cx)));
-        let received_next = size_of_val(&received.next());
         let sizes = [
-            ("Incoming::next", incoming_poll, incoming_next),
-            ("RecvStream::next", received_poll, received_next),
+            size_row!(incoming.next(), incoming_poll),
+            size_row!(received.next(), received_poll),
         ];
         assert_none_larger(&sizes);
     });

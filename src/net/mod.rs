@@ -75,6 +75,7 @@ mod forward;
 mod addr;
 mod backoff;
 #[cfg(test)]
+#[macro_use]
 mod future_sizes;
 mod io_impls;
 mod listener;

@@ -265,43 +265,16 @@ mod tests {
             let datagram_send = size_of_val(&datagram::send_with_fds(fd, buf(), &fds, None));
             let (datagram, _other) = UnixDatagram::pair().unwrap();
             let mut sizes = vec![
-                (
-                    "UnixDatagram::send_with_fds",
-                    datagram_send,
-                    size_of_val(&datagram.send_with_fds(buf(), &fds)),
-                ),
-                (
-                    "UnixStream::recv_with_fds",
-                    recv,
-                    size_of_val(&stream.recv_with_fds(buf(), 1)),
-                ),
-                (
-                    "UnixStream::send_with_fds",
-                    send,
-                    size_of_val(&stream.send_with_fds(buf(), &fds)),
-                ),
+                size_row!(datagram.send_with_fds(buf(), &fds), datagram_send),
+                size_row!(stream.recv_with_fds(buf(), 1), recv),
+                size_row!(stream.send_with_fds(buf(), &fds), send),
             ];
             let (read, write) = stream.into_split();
             sizes.extend([
-                (
-                    "OwnedReadHalf::recv_with_fds",
-                    recv,
-                    size_of_val(&read.recv_with_fds(buf(), 1)),
-                ),
-                (
-                    "OwnedWriteHalf::send_with_fds",
-                    send,
-                    size_of_val(&write.send_with_fds(buf(), &fds)),
-                ),
+                size_row!(read.recv_with_fds(buf(), 1), recv),
+                size_row!(write.send_with_fds(buf(), &fds), send),
             ]);
-            for (name, shared, method) in &sizes {
-                println!("{name}: {method} B (the shared function's: {shared} B)");
-            }
-            let larger: Vec<_> = sizes.iter().filter(|(_, shared, m)| m > shared).collect();
-            assert!(
-                larger.is_empty(),
-                "futures larger than the shared ones: {larger:?}"
-            );
+            crate::net::future_sizes::assert_none_larger(&sizes);
         });
     }
 }
