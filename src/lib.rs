@@ -118,6 +118,9 @@ pub mod signal;
 pub mod sync;
 mod sys;
 pub mod task;
+#[cfg(test)]
+mod test_support;
+mod thread_slot;
 pub mod time;
 
 /// Runs an `async fn main` on a coring runtime; see the [crate docs](crate#coringmain-and-coringtest).

@@ -223,10 +223,7 @@ thread_local! {
 
 /// Makes `pool` the current thread's read pool; returns the previous one.
 pub(crate) fn set_current(pool: Option<Rc<ReadPool>>) -> Option<Rc<ReadPool>> {
-    let mut pool = Some(pool);
-    CURRENT
-        .try_with(|c| std::mem::replace(&mut *c.borrow_mut(), pool.take().flatten()))
-        .unwrap_or_else(|_| pool.flatten())
+    crate::thread_slot::replace(&CURRENT, pool)
 }
 
 /// The current runtime's pool, if a runtime runs on this thread.

@@ -27,10 +27,7 @@ thread_local! {
 /// destroyed (thread exit) nothing is current, and `driver` is handed back instead, so the
 /// caller drops it outside the thread-local machinery.
 pub(crate) fn set_current(driver: Option<Rc<DriverCell>>) -> Option<Rc<DriverCell>> {
-    let mut driver = Some(driver);
-    CURRENT
-        .try_with(|c| std::mem::replace(&mut *c.borrow_mut(), driver.take().flatten()))
-        .unwrap_or_else(|_| driver.flatten())
+    crate::thread_slot::replace(&CURRENT, driver)
 }
 
 /// The current thread's driver.

@@ -155,10 +155,7 @@ thread_local! {
 /// Makes `executor` the current thread's executor, returning the previous one. Once the slot
 /// is destroyed (thread exit) nothing is current, and `executor` is handed back instead.
 pub(crate) fn set_current(executor: Option<Rc<Executor>>) -> Option<Rc<Executor>> {
-    let mut executor = Some(executor);
-    CURRENT
-        .try_with(|c| std::mem::replace(&mut *c.borrow_mut(), executor.take().flatten()))
-        .unwrap_or_else(|_| executor.flatten())
+    crate::thread_slot::replace(&CURRENT, executor)
 }
 
 /// Queues `task` on this thread's executor if that is the task's own (executor `id`); hands it

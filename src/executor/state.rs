@@ -291,6 +291,22 @@ mod loom_model {
             Arc::new(model)
         }
 
+        /// A pending task woken once (queued), then taken from the queue by its owner, which
+        /// starts polling it again while `waker` acts on another thread (returned to join).
+        fn polled_while(
+            waker: impl FnOnce(&Model) + Send + 'static,
+        ) -> (Arc<Model>, loom::thread::JoinHandle<()>) {
+            let model = Model::pending_task();
+            model.wake();
+            let thread = {
+                let model = model.clone();
+                loom::thread::spawn(move || waker(&model))
+            };
+            model.queued.fetch_sub(1, SeqCst); // the owner takes it from the queue
+            assert_eq!(model.state().start_run(), Run::Poll);
+            (model, thread)
+        }
+
         fn state(&self) -> &TaskState {
             &self.state
         }
@@ -308,18 +324,10 @@ mod loom_model {
     #[test]
     fn a_wake_during_a_poll_is_not_lost() {
         loom::model(|| {
-            let model = Model::pending_task();
-            // Woken once (queued), so the owner runs it again while the waker acts.
-            model.wake();
-            let waker = {
-                let model = model.clone();
-                loom::thread::spawn(move || {
-                    model.ready.store(true, Relaxed);
-                    model.wake();
-                })
-            };
-            model.queued.fetch_sub(1, SeqCst); // the owner takes it from the queue
-            assert_eq!(model.state().start_run(), Run::Poll);
+            let (model, waker) = Model::polled_while(|model| {
+                model.ready.store(true, Relaxed);
+                model.wake();
+            });
             let saw_ready = model.ready.load(Relaxed); // the poll
             waker.join().unwrap();
             let queued = model.queued.load(SeqCst);
@@ -353,14 +361,7 @@ mod loom_model {
     #[test]
     fn a_wake_racing_completion_leaves_at_most_a_skipped_entry() {
         loom::model(|| {
-            let model = Model::pending_task();
-            model.wake();
-            let waker = {
-                let model = model.clone();
-                loom::thread::spawn(move || model.wake())
-            };
-            model.queued.fetch_sub(1, SeqCst);
-            assert_eq!(model.state().start_run(), Run::Poll);
+            let (model, waker) = Model::polled_while(Model::wake);
             assert!(!model.state().complete_and_release().detached); // the poll finished the future
             waker.join().unwrap();
             if model.queued.load(SeqCst) == 1 {

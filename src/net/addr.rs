@@ -283,6 +283,13 @@ mod tests {
         }
     }
 
+    /// The error of `result`, which must be `InvalidInput` (`input` names the case if not).
+    fn invalid_input<T: std::fmt::Debug>(input: &str, result: io::Result<T>) -> io::Error {
+        let err = result.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{input}: {err}");
+        err
+    }
+
     /// Polls `resolve` once with a waker that does nothing: literals must be ready at once,
     /// with no thread (a thread's completion would need a second poll).
     fn resolve_now(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
@@ -377,14 +384,10 @@ mod tests {
             "h:65536",
             ":80",
         ] {
-            let err = resolve_now(bad).unwrap_err();
-            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{bad}: {err}");
+            let err = invalid_input(bad, resolve_now(bad));
             assert!(err.to_string().contains("invalid socket address"), "{err}");
         }
-        assert_eq!(
-            resolve_now(("", 80)).unwrap_err().kind(),
-            io::ErrorKind::InvalidInput
-        );
+        invalid_input("empty host", resolve_now(("", 80)));
     }
 
     /// Built from a made-up resolver error: a test must not send a DNS query.
@@ -410,13 +413,11 @@ mod tests {
     #[test]
     fn an_ipv6_address_without_a_port_is_not_a_host_name() {
         for bad in ["::1", "fe80::1", "[::1]", "[fe80::1%2]", "2001:db8::"] {
-            let err = target(bad).unwrap_err();
-            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{bad}: {err}");
+            let err = invalid_input(bad, target(bad));
             assert!(err.to_string().contains("missing port"), "{bad}: {err}");
         }
         for bad in ["a:b:80", "a::80"] {
-            let err = target(bad).unwrap_err();
-            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{bad}: {err}");
+            invalid_input(bad, target(bad));
         }
         assert!(target(("a:b", 80)).is_err());
         // As for std: an unbracketed "ipv6:port" whose front is an address is taken so.
@@ -434,8 +435,7 @@ mod tests {
             "[::1:80",
             "[::1]]:80",
         ] {
-            let err = target(bad).unwrap_err();
-            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{bad}: {err}");
+            invalid_input(bad, target(bad));
         }
         assert!(target(("[127.0.0.1]", 80)).is_err());
         assert!(target(("[]", 80))
@@ -455,8 +455,7 @@ mod tests {
         assert_eq!(target((longest.as_str(), 1)).unwrap(), name(&longest, 1));
         let dotted = format!("{longest}.");
         assert_eq!(target((dotted.as_str(), 1)).unwrap(), name(&dotted, 1));
-        let err = target(format!("{longest}a:1")).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+        let err = invalid_input("a long name", target(format!("{longest}a:1")));
         assert!(err.to_string().len() < 200, "{err}");
     }
 

@@ -34,8 +34,13 @@ macro_rules! forward_stream_methods {
         /// # Cancel safety
         ///
         #[doc = $cancel]
-        pub async fn $method<B: $bound>(&self, $arg: $ty) -> BufResult<$out, $ty> {
-            self.$field.$method($arg).await
+        pub fn $method<B: $bound>(
+            &self,
+            $arg: $ty,
+        ) -> impl std::future::Future<Output = BufResult<$out, $ty>> + use<'_, B> {
+            // The inner method's own future, not an `async fn` around it: that layer would keep
+            // a second copy of the argument (and of `&self`) in every pending call.
+            self.$field.$method($arg)
         }
     };
 }

@@ -1,12 +1,10 @@
 //! [`TcpListener`]: a listening TCP socket whose accepts go through the ring.
 
-use super::backoff::AcceptBackoff;
+use super::listening::Listening;
 use super::{first_ok, socket_addr, TcpStream};
-use crate::fd::SharedFd;
 use crate::op;
 use crate::op::accept::Accept;
 use crate::op::accept_multi::AcceptStream;
-use crate::op::keep::{Connection, Kept};
 use crate::op::Op;
 use crate::time::Sleep;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
@@ -143,11 +141,7 @@ impl ListenOptions {
 /// which cannot name its peer any more; `incoming().next()` returns it like any other, and its
 /// first read reports the reset.
 pub struct TcpListener {
-    fd: SharedFd,
-    /// Connections accepted for accepts whose futures were dropped.
-    kept: Kept<Connection>,
-    /// How long the next accept waits first, after accepts failed for lack of resources.
-    backoff: AcceptBackoff,
+    listening: Listening,
 }
 
 impl TcpListener {
@@ -182,15 +176,12 @@ impl TcpListener {
     /// Wraps a listener made with the standard library (it is switched to blocking mode, which
     /// io_uring handles without blocking the thread).
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
-        listener.set_nonblocking(false)?;
-        Ok(TcpListener::from_fd(listener.into()))
+        Ok(TcpListener::from_fd(super::blocking_fd(listener)?))
     }
 
     fn from_fd(fd: OwnedFd) -> TcpListener {
         TcpListener {
-            fd: SharedFd::new_closed_at_once(fd),
-            kept: Kept::default(),
-            backoff: AcceptBackoff::default(),
+            listening: Listening::new(fd),
         }
     }
 
@@ -215,17 +206,8 @@ impl TcpListener {
                 Err(err) => return Err(err),
             }
         }
-        self.backoff.wait().await;
-        match op::accept::accept(&self.fd, self.kept.watch()).await {
-            Ok((fd, peer)) => {
-                self.backoff.note(None);
-                Ok((TcpStream::from_fd(fd), peer))
-            }
-            Err(err) => {
-                self.backoff.note(Some(&err));
-                Err(err)
-            }
-        }
+        let (fd, peer) = self.listening.accept().await?;
+        Ok((TcpStream::from_fd(fd), peer))
     }
 
     /// A stream of incoming connections, served by one multishot accept: a single submission
@@ -259,7 +241,7 @@ impl TcpListener {
     /// A connection accepted for a dropped accept (with its peer, if known), once no dropped
     /// accept is still in flight.
     async fn take_kept(&self) -> io::Result<Option<(TcpStream, Option<SocketAddr>)>> {
-        let kept = self.kept.take("accept").await?;
+        let kept = self.listening.kept.take("accept").await?;
         Ok(kept.map(|(fd, peer)| (TcpStream::from_fd(fd), peer)))
     }
 
@@ -269,7 +251,7 @@ impl TcpListener {
     }
 }
 
-socket_fd_impls!(TcpListener => fd, debug: local_addr);
+socket_fd_impls!(TcpListener => listening, debug: local_addr);
 
 /// Incoming connections of a [`TcpListener`]; see [`TcpListener::incoming`].
 pub struct Incoming<'a> {
@@ -292,7 +274,7 @@ impl fmt::Debug for Incoming<'_> {
     }
 }
 
-impl Incoming<'_> {
+impl<'a> Incoming<'a> {
     /// The next connection, or the error accepting it. Never `None`: a listener does not run out
     /// of connections; the `Option` lets `while let` loops read naturally.
     ///
@@ -301,8 +283,10 @@ impl Incoming<'_> {
     /// Cancel safe: dropping this future loses nothing (connections wait in the stream), and
     /// dropping the `Incoming` keeps the connections it had taken for the listener's next
     /// accept (see [`TcpListener`]'s docs).
-    pub async fn next(&mut self) -> Option<io::Result<TcpStream>> {
-        poll_fn(|cx| self.poll_next(cx)).await
+    #[allow(clippy::should_implement_trait)] // an async `next`, as on a stream: no `Iterator`
+    pub fn next(&mut self) -> impl Future<Output = Option<io::Result<TcpStream>>> + use<'_, 'a> {
+        // `poll_fn`'s own future: an `async fn` around it would keep a second `&mut self`.
+        poll_fn(|cx| self.poll_next(cx))
     }
 
     /// Polls for the next connection (see [`next`](Incoming::next)); for hand-written futures
@@ -313,17 +297,17 @@ impl Incoming<'_> {
     /// Cancel safe: a connection accepted between two polls waits in the stream for the next
     /// poll, and dropping the `Incoming` keeps it for the listener's next accept.
     pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<TcpStream>>> {
-        let listener = self.listener;
+        let listening = &self.listener.listening;
         loop {
             // Connections a dropped accept took anyway come first (see `TcpListener::accept`).
-            match ready!(listener.kept.poll_take(cx, "accept")) {
+            match ready!(listening.kept.poll_take(cx, "accept")) {
                 Ok(Some((fd, _))) => return Poll::Ready(Some(Ok(TcpStream::from_fd(fd)))),
                 Ok(None) => {}
                 Err(err) => return Poll::Ready(Some(Err(err))),
             }
             if !self.multi.is_armed() && self.single.is_none() {
                 if self.backoff.is_none() {
-                    self.backoff = listener.backoff.sleep();
+                    self.backoff = listening.backoff.sleep();
                 }
                 if let Some(sleep) = &mut self.backoff {
                     ready!(Pin::new(sleep).poll(cx));
@@ -331,17 +315,17 @@ impl Incoming<'_> {
                 }
             }
             if self.single_shot {
-                let op = self
-                    .single
-                    .get_or_insert_with(|| op::accept::accept(&listener.fd, listener.kept.watch()));
+                let op = self.single.get_or_insert_with(|| {
+                    op::accept::accept(&listening.fd, listening.kept.watch())
+                });
                 let result = ready!(Pin::new(op).poll(cx));
                 self.single = None;
-                listener.backoff.note(result.as_ref().err());
+                listening.backoff.note(result.as_ref().err());
                 return Poll::Ready(Some(result.map(|(fd, _)| TcpStream::from_fd(fd))));
             }
             let next = self
                 .multi
-                .poll_next(cx, &listener.fd, || listener.kept.watch());
+                .poll_next(cx, &listening.fd, || listening.kept.watch());
             if let Some(result) = ready!(next) {
                 // A kernel without multishot accept fails every arming with EINVAL at once;
                 // re-arming would spin. Single-shot accepts then do the job (and say EINVAL
@@ -353,7 +337,7 @@ impl Incoming<'_> {
                     self.single_shot = true;
                     continue;
                 }
-                listener.backoff.note(result.as_ref().err());
+                listening.backoff.note(result.as_ref().err());
                 return Poll::Ready(Some(result.map(TcpStream::from_fd)));
             }
         }

@@ -74,8 +74,12 @@
 mod forward;
 mod addr;
 mod backoff;
+#[cfg(test)]
+#[macro_use]
+mod future_sizes;
 mod io_impls;
 mod listener;
+mod listening;
 mod owned_send;
 mod split;
 mod stream;
@@ -92,9 +96,18 @@ pub use udp::UdpSocket;
 pub use unix::{UnixDatagram, UnixListener, UnixStream};
 pub use zero_copy::RecvStream;
 
-use socket2::SockAddr;
+use socket2::{SockAddr, Socket};
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
+
+/// The descriptor of a socket made with the standard library, for the `from_std` of every
+/// socket type: switched to blocking mode, which io_uring handles without blocking the thread.
+fn blocking_fd(socket: impl Into<OwnedFd>) -> io::Result<OwnedFd> {
+    let socket = Socket::from(socket.into());
+    socket.set_nonblocking(false)?;
+    Ok(socket.into())
+}
 
 /// An IPv4 or IPv6 address out of a `SockAddr` the kernel reported.
 fn socket_addr(addr: SockAddr) -> io::Result<SocketAddr> {

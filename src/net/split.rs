@@ -3,6 +3,7 @@
 use super::TcpStream;
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use socket2::SockRef;
+use std::future::Future;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::rc::Rc;
@@ -119,8 +120,8 @@ impl OwnedWriteHalf {
     /// # Cancel safety
     ///
     /// As [`TcpStream::shutdown`].
-    pub async fn shutdown(&self) -> io::Result<()> {
-        self.stream.shutdown(Shutdown::Write).await
+    pub fn shutdown(&self) -> impl Future<Output = io::Result<()>> + use<'_> {
+        self.stream.shutdown(Shutdown::Write)
     }
 
     /// The address of the other end.

@@ -141,8 +141,7 @@ impl TcpStream {
     /// Wraps a connection made with the standard library (it is switched to blocking mode, which
     /// io_uring handles without blocking the thread).
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
-        stream.set_nonblocking(false)?;
-        Ok(TcpStream::from_fd(stream.into()))
+        Ok(TcpStream::from_fd(super::blocking_fd(stream)?))
     }
 
     /// Turns the stream back into a standard library one, to hand the connection to another
@@ -314,9 +313,14 @@ impl TcpStream {
     /// Not cancel safe once bytes moved: dropped before it completes, some of the buffer may
     /// have been sent; if any was, every later write on the stream fails saying so (see
     /// "Cancellation" on the type), so the peer never gets a silent gap.
-    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+    pub fn write<B: IoBuf>(
+        &self,
+        buf: B,
+    ) -> impl Future<Output = BufResult<usize, B>> + use<'_, B> {
+        // The guarded op's own future, not an `async fn` around it, which would keep a second
+        // copy of `buf` in every pending write (see `net/future_sizes.rs`).
         let send = |buf| Ok(op::send::send(&self.fd, buf));
-        self.write_loss.guard("write", buf, send).await
+        self.write_loss.guard("write", buf, send)
     }
 
     /// Writes all of `buf`'s initialized bytes, in as many writes as it takes. A write that
@@ -344,9 +348,12 @@ impl TcpStream {
     /// # Cancel safety
     ///
     /// As [`write`](TcpStream::write).
-    pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
+    pub fn writev<B: IoBuf>(
+        &self,
+        bufs: Vec<B>,
+    ) -> impl Future<Output = BufResult<usize, Vec<B>>> + use<'_, B> {
         let send = |bufs| Ok(op::send_msg::send_msg(&self.fd, bufs, None));
-        self.write_loss.guard("write", bufs, send).await
+        self.write_loss.guard("write", bufs, send)
     }
 
     /// Shuts down the reading side, the writing side (the peer reads end of stream once it has
@@ -356,8 +363,8 @@ impl TcpStream {
     ///
     /// Cancel safe: it moves no data; dropped before it completes, the shutdown may or may not
     /// have happened.
-    pub async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        op::fd_only::shutdown(&self.fd, how).await
+    pub fn shutdown(&self, how: Shutdown) -> impl Future<Output = io::Result<()>> + use<'_> {
+        op::fd_only::shutdown(&self.fd, how)
     }
 
     /// Sets `TCP_NODELAY`: send small writes at once rather than waiting to coalesce them.
@@ -427,10 +434,7 @@ mod tests {
     /// next one poll first (`driver/uring/parks.rs`).
     #[test]
     fn the_next_read_polls_first_only_after_a_read_that_waited() {
-        let runtime = crate::Builder::new()
-            .backend(crate::Backend::IoUring)
-            .build()
-            .unwrap();
+        let runtime = crate::runtime::io_uring_runtime();
         if runtime.ring_mode() != RingMode::DeferTaskrun {
             eprintln!("skipped: the hint is measured on SINGLE_ISSUER|DEFER_TASKRUN rings");
             return;

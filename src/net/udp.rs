@@ -10,6 +10,7 @@ use crate::op::recv_msg::RecvMsg;
 use crate::op::Op;
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 use std::cell::Cell;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
@@ -75,8 +76,7 @@ impl UdpSocket {
     /// Wraps a socket made with the standard library (it is switched to blocking mode, which
     /// io_uring handles without blocking the thread).
     pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
-        socket.set_nonblocking(false)?;
-        Ok(UdpSocket::from_fd(socket.into()))
+        Ok(UdpSocket::from_fd(super::blocking_fd(socket)?))
     }
 
     fn from_fd(fd: OwnedFd) -> UdpSocket {
@@ -145,8 +145,9 @@ impl UdpSocket {
     /// # Cancel safety
     ///
     /// As [`send_to`](UdpSocket::send_to).
-    pub async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        Op::new(op::send::send(&self.fd, buf)).await
+    pub fn send<B: IoBuf>(&self, buf: B) -> impl Future<Output = BufResult<usize, B>> + use<'_, B> {
+        // The op's own future (see `net/future_sizes.rs`).
+        Op::new(op::send::send(&self.fd, buf))
     }
 
     /// Receives one datagram from the connected peer into `buf` (from its start, up to its

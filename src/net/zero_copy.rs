@@ -5,7 +5,7 @@ use super::TcpStream;
 use crate::buf::{BufResult, BufRing, IoBuf, IoBufMut, RingBuf};
 use crate::op::recv_multi::RingReceiver;
 use crate::op::{fixed, send};
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::task::{Context, Poll};
 
@@ -41,9 +41,13 @@ impl TcpStream {
     /// # Cancel safety
     ///
     /// As [`TcpStream::write`].
-    pub async fn write_fixed<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+    pub fn write_fixed<B: IoBuf>(
+        &self,
+        buf: B,
+    ) -> impl Future<Output = BufResult<usize, B>> + use<'_, B> {
+        // The guarded op's own future (see `net/future_sizes.rs`), as for `send_zc`.
         let write = |buf| fixed::write_fixed(self.shared_fd(), buf).map_err(refused);
-        self.write_loss().guard("write", buf, write).await
+        self.write_loss().guard("write", buf, write)
     }
 
     /// Sends without copying the payload into the kernel (`SEND_ZC`); may send less than all of
@@ -60,9 +64,12 @@ impl TcpStream {
     /// go on (or fail, if bytes went out) without waiting for it to let go of the buffer. At
     /// runtime shutdown, a connection whose peer has not acknowledged a dropped zero-copy send
     /// within 200 ms is reset so that the buffer is released.
-    pub async fn send_zc<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+    pub fn send_zc<B: IoBuf>(
+        &self,
+        buf: B,
+    ) -> impl Future<Output = BufResult<usize, B>> + use<'_, B> {
         let send = |buf| Ok(send::send_zc(self.shared_fd(), buf));
-        self.write_loss().guard("write", buf, send).await
+        self.write_loss().guard("write", buf, send)
     }
 
     /// A stream of received data through `ring`: one multishot receive, the kernel picking a
@@ -158,8 +165,10 @@ impl RecvStream {
     /// # Cancel safety
     ///
     /// Cancel safe: chunks received meanwhile wait in the stream (see the type's docs).
-    pub async fn next(&mut self) -> Option<io::Result<RingBuf>> {
-        poll_fn(|cx| self.poll_next(cx)).await
+    #[allow(clippy::should_implement_trait)] // an async `next`, as on a stream: no `Iterator`
+    pub fn next(&mut self) -> impl Future<Output = Option<io::Result<RingBuf>>> + use<'_> {
+        // `poll_fn`'s own future: an `async fn` around it would keep a second `&mut self`.
+        poll_fn(|cx| self.poll_next(cx))
     }
 
     /// Polls for the next chunk.

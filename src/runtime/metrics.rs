@@ -282,10 +282,7 @@ mod tests {
     #[test]
     fn the_in_flight_gauge_agrees_with_a_count_of_the_slots() {
         // The gauge is the ring's: on epoll no op is ever in flight.
-        let runtime = crate::Builder::new()
-            .backend(Backend::IoUring)
-            .build()
-            .unwrap();
+        let runtime = crate::runtime::io_uring_runtime();
         let agree = |step: &str| {
             let (exact, kept) = (runtime.metrics(), published(&runtime));
             assert_eq!(exact.ops_in_flight, kept.ops_in_flight, "{step}");

@@ -423,17 +423,20 @@ pub async fn nop() -> io::Result<()> {
     crate::op::nop::nop().await
 }
 
+/// A runtime on io_uring whatever `CORING_BACKEND` says, for the unit tests about the ring.
+#[cfg(test)]
+pub(crate) fn io_uring_runtime() -> Runtime {
+    let builder = Builder::new().backend(crate::Backend::IoUring);
+    builder.build().expect("an io_uring runtime")
+}
+
 #[cfg(test)]
 mod tests {
     /// Wakers may outlive the runtime on other threads; they must not post to a closed ring's
     /// fd number, which the process may have reused for something else.
     #[test]
     fn a_dropped_runtime_leaves_no_ring_fd_to_post_to() {
-        // Forced: whatever CORING_BACKEND says, this is about the ring's fd.
-        let runtime = super::Builder::new()
-            .backend(crate::Backend::IoUring)
-            .build()
-            .unwrap();
+        let runtime = super::io_uring_runtime();
         let shared = runtime.core.executor.shared().clone();
         assert!(shared.ring_fd() >= 0);
         drop(runtime);

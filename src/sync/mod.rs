@@ -28,6 +28,3 @@
 
 pub mod mpsc;
 pub mod oneshot;
-
-#[cfg(test)]
-mod test_support;

@@ -104,21 +104,12 @@ pub(crate) fn refund() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-    use std::task::{Wake, Waker};
-
-    struct Count(AtomicUsize);
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use crate::test_support::WakeCounter;
 
     #[test]
     fn a_poll_gets_its_units_then_pending_with_a_wake_and_the_old_budget_comes_back() {
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(count.clone());
+        let count = WakeCounter::new();
+        let waker = count.waker();
         let mut cx = Context::from_waker(&waker);
         let granted = budgeted(|| {
             let mut granted = 0;
@@ -133,21 +124,13 @@ mod tests {
             granted
         });
         assert_eq!(granted, usize::from(PER_POLL));
-        assert_eq!(
-            count.0.load(Ordering::SeqCst),
-            0,
-            "not woken before the turn ends"
-        );
+        assert_eq!(count.count(), 0, "not woken before the turn ends");
         assert!(has_deferred());
         let mut deferred = Vec::new();
         take_deferred(&mut deferred);
         assert!(!has_deferred());
         deferred.into_iter().for_each(Waker::wake);
-        assert_eq!(
-            count.0.load(Ordering::SeqCst),
-            1,
-            "woken once, when refused"
-        );
+        assert_eq!(count.count(), 1, "woken once, when refused");
         // Outside a budgeted poll: unlimited.
         for _ in 0..1000 {
             assert!(poll_proceed(&mut cx).is_ready());

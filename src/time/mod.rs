@@ -56,11 +56,9 @@ thread_local! {
 }
 
 /// Makes `timers` the current store and returns the previous one. Once thread exit has
-/// destroyed the slot there is no current store: `timers` is dropped and `None` returned.
+/// destroyed the slot there is no current store, and `timers` is handed back instead.
 pub(crate) fn set_current(timers: Option<Rc<TimersCell>>) -> Option<Rc<TimersCell>> {
-    CURRENT
-        .try_with(|c| std::mem::replace(&mut *c.borrow_mut(), timers))
-        .unwrap_or(None)
+    crate::thread_slot::replace(&CURRENT, timers)
 }
 
 #[track_caller]

@@ -9,6 +9,7 @@ use crate::op;
 use crate::op::loss::LossFlag;
 use crate::op::Op;
 use socket2::{Domain, SockRef, Socket, Type};
+use std::future::Future;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
@@ -86,8 +87,7 @@ impl UnixDatagram {
     /// Wraps a socket made with the standard library (it is switched to blocking mode, which
     /// io_uring handles without blocking the thread).
     pub fn from_std(socket: std::os::unix::net::UnixDatagram) -> io::Result<UnixDatagram> {
-        socket.set_nonblocking(false)?;
-        Ok(UnixDatagram::from_fd(socket.into()))
+        Ok(UnixDatagram::from_fd(crate::net::blocking_fd(socket)?))
     }
 
     fn from_fd(fd: OwnedFd) -> UnixDatagram {
@@ -141,8 +141,9 @@ impl UnixDatagram {
     /// # Cancel safety
     ///
     /// As [`send_to`](UnixDatagram::send_to).
-    pub async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        Op::new(op::send::send(&self.fd, buf)).await
+    pub fn send<B: IoBuf>(&self, buf: B) -> impl Future<Output = BufResult<usize, B>> + use<'_, B> {
+        // The op's own future (see `net/future_sizes.rs`).
+        Op::new(op::send::send(&self.fd, buf))
     }
 
     /// Receives one datagram from the connected peer into `buf`; returns its length.
@@ -162,12 +163,12 @@ impl UnixDatagram {
     /// # Cancel safety
     ///
     /// As [`send_to`](UnixDatagram::send_to).
-    pub async fn send_with_fds<B: IoBuf>(
-        &self,
+    pub fn send_with_fds<'a, B: IoBuf>(
+        &'a self,
         buf: B,
-        fds: &[BorrowedFd<'_>],
-    ) -> BufResult<usize, B> {
-        send_with_fds(&self.fd, buf, fds, None).await
+        fds: &'a [BorrowedFd<'a>],
+    ) -> impl Future<Output = BufResult<usize, B>> + use<'a, B> {
+        send_with_fds(&self.fd, buf, fds, None)
     }
 
     /// Receives one datagram into `buf` with the descriptors that came with it, at most

@@ -2,10 +2,7 @@
 
 use super::addr::bound_socket;
 use super::{SocketAddr, UnixStream};
-use crate::fd::SharedFd;
-use crate::net::backoff::AcceptBackoff;
-use crate::op;
-use crate::op::keep::{Connection, Kept};
+use crate::net::listening::Listening;
 use socket2::{SockAddr, SockRef, Type};
 use std::io;
 use std::os::fd::OwnedFd;
@@ -36,11 +33,7 @@ use std::path::Path;
 /// # std::io::Result::Ok(())
 /// ```
 pub struct UnixListener {
-    fd: SharedFd,
-    /// Connections accepted for accepts whose futures were dropped.
-    kept: Kept<Connection>,
-    /// How long the next accept waits first, after accepts failed for lack of resources.
-    backoff: AcceptBackoff,
+    listening: Listening,
 }
 
 impl UnixListener {
@@ -62,15 +55,12 @@ impl UnixListener {
     /// Wraps a listener made with the standard library (it is switched to blocking mode, which
     /// io_uring handles without blocking the thread).
     pub fn from_std(listener: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
-        listener.set_nonblocking(false)?;
-        Ok(UnixListener::from_fd(listener.into()))
+        Ok(UnixListener::from_fd(crate::net::blocking_fd(listener)?))
     }
 
     fn from_fd(fd: OwnedFd) -> UnixListener {
         UnixListener {
-            fd: SharedFd::new_closed_at_once(fd),
-            kept: Kept::default(),
-            backoff: AcceptBackoff::default(),
+            listening: Listening::new(fd),
         }
     }
 
@@ -88,18 +78,14 @@ impl UnixListener {
     /// future cancels the accept, and a connection the kernel accepted anyway is kept for the
     /// next `accept` (closed with the listener if nobody takes it), never lost or leaked.
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        if let Some((fd, _)) = self.kept.take("accept").await? {
+        if let Some((fd, _)) = self.listening.kept.take("accept").await? {
             // The kept address is only for IP peers; a Unix client's is read from the socket
             // (unnamed if it has gone: there was no name to lose).
             let stream = UnixStream::from_fd(fd);
             let peer = stream.peer_addr().or_else(|_| SocketAddr::unnamed())?;
             return Ok((stream, peer));
         }
-        self.backoff.wait().await;
-        let keep = self.kept.watch();
-        let result = op::accept::accept::<SockAddr>(&self.fd, keep).await;
-        self.backoff.note(result.as_ref().err());
-        let (fd, peer) = result?;
+        let (fd, peer) = self.listening.accept::<SockAddr>().await?;
         Ok((UnixStream::from_fd(fd), SocketAddr::new(peer)))
     }
 
@@ -109,4 +95,4 @@ impl UnixListener {
     }
 }
 
-socket_fd_impls!(UnixListener => fd, debug: local_addr);
+socket_fd_impls!(UnixListener => listening, debug: local_addr);

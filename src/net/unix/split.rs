@@ -5,6 +5,7 @@
 use super::{UCred, UnixStream};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::net::{self, TcpStream};
+use std::future::Future;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
@@ -38,12 +39,12 @@ impl OwnedReadHalf {
     /// # Cancel safety
     ///
     /// As [`UnixStream::recv_with_fds`].
-    pub async fn recv_with_fds<B: IoBufMut>(
+    pub fn recv_with_fds<B: IoBufMut>(
         &self,
         buf: B,
         max_fds: usize,
-    ) -> BufResult<(usize, Vec<OwnedFd>), B> {
-        super::stream::recv_with_fds(self.inner.stream(), buf, max_fds).await
+    ) -> impl Future<Output = BufResult<(usize, Vec<OwnedFd>), B>> + use<'_, B> {
+        super::stream::recv_with_fds(self.inner.stream(), buf, max_fds)
     }
 
     /// As [`UnixStream::peer_cred`].
@@ -90,12 +91,12 @@ impl OwnedWriteHalf {
     /// # Cancel safety
     ///
     /// As [`UnixStream::send_with_fds`].
-    pub async fn send_with_fds<B: IoBuf>(
-        &self,
+    pub fn send_with_fds<'a, B: IoBuf>(
+        &'a self,
         buf: B,
-        fds: &[BorrowedFd<'_>],
-    ) -> BufResult<usize, B> {
-        super::stream::send_with_fds(self.inner.stream(), buf, fds).await
+        fds: &'a [BorrowedFd<'a>],
+    ) -> impl Future<Output = BufResult<usize, B>> + use<'a, B> {
+        super::stream::send_with_fds(self.inner.stream(), buf, fds)
     }
 
     /// As [`UnixStream::peer_cred`].
@@ -108,8 +109,8 @@ impl OwnedWriteHalf {
     /// # Cancel safety
     ///
     /// Dropped, the shutdown may or may not have happened.
-    pub async fn shutdown(&self) -> io::Result<()> {
-        self.inner.shutdown().await
+    pub fn shutdown(&self) -> impl Future<Output = io::Result<()>> + use<'_> {
+        self.inner.shutdown()
     }
 }
 

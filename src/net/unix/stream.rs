@@ -12,6 +12,7 @@ use crate::buf::{BufResult, BufRing, IoBuf, IoBufMut};
 use crate::net::{RecvStream, TcpStream};
 use crate::op;
 use socket2::{Domain, SockRef, Socket, Type};
+use std::future::Future;
 use std::io;
 use std::net::Shutdown;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -73,8 +74,7 @@ impl UnixStream {
     /// Wraps a connection made with the standard library (it is switched to blocking mode, which
     /// io_uring handles without blocking the thread).
     pub fn from_std(stream: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
-        stream.set_nonblocking(false)?;
-        Ok(UnixStream::from_fd(stream.into()))
+        Ok(UnixStream::from_fd(crate::net::blocking_fd(stream)?))
     }
 
     /// Turns the stream back into a standard library one, to hand it to another worker, a
@@ -129,8 +129,8 @@ impl UnixStream {
     /// # Cancel safety
     ///
     /// Dropped, the shutdown may or may not have happened.
-    pub async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.inner.shutdown(how).await
+    pub fn shutdown(&self, how: Shutdown) -> impl Future<Output = io::Result<()>> + use<'_> {
+        self.inner.shutdown(how)
     }
 
     /// As [`TcpStream::recv_stream`]: received data as buffers picked from `ring` by the kernel.
@@ -151,12 +151,12 @@ impl UnixStream {
     /// # Cancel safety
     ///
     /// As [`write`](UnixStream::write); the descriptors may or may not have been sent.
-    pub async fn send_with_fds<B: IoBuf>(
-        &self,
+    pub fn send_with_fds<'a, B: IoBuf>(
+        &'a self,
         buf: B,
-        fds: &[BorrowedFd<'_>],
-    ) -> BufResult<usize, B> {
-        send_with_fds(&self.inner, buf, fds).await
+        fds: &'a [BorrowedFd<'a>],
+    ) -> impl Future<Output = BufResult<usize, B>> + use<'a, B> {
+        send_with_fds(&self.inner, buf, fds)
     }
 
     /// Reads into `buf`, as [`read`](UnixStream::read), and takes the descriptors that came
@@ -168,12 +168,12 @@ impl UnixStream {
     /// # Cancel safety
     ///
     /// As [`read`](UnixStream::read); descriptors a dropped read received are closed.
-    pub async fn recv_with_fds<B: IoBufMut>(
+    pub fn recv_with_fds<B: IoBufMut>(
         &self,
         buf: B,
         max_fds: usize,
-    ) -> BufResult<(usize, Vec<OwnedFd>), B> {
-        recv_with_fds(&self.inner, buf, max_fds).await
+    ) -> impl Future<Output = BufResult<(usize, Vec<OwnedFd>), B>> + use<'_, B> {
+        recv_with_fds(&self.inner, buf, max_fds)
     }
 
     /// The credentials of the process at the other end, as they were when it connected.
@@ -243,3 +243,38 @@ socket_fd_impls!(UnixStream => inner, debug: local_addr, peer_addr);
 
 forward_rent_io!(read: UnixStream => inner);
 forward_rent_io!(write: UnixStream => inner);
+
+#[cfg(test)]
+mod tests {
+    use super::super::{datagram, UnixDatagram};
+    use super::{recv_with_fds, send_with_fds, UnixStream};
+    use std::mem::size_of_val;
+    use std::os::fd::AsFd;
+
+    /// The descriptor-passing methods return the shared functions' futures: an `async fn` layer
+    /// around them would keep a second copy of the buffer in every pending call.
+    #[test]
+    fn the_descriptor_passing_futures_are_the_size_of_the_shared_ones() {
+        crate::block_on(async {
+            let (stream, peer) = UnixStream::pair().unwrap();
+            let fds = [peer.as_fd()];
+            let buf = || vec![0u8; 16];
+            let recv = size_of_val(&recv_with_fds(&stream.inner, buf(), 1));
+            let send = size_of_val(&send_with_fds(&stream.inner, buf(), &fds));
+            let fd = stream.inner.shared_fd();
+            let datagram_send = size_of_val(&datagram::send_with_fds(fd, buf(), &fds, None));
+            let (datagram, _other) = UnixDatagram::pair().unwrap();
+            let mut sizes = vec![
+                size_row!(datagram.send_with_fds(buf(), &fds), datagram_send),
+                size_row!(stream.recv_with_fds(buf(), 1), recv),
+                size_row!(stream.send_with_fds(buf(), &fds), send),
+            ];
+            let (read, write) = stream.into_split();
+            sizes.extend([
+                size_row!(read.recv_with_fds(buf(), 1), recv),
+                size_row!(write.send_with_fds(buf(), &fds), send),
+            ]);
+            crate::net::future_sizes::assert_none_larger(&sizes);
+        });
+    }
+}

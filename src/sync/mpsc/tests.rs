@@ -5,7 +5,7 @@ use std::thread;
 
 use super::error::{SendError, TryRecvError, TrySendError};
 use super::*;
-use crate::sync::test_support::{block_on, poll_with, WakeCounter};
+use crate::test_support::{block_on, poll_with, WakeCounter};
 
 #[test]
 fn values_arrive_in_order_and_recv_ends_when_senders_are_gone() {

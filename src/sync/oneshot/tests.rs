@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::error::{RecvError, TryRecvError};
 use super::*;
-use crate::sync::test_support::{block_on, poll_with, WakeCounter};
+use crate::test_support::{block_on, poll_with, WakeCounter};
 
 #[test]
 fn sent_value_is_received() {

@@ -1,5 +1,6 @@
-//! Just enough executor to test the channels without the runtime: a thread-parking `block_on`
-//! and a waker that counts its wake-ups, for polling futures by hand.
+//! Just enough executor for unit tests that run without the runtime (the channels, the task
+//! budget): a thread-parking `block_on` and a waker that counts its wake-ups, for polling
+//! futures by hand.
 
 use std::future::Future;
 use std::pin::pin;
