@@ -12,8 +12,9 @@
 //!   skips the ring (the kernel only ever writes the parent's memory, so the child's copies of
 //!   op data are freed as plain memory), and nothing reaches the parent's queues.
 //!
-//! `std::process::Command` (and `posix_spawn`) does not run fork handlers and the child runs no
-//! coring code before `exec`: spawning processes is unaffected.
+//! Spawning processes is unaffected: `posix_spawn` (which `std::process::Command` uses where it
+//! can) runs no fork handlers, and where `Command` does fork, the handler only bumps a count in
+//! a child that runs no coring code before `exec`.
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
