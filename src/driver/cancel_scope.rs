@@ -11,7 +11,8 @@
 //! is never woken until it completes. So every op submitted while a scope is polled is
 //! *tracked* by it (its driver and `user_data`), and [`Scope::cancel_all`] sends each one
 //! still in flight its cancel the moment the scope's deadline passes. The op's own poll then
-//! finds the scope cancelling and turns the kernel's `ECANCELED` into `TimedOut`.
+//! finds the scope cancelling and turns the kernel's cancel answer (`ECANCELED`, or `EINTR`
+//! for work a kernel worker had started) into `TimedOut` ([`after_cancel`]).
 //!
 //! On the readiness backend no op is in the kernel: an op waits for its fd with its waker
 //! registered. Such waits are tracked by waker, and `cancel_all` wakes them, so their next poll
@@ -84,7 +85,7 @@ pub(crate) fn requested() -> bool {
 
 /// A scope's identity: a number, not a pointer, so a future holding one stays `Send`, and
 /// never reused, so a scope dropped with ops in flight leaves nothing a later scope could
-/// cancel by mistake (its entries go once their ops finish).
+/// cancel by mistake (its entries stay in `TRACKED` until `track` prunes them as finished).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Scope(u64);
 
