@@ -31,7 +31,6 @@ static WATCH: Once = Once::new();
 /// The `pthread_atfork` child handler. Runs in the child before `fork` returns there, when
 /// only the forking thread exists, so it must be async-signal-safe.
 extern "C" fn count_fork_in_child() {
-    // Async-signal-safe: one atomic add, in the child, right after `fork` returns there.
     FORKS.fetch_add(1, Ordering::Relaxed);
 }
 

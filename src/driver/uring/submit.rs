@@ -106,7 +106,6 @@ impl Uring {
             // room in the CQ (NODROP), and only an enter with GETEVENTS moves them in. Skipping
             // the enter in either case would leave finished ops unreaped indefinitely.
             if sq.is_empty() && !sq.taskrun() && !sq.cq_overflow() {
-                // Nothing to submit and no deferred completions: skip the syscall.
                 return Ok(());
             }
         }
