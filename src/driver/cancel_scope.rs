@@ -191,7 +191,9 @@ pub(crate) fn track(driver: &Rc<DriverCell>, index: usize) {
             let mut tracked = tracked.borrow_mut();
             // Now and then forget finished ops, so the list is as long as the ops in flight,
             // not as the ops ever submitted in a long-lived scope. "Now and then" is when the
-            // `Vec` would grow: pruning then costs a pass per doubling, amortised O(1) a push.
+            // `Vec` is full: amortised O(1) a push while most entries have finished by then,
+            // but a pass per push or two while nearly a full `Vec` of them is still in flight
+            // (the `Vec` grows only when a pass frees nothing).
             if tracked.len() == tracked.capacity() && tracked.len() >= 8 {
                 tracked.retain(|(_, d, u)| d.upgrade().is_some_and(|d| is_live(&d.borrow(), *u)));
             }
