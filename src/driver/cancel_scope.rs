@@ -11,7 +11,8 @@
 //! is never woken until it completes. So every op submitted while a scope is polled is
 //! *tracked* by it (its driver and `user_data`), and [`Scope::cancel_all`] sends each one
 //! still in flight its cancel the moment the scope's deadline passes. The op's own poll then
-//! finds the scope cancelling and turns the kernel's `ECANCELED` into `TimedOut`.
+//! finds the scope cancelling and turns the kernel's cancel answer (`ECANCELED`, or `EINTR`
+//! for work a kernel worker had started) into `TimedOut` ([`after_cancel`]).
 //!
 //! On the readiness backend no op is in the kernel: an op waits for its fd with its waker
 //! registered. Such waits are tracked by waker, and `cancel_all` wakes them, so their next poll
@@ -84,7 +85,7 @@ pub(crate) fn requested() -> bool {
 
 /// A scope's identity: a number, not a pointer, so a future holding one stays `Send`, and
 /// never reused, so a scope dropped with ops in flight leaves nothing a later scope could
-/// cancel by mistake (its entries go once their ops finish).
+/// cancel by mistake (its entries stay in `TRACKED` until `track` prunes them as finished).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Scope(u64);
 
@@ -190,7 +191,9 @@ pub(crate) fn track(driver: &Rc<DriverCell>, index: usize) {
             let mut tracked = tracked.borrow_mut();
             // Now and then forget finished ops, so the list is as long as the ops in flight,
             // not as the ops ever submitted in a long-lived scope. "Now and then" is when the
-            // `Vec` would grow: pruning then costs a pass per doubling, amortised O(1) a push.
+            // `Vec` is full: amortised O(1) a push while most entries have finished by then,
+            // but a pass per push or two while nearly a full `Vec` of them is still in flight
+            // (the `Vec` grows only when a pass frees nothing).
             if tracked.len() == tracked.capacity() && tracked.len() >= 8 {
                 tracked.retain(|(_, d, u)| d.upgrade().is_some_and(|d| is_live(&d.borrow(), *u)));
             }

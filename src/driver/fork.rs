@@ -12,8 +12,9 @@
 //!   skips the ring (the kernel only ever writes the parent's memory, so the child's copies of
 //!   op data are freed as plain memory), and nothing reaches the parent's queues.
 //!
-//! `std::process::Command` (and `posix_spawn`) does not run fork handlers and the child runs no
-//! coring code before `exec`: spawning processes is unaffected.
+//! Spawning processes is unaffected: `posix_spawn` (which `std::process::Command` uses where it
+//! can) runs no fork handlers, and where `Command` does fork, the handler only bumps a count in
+//! a child that runs no coring code before `exec`.
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,7 +31,6 @@ static WATCH: Once = Once::new();
 /// The `pthread_atfork` child handler. Runs in the child before `fork` returns there, when
 /// only the forking thread exists, so it must be async-signal-safe.
 extern "C" fn count_fork_in_child() {
-    // Async-signal-safe: one atomic add, in the child, right after `fork` returns there.
     FORKS.fetch_add(1, Ordering::Relaxed);
 }
 

@@ -277,8 +277,10 @@ impl Lifecycle {
                 }
                 // The notification's own result says nothing of the send (0, or with
                 // `REPORT_USAGE` whether the kernel copied after all): the send's result is the
-                // one kept in `partial`. A notification with no `partial` cannot happen (the
-                // first completion of a send that failed carries no `F_MORE`); it stands in.
+                // one kept in `partial`. A notification with no `partial` cannot happen: the
+                // kernel posts one only after a first completion flagged `F_MORE` (which a send
+                // that failed at the socket carries too; one refused before its notification was
+                // set up completes once, without `F_MORE`, and never gets here); it stands in.
                 let result = if cqe.is_notification() {
                     partial.take().unwrap_or(cqe)
                 } else {

@@ -112,9 +112,10 @@ impl<T: Oneshot> Op<T> {
         }
     }
 
-    /// Whether the op was started on a runtime other than the current one (or outside any):
-    /// only that runtime's loop can finish it, so a caller here must not wait for it while that
-    /// runtime is not running. For ops kept across calls (`net::OwnedSend`).
+    /// Whether the op was started on a runtime other than the current one (also true when no
+    /// runtime is current now): only that runtime's loop can finish it, so a caller here must
+    /// not wait for it while that runtime is not running. For ops kept across calls
+    /// (`net::OwnedSend`).
     pub(crate) fn started_elsewhere(&self) -> bool {
         match &self.state {
             OpState::InFlight { driver, .. }

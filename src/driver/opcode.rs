@@ -188,8 +188,9 @@ pub(crate) unsafe trait OpCode: 'static {
     fn sqe(&mut self) -> squeue::Entry;
 
     /// Performs the operation now, without blocking, on the op's own data (the readiness
-    /// backend). Ops that never block (files) may run on the blocking pool instead; ops that
-    /// need io_uring say so.
+    /// backend). File ops, whose calls may block and which epoll cannot wait on, hand their
+    /// call to the blocking pool instead (`Performed::Blocking`); ops that need io_uring keep
+    /// this default, which says so.
     fn perform(&mut self) -> Performed {
         Performed::Done(unsupported_on_epoll("this operation"))
     }

@@ -81,9 +81,14 @@ pub struct Metrics {
     /// Operations whose future was dropped before their final completion: the runtime kept
     /// their buffers until the kernel let go of them.
     pub abandoned_ops: u64,
-    /// Multishot operations (accept loops, receive streams, the runtime's wake-up poll) that
-    /// the kernel ended while their owner still wanted results (out of buffers, a full
-    /// completion queue, ...), so their owner armed them again.
+    /// Multishot streams (accept loops, receive streams) whose owner took a last result that
+    /// was neither a cancel nor end of file (say `ENOBUFS`: the buffer ring ran dry, or an
+    /// error), plus each time the kernel ended the runtime's wake-up poll and the runtime armed
+    /// it again. A counted stream is not necessarily re-armed: an accept loop arms a new one
+    /// when polled again and a receive stream after `ENOBUFS`, but a receive ended by an error
+    /// stops. A stream ended by a cancel (its owner's, its limit of untaken results, a
+    /// timeout's), or dropped before its last result is taken, is not counted, even when its
+    /// owner arms a new one. Always 0 on the readiness (epoll) backend.
     pub multishot_rearms: u64,
     /// Completions that failed with `ENOBUFS`: a buffer ring ran dry (back-pressure).
     pub enobufs: u64,

@@ -204,9 +204,10 @@ impl Epoll {
     }
 }
 
-/// Whether `fd` is a TCP socket (asked once, when it is registered): see `short_reads_drain`.
-/// By domain, not by type: a stream socket of another family (Unix) is exactly the case where a
-/// short read does not prove the fd drained.
+/// Whether `fd` is an IPv4 or IPv6 socket (asked once, when it is registered): see
+/// `short_reads_drain`. By domain, not by type: a stream socket of another family (Unix) is
+/// exactly the case where a short read does not prove the fd drained. A UDP socket answers
+/// true as well, harmlessly: only stream reads report `Performed::Drained`.
 fn is_tcp(fd: RawFd) -> bool {
     let mut domain: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;

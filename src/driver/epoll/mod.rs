@@ -13,9 +13,9 @@
 //! registration per fd, made the first time an op on it would block and removed when coring
 //! closes (or gives away) the fd, plus an eventfd for cross-thread wakes that the runtime
 //! already owns. Both crates would add a second layer of registration bookkeeping (`mio`'s
-//! tokens, `polling`'s oneshot re-arming, which costs an `epoll_ctl` per wait) over the table
-//! kept here, for about 150 lines of plain syscalls saved. Every call below is a documented
-//! syscall on fds this runtime owns.
+//! tokens, `polling`'s sources, whose default oneshot mode costs an `epoll_ctl` per wait) over
+//! the table kept here, for about 150 lines of plain syscalls saved. Every call below is a
+//! documented syscall on fds this runtime owns.
 //!
 //! # One loop turn on epoll
 //!

@@ -136,8 +136,9 @@ impl Uring {
     }
 }
 
-/// Whether a stream ended because it was cancelled (by its owner, its limit or a scope), which
-/// its owner does not re-arm.
+/// Whether a stream ended because it was cancelled (by its owner, its limit or a scope): asked
+/// to stop, not ended by the kernel, so not counted, even where the owner re-arms (a receive
+/// stream does after its limit's cancel, `op/recv_multi.rs`).
 fn is_cancel(result: &std::io::Result<u32>) -> bool {
     matches!(result, Err(err) if err.raw_os_error() == Some(libc::ECANCELED))
 }

@@ -32,8 +32,6 @@
 //!   (`MSG_RING`, `msg_ring.rs`); either way the only thread that submits and reaps here is
 //!   the runtime's.
 //!
-//! The driver knows nothing of tasks or timers: it is told when to park and for how long.
-//!
 //! # Files
 //!
 //! | file          | what it holds                                                           |

@@ -18,9 +18,9 @@
 //! can wake tasks and drop dead data between rounds, outside the driver's borrow. Each round:
 //!
 //! 1. pushes are refused from now on (`shut_down`), so the set of ops to wait for only shrinks;
-//! 2. every op in flight, and the wake poll, is sent a cancel: in the first round, then once a
-//!    second, because a cancel may find an op running in a kernel worker (`EALREADY`) that
-//!    does not stop at once;
+//! 2. every op in flight is sent a cancel: in the first round, then once a second, because a
+//!    cancel may find an op running in a kernel worker (`EALREADY`) that does not stop at
+//!    once; the wake poll gets one, in the first round only (it owns no memory to wait for);
 //! 3. past `LET_GO_AFTER`, abandoned ops that no cancel ends (a zero-copy send waiting for a
 //!    peer's acknowledgement) are told to make the kernel let go (`Abandoned::shut_down`);
 //! 4. it waits up to 50 ms for completions and dispatches them, as a turn would;

@@ -8,7 +8,8 @@
 //!
 //! Where it sits: `Uring::new` (`uring/mod.rs`) calls [`build_ring`] once per runtime, on the
 //! runtime's thread. Nothing here is on the hot path; what it decides (the mode) is read on
-//! it, by `park` (whether the kernel may hold task work) and `push_entry` (SQPOLL waits).
+//! it, where SQPOLL differs: `push_entry` (waits for the kernel thread), `submit_with` (skips
+//! the enter while the thread polls) and `msg_ring.rs` (sends no `MSG_RING`).
 //!
 //! # Flags every mode gets
 //!
@@ -95,7 +96,7 @@ pub(crate) struct CompletionBatch {
     pub(crate) wait_for: u32,
     /// Longest a wait holds a completion that has arrived, waiting for more: the latency a
     /// request may pay for the batching. Never longer than the time to the next timer (see
-    /// `wait_shape` in `uring/mod.rs`).
+    /// `wait_shape` in `uring/submit.rs`).
     pub(crate) max_delay_us: u32,
 }
 
@@ -199,8 +200,9 @@ fn check_features(ring: &IoUring, config: RingConfig) -> io::Result<()> {
     Ok(())
 }
 
-/// Without `IORING_FEAT_MIN_TIMEOUT` the kernel ignores `min_wait_usec` and would wait for the
-/// whole batch however long it takes: refuse rather than stall.
+/// Without `IORING_FEAT_MIN_TIMEOUT` the field `min_wait_usec` is the kernel's padding, which
+/// it requires to be zero: every batched wait would fail with `EINVAL` and stop the runtime at
+/// its first park. Refused at build instead, with an error that says why.
 fn min_timeout_unsupported() -> io::Error {
     io::Error::new(
         io::ErrorKind::Unsupported,

@@ -90,8 +90,9 @@ impl Uring {
     /// kernel's `ETIME` at its end is how that timer fires (no timeout entry per sleep).
     pub(crate) fn park(&mut self, park: Park) -> io::Result<()> {
         self.check_owner()?;
-        // Wake-ups collected outside a turn's dispatch (a full queue was drained mid-push, or an
-        // op failed before reaching the kernel) must not wait for the kernel's next completion.
+        // Wake-ups collected outside a turn's dispatch (a full queue drained mid-push, a
+        // `push_msg_ring` that reaped to see a refusal, an op a scripted fault failed at its
+        // push) must not wait for the kernel's next completion.
         let park = if self.woken.is_empty() {
             park
         } else {
@@ -105,7 +106,6 @@ impl Uring {
             // room in the CQ (NODROP), and only an enter with GETEVENTS moves them in. Skipping
             // the enter in either case would leave finished ops unreaped indefinitely.
             if sq.is_empty() && !sq.taskrun() && !sq.cq_overflow() {
-                // Nothing to submit and no deferred completions: skip the syscall.
                 return Ok(());
             }
         }
