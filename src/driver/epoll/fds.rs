@@ -21,6 +21,7 @@
 //! The price is the bookkeeping of `drained`, `read_closed` and `short_reads_drain` below, for
 //! reads that skip their syscall (see [`Epoll::may_be_ready`]).
 
+use super::wakers::Wakers;
 use super::Epoll;
 use crate::driver::fork;
 use crate::driver::opcode::Interest;
@@ -54,13 +55,14 @@ pub(super) struct Waiters {
     /// no new edge to come, so neither may skip its next syscall.
     pub(super) short_reads_drain: bool,
     /// Ops waiting to read (or accept); all woken by one readable event, each retries its
-    /// syscall and the losers wait again. A `Vec`, not one waker: several tasks accepting on
-    /// one listener, or receiving on one UDP socket, wait on the same fd.
-    pub(super) read: Vec<Waker>,
+    /// syscall and the losers wait again. Usually one (a stream's reader, kept inline: an idle
+    /// connection's wait allocates nothing), but several tasks accepting on one listener, or
+    /// receiving on one UDP socket, wait on the same fd.
+    pub(super) read: Wakers,
     /// Ops waiting to write (or for a connect to finish). Apart from `read` so an event for
     /// one direction wakes only that direction's ops: a socket that turns readable does not
     /// send every blocked writer back to a syscall that would say `EAGAIN` again.
-    pub(super) write: Vec<Waker>,
+    pub(super) write: Wakers,
 }
 
 impl Epoll {
@@ -107,14 +109,11 @@ impl Epoll {
             self.fds[index].short_reads_drain = is_tcp(fd);
         }
         let waiters = &mut self.fds[index];
-        let list = match interest {
-            Interest::Read => &mut waiters.read,
-            Interest::Write => &mut waiters.write,
-        };
-        // A task re-polled while it waits (woken by something else) must not add itself again:
-        // the list would grow by one waker per spurious poll.
-        if !list.iter().any(|w| w.will_wake(waker)) {
-            list.push(waker.clone());
+        // A task re-polled while it waits (woken by something else) is not added again: the
+        // list would grow by one waker per spurious poll (`Wakers::add`).
+        match interest {
+            Interest::Read => waiters.read.add(waker),
+            Interest::Write => waiters.write.add(waker),
         }
         Ok(())
     }
@@ -188,8 +187,8 @@ impl Epoll {
         waiters.registered = false;
         // Waiters left belong to dropped ops (a live op keeps its fd open): they are woken,
         // harmlessly, and dropped after the borrow like every other waker.
-        self.woken.append(&mut waiters.read);
-        self.woken.append(&mut waiters.write);
+        waiters.read.release_into(&mut self.woken);
+        waiters.write.release_into(&mut self.woken);
         // Failure means the fd was never or is no longer in the set; nothing to undo either way.
         let _ = self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0);
     }
