@@ -49,10 +49,12 @@ pub(super) struct Waiters {
     /// finding no data still returns at once (end of stream, or the error), so the fd is never
     /// "drained" again and no further edge would come to say so.
     pub(super) read_closed: bool,
-    /// A short read may be taken as "drained": a TCP socket that has not reported urgent data.
-    /// Set at registration. A TCP read stops short at the urgent mark, and a Unix stream read
-    /// after bytes that carried fds (or came from another writer), with more bytes queued and
-    /// no new edge to come, so neither may skip its next syscall.
+    /// A short read may be taken as "drained": an inet socket (TCP, UDP or raw) that has not
+    /// reported urgent data. Set at registration. A TCP read stops short at the urgent mark, and
+    /// a Unix stream read after bytes that carried fds (or came from another writer), with more
+    /// bytes queued and no new edge to come, so neither may skip its next syscall. Only stream
+    /// reads ever report a short read (`Performed::Drained`), so on a UDP or raw socket the
+    /// flag is never consulted: a datagram shorter than the buffer says nothing of the next.
     pub(super) short_reads_drain: bool,
     /// Ops waiting to read (or accept); all woken by one readable event, each retries its
     /// syscall and the losers wait again. Usually one (a stream's reader, kept inline: an idle
@@ -106,7 +108,7 @@ impl Epoll {
                 }
             }
             self.fds[index].registered = true;
-            self.fds[index].short_reads_drain = is_tcp(fd);
+            self.fds[index].short_reads_drain = is_inet_socket(fd);
         }
         let waiters = &mut self.fds[index];
         // A task re-polled while it waits (woken by something else) is not added again: the
@@ -203,10 +205,11 @@ impl Epoll {
     }
 }
 
-/// Whether `fd` is a TCP socket (asked once, when it is registered): see `short_reads_drain`.
-/// By domain, not by type: a stream socket of another family (Unix) is exactly the case where a
-/// short read does not prove the fd drained.
-fn is_tcp(fd: RawFd) -> bool {
+/// Whether `fd` is an inet socket, of any type (asked once, when it is registered): see
+/// `short_reads_drain`, which needs TCP among them, and gets only TCP's stream reads. By
+/// domain: a stream socket of another family (Unix) is exactly the case where a short read
+/// does not prove the fd drained.
+fn is_inet_socket(fd: RawFd) -> bool {
     let mut domain: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: SO_DOMAIN writes one c_int into the live local `domain`, at most `len` bytes.
