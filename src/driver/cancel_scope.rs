@@ -270,7 +270,7 @@ pub(crate) fn timed_out() -> io::Error {
 
 /// The final result of an op this scope asked to cancel: the kernel's `ECANCELED` (or `EINTR`,
 /// for work it had started in a worker thread) becomes a `TimedOut` error that
-/// [`reached_the_kernel`] recognises; anything else (the op finished first) stands.
+/// [`kernel_errno`] recognises; anything else (the op finished first) stands.
 ///
 /// `TimedOut` because a deadline is what stopped the op, and callers of `timeout_op` match on
 /// the kind; the kernel's errno stays inside, shown in the message.
@@ -292,15 +292,19 @@ pub(crate) fn after_cancel(cqe: CqeResult) -> CqeResult {
     }
 }
 
-/// Whether `err` is the kernel's own answer to an op, turned into `TimedOut` by
-/// [`after_cancel`], rather than a refusal before the kernel saw it ([`timed_out`]): an op
-/// whose side effect happens whatever the answer (a close) must know which.
-pub(crate) fn reached_the_kernel(err: &io::Error) -> bool {
-    err.get_ref().is_some_and(|e| e.is::<CancelledInFlight>())
+/// The kernel's own answer to an op (`ECANCELED` or `EINTR`), if `err` is the `TimedOut`
+/// [`after_cancel`] made of it; `None` for a refusal before the kernel saw it ([`timed_out`])
+/// or any other error. An op whose side effect depends on the answer (a close: `EINTR` closed
+/// the fd, `ECANCELED` did not) must know which.
+pub(crate) fn kernel_errno(err: &io::Error) -> Option<i32> {
+    err.get_ref()?
+        .downcast_ref::<CancelledInFlight>()?
+        .0
+        .raw_os_error()
 }
 
 /// The kernel's cancel answer (`ECANCELED`, `EINTR`) to an op a scope stopped in flight. A
-/// private type inside the `TimedOut` error, so [`reached_the_kernel`] can tell it from a
+/// private type inside the `TimedOut` error, so [`kernel_errno`] can tell it from a
 /// refusal before submission by type, not by parsing a message.
 #[derive(Debug)]
 struct CancelledInFlight(io::Error);

@@ -269,15 +269,14 @@ impl Driver {
     /// Closes `fd`, batched with the turn's submissions on io_uring; at once on epoll (after
     /// forgetting its readiness registration, so a new fd with its number starts afresh).
     ///
-    /// The io_uring close is detached (no slot, no result): `SharedFd` calls this when its last
-    /// clone goes, which only happens once no op holds the fd, so nothing in flight can see the
-    /// number reused. An `Err` means the entry could not be queued (shutdown, a full queue that
-    /// would not drain, a fork child); the caller then closes the fd itself.
+    /// The io_uring close is detached (no slot, no result unless the kernel cancels it unrun,
+    /// see `uring/close.rs`): `SharedFd` calls this when its last clone goes, which only happens
+    /// once no op holds the fd, so nothing in flight can see the number reused. An `Err` means
+    /// the entry could not be queued (shutdown, a full queue that would not drain, a fork
+    /// child); the caller then closes the fd itself.
     pub(crate) fn close_fd(&mut self, fd: RawFd) -> io::Result<()> {
         match self {
-            Driver::Uring(u) => {
-                u.push_detached(io_uring::opcode::Close::new(io_uring::types::Fd(fd)).build())
-            }
+            Driver::Uring(u) => u.push_close(fd),
             Driver::Epoll(e) => {
                 e.close(fd);
                 Ok(())

@@ -213,7 +213,7 @@ impl<T: Oneshot> Future for Op<T> {
         }
         match std::mem::replace(&mut this.state, OpState::Done) {
             // A cancelling scope stops an op before the kernel sees it: nothing happened, so
-            // `TimedOut` without a kernel answer (`reached_the_kernel` is false for it).
+            // `TimedOut` without a kernel answer (`kernel_errno` is `None` for it).
             OpState::Unsubmitted(data) if cancel_scope::requested() => {
                 Poll::Ready(data.complete(CqeResult::from_error(cancel_scope::timed_out())))
             }

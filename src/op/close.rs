@@ -3,19 +3,18 @@
 //!
 //! The op owns the fd. Once the kernel has run the close, the fd is released whatever the
 //! result (Linux frees the descriptor even when `close` reports an error, `EINTR` included), so
-//! `complete` and `dispose` forget it rather than close it twice: by then its number may name
-//! another file, opened since by any thread. If the entry never reached the kernel (the
-//! runtime was shutting down), the fd is closed synchronously instead.
+//! `complete` and `dispose` forget it rather than close it twice: its number may already name
+//! another file. Two answers mean the close never ran and the fd is still open, owned by this
+//! op alone: the driver's own refusal (the entry never reached the kernel: the runtime was
+//! shutting down) and `ECANCELED`. The kernel hands a close of a file whose filesystem has a
+//! `flush` method (FUSE, NFS, overlayfs, POSIX message queues) to a worker thread, and a cancel
+//! that finds it still queued there ends it unrun: a dropped close future's cancel, shutdown's
+//! cancel of every op, a cancelling scope's. Either way the op then closes the fd itself, with
+//! `close(2)`, since nothing else ever would.
 //!
-//! # Dropped in flight
-//!
-//! The close usually runs at submission, before any cancel can reach it. A file with a
-//! `flush` method (NFS, FUSE) is closed on an io-wq worker instead, and a cancel that gets
-//! there before a worker does ends the op with `ECANCELED`, the fd still open: `dispose` then
-//! closes it synchronously, so a dropped close never leaks the descriptor. (A close stopped
-//! by a `timeout_op` deadline reaches `complete` with `ECANCELED` already turned into
-//! `TimedOut`, indistinguishable there from the `EINTR` of a close that did run: that case
-//! forgets the fd, a leak rather than a double close.)
+//! (A filesystem's `flush` could itself fail with `ECANCELED` after the fd was released: a FUSE
+//! server may answer a flush with any errno. The kernel's own filesystems never do; such a
+//! server would have its number closed a second time, as with a plain `close(2)` retried.)
 //!
 //! # The readiness backend
 //!
@@ -34,8 +33,7 @@ use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
 /// A close's data: the fd itself, not a `SharedFd` (the caller gave up every other handle).
 pub(crate) struct Close {
     /// `Some` until the close is over: taken by `perform`, or at the completion by `complete`
-    /// or `dispose`, which forget it rather than close it again (its number may already name
-    /// another file); `complete` closes it only if the entry never reached the kernel.
+    /// or `dispose`, which forget it if the kernel ran the close and close it otherwise.
     fd: Option<OwnedFd>,
 }
 
@@ -44,6 +42,48 @@ pub(crate) struct Close {
 /// last clone's drop instead, once that op ends.
 pub(crate) fn close(fd: OwnedFd) -> Op<Close> {
     Op::new(Close { fd: Some(fd) })
+}
+
+/// What a close's answer says of its fd.
+#[derive(Debug, PartialEq, Eq)]
+enum Answer {
+    /// The kernel ran the close: the fd is released, whatever the result.
+    Ran,
+    /// The driver refused the entry before the kernel saw it (no errno, and none inside a
+    /// cancelling scope's `TimedOut`): the fd is still open.
+    Refused,
+    /// The kernel cancelled the close unrun (`ECANCELED`, bare or inside a scope's
+    /// `TimedOut`): the fd is still open.
+    Cancelled,
+}
+
+fn answer(result: &io::Result<u32>) -> Answer {
+    let Err(err) = result else {
+        return Answer::Ran;
+    };
+    match err
+        .raw_os_error()
+        .or_else(|| cancel_scope::kernel_errno(err))
+    {
+        Some(libc::ECANCELED) => Answer::Cancelled,
+        Some(_) => Answer::Ran,
+        None => Answer::Refused,
+    }
+}
+
+/// Closes `fd` now, with `close(2)`: the op's close never ran.
+fn close_now(fd: Option<OwnedFd>) -> io::Result<()> {
+    let Some(fd) = fd else {
+        return Ok(());
+    };
+    let raw = fd.into_raw_fd();
+    crate::driver::try_with_current(|driver| driver.release_fd(raw));
+    // SAFETY: `raw` came from the OwnedFd this op owned and no close of it ran; nothing else
+    // closes it. Called once: after EINTR the fd is closed anyway.
+    if unsafe { libc::close(raw) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 // SAFETY: the entry holds no pointers, only the fd number, which the op owns until the kernel
@@ -67,18 +107,16 @@ unsafe impl OpCode for Close {
         Performed::from_rc(rc as isize, raw, crate::driver::opcode::Interest::Read, 0)
     }
 
-    /// The abandoned close's final completion: the kernel closed the fd, unless the cancel got
-    /// to it first (see the module docs).
+    /// The future went while the close was in flight: its cancel may have stopped it unrun,
+    /// and then nobody else would close the fd.
     fn dispose(&mut self, cqe: &CqeResult) {
-        let Some(fd) = self.fd.take() else {
-            return;
-        };
-        match &cqe.result {
-            // Never run: the fd is still open and ours. Closed here, synchronously, rather than
-            // leaked; `dispose` cannot push another op.
-            Err(err) if err.raw_os_error() == Some(libc::ECANCELED) => drop(fd),
-            _ => {
-                let _ = fd.into_raw_fd();
+        let fd = self.fd.take();
+        match answer(&cqe.result) {
+            Answer::Ran => {
+                let _ = fd.map(IntoRawFd::into_raw_fd);
+            }
+            Answer::Refused | Answer::Cancelled => {
+                let _ = close_now(fd);
             }
         }
     }
@@ -91,23 +129,21 @@ impl Oneshot for Close {
     /// from a failed write-back on some filesystems) reports a problem, but the fd is gone.
     fn complete(mut self, cqe: CqeResult) -> Self::Output {
         let fd = self.fd.take();
-        // The driver's own refusals (the entry never reached the kernel) carry a message, not
-        // an errno: the fd is still open, so close it here. A kernel result, success or not
-        // (`EINTR` too, even as the `TimedOut` a cancelling scope makes of it), means the fd
-        // is gone: closing the number again could close another file opened since.
-        if cqe
-            .result
-            .as_ref()
-            .is_err_and(|e| e.raw_os_error().is_none() && !cancel_scope::reached_the_kernel(e))
-        {
-            drop(fd);
-        } else if let Some(fd) = fd {
-            let _ = fd.into_raw_fd();
+        match answer(&cqe.result) {
+            Answer::Ran => {
+                let _ = fd.map(IntoRawFd::into_raw_fd);
+                cqe.result.map(drop)
+            }
+            // The refusal says why the close did not go through the ring.
+            Answer::Refused => {
+                let _ = close_now(fd);
+                cqe.result.map(drop)
+            }
+            // The close happens now after all: its result is the op's.
+            Answer::Cancelled => close_now(fd),
         }
-        cqe.result.map(drop)
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +204,69 @@ mod tests {
             is_open(raw),
             "the close was repeated on an fd the kernel had freed"
         );
+        // SAFETY: the fd is still open and nothing else owns it (the op forgot it).
+        drop(unsafe { OwnedFd::from_raw_fd(raw) });
+    }
+
+    /// A close of one end of a socket pair, and the other end, which reads end-of-stream once
+    /// the op's end is closed: asking about the fd number would not say, since tests running
+    /// in parallel reuse numbers at once.
+    fn close_of_a_pair() -> (Close, RawFd, std::os::unix::net::UnixStream) {
+        let (ours, peer) = std::os::unix::net::UnixStream::pair().unwrap();
+        peer.set_nonblocking(true).unwrap();
+        let raw = ours.as_raw_fd();
+        (
+            Close {
+                fd: Some(OwnedFd::from(ours)),
+            },
+            raw,
+            peer,
+        )
+    }
+
+    fn closed(peer: &std::os::unix::net::UnixStream) -> bool {
+        use std::io::Read;
+        matches!((&*peer).read(&mut [0u8; 1]), Ok(0))
+    }
+
+    /// `ECANCELED`: the kernel never ran the close (it waited for a worker thread when the
+    /// cancel came), so the fd is still open and the op is its only owner.
+    #[test]
+    fn a_close_cancelled_unrun_is_closed_by_the_op() {
+        let (op, _, peer) = close_of_a_pair();
+        let result = op.complete(CqeResult::from_raw(-libc::ECANCELED, 0));
+        assert!(
+            result.is_ok(),
+            "closed now, and that close went well: {result:?}"
+        );
+        assert!(
+            closed(&peer),
+            "a close the kernel cancelled left its fd open"
+        );
+
+        // The same answer inside a cancelling scope's `TimedOut`.
+        let (op, _, peer) = close_of_a_pair();
+        let scoped = cancel_scope::after_cancel(CqeResult::from_raw(-libc::ECANCELED, 0));
+        assert!(op.complete(scoped).is_ok());
+        assert!(
+            closed(&peer),
+            "a close a scope cancelled unrun left its fd open"
+        );
+    }
+
+    /// A dropped close future: its cancel may stop the close unrun, and nobody takes the result.
+    #[test]
+    fn a_dropped_close_cancelled_unrun_is_closed_at_disposal_and_a_run_one_is_not() {
+        let (mut op, _, peer) = close_of_a_pair();
+        op.dispose(&CqeResult::from_raw(-libc::ECANCELED, 0));
+        assert!(
+            closed(&peer),
+            "a dropped close the kernel cancelled left its fd open"
+        );
+
+        let (mut op, raw, peer) = close_of_a_pair();
+        op.dispose(&CqeResult::from_raw(0, 0));
+        assert!(!closed(&peer), "a close the kernel ran was repeated");
         // SAFETY: the fd is still open and nothing else owns it (the op forgot it).
         drop(unsafe { OwnedFd::from_raw_fd(raw) });
     }

@@ -21,6 +21,7 @@
 //! The price is the bookkeeping of `drained`, `read_closed` and `short_reads_drain` below, for
 //! reads that skip their syscall (see [`Epoll::may_be_ready`]).
 
+use super::wakers::Wakers;
 use super::Epoll;
 use crate::driver::fork;
 use crate::driver::opcode::Interest;
@@ -48,19 +49,22 @@ pub(super) struct Waiters {
     /// finding no data still returns at once (end of stream, or the error), so the fd is never
     /// "drained" again and no further edge would come to say so.
     pub(super) read_closed: bool,
-    /// A short read may be taken as "drained": a TCP socket that has not reported urgent data.
-    /// Set at registration. A TCP read stops short at the urgent mark, and a Unix stream read
-    /// after bytes that carried fds (or came from another writer), with more bytes queued and
-    /// no new edge to come, so neither may skip its next syscall.
+    /// A short read may be taken as "drained": an inet socket (TCP, UDP or raw) that has not
+    /// reported urgent data. Set at registration. A TCP read stops short at the urgent mark, and
+    /// a Unix stream read after bytes that carried fds (or came from another writer), with more
+    /// bytes queued and no new edge to come, so neither may skip its next syscall. Only stream
+    /// reads ever report a short read (`Performed::Drained`), so on a UDP or raw socket the
+    /// flag is never consulted: a datagram shorter than the buffer says nothing of the next.
     pub(super) short_reads_drain: bool,
     /// Ops waiting to read (or accept); all woken by one readable event, each retries its
-    /// syscall and the losers wait again. A `Vec`, not one waker: several tasks accepting on
-    /// one listener, or receiving on one UDP socket, wait on the same fd.
-    pub(super) read: Vec<Waker>,
+    /// syscall and the losers wait again. Usually one (a stream's reader, kept inline: an idle
+    /// connection's wait allocates nothing), but several tasks accepting on one listener, or
+    /// receiving on one UDP socket, wait on the same fd.
+    pub(super) read: Wakers,
     /// Ops waiting to write (or for a connect to finish). Apart from `read` so an event for
     /// one direction wakes only that direction's ops: a socket that turns readable does not
     /// send every blocked writer back to a syscall that would say `EAGAIN` again.
-    pub(super) write: Vec<Waker>,
+    pub(super) write: Wakers,
 }
 
 impl Epoll {
@@ -104,17 +108,14 @@ impl Epoll {
                 }
             }
             self.fds[index].registered = true;
-            self.fds[index].short_reads_drain = is_tcp(fd);
+            self.fds[index].short_reads_drain = is_inet_socket(fd);
         }
         let waiters = &mut self.fds[index];
-        let list = match interest {
-            Interest::Read => &mut waiters.read,
-            Interest::Write => &mut waiters.write,
-        };
-        // A task re-polled while it waits (woken by something else) must not add itself again:
-        // the list would grow by one waker per spurious poll.
-        if !list.iter().any(|w| w.will_wake(waker)) {
-            list.push(waker.clone());
+        // A task re-polled while it waits (woken by something else) is not added again: the
+        // list would grow by one waker per spurious poll (`Wakers::add`).
+        match interest {
+            Interest::Read => waiters.read.add(waker),
+            Interest::Write => waiters.write.add(waker),
         }
         Ok(())
     }
@@ -188,8 +189,8 @@ impl Epoll {
         waiters.registered = false;
         // Waiters left belong to dropped ops (a live op keeps its fd open): they are woken,
         // harmlessly, and dropped after the borrow like every other waker.
-        self.woken.append(&mut waiters.read);
-        self.woken.append(&mut waiters.write);
+        waiters.read.release_into(&mut self.woken);
+        waiters.write.release_into(&mut self.woken);
         // Failure means the fd was never or is no longer in the set; nothing to undo either way.
         let _ = self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0);
     }
@@ -204,11 +205,11 @@ impl Epoll {
     }
 }
 
-/// Whether `fd` is an IPv4 or IPv6 socket (asked once, when it is registered): see
-/// `short_reads_drain`. By domain, not by type: a stream socket of another family (Unix) is
-/// exactly the case where a short read does not prove the fd drained. A UDP socket answers
-/// true as well, harmlessly: only stream reads report `Performed::Drained`.
-fn is_tcp(fd: RawFd) -> bool {
+/// Whether `fd` is an inet socket, of any type (asked once, when it is registered): see
+/// `short_reads_drain`, which needs TCP among them, and gets only TCP's stream reads. By
+/// domain: a stream socket of another family (Unix) is exactly the case where a short read
+/// does not prove the fd drained.
+fn is_inet_socket(fd: RawFd) -> bool {
     let mut domain: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: SO_DOMAIN writes one c_int into the live local `domain`, at most `len` bytes.

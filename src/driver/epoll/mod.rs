@@ -40,6 +40,7 @@
 
 mod fds;
 mod offload;
+mod wakers;
 
 pub(crate) use offload::{errno_rc, Job, Syscall};
 
@@ -261,10 +262,10 @@ impl Epoll {
             }
             if flags & ((libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) as u32 | hup) != 0 {
                 waiters.drained = false;
-                self.woken.append(&mut waiters.read);
+                waiters.read.take_into(&mut self.woken);
             }
             if flags & (libc::EPOLLOUT as u32 | hup) != 0 {
-                self.woken.append(&mut waiters.write);
+                waiters.write.take_into(&mut self.woken);
             }
         }
         Ok(())
@@ -289,8 +290,8 @@ impl Epoll {
     pub(crate) fn shutdown(&mut self, started: std::time::Instant) -> bool {
         self.shut_down = true;
         for waiters in &mut self.fds {
-            self.woken.append(&mut waiters.read);
-            self.woken.append(&mut waiters.write);
+            waiters.read.release_into(&mut self.woken);
+            waiters.write.release_into(&mut self.woken);
         }
         self.reap_orphans();
         if self.orphans.is_empty() {

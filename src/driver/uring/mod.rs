@@ -41,6 +41,7 @@
 //! | `reap.rs`     | `dispatch` (completions to slots and tokens) and shutdown               |
 //! | `slots.rs`    | the slot table: `user_data`, states, who frees what (no ring; fuzzed)    |
 //! | `cancel.rs`   | taking results, abandoning dropped ops, pushing cancels                 |
+//! | `close.rs`    | closes nobody waits for (a `SharedFd`'s last clone), closed in the end  |
 //! | `msg_ring.rs` | waking another runtime's ring with `MSG_RING`                           |
 //! | `enter.rs`    | the syscall itself, through a registered ring fd                        |
 //! | `register.rs` | fixed buffers and provided-buffer rings                                 |
@@ -55,6 +56,7 @@
 //! `docs/HAZARDS.md`).
 
 mod cancel;
+mod close;
 mod enter;
 mod msg_ring;
 pub(crate) mod parks;
@@ -105,9 +107,6 @@ const CANCEL_TOKEN: u64 = u64::MAX;
 /// read: a read would need a buffer the ring owns while armed, and one read per wake-up;
 /// one multishot poll serves every wake-up with no memory at all.
 const WAKE_TOKEN: u64 = u64::MAX - 1;
-/// Fire-and-forget ops that own no memory (closing an fd): no slot, result ignored. A failed
-/// close leaves nothing to retry (the fd number is released either way on Linux).
-const DETACHED_TOKEN: u64 = u64::MAX - 2;
 /// A wake-up posted to this ring by another ring's `MSG_RING`: like the eventfd's, it only
 /// ends the wait (see `msg_ring.rs`).
 const MSG_WAKE_TOKEN: u64 = u64::MAX - 3;
@@ -180,6 +179,10 @@ pub(crate) struct Uring {
     /// once the completion queue is no longer borrowed. A field, not a local, so its capacity
     /// is kept between turns; it is empty outside `dispatch`.
     capped: Vec<u64>,
+    /// Closes pushed by [`Uring::push_close`] whose completion is still to come: shutdown waits
+    /// for them, since tearing the ring down would cancel those still queued for a kernel
+    /// worker, leaving their fds open (`close.rs`).
+    closes_in_flight: usize,
 }
 
 impl Uring {
@@ -209,6 +212,7 @@ impl Uring {
             batch: config.batch,
             forks,
             capped: Vec::new(),
+            closes_in_flight: 0,
         })
     }
 
@@ -282,22 +286,6 @@ impl Uring {
         }
         self.counters.ops_in_flight.bump();
         Ok(index)
-    }
-
-    /// Queues an op that owns no memory and whose result nobody wants (closing an fd). No slot:
-    /// its completion carries `DETACHED_TOKEN` and is dropped by `dispatch`. Only for entries
-    /// that point at nothing, since no slot keeps anything alive for them.
-    ///
-    /// A detached close is safe against fd reuse (hazard H10) only because its caller is the
-    /// last `SharedFd` clone: no op in flight names the number, and a new fd that gets the
-    /// number after the close runs belongs to whoever opens it next. It is not counted in
-    /// `in_flight`, so shutdown does not wait for it, only flushes it (`shutdown_step`).
-    pub(crate) fn push_detached(&mut self, entry: squeue::Entry) -> io::Result<()> {
-        if self.shut_down {
-            // Shutdown may have reaped its last completion already: nothing would submit this.
-            return Err(super::shutting_down());
-        }
-        self.push_entry(&entry.user_data(DETACHED_TOKEN))
     }
 
     /// Arms a multishot poll on `fd` (an eventfd other threads write to wake this ring). One

@@ -32,10 +32,11 @@
 
 use super::super::opcode::{Abandoned, CqeResult};
 use super::super::{drain_eventfd, fork, Park};
+use super::close::{close_if_cancelled, closed_fd};
 use super::slots::Reaped;
 use super::{
-    msg_sent_target, Uring, CANCEL_TOKEN, DETACHED_TOKEN, LET_GO_AFTER, MSG_WAKE_TOKEN,
-    SHUTDOWN_DEADLINE, WAKE_TOKEN,
+    msg_sent_target, Uring, CANCEL_TOKEN, LET_GO_AFTER, MSG_WAKE_TOKEN, SHUTDOWN_DEADLINE,
+    WAKE_TOKEN,
 };
 use std::mem::ManuallyDrop;
 use std::task::Waker;
@@ -87,7 +88,6 @@ impl Uring {
                     }
                     continue;
                 }
-                DETACHED_TOKEN => continue,
                 MSG_WAKE_TOKEN => {
                     self.counters.msg_ring_received.bump();
                     continue;
@@ -102,6 +102,11 @@ impl Uring {
                     if !io_uring::cqueue::more(cqe.flags()) && !self.shut_down {
                         rearm_wake = true;
                     }
+                    continue;
+                }
+                _ if let Some(fd) = closed_fd(user_data) => {
+                    self.closes_in_flight = self.closes_in_flight.saturating_sub(1);
+                    close_if_cancelled(fd, result);
                     continue;
                 }
                 // Only refused wake-ups complete (`SKIP_SUCCESS`): the target would sleep on.
@@ -206,8 +211,10 @@ impl Uring {
         // Shutdown waits for cancels, not for throughput: a batched wait would hold each round
         // for the whole minimum wait (or the round's timeout) however soon the cancels land.
         self.batch = None;
-        if self.in_flight() == 0 {
-            // Detached entries (closes, wake-ups for other rings) still queued must go out.
+        // Closes with nobody waiting are waited for too, never cancelled: the ring's teardown
+        // would cancel any still queued for a kernel worker, and leave their fds open.
+        if self.in_flight() == 0 && self.closes_in_flight == 0 {
+            // Wake-ups for other rings still queued must go out.
             if let Err(err) = self.flush() {
                 eprintln!("{err}");
             }
@@ -243,14 +250,18 @@ impl Uring {
         self.dispatch();
         // The wakers of ops completed at shutdown stay in `woken`: the caller takes them
         // (`take_woken`) and drops them after the borrow, as it does every turn.
-        self.in_flight() == 0
+        self.in_flight() == 0 && self.closes_in_flight == 0
     }
 
     /// Gives up on ops the kernel has not finished: their memory is leaked, never freed, because
     /// the kernel may still write to it.
     fn leak_in_flight(&mut self) {
         let leaked = self.slots.leak_in_flight();
-        eprintln!("coring: {leaked} operations did not finish at shutdown; leaking their memory");
+        eprintln!(
+            "coring: {leaked} operations and {} closes did not finish at shutdown; leaking their \
+             memory (and the fds, if their closes never run)",
+            self.closes_in_flight
+        );
         self.counters.ops_in_flight.sub(leaked as u64);
     }
 }
