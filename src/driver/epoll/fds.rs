@@ -49,12 +49,12 @@ pub(super) struct Waiters {
     /// finding no data still returns at once (end of stream, or the error), so the fd is never
     /// "drained" again and no further edge would come to say so.
     pub(super) read_closed: bool,
-    /// A short read may be taken as "drained": an inet socket (TCP, UDP or raw) that has not
-    /// reported urgent data. Set at registration. A TCP read stops short at the urgent mark, and
-    /// a Unix stream read after bytes that carried fds (or came from another writer), with more
-    /// bytes queued and no new edge to come, so neither may skip its next syscall. Only stream
-    /// reads ever report a short read (`Performed::Drained`), so on a UDP or raw socket the
-    /// flag is never consulted: a datagram shorter than the buffer says nothing of the next.
+    /// A short read may be taken as "drained": a TCP socket that has not reported urgent data.
+    /// Set at registration. A TCP read stops short at the urgent mark, and a Unix stream read
+    /// after bytes that carried fds (or came from another writer), with more bytes queued and
+    /// no new edge to come, so neither may skip its next syscall. Only stream reads report a
+    /// short read (`Performed::Drained`), but any socket can be read as a stream (a UDP socket
+    /// wrapped as a `TcpStream`): a datagram shorter than the buffer says nothing of the next.
     pub(super) short_reads_drain: bool,
     /// Ops waiting to read (or accept); all woken by one readable event, each retries its
     /// syscall and the losers wait again. Usually one (a stream's reader, kept inline: an idle
@@ -108,7 +108,7 @@ impl Epoll {
                 }
             }
             self.fds[index].registered = true;
-            self.fds[index].short_reads_drain = is_inet_socket(fd);
+            self.fds[index].short_reads_drain = is_tcp(fd);
         }
         let waiters = &mut self.fds[index];
         // A task re-polled while it waits (woken by something else) is not added again: the
@@ -205,24 +205,34 @@ impl Epoll {
     }
 }
 
-/// Whether `fd` is an inet socket, of any type (asked once, when it is registered): see
-/// `short_reads_drain`, which needs TCP among them, and gets only TCP's stream reads. By
-/// domain: a stream socket of another family (Unix) is exactly the case where a short read
-/// does not prove the fd drained.
-fn is_inet_socket(fd: RawFd) -> bool {
-    let mut domain: libc::c_int = 0;
+/// Whether `fd` is a TCP socket (asked once, when it is registered): see `short_reads_drain`.
+/// The protocol, not only the domain: safe code can wrap any socket as a `TcpStream`
+/// (`From<OwnedFd>`), and a UDP socket read as a stream reads one datagram at a time, so its
+/// short read says nothing of the next. A stream socket of another family (Unix) is the other
+/// case where a short read does not prove the fd drained.
+fn is_tcp(fd: RawFd) -> bool {
+    let inet = matches!(
+        socket_option(fd, libc::SO_DOMAIN),
+        Some(libc::AF_INET | libc::AF_INET6)
+    );
+    inet && socket_option(fd, libc::SO_PROTOCOL) == Some(libc::IPPROTO_TCP)
+}
+
+/// An int-valued `SOL_SOCKET` option of `fd`; `None` if it cannot be read (not a socket).
+fn socket_option(fd: RawFd, option: libc::c_int) -> Option<libc::c_int> {
+    let mut value: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: SO_DOMAIN writes one c_int into the live local `domain`, at most `len` bytes.
+    // SAFETY: the option writes one c_int into the live local `value`, at most `len` bytes.
     let rc = unsafe {
         libc::getsockopt(
             fd,
             libc::SOL_SOCKET,
-            libc::SO_DOMAIN,
-            (&raw mut domain).cast(),
+            option,
+            (&raw mut value).cast(),
             &mut len,
         )
     };
-    rc == 0 && (domain == libc::AF_INET || domain == libc::AF_INET6)
+    (rc == 0).then_some(value)
 }
 
 /// Makes `fd` non-blocking, so the readiness backend's syscalls on it never block the core.
