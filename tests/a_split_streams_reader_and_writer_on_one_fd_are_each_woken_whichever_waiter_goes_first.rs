@@ -34,9 +34,15 @@ async fn one_round(order: Order) -> Result<(), String> {
     let read = Rc::new(read);
     let big = vec![7u8; BIG];
     let mut writing = pin!(write.write_all(big));
-    assert!(poll_once(writing.as_mut()).await.is_none(), "the write stalls");
+    assert!(
+        poll_once(writing.as_mut()).await.is_none(),
+        "the write stalls"
+    );
     let mut reading = pin!(read.read(vec![0u8; 64]));
-    assert!(poll_once(reading.as_mut()).await.is_none(), "the read waits");
+    assert!(
+        poll_once(reading.as_mut()).await.is_none(),
+        "the read waits"
+    );
     match order {
         Order::ReaderDroppedFirst => {
             reading.set(read.read(vec![0u8; 0]));

@@ -29,8 +29,7 @@ fn read_pairs(backend: coring::Backend) {
         let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         udp.connect(peer.local_addr().unwrap()).unwrap();
         peer.connect(udp.local_addr().unwrap()).unwrap();
-        let stream =
-            TcpStream::from_std(std::net::TcpStream::from(OwnedFd::from(udp))).unwrap();
+        let stream = TcpStream::from_std(std::net::TcpStream::from(OwnedFd::from(udp))).unwrap();
         for round in 0..ROUNDS {
             let first = [round as u8; 5];
             let second = [round as u8 ^ 0xff; 7];
@@ -42,7 +41,11 @@ fn read_pairs(backend: coring::Backend) {
                 sender.send(&second).unwrap();
             });
             let (n, back) = stream.read(vec![0u8; 64]).await;
-            assert_eq!(&back[..n.unwrap()], &first, "{backend:?}: the first datagram");
+            assert_eq!(
+                &back[..n.unwrap()],
+                &first,
+                "{backend:?}: the first datagram"
+            );
             let read = coring::time::timeout(Duration::from_secs(5), stream.read(back)).await;
             let (n, back) = read.unwrap_or_else(|_| {
                 panic!(
@@ -50,7 +53,11 @@ fn read_pairs(backend: coring::Backend) {
                      never read"
                 )
             });
-            assert_eq!(&back[..n.unwrap()], &second, "{backend:?}: the second datagram");
+            assert_eq!(
+                &back[..n.unwrap()],
+                &second,
+                "{backend:?}: the second datagram"
+            );
             send.join().unwrap();
         }
     });

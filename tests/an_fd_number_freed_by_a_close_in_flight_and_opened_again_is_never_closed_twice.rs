@@ -65,10 +65,7 @@ fn check(canaries: Vec<Canary>, what: &str) {
     let total = canaries.len();
     let mut broken = 0;
     for mut canary in canaries {
-        let intact = canary
-            .file
-            .metadata()
-            .is_ok_and(|m| m.ino() == canary.ino)
+        let intact = canary.file.metadata().is_ok_and(|m| m.ino() == canary.ino)
             && canary.file.rewind().is_ok()
             && {
                 let mut text = String::new();
@@ -111,6 +108,9 @@ fn an_fd_number_freed_by_a_close_in_flight_and_opened_again_is_never_closed_twic
         let expected = before + canaries.len();
         let now = open_fds_settled(expected, Duration::from_secs(10));
         check(canaries, &format!("{backend:?}"));
-        assert_eq!(now, expected, "{backend:?}: fds left open (or closed twice)");
+        assert_eq!(
+            now, expected,
+            "{backend:?}: fds left open (or closed twice)"
+        );
     }
 }
