@@ -9,11 +9,9 @@
 
 mod common;
 
+use common::mqueue::{queue, Queue};
 use common::{backends, open_fds, open_fds_settled, poll_once, Watchdog};
 use coring::fs::File;
-use std::ffi::CString;
-use std::os::fd::{FromRawFd, OwnedFd};
-use std::path::PathBuf;
 use std::pin::pin;
 use std::time::Duration;
 
@@ -22,37 +20,6 @@ use std::time::Duration;
 /// 1,024 left open by a shutdown with closes in flight, all 1,024 by dropped close futures,
 /// 768 or 1,024 by dropped files (closes with nobody waiting); 256 dropped files left none.
 const FILES: usize = 1024;
-
-/// A POSIX message queue, already unlinked, and the path that opens it again.
-struct Queue {
-    _fd: OwnedFd,
-    path: PathBuf,
-}
-
-/// `None` where the kernel has no POSIX message queues.
-fn queue() -> Option<Queue> {
-    let name = CString::new(format!("/coring-close-{}", std::process::id())).unwrap();
-    // SAFETY: `name` is a live C string; a null attribute pointer asks for the defaults.
-    let fd = unsafe {
-        libc::mq_open(
-            name.as_ptr(),
-            libc::O_CREAT | libc::O_RDWR | libc::O_CLOEXEC,
-            0o600 as libc::mode_t,
-            std::ptr::null_mut::<libc::mq_attr>(),
-        )
-    };
-    if fd < 0 {
-        eprintln!("mq_open: {}", std::io::Error::last_os_error());
-        return None;
-    }
-    // SAFETY: `name` is a live C string. The queue lives on while an fd refers to it.
-    unsafe { libc::mq_unlink(name.as_ptr()) };
-    Some(Queue {
-        // SAFETY: `fd` is a new descriptor that nothing else owns.
-        _fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        path: PathBuf::from(format!("/proc/self/fd/{fd}")),
-    })
-}
 
 /// Runs `scenario` (which opens and closes files of `queue` in the runtime) on every backend;
 /// says how many fds the runtime's drop left open, if any.
@@ -87,7 +54,7 @@ async fn open_all(queue: &Queue) -> Vec<File> {
 #[test]
 fn a_close_cancelled_before_it_ran_still_closes_its_file() {
     let _dog = Watchdog::new(120, "closes cancelled before they ran");
-    let Some(queue) = queue() else {
+    let Some(queue) = queue("close") else {
         common::skip::skipped(
             "a_close_cancelled_before_it_ran_still_closes_its_file",
             "no POSIX message queues (mq_open failed)",

@@ -22,8 +22,10 @@
 
 pub mod alloc;
 pub mod buf;
+pub mod canary;
 pub mod examples;
 pub mod frames;
+pub mod mqueue;
 pub mod peer;
 pub mod process;
 pub mod quarantine;
