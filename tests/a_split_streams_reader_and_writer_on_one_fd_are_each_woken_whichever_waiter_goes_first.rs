@@ -10,7 +10,6 @@ use common::{backends, poll_once, small_window_pair, Watchdog};
 use coring::net::TcpStream;
 use coring::time::timeout;
 use std::io::{Read, Write};
-use std::pin::pin;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -33,12 +32,12 @@ async fn one_round(order: Order) -> Result<(), String> {
     let (read, write) = stream.into_split();
     let read = Rc::new(read);
     let big = vec![7u8; BIG];
-    let mut writing = pin!(write.write_all(big));
+    let mut writing = Box::pin(write.write_all(big));
     assert!(
         poll_once(writing.as_mut()).await.is_none(),
         "the write stalls"
     );
-    let mut reading = pin!(read.read(vec![0u8; 64]));
+    let mut reading = Box::pin(read.read(vec![0u8; 64]));
     assert!(
         poll_once(reading.as_mut()).await.is_none(),
         "the read waits"
