@@ -221,6 +221,12 @@ impl File {
     /// If an operation on the file is still in flight (its future was dropped and the kernel
     /// has not answered the cancel yet), the file is closed when that operation ends, and this
     /// returns `Ok(())` at once.
+    ///
+    /// The file is closed whatever happens to the call: if the ring's close is cancelled before
+    /// it ran (a file whose filesystem flushes on close, such as NFS or FUSE, is closed on a
+    /// kernel worker, and a deadline, a dropped future or the runtime's shutdown can cancel it
+    /// there), the fd is closed with `close(2)` instead, and that close's result is returned,
+    /// not the cancellation.
     pub async fn close(self) -> io::Result<()> {
         match self.fd.try_unwrap() {
             Ok(fd) => op::close::close(fd)

@@ -33,6 +33,13 @@ type Data = Send<Slice<Vec<u8>>>;
 /// As `TcpStream::write`: dropped while in flight it is cancelled, and if the kernel had sent
 /// bytes anyway every later write on the stream fails saying so. Kept rather than dropped (its
 /// owner polls it again later, from any call), it loses nothing: that is what it is for.
+///
+/// # Runtimes
+///
+/// Once started, only the runtime it was first polled on can finish it (that runtime's ring
+/// reaps its completion). Awaited on another runtime while the first is alive but not running,
+/// it waits until the first runs again, so carry the send back rather than across; `BufWriter`
+/// checks this itself and fails its call at once instead.
 pub struct OwnedSend {
     /// The stream's writing direction (a clone): waited on before the send starts, and the
     /// send runs tracked by it.
