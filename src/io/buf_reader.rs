@@ -63,8 +63,8 @@ const DEFAULT_CAPACITY: usize = 8 * 1024;
 /// `max` bytes plus the buffer's capacity. Lines are counted with their delimiter.
 ///
 /// `BufReader` is itself an [`AsyncReadRent`] (serving buffered bytes first) and passes writes
-/// through to the inner object when it is an [`AsyncWriteRent`], so a `BufReader<TcpStream>`
-/// can both parse a request and answer it. Over a [`BufWriter`](super::BufWriter)
+/// through to the inner object when it is an [`AsyncWriteRent`](super::AsyncWriteRent), so a
+/// `BufReader<TcpStream>` can both parse a request and answer it. Over a [`BufWriter`](super::BufWriter)
 /// (`BufReader<BufWriter<TcpStream>>`) the answers are buffered and sent, all together, just
 /// before the reader waits for more input: see "Answering a peer" there.
 ///
