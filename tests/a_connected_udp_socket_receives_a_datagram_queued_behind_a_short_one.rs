@@ -1,7 +1,6 @@
 //! On the readiness backend a stream read that takes less than its room marks the fd drained,
-//! and the next read waits for epoll's next edge instead of trying (`driver/epoll`). The fd table
-//! asks whether a socket is inet, not whether it is TCP: a connected UDP socket is inet too. A
-//! datagram shorter than the buffer says nothing about the next one, so if a UDP receive took
+//! and the next read waits for epoll's next edge instead of trying (`driver/epoll`). A datagram
+//! shorter than the buffer says nothing about the next one, so if a UDP receive took
 //! that verdict, a second datagram queued behind a short one (both arrived with one edge) would
 //! wait for an edge that never comes: a hang. It does not, because only stream reads report a
 //! short read (`op/recv.rs`); this test keeps it so (with UDP receives made to report one, it
@@ -11,6 +10,7 @@
 
 mod common;
 
+use common::datagrams::{connected_pair, round_datagrams, send_round_soon};
 use common::{backends, within, Watchdog};
 use coring::net::UdpSocket;
 use std::time::Duration;
@@ -28,21 +28,12 @@ fn a_connected_udp_socket_receives_a_datagram_queued_behind_a_short_one() {
 fn receive_pairs(backend: coring::Backend) {
     let runtime = coring::Builder::new().backend(backend).build().unwrap();
     runtime.block_on(async {
-        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket.connect(peer.local_addr().unwrap()).unwrap();
-        peer.connect(socket.local_addr().unwrap()).unwrap();
+        let (peer, socket) = connected_pair();
+        let socket = UdpSocket::from_std(socket).unwrap();
         let mut buf = Vec::with_capacity(1500);
         for round in 0..ROUNDS {
-            let first = [round as u8; 5];
-            let second = [round as u8 ^ 0xff; 7];
-            let sender = peer.try_clone().unwrap();
-            // Sent once the receive below waits: both datagrams land with one readiness edge.
-            let send = std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(2));
-                sender.send(&first).unwrap();
-                sender.send(&second).unwrap();
-            });
+            let (first, second) = round_datagrams(round);
+            let send = send_round_soon(&peer, round);
             buf.clear();
             let (n, back) = socket.recv(buf).await;
             assert_eq!(

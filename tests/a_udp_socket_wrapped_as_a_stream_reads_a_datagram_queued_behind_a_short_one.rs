@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::datagrams::{connected_pair, round_datagrams, send_round_soon};
 use common::{backends, within, Watchdog};
 use coring::net::TcpStream;
 use std::os::fd::OwnedFd;
@@ -25,21 +26,11 @@ fn a_udp_socket_wrapped_as_a_stream_reads_a_datagram_queued_behind_a_short_one()
 fn read_pairs(backend: coring::Backend) {
     let runtime = coring::Builder::new().backend(backend).build().unwrap();
     runtime.block_on(async {
-        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        udp.connect(peer.local_addr().unwrap()).unwrap();
-        peer.connect(udp.local_addr().unwrap()).unwrap();
+        let (peer, udp) = connected_pair();
         let stream = TcpStream::from_std(std::net::TcpStream::from(OwnedFd::from(udp))).unwrap();
         for round in 0..ROUNDS {
-            let first = [round as u8; 5];
-            let second = [round as u8 ^ 0xff; 7];
-            let sender = peer.try_clone().unwrap();
-            // Sent once the read below waits: both datagrams land with one readiness edge.
-            let send = std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(2));
-                sender.send(&first).unwrap();
-                sender.send(&second).unwrap();
-            });
+            let (first, second) = round_datagrams(round);
+            let send = send_round_soon(&peer, round);
             let (n, back) = stream.read(vec![0u8; 64]).await;
             assert_eq!(
                 &back[..n.unwrap()],

@@ -23,6 +23,7 @@
 pub mod alloc;
 pub mod buf;
 pub mod canary;
+pub mod datagrams;
 pub mod examples;
 pub mod frames;
 pub mod mqueue;
