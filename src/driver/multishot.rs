@@ -40,7 +40,7 @@
 //! buffer ring), and the data must not leave the future while the op is in flight.
 
 use super::cancel_scope;
-use super::op_future::{abandon, perform, poll_in_flight, start, OpState, Started, Step};
+use super::op_future::{abandon, perform, poll_in_flight, start, taken, Stage, Started, Step};
 use super::opcode::{unsupported_on_epoll, CqeResult, Multishot};
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -50,9 +50,12 @@ use std::task::{Context, Poll};
 /// The stream ends after the completion without `F_MORE`. Dropping it mid-stream abandons the
 /// data to the driver, which disposes of any further results and frees it at the final one.
 pub(crate) struct MultiOp<T: Multishot> {
-    /// Where the stream is (see [`OpState`]). `Offloaded` never occurs: no multishot op runs a
+    /// What the op works on; `None` only in `Stage::Done` (dropped with the stream's end, or
+    /// handed to the driver by a drop). Never moved while the kernel may point into it.
+    data: Option<T>,
+    /// Where the stream is (see [`Stage`]). `Offloaded` never occurs: no multishot op runs a
     /// blocking call. `Done` once the last result was handed out.
-    state: OpState<T>,
+    stage: Stage,
     /// Results that may wait untaken before the driver cancels the op (see `Lifecycle`).
     /// A u32 (`u32::MAX`: no limit) keeps every armed receive of an idle reader small.
     max_waiting: u32,
@@ -72,7 +75,8 @@ impl<T: Multishot> MultiOp<T> {
     /// A stream on `data`, unsubmitted until first polled, with no limit on waiting results.
     pub(crate) fn new(data: T) -> Self {
         MultiOp {
-            state: OpState::Unsubmitted(data),
+            data: Some(data),
+            stage: Stage::Unsubmitted,
             max_waiting: u32::MAX,
             cancel_sent: false,
             stop: std::cell::Cell::new(false),
@@ -84,7 +88,8 @@ impl<T: Multishot> MultiOp<T> {
     /// At most `u32::MAX - 1`: `u32::MAX` is the field's "no limit".
     pub(crate) fn with_limit(data: T, max_waiting: usize) -> Self {
         MultiOp {
-            state: OpState::Unsubmitted(data),
+            data: Some(data),
+            stage: Stage::Unsubmitted,
             max_waiting: max_waiting.min(u32::MAX as usize - 1) as u32,
             cancel_sent: false,
             stop: std::cell::Cell::new(false),
@@ -97,11 +102,9 @@ impl<T: Multishot> MultiOp<T> {
     /// Cancelling keeps the stream: dropping it would also end the op, but its queued results
     /// would go to `dispose` instead of the owner (a receive's bytes lost).
     pub(crate) fn cancel(&self) {
-        match &self.state {
-            OpState::InFlight { driver, index, .. } => {
-                driver.borrow_mut().uring().cancel_stream(*index)
-            }
-            OpState::Ready { .. } => self.stop.set(true),
+        match &self.stage {
+            Stage::InFlight { driver, index } => driver.borrow_mut().uring().cancel_stream(*index),
+            Stage::Ready { .. } => self.stop.set(true),
             _ => {}
         }
     }
@@ -109,7 +112,7 @@ impl<T: Multishot> MultiOp<T> {
     /// Whether the stream was armed and has since ended (so a new one must be armed). Also true
     /// for a stream whose first poll failed before reaching the kernel.
     pub(crate) fn is_done(&self) -> bool {
-        matches!(self.state, OpState::Done)
+        matches!(self.stage, Stage::Done)
     }
 
     /// The next result, or `None` once the kernel ended the stream.
@@ -125,13 +128,9 @@ impl<T: Multishot> MultiOp<T> {
         cx: &mut Context<'_>,
         f: impl FnOnce(&mut T, CqeResult) -> R,
     ) -> Poll<Option<R>> {
-        // As in `Op::poll`: the data stays in `self` while in flight, so a panic cannot free it.
-        if let OpState::InFlight {
-            driver,
-            index,
-            data,
-        } = &mut self.state
-        {
+        // As in `Op::poll`: the data stays in `self.data` while in flight, so a panic cannot
+        // free it.
+        if let Stage::InFlight { driver, index } = &self.stage {
             let polled = poll_in_flight(driver, *index, &mut self.cancel_sent, cx, |d, w, r| {
                 let uring = d.uring();
                 let polled = uring.slots_mut().poll_stream(*index, w, r);
@@ -147,14 +146,14 @@ impl<T: Multishot> MultiOp<T> {
                     } else {
                         cqe
                     };
-                    let item = f(data, cqe);
+                    let item = f(taken(self.data.as_mut()), cqe);
                     if last {
-                        self.state = OpState::Done;
+                        self.end();
                     }
                     Poll::Ready(Some(item))
                 }
                 Poll::Ready(None) => {
-                    self.state = OpState::Done;
+                    self.end();
                     Poll::Ready(None)
                 }
                 Poll::Pending => Poll::Pending,
@@ -164,7 +163,8 @@ impl<T: Multishot> MultiOp<T> {
         // no queue of results here (the syscall runs only when the owner asks for the next
         // one), so the limit and the cap have nothing to do: an owner that stops polling stops
         // receiving, which is exactly what the limit achieves on io_uring.
-        if let OpState::Ready { driver, data } = &mut self.state {
+        if let Stage::Ready { driver } = &self.stage {
+            let data = taken(self.data.as_mut());
             let cqe = if self.stop.get() {
                 CqeResult::from_raw(-libc::ECANCELED, 0)
             } else {
@@ -178,43 +178,54 @@ impl<T: Multishot> MultiOp<T> {
             let last = !cqe.has_more();
             let item = f(data, cqe);
             if last {
-                self.state = OpState::Done;
+                self.end();
             }
             return Poll::Ready(Some(item));
         }
-        match std::mem::replace(&mut self.state, OpState::Done) {
-            OpState::Unsubmitted(mut data) if cancel_scope::requested() => {
-                let cqe = CqeResult::from_error(cancel_scope::timed_out());
-                Poll::Ready(Some(f(&mut data, cqe)))
+        if matches!(self.stage, Stage::Done) {
+            return Poll::Ready(None);
+        }
+        // The first poll.
+        let data = taken(self.data.as_mut());
+        if cancel_scope::requested() {
+            let item = f(data, CqeResult::from_error(cancel_scope::timed_out()));
+            self.end();
+            return Poll::Ready(Some(item));
+        }
+        match start(data, true, cx.waker()) {
+            Started::Ready(driver) => {
+                self.stage.start_as(Stage::Ready { driver });
+                self.poll_next(cx, f)
             }
-            OpState::Unsubmitted(mut data) => match start(&mut data, true, cx.waker()) {
-                Started::Ready(driver) => {
-                    self.state = OpState::Ready { driver, data };
-                    self.poll_next(cx, f)
-                }
-                Started::InFlight(driver, index) => {
+            Started::InFlight(driver, index) => {
+                // `InFlight` first, then anything else: from here a drop hands the data over.
+                self.stage.start_as(Stage::InFlight { driver, index });
+                if let Stage::InFlight { driver, index } = &self.stage {
                     // Before this poll returns, so before any dispatch can queue a result
                     // under no limit (see `Lifecycle::set_limit`).
                     if self.max_waiting != u32::MAX {
                         driver
                             .borrow_mut()
                             .uring()
-                            .limit_stream(index, self.max_waiting as usize);
+                            .limit_stream(*index, self.max_waiting as usize);
                     }
-                    self.state = OpState::InFlight {
-                        driver,
-                        index,
-                        data,
-                    };
-                    Poll::Pending
+                    cancel_scope::track(driver, *index);
                 }
-                Started::Failed(err) => Poll::Ready(Some(f(&mut data, CqeResult::from_error(err)))),
-            },
-            OpState::InFlight { .. } | OpState::Ready { .. } | OpState::Offloaded { .. } => {
-                unreachable!("coring: handled above")
+                Poll::Pending
             }
-            OpState::Done => Poll::Ready(None),
+            Started::Failed(err) => {
+                let item = f(data, CqeResult::from_error(err));
+                self.end();
+                Poll::Ready(Some(item))
+            }
         }
+    }
+
+    /// The stream is over: nothing points into the data any more, so it goes now (a receive
+    /// stream's data may hold a buffer ring, which should not wait for the future's drop).
+    fn end(&mut self) {
+        drop(self.stage.take_driver());
+        self.data = None;
     }
 }
 
@@ -222,14 +233,37 @@ impl<T: Multishot> MultiOp<T> {
 /// between polls, and an unsubmitted or finished stream's data is plain memory.
 impl<T: Multishot> Drop for MultiOp<T> {
     fn drop(&mut self) {
-        if let OpState::InFlight {
-            driver,
-            index,
-            mut data,
-        } = std::mem::replace(&mut self.state, OpState::Done)
-        {
+        if let Stage::InFlight { driver, index } = std::mem::replace(&mut self.stage, Stage::Done) {
+            let mut data = taken(self.data.take());
             data.abandoned(&Rc::downgrade(&driver));
             abandon(&driver, index, Box::new(data));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::op_future::{Op, Stage};
+    use super::MultiOp;
+    use crate::op::{recv::Recv, recv_multi::RecvMulti};
+    use std::mem::size_of;
+
+    /// Every armed read of an idle connection is one of these futures: what an op adds to its
+    /// data is paid per connection. The stage is a tag and two words (the blocking pool's call
+    /// is boxed); with `cancel_sent` and padding an op is its data plus 32 B (136 B for a `Vec`
+    /// receive before the call was boxed), a stream its data plus 32 B (64 B before).
+    #[test]
+    fn an_op_future_is_its_data_and_four_words() {
+        assert_eq!(size_of::<Stage>(), 24);
+        let op = size_of::<Op<Recv<Vec<u8>>>>();
+        assert!(
+            op <= size_of::<Recv<Vec<u8>>>() + 32,
+            "Op<Recv<Vec>> is {op} B"
+        );
+        let stream = size_of::<MultiOp<RecvMulti>>();
+        assert!(
+            stream <= size_of::<RecvMulti>() + 32,
+            "MultiOp<RecvMulti> is {stream} B"
+        );
     }
 }

@@ -12,19 +12,19 @@
 //! syscall runs at once, non-blocking, on the op's data; `EAGAIN` parks the future until epoll
 //! says the fd is ready. The result goes to the same `complete`, so callers cannot tell.
 //!
-//! The states, the readiness-backend attempt and the hand-over of dropped data are shared with
+//! The stages, the readiness-backend attempt and the hand-over of dropped data are shared with
 //! [`MultiOp`](super::multishot::MultiOp) (`multishot.rs`).
 //!
 //! # Why the data stays in the future while in flight
 //!
-//! The data stays in the future (`OpState::InFlight`) and moves to the driver's slot only if
-//! the future is dropped first (`abandon`), which is rare; tokio-uring does the same with its
-//! `Ignored` lifecycle state. The slot holds only the waker and the result. The common path (push, one
-//! poll that finds the result, complete) therefore moves the data zero times and allocates
-//! nothing: the boxing into `dyn Abandoned` happens only on drop. The price is that the
-//! future must not free the data while in flight in any path, including a panic during its
-//! own poll, which is why every in-flight path borrows the data rather than moving it out
-//! until the result is in hand.
+//! The data stays in the future (`Op::data`, beside its [`Stage`]) and moves to the driver's
+//! slot only if the future is dropped in flight (`abandon`), which is rare; tokio-uring does the
+//! same with its `Ignored` lifecycle state. The slot holds only the waker and the result. The
+//! common path (push, one poll that finds the result, complete) therefore moves the data once,
+//! into `complete`, and allocates nothing: the boxing into `dyn Abandoned` happens only on drop.
+//! The price is that the future must not free the data while in flight in any path, including a
+//! panic during its own poll, which is why every path borrows the data where it lies until the
+//! result is in hand, and why the stage says `InFlight` before anything runs after the push.
 //!
 //! # Cancel-on-drop
 //!
@@ -43,56 +43,101 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-/// Where an op (single-shot or multishot) is, and who owns its data there.
+/// Where an op (single-shot or multishot) is. The op's data is not in here: it sits beside
+/// the stage (`Op::data`, `MultiOp::data`) from the op's creation until its result is handed out,
+/// so moving from one stage to the next writes these few words and never moves the data.
 ///
-/// | state         | data owned by | the kernel / the pool holds  | a drop here                      |
-/// |---------------|---------------|------------------------------|----------------------------------|
-/// | `Unsubmitted` | the future    | nothing                      | frees the data                   |
-/// | `InFlight`    | the future    | pointers into the data       | hands it to the driver's slot    |
-/// | `Ready`       | the future    | nothing between polls        | frees the data                   |
-/// | `Offloaded`   | the future    | a pool thread runs the call  | keeps it until the call returns  |
-/// | `Done`        | nobody        | nothing                      | nothing                          |
-pub(super) enum OpState<T> {
+/// | stage         | data (beside it)   | the kernel / the pool holds  | a drop here                      |
+/// |---------------|--------------------|------------------------------|----------------------------------|
+/// | `Unsubmitted` | the future's       | nothing                      | frees the data                   |
+/// | `InFlight`    | the future's       | pointers into the data       | hands it to the driver's slot    |
+/// | `Ready`       | the future's       | nothing between polls        | frees the data                   |
+/// | `Offloaded`   | the future's       | a pool thread runs the call  | keeps it until the call returns  |
+/// | `Done`        | gone               | nothing                      | nothing                          |
+///
+/// Keeping the data out of the stage is also what makes the push safe against a panic: the
+/// stage becomes `InFlight` right after the push and before anything else runs, and the data
+/// never leaves the future meanwhile, so there is no moment when the kernel points into memory
+/// that a drop would free.
+pub(super) enum Stage {
     /// Built, never polled: no entry exists, so building and dropping an op costs nothing.
-    Unsubmitted(T),
-    /// io_uring: the entry was pushed into slot `index` of `driver`'s ring; the data stays
-    /// here (not in the slot) until the future is dropped, so the hot path moves nothing.
+    Unsubmitted,
+    /// io_uring: the entry was pushed into slot `index` of `driver`'s ring; the data stays in
+    /// the future (not in the slot) until the future is dropped, so the hot path moves nothing.
     InFlight {
         /// The runtime whose ring holds the entry: only its loop reaps the completion.
         driver: Rc<DriverCell>,
         /// The op's slot, which holds its waker, then its result.
         index: usize,
-        /// What the entry points into.
-        data: T,
     },
     /// Readiness backend: the op performs its syscall when polled (see the module docs).
     Ready {
         /// The runtime whose epoll instance wakes the op when its fd is ready.
         driver: Rc<DriverCell>,
-        /// Read and written by the op's own syscall, only during a poll.
-        data: T,
     },
-    /// Readiness backend: the op's call runs on the blocking pool, on pointers into `data`.
+    /// Readiness backend: the op's call runs on the blocking pool, on pointers into the data.
+    /// The data's heap memory is the call's until the job says done: the future may move (the
+    /// heap parts do not), but nothing may read, write or free them meanwhile.
     Offloaded {
         /// The runtime that orphans the data if the future is dropped mid-call.
         driver: Rc<DriverCell>,
-        /// Its heap memory is the call's until `job` says done: the value may move (its heap
-        /// parts do not), but nothing may read, write or free them meanwhile.
-        data: T,
-        /// The call and, once it returned, its result.
-        job: std::sync::Arc<super::epoll::Job>,
-        /// Completes when the pool thread is done with the call.
-        handle: crate::task::BlockingHandle<()>,
+        /// The call (with its result once it returned), and the handle that completes when the
+        /// pool thread is done with it. Boxed: only file calls on the readiness backend get
+        /// here, and inline they would make every op future of every backend 16 B larger.
+        call: Box<Offloaded>,
     },
     /// The result was handed out (or the stream ended): the data is gone.
     Done,
 }
 
+/// A file call running on the blocking pool (`Stage::Offloaded`).
+pub(super) struct Offloaded {
+    /// The call and, once it returned, its result.
+    job: std::sync::Arc<super::epoll::Job>,
+    /// Completes when the pool thread is done with the call.
+    handle: crate::task::BlockingHandle<()>,
+}
+
+impl Stage {
+    /// Sets `Done` and hands out the runtime the op was started on, if it was (`Offloaded`'s job
+    /// and handle are dropped here). A match on the stage taken out, not an assignment, so the
+    /// hot path (`InFlight`) drops one `Rc` inline instead of calling the enum's drop glue.
+    #[inline]
+    pub(super) fn take_driver(&mut self) -> Option<Rc<DriverCell>> {
+        match std::mem::replace(self, Stage::Done) {
+            Stage::InFlight { driver, .. } | Stage::Ready { driver } => Some(driver),
+            Stage::Offloaded { driver, .. } => Some(driver),
+            Stage::Unsubmitted | Stage::Done => None,
+        }
+    }
+
+    /// Leaves `Unsubmitted` for `next` without running drop glue for a value that owns
+    /// nothing (a call per submitted op otherwise).
+    #[inline]
+    pub(super) fn start_as(&mut self, next: Stage) {
+        let before = std::mem::replace(self, next);
+        debug_assert!(matches!(before, Stage::Unsubmitted));
+        std::mem::forget(before);
+    }
+
+    /// The runtime the op was started on, if it was.
+    fn driver(&self) -> Option<&Rc<DriverCell>> {
+        match self {
+            Stage::InFlight { driver, .. }
+            | Stage::Ready { driver }
+            | Stage::Offloaded { driver, .. } => Some(driver),
+            Stage::Unsubmitted | Stage::Done => None,
+        }
+    }
+}
+
 /// A single-shot operation as a future. See the module docs.
 pub(crate) struct Op<T: Oneshot> {
-    /// Where the op is (see [`OpState`]); only `poll` and `drop` change it, and only by
-    /// replacing it whole, so a half-moved state is never observed.
-    state: OpState<T>,
+    /// What the op works on; `None` only in `Stage::Done` (handed out with the result, or to the
+    /// driver by a drop). Never moved while the kernel or a pool thread may point into it.
+    data: Option<T>,
+    /// Where the op is (see [`Stage`]); only `poll` and `drop` change it.
+    stage: Stage,
     /// A cancelling scope asked the kernel to cancel this op (see `cancel_scope.rs`).
     cancel_sent: bool,
 }
@@ -107,7 +152,8 @@ impl<T: Oneshot> Op<T> {
     /// An op on `data`, unsubmitted until first polled.
     pub(crate) fn new(data: T) -> Self {
         Op {
-            state: OpState::Unsubmitted(data),
+            data: Some(data),
+            stage: Stage::Unsubmitted,
             cancel_sent: false,
         }
     }
@@ -117,38 +163,42 @@ impl<T: Oneshot> Op<T> {
     /// not wait for it while that runtime is not running. For ops kept across calls
     /// (`net::OwnedSend`).
     pub(crate) fn started_elsewhere(&self) -> bool {
-        match &self.state {
-            OpState::InFlight { driver, .. }
-            | OpState::Ready { driver, .. }
-            | OpState::Offloaded { driver, .. } => !super::is_current(driver),
-            OpState::Unsubmitted(_) | OpState::Done => false,
-        }
+        self.stage
+            .driver()
+            .is_some_and(|driver| !super::is_current(driver))
     }
+
+    /// Ends the op with `cqe`: the stage becomes `Done` (letting go of the runtime) and the
+    /// data goes to `complete` with the result. Only once nobody else points into the data.
+    #[inline]
+    fn finish(&mut self, cqe: CqeResult) -> T::Output {
+        drop(self.stage.take_driver());
+        let data = taken(self.data.take());
+        data.complete(cqe)
+    }
+}
+
+/// The data of an op that is not `Done`: there always is some (see `Op::data`).
+#[inline]
+pub(super) fn taken<T>(data: Option<T>) -> T {
+    data.unwrap_or_else(|| panic!("coring: an operation future was polled after it completed"))
 }
 
 impl<T: Oneshot> Future for Op<T> {
     type Output = T::Output;
 
-    /// The states are tested in order of how often a poll finds them: in flight (every poll
-    /// after the first on io_uring), offloaded and ready (epoll), then the first poll. Once the
-    /// kernel or a pool thread may hold pointers into the data, it leaves `self` only with its
-    /// result in hand; the one move before that (`Ready` into `Offloaded`, after the job
-    /// started) keeps it in `self`, and the job points at the data's heap memory, which a move
-    /// of the data does not touch.
+    /// The stages are tested in order of how often a poll finds them: in flight (every poll
+    /// after the first on io_uring), offloaded and ready (epoll), then the first poll. The data
+    /// stays in `self.data` until the result is in hand, whatever the stage, so a panic in any
+    /// poll leaves it where `Drop` finds it.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
         let this = self.get_mut();
-        // In flight, the data stays in `self` while the driver is asked: if anything panics, the
-        // unwinding drop abandons the data to the driver instead of freeing it under the kernel.
-        if let OpState::InFlight { driver, index, .. } = &this.state {
+        if let Stage::InFlight { driver, index } = &this.stage {
             let polled = poll_in_flight(driver, *index, &mut this.cancel_sent, cx, |d, w, r| {
                 d.uring().slots_mut().poll_result(*index, w, r)
             });
             let Poll::Ready(cqe) = polled else {
                 return Poll::Pending;
-            };
-            let OpState::InFlight { data, .. } = std::mem::replace(&mut this.state, OpState::Done)
-            else {
-                unreachable!("coring: an operation's state changed while it was polled")
             };
             // Only an op a scope cancelled turns `ECANCELED` into `TimedOut`: a cancel from
             // elsewhere (a shutdown) stays the kernel's error.
@@ -157,9 +207,10 @@ impl<T: Oneshot> Future for Op<T> {
             } else {
                 cqe
             };
-            return Poll::Ready(data.complete(cqe));
+            return Poll::Ready(this.finish(cqe));
         }
-        if let OpState::Offloaded { job, handle, .. } = &mut this.state {
+        if let Stage::Offloaded { call, .. } = &mut this.stage {
+            let Offloaded { job, handle } = &mut **call;
             // The handle is what registers the waker; the job is read only once the handle says
             // the pool thread is done, so its result is final and the data is ours again.
             if Pin::new(handle).poll(cx).is_pending() {
@@ -171,84 +222,55 @@ impl<T: Oneshot> Future for Op<T> {
                     "coring: the blocking pool could not run a file operation",
                 ))
             });
-            let OpState::Offloaded { data, .. } = std::mem::replace(&mut this.state, OpState::Done)
-            else {
-                unreachable!("coring: an operation's state changed while it was polled")
-            };
-            return Poll::Ready(data.complete(cqe));
+            return Poll::Ready(this.finish(cqe));
         }
-        if let OpState::Ready { driver, data } = &mut this.state {
-            let cqe = match perform(driver, data, cx) {
-                Step::Done(cqe) => cqe,
-                Step::Pending => return Poll::Pending,
+        if let Stage::Ready { driver } = &this.stage {
+            let step = perform(driver, taken(this.data.as_mut()), cx);
+            return match step {
+                Step::Done(cqe) => Poll::Ready(this.finish(cqe)),
+                Step::Pending => Poll::Pending,
                 Step::Offload(call) => {
-                    let (job, handle) = call.start();
-                    let OpState::Ready { driver, data } =
-                        std::mem::replace(&mut this.state, OpState::Done)
-                    else {
-                        unreachable!("coring: an operation's state changed while it was polled")
-                    };
-                    this.state = OpState::Offloaded {
-                        driver,
-                        data,
-                        job,
-                        handle,
-                    };
+                    let (job, mut handle) = call.start();
                     // As on io_uring, the first poll only submits: the result is taken on the
                     // next one, even if the pool was quicker than this poll (a dropped op then
                     // still goes through `Drop`'s disposal, closing an fd an open returned).
-                    if let OpState::Offloaded { handle, .. } = &mut this.state {
-                        if Pin::new(handle).poll(cx).is_ready() {
-                            cx.waker().wake_by_ref();
-                        }
+                    if Pin::new(&mut handle).poll(cx).is_ready() {
+                        cx.waker().wake_by_ref();
                     }
-                    return Poll::Pending;
-                }
-            };
-            let OpState::Ready { data, .. } = std::mem::replace(&mut this.state, OpState::Done)
-            else {
-                unreachable!("coring: an operation's state changed while it was polled")
-            };
-            return Poll::Ready(data.complete(cqe));
-        }
-        match std::mem::replace(&mut this.state, OpState::Done) {
-            // A cancelling scope stops an op before the kernel sees it: nothing happened, so
-            // `TimedOut` without a kernel answer (`kernel_errno` is `None` for it).
-            OpState::Unsubmitted(data) if cancel_scope::requested() => {
-                Poll::Ready(data.complete(CqeResult::from_error(cancel_scope::timed_out())))
-            }
-            OpState::Unsubmitted(mut data) => match start(&mut data, false, cx.waker()) {
-                // The first attempt runs in this same poll: a socket that is already readable
-                // costs one syscall and no trip through epoll.
-                Started::Ready(driver) => {
-                    this.state = OpState::Ready { driver, data };
-                    Pin::new(this).poll(cx)
-                }
-                // From the push inside `start` until this store the data is a local, the one
-                // moment an in-flight op's data is not in `self`: a panic here would free it
-                // under the kernel. Only `cancel_scope::track` runs in between, which borrows
-                // thread-locals no poll holds and the driver read-only after the push's borrow.
-                Started::InFlight(driver, index) => {
-                    let done = std::mem::replace(
-                        &mut this.state,
-                        OpState::InFlight {
-                            driver,
-                            index,
-                            data,
-                        },
-                    );
-                    // `Done` owns nothing: skip the drop glue of the whole `OpState<T>` (a
-                    // call per submitted op) that a plain assignment would run.
-                    debug_assert!(matches!(done, OpState::Done));
-                    std::mem::forget(done);
+                    let driver = driver.clone();
+                    this.stage = Stage::Offloaded {
+                        driver,
+                        call: Box::new(Offloaded { job, handle }),
+                    };
                     Poll::Pending
                 }
-                Started::Failed(err) => Poll::Ready(data.complete(CqeResult::from_error(err))),
-            },
-            OpState::InFlight { .. } | OpState::Ready { .. } | OpState::Offloaded { .. } => {
-                unreachable!("coring: handled above")
+            };
+        }
+        if matches!(this.stage, Stage::Done) {
+            panic!("coring: an operation future was polled after it completed");
+        }
+        // The first poll. A cancelling scope stops an op before the kernel sees it: nothing
+        // happened, so `TimedOut` without a kernel answer (`kernel_errno` is `None` for it).
+        if cancel_scope::requested() {
+            return Poll::Ready(this.finish(CqeResult::from_error(cancel_scope::timed_out())));
+        }
+        let data = taken(this.data.as_mut());
+        match start(data, false, cx.waker()) {
+            // The first attempt runs in this same poll: a socket that is already readable
+            // costs one syscall and no trip through epoll.
+            Started::Ready(driver) => {
+                this.stage.start_as(Stage::Ready { driver });
+                Pin::new(this).poll(cx)
             }
-            OpState::Done => panic!("coring: an operation future was polled after it completed"),
+            Started::InFlight(driver, index) => {
+                // `InFlight` first, then anything else: from here a drop hands the data over.
+                this.stage.start_as(Stage::InFlight { driver, index });
+                if let Stage::InFlight { driver, index } = &this.stage {
+                    cancel_scope::track(driver, *index);
+                }
+                Poll::Pending
+            }
+            Started::Failed(err) => Poll::Ready(this.finish(CqeResult::from_error(err))),
         }
     }
 }
@@ -258,40 +280,35 @@ impl<T: Oneshot> Future for Op<T> {
 /// until the call returns), or nobody (every other state: plain memory).
 impl<T: Oneshot> Drop for Op<T> {
     fn drop(&mut self) {
-        // The common case, an op that completed: nothing to hand over, and no need to move the
-        // whole state out to find that out. An unsubmitted op's data was never seen by the
-        // kernel and drops here as plain memory.
-        if matches!(self.state, OpState::Done | OpState::Unsubmitted(_)) {
+        // The common case, an op that completed: nothing to hand over. An unsubmitted op's data
+        // was never seen by the kernel and drops with the future as plain memory.
+        if matches!(self.stage, Stage::Done | Stage::Unsubmitted) {
             return;
         }
-        match std::mem::replace(&mut self.state, OpState::Done) {
-            OpState::InFlight {
-                driver,
-                index,
-                mut data,
-            } => {
+        match std::mem::replace(&mut self.stage, Stage::Done) {
+            Stage::InFlight { driver, index } => {
+                let mut data = taken(self.data.take());
                 // Before the move: a stream op holds its direction back from here on (see
                 // `op/loss.rs`), whatever the kernel still does with this one.
                 data.abandoned(&Rc::downgrade(&driver));
                 abandon(&driver, index, Box::new(data));
             }
             // Readiness backend, a file call on the blocking pool: the pool thread holds
-            // pointers into `data` until the call returns, just as the kernel would.
-            OpState::Offloaded {
-                driver,
-                mut data,
-                job,
-                ..
-            } => match job.result() {
-                // Done: nobody takes the result (an fd an open returned is closed).
-                Some(cqe) => data.dispose(&cqe),
-                // Still running on the pool: the data must outlive the call.
-                None => match driver.try_borrow_mut() {
-                    Ok(mut driver) => driver.epoll().orphan(job, Box::new(data)),
-                    // Under the driver's borrow (see `abandon`): leaked, never freed.
-                    Err(_) => std::mem::forget(data),
-                },
-            },
+            // pointers into the data until the call returns, just as the kernel would.
+            Stage::Offloaded { driver, call } => {
+                let job = call.job;
+                let mut data = taken(self.data.take());
+                match job.result() {
+                    // Done: nobody takes the result (an fd an open returned is closed).
+                    Some(cqe) => data.dispose(&cqe),
+                    // Still running on the pool: the data must outlive the call.
+                    None => match driver.try_borrow_mut() {
+                        Ok(mut driver) => driver.epoll().orphan(job, Box::new(data)),
+                        // Under the driver's borrow (see `abandon`): leaked, never freed.
+                        Err(_) => std::mem::forget(data),
+                    },
+                }
+            }
             _ => {}
         }
     }
@@ -337,8 +354,9 @@ pub(super) enum Started {
     /// Readiness backend: the op is to perform its syscall on this driver (its fd, if it has a
     /// blocking one, was made non-blocking first).
     Ready(Rc<DriverCell>),
-    /// io_uring: the entry is in slot `.1` of this driver's ring, and the op is tracked by the
-    /// cancel scopes being polled, if any.
+    /// io_uring: the entry is in slot `.1` of this driver's ring. The caller stores its
+    /// `InFlight` stage, then has the cancel scopes being polled track it
+    /// (`cancel_scope::track`), in that order.
     InFlight(Rc<DriverCell>, usize),
     /// The op never reached the kernel: the runtime is shutting down, the submission queue
     /// stayed full (or `io_uring_enter` failed while making room), the ring is a fork child's
@@ -374,12 +392,7 @@ pub(super) fn start<T: OpCode>(data: &mut T, multishot: bool, waker: &Waker) -> 
         .uring()
         .push(data.sqe(), multishot, waker);
     match pushed {
-        Ok(index) => {
-            // After the push's borrow ended: `track` borrows the driver again to read the
-            // slot's `user_data`.
-            cancel_scope::track(&driver, index);
-            Started::InFlight(driver, index)
-        }
+        Ok(index) => Started::InFlight(driver, index),
         Err(err) => Started::Failed(err),
     }
 }
