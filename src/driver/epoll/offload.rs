@@ -12,7 +12,7 @@
 //! Regular files are always "ready" to epoll (it refuses to register them with `EPERM`), and a
 //! read of a file that is not in the page cache blocks in the kernel whatever `O_NONBLOCK`
 //! says. So a file op on this backend returns `Performed::Blocking` with its syscall, and
-//! `Op::poll` (`op_future.rs`) moves into `OpState::Offloaded` until the pool thread is done.
+//! `Op::poll` (`op_future.rs`) moves into `Stage::Offloaded` until the pool thread is done.
 //!
 //! # The hand-off, step by step
 //!
