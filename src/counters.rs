@@ -95,12 +95,25 @@ pub(crate) struct Counters {
     /// Whether the ring is entered through this thread's registered-ring table. Set once when
     /// the ring is made, and kept apart from the counters: it is not compiled out with them.
     ring_fd_registered: AtomicBool,
+    /// Whether the wake-up poll is armed multishot (the driver, when it arms it). Kept apart
+    /// from the counters like `ring_fd_registered`.
+    wake_poll_multishot: AtomicBool,
 }
 
 impl Counters {
     /// Records whether the ring fd is registered (the driver, when it makes the ring).
     pub(crate) fn set_ring_fd_registered(&self, registered: bool) {
         self.ring_fd_registered.store(registered, Relaxed);
+    }
+
+    /// Records whether the wake-up poll is multishot (the driver, at each arm).
+    pub(crate) fn set_wake_poll_multishot(&self, multishot: bool) {
+        self.wake_poll_multishot.store(multishot, Relaxed);
+    }
+
+    /// Whether the wake-up poll is multishot; any thread.
+    pub(crate) fn wake_poll_multishot(&self) -> bool {
+        self.wake_poll_multishot.load(Relaxed)
     }
 
     /// Whether the ring fd is registered; any thread.

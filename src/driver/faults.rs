@@ -20,6 +20,7 @@
 //! | `fail_next_op`        | `Uring::push` (`uring/mod.rs`)        | the op's future gets the error    |
 //! | `fail_next_registrations` | `uring/register.rs`               | the memlock message (H9)          |
 //! | `fail_next_msg_rings` | `Uring::push_msg_ring`                | the eventfd wakes the target (H14)|
+//! | `refuse_multishot_poll` | `Uring::arm_wake_fd`                | a single-shot wake poll, no spin  |
 //!
 //! The script is per thread, like the runtime it targets: tests running in parallel threads
 //! cannot consume each other's faults. The tests are `tests/faults_*` (R3 in
@@ -91,6 +92,8 @@ struct Script {
     registrations: VecDeque<i32>,
     /// `MSG_RING` wake-ups left to be refused.
     msg_rings: usize,
+    /// The kernel refuses multishot polls (a standing condition, not consumed).
+    refuse_multishot_poll: bool,
 }
 
 thread_local! {
@@ -134,6 +137,18 @@ pub fn fail_next_registrations(errno: i32, count: usize) {
 /// `EOVERFLOW` when the target's completion queue is full), and never reaches the target.
 pub fn fail_next_msg_rings(count: usize) {
     with(|s| s.msg_rings += count);
+}
+
+/// While `refuse` holds, this thread's ring is on a kernel that refuses multishot polls, as
+/// Linux 5.11 and 5.12 do (`IORING_POLL_ADD_MULTI` came with 5.13): the runtime's wake-up poll,
+/// armed multishot, completes at once with `EINVAL`. A standing condition of the kernel, not a
+/// fault consumed once: it holds until `refuse_multishot_poll(false)` or [`clear`], and is not
+/// counted in [`pending`]. Set it before building the runtime, which arms its poll at once.
+///
+/// The refusal is the kernel's own: the poll is sent with `IOSQE_CQE_SKIP_SUCCESS`, which the
+/// kernel does not take on a multishot poll (`EINVAL` at submission, as for an unknown flag).
+pub fn refuse_multishot_poll(refuse: bool) {
+    with(|s| s.refuse_multishot_poll = refuse);
 }
 
 /// What is scripted and has not happened yet.
@@ -198,6 +213,11 @@ pub(crate) fn take_failed_op(opcode: u8, multishot: bool) -> Option<i32> {
             .position(|(kind, _)| kind_matches(*kind))?;
         s.failed_ops.remove(at).map(|(_, errno)| errno)
     })
+}
+
+/// Whether a multishot poll armed now is to be refused by the kernel.
+pub(crate) fn multishot_poll_refused() -> bool {
+    with(|s| s.refuse_multishot_poll)
 }
 
 /// The scripted error for this registration, if any: returned before the kernel is asked.

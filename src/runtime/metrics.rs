@@ -53,6 +53,12 @@ pub struct Metrics {
     /// thread (the kernel's limit per thread): those enter by the plain ring fd, which works the
     /// same, a little slower.
     pub ring_fd_registered: bool,
+    /// Whether the ring's wake-up poll (how other threads rouse it, through its eventfd) is
+    /// multishot: one entry for every wake-up. `false` on kernels before 5.13, which refuse a
+    /// multishot poll: the runtime then arms a single-shot poll after each wake-up (counted in
+    /// [`multishot_rearms`](Metrics::multishot_rearms)). Known once the kernel has answered the
+    /// first poll, at the runtime's first turn; `false` on epoll.
+    pub wake_poll_multishot: bool,
     /// Submission entries queued for the kernel: operations, cancels and the runtime's own
     /// (wake-up polls, `MSG_RING`). Every one is submitted by the next `io_uring_enter`.
     pub sqes_submitted: u64,
@@ -130,6 +136,7 @@ impl Metrics {
             backend,
             ring_mode,
             ring_fd_registered: counters.ring_fd_registered(),
+            wake_poll_multishot: counters.wake_poll_multishot(),
             sqes_submitted: counters.sqes_submitted.get(),
             enters: counters.enters.get(),
             sq_full_flushes: counters.sq_full_flushes.get(),

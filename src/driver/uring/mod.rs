@@ -105,7 +105,8 @@ const CANCEL_TOKEN: u64 = u64::MAX;
 /// The multishot poll on the runtime's wake eventfd: its completions only end a wait (and
 /// drain the counter); the tasks to run are in the runtime's remote queue. A poll, not a
 /// read: a read would need a buffer the ring owns while armed, and one read per wake-up;
-/// one multishot poll serves every wake-up with no memory at all.
+/// one multishot poll serves every wake-up with no memory at all (on kernels before 5.13, one
+/// single-shot poll per wake-up: see `Uring::arm_wake_fd`).
 const WAKE_TOKEN: u64 = u64::MAX - 1;
 /// A wake-up posted to this ring by another ring's `MSG_RING`: like the eventfd's, it only
 /// ends the wait (see `msg_ring.rs`).
@@ -183,6 +184,10 @@ pub(crate) struct Uring {
     /// for them, since tearing the ring down would cancel those still queued for a kernel
     /// worker, leaving their fds open (`close.rs`).
     closes_in_flight: usize,
+    /// Whether the wake poll is armed multishot. Cleared for the life of the ring the first
+    /// time the kernel answers the multishot poll with `EINVAL` (Linux 5.11 and 5.12 know no
+    /// `IORING_POLL_ADD_MULTI`); from then on a single-shot poll is armed after each wake-up.
+    wake_multishot: bool,
 }
 
 impl Uring {
@@ -213,6 +218,7 @@ impl Uring {
             forks,
             capped: Vec::new(),
             closes_in_flight: 0,
+            wake_multishot: true,
         })
     }
 
@@ -288,15 +294,28 @@ impl Uring {
         Ok(index)
     }
 
-    /// Arms a multishot poll on `fd` (an eventfd other threads write to wake this ring). One
-    /// entry serves every wake-up until the kernel ends it (a completion without `F_MORE`,
+    /// Arms a poll on `fd` (an eventfd other threads write to wake this ring): multishot, so
+    /// one entry serves every wake-up until the kernel ends it (a completion without `F_MORE`,
     /// which a multishot op may get at any time); `dispatch` then arms it again, and the new
     /// poll finds a counter written meanwhile readable at once, so no wake-up is lost.
+    ///
+    /// On a kernel without multishot poll (before 5.13) the first poll fails with `EINVAL`
+    /// and `dispatch` falls back to single-shot polls for the life of the ring: one arm per
+    /// wake-up, where re-arming the refused multishot poll would fail again every turn (a
+    /// core that spins).
     pub(crate) fn arm_wake_fd(&mut self, fd: RawFd) -> io::Result<()> {
         self.wake_fd = Some(fd);
         let entry = opcode::PollAdd::new(types::Fd(fd), libc::POLLIN as u32)
-            .multi(true)
+            .multi(self.wake_multishot)
             .build();
+        // A scripted old kernel: a flag the kernel refuses with a multishot poll (`EINVAL`).
+        #[cfg(feature = "fault-injection")]
+        let entry = if self.wake_multishot && faults::multishot_poll_refused() {
+            entry.flags(squeue::Flags::SKIP_SUCCESS)
+        } else {
+            entry
+        };
+        self.counters.set_wake_poll_multishot(self.wake_multishot);
         self.push_entry(&entry.user_data(WAKE_TOKEN))
     }
 }

@@ -99,6 +99,13 @@ impl Uring {
                     if let Some(fd) = self.wake_fd {
                         drain_eventfd(fd);
                     }
+                    // A multishot poll refused with `EINVAL`: a kernel before 5.13. The re-arm
+                    // below, and every one after, is single-shot for the life of the ring; the
+                    // refused multishot poll would fail again at every turn (a core spinning).
+                    if result == -libc::EINVAL && self.wake_multishot {
+                        self.wake_multishot = false;
+                        self.counters.set_wake_poll_multishot(false);
+                    }
                     if !io_uring::cqueue::more(cqe.flags()) && !self.shut_down {
                         rearm_wake = true;
                     }
