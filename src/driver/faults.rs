@@ -21,6 +21,7 @@
 //! | `fail_next_registrations` | `uring/register.rs`               | the memlock message (H9)          |
 //! | `fail_next_msg_rings` | `Uring::push_msg_ring`                | the eventfd wakes the target (H14)|
 //! | `refuse_multishot_poll` | `Uring::arm_wake_fd`                | a single-shot wake poll, no spin  |
+//! | `hide_opcode`         | `kernel_lacks` (`uring/probe.rs`)     | the op's fallback, or a clear error |
 //!
 //! The script is per thread, like the runtime it targets: tests running in parallel threads
 //! cannot consume each other's faults. The tests are `tests/faults_*` (R3 in
@@ -58,6 +59,13 @@ pub enum OpKind {
     RecvMulti,
     /// `CONNECT`.
     Connect,
+    /// `SEND_ZC` (`TcpStream::send_zc`; Linux 6.0).
+    SendZc,
+    /// `MKDIRAT` (`fs::create_dir`; Linux 5.15).
+    MkDir,
+    /// `MSG_RING` (a worker waking another worker's ring; Linux 5.18). Never pushed as an op,
+    /// so only [`hide_opcode`] applies to it.
+    MsgRing,
 }
 
 /// What is still scripted and has not happened yet.
@@ -94,6 +102,8 @@ struct Script {
     msg_rings: usize,
     /// The kernel refuses multishot polls (a standing condition, not consumed).
     refuse_multishot_poll: bool,
+    /// Opcodes the kernel "lacks" (standing, like `refuse_multishot_poll`).
+    hidden: Vec<OpKind>,
 }
 
 thread_local! {
@@ -151,6 +161,16 @@ pub fn refuse_multishot_poll(refuse: bool) {
     with(|s| s.refuse_multishot_poll = refuse);
 }
 
+/// From now on this thread's kernel lacks the opcode of `kind`, as a kernel older than the
+/// opcode does: the runtime's probe of the kernel's opcodes (`IORING_REGISTER_PROBE`, asked
+/// once per process) answers it missing on this thread, so the runtime takes the op's
+/// fallback, or says which kernel it needs, without submitting it. A standing condition like
+/// [`refuse_multishot_poll`], until [`clear`]; not counted in [`pending`]. The multishot kinds
+/// share their opcode with the single-shot ones and hide both.
+pub fn hide_opcode(kind: OpKind) {
+    with(|s| s.hidden.push(kind));
+}
+
 /// What is scripted and has not happened yet.
 pub fn pending() -> Pending {
     with(|s| Pending {
@@ -191,26 +211,12 @@ pub(crate) fn take_failed_msg_ring() -> bool {
 }
 
 /// The scripted submission failure for an op with `opcode`, if the next one matches.
-///
-/// The single-shot and multishot forms of receive and accept share an opcode (the multishot
-/// flag sits elsewhere in the entry), so the kind of slot the op asked for tells them apart.
-/// Matching is by opcode: a zero-copy or vectored send is not `OpKind::Send`.
 pub(crate) fn take_failed_op(opcode: u8, multishot: bool) -> Option<i32> {
-    use io_uring::opcode;
-    let kind_matches = |kind: OpKind| match kind {
-        OpKind::Any => true,
-        OpKind::Recv => opcode == opcode::Recv::CODE && !multishot,
-        OpKind::Send => opcode == opcode::Send::CODE,
-        OpKind::Accept => opcode == opcode::Accept::CODE && !multishot,
-        OpKind::AcceptMulti => opcode == opcode::AcceptMulti::CODE && multishot,
-        OpKind::RecvMulti => opcode == opcode::RecvMulti::CODE && multishot,
-        OpKind::Connect => opcode == opcode::Connect::CODE,
-    };
     with(|s| {
         let at = s
             .failed_ops
             .iter()
-            .position(|(kind, _)| kind_matches(*kind))?;
+            .position(|(kind, _)| kind_matches(*kind, opcode, Some(multishot)))?;
         s.failed_ops.remove(at).map(|(_, errno)| errno)
     })
 }
@@ -218,6 +224,39 @@ pub(crate) fn take_failed_op(opcode: u8, multishot: bool) -> Option<i32> {
 /// Whether a multishot poll armed now is to be refused by the kernel.
 pub(crate) fn multishot_poll_refused() -> bool {
     with(|s| s.refuse_multishot_poll)
+}
+
+/// Whether the probe is to answer that the kernel lacks `opcode` (see [`hide_opcode`]).
+pub(crate) fn opcode_hidden(opcode: u8) -> bool {
+    with(|s| {
+        s.hidden
+            .iter()
+            .any(|&kind| kind_matches(kind, opcode, None))
+    })
+}
+
+/// Whether an op with `opcode` is of `kind`.
+///
+/// The single-shot and multishot forms of receive and accept share an opcode (the multishot
+/// flag sits elsewhere in the entry), so the kind of slot the op asked for tells them apart;
+/// `None` (asking about the opcode alone) matches both. Matching is by opcode: a zero-copy or
+/// vectored send is not `OpKind::Send`.
+fn kind_matches(kind: OpKind, opcode: u8, multishot: Option<bool>) -> bool {
+    use io_uring::opcode;
+    let single = multishot != Some(true);
+    let multi = multishot != Some(false);
+    match kind {
+        OpKind::Any => true,
+        OpKind::Recv => opcode == opcode::Recv::CODE && single,
+        OpKind::Send => opcode == opcode::Send::CODE,
+        OpKind::Accept => opcode == opcode::Accept::CODE && single,
+        OpKind::AcceptMulti => opcode == opcode::AcceptMulti::CODE && multi,
+        OpKind::RecvMulti => opcode == opcode::RecvMulti::CODE && multi,
+        OpKind::Connect => opcode == opcode::Connect::CODE,
+        OpKind::SendZc => opcode == opcode::SendZc::CODE,
+        OpKind::MkDir => opcode == opcode::MkDirAt::CODE,
+        OpKind::MsgRing => opcode == opcode::MsgRingData::CODE,
+    }
 }
 
 /// The scripted error for this registration, if any: returned before the kernel is asked.

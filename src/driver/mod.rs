@@ -98,6 +98,7 @@ pub(crate) use opcode::Abandoned;
 #[cfg(fuzzing)]
 pub(crate) use opcode::CqeResult as FuzzCqeResult;
 pub use select::Backend;
+pub(crate) use uring::probe::kernel_lacks;
 pub use uring::setup::RingMode;
 pub(crate) use uring::setup::{CompletionBatch, RingConfig};
 

@@ -124,10 +124,31 @@ pub async fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<
 }
 
 /// Creates a directory at `path` (its parent must exist), mode `0o777` before the umask.
+///
+/// `MKDIRAT` came with Linux 5.15; on an older kernel the `mkdir(2)` runs on the blocking
+/// pool instead, off the core thread, with the same result.
 pub async fn create_dir(path: impl AsRef<Path>) -> io::Result<()> {
     let path = path.as_ref();
-    let made = op::path::mkdir_at(c_path(path)?, 0o777).await;
+    let made = if op::path::mkdir_on_ring() {
+        match op::path::mkdir_at(c_path(path)?, 0o777).await {
+            // The kernel refused the opcode (5.11 to 5.14, where no probe said so). A real
+            // `EINVAL` from `mkdir(2)` (a name the filesystem refuses) comes back the same
+            // from the pool, at the cost of one more call in that rare case.
+            Err(err) if err.raw_os_error() == Some(libc::EINVAL) => mkdir_blocking(path).await,
+            other => other,
+        }
+    } else {
+        mkdir_blocking(path).await
+    };
     made.map_err(|e| with_path(e, "create directory", path))
+}
+
+/// `mkdir(2)` on the blocking pool, for a kernel without `MKDIRAT`.
+async fn mkdir_blocking(path: &Path) -> io::Result<()> {
+    let path = path.to_owned();
+    let job = crate::task::spawn_blocking(move || std::fs::create_dir(path));
+    job.await
+        .map_err(|e| io::Error::other(format!("the blocking mkdir failed: {e}")))?
 }
 
 /// `path` as the NUL-terminated string the kernel reads.

@@ -58,6 +58,9 @@ impl TcpStream {
     /// cost. On loopback the kernel copies anyway and the extra completion makes it slower than
     /// [`TcpStream::write`].
     ///
+    /// `SEND_ZC` came with Linux 6.0: on an older kernel (and on the epoll backend) this is a
+    /// plain copying send, with the same result, and the buffer comes back at once.
+    ///
     /// # Cancel safety
     ///
     /// As [`TcpStream::write`]: once the kernel has reported how much it sent, later writes

@@ -94,13 +94,14 @@
 //! The runtime needs Linux 5.11 (`driver/uring/setup.rs`); every opcode here but these exists
 //! there:
 //!
-//! * `MKDIRAT` (5.15): `EINVAL` before, passed to the caller;
+//! * `MKDIRAT` (5.15): `fs::create_dir` runs `mkdir(2)` on the blocking pool where the probe
+//!   (`driver/uring/probe.rs`) lacks it or the kernel answers `EINVAL`;
 //! * multishot `ACCEPT` (5.19): `EINVAL` before, and `Incoming` accepts one at a time;
 //! * `IORING_RECVSEND_POLL_FIRST` (5.19): asked for only once a ring of the process was set
 //!   up with a flag as recent (`poll_first_supported`, `driver/uring/setup.rs`);
 //! * buffer rings (5.19) and multishot `RECV` (6.0): the read pool falls back to plain reads
 //!   (`buf/pool.rs`);
-//! * `SEND_ZC` (6.0): `EINVAL` before, passed to the caller of `send_zc`;
+//! * `SEND_ZC` (6.0): a plain `SEND` where the probe (`driver/uring/probe.rs`) lacks it;
 //! * `FTRUNCATE` (6.9): `EINVAL` before, and `File::set_len` runs `ftruncate(2)` on the
 //!   blocking pool.
 //!

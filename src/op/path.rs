@@ -21,9 +21,9 @@
 //! # Kernels and the readiness backend
 //!
 //! `UNLINKAT` and `RENAMEAT` came with Linux 5.11, the runtime's minimum. `MKDIRAT` needs 5.15:
-//! 5.11 to 5.14 answer `EINVAL` for the unknown opcode, and `fs::create_dir` passes that on
-//! (it has no blocking fallback, unlike `set_len`). On epoll each call runs on the blocking pool
-//! ([`file_now`](super::file_now)): a path lookup may wait for a disk.
+//! where the probe says the kernel lacks it ([`mkdir_on_ring`]), or it answers `EINVAL` for the
+//! unknown opcode, `fs::create_dir` runs `mkdir(2)` on the blocking pool. On epoll each call
+//! runs on the blocking pool ([`file_now`](super::file_now)): a path lookup may wait for a disk.
 
 use super::heap::Heap;
 use crate::driver::op_future::Op;
@@ -78,6 +78,12 @@ pub(crate) enum PathCall {
 /// Creates the directory `path` with permission bits `mode` (`mkdirat(AT_FDCWD, path, mode)`).
 pub(crate) fn mkdir_at(path: CString, mode: libc::mode_t) -> Op<PathOp> {
     PathOp::op(path, PathCall::MkDir(mode))
+}
+
+/// Whether `MKDIRAT` may go to the ring: `false` where the kernel's probe lacks it (before
+/// Linux 5.15, see `driver/uring/probe.rs`).
+pub(crate) fn mkdir_on_ring() -> bool {
+    !crate::driver::kernel_lacks(opcode::MkDirAt::CODE)
 }
 
 /// Removes the name `path` (`unlinkat(AT_FDCWD, path, flags)`).

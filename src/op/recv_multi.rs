@@ -26,7 +26,8 @@
 //!
 //! Buffer rings need Linux 5.19 and multishot receive 6.0; the runtime read pool checks the
 //! release before making a ring, and a reader whose first receive the kernel refuses with
-//! `EINVAL` reads plainly from then on (`buf/pool.rs`, `io/buf_reader/pooled.rs`). On epoll
+//! `EINVAL` reads plainly from then on (`buf/pool.rs`, `io/buf_reader/pooled.rs`); a user's
+//! `recv_stream` gets that `EINVAL` as an error naming the kernel it needs. On epoll
 //! there is no kernel ring: [`RecvMulti`]'s `perform` picks a free buffer in user space, calls
 //! `recv(2)`, and reports the result as the kernel would (`F_MORE | F_BUFFER` with the id), so
 //! [`RingReceiver`] runs the same code on both backends.
@@ -381,11 +382,30 @@ impl RingReceiver {
                 Arrival::Failed(err) => {
                     // A `timeout_op` deadline ends the receive, not the stream.
                     self.ended = self.op.is_none() && err.kind() != io::ErrorKind::TimedOut;
+                    // The pool's readers read plainly after this `EINVAL` (they need the
+                    // errno); a user's stream gets it explained.
+                    let refused = err.raw_os_error() == Some(libc::EINVAL) && self.held.is_none();
+                    if refused && !self.from_pool {
+                        return Poll::Ready(Some(Err(multishot_refused(&err))));
+                    }
                     return Poll::Ready(Some(Err(err)));
                 }
             }
         }
     }
+}
+
+/// A receive stream's first result was `EINVAL`: the kernel lacks multishot receive (Linux
+/// 6.0) or, before 5.19, the buffer rings it picks from.
+fn multishot_refused(err: &io::Error) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!(
+            "coring: TcpStream::recv_stream needs Linux 6.0 (multishot IORING_OP_RECV into a \
+             provided buffer ring); this kernel refused it ({err}). Read with TcpStream::read, \
+             or through a BufReader, which falls back by itself"
+        ),
+    )
 }
 
 /// What a reader stuck on its ring needs to see: whether a receive is armed, how many buffers

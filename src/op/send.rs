@@ -16,6 +16,7 @@
 //! the result until the notification (`Lifecycle::Pending`'s `partial`, `driver/lifecycle.rs`),
 //! so `complete` only runs, and the buffer only comes back, once the kernel let go of it. A
 //! registered buffer (`FixedBuf`) goes out by its index, so the kernel skips pinning the pages.
+//! A kernel without `SEND_ZC` (the probe, `driver/uring/probe.rs`) gets a plain send instead.
 //!
 //! # Dropped in flight
 //!
@@ -36,6 +37,7 @@
 //! [`Tracked`]: super::loss::Tracked
 
 use crate::buf::{BufResult, IoBuf};
+use crate::driver::kernel_lacks;
 use crate::driver::opcode::{CqeResult, Oneshot, OpCode, Performed};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
@@ -100,7 +102,9 @@ unsafe impl<B: IoBuf, const ZERO_COPY: bool> OpCode for SendOp<B, ZERO_COPY> {
     fn sqe(&mut self) -> squeue::Entry {
         let (fd, ptr) = (self.fd.types_fd(), self.buf.stable_ptr());
         let len = u32::try_from(self.buf.bytes_init()).unwrap_or(u32::MAX);
-        if !ZERO_COPY {
+        // A kernel without `SEND_ZC` (before 6.0) gets the copying send, as epoll does: the
+        // same bytes go out, and the slot, seeing no `F_MORE`, completes at the result.
+        if !ZERO_COPY || kernel_lacks(opcode::SendZc::CODE) {
             return opcode::Send::new(fd, ptr, len)
                 .flags(libc::MSG_NOSIGNAL)
                 .build();

@@ -46,6 +46,7 @@
 //! | `enter.rs`    | the syscall itself, through a registered ring fd                        |
 //! | `register.rs` | fixed buffers and provided-buffer rings                                 |
 //! | `parks.rs`    | the "answered at once" hint a stream receive uses                       |
+//! | `probe.rs`    | which opcodes the kernel has, asked once per process                    |
 //!
 //! # Why one ring per runtime, on its thread
 //!
@@ -60,6 +61,7 @@ mod close;
 mod enter;
 mod msg_ring;
 pub(crate) mod parks;
+pub(crate) mod probe;
 mod reap;
 mod register;
 pub(super) mod setup;

@@ -42,6 +42,9 @@ impl Uring {
     /// is an `Err` here; so is a submit the kernel put off (`EBUSY`, `EAGAIN`), whose refusal
     /// would come later, from [`Uring::take_failed_wakes`] when this ring next reaps.
     ///
+    /// A kernel without `MSG_RING` (before 5.18, `probe.rs`) gets none either: an `Err` at
+    /// once, without an entry.
+    ///
     /// An SQPOLL ring sends none (an `Err`, so the caller writes the eventfd): its kernel
     /// thread submits the message after this call returns, so a refusal would only be seen
     /// when this thread next reaps, which it may never do (its `block_on` returning).
@@ -55,6 +58,14 @@ impl Uring {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 "coring: an SQPOLL ring wakes other rings through their eventfd",
+            ));
+        }
+        // Before Linux 5.18 the opcode does not exist: every message would be refused, a
+        // wasted entry and enter before the eventfd write that wakes the target anyway.
+        if super::probe::kernel_lacks(opcode::MsgRingData::CODE) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "coring: this kernel has no MSG_RING (Linux 5.18); waking through the eventfd",
             ));
         }
         // A scripted refusal: a target that is no ring, which the kernel itself fails.

@@ -78,7 +78,7 @@ impl Uring {
     ) -> io::Result<()> {
         #[cfg(feature = "fault-injection")]
         if let Some(err) = super::super::faults::take_registration_error() {
-            return Err(explain_memlock(err));
+            return Err(explain_buf_ring(err));
         }
         self.check_owner()?;
         // SAFETY: forwarded from the caller's contract.
@@ -87,7 +87,7 @@ impl Uring {
                 .submitter()
                 .register_buf_ring_with_flags(ring_addr, entries, bgid, 0)
         }
-        .map_err(explain_memlock)
+        .map_err(explain_buf_ring)
     }
 
     /// The kernel's head of group `bgid`'s ring: how many buffers it has taken, modulo 2^16
@@ -132,6 +132,21 @@ impl Uring {
         self.check_owner()?;
         self.ring.submitter().unregister_buf_ring(bgid)
     }
+}
+
+/// A refused buffer ring: `EINVAL` is a kernel before 5.19, which knows no such registration
+/// (the arguments are checked before the call: a power-of-two count, a page-aligned ring).
+fn explain_buf_ring(err: io::Error) -> io::Error {
+    if err.raw_os_error() != Some(libc::EINVAL) {
+        return explain_memlock(err);
+    }
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!(
+            "coring: BufRing needs Linux 5.19 (IORING_REGISTER_PBUF_RING); this kernel refused \
+             it ({err})"
+        ),
+    )
 }
 
 /// Registration fails with ENOMEM when the locked-memory limit is reached: say which limit.

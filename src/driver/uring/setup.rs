@@ -151,6 +151,7 @@ pub(crate) fn build_ring(config: RingConfig) -> io::Result<(IoUring, RingMode)> 
                 // A missing feature is the kernel's, not the mode's: a lesser mode would lack
                 // it too, so this ends the search with the error.
                 check_features(&ring, config)?;
+                super::probe::record(&ring);
                 if matches!(mode, RingMode::DeferTaskrun | RingMode::CoopTaskrun) {
                     // Those set-ups came with Linux 6.1 and 5.19, as did `POLL_FIRST`.
                     POLL_FIRST.store(true, Ordering::Relaxed);
