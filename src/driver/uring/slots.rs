@@ -120,8 +120,8 @@ pub(crate) enum Dropped {
     /// the waker the slot held), to be dropped once the driver is not borrowed.
     Finished(Box<dyn Abandoned>, Option<Waker>),
     /// The slot keeps the data until the final completion; cancel `cancel` if set (a zero-copy
-    /// send with its result only waits for the kernel to let go: nothing to cancel). `waker` is
-    /// the one the slot held.
+    /// send with its result only waits for the kernel to let go, and a capped stream's cancel
+    /// went out at its cap: nothing to cancel). `waker` is the one the slot held.
     Kept {
         /// The `user_data` to send an `ASYNC_CANCEL` for, if a cancel can still shorten the
         /// op's life.
@@ -306,9 +306,8 @@ impl SlotTable {
     /// `data` until the final completion (or hands it back if the op had finished).
     ///
     /// The data is boxed into `dyn Abandoned` by the caller only now: the common path (an op
-    /// that completes while its future lives) never allocates for it. A capped stream gets a
-    /// second cancel here (the first went out at the cap); the kernel answers it `ENOENT` or
-    /// finds the op still running, either of which is harmless.
+    /// that completes while its future lives) never allocates for it. A capped stream gets no
+    /// cancel here: its cap sent one, and the final completion it brings frees the slot.
     ///
     /// A missing slot means shutdown already gave up on the op and leaked its slot: the kernel
     /// may still write the data, so it is leaked too (`mem::forget`), never dropped.
@@ -330,6 +329,7 @@ impl SlotTable {
                 ready,
                 finished,
                 waker,
+                capped,
                 ..
             } => {
                 let waker = waker.take();
@@ -340,7 +340,9 @@ impl SlotTable {
                     self.slots.remove(index);
                     return Dropped::Finished(data, waker);
                 }
-                (Some(user_data), waker)
+                // A capped stream has its cancel on the way already (by its owner, its limit
+                // or a scope): a second would cost an entry and a stray completion, no more.
+                ((!*capped).then_some(user_data), waker)
             }
             // A zero-copy send with its result (`partial`) sent its bytes: nothing to cancel,
             // only the notification to wait for, whose buffer the slot now keeps.
@@ -438,6 +440,49 @@ impl SlotTable {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use std::task::Waker;
+
+    /// Stands in for a stream's data: nothing to dispose of.
+    struct Nothing;
+
+    impl Abandoned for Nothing {
+        fn dispose(&mut self, _cqe: &CqeResult) {}
+    }
+
+    /// Whether dropping a running stream asks to cancel it, after `cap` ran on its table.
+    fn cancel_at_drop(cap: impl FnOnce(&mut SlotTable, usize, u64)) -> bool {
+        let mut table = SlotTable::default();
+        let (index, user_data) = table.insert(true, Waker::noop());
+        cap(&mut table, index, user_data);
+        match table.abandon(index, Box::new(Nothing)) {
+            Dropped::Kept { cancel, .. } => cancel.inspect(|&c| assert_eq!(c, user_data)),
+            _ => panic!("a running stream's slot must keep its data"),
+        }
+        .is_some()
+    }
+
+    /// A stream already sent its cancel (by its owner, its limit or a scope): dropping it then
+    /// sends none, since a second would only cost an entry and a stray completion. One that
+    /// was not capped is cancelled by its drop.
+    #[test]
+    fn a_capped_stream_dropped_sends_no_second_cancel() {
+        let more = CqeResult::from_raw(1, 1 << 1); // IORING_CQE_F_MORE: the stream runs on
+        assert!(cancel_at_drop(|_, _, _| {}), "not capped");
+        let owner = |t: &mut SlotTable, index, _| assert!(t.cap_stream(index).is_some());
+        assert!(!cancel_at_drop(owner), "capped by its owner");
+        let scope = |t: &mut SlotTable, index, _| assert!(t.cancel_target(index).is_some());
+        assert!(!cancel_at_drop(scope), "capped by a scope");
+        let limit = |t: &mut SlotTable, index, user_data| {
+            t.limit_stream(index, 1);
+            assert!(matches!(
+                t.complete(user_data, more),
+                Reaped::WakeAndCancel(_)
+            ));
+        };
+        assert!(!cancel_at_drop(limit), "capped by its limit");
+    }
+
     /// Every armed op has a slot, an idle connection's receive too, and the slab grows by
     /// doubling: each byte of a slot costs up to two per connection (issue 19).
     #[test]
