@@ -26,6 +26,7 @@ pub mod canary;
 pub mod datagrams;
 pub mod examples;
 pub mod frames;
+pub mod fuse;
 pub mod mqueue;
 pub mod peer;
 pub mod process;

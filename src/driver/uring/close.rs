@@ -6,13 +6,49 @@
 //! overlayfs, POSIX message queues) is handed to a kernel worker thread, and work still queued
 //! there is cancelled unrun (`ECANCELED`) when the ring is torn down or the thread exits: the fd
 //! stays open, with nothing left to close it. So the entry's `user_data` carries the fd
-//! (`CLOSE_TAG` | fd), a cancelled close is done here with `close(2)`, and shutdown waits for
-//! every close in flight before the ring goes (`closes_in_flight`; they are never cancelled).
+//! (`CLOSE_TAG` | fd), and a cancelled close is done here with `close(2)`.
+//!
+//! # At shutdown
+//!
+//! Shutdown waits for the closes in flight (`closes_in_flight`), but not for long: a close
+//! whose filesystem stopped answering (a hung FUSE or NFS server) may never end, and would hold
+//! the runtime's drop for all of `SHUTDOWN_DEADLINE`, then leave every close still queued
+//! behind it to the ring's teardown, which cancels them unrun: their fds stayed open. So after
+//! [`CLOSES_CANCELLED_AFTER`] shutdown cancels what is left itself (one `ASYNC_CANCEL` matching
+//! any request, Linux 5.19+): a close still queued comes back `ECANCELED` with its fd still
+//! open, and is handed to a thread of its own to close (`close(2)` would block on the same
+//! filesystem, and the runtime's drop must not); a close already running in a kernel worker
+//! took the fd out of the table before it began, so the ring may go without it, and nothing is
+//! left open. Two rounds after the cancel's answer (the cancelled closes' completions come in
+//! the same round, or the next), closes no longer hold shutdown. A kernel that refuses the
+//! cancel gets the old wait, up to the deadline.
 
-use super::Uring;
+use super::{Uring, CLOSES_CANCEL_TOKEN};
 use io_uring::{opcode, types};
 use std::io;
 use std::os::fd::RawFd;
+use std::time::Duration;
+
+/// How long shutdown lets detached closes end on the ring before cancelling the rest (see the
+/// module docs). Long enough for any healthy filesystem's close, short enough that a hung one
+/// does not make a runtime's drop a noticeable stall.
+const CLOSES_CANCELLED_AFTER: Duration = Duration::from_secs(1);
+
+/// Where shutdown's cancel of the closes still in flight is (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) enum ClosesCancel {
+    /// Not needed yet, or not sent yet.
+    #[default]
+    NotSent,
+    /// Pushed; its answer has not come.
+    Sent,
+    /// Answered, `rounds` shutdown rounds ago.
+    Answered { rounds: u8 },
+    /// The closes still in flight run in kernel workers: they no longer hold shutdown.
+    Settled,
+    /// The kernel cannot cancel by "any" (before 5.19): closes are waited for to the deadline.
+    Refused,
+}
 
 /// The top half of a detached close's `user_data`; the fd (non-negative, so below 2^31) is the
 /// bottom half. Top bit set, like every reserved value (`uring/mod.rs`), and no other reserved
@@ -49,11 +85,96 @@ impl Uring {
     }
 }
 
+impl Uring {
+    /// Whether detached closes still hold shutdown: some are in flight, and shutdown's cancel
+    /// has not settled them.
+    pub(super) fn closes_pending(&self) -> bool {
+        self.closes_in_flight > 0 && self.closes_cancel != ClosesCancel::Settled
+    }
+
+    /// Shutdown's round for the closes, before its wait: once they had
+    /// [`CLOSES_CANCELLED_AFTER`] (`waited` is the time since shutdown began), cancels what is
+    /// left, once.
+    pub(super) fn cancel_slow_closes(&mut self, waited: Duration) {
+        if self.closes_cancel == ClosesCancel::NotSent
+            && self.closes_in_flight > 0
+            && waited >= CLOSES_CANCELLED_AFTER
+        {
+            self.counters.cancels_sent.bump();
+            let entry = opcode::AsyncCancel2::new(types::CancelBuilder::any()).build();
+            self.closes_cancel = match self.push_entry(&entry.user_data(CLOSES_CANCEL_TOKEN)) {
+                Ok(()) => ClosesCancel::Sent,
+                Err(_) => ClosesCancel::Refused,
+            };
+        }
+    }
+
+    /// After a shutdown round's dispatch: the closes are settled at the end of the round after
+    /// the one that brought the cancel's answer (the cancelled closes' completions come in the
+    /// same round, or in the next).
+    pub(super) fn count_closes_round(&mut self) {
+        if let ClosesCancel::Answered { rounds } = self.closes_cancel {
+            self.closes_cancel = if rounds >= 1 {
+                ClosesCancel::Settled
+            } else {
+                ClosesCancel::Answered { rounds: rounds + 1 }
+            };
+        }
+    }
+
+    /// Closes the fds of closes shutdown cancelled unrun, on a thread of their own: a close
+    /// of a file whose filesystem hangs would block the runtime's drop. If no thread can be
+    /// started they stay open (said on stderr): a leak, where the alternative is a hang.
+    pub(super) fn hand_off_orphaned_closes(&mut self) {
+        if self.orphaned_closes.is_empty() {
+            return;
+        }
+        let fds = std::mem::take(&mut self.orphaned_closes);
+        let count = fds.len();
+        let closer = std::thread::Builder::new()
+            .name("coring-close".into())
+            .spawn(move || {
+                for fd in fds {
+                    // SAFETY: as in `close_cancelled`: the fd is the cancelled close's alone.
+                    unsafe { libc::close(fd) };
+                }
+            });
+        if let Err(err) = closer {
+            eprintln!(
+                "coring: {count} files whose closes shutdown cancelled stay open: no thread to \
+                 close them ({err})"
+            );
+        }
+    }
+}
+
+/// The kernel's answer to shutdown's cancel of the closes: `EINVAL` from a kernel that cannot
+/// cancel by "any"; anything else (a count, `ENOENT`) means it went through.
+pub(super) fn closes_cancel_answered(result: i32) -> ClosesCancel {
+    if result == -libc::EINVAL {
+        ClosesCancel::Refused
+    } else {
+        ClosesCancel::Answered { rounds: 0 }
+    }
+}
+
 /// A detached close of `fd` completed with `result` (counted off `closes_in_flight` by the
 /// caller, which holds the completion queue): `ECANCELED` means the kernel never ran it, so the
-/// fd is still open and still the close's; it is closed here.
-pub(super) fn close_if_cancelled(fd: RawFd, result: i32) {
-    if result == -libc::ECANCELED {
+/// fd is still open and still the close's. Closed here, or during shutdown (`shutting_down`)
+/// put in `orphans` for [`Uring::hand_off_orphaned_closes`]: shutdown cancels closes only when
+/// they take long, so their files' closes may block.
+pub(super) fn close_cancelled(
+    fd: RawFd,
+    result: i32,
+    shutting_down: bool,
+    orphans: &mut Vec<RawFd>,
+) {
+    if result != -libc::ECANCELED {
+        return;
+    }
+    if shutting_down {
+        orphans.push(fd);
+    } else {
         // SAFETY: the fd was handed over with the close (its `SharedFd`'s last clone went), and
         // a close cancelled unrun left it open: nothing else owns or closes it.
         unsafe { libc::close(fd) };

@@ -104,6 +104,9 @@ use submit::wait_shape;
 /// The cancel entries' own completions. They own no memory (the target is named by value), so
 /// nothing waits for them; `dispatch` only counts those that found their target still running.
 const CANCEL_TOKEN: u64 = u64::MAX;
+/// Shutdown's one cancel of every request, sent for the detached closes that take too long
+/// (`close.rs`); its answer says whether the kernel could.
+const CLOSES_CANCEL_TOKEN: u64 = u64::MAX - 2;
 /// The multishot poll on the runtime's wake eventfd: its completions only end a wait (and
 /// drain the counter); the tasks to run are in the runtime's remote queue. A poll, not a
 /// read: a read would need a buffer the ring owns while armed, and one read per wake-up;
@@ -190,6 +193,11 @@ pub(crate) struct Uring {
     /// time the kernel answers the multishot poll with `EINVAL` (Linux 5.11 and 5.12 know no
     /// `IORING_POLL_ADD_MULTI`); from then on a single-shot poll is armed after each wake-up.
     wake_multishot: bool,
+    /// Shutdown's cancel of the closes that take too long, and how far it got (`close.rs`).
+    closes_cancel: close::ClosesCancel,
+    /// Fds of closes that shutdown cancelled unrun: closed on a thread of their own when
+    /// shutdown ends (`close.rs`). Empty outside shutdown.
+    orphaned_closes: Vec<RawFd>,
 }
 
 impl Uring {
@@ -221,6 +229,8 @@ impl Uring {
             capped: Vec::new(),
             closes_in_flight: 0,
             wake_multishot: true,
+            closes_cancel: close::ClosesCancel::NotSent,
+            orphaned_closes: Vec::new(),
         })
     }
 

@@ -23,8 +23,11 @@
 //!    once; the wake poll gets one, in the first round only (it owns no memory to wait for);
 //! 3. past `LET_GO_AFTER`, abandoned ops that no cancel ends (a zero-copy send waiting for a
 //!    peer's acknowledgement) are told to make the kernel let go (`Abandoned::shut_down`);
-//! 4. it waits up to 50 ms for completions and dispatches them, as a turn would;
-//! 5. past `SHUTDOWN_DEADLINE`, or if the ring fails, whatever is still in flight is leaked,
+//! 4. past `CLOSES_CANCELLED_AFTER`, detached closes still in flight get one cancel, and those
+//!    it stopped unrun are closed on a thread of their own (`close.rs`): a close blocked in a
+//!    hung filesystem holds the drop for a second, not to the deadline;
+//! 5. it waits up to 50 ms for completions and dispatches them, as a turn would;
+//! 6. past `SHUTDOWN_DEADLINE`, or if the ring fails, whatever is still in flight is leaked,
 //!    never freed: the kernel may still write it (invariant 3 in `docs/ARCHITECTURE.md`).
 //!
 //! Only then may the ring go: closing its fd is not documented as waiting for in-flight work,
@@ -32,11 +35,11 @@
 
 use super::super::opcode::{Abandoned, CqeResult};
 use super::super::{drain_eventfd, fork, Park};
-use super::close::{close_if_cancelled, closed_fd};
+use super::close::{close_cancelled, closed_fd, closes_cancel_answered};
 use super::slots::Reaped;
 use super::{
-    msg_sent_target, Uring, CANCEL_TOKEN, LET_GO_AFTER, MSG_WAKE_TOKEN, SHUTDOWN_DEADLINE,
-    WAKE_TOKEN,
+    msg_sent_target, Uring, CANCEL_TOKEN, CLOSES_CANCEL_TOKEN, LET_GO_AFTER, MSG_WAKE_TOKEN,
+    SHUTDOWN_DEADLINE, WAKE_TOKEN,
 };
 use std::mem::ManuallyDrop;
 use std::task::Waker;
@@ -92,6 +95,10 @@ impl Uring {
                     self.counters.msg_ring_received.bump();
                     continue;
                 }
+                CLOSES_CANCEL_TOKEN => {
+                    self.closes_cancel = closes_cancel_answered(result);
+                    continue;
+                }
                 WAKE_TOKEN => {
                     // Drained so the counter never nears its limit (where a waking thread's
                     // write would fail) and a re-armed poll does not fire for wake-ups that
@@ -113,7 +120,7 @@ impl Uring {
                 }
                 _ if let Some(fd) = closed_fd(user_data) => {
                     self.closes_in_flight = self.closes_in_flight.saturating_sub(1);
-                    close_if_cancelled(fd, result);
+                    close_cancelled(fd, result, self.shut_down, &mut self.orphaned_closes);
                     continue;
                 }
                 // Only refused wake-ups complete (`SKIP_SUCCESS`): the target would sleep on.
@@ -209,6 +216,15 @@ impl Uring {
         started: Instant,
         last_cancel: &mut Option<Instant>,
     ) -> bool {
+        let done = self.shutdown_round(started, last_cancel);
+        if done {
+            self.hand_off_orphaned_closes();
+        }
+        done
+    }
+
+    /// [`Uring::shutdown_step`] but for handing off the closes it cancelled.
+    fn shutdown_round(&mut self, started: Instant, last_cancel: &mut Option<Instant>) -> bool {
         self.shut_down = true;
         if self.check_owner().is_err() {
             // A fork child: the parent's kernel state is not ours to cancel or reap, and the
@@ -218,9 +234,9 @@ impl Uring {
         // Shutdown waits for cancels, not for throughput: a batched wait would hold each round
         // for the whole minimum wait (or the round's timeout) however soon the cancels land.
         self.batch = None;
-        // Closes with nobody waiting are waited for too, never cancelled: the ring's teardown
-        // would cancel any still queued for a kernel worker, and leave their fds open.
-        if self.in_flight() == 0 && self.closes_in_flight == 0 {
+        // Closes with nobody waiting are waited for too (for a while: `close.rs`): the ring's
+        // teardown would cancel any still queued for a kernel worker, and leave their fds open.
+        if self.in_flight() == 0 && !self.closes_pending() {
             // Wake-ups for other rings still queued must go out.
             if let Err(err) = self.flush() {
                 eprintln!("{err}");
@@ -248,6 +264,7 @@ impl Uring {
             self.leak_in_flight();
             return true;
         }
+        self.cancel_slow_closes(now.duration_since(started));
         if let Err(err) = self.enter(Park::Timeout(Duration::from_millis(50))) {
             // The ring is unusable: nothing more will complete, so leak rather than free.
             eprintln!("coring: shutdown could not reap completions ({err}); leaking op memory");
@@ -255,9 +272,10 @@ impl Uring {
             return true;
         }
         self.dispatch();
+        self.count_closes_round();
         // The wakers of ops completed at shutdown stay in `woken`: the caller takes them
         // (`take_woken`) and drops them after the borrow, as it does every turn.
-        self.in_flight() == 0 && self.closes_in_flight == 0
+        self.in_flight() == 0 && !self.closes_pending()
     }
 
     /// Gives up on ops the kernel has not finished: their memory is leaked, never freed, because
@@ -270,6 +288,9 @@ impl Uring {
             self.closes_in_flight
         );
         self.counters.ops_in_flight.sub(leaked as u64);
+        // Given up on too: a later shutdown (the ring's own drop after the runtime's) must not
+        // wait for them all over again.
+        self.closes_in_flight = 0;
     }
 }
 
