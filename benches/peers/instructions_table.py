@@ -77,35 +77,44 @@ def part(server, workload, n):
     return [parse(p) for p in files]
 
 
+def matching(s, i):
+    """The index of the `>` that closes the `<` at `s[i]`."""
+    depth = 0
+    for j in range(i, len(s)):
+        depth += (s[j] == "<") - (s[j] == ">")
+        if depth == 0:
+            return j
+    return len(s) - 1
+
+
 def short(name):
     """A Rust symbol cut to its crate and last two path segments, without generics."""
     if name.startswith("<"):
-        depth = 0
-        for i, c in enumerate(name):
-            depth += (c == "<") - (c == ">")
-            if depth == 0:
-                inner, rest = name[1:i], name[i + 1:]
-                break
-        else:
-            return name
+        # `<Type as Trait>::method`: the type, or the trait where the type is a parameter.
+        j = matching(name, 0)
+        inner, rest = name[1:j], name[j + 1:]
         depth = 0
         for i, c in enumerate(inner):
             depth += (c == "<") - (c == ">")
             if depth == 0 and inner.startswith(" as ", i):
-                inner = inner[:i]
+                ty, trait = inner[:i], inner[i + 4:]
+                inner = trait if "::" not in ty and len(ty) <= 2 else ty
                 break
         name = inner + rest
-    # `<impl Type>` (a method of an inherent impl in another module) names its type.
-    name = re.sub(r"<impl ([^<>]*)>", lambda m: m.group(1).split("::")[-1], name)
+    # `<impl Type>` (a method of an inherent impl written in another module) names its type.
+    while (i := name.find("<impl ")) >= 0:
+        j = matching(name, i)
+        ty = re.sub(r"<.*", "", name[i + 6:j]).split("::")[-1]
+        name = name[:i] + ty + name[j + 1:]
     while True:
         stripped = re.sub(r"<[^<>]*>", "", name)
         if stripped == name:
             break
         name = stripped
-    segs = name.split("::")
+    segs = [s for s in name.split("::") if s]
     if len(segs) > 3:
-        name = "::".join([segs[0], "…"] + segs[-2:])
-    return name.replace("|", "\\|")
+        segs = [segs[0], "…"] + segs[-2:]
+    return "::".join(segs).replace("|", "\\|")
 
 
 def main():
@@ -154,8 +163,10 @@ def main():
             native_waits = per_request(native[3], native[2], SECS + 1)
         else:
             native_waits = per_request(native[1], native[0], SECS)
+        mem = sum(v for k, v in fns.items() if re.search(r"mem(cpy|move|set)", k))
         results[(w, s)] = dict(
             per_req=instr / max(requests, 1),
+            mem_per_req=mem / max(requests, 1),
             requests=requests,
             threads=threads,
             fns=sorted(fns.items(), key=lambda kv: -kv[1])[:TOP],
@@ -175,14 +186,16 @@ def main():
         "Instructions are counted in the server's process only (all its threads: the threads "
         "column says how many ran in the window, of how many, and the busiest one's share), in "
         "user space only: the kernel's work is not in them. io_uring_enter per request (tokio: "
-        "epoll_wait) is counted by perf under callgrind and in a native run of the same load.\n"
+        "epoll_wait) is counted by perf under callgrind and in a native run of the same load. "
+        "\"of which mem*\": in memcpy, memmove and memset, where callgrind counts a `rep movsb` "
+        "(glibc's copy above about 2 KiB) as one instruction per byte.\n"
     )
     print(
-        "| workload | server | instructions/request | vs raw | vs coring | threads that ran "
-        "(busiest's share) | requests counted | io_uring_enter/req under callgrind | "
-        "io_uring_enter/req native |"
+        "| workload | server | instructions/request | vs raw | vs coring | of which mem* | "
+        "threads that ran (busiest's share) | requests counted | io_uring_enter/req under "
+        "callgrind | io_uring_enter/req native |"
     )
-    print("|---|---|---:|---:|---:|---|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---|---:|---:|---:|")
     for w, s in order:
         r = results.get((w, s))
         if r is None:
@@ -198,7 +211,7 @@ def main():
         cw = "–" if r["waits"] is None else f"{r['waits']:.3f}"
         print(
             f"| {WORKLOADS[w]} | {LABELS.get(s, s)} | {r['per_req']:,.0f} | {vs('raw')} | "
-            f"{vs('coring')} | {len(ran)} of {len(r['threads'])} ({share:.0%}) | "
+            f"{vs('coring')} | {r['mem_per_req']:,.0f} | {len(ran)} of {len(r['threads'])} ({share:.0%}) | "
             f"{r['requests']} | {cw} | {nw} |"
         )
     if TOP > 0:
