@@ -29,7 +29,7 @@ LABELS = {
     "tokio-uring": "tokio-uring",
     "coring-ring": "coring variant (opt-in): BufRing recv_stream",
     "coring-batch": "coring variant (opt-in): BufRing + completion_batch",
-    "coring-pool": "coring variant: BufReader (runtime read pool)",
+    "coring-pool": "coring BufReader (no set-up: runtime read pool)",
     "raw-direct": "raw io_uring loop variant: direct descriptors",
 }
 
