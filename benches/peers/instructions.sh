@@ -91,7 +91,7 @@ perf_start() {
 }
 perf_stop() {
     wait "$perf_pid" 2>/dev/null || true
-    waits=$(awk -F, '$1 ~ /^[0-9]+$/ {n += $1; t = $4} END {print n + 0 ":" t + 0}' "$out/perf.$tag")
+    waits=$(awk -F, '$1 ~ /^[0-9]+$/ {n += $1; t = $4} END {printf "%d:%d\n", n, t}' "$out/perf.$tag")
 }
 
 cg() { vgdb --pid="$spid" "$@" >>"$out/vgdb.$tag" 2>&1; }

@@ -123,7 +123,7 @@ def main():
     with open(f"{OUT}/rows") as f:
         for line in f:
             w, s, mode, *nums = line.split()
-            runs[(w, s, mode)] = [int(x) if ":" not in x else tuple(map(int, x.split(":")))
+            runs[(w, s, mode)] = [int(x) if ":" not in x else tuple(int(float(v)) for v in x.split(":"))
                                   for x in nums]
             if (w, s) not in order:
                 order.append((w, s))
