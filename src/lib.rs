@@ -33,7 +33,8 @@
 //!
 //! The driver has a second backend, epoll, behind the same `Op` futures: where the kernel
 //! refuses io_uring (Docker's default seccomp profile, `kernel.io_uring_disabled`, no io_uring
-//! in the kernel) the runtime runs on it instead, and every API keeps its signature and meaning.
+//! in the kernel or one older than 5.11, a locked-memory limit too low for the ring) the runtime
+//! runs on it instead, and every API keeps its signature and meaning.
 //! [`Runtime::backend`] says which one runs, [`Runtime::fallback_reason`] why;
 //! [`Builder::backend`] or `CORING_BACKEND=io_uring|epoll` forces one ([`Backend`]).
 //!
@@ -43,7 +44,9 @@
 //! the future that started it was dropped. So every buffer, fd and socket address handed to the
 //! kernel is *owned* by the in-flight operation: reads and writes take buffers by value and give
 //! them back with the result ([`buf::BufResult`]). A dropped operation's data is kept by the
-//! runtime until the kernel is done with it; a dropped runtime waits for every operation to end.
+//! runtime until the kernel is done with it; a dropped runtime cancels every operation and
+//! waits for them to end, and leaks (never frees) the memory of any the kernel has not finished
+//! within 10 seconds.
 //!
 //! ## Example
 //!

@@ -8,9 +8,10 @@
 //!
 //! [`IoBuf`] (readable memory, for writes/sends) and [`IoBufMut`] (writable memory, for
 //! reads/receives) are `unsafe` traits because the kernel trusts the pointer and length they
-//! report. Implementations are provided for `Vec<u8>`, `Box<[u8]>`, `String`, `&'static [u8]` and
-//! `&'static str`, and with the `bytes` feature for `bytes::Bytes` (writes only: it is
-//! immutable) and `bytes::BytesMut`; [`Slice`] narrows any of them to a sub-range. A `Bytes`
+//! report. `Vec<u8>` and `Box<[u8]>` implement both; `String`, `&'static [u8]` and
+//! `&'static str` only [`IoBuf`], for writes (a read could break a `String`'s UTF-8, and static
+//! memory is immutable). With the `bytes` feature, `bytes::BytesMut` implements both and `bytes::Bytes`
+//! only [`IoBuf`] (it is immutable). [`Slice`] narrows any of them to a sub-range. A `Bytes`
 //! clone per connection writes one allocation to many sockets without copying it.
 //!
 //! # Why no window can outlive its memory

@@ -3,7 +3,7 @@
 //! | feature | what |
 //! |---|---|
 //! | `tokio-io` | [`TokioIo`]: `tokio::io::AsyncRead`, `AsyncBufRead` and `AsyncWrite`, so tokio-util's codecs and anything written against tokio's traits work on coring's streams |
-//! | `futures-io` | [`FuturesIo`]: `futures_io::AsyncRead`, `AsyncBufRead` and `AsyncWrite`; and `futures_core::Stream` for [`Incoming`](crate::net::Incoming), [`Interval`](crate::time::Interval) and the [`mpsc::Receiver`](crate::sync::mpsc::Receiver)s |
+//! | `futures-io` | [`FuturesIo`]: `futures_io::AsyncRead`, `AsyncBufRead` and `AsyncWrite`; and `futures_core::Stream` for [`Incoming`](crate::net::Incoming), [`Interval`](crate::time::Interval), the [`mpsc::Receiver`](crate::sync::mpsc::Receiver) and [`UnboundedReceiver`](crate::sync::mpsc::UnboundedReceiver), and [`RecvStream`](crate::net::RecvStream) (the multishot receive) |
 //! | `hyper` | [`hyper::HyperIo`], [`hyper::HyperExecutor`] and [`hyper::HyperTimer`]: hyper 1.x servers and clients on coring |
 //!
 //! # The contract of the I/O adapters

@@ -2,7 +2,8 @@
 //!
 //! Sockets are created, bound and configured synchronously with ordinary system calls (through
 //! `socket2`; none of them block). Everything that waits — accepting, connecting, reading,
-//! writing, shutting down — is an io_uring operation:
+//! writing, shutting down — is an io_uring operation (on the epoll backend, where io_uring is
+//! refused, the same call runs non-blocking when epoll says the socket is ready):
 //!
 //! | type            | waits on the ring                                                    |
 //! |-----------------|----------------------------------------------------------------------|
