@@ -10,7 +10,8 @@
 //! but never polled again (it lost a `select`) cannot keep the deliveries from the others.
 //! When the read completes, the task records the deliveries and wakes every waiter (on any
 //! worker), and the next waiter to run starts the next read. A read whose task is dropped
-//! (its runtime shut down) still records whatever it takes, and frees the role.
+//! (its runtime shut down) still records whatever it takes, and frees the role. On the epoll
+//! backend the same read runs when epoll reports the signalfd readable.
 //!
 //! # Blocking the signal in every thread
 //!
