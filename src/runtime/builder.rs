@@ -256,7 +256,9 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// If a worker's ring cannot be set up (see [`Runtime::new`]) or its thread not spawned.
+    /// If a worker's runtime cannot be set up (see [`Runtime::new`]; io_uring refused falls
+    /// back to epoll unless forced), a setting is invalid (as for [`build`](Self::build)), or a
+    /// worker's thread cannot be spawned.
     pub fn build_multi(&self) -> io::Result<MultiRuntime> {
         let count = self.workers.unwrap_or_else(|| {
             std::thread::available_parallelism()
@@ -270,7 +272,9 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// If io_uring cannot be set up (see [`Runtime::new`]).
+    /// If the runtime cannot be set up (see [`Runtime::new`]; io_uring refused falls back to
+    /// epoll unless forced), or a setting is invalid
+    /// ([`read_buffers`](Self::read_buffers), [`completion_batch`](Self::completion_batch)).
     pub fn build(&self) -> io::Result<Runtime> {
         let config = RingConfig {
             backend: self.backend,

@@ -414,8 +414,9 @@ impl Wake for MainWaker {
 ///
 /// # Panics
 ///
-/// If io_uring cannot be set up, with the message [`Runtime::new`] would return (use
-/// `Runtime::new()` to handle it), or if called inside a running runtime.
+/// If [`Runtime::new`] fails (io_uring refused falls back to epoll unless `CORING_BACKEND`
+/// forces io_uring), with the message it would return (use `Runtime::new()` to handle it), or
+/// if called inside a running runtime.
 #[track_caller]
 pub fn block_on<F: Future>(future: F) -> F::Output {
     let runtime = Runtime::new().unwrap_or_else(|err| panic!("{err}"));
