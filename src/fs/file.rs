@@ -8,8 +8,9 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
-/// An open file. Every operation is an io_uring op on the current core's ring: none blocks the
-/// core thread, and buffers are owned by the operation ([`BufResult`]), as for sockets.
+/// An open file. Every operation is an io_uring op on the current core's ring (on the epoll
+/// backend, a call on the blocking pool): none blocks the core thread, and buffers are owned by
+/// the operation ([`BufResult`]), as for sockets.
 ///
 /// Reads and writes are positional (`pread`/`pwrite` shaped): the file has no cursor, so
 /// several operations on one file may be in flight at once. Dropping a `File` closes it

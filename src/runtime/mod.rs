@@ -53,7 +53,8 @@ use std::time::Instant;
 /// Task polls per loop turn before the ring is serviced.
 pub const TASK_BUDGET: usize = 256;
 
-/// A single-threaded io_uring runtime. It is `!Send`: it and its tasks stay on the thread that
+/// A single-threaded runtime on io_uring (or epoll where io_uring is refused; see
+/// [`backend`](Runtime::backend)). It is `!Send`: it and its tasks stay on the thread that
 /// built it.
 ///
 /// # Processes and threads
@@ -424,7 +425,8 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 }
 
 /// Sends one no-op through the ring and waits for its completion: the runtime's own overhead
-/// per operation, with no I/O. Useful for benchmarks and for checking the ring works.
+/// per operation, with no I/O. Useful for benchmarks and for checking the ring works. On the
+/// epoll backend it completes at once, with no syscall.
 ///
 /// ```
 /// coring::block_on(async { coring::runtime::nop().await.unwrap() });
