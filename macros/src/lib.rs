@@ -32,7 +32,8 @@ use proc_macro::{Delimiter, Group, Ident, Literal, Punct, Spacing, Span, TokenSt
 ///
 /// A `main` that never returns may say so, `async fn main() -> !`, with or without `workers`.
 ///
-/// A runtime that cannot start (io_uring missing or forbidden) panics with the reason.
+/// A runtime that cannot start panics with the reason (io_uring missing or forbidden is not
+/// such a case: the runtime runs on epoll then, unless `CORING_BACKEND=io_uring` forces it).
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     expand(args, item.clone(), Kind::Main).unwrap_or_else(|err| err.with_stub_of(item))
