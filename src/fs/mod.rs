@@ -1,12 +1,12 @@
 //! Files on the ring: [`File`], [`OpenOptions`], [`Metadata`] and whole-file helpers.
 //!
 //! On io_uring everything here is a ring operation (`OPENAT`, `READ`, `WRITE`, `FSYNC`, `STATX`,
-//! `FTRUNCATE`, `UNLINKAT`, `RENAMEAT`, `MKDIRAT`, `CLOSE`; only [`File::set_len`] on a kernel
-//! older than 6.9 runs `ftruncate(2)` on the blocking pool). The kernel serves page-cache hits
-//! inline and sends the rest to its own worker threads. On the epoll backend, which cannot wait
-//! for files, every call runs on the blocking pool instead. Either way no call blocks the core
-//! thread in `read(2)`, `pread64(2)` or `write(2)`, so a slow disk stalls only the task that
-//! waits for it.
+//! `FTRUNCATE`, `UNLINKAT`, `RENAMEAT`, `MKDIRAT`, `CLOSE`), except on a kernel that lacks the
+//! opcode: [`File::set_len`] before 6.9 and [`create_dir`] before 5.15 run their syscall on
+//! the blocking pool. The kernel serves page-cache hits inline and sends the rest to its own
+//! worker threads. On the epoll backend, which cannot wait for files, every call runs on the
+//! blocking pool instead. Either way no call blocks the core thread in `read(2)`, `pread64(2)`
+//! or `write(2)`, so a slow disk stalls only the task that waits for it.
 //!
 //! As everywhere in coring, the kernel's memory is owned by the operation: buffers go in by
 //! value and come back with the result, and every path is copied into a NUL-terminated heap
