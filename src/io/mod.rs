@@ -19,7 +19,8 @@
 //!   socket it needs no buffer of its own: it reads through the runtime's read pool (a
 //!   multishot receive into provided buffers, see
 //!   [`Runtime::read_path`](crate::Runtime::read_path)) and hands out slices of the buffers
-//!   the kernel filled.
+//!   the kernel filled. Where the pool is off (`Builder::read_buffers(0, _)`, or a kernel
+//!   before 6.0, which lacks multishot receives into buffer rings) it reads into its own buffer.
 //! - [`BufWriter`] gathers small writes and sends them on [`flush`](AsyncWriteRent::flush), or
 //!   before the next read of the same stream: in `BufReader<BufWriter<TcpStream>>` the
 //!   responses to pipelined requests go out in one send, once the reader has no more input.
