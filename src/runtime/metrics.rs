@@ -5,7 +5,7 @@
 //! plain load and store with no atomic read-modify-write (see `src/counters.rs`), and reading
 //! them from another thread is a handful of loads: no message to the worker, no lock, and a
 //! worker stuck in a long task is still reported. The cost on the HTTP benchmark is measured in
-//! `benches/README.md` ("Metrics overhead").
+//! `benches/README.md` ("Cost of the always-on metrics").
 
 use super::{Runtime, WorkerHandle};
 use crate::counters::Counters;
