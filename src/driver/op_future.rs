@@ -230,18 +230,23 @@ impl<T: Oneshot> Future for Op<T> {
                 Step::Done(cqe) => Poll::Ready(this.finish(cqe)),
                 Step::Pending => Poll::Pending,
                 Step::Offload(call) => {
-                    let (job, mut handle) = call.start();
-                    // As on io_uring, the first poll only submits: the result is taken on the
-                    // next one, even if the pool was quicker than this poll (a dropped op then
-                    // still goes through `Drop`'s disposal, closing an fd an open returned).
-                    if Pin::new(&mut handle).poll(cx).is_ready() {
-                        cx.waker().wake_by_ref();
-                    }
+                    let (job, handle) = call.start();
+                    // `Offloaded` before anything else runs: registering the waker is user code
+                    // (a `Waker::clone`, a `wake_by_ref`), and a panic there must find the pool
+                    // thread's claim on the data, or the drop frees what the call writes.
                     let driver = driver.clone();
                     this.stage = Stage::Offloaded {
                         driver,
                         call: Box::new(Offloaded { job, handle }),
                     };
+                    // As on io_uring, the first poll only submits: the result is taken on the
+                    // next one, even if the pool was quicker than this poll (a dropped op then
+                    // still goes through `Drop`'s disposal, closing an fd an open returned).
+                    if let Stage::Offloaded { call, .. } = &mut this.stage {
+                        if Pin::new(&mut call.handle).poll(cx).is_ready() {
+                            cx.waker().wake_by_ref();
+                        }
+                    }
                     Poll::Pending
                 }
             };
