@@ -37,10 +37,13 @@ impl Wakers {
             Wakers::Empty => *self = Wakers::One(waker.clone()),
             Wakers::One(first) if first.will_wake(waker) => {}
             Wakers::One(_) => {
+                // Cloned before the list is taken apart: a clone is user code and may panic,
+                // which must not drop the waker already waiting (its task would never wake).
+                let second = waker.clone();
                 let Wakers::One(first) = std::mem::take(self) else {
                     unreachable!("coring: matched as one waker just now")
                 };
-                *self = Wakers::Many(vec![first, waker.clone()]);
+                *self = Wakers::Many(vec![first, second]);
             }
             Wakers::Many(list) => {
                 if !list.iter().any(|w| w.will_wake(waker)) {
