@@ -63,7 +63,10 @@ fn the_runtime_goes_on_after_a_buffer_panicked_in_disposal() {
         return child();
     }
     if !common::backends().contains(&Backend::IoUring) {
-        return common::skipped("the_runtime_goes_on_after_a_buffer_panicked_in_disposal", "io_uring unavailable");
+        return common::skipped(
+            "the_runtime_goes_on_after_a_buffer_panicked_in_disposal",
+            "io_uring unavailable",
+        );
     }
     let run = run_child(
         "the_runtime_goes_on_after_a_buffer_panicked_in_disposal",

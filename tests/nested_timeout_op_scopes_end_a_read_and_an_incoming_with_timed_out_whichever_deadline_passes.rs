@@ -25,10 +25,18 @@ fn a_read_and_an_incoming_end_timed_out_under_either_deadline() {
                 let read = timeout_op(outer, timeout_op(inner, server.read(vec![0u8; 16])));
                 let (n, buf) = read.await;
                 let err = n.expect_err("a read with nothing to read completed");
-                assert_eq!(err.kind(), ErrorKind::TimedOut, "{backend:?} {outer:?}/{inner:?}");
+                assert_eq!(
+                    err.kind(),
+                    ErrorKind::TimedOut,
+                    "{backend:?} {outer:?}/{inner:?}"
+                );
                 client.write_all(b"next".to_vec()).await.0.unwrap();
                 let (n, buf) = server.read(buf).await;
-                assert_eq!(&buf[..n.unwrap()], b"next", "{backend:?} {outer:?}/{inner:?}");
+                assert_eq!(
+                    &buf[..n.unwrap()],
+                    b"next",
+                    "{backend:?} {outer:?}/{inner:?}"
+                );
             }
 
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -39,7 +47,11 @@ fn a_read_and_an_incoming_end_timed_out_under_either_deadline() {
                 let err = next
                     .expect("the stream ended instead of timing out")
                     .expect_err("a connection nobody made was accepted");
-                assert_eq!(err.kind(), ErrorKind::TimedOut, "{backend:?} {outer:?}/{inner:?}");
+                assert_eq!(
+                    err.kind(),
+                    ErrorKind::TimedOut,
+                    "{backend:?} {outer:?}/{inner:?}"
+                );
                 let _client = TcpStream::connect(addr).await.unwrap();
                 let accepted = incoming.next().await.expect("the stream ended");
                 assert!(accepted.is_ok(), "{backend:?}: {accepted:?}");
