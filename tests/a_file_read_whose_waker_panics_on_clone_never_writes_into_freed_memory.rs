@@ -15,7 +15,7 @@ use coring::{Backend, Builder};
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex};
-use std::task::{Context, RawWaker, RawWakerVTable, Waker};
+use std::task::Context;
 use std::time::Duration;
 
 const CHILD: &str = "CORING_TEST_FILE_READ_WAKER_PANICS_ON_CLONE";
@@ -39,18 +39,6 @@ fn a_read_whose_first_poll_panics_in_waker_clone_never_writes_into_freed_memory(
     );
 }
 
-/// A waker whose every clone panics: a user's waker may do that (the `RawWaker` contract does
-/// not forbid it), and nothing it does may free memory a call still points into.
-fn panicking_waker() -> Waker {
-    fn clone(_: *const ()) -> RawWaker {
-        panic!("this waker refuses to be cloned");
-    }
-    fn noop(_: *const ()) {}
-    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, noop, noop, noop);
-    // SAFETY: the data pointer is never dereferenced and every vtable function is sound for it.
-    unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) }
-}
-
 fn child() {
     let dir = common::tmp::TempDir::new("read-waker-panics-on-clone");
     let path = dir.join("data");
@@ -72,7 +60,7 @@ fn child() {
         })
         .collect();
 
-    let waker = panicking_waker();
+    let waker = common::waker::panicking_on_clone();
     let unwound = runtime.block_on(async {
         let mut read = Box::pin(file.read_at(vec![0u8; LEN], 0));
         catch_unwind(AssertUnwindSafe(move || {

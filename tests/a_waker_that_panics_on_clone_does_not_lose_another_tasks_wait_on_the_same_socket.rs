@@ -10,20 +10,8 @@ use coring::{Backend, Builder};
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::pin;
-use std::task::{Context, RawWaker, RawWakerVTable, Waker};
+use std::task::Context;
 use std::time::Duration;
-
-/// A waker whose every clone panics: a user's waker may do that (the `RawWaker` contract does
-/// not forbid it).
-fn panicking_waker() -> Waker {
-    fn clone(_: *const ()) -> RawWaker {
-        panic!("this waker refuses to be cloned");
-    }
-    fn noop(_: *const ()) {}
-    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, noop, noop, noop);
-    // SAFETY: the data pointer is never dereferenced and every vtable function is sound for it.
-    unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) }
-}
 
 #[test]
 fn the_first_waiting_read_still_gets_its_datagram() {
@@ -44,7 +32,7 @@ fn the_first_waiting_read_still_gets_its_datagram() {
         }
 
         // A second read on the same socket, polled with a waker whose clone panics.
-        let waker = panicking_waker();
+        let waker = common::waker::panicking_on_clone();
         let unwound = catch_unwind(AssertUnwindSafe(|| {
             let mut second = pin!(receiver.recv(vec![0u8; 64]));
             let _ = second.as_mut().poll(&mut Context::from_waker(&waker));

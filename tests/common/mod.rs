@@ -14,7 +14,8 @@
 //!   limits ([`process`](self::process));
 //! * building and starting the example programs ([`examples`](self::examples));
 //! * a std peer reading slowly, and comparing long payloads ([`peer`](self::peer));
-//! * [`skipped`]: a skipped test says so where `ci/test` counts it ([`skip`](self::skip)).
+//! * [`skipped`]: a skipped test says so where `ci/test` counts it ([`skip`](self::skip));
+//! * wakers that misbehave as the contract allows, e.g. panic on clone ([`waker`](self::waker)).
 //!
 //! Not every test binary uses every piece, hence the blanket `dead_code` allowance.
 
@@ -41,6 +42,7 @@ pub mod seccomp;
 pub mod skip;
 pub mod tmp;
 pub mod unix;
+pub mod waker;
 
 pub use alloc::{CountingAlloc, HeapSnapshot, SizeSnapshot};
 pub use process::{
