@@ -56,8 +56,6 @@ unsafe impl IoBufMut for Touchy {
 }
 
 #[test]
-#[ignore = "fails: the dispose that panicked leaves the abandoned receive in its slot for good (its \
-            completion was consumed), so the socket's next receive waits forever for it to settle"]
 fn the_runtime_goes_on_after_a_buffer_panicked_in_disposal() {
     if is_child(CHILD) {
         return child();

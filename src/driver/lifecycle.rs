@@ -312,7 +312,7 @@ impl Lifecycle {
             }
             Lifecycle::Abandoned(data) => {
                 // Every result, final or not: a multishot accept's fds, each receive's buffer.
-                data.dispose(&cqe);
+                super::dispose::dispose(&mut **data, &cqe);
                 if more {
                     AfterCqe::Keep
                 } else {

@@ -79,6 +79,7 @@
 mod buffer_groups;
 pub(crate) mod cancel_scope;
 mod current;
+pub(crate) mod dispose;
 pub(crate) mod epoll;
 #[cfg(feature = "fault-injection")]
 pub mod faults;

@@ -226,6 +226,9 @@ impl Runtime {
         turn.wake_all();
         turn.bury();
         core.executor.drain_remote();
+        // A panic of user code the driver caught while disposing of a dropped op's result
+        // (`driver/dispose.rs`): out of `block_on` now, with every completion applied.
+        crate::driver::dispose::raise_caught();
         parked
     }
 
@@ -326,6 +329,8 @@ impl Drop for Runtime {
         let mut deferred = Vec::new();
         coop::take_deferred(&mut deferred);
         drop(deferred);
+        // A dispose that panicked during shutdown: dropped like the wakers' panics above.
+        crate::driver::dispose::forget_caught();
     }
 }
 

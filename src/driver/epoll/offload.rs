@@ -156,7 +156,7 @@ impl Epoll {
         while i < self.orphans.len() {
             if let Some(cqe) = self.orphans[i].0.result() {
                 let (_, mut data) = self.orphans.swap_remove(i);
-                data.dispose(&cqe);
+                super::super::dispose::dispose(&mut *data, &cqe);
                 self.graveyard.push(data);
             } else {
                 i += 1;

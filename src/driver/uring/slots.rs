@@ -32,6 +32,7 @@
 //! be dropped after the driver's borrow. Only `Abandoned::dispose` runs here, and the ops keep
 //! that to closing fds and counting (see the ground rules in `uring/mod.rs`).
 
+use super::super::dispose::dispose;
 use super::super::lifecycle::{AfterCqe, Lifecycle};
 use super::super::opcode::{Abandoned, CqeResult};
 use super::super::{given_up, set_waker};
@@ -321,7 +322,7 @@ impl SlotTable {
             // Completed but untaken (the future was dropped between the completion and its next
             // poll): the result still needs disposing of (an accepted fd, bytes that moved).
             Lifecycle::Completed(cqe) => {
-                data.dispose(cqe);
+                dispose(&mut *data, cqe);
                 self.slots.remove(index);
                 return Dropped::Finished(data, None);
             }
@@ -334,7 +335,7 @@ impl SlotTable {
             } => {
                 let waker = waker.take();
                 for cqe in ready.drain() {
-                    data.dispose(&cqe);
+                    dispose(&mut *data, &cqe);
                 }
                 if *finished {
                     self.slots.remove(index);
@@ -349,7 +350,7 @@ impl SlotTable {
             Lifecycle::Pending { partial, waker } => {
                 let cancel = match partial.take() {
                     Some(cqe) => {
-                        data.dispose(&cqe);
+                        dispose(&mut *data, &cqe);
                         None
                     }
                     None => Some(user_data),

@@ -1,0 +1,52 @@
+//! Disposing of a dropped op's results inside the driver, where a panic must not unwind.
+//!
+//! An op dropped in flight leaves its data with the driver, which hands it every later result
+//! (`Abandoned::dispose`: close the fd an accept returned, note where a receive's bytes went).
+//! That runs inside the driver's own bookkeeping (a completion being applied, a slot being
+//! emptied), and it may run user code: a receive asks the user's buffer where the bytes went.
+//! If that panicked through the driver, the bookkeeping would stop half-way: the completion
+//! consumed but the slot never freed (a stream's next op waiting for ever for the dropped one
+//! to settle), later completions of the same batch left unapplied, the wake poll not re-armed.
+//!
+//! So the panic is caught where the dispose runs, the bookkeeping goes on as if the dispose had
+//! returned, and the panic is raised again at the end of the loop turn, with every completion
+//! applied and no borrow held: out of `block_on`, as any panic of user code there. (An op
+//! dropped outside any turn, after its `block_on` returned, has its panic raised by the next
+//! turn on the thread.) A runtime's shutdown drops it, as it drops its wakers' panics: shutdown
+//! is not cut short. Only the first of several is kept; the rest are dropped (the panic hook
+//! printed their messages already).
+
+use super::opcode::{Abandoned, CqeResult};
+use std::any::Any;
+use std::cell::Cell;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+
+thread_local! {
+    /// The panic a dispose raised on this thread, waiting to be raised again.
+    static CAUGHT: Cell<Option<Box<dyn Any + Send>>> = const { Cell::new(None) };
+}
+
+/// Runs `data.dispose(cqe)`, keeping a panic for [`raise_caught`] instead of unwinding.
+/// `AssertUnwindSafe` holds because the caller acts only on what the driver itself owns after
+/// this returns (the slot, the counters); the data is kept or freed as if the call returned.
+pub(crate) fn dispose(data: &mut (impl Abandoned + ?Sized), cqe: &CqeResult) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| data.dispose(cqe))) {
+        CAUGHT.with(|caught| {
+            let first = caught.take().unwrap_or(payload);
+            caught.set(Some(first));
+        });
+    }
+}
+
+/// Raises again the panic a dispose raised on this thread, if any. Call it only where the
+/// driver is not borrowed.
+pub(crate) fn raise_caught() {
+    if let Some(payload) = CAUGHT.with(Cell::take) {
+        resume_unwind(payload);
+    }
+}
+
+/// Drops the panic a dispose raised on this thread, if any (a runtime's shutdown).
+pub(crate) fn forget_caught() {
+    drop(CAUGHT.with(Cell::take));
+}
