@@ -19,9 +19,9 @@
 //! open, and is handed to a thread of its own to close (`close(2)` would block on the same
 //! filesystem, and the runtime's drop must not); a close already running in a kernel worker
 //! took the fd out of the table before it began, so the ring may go without it, and nothing is
-//! left open. Two rounds after the cancel's answer (the cancelled closes' completions come in
-//! the same round, or the next), closes no longer hold shutdown. A kernel that refuses the
-//! cancel gets the old wait, up to the deadline.
+//! left open. From the end of the round after the one that brought the cancel's answer (the
+//! cancelled closes' completions come in that round, or the next), closes no longer hold
+//! shutdown. A kernel that refuses the cancel gets the old wait, up to the deadline.
 
 use super::{Uring, CLOSES_CANCEL_TOKEN};
 use io_uring::{opcode, types};
