@@ -48,6 +48,8 @@ struct Held {
     unique: Vec<u64>,
     /// How many flushes came in all.
     flushes: usize,
+    /// What released flushes are answered with: 0, or a negated errno.
+    error: i32,
 }
 
 impl StuckFlush {
@@ -105,6 +107,13 @@ impl StuckFlush {
         release(&self.device, &self.held);
     }
 
+    /// Answers every held flush, and every later one at once, with the error `errno`: as a
+    /// server may, since a FUSE flush's answer is the close's result.
+    pub fn fail_flushes(&self, errno: i32) {
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).error = -errno;
+        self.release();
+    }
+
     /// How many flushes the kernel sent so far, and how many of them are held.
     pub fn flushes(&self) -> (usize, usize) {
         let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
@@ -129,8 +138,9 @@ impl Drop for StuckFlush {
 fn release(device: &File, held: &Mutex<Held>) {
     let mut held = held.lock().unwrap_or_else(|e| e.into_inner());
     held.released = true;
+    let error = held.error;
     for unique in held.unique.drain(..) {
-        reply(device, unique, 0, &[]);
+        reply(device, unique, error, &[]);
     }
 }
 
@@ -178,7 +188,7 @@ fn serve(device: &File, held: &Mutex<Held>) {
                 let mut held = held.lock().unwrap_or_else(|e| e.into_inner());
                 held.flushes += 1;
                 if held.released {
-                    reply(device, unique, 0, &[]);
+                    reply(device, unique, held.error, &[]);
                 } else {
                     held.unique.push(unique);
                 }
