@@ -1,7 +1,8 @@
 //! A dropped receive whose result was already in (dropped between its completion and its next
 //! poll, outside any `block_on`) has the result disposed of at once, and its buffer may panic
 //! there (user code). That panic belongs to the runtime the receive ran on: another runtime on
-//! the same thread must not raise it out of its own `block_on`.
+//! the same thread must not raise it out of its own `block_on`; its own runtime's next turn
+//! does.
 //!
 //! Run in a child process: a failure may be an abort.
 
@@ -71,6 +72,14 @@ fn child() {
     assert!(
         raised.is_ok(),
         "the second runtime raised the first one's dispose panic out of its block_on"
+    );
+    // Its own runtime raises it, at its next turn.
+    let raised = catch_unwind(AssertUnwindSafe(|| {
+        first.block_on(coring::task::yield_now());
+    }));
+    assert!(
+        raised.is_err(),
+        "the first runtime never raised its dispose panic"
     );
     drop(second);
     drop(first);

@@ -11,8 +11,8 @@
 //! So the panic is caught where the dispose runs, the bookkeeping goes on as if the dispose had
 //! returned, and the panic is raised again at the end of the loop turn, with every completion
 //! applied and no borrow held: out of `block_on`, as any panic of user code there. (An op
-//! dropped outside any turn, after its `block_on` returned, has its panic raised by the next
-//! turn on the thread.) A runtime's shutdown drops it, as it drops its wakers' panics: shutdown
+//! dropped by user code, perhaps outside any turn or inside another runtime's, has its panic
+//! kept by its own driver and raised by its own runtime's next turn: see [`park_caught`].) A runtime's shutdown drops it, as it drops its wakers' panics: shutdown
 //! is not cut short. Only the first of several is kept; the rest are dropped (the panic hook
 //! printed their messages already).
 
@@ -43,6 +43,17 @@ pub(crate) fn dispose(data: &mut (impl Abandoned + ?Sized), cqe: &CqeResult) {
 pub(crate) fn raise_caught() {
     if let Some(payload) = CAUGHT.with(Cell::take) {
         resume_unwind(payload);
+    }
+}
+
+/// Moves the panic a dispose just raised on this thread into `parked`, a spot of the driver
+/// the op belongs to (unless it holds one already), for that runtime's next turn to raise. For
+/// an op dropped by user code (`op_future::abandon`), which may run outside any turn or in
+/// another runtime's: left on the thread, the panic would come out of whichever runtime turned
+/// next on it, perhaps another one.
+pub(crate) fn park_caught(parked: &mut Option<Box<dyn Any + Send>>) {
+    if let Some(payload) = CAUGHT.with(Cell::take) {
+        parked.get_or_insert(payload);
     }
 }
 
