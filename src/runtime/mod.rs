@@ -228,10 +228,13 @@ impl Runtime {
         core.executor.drain_remote();
         // A panic of user code the driver caught while disposing of a dropped op's result
         // (`driver/dispose.rs`): out of `block_on` now, with every completion applied; then one
-        // this runtime's driver kept for it from an op dropped outside the turn.
-        crate::driver::dispose::raise_caught();
-        if let Some(payload) = dispose_panic {
-            std::panic::resume_unwind(payload);
+        // this runtime's driver kept for it from an op dropped outside the turn. Not on a worker
+        // of a multi-worker runtime: out of its loop it would end the worker and every task on
+        // it, so it is dropped there (the panic hook printed it), as at shutdown.
+        if let Some(payload) = crate::driver::dispose::take_caught().or(dispose_panic) {
+            if current_worker().is_none() {
+                std::panic::resume_unwind(payload);
+            }
         }
         parked
     }
