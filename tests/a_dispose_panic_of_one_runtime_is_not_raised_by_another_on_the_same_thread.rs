@@ -50,7 +50,8 @@ fn child() {
     let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     sender.connect(receiver.local_addr().unwrap()).unwrap();
     let armed = Arc::new(AtomicBool::new(false));
-    let recv = first.block_on(async {
+    // In a tuple: the receive comes out unawaited on purpose.
+    let (recv,) = first.block_on(async {
         let mut recv = Box::pin(receiver.recv(PanicsWhenArmed::new(64, &armed)));
         assert!(common::poll_once(recv.as_mut()).await.is_none());
         sender.send(b"first").unwrap();
@@ -58,7 +59,7 @@ fn child() {
         for _ in 0..10 {
             coring::task::yield_now().await;
         }
-        recv
+        (recv,)
     });
     armed.store(true, Ordering::Relaxed);
     drop(recv);
