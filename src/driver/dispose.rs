@@ -33,7 +33,9 @@ thread_local! {
 /// this returns (the slot, the counters); the data is kept or freed as if the call returned.
 pub(crate) fn dispose(data: &mut (impl Abandoned + ?Sized), cqe: &CqeResult) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| data.dispose(cqe))) {
-        CAUGHT.with(|caught| {
+        // `try_with`: a runtime may be dropped by a thread-local's destructor, after this one
+        // is gone; the panic is dropped then (the hook printed it), as at shutdown.
+        let _ = CAUGHT.try_with(|caught| {
             let first = caught.take().unwrap_or(payload);
             caught.set(Some(first));
         });
@@ -43,7 +45,7 @@ pub(crate) fn dispose(data: &mut (impl Abandoned + ?Sized), cqe: &CqeResult) {
 /// Takes the panic a dispose raised on this thread, if any, to raise again (`resume_unwind`)
 /// where the driver is not borrowed.
 pub(crate) fn take_caught() -> Option<Box<dyn Any + Send>> {
-    CAUGHT.with(Cell::take)
+    CAUGHT.try_with(Cell::take).ok().flatten()
 }
 
 /// Moves the panic a dispose just raised on this thread into `parked`, a spot of the driver
@@ -52,12 +54,12 @@ pub(crate) fn take_caught() -> Option<Box<dyn Any + Send>> {
 /// another runtime's: left on the thread, the panic would come out of whichever runtime turned
 /// next on it, perhaps another one.
 pub(crate) fn park_caught(parked: &mut Option<Box<dyn Any + Send>>) {
-    if let Some(payload) = CAUGHT.with(Cell::take) {
+    if let Some(payload) = CAUGHT.try_with(Cell::take).ok().flatten() {
         parked.get_or_insert(payload);
     }
 }
 
 /// Drops the panic a dispose raised on this thread, if any (a runtime's shutdown).
 pub(crate) fn forget_caught() {
-    drop(CAUGHT.with(Cell::take));
+    drop(CAUGHT.try_with(Cell::take).ok().flatten());
 }
