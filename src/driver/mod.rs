@@ -370,6 +370,16 @@ impl Driver {
         both!(self, d => d.take_woken(out))
     }
 
+    /// A panic of a dropped op's dispose kept for this runtime (`dispose::park_caught`), to be
+    /// raised after the borrow ends. The readiness backend keeps none: its disposes all run in
+    /// its own turns (or, on the pool, in the dropping future's own `Drop`).
+    pub(crate) fn take_dispose_panic(&mut self) -> Option<Box<dyn std::any::Any + Send>> {
+        match self {
+            Driver::Uring(uring) => uring.dispose_panic().take(),
+            Driver::Epoll(_) => None,
+        }
+    }
+
     /// Moves the data of finished abandoned ops into `out`, to be dropped after the borrow ends.
     pub(crate) fn take_graveyard(&mut self, out: &mut Vec<Box<dyn Abandoned>>) {
         both!(self, d => d.take_graveyard(out))

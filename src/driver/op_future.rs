@@ -487,7 +487,9 @@ pub(super) fn abandon(driver: &RefCell<Driver>, index: usize, data: Box<dyn Aban
         std::mem::forget(data);
         return;
     };
-    let leftover = borrowed.uring().abandon(index, data);
+    let uring = borrowed.uring();
+    let leftover = uring.abandon(index, data);
+    super::dispose::park_caught(uring.dispose_panic());
     drop(borrowed);
     // Dropped after the borrow ends: a buffer's Drop may itself talk to the driver, and a
     // waker's Drop is user code.

@@ -204,7 +204,7 @@ impl Runtime {
                 None => Park::Forever,
             }
         };
-        let parked = {
+        let (parked, dispose_panic) = {
             let mut driver = core.driver.borrow_mut();
             // Published before the wait too: another thread reading a parked worker's metrics
             // must see the ops it waits on (this turn's tasks may have pushed some).
@@ -215,7 +215,7 @@ impl Runtime {
             driver.take_graveyard(&mut turn.graveyard);
             driver.take_failed_wakes(&mut turn.failed_wakes);
             driver.publish_slots_in_use();
-            parked
+            (parked, driver.take_dispose_panic())
         };
         turn.rewake_failed();
         // Tasks that ran out of budget run again only now, after timers and the ring.
@@ -227,8 +227,15 @@ impl Runtime {
         turn.bury();
         core.executor.drain_remote();
         // A panic of user code the driver caught while disposing of a dropped op's result
-        // (`driver/dispose.rs`): out of `block_on` now, with every completion applied.
-        crate::driver::dispose::raise_caught();
+        // (`driver/dispose.rs`): out of `block_on` now, with every completion applied; then one
+        // this runtime's driver kept for it from an op dropped outside the turn. Not on a worker
+        // of a multi-worker runtime: out of its loop it would end the worker and every task on
+        // it, so it is dropped there (the panic hook printed it), as at shutdown.
+        if let Some(payload) = crate::driver::dispose::take_caught().or(dispose_panic) {
+            if current_worker().is_none() {
+                std::panic::resume_unwind(payload);
+            }
+        }
         parked
     }
 

@@ -45,7 +45,9 @@ use std::thread;
 /// ```
 ///
 /// Dropping it stops every worker: each drops its tasks, drains its ring, and its thread is
-/// joined. A worker that panicked is reported on stderr and does not hang the others.
+/// joined. A worker that panicked is reported on stderr and does not hang the others. A buffer
+/// that panics while a worker's driver disposes of a dropped op's result (a receive asking
+/// where its bytes went) does not stop the worker: the panic is reported by the panic hook only.
 ///
 /// After `fork()`, a child's copy is inert: dropping it neither stops nor joins the parent's
 /// workers, its `block_on` family panics, and work spawned through its [`WorkerHandle`]s is

@@ -95,3 +95,51 @@ unsafe impl IoBufMut for ProbeBuf {
         unsafe { self.bytes.set_init(pos) }
     }
 }
+
+/// A heap buffer that panics, once `armed` is set, when the runtime asks where its bytes are
+/// (`stable_mut_ptr`): user code a dropped receive's disposal runs inside the driver.
+#[derive(Debug)]
+pub struct PanicsWhenArmed {
+    bytes: Vec<u8>,
+    armed: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl PanicsWhenArmed {
+    /// An empty buffer of room `capacity`, panicking once `armed` is set.
+    pub fn new(capacity: usize, armed: &Arc<std::sync::atomic::AtomicBool>) -> PanicsWhenArmed {
+        PanicsWhenArmed {
+            bytes: Vec::with_capacity(capacity),
+            armed: armed.clone(),
+        }
+    }
+}
+
+// SAFETY: every answer is the Vec's own (heap bytes, stable across moves); the only departure
+// is the panic, which the traits do not forbid.
+unsafe impl IoBuf for PanicsWhenArmed {
+    fn stable_ptr(&self) -> *const u8 {
+        self.bytes.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.bytes.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.bytes.capacity()
+    }
+}
+
+// SAFETY: as above; `set_init` only grows the length to what the kernel wrote.
+unsafe impl IoBufMut for PanicsWhenArmed {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        if self.armed.load(SeqCst) {
+            panic!("this buffer panics when asked where it is");
+        }
+        self.bytes.as_mut_ptr()
+    }
+    unsafe fn set_init(&mut self, pos: usize) {
+        if self.bytes.len() < pos {
+            // SAFETY: the caller says the first `pos` bytes were written, within capacity.
+            unsafe { self.bytes.set_len(pos) };
+        }
+    }
+}

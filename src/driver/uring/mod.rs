@@ -195,12 +195,20 @@ pub(crate) struct Uring {
     wake_multishot: bool,
     /// Shutdown's cancel of the closes that take too long, and how far it got (`close.rs`).
     closes_cancel: close::ClosesCancel,
+    /// A panic of a dropped op's dispose, run when its future was dropped (`op_future::abandon`,
+    /// perhaps outside any turn): kept for this runtime's next turn to raise (`dispose.rs`).
+    dispose_panic: Option<Box<dyn std::any::Any + Send>>,
     /// Fds of closes that shutdown cancelled unrun: closed on a thread of their own when
     /// shutdown ends (`close.rs`). Empty outside shutdown.
     orphaned_closes: Vec<RawFd>,
 }
 
 impl Uring {
+    /// The spot for a panic of a dropped op's dispose (see the field).
+    pub(crate) fn dispose_panic(&mut self) -> &mut Option<Box<dyn std::any::Any + Send>> {
+        &mut self.dispose_panic
+    }
+
     /// Builds the ring (`setup.rs`) and registers its fd with this thread (`enter.rs`).
     ///
     /// The fork generation is read *before* the ring exists: a fork between the two would
@@ -223,6 +231,7 @@ impl Uring {
             counters,
             failed_wakes: Vec::new(),
             shut_down: false,
+            dispose_panic: None,
             buffer_groups: BufferGroups::default(),
             batch: config.batch,
             forks,
