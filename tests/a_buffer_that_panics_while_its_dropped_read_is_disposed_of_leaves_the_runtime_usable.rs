@@ -8,8 +8,8 @@
 
 mod common;
 
+use common::buf::PanicsWhenArmed;
 use common::process::{is_child, run_child};
-use coring::buf::{IoBuf, IoBufMut};
 use coring::net::UdpSocket;
 use coring::{Backend, Builder};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -18,42 +18,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const CHILD: &str = "CORING_TEST_BUFFER_PANICS_IN_DISPOSE";
-
-/// A `Vec` that panics when asked for its pointer once `armed` is set.
-struct Touchy {
-    bytes: Vec<u8>,
-    armed: Arc<AtomicBool>,
-}
-
-// SAFETY: every answer is the `Vec`'s own (heap memory, stable across moves); the only
-// departure is the panic, which the trait does not forbid.
-unsafe impl IoBuf for Touchy {
-    fn stable_ptr(&self) -> *const u8 {
-        self.bytes.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.bytes.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.bytes.capacity()
-    }
-}
-
-// SAFETY: as above; `set_init` only grows the length to what the kernel wrote.
-unsafe impl IoBufMut for Touchy {
-    fn stable_mut_ptr(&mut self) -> *mut u8 {
-        if self.armed.load(Ordering::Relaxed) {
-            panic!("this buffer panics when asked where it is");
-        }
-        self.bytes.as_mut_ptr()
-    }
-    unsafe fn set_init(&mut self, pos: usize) {
-        if self.bytes.len() < pos {
-            // SAFETY: the caller says the first `pos` bytes were written, within capacity.
-            unsafe { self.bytes.set_len(pos) };
-        }
-    }
-}
 
 #[test]
 fn the_runtime_goes_on_after_a_buffer_panicked_in_disposal() {
@@ -85,10 +49,7 @@ fn child() {
     let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     sender.connect(receiver.local_addr().unwrap()).unwrap();
     let armed = Arc::new(AtomicBool::new(false));
-    let buf = Touchy {
-        bytes: Vec::with_capacity(64),
-        armed: armed.clone(),
-    };
+    let buf = PanicsWhenArmed::new(64, &armed);
     let panicked = catch_unwind(AssertUnwindSafe(|| {
         runtime.block_on(async {
             let mut recv = Box::pin(receiver.recv(buf));
