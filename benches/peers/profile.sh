@@ -113,6 +113,12 @@ case "$tool" in
         # the top symbols.
         perf report -i "$out/perf.$tag" --no-children --sort dso -g none --stdio 2>/dev/null |
             grep -E '^ +[0-9]' | head -4 | sed 's/^/by object: /'
+        # The same split as samples per million requests, comparable between servers whatever
+        # their req/s (one sample = 1/4000 s of CPU at perf's default rate).
+        perf report -i "$out/perf.$tag" --no-children --sort dso -g none --stdio -F sample,dso 2>/dev/null |
+            awk -v n="$requests" '/^ +[0-9]/ {s[$2] += $1; t += $1}
+                END {printf "samples per million requests: total %.0f, kernel %.0f, user space %.0f\n",
+                    t * 1e6 / n, s["[kernel.kallsyms]"] * 1e6 / n, (t - s["[kernel.kallsyms]"]) * 1e6 / n}'
         perf report -i "$out/perf.$tag" --no-children --sort symbol --stdio 2>/dev/null |
             grep -E '^ +[0-9]' | head -40
         ;;
